@@ -1,0 +1,38 @@
+"""Shared fixtures.
+
+``shared_data`` gives the folder of real datasets (``$NEUROCWM_SHARED_DATA`` or ``../shared/data``).
+Outside CI a test that needs it is skipped when it is missing; with ``CI=true`` it fails instead,
+because in CI the real-data tests are mandatory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_root() -> Path:
+    env = os.environ.get("NEUROCWM_SHARED_DATA")
+    if env:
+        return Path(env)
+    return REPO.parent / "shared" / "data"
+
+
+def require_shared(*parts: str) -> Path:
+    """Path to a file or folder under the shared data root; skip (or fail in CI) when absent."""
+    path = _shared_root().joinpath(*parts)
+    if not path.exists():
+        msg = f"real data not found: {path} (set NEUROCWM_SHARED_DATA)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(msg + " -- real-data tests are mandatory in CI")
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    return require_shared()
