@@ -15,7 +15,7 @@ from topography.sheet import (
 from topography.sheet_io import load_sheet, save_sheet
 
 QUICK = {
-    "layer1.0": (8, 16, 16), "layer1.1": (8, 16, 16), "layer2.0": (16, 8, 8), "layer2.1": (16, 8, 8),
+    "layer1.0": (32, 16, 16), "layer1.1": (32, 16, 16), "layer2.0": (32, 8, 8), "layer2.1": (32, 8, 8),
     "layer3.0": (32, 4, 4), "layer3.1": (32, 4, 4), "layer4.0": (64, 2, 2), "layer4.1": (64, 2, 2),
 }
 
@@ -102,3 +102,10 @@ def test_bad_input():
         sample_neighborhoods(np.zeros((5, 3)), 1.0)
     with pytest.raises(ValueError, match="NaN"):
         sample_neighborhoods(np.full((5, 2), np.nan), 1.0)
+
+
+def test_narrow_layer_falls_back_with_warning():
+    pos = retinotopic_positions(4, 8, 8, 10.0, 0.1, seed=0)
+    with pytest.warns(UserWarning, match="rarely hold"):
+        nb = sample_neighborhoods(pos, rf_width(10.0, 8, 0.1), n_windows=400, seed=0)
+    assert 3 <= nb.shape[1] < 25
