@@ -105,7 +105,7 @@ def test_bad_input():
 
 
 def test_narrow_layer_falls_back_with_warning():
-    pos = retinotopic_positions(4, 8, 8, 10.0, 0.1, seed=0)
+    pos = retinotopic_positions(8, 8, 8, 10.0, 0.1, seed=0)
     with pytest.warns(UserWarning, match="rarely hold"):
         nb = sample_neighborhoods(pos, rf_width(10.0, 8, 0.1), n_windows=400, seed=0)
     assert 3 <= nb.shape[1] < 25
