@@ -1,0 +1,1 @@
+"""Stimulus sets and datasets used to probe models (fLoc, sine gratings, ...)."""
