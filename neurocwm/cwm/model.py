@@ -1,0 +1,348 @@
+"""The two-frame, temporally factored masked autoencoder behind a counterfactual world model.
+
+A ViT encoder sees all frame-0 tokens and the few visible frame-1 tokens; a light decoder adds a
+mask token for every hidden frame-1 patch and predicts its raw pixels (``cwm.md`` §1). Each frame is
+tokenised on its own (tubelet 1). Inputs are frames in [0, 1]; the model applies ImageNet
+normalisation itself and predicts un-normalised pixels, so the loss is the MSE in [0, 1] units
+(``cwm.md`` §1.6).
+
+Sizes come from a small registry, :data:`PRESETS`: CPU tiers (``smoke``, ``tiny-lite``, ``tiny``,
+``cwm.md`` §5.3) and the published ViT shapes (``vitb8`` ... ``vitl4``, §1.4). Transformer blocks
+are torch's own (pre-LN, :func:`torch.nn.functional.scaled_dot_product_attention`), which also work
+under :mod:`torch.func` transforms used by the Jacobian readout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "CWMConfig",
+    "CWM",
+    "PRESETS",
+    "build_cwm",
+    "patchify",
+    "unpatchify",
+    "copy_frame0_mse",
+    "hidden_mse",
+    "count_parameters",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class CWMConfig:
+    """Shape of a CWM.
+
+    Parameters
+    ----------
+    image_size : int
+        Square input side in pixels.
+    patch_size : int
+        Patch side (8 or 4 in the papers).
+    enc_dim, enc_depth, enc_heads : int
+        Encoder width, number of blocks and attention heads.
+    dec_dim, dec_depth, dec_heads : int
+        Decoder width, depth, heads.
+    mlp_ratio : float
+        Hidden width of the block MLPs relative to the block width.
+    pos_embed : {"1d", "separable"}
+        ``"1d"``: the papers' fixed sin-cos table over all ``2 N`` tokens (frame identity only
+        through the index offset). ``"separable"``: 2-D spatial sin-cos plus a sin-cos frame term,
+        the documented deviation of ``cwm.md`` §5.3 that helps small models learn.
+    """
+
+    image_size: int = 64
+    patch_size: int = 8
+    enc_dim: int = 192
+    enc_depth: int = 6
+    enc_heads: int = 3
+    dec_dim: int = 128
+    dec_depth: int = 2
+    dec_heads: int = 4
+    mlp_ratio: float = 4.0
+    pos_embed: str = "separable"
+
+    def __post_init__(self) -> None:
+        if self.image_size < 1 or self.patch_size < 1 or self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} must be a positive multiple of patch_size {self.patch_size}")
+        for name in ("enc", "dec"):
+            dim, heads, depth = (getattr(self, f"{name}_{k}") for k in ("dim", "heads", "depth"))
+            if dim < 1 or heads < 1 or depth < 1 or dim % heads:
+                raise ValueError(f"{name}_dim {dim} must be a positive multiple of {name}_heads {heads}; depth {depth} >= 1")
+        if self.pos_embed not in ("1d", "separable"):
+            raise ValueError(f"pos_embed must be '1d' or 'separable', got {self.pos_embed!r}")
+
+    @property
+    def grid(self) -> int:
+        """Patches per image side."""
+        return self.image_size // self.patch_size
+
+    @property
+    def n_patches(self) -> int:
+        """Patches per frame."""
+        return self.grid**2
+
+
+#: Size registry. CPU tiers from ``cwm.md`` §5.3 (measured 0.12 / 0.22 / 0.44 s per step at batch
+#: 32 on 2 threads); GPU shapes from §1.4 (2023 ViT-B/8 and ViT-L/4, ECCV'24 ViT-B/8 decoder).
+PRESETS: dict[str, CWMConfig] = {
+    "smoke": CWMConfig(32, 4, 96, 4, 3, 64, 2, 2),
+    "tiny-lite": CWMConfig(64, 8, 128, 4, 4, 96, 2, 4),
+    "tiny": CWMConfig(64, 8, 192, 6, 3, 128, 2, 4),
+    "vitb8": CWMConfig(224, 8, 768, 12, 12, 384, 4, 6, pos_embed="1d"),
+    "vitb8-eccv": CWMConfig(224, 8, 768, 12, 12, 512, 8, 16, pos_embed="1d"),
+    "vitb4": CWMConfig(224, 4, 768, 12, 12, 384, 4, 6, pos_embed="1d"),
+    "vitl4": CWMConfig(224, 4, 1024, 24, 16, 512, 12, 8, pos_embed="1d"),
+}
+
+
+def build_cwm(preset: str | CWMConfig | dict = "tiny", **overrides: Any) -> "CWM":
+    """Build a CWM from a preset name, a :class:`CWMConfig` or a dict of its fields.
+
+    Parameters
+    ----------
+    preset : str, CWMConfig or dict, default="tiny"
+        One of :data:`PRESETS`, or a full configuration.
+    **overrides
+        Fields of :class:`CWMConfig` to change (e.g. ``image_size=32``).
+
+    Returns
+    -------
+    CWM
+    """
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise ValueError(f"unknown CWM preset {preset!r}; choose from {sorted(PRESETS)}")
+        cfg = PRESETS[preset]
+    elif isinstance(preset, CWMConfig):
+        cfg = preset
+    elif isinstance(preset, dict):
+        cfg = CWMConfig(**preset)
+    else:
+        raise ValueError(f"preset must be a name, CWMConfig or dict, got {type(preset).__name__}")
+    bad = set(overrides) - set(asdict(cfg))
+    if bad:
+        raise ValueError(f"unknown CWMConfig fields {sorted(bad)}")
+    return CWM(replace(cfg, **overrides))
+
+
+# ----------------------------------------------------------------------------- pixels <-> patches
+def patchify(img: Tensor, patch: int) -> Tensor:
+    """Images ``(B, 3, H, W)`` to patches ``(B, N, patch*patch*3)`` in (row, col, channel) order."""
+    if img.ndim != 4 or img.shape[-1] % patch or img.shape[-2] % patch:
+        raise ValueError(f"expected (B, C, H, W) with H, W multiples of {patch}, got {tuple(img.shape)}")
+    b, c, h, w = img.shape
+    x = img.reshape(b, c, h // patch, patch, w // patch, patch)
+    return x.permute(0, 2, 4, 3, 5, 1).reshape(b, (h // patch) * (w // patch), patch * patch * c)
+
+
+def unpatchify(patches: Tensor, patch: int, grid: int) -> Tensor:
+    """Inverse of :func:`patchify` for a square ``grid x grid`` of patches."""
+    b, n, d = patches.shape
+    c = d // (patch * patch)
+    if n != grid * grid or d != patch * patch * c:
+        raise ValueError(f"patches of shape {tuple(patches.shape)} do not fit a {grid}x{grid} grid of {patch}px patches")
+    x = patches.reshape(b, grid, grid, patch, patch, c).permute(0, 5, 1, 3, 2, 4)
+    return x.reshape(b, c, grid * patch, grid * patch)
+
+
+def copy_frame0_mse(frames: Tensor, visible: Tensor, patch: int) -> Tensor:
+    """MSE of the "copy frame 0" predictor on the hidden frame-1 patches (the baseline to beat)."""
+    p0 = patchify(frames[:, 0], patch)
+    p1 = patchify(frames[:, 1], patch)
+    hid = (~visible).unsqueeze(-1).to(p0.dtype)
+    return ((p0 - p1) ** 2 * hid).sum() / (hid.sum() * p0.shape[-1]).clamp_min(1)
+
+
+# ----------------------------------------------------------------------------- position tables
+def _sincos_1d(n: int, dim: int, positions: Tensor | None = None) -> Tensor:
+    pos = torch.arange(n, dtype=torch.float64) if positions is None else positions.double()
+    i = torch.arange(dim, dtype=torch.float64)
+    angle = pos[:, None] / torch.pow(10000.0, 2 * torch.div(i, 2, rounding_mode="floor") / dim)[None]
+    out = torch.where((i % 2 == 0)[None], torch.sin(angle), torch.cos(angle))
+    return out.float()
+
+
+def _position_table(kind: str, grid: int, dim: int) -> Tensor:
+    n = grid * grid
+    if kind == "1d":
+        return _sincos_1d(2 * n, dim)
+    # separable: [row | col] halves of 2-D sin-cos, plus a frame term over the full width
+    half = dim // 2
+    rows = torch.arange(grid).repeat_interleave(grid)
+    cols = torch.arange(grid).repeat(grid)
+    spatial = torch.cat([_sincos_1d(n, half, rows), _sincos_1d(n, dim - half, cols)], dim=1)
+    frame = _sincos_1d(2, dim, torch.tensor([0.0, 1.0]) * 16.0)
+    return torch.cat([spatial + frame[0], spatial + frame[1]], dim=0)
+
+
+# ----------------------------------------------------------------------------- blocks
+class Attention(nn.Module):
+    """Multi-head self-attention with :func:`~torch.nn.functional.scaled_dot_product_attention`."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, n, d = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        return self.proj(y.transpose(1, 2).reshape(b, n, d))
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: LN -> MHSA -> residual -> LN -> MLP(GELU) -> residual."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+# ----------------------------------------------------------------------------- model
+class CWM(nn.Module):
+    """Two-frame masked autoencoder; frame 0 fully visible, frame 1 mostly hidden.
+
+    Parameters
+    ----------
+    config : CWMConfig
+
+    Notes
+    -----
+    ``forward(frames, visible)`` returns the predicted pixels of the hidden frame-1 patches and
+    their indices; :meth:`predict` returns the whole predicted frame 1 with the visible patches
+    copied from the input; :meth:`loss` is the training loss. ``frames`` has shape
+    ``(B, 2, 3, H, W)`` with values in [0, 1]; ``visible`` is a bool ``(B, N)`` frame-1 mask
+    (:func:`neurocwm.cwm.masking.sample_visible`) with the same count in every row.
+    """
+
+    def __init__(self, config: CWMConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.patch_size = c.patch_size
+        self.image_size = c.image_size
+        self.grid = c.grid
+        self.patch_embed = nn.Conv2d(3, c.enc_dim, c.patch_size, c.patch_size)
+        self.register_buffer("enc_pos", _position_table(c.pos_embed, c.grid, c.enc_dim), persistent=False)
+        self.register_buffer("dec_pos", _position_table(c.pos_embed, c.grid, c.dec_dim), persistent=False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.encoder = nn.ModuleList(Block(c.enc_dim, c.enc_heads, c.mlp_ratio) for _ in range(c.enc_depth))
+        self.enc_norm = nn.LayerNorm(c.enc_dim, eps=1e-6)
+        self.enc_to_dec = nn.Linear(c.enc_dim, c.dec_dim, bias=False)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, c.dec_dim))
+        self.decoder = nn.ModuleList(Block(c.dec_dim, c.dec_heads, c.mlp_ratio) for _ in range(c.dec_depth))
+        self.dec_norm = nn.LayerNorm(c.dec_dim, eps=1e-6)
+        self.head = nn.Linear(c.dec_dim, c.patch_size * c.patch_size * 3)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        w = self.patch_embed.weight
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.patch_embed.bias)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    # -- checks -------------------------------------------------------------------------------
+    def _check(self, frames: Tensor, visible: Tensor) -> int:
+        s, n = self.image_size, self.grid**2
+        if frames.ndim != 5 or tuple(frames.shape[1:]) != (2, 3, s, s):
+            raise ValueError(f"frames must have shape (B, 2, 3, {s}, {s}), got {tuple(frames.shape)}")
+        if visible.dtype != torch.bool or tuple(visible.shape) != (frames.shape[0], n):
+            raise ValueError(f"visible must be a bool tensor of shape ({frames.shape[0]}, {n}), got {visible.dtype} {tuple(visible.shape)}")
+        counts = visible.sum(1)
+        if frames.shape[0] and bool((counts != counts[0]).any()):
+            raise ValueError("every mask in a batch must show the same number of frame-1 patches")
+        return int(counts[0]) if frames.shape[0] else 0
+
+    # -- forward ------------------------------------------------------------------------------
+    def forward(self, frames: Tensor, visible: Tensor) -> tuple[Tensor, Tensor]:
+        """Predict the hidden frame-1 patches.
+
+        Parameters
+        ----------
+        frames : Tensor, shape (B, 2, 3, H, W), values in [0, 1]
+        visible : Tensor, shape (B, N), bool
+
+        Returns
+        -------
+        pred : Tensor, shape (B, N - K, patch*patch*3)
+            Predicted pixels (row, col, channel order) of the hidden patches.
+        hidden_idx : Tensor, shape (B, N - K), long
+            Frame-1 patch index of each predicted patch (ascending).
+        """
+        k = self._check(frames, visible)
+        b, n = frames.shape[0], self.grid**2
+        x = (frames.flatten(0, 1) - self.mean) / self.std
+        tok = self.patch_embed(x).flatten(2).transpose(1, 2).reshape(b, 2 * n, -1)
+        tok = tok + self.enc_pos
+        order = torch.argsort((~visible).to(torch.int8), dim=1, stable=True)
+        vis_idx, hid_idx = order[:, :k], order[:, k:]
+        f1 = torch.gather(tok[:, n:], 1, vis_idx.unsqueeze(-1).expand(-1, -1, tok.shape[-1]))
+        h = torch.cat([tok[:, :n], f1], dim=1)
+        for blk in self.encoder:
+            h = blk(h)
+        h = self.enc_to_dec(self.enc_norm(h))
+        dpos1 = self.dec_pos[n:]
+        dd = h.shape[-1]
+        vis_pos = dpos1[vis_idx]
+        hid_pos = dpos1[hid_idx]
+        h = h + torch.cat([self.dec_pos[:n].expand(b, -1, -1), vis_pos], dim=1)
+        h = torch.cat([h, self.mask_token.expand(b, n - k, dd) + hid_pos], dim=1)
+        for blk in self.decoder:
+            h = blk(h)
+        pred = self.head(self.dec_norm(h[:, n + k :]))
+        return pred, hid_idx
+
+    def predict(self, frames: Tensor, visible: Tensor) -> Tensor:
+        """Whole predicted frame 1, shape ``(B, 3, H, W)``; visible patches copied from the input."""
+        pred, hid_idx = self(frames, visible)
+        p1 = patchify(frames[:, 1], self.patch_size)
+        out = p1.scatter(1, hid_idx.unsqueeze(-1).expand_as(pred), pred.to(p1.dtype))
+        return unpatchify(out, self.patch_size, self.grid)
+
+    def loss(self, frames: Tensor, visible: Tensor) -> Tensor:
+        """MSE on the raw [0, 1] pixels of the hidden frame-1 patches."""
+        pred, hid_idx = self(frames, visible)
+        return hidden_mse(pred, frames, hid_idx, self.patch_size)
+
+
+def hidden_mse(pred: Tensor, frames: Tensor, hid_idx: Tensor, patch: int) -> Tensor:
+    """MSE between predicted hidden patches and the true frame-1 pixels there."""
+    target = patchify(frames[:, 1], patch)
+    target = torch.gather(target, 1, hid_idx.unsqueeze(-1).expand(-1, -1, target.shape[-1]))
+    if target.numel() == 0:
+        return pred.sum() * 0.0
+    return F.mse_loss(pred.float(), target.float())
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+

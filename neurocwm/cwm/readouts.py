@@ -1,0 +1,562 @@
+"""Counterfactual readouts of a frozen CWM (``cwm.md`` §2, §5.4).
+
+Every function takes a *predictor*: any object with ``predict(frames, visible) -> (B, 3, H, W)``
+(predicted frame 1, visible patches copied from the input) and the attributes ``patch_size``,
+``image_size`` and ``grid``. :class:`~neurocwm.cwm.model.CWM` is one; a hand-written oracle is
+another (the tests use one). Frames are ``(2, 3, H, W)`` tensors in [0, 1]; points are ``(P, 2)``
+arrays of (x, y) pixel coordinates; flows are (dx, dy). Work is batched over query points and
+masks; ``batch_size`` bounds the number of images per forward pass.
+
+Readouts
+--------
+* :func:`factual_prediction` - reveal a few true frame-1 patches, predict the rest (§2.1).
+* :func:`tracer_flow` - add a Gaussian tracer to frame 0 at each point, find where the predicted
+  frame 1 changes (§2.2a): multi-mask averaging, argmax and soft-argmax, the hidden-target trick.
+  Its peak response gives occlusion (:func:`occlusion_from_tracer`, §2.3).
+* :func:`jacobian_flow` - derivative of the predicted pixel w.r.t. the input, frames swapped (§2.2b),
+  one vectorised :func:`torch.func.jacrev` per mask.
+* :func:`move_patches` - motion counterfactuals: move patches, pin static ones (§2.4).
+* :func:`spelke_segment` - the segment that moves with a point, measured with the model's own
+  tracer flow on the counterfactual predictions (§2.5).
+* :func:`greedy_keypoints` - frame-1 patches that most reduce the prediction error (§2.6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .masking import count_for_fraction, force_hidden, sample_visible
+
+__all__ = [
+    "TracerResult",
+    "factual_prediction",
+    "tracer_flow",
+    "occlusion_from_tracer",
+    "jacobian_flow",
+    "move_patches",
+    "spelke_segment",
+    "greedy_keypoints",
+    "predict_batched",
+]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _check_frames(model, frames) -> Tensor:
+    frames = torch.as_tensor(frames, dtype=torch.float32)
+    s = model.image_size
+    if frames.shape != (2, 3, s, s):
+        raise ValueError(f"frames must have shape (2, 3, {s}, {s}), got {tuple(frames.shape)}")
+    return frames
+
+
+def _check_points(model, points) -> Tensor:
+    pts = torch.as_tensor(np.asarray(points, dtype=np.float32))
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"points must have shape (P, 2) of (x, y) pixels, got {tuple(pts.shape)}")
+    s = model.image_size
+    if bool(((pts < 0) | (pts > s - 1)).any()):
+        raise ValueError(f"points must lie inside the {s}x{s} image")
+    return pts
+
+
+def _device(model) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
+
+
+@torch.no_grad()
+def predict_batched(model, frames: Tensor, visible: Tensor, batch_size: int = 256) -> Tensor:
+    """``model.predict`` over a large batch in chunks (inputs may live on the CPU)."""
+    dev = _device(model)
+    outs = [model.predict(frames[i : i + batch_size].to(dev), visible[i : i + batch_size].to(dev)).float().cpu() for i in range(0, len(frames), batch_size)]
+    return torch.cat(outs) if outs else frames.new_zeros((0, *frames.shape[2:]))
+
+
+def _hidden_pixels(model, visible: Tensor) -> Tensor:
+    """Pixel map (M, H, W) that is 1 where the frame-1 patch is hidden."""
+    g, p = model.grid, model.patch_size
+    hid = (~visible).float().view(-1, g, g)
+    return hid.repeat_interleave(p, 1).repeat_interleave(p, 2)
+
+
+def _patch_of(model, pts: Tensor) -> Tensor:
+    p, g = model.patch_size, model.grid
+    rc = (pts.round().long() // p).clamp(0, g - 1)
+    return rc[:, 1] * g + rc[:, 0]
+
+
+def _gaussian(size: int, centres: Tensor, sigma: float) -> Tensor:
+    """Gaussian bumps (P, H, W) of peak 1 at (x, y) centres."""
+    ax = torch.arange(size, dtype=torch.float32)
+    gx = torch.exp(-((ax[None] - centres[:, :1]) ** 2) / (2 * sigma**2))
+    gy = torch.exp(-((ax[None] - centres[:, 1:]) ** 2) / (2 * sigma**2))
+    return gy[:, :, None] * gx[:, None, :]
+
+
+# ----------------------------------------------------------------------------- factual
+@torch.no_grad()
+def factual_prediction(model, frames, *, visible_fraction: float = 0.1, n_visible: int | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Reveal random true frame-1 patches and predict the rest (``cwm.md`` §2.1).
+
+    Parameters
+    ----------
+    model : predictor
+    frames : Tensor, shape (2, 3, H, W)
+    visible_fraction : float, default=0.1
+        Used when ``n_visible`` is None.
+    n_visible : int, optional
+    seed : int, default=0
+
+    Returns
+    -------
+    prediction : Tensor, shape (3, H, W)
+    visible : Tensor, shape (N,), bool
+    """
+    frames = _check_frames(model, frames)
+    n = model.grid**2
+    k = count_for_fraction(n, visible_fraction) if n_visible is None else int(n_visible)
+    vis = sample_visible(1, model.grid, k, generator=torch.Generator().manual_seed(seed))
+    return predict_batched(model, frames[None], vis)[0], vis[0]
+
+
+# ----------------------------------------------------------------------------- tracer flow
+@dataclass
+class TracerResult:
+    """Output of :func:`tracer_flow` (all tensors on the CPU).
+
+    Attributes
+    ----------
+    flow_argmax : Tensor, (P, 2)
+        (dx, dy) from the hard argmax of the response.
+    flow_soft : Tensor, (P, 2)
+        (dx, dy) from the soft-argmax (softmax of ``inv_temp`` x response / its max).
+    peak : Tensor, (P,)
+        Maximum of the mask-averaged response (sum over channels of |delta|).
+    visibility : Tensor, (P,)
+        ``peak`` divided by the tracer's own peak (amplitude x sum of colour), about 1 when the
+        tracer reappears intact, near 0 when it vanishes (occlusion, §2.3).
+    response : Tensor, (P, H, W) or None
+        Mask-averaged response maps when ``return_response`` was set.
+    n_passes : int
+        Forward passes used.
+    """
+
+    flow_argmax: Tensor
+    flow_soft: Tensor
+    peak: Tensor
+    visibility: Tensor
+    response: Tensor | None
+    n_passes: int
+
+
+def _localise(resp: Tensor, inv_temp: float) -> tuple[Tensor, Tensor, Tensor]:
+    p, h, w = resp.shape
+    flat = resp.reshape(p, -1)
+    peak, idx = flat.max(1)
+    hard = torch.stack([idx % w, idx // w], 1).float()
+    prob = torch.softmax(inv_temp * flat / peak.clamp_min(1e-12)[:, None], dim=1)
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    soft = torch.stack([prob @ xs.reshape(-1), prob @ ys.reshape(-1)], 1)
+    return hard, soft, peak
+
+
+def _tracer_round(model, frames, pts, masks, *, sigma, amplitude, colour, batch_size, per_point_masks):
+    """Mask-averaged responses (P, H, W) for masks (M, N) shared or (P, M, N) per point."""
+    P = len(pts)
+    H = model.image_size
+    col = torch.as_tensor(colour, dtype=torch.float32).view(1, 3, 1, 1)
+    bumps = _gaussian(H, pts, sigma)[:, None] * col * amplitude  # (P, 3, H, W)
+    if per_point_masks:
+        M = masks.shape[1]
+        flat_masks = masks.reshape(P * M, -1)
+        clean = predict_batched(model, frames[None].expand(P * M, -1, -1, -1, -1), flat_masks, batch_size).view(P, M, 3, H, H)
+        hidden = _hidden_pixels(model, flat_masks).view(P, M, H, H)
+    else:
+        M = masks.shape[0]
+        clean = predict_batched(model, frames[None].expand(M, -1, -1, -1, -1), masks, batch_size)[None]  # (1, M, 3, H, W)
+        hidden = _hidden_pixels(model, masks)[None]  # (1, M, H, W)
+    resp = torch.empty(P, H, H)
+    chunk = max(1, batch_size // M)
+    for i in range(0, P, chunk):
+        j = min(P, i + chunk)
+        f = frames[None, None].repeat(j - i, M, 1, 1, 1, 1)  # (c, M, 2, 3, H, W)
+        f[:, :, 0] += bumps[i:j, None]
+        m = masks[i:j] if per_point_masks else masks[None].expand(j - i, -1, -1)
+        pert = predict_batched(model, f.reshape(-1, 2, 3, H, H), m.reshape((j - i) * M, -1), batch_size).view(j - i, M, 3, H, H)
+        cl = clean[i:j] if per_point_masks else clean
+        hd = hidden[i:j] if per_point_masks else hidden
+        delta = (pert - cl).abs().sum(2) * hd  # (c, M, H, W)
+        resp[i:j] = delta.sum(1) / hd.sum(1).clamp_min(1.0)
+    n_passes = (P * M if per_point_masks else M) + P * M
+    return resp, n_passes
+
+
+@torch.no_grad()
+def tracer_flow(
+    model,
+    frames,
+    points,
+    *,
+    n_masks: int = 8,
+    visible_fraction: float = 0.1,
+    n_visible: int | None = None,
+    sigma: float = 1.5,
+    amplitude: float = 0.6,
+    colour=(1.0, 1.0, 1.0),
+    inv_temp: float = 20.0,
+    hidden_target: bool = False,
+    target_radius: int = 1,
+    seed: int = 0,
+    batch_size: int = 256,
+    return_response: bool = False,
+) -> TracerResult:
+    """Optical flow from a tracer added to frame 0 (``cwm.md`` §2.2a, §5.4).
+
+    For every point p a Gaussian bump (``sigma`` px, ``amplitude`` x ``colour`` in [0, 1] units) is
+    added to frame 0 at p; the response is the channel-summed |difference| between the perturbed
+    and the clean prediction of frame 1, restricted to hidden pixels and averaged over ``n_masks``
+    random masks by each pixel's hidden count. The flow is the location of the response peak
+    (argmax, and soft-argmax) minus p.
+
+    Parameters
+    ----------
+    model : predictor
+    frames : Tensor, shape (2, 3, H, W)
+    points : array, shape (P, 2)
+        (x, y) query pixels in frame 0.
+    n_masks : int, default=8
+    visible_fraction : float, default=0.1
+        Visible frame-1 fraction of each mask (ignored if ``n_visible`` is given).
+    n_visible : int, optional
+    sigma, amplitude : float
+        Tracer width (px) and height.
+    colour : sequence of 3 floats, default=(1, 1, 1)
+        Per-channel weight of the tracer (e.g. (1, 0, 0) for a red tracer).
+    inv_temp : float, default=20
+        Inverse temperature of the soft-argmax over the max-normalised response.
+    hidden_target : bool, default=False
+        Second round in which the ``(2 target_radius + 1)^2`` patch neighbourhood of each point's
+        first estimate is forced hidden in every mask, so the response cannot fall on a copied patch
+        (per-point masks; doubles the cost).
+    target_radius : int, default=1
+    seed : int, default=0
+    batch_size : int, default=256
+    return_response : bool, default=False
+
+    Returns
+    -------
+    TracerResult
+    """
+    frames = _check_frames(model, frames)
+    pts = _check_points(model, points)
+    if n_masks < 1:
+        raise ValueError(f"n_masks must be >= 1, got {n_masks}")
+    if sigma <= 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    colour = tuple(float(c) for c in colour)
+    if len(colour) != 3:
+        raise ValueError(f"colour must have 3 entries, got {colour}")
+    g = model.grid
+    k = count_for_fraction(g * g, visible_fraction) if n_visible is None else int(n_visible)
+    gen = torch.Generator().manual_seed(seed)
+    masks = sample_visible(n_masks, g, k, generator=gen)
+    kw = dict(sigma=sigma, amplitude=amplitude, colour=colour, batch_size=batch_size)
+    resp, n_passes = _tracer_round(model, frames, pts, masks, per_point_masks=False, **kw)
+    hard, soft, peak = _localise(resp, inv_temp)
+    if hidden_target and len(pts):
+        rc = (hard.round().long() // model.patch_size).clamp(0, g - 1)
+        hide = torch.zeros(len(pts), g, g, dtype=torch.bool)
+        for d_r in range(-target_radius, target_radius + 1):
+            for d_c in range(-target_radius, target_radius + 1):
+                r = (rc[:, 1] + d_r).clamp(0, g - 1)
+                c = (rc[:, 0] + d_c).clamp(0, g - 1)
+                hide[torch.arange(len(pts)), r, c] = True
+        pm = force_hidden(
+            masks[None].expand(len(pts), -1, -1).reshape(-1, g * g),
+            hide.reshape(len(pts), 1, -1).expand(-1, n_masks, -1).reshape(-1, g * g),
+            generator=gen,
+        ).view(len(pts), n_masks, -1)
+        resp, extra = _tracer_round(model, frames, pts, pm, per_point_masks=True, **kw)
+        n_passes += extra
+        hard, soft, peak = _localise(resp, inv_temp)
+    tracer_peak = amplitude * sum(abs(c) for c in colour)
+    return TracerResult(hard - pts, soft - pts, peak, peak / max(tracer_peak, 1e-12), resp if return_response else None, n_passes)
+
+
+def occlusion_from_tracer(result: TracerResult, threshold: float = 0.1) -> Tensor:
+    """Predicted occlusion (bool, (P,)): the tracer's visibility fell below ``threshold`` (§2.3)."""
+    return result.visibility < threshold
+
+
+# ----------------------------------------------------------------------------- Jacobian flow
+def jacobian_flow(
+    model,
+    frames,
+    points,
+    *,
+    n_masks: int = 4,
+    visible_fraction: float = 0.1,
+    n_visible: int | None = None,
+    readout_sigma: float = 1.0,
+    seed: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Flow from the Jacobian of the predictor with the frames swapped (``cwm.md`` §2.2b).
+
+    Frame 1 goes into the fully visible slot and frame 0 into the sparse slot; for a point p of
+    frame 0 the gradient of the predicted (Gaussian-weighted, channel-summed) pixel at p with respect
+    to the fully visible input peaks where p's content sits in frame 1. One vectorised
+    :func:`torch.func.jacrev` call per mask gives all points at once; masks in which p's own patch
+    is visible are skipped for that point.
+
+    Parameters
+    ----------
+    model : predictor (must be differentiable, e.g. :class:`~neurocwm.cwm.model.CWM`)
+    frames : Tensor, shape (2, 3, H, W)
+    points : array, shape (P, 2)
+    n_masks : int, default=4
+    visible_fraction : float, default=0.1
+    n_visible : int, optional
+    readout_sigma : float, default=1.0
+        Width of the Gaussian window that reads the predicted pixel at p.
+    seed : int, default=0
+
+    Returns
+    -------
+    flow : Tensor, shape (P, 2)
+        (dx, dy) from the argmax of the summed |Jacobian| map.
+    affinity : Tensor, shape (P, H, W)
+        The |Jacobian| map (channel-summed, ReLU) averaged over usable masks.
+    """
+    from torch.func import jacrev
+
+    frames = _check_frames(model, frames)
+    pts = _check_points(model, points)
+    if n_masks < 1:
+        raise ValueError(f"n_masks must be >= 1, got {n_masks}")
+    g, H = model.grid, model.image_size
+    dev = _device(model)
+    k = count_for_fraction(g * g, visible_fraction) if n_visible is None else int(n_visible)
+    masks = sample_visible(n_masks, g, k, generator=torch.Generator().manual_seed(seed))
+    own = _patch_of(model, pts)
+    read = _gaussian(H, pts, readout_sigma)
+    read = (read / read.sum((1, 2), keepdim=True)).reshape(len(pts), -1).to(dev)
+    f0, f1 = frames[0].to(dev), frames[1].to(dev)
+    total = torch.zeros(len(pts), H, H)
+    count = torch.zeros(len(pts))
+    for m in range(n_masks):
+        use = ~masks[m, own]
+        if not bool(use.any()):
+            continue
+        vis = masks[m : m + 1].to(dev)
+
+        def readout(x_full: Tensor) -> Tensor:
+            pred = model.predict(torch.stack([x_full, f0])[None], vis)[0]  # predicted frame 0
+            return read @ pred.sum(0).reshape(-1)
+
+        jac = jacrev(readout)(f1)  # (P, 3, H, W)
+        aff = jac.sum(1).clamp_min(0).detach().cpu()
+        total[use] += aff[use]
+        count[use] += 1
+    aff = total / count.clamp_min(1)[:, None, None]
+    idx = aff.reshape(len(pts), -1).argmax(1)
+    target = torch.stack([idx % H, idx // H], 1).float()
+    return target - pts, aff
+
+
+# ----------------------------------------------------------------------------- motion counterfactuals
+@torch.no_grad()
+def move_patches(model, image, moves, static=None, *, batch_size: int = 256) -> Tensor:
+    """Counterfactual frame 1 of a static scene in which some patches move (``cwm.md`` §2.4).
+
+    The clip is (image, image); for every sample, each move ``(src, dst)`` pastes the image patch
+    ``src`` at patch ``dst`` of frame 1 and reveals it there; ``static`` patches are revealed in place
+    (pinned); all other frame-1 patches are hidden and predicted.
+
+    Parameters
+    ----------
+    model : predictor
+    image : Tensor, shape (3, H, W)
+    moves : array of int, shape (S, n_moves, 2)
+        Flat patch indices (row * grid + col) of source and destination, per sample.
+    static : array of int, shape (S, n_static), optional
+        Flat indices of pinned patches per sample.
+
+    Returns
+    -------
+    Tensor, shape (S, 3, H, W)
+        Predicted frame 1 of each counterfactual.
+    """
+    image = torch.as_tensor(image, dtype=torch.float32)
+    s, p, g = model.image_size, model.patch_size, model.grid
+    if image.shape != (3, s, s):
+        raise ValueError(f"image must have shape (3, {s}, {s}), got {tuple(image.shape)}")
+    moves = np.asarray(moves, dtype=np.int64)
+    if moves.ndim != 3 or moves.shape[2] != 2:
+        raise ValueError(f"moves must have shape (S, n_moves, 2), got {moves.shape}")
+    S = moves.shape[0]
+    static = np.zeros((S, 0), np.int64) if static is None else np.asarray(static, dtype=np.int64).reshape(S, -1)
+    if ((moves < 0) | (moves >= g * g)).any() or ((static < 0) | (static >= g * g)).any():
+        raise ValueError(f"patch indices must be in [0, {g * g})")
+    frames = image[None, None].repeat(S, 2, 1, 1, 1)
+    visible = torch.zeros(S, g * g, dtype=torch.bool)
+    for i in range(S):
+        for src, dst in moves[i]:
+            sr, sc, dr, dc = src // g, src % g, dst // g, dst % g
+            frames[i, 1, :, dr * p : (dr + 1) * p, dc * p : (dc + 1) * p] = image[:, sr * p : (sr + 1) * p, sc * p : (sc + 1) * p]
+            visible[i, dst] = True
+        visible[i, static[i]] = True
+    counts = visible.sum(1)
+    if bool((counts != counts[0]).any()):
+        raise ValueError("every counterfactual must reveal the same number of patches (overlapping moves or pins?)")
+    return predict_batched(model, frames, visible, batch_size)
+
+
+def spelke_segment(
+    model,
+    image,
+    point,
+    *,
+    n_samples: int = 8,
+    max_move: int = 2,
+    n_static: int = 2,
+    min_static_distance: int = 3,
+    flow_stride: int | None = None,
+    flow_masks: int = 2,
+    flow_visible_fraction: float = 0.25,
+    threshold: float = 0.2,
+    seed: int = 0,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """Segment of the object that moves with ``point`` (``cwm.md`` §2.5), label-free.
+
+    Draws ``n_samples`` counterfactuals in which the query patch moves by a random non-zero
+    displacement of up to ``max_move`` patches and ``n_static`` far patches are pinned; the motion
+    of each prediction relative to the image is measured with the model's own
+    :func:`tracer_flow` on a grid of points; samples where the query barely moves (< half the
+    imposed move) or where more than 75 % of the grid moves are rejected; the kept motion magnitudes
+    are averaged, min-max normalised and thresholded.
+
+    Parameters
+    ----------
+    model : predictor
+    image : Tensor, shape (3, H, W)
+    point : (x, y)
+    n_samples : int, default=8
+    max_move : int, default=2
+        Largest move in patches along each axis.
+    n_static : int, default=2
+    min_static_distance : int, default=3
+        Chebyshev distance in patches between pins and the moved patch (source and destination).
+    flow_stride : int, optional
+        Grid spacing (px) of the flow probe; default the patch size.
+    flow_masks : int, default=2
+    flow_visible_fraction : float, default=0.25
+    threshold : float, default=0.2
+    seed : int, default=0
+
+    Returns
+    -------
+    mask : Tensor, shape (H, W), bool
+    motion : Tensor, shape (H, W)
+        Normalised mean counterfactual motion (the soft segment).
+    """
+    image = torch.as_tensor(image, dtype=torch.float32)
+    s, p, g = model.image_size, model.patch_size, model.grid
+    pt = _check_points(model, np.asarray(point, dtype=np.float32).reshape(1, 2))
+    rng = np.random.default_rng(seed)
+    q = int(_patch_of(model, pt)[0])
+    qr, qc = divmod(q, g)
+    moves, pins, shifts = [], [], []
+    while len(moves) < n_samples:
+        dr, dc = rng.integers(-max_move, max_move + 1, size=2)
+        if dr == 0 and dc == 0 or not (0 <= qr + dr < g and 0 <= qc + dc < g):
+            continue
+        dst = (qr + dr) * g + qc + dc
+        rr, cc = np.divmod(np.arange(g * g), g)
+        far = (np.maximum(abs(rr - qr), abs(cc - qc)) >= min_static_distance) & (np.maximum(abs(rr - qr - dr), abs(cc - qc - dc)) >= min_static_distance)
+        cand = np.flatnonzero(far)
+        if len(cand) < n_static:
+            raise ValueError(f"no room for {n_static} static patches {min_static_distance} patches away on a {g}x{g} grid")
+        moves.append([[q, dst]])
+        pins.append(rng.choice(cand, n_static, replace=False))
+        shifts.append(np.hypot(dr, dc) * p)
+    preds = move_patches(model, image, moves, pins, batch_size=batch_size)
+    stride = p if flow_stride is None else int(flow_stride)
+    centres = np.arange(stride // 2, s, stride, dtype=np.float32)
+    gx, gy = np.meshgrid(centres, centres)
+    grid_pts = np.stack([gx.ravel(), gy.ravel()], 1)
+    gq = int(np.argmin(((grid_pts - pt.numpy()) ** 2).sum(1)))
+    mags, keep = [], []
+    for i in tqdm(range(n_samples), disable=not progress, desc="counterfactuals"):
+        res = tracer_flow(model, torch.stack([image, preds[i]]), grid_pts, n_masks=flow_masks, visible_fraction=flow_visible_fraction, seed=seed + i, batch_size=batch_size)
+        mag = res.flow_argmax.norm(dim=1)
+        ok = mag[gq] >= 0.5 * shifts[i] and float((mag > 0.5 * shifts[i]).float().mean()) <= 0.75
+        mags.append(mag)
+        keep.append(ok)
+    use = [m for m, k in zip(mags, keep) if k] or mags
+    motion = torch.stack(use).mean(0).view(1, 1, len(centres), len(centres))
+    motion = torch.nn.functional.interpolate(motion, size=(s, s), mode="bilinear", align_corners=False)[0, 0]
+    motion = (motion - motion.min()) / (motion.max() - motion.min()).clamp_min(1e-12)
+    return motion >= threshold, motion
+
+
+# ----------------------------------------------------------------------------- keypoints
+@torch.no_grad()
+def greedy_keypoints(model, frames, k: int = 8, *, n_candidates: int = 16, batch_size: int = 256) -> tuple[list[int], Tensor]:
+    """Greedy frame-1 patches that most reduce the prediction error (``cwm.md`` §2.6).
+
+    Starting with frame 1 fully hidden, each round tries the ``n_candidates`` hidden patches of
+    largest current error, reveals each in turn and keeps the one that leaves the lowest mean squared
+    error on the remaining hidden pixels.
+
+    Parameters
+    ----------
+    model : predictor
+    frames : Tensor, shape (2, 3, H, W)
+    k : int, default=8
+    n_candidates : int, default=16
+
+    Returns
+    -------
+    keypoints : list of int
+        Flat patch indices in selection order.
+    errors : Tensor, shape (k + 1,)
+        Hidden-pixel MSE after revealing 0, 1, ..., k keypoints.
+    """
+    frames = _check_frames(model, frames)
+    g, p = model.grid, model.patch_size
+    if not 0 <= k < g * g:
+        raise ValueError(f"k must be in [0, {g * g}), got {k}")
+    vis = torch.zeros(1, g * g, dtype=torch.bool)
+    target = frames[1]
+
+    def errors(pred: Tensor, visible: Tensor) -> Tensor:
+        hid = _hidden_pixels(model, visible)
+        se = ((pred - target) ** 2).mean(1) * hid
+        return se.sum((1, 2)) / hid.sum((1, 2)).clamp_min(1)
+
+    pred = predict_batched(model, frames[None], vis, batch_size)
+    errs = [float(errors(pred, vis)[0])]
+    chosen: list[int] = []
+    for _ in range(k):
+        per_patch = torch.nn.functional.avg_pool2d(((pred - target) ** 2).mean(1, keepdim=True), p).flatten()
+        per_patch[vis[0]] = -1
+        cand = per_patch.argsort(descending=True)[: min(n_candidates, int((~vis[0]).sum()))]
+        trial = vis.repeat(len(cand), 1)
+        trial[torch.arange(len(cand)), cand] = True
+        preds = predict_batched(model, frames[None].expand(len(cand), -1, -1, -1, -1), trial, batch_size)
+        e = errors(preds, trial)
+        best = int(e.argmin())
+        vis = trial[best : best + 1]
+        pred = preds[best : best + 1]
+        chosen.append(int(cand[best]))
+        errs.append(float(e[best]))
+    return chosen, torch.tensor(errs)
