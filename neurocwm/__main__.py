@@ -1,0 +1,3 @@
+from neurocwm.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""ResNet-18 trunk that returns its 8 BasicBlock outputs (the units placed on the cortical sheet).
+
+With ``width=64`` the module tree and parameter names equal torchvision's ``resnet18`` (minus
+``fc``), so weights load into ``torchvision.models.resnet18`` with ``strict=False`` and back.
+The blocks are written here in plain torch (torchvision's PyPI wheels do not import against a
+CPU-only torch).
+``width`` scales every stage (width, 2w, 4w, 8w) for the quick CPU preset.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .registry import register_model
+
+BLOCK_NAMES = ("layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1")
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block (two 3x3 convs + identity or 1x1 projection), torchvision's names."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class SpatialResNet18(nn.Module):
+    """ResNet-18 trunk.
+
+    Parameters
+    ----------
+    width : int
+        Channels of the first stage (64 = standard ResNet-18).
+
+    ``forward(x)`` returns ``(pooled, blocks)``: the global-average-pooled ``8*width`` vector and
+    a dict ``block name -> (B, C, H, W)`` output of each BasicBlock (post-residual, post-ReLU).
+    """
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width}")
+        self.width = width
+        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.inplanes = width
+        self.layer1 = self._make_layer(width, 1)
+        self.layer2 = self._make_layer(width * 2, 2)
+        self.layer3 = self._make_layer(width * 4, 2)
+        self.layer4 = self._make_layer(width * 8, 2)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.out_features = width * 8
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _make_layer(self, planes: int, stride: int) -> nn.Sequential:
+        down = None
+        if stride != 1 or self.inplanes != planes:
+            down = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes),
+            )
+        blocks = [BasicBlock(self.inplanes, planes, stride, down), BasicBlock(planes, planes)]
+        self.inplanes = planes
+        return nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        blocks: dict[str, torch.Tensor] = {}
+        for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
+            for j, block in enumerate(stage):
+                x = block(x)
+                blocks[f"{_stage_name(stage, self)}.{j}"] = x
+        return torch.flatten(self.avgpool(x), 1), blocks
+
+    @torch.no_grad()
+    def block_dims(self, image_size: int) -> dict[str, tuple[int, int, int]]:
+        """(C, H, W) of each block output for a square input of ``image_size`` px."""
+        was = self.training
+        self.eval()
+        p = next(self.parameters())
+        _, blocks = self(torch.zeros(1, 3, image_size, image_size, device=p.device, dtype=p.dtype))
+        self.train(was)
+        return {k: tuple(v.shape[1:]) for k, v in blocks.items()}
+
+
+def _stage_name(stage: nn.Module, model: SpatialResNet18) -> str:
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        if getattr(model, name) is stage:
+            return name
+    raise RuntimeError("unknown stage")
+
+
+register_model("resnet18", SpatialResNet18, "ResNet-18 trunk (TDANN paper scale)", width=64)
+register_model("resnet18_w32", SpatialResNet18, "width-reduced ResNet-18 (quick CPU preset)", width=32)
+register_model("resnet18_w16", SpatialResNet18, "width-reduced ResNet-18 (tests)", width=16)

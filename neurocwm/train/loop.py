@@ -1,0 +1,257 @@
+"""The trainer shared by every model family: one process, or many under ``torchrun``.
+
+``fit(options, task)`` resolves the configuration (task preset for the device, then the user's
+options), prepares the run folder, trains with per-step cosine learning rate, logs metrics to
+``metrics.jsonl`` and a progress bar, writes atomic checkpoints, and leaves the final weights in
+``model.safetensors``. With ``resume=True`` it continues from the latest checkpoint; on the CPU
+with a fixed seed the result equals an uninterrupted run of the same length.
+
+A task object supplies the model family (see :class:`neurocwm.tdann.TDANNTask`):
+``default_config(device_type)``, ``validate_config(cfg)``, ``build_model(cfg)``,
+``setup(cfg, model, run_dir, device, is_main, barrier)``, ``make_batches(cfg, rank, world,
+start_step, device)``, ``compute_loss(model, batch, step, rank)`` and optionally
+``param_groups(model, cfg)``, ``make_optimizer(params, cfg)``, ``validate(model, step)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from topography.fileio import write_json, write_text
+
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_weights
+from .distributed import DistInfo, init_distributed
+
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "positions", "model.safetensors", "model.json")
+#: Options that may change when a run is resumed (everything else must match the run).
+RESUMABLE_CHANGES = {"steps", "epochs", "resume", "force", "device", "workers", "progress", "checkpoint_every", "log_every", "out"}
+
+
+class ConfigError(ValueError):
+    """A bad option or a run folder that cannot be used as asked."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA device is available")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def resolve_config(options: dict, task, device: torch.device, world: int) -> dict:
+    """Task defaults for the device type, overlaid with the user's non-None options."""
+    cfg = task.default_config(device.type)
+    cfg.update({k: v for k, v in options.items() if v is not None})
+    cfg.setdefault("seed", 0)
+    cfg.setdefault("amp", device.type == "cuda")
+    cfg.setdefault("channels_last", device.type == "cuda")
+    cfg.setdefault("log_every", 1)
+    cfg.setdefault("keep_checkpoints", 2)
+    cfg["device_type"] = device.type
+    cfg["world_size"] = world
+    if cfg.get("steps") is not None and cfg["steps"] < 1:
+        raise ConfigError(f"--steps must be >= 1, got {cfg['steps']}")
+    if cfg["batch_size"] % world:
+        raise ConfigError(f"--batch-size {cfg['batch_size']} is not divisible by the {world} processes")
+    try:
+        cfg = task.validate_config(cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ConfigError(str(exc)) from None
+    if cfg.get("data") is not None:
+        cfg["data"] = str(Path(cfg["data"]).expanduser().resolve())
+    cfg["out"] = str(Path(cfg["out"]).expanduser().resolve())
+    return cfg
+
+
+def _check_run_dir(cfg: dict) -> tuple[Path, bool]:
+    """Return (run_dir, resuming). Refuse a folder holding a different run unless asked."""
+    run_dir = Path(cfg["out"])
+    cfg_file = run_dir / "config.json"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir} is a file, not a folder")
+    if cfg_file.exists():
+        if cfg.get("force"):
+            return run_dir, False
+        if not cfg.get("resume"):
+            raise ConfigError(
+                f"--out {run_dir} already holds a run; pass --resume to continue it or --force to overwrite it"
+            )
+        old = json.loads(cfg_file.read_text())
+        diffs = sorted(
+            k for k in set(old) | set(cfg)
+            if k not in RESUMABLE_CHANGES and k not in ("n_images",) and old.get(k) != cfg.get(k)
+        )
+        if diffs:
+            detail = ", ".join(f"{k}: run has {old.get(k)!r}, asked {cfg.get(k)!r}" for k in diffs[:4])
+            raise ConfigError(f"cannot resume {run_dir} with different settings ({detail})")
+        return run_dir, True
+    if cfg.get("resume"):
+        raise ConfigError(f"--resume: {run_dir} holds no run to resume")
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not cfg.get("force"):
+        raise ConfigError(f"--out {run_dir} is not empty and holds no neurocwm run; choose another folder or pass --force")
+    return run_dir, False
+
+
+def _clear_run(run_dir: Path) -> None:
+    for name in RUN_FILES:
+        p = run_dir / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
+def cosine_lr(base: float, step: int, total: int) -> float:
+    """Per-step cosine decay from ``base`` to 0 over ``total`` steps, no warm-up."""
+    return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep only complete metric lines up to ``step`` (a kill may have cut the last line)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec.get("step", 0) <= step:
+            keep.append(line)
+    write_text(path, "".join(k + "\n" for k in keep))
+
+
+def fit(options: dict, task) -> Path:
+    """Train a model of ``task``'s family as ``options`` say; return the run folder."""
+    dist_info = init_distributed(options.get("device", "auto"))
+    try:
+        return _fit(options, task, dist_info)
+    finally:
+        if dist_info.initialized:
+            dist.destroy_process_group()
+
+
+def _fit(options: dict, task, d: DistInfo) -> Path:
+    device = d.device
+    cfg = resolve_config(options, task, device, d.world)
+    if d.is_main:
+        run_dir, resuming = _check_run_dir(cfg)
+        if cfg.get("force") and not resuming:
+            _clear_run(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    d.barrier()
+    run_dir = Path(cfg["out"])
+    resuming = bool(cfg.get("resume")) and (run_dir / "config.json").exists()
+    saved_cfg = {k: v for k, v in cfg.items() if k not in ("resume", "force")}
+    if d.is_main:
+        write_json(run_dir / "config.json", saved_cfg)
+
+    torch.manual_seed(cfg["seed"])
+    model = task.build_model(cfg).to(device)
+    if cfg.get("channels_last"):
+        model = model.to(memory_format=torch.channels_last)
+    task.setup(cfg, model, run_dir, device, d.is_main, d.barrier)
+    groups = task.param_groups(model, cfg) if hasattr(task, "param_groups") else [{"params": list(model.parameters())}]
+    if hasattr(task, "make_optimizer"):
+        optimizer = task.make_optimizer(groups, cfg)
+    else:
+        optimizer = torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg.get("weight_decay", 0.0))
+
+    start = 0
+    ckpt = latest_checkpoint(run_dir) if resuming else None
+    if ckpt is not None:
+        state = load_checkpoint(ckpt, model, optimizer)
+        start = int(state["step"])
+    if d.is_main:
+        _truncate_metrics(run_dir / "metrics.jsonl", start)
+    train_model = model
+    if d.world > 1:
+        if device.type == "cuda" and cfg.get("sync_bn", True):
+            train_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            train_model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    total = int(cfg["steps"])
+    if start >= total:
+        if d.is_main:
+            _write_final(run_dir, model, cfg, total)
+        return run_dir
+
+    batches = task.make_batches(cfg, d.rank, d.world, start, device)
+    amp = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if cfg.get("amp") and device.type == "cuda" else contextlib.nullcontext()
+    bar = tqdm(total=total, initial=start, desc=f"fit {task.name}", unit="step", disable=not d.is_main or not cfg.get("progress", True), dynamic_ncols=True)
+    metrics_file = open(run_dir / "metrics.jsonl", "a") if d.is_main else None
+    n_bad = 0
+    train_model.train()
+    try:
+        for step in range(start, total):
+            t0 = time.perf_counter()
+            batch = next(batches)
+            n_bad += int(batch.get("n_bad", 0))
+            if batch.get("empty"):
+                continue
+            if cfg.get("channels_last"):
+                batch = {k: (v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v) for k, v in batch.items()}
+            lr = cosine_lr(cfg["lr"], step, total)
+            for gidx, group in enumerate(optimizer.param_groups):
+                group["lr"] = lr * group.get("lr_scale", 1.0)
+            with amp:
+                loss, metrics = task.compute_loss(train_model, batch, step, d.rank)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower --lr or check the data")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            dt = time.perf_counter() - t0
+            n_img = cfg["batch_size"]
+            metrics.update({"step": step + 1, "lr": lr, "images_per_s": n_img / dt, "step_time_s": dt})
+            if n_bad:
+                metrics["skipped_images"] = n_bad
+            if hasattr(task, "validate") and cfg.get("validate_every") and (step + 1) % cfg["validate_every"] == 0:
+                metrics.update(task.validate(model, step + 1))
+                train_model.train()
+            if d.is_main:
+                if (step + 1) % cfg["log_every"] == 0 or step + 1 == total:
+                    metrics_file.write(json.dumps(metrics) + "\n")
+                    metrics_file.flush()
+                post = {"loss": f"{metrics['loss']:.3f}", "img/s": f"{metrics['images_per_s']:.0f}"}
+                if "spatial_loss" in metrics:
+                    post["sl"] = f"{metrics['spatial_loss']:.3f}"
+                bar.set_postfix(post, refresh=False)
+                bar.update(1)
+            if (step + 1) % cfg["checkpoint_every"] == 0 and step + 1 < total:
+                if d.is_main:
+                    save_checkpoint(run_dir, step + 1, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"])
+                d.barrier()
+    finally:
+        bar.close()
+        if metrics_file:
+            metrics_file.close()
+    if n_bad and d.is_main:
+        warnings.warn(f"skipped {n_bad} unreadable image(s) during training", stacklevel=2)
+    if d.is_main:
+        save_checkpoint(run_dir, total, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"])
+        _write_final(run_dir, model, cfg, total)
+    d.barrier()
+    return run_dir
+
+
+def _write_final(run_dir: Path, model: torch.nn.Module, cfg: dict, step: int) -> None:
+    meta = {"step": step, "config": {k: v for k, v in cfg.items() if k not in ("resume", "force")}}
+    save_weights(model, run_dir / "model.safetensors", meta)
+    write_json(run_dir / "model.json", meta)
