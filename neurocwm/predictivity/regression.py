@@ -1,0 +1,233 @@
+"""Linear mappings from model features to neural responses.
+
+* :class:`Ridge`: ridge regression with an intercept. One eigendecomposition of the training
+  Gram matrix (``X X^T`` when stimuli < features, ``X^T X`` otherwise) serves every
+  regularisation strength: the efficient leave-one-out error picks ``alpha`` from a grid (shared or
+  per target) at the cost of a few matrix products per alpha.
+* :class:`PLS`: partial least squares regression, numerically equal to
+  ``sklearn.cross_decomposition.PLSRegression(n_components=25, scale=False)`` (what Brain-Score's
+  ``pls`` metric uses) but computing each component's weight vector exactly from the
+  (features x targets) cross-covariance instead of by NIPALS power iteration.
+* :class:`OneToOne`: each target takes the single source unit that correlates best with it on
+  the training stimuli (Brain-Score's ``neuron_to_neuron``; TDANN's unit-to-neuron mapping).
+
+All take and return NumPy arrays of shape (n_stimuli, n_features) / (n_stimuli, n_targets).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["Ridge", "PLS", "OneToOne", "default_alphas"]
+
+
+def _as_2d(a, name: str, dtype=np.float64) -> np.ndarray:
+    a = np.asarray(a, dtype=dtype)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_stimuli, n), got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return a
+
+
+def _check_xy(X, Y):
+    X = _as_2d(X, "features")
+    Y = _as_2d(Y, "responses")
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"features have {X.shape[0]} stimuli, responses {Y.shape[0]}")
+    if X.shape[0] < 2:
+        raise ValueError("need at least 2 training stimuli")
+    return X, Y
+
+
+def default_alphas(eigenvalues: np.ndarray, n: int = 25) -> np.ndarray:
+    """Log grid from 1e-4 to 1e4 times the mean non-zero eigenvalue of the centered Gram matrix."""
+    ev = eigenvalues[eigenvalues > 0]
+    scale = float(ev.mean()) if len(ev) else 1.0
+    return scale * np.logspace(-4, 4, n)
+
+
+class Ridge:
+    """Ridge regression ``min ||Y - X B - b||^2 + alpha ||B||^2`` with an unpenalised intercept.
+
+    Parameters
+    ----------
+    alphas : float or sequence of float or None
+        A single value (e.g. ``1.0``, which equals ``sklearn.linear_model.Ridge(alpha=1)`` and
+        Brain-Score's ``ridge`` metric), a grid searched by exact leave-one-out error on the
+        training data, or None for :func:`default_alphas`.
+    alpha_per_target : bool
+        Choose a separate alpha for every target (neuroid) instead of one shared alpha.
+
+    Attributes (after ``fit``)
+    --------------------------
+    alpha_ : float or ndarray (n_targets,)
+    loo_mse_ : ndarray (n_alphas, n_targets) when a grid was searched
+    """
+
+    def __init__(self, alphas: float | Sequence[float] | None = None, alpha_per_target: bool = False):
+        self.alphas = alphas
+        self.alpha_per_target = alpha_per_target
+
+    def fit(self, X, Y) -> "Ridge":
+        X, Y = _check_xy(X, Y)
+        n, p = X.shape
+        self.x_mean_ = X.mean(0)
+        self.y_mean_ = Y.mean(0)
+        Xc = X - self.x_mean_
+        Yc = Y - self.y_mean_
+        if n <= p:  # dual: eigendecomposition of the n x n Gram matrix
+            s2, Q = np.linalg.eigh(Xc @ Xc.T)
+            keep = s2 > max(s2.max(), 0) * 1e-12
+            s2, Q = s2[keep], Q[:, keep]
+            s = np.sqrt(s2)
+            V = (Xc.T @ Q) / s
+        else:  # primal: eigendecomposition of the p x p covariance
+            s2, V = np.linalg.eigh(Xc.T @ Xc)
+            keep = s2 > max(s2.max(), 0) * 1e-12
+            s2, V = s2[keep], V[:, keep]
+            s = np.sqrt(s2)
+            Q = (Xc @ V) / s
+        QtY = Q.T @ Yc
+        self.s2_ = s2
+        alphas = self.alphas
+        if alphas is None:
+            alphas = default_alphas(s2)
+        alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
+        if alphas.ndim != 1 or len(alphas) == 0 or (alphas < 0).any():
+            raise ValueError("alphas must be non-negative numbers")
+        if len(alphas) == 1:
+            alpha = np.full(Y.shape[1], alphas[0])
+            self.alpha_ = float(alphas[0])
+        else:
+            mse = self._loo_mse(Q, s2, QtY, Yc, alphas, n)
+            self.loo_mse_ = mse
+            if self.alpha_per_target:
+                alpha = alphas[np.argmin(mse, axis=0)]
+                self.alpha_ = alpha
+            else:
+                a = alphas[int(np.argmin(mse.mean(1)))]
+                alpha = np.full(Y.shape[1], a)
+                self.alpha_ = float(a)
+        if np.any(alpha == 0) and np.any(s2 <= 0):
+            raise ValueError("alpha=0 with a rank-deficient design")
+        # coef = V diag(s / (s^2 + alpha)) Q^T Y, one alpha per target column
+        gain = s[:, None] / (s2[:, None] + alpha[None, :])
+        self.coef_ = V @ (gain * QtY)
+        self.intercept_ = self.y_mean_ - self.x_mean_ @ self.coef_
+        return self
+
+    @staticmethod
+    def _loo_mse(Q, s2, QtY, Yc, alphas, n):
+        """Exact leave-one-out mean squared error per alpha and target (intercept included)."""
+        Q2 = Q * Q
+        resid_perp = Yc - Q @ QtY  # part of Y outside the column space of X
+        mse = np.empty((len(alphas), Yc.shape[1]))
+        for i, a in enumerate(alphas):
+            shrink = a / (s2 + a)  # 1 - s2/(s2+a)
+            h = 1.0 / n + Q2 @ (1.0 - shrink)
+            resid = resid_perp + Q @ (shrink[:, None] * QtY)
+            denom = np.maximum(1.0 - h, 1e-12)
+            mse[i] = np.mean((resid / denom[:, None]) ** 2, axis=0)
+        return mse
+
+    def predict(self, X) -> np.ndarray:
+        X = _as_2d(X, "features")
+        if X.shape[1] != self.coef_.shape[0]:
+            raise ValueError(f"features have {X.shape[1]} columns, the fit had {self.coef_.shape[0]}")
+        return X @ self.coef_ + self.intercept_
+
+
+class PLS:
+    """PLS regression (PLS2, regression-mode deflation), like ``PLSRegression(scale=False)``.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of latent components (Brain-Score: 25). Capped at the rank of the data; stops early
+        when the remaining cross-covariance vanishes.
+    """
+
+    def __init__(self, n_components: int = 25):
+        if n_components < 1:
+            raise ValueError(f"n_components must be >= 1, got {n_components}")
+        self.n_components = n_components
+
+    def fit(self, X, Y) -> "PLS":
+        X, Y = _check_xy(X, Y)
+        n, p = X.shape
+        q = Y.shape[1]
+        self.x_mean_ = X.mean(0)
+        self.y_mean_ = Y.mean(0)
+        Xk = X - self.x_mean_
+        Yc = Y - self.y_mean_
+        C = Xk.T @ Yc  # cross-covariance X_k^T Y_k, updated by rank-1 deflation
+        c0 = np.linalg.norm(C)
+        W, P, Qy = [], [], []
+        for _ in range(min(self.n_components, n - 1, p)):
+            if np.linalg.norm(C) <= 1e-12 * max(c0, 1e-300):
+                break
+            # first left singular vector of C (what NIPALS' power iteration converges to)
+            if q <= p:
+                _, vecs = np.linalg.eigh(C.T @ C)
+                w = C @ vecs[:, -1]
+            else:
+                _, vecs = np.linalg.eigh(C @ C.T)
+                w = vecs[:, -1].copy()
+            w /= np.linalg.norm(w)
+            t = Xk @ w
+            tt = float(t @ t)
+            if tt <= 1e-300:
+                break
+            p_load = (Xk.T @ t) / tt
+            q_load = (Yc.T @ t) / tt  # t is orthogonal to earlier scores, so Y_k^T t = Y^T t
+            Xk -= np.outer(t, p_load)
+            C -= tt * np.outer(p_load, q_load)
+            W.append(w)
+            P.append(p_load)
+            Qy.append(q_load)
+        if not W:
+            self.coef_ = np.zeros((p, q))
+        else:
+            W_ = np.stack(W, 1)
+            P_ = np.stack(P, 1)
+            Q_ = np.stack(Qy, 1)
+            rotations = W_ @ np.linalg.pinv(P_.T @ W_)
+            self.coef_ = rotations @ Q_.T
+        self.n_components_ = len(W)
+        self.intercept_ = self.y_mean_ - self.x_mean_ @ self.coef_
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        X = _as_2d(X, "features")
+        if X.shape[1] != self.coef_.shape[0]:
+            raise ValueError(f"features have {X.shape[1]} columns, the fit had {self.coef_.shape[0]}")
+        return X @ self.coef_ + self.intercept_
+
+
+class OneToOne:
+    """Each target gets the one source unit with the highest Pearson r on the training stimuli.
+
+    Attributes (after ``fit``)
+    --------------------------
+    mapping_ : ndarray (n_targets,) of source unit indices
+    train_r_ : ndarray (n_targets,) training correlation of the chosen unit
+    """
+
+    def fit(self, X, Y) -> "OneToOne":
+        from .metrics import correlation_matrix
+
+        X, Y = _check_xy(X, Y)
+        r = correlation_matrix(X, Y)  # (n_features, n_targets)
+        r = np.where(np.isfinite(r), r, -np.inf)
+        self.mapping_ = np.argmax(r, axis=0)
+        self.train_r_ = r[self.mapping_, np.arange(Y.shape[1])]
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        X = _as_2d(X, "features")
+        return X[:, self.mapping_]
