@@ -1,0 +1,349 @@
+"""Inter-layer wiring length (``tdann.md`` §6).
+
+For one input pattern, the strongly active units of a *source* layer must send fibres to the
+strongly active units of a *target* layer. Active units that are close together can share a
+fibre, so:
+
+1. Active units: response above the ``percentile`` of that layer's responses (within the window,
+   for that pattern).
+2. Number of fibres ``k``: the smallest k such that k-means on the source's active positions has
+   inertia (sum of squared distances to the nearest centroid) ``<= N_active * r**2`` — i.e. the
+   active units sit, in the mean-square sense, within ``r`` (``fiber_radius_mm``) of a fibre end.
+3. k-means with the same ``k`` on the target's active positions.
+4. The two layers lie side by side: the target sheet is translated by ``shift_mm`` (default the
+   source's x-extent) right, left, up or down. Wiring length = minimum over one-to-one
+   assignments (Hungarian, ``scipy.optimize.linear_sum_assignment``) of the summed distances
+   between source and (shifted) target centroids. The four directions are averaged.
+5. Average over patterns (and windows).
+
+All k-means fits are seeded (``random_state=seed``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+from sklearn.cluster import KMeans
+
+__all__ = [
+    "active_units",
+    "count_fibers",
+    "random_square_windows",
+    "matched_length",
+    "WiringResult",
+    "wiring_length",
+]
+
+#: Unit shift directions: right, left, up, down.
+DIRECTIONS = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+
+
+def _check_positions(positions_mm, name: str) -> np.ndarray:
+    p = np.asarray(positions_mm, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 2 or p.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (n, 2) with n > 0, got {p.shape}")
+    if not np.isfinite(p).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return p
+
+
+def _check_responses(responses, n_units: int, name: str) -> np.ndarray:
+    r = np.asarray(responses, dtype=np.float64)
+    if r.ndim == 1:
+        r = r[None, :]
+    if r.ndim != 2 or r.shape[1] != n_units:
+        raise ValueError(f"{name} must have shape (n_patterns, {n_units}), got {np.shape(responses)}")
+    if not np.isfinite(r).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return r
+
+
+def active_units(responses: np.ndarray, percentile: float) -> np.ndarray:
+    """Units responding above a percentile of their pattern's responses.
+
+    Parameters
+    ----------
+    responses : array-like of shape (n_patterns, n_units)
+        Responses of one layer (or window of it) to each pattern.
+    percentile : float in [0, 100]
+        Per pattern, a unit is active when its response is strictly above
+        ``numpy.percentile(responses[i], percentile)`` (linear interpolation).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_patterns, n_units)
+    """
+    r = np.asarray(responses, dtype=np.float64)
+    if r.ndim != 2:
+        raise ValueError(f"responses must be (n_patterns, n_units), got shape {r.shape}")
+    if not 0 <= percentile <= 100:
+        raise ValueError(f"percentile must be in [0, 100], got {percentile}")
+    if r.shape[1] == 0:
+        return np.zeros(r.shape, dtype=bool)
+    return r > np.percentile(r, percentile, axis=1, keepdims=True)
+
+
+def _kmeans(points: np.ndarray, k: int, n_init: int, seed: int) -> tuple[float, np.ndarray]:
+    if k == 1:
+        c = points.mean(axis=0, keepdims=True)
+        return float(((points - c) ** 2).sum()), c
+    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(points)
+    return float(km.inertia_), km.cluster_centers_
+
+
+def count_fibers(
+    points_mm: np.ndarray,
+    fiber_radius_mm: float,
+    max_k: int = 99,
+    n_init: int = 10,
+    seed: int = 0,
+    search: str = "bisect",
+) -> tuple[int, np.ndarray]:
+    """Smallest number of k-means clusters that brings the points within a fibre radius.
+
+    Parameters
+    ----------
+    points_mm : array-like of shape (n, 2)
+        Positions of the active units, mm.
+    fiber_radius_mm : float
+        ``r``: accept k when k-means inertia ``<= n * r**2`` (reference: 0.9 mm V1, 10 mm VTC).
+    max_k : int, default 99
+        Largest k tried; if even ``min(max_k, n)`` clusters fail, that k is returned.
+    n_init : int, default 10
+        k-means restarts (``sklearn.cluster.KMeans(n_init=...)``).
+    seed : int, default 0
+        ``random_state`` of every k-means fit.
+    search : {"bisect", "linear"}, default "bisect"
+        ``"linear"`` tries k = 1, 2, 3, ... (the reference). ``"bisect"`` tries k = 1, 2, 4,
+        8, ... until one passes, then bisects between the last failing and the first passing
+        k: O(log k) fits instead of k. Both return the same k when inertia decreases with k,
+        which holds for optimal k-means and in practice for ``n_init`` restarts.
+
+    Returns
+    -------
+    k : int
+    centroids : numpy.ndarray of shape (k, 2)
+        The k-means centroids for that k (k = 1: the mean).
+    """
+    p = _check_positions(points_mm, "points_mm")
+    if not fiber_radius_mm > 0:
+        raise ValueError(f"fiber_radius_mm must be positive, got {fiber_radius_mm}")
+    if max_k < 1 or n_init < 1:
+        raise ValueError(f"max_k and n_init must be >= 1, got {max_k} and {n_init}")
+    if search not in ("bisect", "linear"):
+        raise ValueError(f"search must be 'bisect' or 'linear', got {search!r}")
+    n = p.shape[0]
+    budget = n * fiber_radius_mm**2
+    k_max = int(min(max_k, n))
+    fits: dict[int, tuple[float, np.ndarray]] = {}
+
+    def passes(k: int) -> bool:
+        if k not in fits:
+            fits[k] = _kmeans(p, k, n_init, seed)
+        return fits[k][0] <= budget
+
+    if search == "linear":
+        for k in range(1, k_max + 1):
+            if passes(k):
+                return k, fits[k][1]
+        return k_max, fits[k_max][1]
+
+    if passes(1):
+        return 1, fits[1][1]
+    lo, hi = 1, 2  # lo fails; find hi that passes
+    while hi < k_max and not passes(hi):
+        lo, hi = hi, min(2 * hi, k_max)
+    if not passes(hi):  # hi == k_max and it fails
+        return k_max, fits[k_max][1]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if passes(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi, fits[hi][1]
+
+
+def matched_length(source_centroids: np.ndarray, target_centroids: np.ndarray) -> float:
+    """Minimum summed distance of a one-to-one assignment of two centroid sets.
+
+    Parameters
+    ----------
+    source_centroids : array-like of shape (k_s, 2)
+    target_centroids : array-like of shape (k_t, 2)
+        With ``k_s != k_t`` only ``min(k_s, k_t)`` pairs are matched.
+
+    Returns
+    -------
+    float
+        ``sum(dist[row, col])`` over the Hungarian assignment of the Euclidean distance matrix.
+    """
+    d = cdist(np.asarray(source_centroids, float), np.asarray(target_centroids, float))
+    rows, cols = linear_sum_assignment(d)
+    return float(d[rows, cols].sum())
+
+
+def random_square_windows(
+    positions_mm: np.ndarray,
+    size_mm: float,
+    n_windows: int,
+    seed: int = 0,
+) -> np.ndarray:
+    """Random square windows inside the bounding box of positions.
+
+    Parameters
+    ----------
+    positions_mm : array-like of shape (n, 2)
+        Positions that define the bounding box (any origin).
+    size_mm : float
+        Window side (reference V1: 3.5 mm on the 36.75-mm sheet).
+    n_windows : int
+        Number of windows (reference V1: 20).
+    seed : int, default 0
+        Seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_windows, 4)
+        ``(x0, y0, x1, y1)`` per window, lower-left corner uniform in
+        ``[min, max - size_mm]`` on each axis.
+    """
+    p = _check_positions(positions_mm, "positions_mm")
+    lo, hi = p.min(axis=0), p.max(axis=0) - size_mm
+    if not size_mm > 0 or np.any(hi < lo):
+        raise ValueError(f"size_mm must be positive and fit in the extent {p.max(axis=0) - lo}, got {size_mm}")
+    if n_windows < 1:
+        raise ValueError(f"n_windows must be >= 1, got {n_windows}")
+    corner = np.random.default_rng(seed).uniform(lo, hi, size=(n_windows, 2))
+    return np.hstack([corner, corner + size_mm])
+
+
+@dataclass(frozen=True)
+class WiringResult:
+    """Outcome of :func:`wiring_length`.
+
+    Attributes
+    ----------
+    mean_length_mm : float
+        Mean over patterns, windows and directions (NaN entries ignored; NaN if all are).
+    lengths_mm : numpy.ndarray of shape (n_patterns, n_windows, 4)
+        Wiring length per pattern, window and shift direction (right, left, up, down); NaN
+        where the source or target had no active unit.
+    n_fibers : numpy.ndarray of int, shape (n_patterns, n_windows)
+        k chosen on the source (0 where undefined).
+    n_active_source, n_active_target : numpy.ndarray of int, shape (n_patterns, n_windows)
+        Active-unit counts.
+    """
+
+    mean_length_mm: float
+    lengths_mm: np.ndarray
+    n_fibers: np.ndarray
+    n_active_source: np.ndarray
+    n_active_target: np.ndarray
+
+
+def wiring_length(
+    source_positions_mm: np.ndarray,
+    target_positions_mm: np.ndarray,
+    source_responses: np.ndarray,
+    target_responses: np.ndarray,
+    *,
+    percentile: float = 99.0,
+    fiber_radius_mm: float = 10.0,
+    windows: np.ndarray | None = None,
+    shift_mm: float | None = None,
+    max_k: int = 99,
+    n_init: int = 10,
+    seed: int = 0,
+    search: str = "bisect",
+) -> WiringResult:
+    """Wiring length between a source and a target layer, averaged over patterns.
+
+    Parameters
+    ----------
+    source_positions_mm : array-like of shape (n_source, 2)
+    target_positions_mm : array-like of shape (n_target, 2)
+        Unit positions of the two layers in the same sheet coordinates (mm).
+    source_responses : array-like of shape (n_patterns, n_source)
+    target_responses : array-like of shape (n_patterns, n_target)
+        Responses to the same patterns (e.g. images), in the same order.
+    percentile : float, default 99.0
+        Active-unit percentile (reference: 99 VTC, 95 V1), computed per pattern within a window.
+    fiber_radius_mm : float, default 10.0
+        Fibre radius ``r`` of :func:`count_fibers` (reference: 10 mm VTC, 0.9 mm V1).
+    windows : array-like of shape (n_windows, 4), optional
+        ``(x0, y0, x1, y1)`` windows (bounds inclusive) applied to both layers, e.g. from
+        :func:`random_square_windows` (reference V1: 20 windows of 3.5 mm). Default: whole sheet.
+    shift_mm : float, optional
+        Distance the target sheet is translated in each of the 4 directions; default the
+        source x-extent ``ptp(source_positions_mm[:, 0])`` (the sheet side).
+    max_k, n_init, seed, search
+        As in :func:`count_fibers`; ``seed`` also seeds the target k-means.
+
+    Returns
+    -------
+    WiringResult
+
+    Raises
+    ------
+    ValueError
+        On bad shapes, NaN/inf, mismatched pattern counts or invalid parameters.
+
+    Notes
+    -----
+    k-means is translation equivariant, so the target clustering does not depend on which side
+    the target sheet is placed: it is fitted once per pattern and window, and its centroids are
+    shifted in the four directions before matching. Percentile thresholds are computed for all
+    patterns at once; the k-means fits are a loop over patterns and windows. If the target has
+    fewer active units than the source's k, it is clustered into that many clusters and only
+    that many fibres are matched.
+    """
+    ps = _check_positions(source_positions_mm, "source_positions_mm")
+    pt = _check_positions(target_positions_mm, "target_positions_mm")
+    rs = _check_responses(source_responses, ps.shape[0], "source_responses")
+    rt = _check_responses(target_responses, pt.shape[0], "target_responses")
+    if rs.shape[0] != rt.shape[0]:
+        raise ValueError(f"source and target have different numbers of patterns: {rs.shape[0]} vs {rt.shape[0]}")
+    if not 0 <= percentile <= 100:
+        raise ValueError(f"percentile must be in [0, 100], got {percentile}")
+    if windows is None:
+        masks = [(np.ones(ps.shape[0], bool), np.ones(pt.shape[0], bool))]
+    else:
+        w = np.asarray(windows, dtype=np.float64)
+        if w.ndim != 2 or w.shape[1] != 4 or not np.isfinite(w).all():
+            raise ValueError(f"windows must be a finite (n_windows, 4) array of (x0, y0, x1, y1), got shape {w.shape}")
+
+        def inside(p, box):
+            return (p[:, 0] >= box[0]) & (p[:, 0] <= box[2]) & (p[:, 1] >= box[1]) & (p[:, 1] <= box[3])
+
+        masks = [(inside(ps, box), inside(pt, box)) for box in w]
+    shift = float(np.ptp(ps[:, 0])) if shift_mm is None else float(shift_mm)
+    if not np.isfinite(shift):
+        raise ValueError(f"shift_mm must be finite, got {shift_mm}")
+    shifts = DIRECTIONS * shift
+
+    n_pat, n_win = rs.shape[0], len(masks)
+    lengths = np.full((n_pat, n_win, 4), np.nan)
+    n_fib = np.zeros((n_pat, n_win), dtype=np.int64)
+    n_src = np.zeros((n_pat, n_win), dtype=np.int64)
+    n_tgt = np.zeros((n_pat, n_win), dtype=np.int64)
+    for j, (ms, mt) in enumerate(masks):
+        act_s = active_units(rs[:, ms], percentile)
+        act_t = active_units(rt[:, mt], percentile)
+        pos_s, pos_t = ps[ms], pt[mt]
+        n_src[:, j] = act_s.sum(axis=1)
+        n_tgt[:, j] = act_t.sum(axis=1)
+        for i in range(n_pat):
+            if n_src[i, j] == 0 or n_tgt[i, j] == 0:
+                continue
+            k, c_s = count_fibers(pos_s[act_s[i]], fiber_radius_mm, max_k, n_init, seed, search)
+            k_t = int(min(k, n_tgt[i, j]))
+            _, c_t = _kmeans(pos_t[act_t[i]], k_t, n_init, seed)
+            n_fib[i, j] = k
+            for d in range(4):
+                lengths[i, j, d] = matched_length(c_s, c_t + shifts[d])
+    mean = float(np.nanmean(lengths)) if np.isfinite(lengths).any() else float("nan")
+    return WiringResult(mean, lengths, n_fib, n_src, n_tgt)
