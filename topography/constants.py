@@ -63,3 +63,18 @@ V1_SHEET_SIDE_MM: float = 36.75
 
 #: Visual angle (degrees) spanned by one 224-px input image in [3]_.
 DEGREES_PER_IMAGE: float = 8.0
+
+# --- VTC ---------------------------------------------------------------------------------------
+
+#: Effective dimensionality (participation ratio of PCA eigenvalues, see
+#: :func:`topography.dimensionality.effective_dimensionality`) of human VTC responses to NSD
+#: images, left hemisphere, one value per NSD subject (8), as hard-coded in the Fig. 6 code of
+#: Margalit et al. 2024 [3]_.
+HUMAN_VTC_ED_LH: tuple[float, ...] = (20.81, 15.48, 17.94, 14.37, 12.55, 25.20, 17.26, 21.01)
+
+#: Same as :data:`HUMAN_VTC_ED_LH`, right hemisphere (Margalit et al. 2024 [3]_).
+HUMAN_VTC_ED_RH: tuple[float, ...] = (14.77, 15.98, 13.13, 13.81, 16.39, 16.18, 16.26, 16.28)
+
+#: Mean human VTC effective dimensionality over the 16 hemispheres above, 16.71
+#: (Margalit et al. 2024 [3]_; LH mean 18.08, RH mean 15.35).
+HUMAN_VTC_ED_MEAN: float = 16.71
