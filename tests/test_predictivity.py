@@ -1,0 +1,292 @@
+"""neurocwm.predictivity: regressions, ceilings, RSA/CKA invariances, one-to-one, splits, score_layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import ortho_group, spearmanr
+
+from neurocwm.assemblies import make_assembly
+from neurocwm.predictivity import (
+    PLS,
+    OneToOne,
+    Ridge,
+    ceil_score,
+    cka,
+    internal_consistency,
+    linear_cka,
+    make_splits,
+    pearson_columns,
+    rdm,
+    rdm_similarity,
+    regression_score,
+    rsa,
+    score_layers,
+    spearman_brown,
+)
+
+
+def _planted(n=300, p=60, q=12, noise=0.5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    B = rng.normal(size=(p, q)) / np.sqrt(p)
+    Y = X @ B + noise * rng.normal(size=(n, q)) * (X @ B).std(0)
+    return X, Y, B
+
+
+# ---------------------------------------------------------------------------- regressions
+def test_ridge_recovers_planted_linear_map():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 20))
+    B = rng.normal(size=(20, 5))
+    Y = X @ B + 3.0 + 0.01 * rng.normal(size=(500, 5))
+    m = Ridge(alphas=1e-3).fit(X, Y)
+    np.testing.assert_allclose(m.coef_, B, atol=5e-3)
+    np.testing.assert_allclose(m.intercept_, 3.0, atol=5e-3)
+    score = regression_score(X, Y, method="ridge", alphas=1.0)
+    assert score.value > 0.999 and len(score.per_split) == 10
+
+
+def test_ridge_equals_closed_form_both_regimes():
+    rng = np.random.default_rng(2)
+    for n, p in ((40, 100), (100, 30)):
+        X, Y = rng.normal(size=(n, p)), rng.normal(size=(n, 3))
+        Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+        for alpha in (0.1, 10.0):
+            coef = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(p), Xc.T @ Yc)
+            np.testing.assert_allclose(Ridge(alphas=alpha).fit(X, Y).coef_, coef, atol=1e-8)
+
+
+def test_ridge_loo_search_matches_brute_force():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 80))
+    Y = X[:, :5] @ rng.normal(size=(5, 4)) + 2 * rng.normal(size=(60, 4))
+    alphas = np.logspace(-1, 4, 12)
+    m = Ridge(alphas=alphas, alpha_per_target=True).fit(X, Y)
+    brute = np.zeros((len(alphas), 4))
+    for i, a in enumerate(alphas):
+        for j in range(60):
+            keep = np.arange(60) != j
+            pred = Ridge(alphas=a).fit(X[keep], Y[keep]).predict(X[j:j + 1])
+            brute[i] += (pred[0] - Y[j]) ** 2 / 60
+    np.testing.assert_allclose(m.loo_mse_, brute, rtol=1e-6)
+    np.testing.assert_array_equal(m.alpha_, alphas[brute.argmin(0)])
+
+
+def test_pls_matches_sklearn_when_converged():
+    from sklearn.cross_decomposition import PLSRegression
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(120, 40))
+    X[:, :5] *= 4
+    Y = X[:, :5] @ rng.normal(size=(5, 6)) + rng.normal(size=(120, 6))
+    Xt = rng.normal(size=(30, 40))
+    ref = PLSRegression(n_components=8, scale=False, max_iter=20000, tol=1e-14).fit(X, Y).predict(Xt)
+    ours = PLS(8).fit(X, Y).predict(Xt)
+    np.testing.assert_allclose(ours, ref, atol=1e-4 * np.abs(ref).max())
+
+
+def test_pls_full_rank_equals_least_squares():
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(80, 6)), rng.normal(size=(80, 2))
+    ls = Ridge(alphas=0.0).fit(X, Y)
+    np.testing.assert_allclose(PLS(6).fit(X, Y).coef_, ls.coef_, atol=1e-8)
+
+
+def test_random_features_score_near_zero():
+    rng = np.random.default_rng(6)
+    X, Y = rng.normal(size=(300, 50)), rng.normal(size=(300, 20))
+    for method in ("pls", "ridge"):
+        s = regression_score(X, Y, method=method, alphas=1.0) if method == "ridge" else regression_score(X, Y)
+        assert abs(s.value) < 0.1, (method, s)
+
+
+def test_one_to_one_finds_planted_units():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(400, 200))
+    units = rng.choice(200, size=15, replace=False)
+    Y = 2.0 * X[:, units] + 1.0 + 0.3 * rng.normal(size=(400, 15))
+    m = OneToOne().fit(X, Y)
+    np.testing.assert_array_equal(m.mapping_, units)
+    s = regression_score(X, Y, method="one_to_one")
+    assert (s.info["mapping"] == units).all() and s.value > 0.95
+
+
+def test_pearson_columns_constant_column_is_nan():
+    a = np.c_[np.arange(5.0), np.ones(5)]
+    r = pearson_columns(a, np.c_[np.arange(5.0) * 2, np.arange(5.0)])
+    assert r[0] == pytest.approx(1.0) and np.isnan(r[1])
+
+
+# ---------------------------------------------------------------------------- splits
+def test_splits_seeded_stratified_and_disjoint():
+    labels = np.repeat(["a", "b", "c", "d"], 25)
+    s1 = make_splits(100, stratify=labels, seed=3)
+    s2 = make_splits(100, stratify=labels, seed=3)
+    s3 = make_splits(100, stratify=labels, seed=4)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(s1, s2))
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(s1, s3))
+    for train, test in s1:
+        assert len(test) == 10 and not np.intersect1d(train, test).size
+        counts = np.unique(labels[test], return_counts=True)[1]
+        assert counts.min() >= 2  # stratified: every object in every test set
+    folds = make_splits(100, n_splits=5, kfold=True, seed=0)
+    np.testing.assert_array_equal(np.sort(np.concatenate([t for _, t in folds])), np.arange(100))
+
+
+def test_split_and_input_errors():
+    X, Y, _ = _planted(n=50)
+    with pytest.raises(ValueError, match="overlap"):
+        regression_score(X, Y, splits=[(np.arange(30), np.arange(25, 50))])
+    with pytest.raises(ValueError, match="stimuli"):
+        regression_score(X[:40], Y)
+    with pytest.raises(ValueError, match="unknown regression method"):
+        regression_score(X, Y, method="lasso")
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        regression_score(bad, Y)
+    with pytest.raises(ValueError, match="stratify"):
+        make_splits(10, stratify=["a"] * 9)
+
+
+# ---------------------------------------------------------------------------- ceiling
+def test_ceiling_recovers_planted_reliability():
+    rng = np.random.default_rng(8)
+    n_stim, n_rep, n_neur = 300, 10, 60
+    signal = rng.normal(size=(n_stim, n_neur))
+    noise_sd = 2.0
+    trials = signal[:, None, :] + noise_sd * rng.normal(size=(n_stim, n_rep, n_neur))
+    planted = 1.0 / (1.0 + noise_sd**2 / n_rep)  # reliability of the mean over all n_rep trials
+    asm = make_assembly(trials.reshape(-1, n_neur), np.repeat([f"s{i}" for i in range(n_stim)], n_rep),
+                        repetition=np.tile(np.arange(n_rep), n_stim))
+    c = internal_consistency(asm)
+    assert c.value == pytest.approx(planted, abs=0.03)
+    assert c.per_neuroid.shape == (10, n_neur) and 0 < c.error < 0.02
+    raw = internal_consistency(asm, correct=False).value
+    assert c.value == pytest.approx(spearman_brown(raw), abs=0.02)
+
+
+def test_ceiling_needs_repetitions():
+    asm = make_assembly(np.zeros((4, 2)), ["a", "b", "c", "d"])
+    with pytest.raises(ValueError, match="repetition"):
+        internal_consistency(asm)
+
+
+def test_ceil_score_methods():
+    assert ceil_score(0.5, 0.8) == pytest.approx(0.25 / 0.8)
+    assert ceil_score(0.5, 0.8, method="ratio") == pytest.approx(0.625)
+    with pytest.raises(ValueError, match="positive"):
+        ceil_score(0.5, 0.0)
+
+
+# ---------------------------------------------------------------------------- RSA / CKA
+def test_rdm_definition_and_rsa_matches_scipy():
+    rng = np.random.default_rng(9)
+    A, B = rng.normal(size=(30, 8)), rng.normal(size=(30, 5))
+    np.testing.assert_allclose(rdm(A), 1 - np.corrcoef(A), atol=1e-12)
+    iu = np.triu_indices(30, 1)
+    ref = spearmanr(rdm(A)[iu], rdm(B)[iu])[0]
+    assert rsa(A, B).value == pytest.approx(ref, abs=1e-12)
+
+
+def test_rsa_invariances():
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(40, 12))
+    Y = X @ rng.normal(size=(12, 7)) + 0.5 * rng.normal(size=(40, 7))
+    base = rsa(X, Y).value
+    # per-stimulus affine changes (gain and offset) leave the Pearson RDM unchanged
+    gains = rng.uniform(0.5, 3, size=(40, 1))
+    assert rsa(X * gains + rng.normal(size=(40, 1)), Y).value == pytest.approx(base, abs=1e-10)
+    # a monotonic transform of RDM entries leaves the Spearman comparison unchanged
+    assert rdm_similarity(rdm(X) ** 3, rdm(Y)) == pytest.approx(base, abs=1e-10)
+    # permuting stimuli consistently on both sides changes nothing
+    perm = rng.permutation(40)
+    assert rsa(X[perm], Y[perm]).value == pytest.approx(base, abs=1e-10)
+    assert rsa(X, X).value == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("unbiased", [True, False])
+def test_cka_invariant_to_orthogonal_and_isotropic_scaling(unbiased):
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(50, 10))
+    Y = np.tanh(X @ rng.normal(size=(10, 6))) + 0.3 * rng.normal(size=(50, 6))
+    base = linear_cka(X, Y, unbiased=unbiased)
+    Q = ortho_group.rvs(10, random_state=0)
+    assert linear_cka(X @ Q, Y, unbiased=unbiased) == pytest.approx(base, abs=1e-10)
+    assert linear_cka(3.7 * X, 0.2 * Y, unbiased=unbiased) == pytest.approx(base, abs=1e-10)
+    assert linear_cka(X, X, unbiased=unbiased) == pytest.approx(1.0, abs=1e-9)
+    # not invariant to arbitrary invertible (anisotropic) maps
+    D = np.diag(np.r_[20.0, np.ones(9)])
+    assert abs(linear_cka(X @ D, Y, unbiased=unbiased) - base) > 1e-3
+
+
+def test_biased_cka_matches_feature_space_formula():
+    rng = np.random.default_rng(12)
+    X, Y = rng.normal(size=(30, 5)), rng.normal(size=(30, 4))
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    ref = np.linalg.norm(Yc.T @ Xc) ** 2 / (np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc))
+    assert linear_cka(X, Y, unbiased=False) == pytest.approx(ref, abs=1e-12)
+
+
+def test_cross_validated_rsa_and_cka():
+    X, Y, _ = _planted(n=120, noise=0.3)
+    r = rsa(X, Y, cv=True)
+    c = cka(X, Y, cv=True)
+    assert len(r.per_split) == 10 and 0 < r.error < 0.05
+    assert r.value == pytest.approx(rsa(X, Y).value, abs=0.05) and r.value > 0.2
+    assert len(c.per_split) == 10 and c.value == pytest.approx(cka(X, Y).value, abs=0.05) and c.value > 0.2
+    # explicit splits: the score is the mean over the test sets
+    splits = make_splits(120, n_splits=3, test_size=0.5, seed=0)
+    manual = np.mean([linear_cka(X[t], Y[t]) for _, t in splits])
+    assert cka(X, Y, splits=splits).value == pytest.approx(manual, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------- score_layers
+def _assembly_with_reps(seed=13):
+    rng = np.random.default_rng(seed)
+    n_stim, n_rep, q = 120, 4, 10
+    X_good = rng.normal(size=(n_stim, 40))
+    signal = X_good @ rng.normal(size=(40, q)) / np.sqrt(40)
+    trials = signal[:, None] + 0.5 * rng.normal(size=(n_stim, n_rep, q))
+    ids = np.array([f"img{i:03d}" for i in range(n_stim)])
+    asm = make_assembly(trials.reshape(-1, q), np.repeat(ids, n_rep), repetition=np.tile(np.arange(n_rep), n_stim),
+                        presentation_coords={"object_name": np.repeat(np.array(["a", "b", "c", "d"] * 30), n_rep)},
+                        region="IT")
+    return asm, ids, X_good, rng.normal(size=(n_stim, 3, 4, 5))
+
+
+def test_score_layers_ranks_layers_and_ceils():
+    asm, ids, good, bad = _assembly_with_reps()
+    scores = score_layers({"good": good, "bad": bad}, asm, metric="ridge", alphas=1.0, progress=False)
+    assert scores["good"].value > 0.8 > 0.2 > abs(scores["bad"].value)
+    assert scores["good"].ceiling == pytest.approx(internal_consistency(asm).value)
+    assert scores["good"].ceiled == pytest.approx(scores["good"].value ** 2 / scores["good"].ceiling)
+    assert scores["bad"].info["n_features"] == 60  # (3, 4, 5) flattened
+    d = scores["good"].to_dict()
+    assert d["metric"] == "ridge" and d["layer"] == "good"
+    for metric in ("pls", "rsa", "cka", "rsa_cv", "cka_cv", "one_to_one"):
+        s = score_layers({"good": good}, asm, metric=metric, progress=False)["good"]
+        assert np.isfinite(s.value), metric
+
+
+def test_score_layers_aligns_ids_and_refuses_mismatch():
+    import xarray as xr
+
+    asm, ids, good, _ = _assembly_with_reps()
+    perm = np.random.default_rng(0).permutation(len(ids))
+    ref = score_layers({"l": good}, asm, metric="ridge", alphas=1.0, ceiling=None, progress=False)["l"].value
+    shuffled = score_layers({"l": good[perm]}, asm, metric="ridge", alphas=1.0, stimulus_ids=ids[perm],
+                            ceiling=None, progress=False)["l"].value
+    assert shuffled == pytest.approx(ref, abs=1e-12)
+    da = xr.DataArray(good[perm], dims=("stimulus", "unit"), coords={"stimulus_id": ("stimulus", ids[perm])})
+    assert score_layers({"l": da}, asm, metric="ridge", alphas=1.0, ceiling=None,
+                        progress=False)["l"].value == pytest.approx(ref, abs=1e-12)
+    wrong = ids.copy()
+    wrong[0] = "other"
+    with pytest.raises(ValueError, match="stimulus ids differ"):
+        score_layers({"l": good}, asm, stimulus_ids=wrong, progress=False)
+    with pytest.raises(ValueError, match="rows"):
+        score_layers({"l": good[:-1]}, asm, progress=False)
+    with pytest.raises(ValueError, match="unknown metric"):
+        score_layers({"l": good}, asm, metric="svm", progress=False)
