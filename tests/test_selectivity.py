@@ -73,6 +73,17 @@ def test_planted_face_unit_is_most_face_selective():
     np.testing.assert_allclose(dp["Faces"], d_prime(on, off), rtol=1e-10)
 
 
+def test_blocks_over_units_give_the_same_answer(monkeypatch):
+    import topography.selectivity as sel_mod
+
+    resp, labels = _planted(n_units=53)
+    whole = domain_selectivity(resp.astype(np.float32), labels, DOMAINS)
+    monkeypatch.setattr(sel_mod, "_BLOCK_VALUES", 7 * resp.shape[0])  # blocks of 7 units
+    blocked = domain_selectivity(resp.astype(np.float32), labels, DOMAINS)
+    for name in DOMAINS:
+        np.testing.assert_array_equal(whole[name], blocked[name])
+
+
 def test_off_categories_override_includes_scrambled():
     resp, labels = _planted()
     sel = domain_selectivity(resp, labels, DOMAINS, off_categories=CATS + ["scrambled"])

@@ -22,6 +22,8 @@ __all__ = ["t_statistic", "d_prime", "domain_selectivity"]
 _METRICS = ("t", "dprime")
 # A denominator this small relative to the means is round-off of a constant unit, not spread.
 _RTOL = 1e3 * np.finfo(np.float64).eps
+# Units are processed in blocks of at most this many (image, unit) values.
+_BLOCK_VALUES = 1 << 24
 
 
 def _as_sets(on: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,13 +154,16 @@ def domain_selectivity(
     -----
     Per-category counts, means and centred sums of squares are computed once, then pooled per
     domain with the exact (Chan et al.) formula, so the cost is one pass over the data whatever
-    the number of domains.
+    the number of domains. Units are processed in blocks so that the float64 working copy stays
+    small for large layers (float32 input is fine).
     """
     if metric not in _METRICS:
         raise ValueError(f"metric must be one of {_METRICS}, got {metric!r}")
-    x = np.asarray(responses, dtype=np.float64)
+    x = np.asarray(responses)
     if x.ndim != 2:
         raise ValueError(f"responses must be 2-D (n_images, n_units), got shape {x.shape}")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer) or x.dtype == bool):
+        raise ValueError(f"responses must be numeric, got dtype {x.dtype}")
     lab = np.asarray(labels).astype(str)
     if lab.shape != (x.shape[0],):
         raise ValueError(f"labels must have one entry per image ({x.shape[0]}), got shape {lab.shape}")
@@ -172,34 +177,38 @@ def domain_selectivity(
     else:
         pool = sorted({str(c) for c in off_categories})
     needed = sorted(set(pool) | {str(c) for cats in domains.values() for c in cats})
+    rows_of = {cat: np.flatnonzero(lab == cat) for cat in needed}
+    rows_of = {cat: r for cat, r in rows_of.items() if r.size}
 
-    # Per-category sufficient statistics: n, mean, centred sum of squares (M2).
-    stats: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
-    for cat in needed:
-        rows = x[lab == cat]
-        if rows.shape[0] == 0:
-            continue
-        mean = rows.mean(axis=0)
-        stats[cat] = (rows.shape[0], mean, ((rows - mean) ** 2).sum(axis=0))
-
-    def pooled(cats: Sequence[str]) -> tuple[int, np.ndarray, np.ndarray]:
-        parts = [stats[c] for c in cats if c in stats]
-        n = sum(p[0] for p in parts)
-        if n == 0:
-            return 0, np.empty(0), np.empty(0)
-        mean = sum(p[0] * p[1] for p in parts) / n
-        m2 = sum(p[2] + p[0] * (p[1] - mean) ** 2 for p in parts)
-        return n, mean, m2 / n
-
-    out: dict[str, np.ndarray] = {}
+    plan = []
     for name, cats in domains.items():
         on_cats = sorted({str(c) for c in cats})
         off_cats = [c for c in pool if c not in on_cats]
-        n_on, m_on, v_on = pooled(on_cats)
-        n_off, m_off, v_off = pooled(off_cats)
-        if n_on == 0:
+        if not any(c in rows_of for c in on_cats):
             raise ValueError(f"domain {name!r}: no image has a label in {on_cats}")
-        if n_off == 0:
+        if not any(c in rows_of for c in off_cats):
             raise ValueError(f"domain {name!r}: no off image (off categories {off_cats})")
-        out[name] = _combine(n_on, m_on, v_on, n_off, m_off, v_off, metric)
+        plan.append((name, on_cats, off_cats))
+
+    out = {name: np.empty(x.shape[1], dtype=np.float64) for name, _, _ in plan}
+    # Bound the float64 working copy to _BLOCK_VALUES values whatever the layer size.
+    chunk = max(1, _BLOCK_VALUES // max(1, x.shape[0]))
+    for start in range(0, x.shape[1], chunk):
+        block = x[:, start : start + chunk]
+        # Per-category sufficient statistics: n, mean, centred sum of squares (M2).
+        stats: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
+        for cat, rows in rows_of.items():
+            sub = block[rows].astype(np.float64)
+            mean = sub.mean(axis=0)
+            stats[cat] = (rows.size, mean, ((sub - mean) ** 2).sum(axis=0))
+
+        def pooled(cats: Sequence[str]) -> tuple[int, np.ndarray, np.ndarray]:
+            parts = [stats[c] for c in cats if c in stats]
+            n = sum(p[0] for p in parts)
+            mean = sum(p[0] * p[1] for p in parts) / n
+            m2 = sum(p[2] + p[0] * (p[1] - mean) ** 2 for p in parts)
+            return n, mean, m2 / n
+
+        for name, on_cats, off_cats in plan:
+            out[name][start : start + chunk] = _combine(*pooled(on_cats), *pooled(off_cats), metric)
     return out
