@@ -1,0 +1,391 @@
+"""Honest evaluation of CWM flow and occlusion readouts against classical baselines (``cwm.md`` §5.5).
+
+All methods are scored on the same query points of held-out generated videos (fixed seeds):
+
+* ``cwm_tracer`` / ``cwm_tracer_soft`` - :func:`~neurocwm.cwm.readouts.tracer_flow` (argmax /
+  soft-argmax); ``cwm_jacobian`` - :func:`~neurocwm.cwm.readouts.jacobian_flow` (optional);
+* ``zero`` - zero flow;
+* ``block_matching`` - exhaustive SSD search (15 x 15 window, +-14 px), the baseline that matters
+  for small fast objects at low resolution;
+* ``tvl1`` - :func:`skimage.registration.optical_flow_tvl1`;
+* ``farneback``, ``dis``, ``dis_x4`` - OpenCV, only when ``cv2`` is importable
+  (``opencv-python-headless``, not a dependency of the toolkit).
+
+Flow metrics on GT-visible points: EPE and TAP-style ``<delta_avg`` (coordinates rescaled to 256,
+thresholds 1, 2, 4, 8, 16), split by |GT flow| bins and by object / background. Occlusion: accuracy
+and F1 (occluded = positive) for the tracer visibility (threshold chosen on separate calibration
+pairs) and for forward-backward consistency of TV-L1. Every method's compute is reported per point.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from topography.fileio import write_json, write_text
+
+from .readouts import jacobian_flow, tracer_flow
+from .video import SceneConfig, SyntheticVideos
+
+__all__ = [
+    "EVAL_SEED",
+    "CALIBRATION_SEED",
+    "MOTION_BINS",
+    "sample_points",
+    "block_matching_flow",
+    "tvl1_flow",
+    "opencv_flows",
+    "fb_occlusion",
+    "flow_metrics",
+    "occlusion_metrics",
+    "evaluate_flow",
+    "results_markdown",
+    "save_results",
+]
+
+EVAL_SEED = 777_001
+CALIBRATION_SEED = 777_002
+MOTION_BINS = ((0.0, 0.5), (0.5, 3.0), (3.0, 6.0), (6.0, 12.0), (12.0, np.inf))
+TAP_THRESHOLDS = (1, 2, 4, 8, 16)
+
+
+# ----------------------------------------------------------------------------- points
+def sample_points(item: dict, n: int, rng: np.random.Generator, border: int = 2, moving_fraction: float = 0.5) -> np.ndarray:
+    """Query points (n, 2) (x, y) of one pair: ``moving_fraction`` of them on pixels moving >= 1 px.
+
+    The rest are uniform over the image (so static and occluded points are represented too).
+    """
+    h = item["flow"].shape[0]
+    yy, xx = np.mgrid[0:h, 0:h]
+    inner = ((xx >= border) & (xx < h - border) & (yy >= border) & (yy < h - border)).ravel()
+    moving = inner & (np.linalg.norm(item["flow"], axis=-1).ravel() >= 1.0)
+    n_mov = int(round(n * moving_fraction)) if moving.any() else 0
+    idx = list(rng.choice(np.flatnonzero(moving), n_mov)) if n_mov else []
+    idx += list(rng.choice(np.flatnonzero(inner), n - n_mov))
+    idx = np.asarray(idx, np.int64)
+    return np.stack([idx % h, idx // h], 1).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- baselines
+def block_matching_flow(frame0: np.ndarray, frame1: np.ndarray, points: np.ndarray, window: int = 15, radius: int = 14, subpixel: bool = True) -> np.ndarray:
+    """Exhaustive SSD block matching at query points.
+
+    Parameters
+    ----------
+    frame0, frame1 : ndarray, shape (H, W, 3) or (H, W)
+    points : ndarray, shape (P, 2)
+        (x, y) pixels of frame 0 (rounded to integers).
+    window : int, default=15
+        Odd side of the matched block.
+    radius : int, default=14
+        Search range in px along each axis.
+    subpixel : bool, default=True
+        Parabola fit of the SSD around the best integer displacement.
+
+    Returns
+    -------
+    ndarray, shape (P, 2), (dx, dy)
+    """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"window must be a positive odd number, got {window}")
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    f0 = np.asarray(frame0, np.float32)
+    f1 = np.asarray(frame1, np.float32)
+    if f0.shape != f1.shape or f0.ndim not in (2, 3):
+        raise ValueError(f"frames must be two (H, W[, C]) arrays of equal shape, got {f0.shape} and {f1.shape}")
+    if f0.ndim == 2:
+        f0, f1 = f0[..., None], f1[..., None]
+    hw = window // 2
+    pad0 = np.pad(f0, ((hw, hw), (hw, hw), (0, 0)), mode="reflect")
+    pad1 = np.pad(f1, ((hw + radius, hw + radius), (hw + radius, hw + radius), (0, 0)), mode="reflect")
+    pts = np.rint(np.asarray(points, np.float64)).astype(int)
+    out = np.zeros((len(pts), 2), np.float32)
+    side = 2 * radius + 1
+    for i, (x, y) in enumerate(pts):
+        tmpl = pad0[y : y + window, x : x + window]
+        region = pad1[y : y + window + 2 * radius, x : x + window + 2 * radius]
+        wins = np.lib.stride_tricks.sliding_window_view(region, (window, window), axis=(0, 1))  # (side, side, C, w, w)
+        ssd = ((wins - tmpl.transpose(2, 0, 1)[None, None]) ** 2).sum((2, 3, 4))
+        # prefer the smallest displacement among ties (e.g. textureless regions)
+        r2 = (np.arange(side) - radius) ** 2
+        ssd = ssd + 1e-9 * (r2[:, None] + r2[None, :])
+        dy, dx = np.unravel_index(int(np.argmin(ssd)), ssd.shape)
+        fx, fy = float(dx - radius), float(dy - radius)
+        if subpixel:
+            if 0 < dx < side - 1:
+                a, b, c = ssd[dy, dx - 1], ssd[dy, dx], ssd[dy, dx + 1]
+                den = a - 2 * b + c
+                fx += 0.5 * (a - c) / den if den > 0 else 0.0
+            if 0 < dy < side - 1:
+                a, b, c = ssd[dy - 1, dx], ssd[dy, dx], ssd[dy + 1, dx]
+                den = a - 2 * b + c
+                fy += 0.5 * (a - c) / den if den > 0 else 0.0
+        out[i] = fx, fy
+    return out
+
+
+def _gray(img: np.ndarray) -> np.ndarray:
+    return (np.asarray(img, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)) if img.ndim == 3 else np.asarray(img, np.float32)
+
+
+def tvl1_flow(frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
+    """Dense TV-L1 flow (H, W, 2) (dx, dy) of frame 0, from scikit-image."""
+    from skimage.registration import optical_flow_tvl1
+
+    v, u = optical_flow_tvl1(_gray(frame0), _gray(frame1))
+    return np.stack([u, v], -1).astype(np.float32)
+
+
+def opencv_flows() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """OpenCV dense flows (Farneback, DIS, DIS on x4 upsampled input) if ``cv2`` is importable."""
+    try:
+        import cv2
+    except ImportError:
+        return {}
+
+    def u8(img):
+        return np.clip(_gray(img) * 255, 0, 255).astype(np.uint8)
+
+    def farneback(a, b):
+        return cv2.calcOpticalFlowFarneback(u8(a), u8(b), None, 0.5, 3, 15, 3, 5, 1.2, 0)
+
+    def dis(a, b):
+        return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(u8(a), u8(b), None)
+
+    def dis_x4(a, b):
+        h, w = a.shape[:2]
+        up = [cv2.resize(u8(x), (4 * w, 4 * h), interpolation=cv2.INTER_CUBIC) for x in (a, b)]
+        f = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(up[0], up[1], None)
+        return cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) / 4
+
+    return {"farneback": farneback, "dis": dis, "dis_x4": dis_x4}
+
+
+def _bilinear(field: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    return np.stack([ndimage.map_coordinates(field[..., c], [pts[:, 1], pts[:, 0]], order=1, mode="nearest") for c in range(field.shape[-1])], -1)
+
+
+def fb_occlusion(fwd: np.ndarray, bwd: np.ndarray) -> np.ndarray:
+    """Forward-backward occlusion test of ``cwm.md`` §2.3 on dense flows (H, W, 2) -> bool (H, W)."""
+    h, w = fwd.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    dest = np.stack([(xx + fwd[..., 0]).ravel(), (yy + fwd[..., 1]).ravel()], 1)
+    bw = _bilinear(bwd, dest).reshape(h, w, 2)
+    lhs = ((fwd + bw) ** 2).sum(-1)
+    rhs = 0.5 * ((fwd**2).sum(-1) + (bw**2).sum(-1)) + 0.5
+    out = (dest[:, 0] < 0) | (dest[:, 0] > w - 1) | (dest[:, 1] < 0) | (dest[:, 1] > h - 1)
+    return (lhs > rhs) | out.reshape(h, w)
+
+
+# ----------------------------------------------------------------------------- metrics
+def flow_metrics(pred: np.ndarray, gt: np.ndarray, size: int) -> dict[str, float]:
+    """EPE and TAP ``<delta_avg`` (thresholds at 256-px scale) of (P, 2) flows."""
+    if len(gt) == 0:
+        return {"n": 0, "epe": float("nan"), "delta_avg": float("nan")}
+    err = np.linalg.norm(pred - gt, axis=1)
+    scale = 256.0 / size
+    within = [(err * scale <= t).mean() for t in TAP_THRESHOLDS]
+    return {"n": int(len(gt)), "epe": float(err.mean()), "delta_avg": float(np.mean(within))}
+
+
+def occlusion_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """Accuracy and F1 (occluded = positive) of boolean predictions."""
+    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
+    tp = float((pred & gt).sum())
+    fp = float((pred & ~gt).sum())
+    fn = float((~pred & gt).sum())
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    return {"n": int(len(gt)), "accuracy": float((pred == gt).mean()) if len(gt) else float("nan"), "f1": f1, "occluded_fraction": float(gt.mean()) if len(gt) else float("nan")}
+
+
+def _best_threshold(score: np.ndarray, occluded: np.ndarray) -> float:
+    cands = np.unique(np.quantile(score, np.linspace(0, 1, 101)))
+    best, best_f1 = float(cands[0]), -1.0
+    for t in cands:
+        f1 = occlusion_metrics(score < t, occluded)["f1"]
+        if np.isfinite(f1) and f1 > best_f1:
+            best, best_f1 = float(t), f1
+    return best
+
+
+# ----------------------------------------------------------------------------- harness
+def evaluate_flow(
+    model=None,
+    *,
+    n_pairs: int = 100,
+    points_per_pair: int = 10,
+    scene: SceneConfig | None = None,
+    seed: int = EVAL_SEED,
+    calibration_pairs: int = 20,
+    methods: Sequence[str] | None = None,
+    tracer_kwargs: dict | None = None,
+    jacobian: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Score CWM readouts and baselines on the same points of held-out generated videos.
+
+    Parameters
+    ----------
+    model : predictor, optional
+        A frozen CWM (or any predictor). ``None`` evaluates the baselines only.
+    n_pairs, points_per_pair : int
+        Held-out pairs and query points per pair (half of them on moving pixels).
+    scene : SceneConfig, optional
+        Generator settings; default ``SceneConfig(size=model.image_size)``.
+    seed : int, default=EVAL_SEED
+    calibration_pairs : int, default=20
+        Separate pairs (seed ``CALIBRATION_SEED``) on which the tracer occlusion threshold is chosen.
+    methods : sequence of str, optional
+        Baselines to run among ``zero``, ``block_matching``, ``tvl1``, ``farneback``, ``dis``,
+        ``dis_x4``; default all available.
+    tracer_kwargs : dict, optional
+        Passed to :func:`~neurocwm.cwm.readouts.tracer_flow`.
+    jacobian : bool, default=False
+        Also run :func:`~neurocwm.cwm.readouts.jacobian_flow`.
+    progress : bool, default=True
+
+    Returns
+    -------
+    dict with ``summary`` (method -> split -> metrics), ``occlusion``, ``seconds_per_point``,
+    ``points`` (per-point arrays as lists) and ``settings``.
+    """
+    size = model.image_size if model is not None else (scene.size if scene else 64)
+    scene = scene or SceneConfig(size=size)
+    if scene.size != size:
+        raise ValueError(f"scene size {scene.size} differs from the model's input size {size}")
+    if n_pairs < 1 or points_per_pair < 1:
+        raise ValueError(f"n_pairs and points_per_pair must be >= 1, got {n_pairs}, {points_per_pair}")
+    dense = {"tvl1": tvl1_flow, **opencv_flows()}
+    available = ["zero", "block_matching", *dense]
+    methods = list(available if methods is None else methods)
+    bad = [m for m in methods if m not in available]
+    if bad:
+        raise ValueError(f"unknown or unavailable methods {bad}; available: {available}")
+    tk = {"n_masks": 8, **(tracer_kwargs or {})}
+    data = SyntheticVideos(scene, seed=seed)
+    rng = np.random.default_rng(seed)
+    preds: dict[str, list] = {m: [] for m in methods}
+    secs: dict[str, float] = {m: 0.0 for m in methods}
+    cwm_names = ["cwm_tracer", "cwm_tracer_soft"] + (["cwm_jacobian"] if jacobian else []) if model is not None else []
+    for m in cwm_names:
+        preds[m], secs[m] = [], 0.0
+    gts, occ, obj, vis_score, fb_occ = [], [], [], [], []
+    for i in tqdm(range(n_pairs), disable=not progress, desc="cwm eval"):
+        item = data[i]
+        pts = sample_points(item, points_per_pair, rng)
+        ij = (pts[:, 1].astype(int), pts[:, 0].astype(int))
+        gts.append(item["flow"][ij])
+        occ.append(item["occluded"][ij])
+        obj.append(item["ids"][ij] > 0)
+        f0, f1 = item["frames"]
+        for m in methods:
+            t0 = time.perf_counter()
+            if m == "zero":
+                p = np.zeros((len(pts), 2), np.float32)
+            elif m == "block_matching":
+                p = block_matching_flow(f0, f1, pts)
+            else:
+                p = _bilinear(dense[m](f0, f1), pts)
+            secs[m] += time.perf_counter() - t0
+            preds[m].append(p)
+            if m == "tvl1":
+                fb = fb_occlusion(tvl1_flow(f0, f1), tvl1_flow(f1, f0))
+                fb_occ.append(fb[ij])
+        if model is not None:
+            frames = torch.from_numpy(np.ascontiguousarray(item["frames"].transpose(0, 3, 1, 2)))
+            t0 = time.perf_counter()
+            res = tracer_flow(model, frames, pts, seed=seed + i, **tk)
+            dt = time.perf_counter() - t0
+            secs["cwm_tracer"] += dt
+            secs["cwm_tracer_soft"] += dt
+            preds["cwm_tracer"].append(res.flow_argmax.numpy())
+            preds["cwm_tracer_soft"].append(res.flow_soft.numpy())
+            vis_score.append(res.visibility.numpy())
+            if jacobian:
+                t0 = time.perf_counter()
+                jf, _ = jacobian_flow(model, frames, pts, seed=seed + i)
+                secs["cwm_jacobian"] += time.perf_counter() - t0
+                preds["cwm_jacobian"].append(jf.numpy())
+    gt = np.concatenate(gts)
+    occluded = np.concatenate(occ)
+    is_obj = np.concatenate(obj)
+    mag = np.linalg.norm(gt, axis=1)
+    n_points = len(gt)
+    summary: dict[str, dict] = {}
+    for m, plist in preds.items():
+        p = np.concatenate(plist)
+        vis = ~occluded
+        rows = {"all": flow_metrics(p[vis], gt[vis], size)}
+        for lo, hi in MOTION_BINS:
+            sel = vis & (mag > lo) & (mag <= hi) if lo > 0 else vis & (mag <= hi)
+            rows[f"motion {lo:g}-{hi:g}"] = flow_metrics(p[sel], gt[sel], size)
+        rows["object"] = flow_metrics(p[vis & is_obj], gt[vis & is_obj], size)
+        rows["background"] = flow_metrics(p[vis & ~is_obj], gt[vis & ~is_obj], size)
+        rows["object, motion >= 3"] = flow_metrics(p[vis & is_obj & (mag >= 3)], gt[vis & is_obj & (mag >= 3)], size)
+        summary[m] = rows
+    occlusion: dict[str, dict] = {"always_visible": occlusion_metrics(np.zeros_like(occluded), occluded)}
+    settings = {"n_pairs": n_pairs, "points_per_pair": points_per_pair, "seed": seed, "scene": scene.__dict__, "tracer": tk}
+    if fb_occ:
+        occlusion["tvl1_forward_backward"] = occlusion_metrics(np.concatenate(fb_occ), occluded)
+    if model is not None:
+        # calibrate the visibility threshold on separate pairs
+        cal = SyntheticVideos(scene, seed=CALIBRATION_SEED)
+        crng = np.random.default_rng(CALIBRATION_SEED)
+        cs, co = [], []
+        for i in tqdm(range(calibration_pairs), disable=not progress, desc="calibrate occlusion"):
+            item = cal[i]
+            pts = sample_points(item, points_per_pair, crng)
+            frames = torch.from_numpy(np.ascontiguousarray(item["frames"].transpose(0, 3, 1, 2)))
+            cs.append(tracer_flow(model, frames, pts, seed=CALIBRATION_SEED + i, **tk).visibility.numpy())
+            co.append(item["occluded"][pts[:, 1].astype(int), pts[:, 0].astype(int)])
+        thr = _best_threshold(np.concatenate(cs), np.concatenate(co))
+        occlusion["cwm_tracer"] = {**occlusion_metrics(np.concatenate(vis_score) < thr, occluded), "threshold": thr}
+        settings["occlusion_threshold"] = thr
+    per_point = {m: secs[m] / n_points for m in secs}
+    return {
+        "summary": summary,
+        "occlusion": occlusion,
+        "seconds_per_point": per_point,
+        "points": {"gt": gt.tolist(), "occluded": occluded.tolist(), "object": is_obj.tolist(), **{m: np.concatenate(v).tolist() for m, v in preds.items()}},
+        "settings": settings,
+    }
+
+
+def results_markdown(results: dict) -> str:
+    """Tables (EPE / <delta_avg per split, occlusion, compute) as Markdown."""
+    summary = results["summary"]
+    methods = list(summary)
+    splits = list(next(iter(summary.values())))
+    lines = ["| split (n) | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for s in splits:
+        n = summary[methods[0]][s]["n"]
+        cells = [f"{summary[m][s]['epe']:.2f} / {summary[m][s]['delta_avg']:.2f}" for m in methods]
+        lines.append(f"| {s} ({n}) | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Cells: EPE px / TAP <delta_avg (GT-visible points).")
+    lines.append("")
+    lines.append("| occlusion | accuracy | F1 |")
+    lines.append("|---|---|---|")
+    for m, r in results["occlusion"].items():
+        lines.append(f"| {m} | {r['accuracy']:.3f} | {r['f1']:.3f} |")
+    lines.append("")
+    lines.append("| method | ms per point |")
+    lines.append("|---|---|")
+    for m, t in results["seconds_per_point"].items():
+        lines.append(f"| {m} | {1000 * t:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def save_results(results: dict, path: str | Path) -> None:
+    """Write ``results`` as JSON and a Markdown table beside it (atomic writes)."""
+    path = Path(path)
+    write_json(path, results)
+    write_text(path.with_suffix(".md"), results_markdown(results))
