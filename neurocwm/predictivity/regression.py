@@ -80,6 +80,8 @@ class Ridge:
         self.y_mean_ = Y.mean(0)
         Xc = X - self.x_mean_
         Yc = Y - self.y_mean_
+        if self.alphas is not None and np.ndim(self.alphas) == 0 and float(self.alphas) > 0:
+            return self._fit_single(Xc, Yc, float(self.alphas))
         if n <= p:  # dual: eigendecomposition of the n x n Gram matrix
             s2, Q = np.linalg.eigh(Xc @ Xc.T)
             keep = s2 > max(s2.max(), 0) * 1e-12
@@ -118,6 +120,25 @@ class Ridge:
         # coef = V diag(s / (s^2 + alpha)) Q^T Y, one alpha per target column
         gain = s[:, None] / (s2[:, None] + alpha[None, :])
         self.coef_ = V @ (gain * QtY)
+        self.intercept_ = self.y_mean_ - self.x_mean_ @ self.coef_
+        return self
+
+    def _fit_single(self, Xc, Yc, alpha: float) -> "Ridge":
+        """One alpha: a Cholesky solve of the smaller of X X^T + aI and X^T X + aI."""
+        from scipy.linalg import cho_factor, cho_solve
+
+        n, p = Xc.shape
+        if n <= p:
+            K = Xc @ Xc.T
+            K[np.diag_indices_from(K)] += alpha
+            self.coef_ = Xc.T @ cho_solve(cho_factor(K, lower=True), Yc)
+        else:
+            C = Xc.T @ Xc
+            C[np.diag_indices_from(C)] += alpha
+            self.coef_ = cho_solve(cho_factor(C, lower=True), Xc.T @ Yc)
+        if not np.isfinite(self.coef_).all():
+            raise ValueError("ridge solve failed (non-finite coefficients)")
+        self.alpha_ = alpha
         self.intercept_ = self.y_mean_ - self.x_mean_ @ self.coef_
         return self
 
@@ -163,12 +184,19 @@ class PLS:
         q = Y.shape[1]
         self.x_mean_ = X.mean(0)
         self.y_mean_ = Y.mean(0)
-        Xk = X - self.x_mean_
+        Xc = X - self.x_mean_
         Yc = Y - self.y_mean_
-        C = Xk.T @ Yc  # cross-covariance X_k^T Y_k, updated by rank-1 deflation
+        # X is never deflated explicitly: with scores T and loadings P of the earlier components,
+        # X_k = Xc - T P^T, so X_k w = Xc w - T (P^T w) and X_k^T t = Xc^T t - P (T^T t).
+        C = Xc.T @ Yc  # cross-covariance X_k^T Y_k, updated by rank-1 deflation
         c0 = np.linalg.norm(C)
-        W, P, Qy = [], [], []
-        for _ in range(min(self.n_components, n - 1, p)):
+        kmax = min(self.n_components, n - 1, p)
+        W = np.zeros((p, kmax))
+        P = np.zeros((p, kmax))
+        Qy = np.zeros((q, kmax))
+        T = np.zeros((n, kmax))
+        k = 0
+        while k < kmax:
             if np.linalg.norm(C) <= 1e-12 * max(c0, 1e-300):
                 break
             # first left singular vector of C (what NIPALS' power iteration converges to)
@@ -179,26 +207,22 @@ class PLS:
                 _, vecs = np.linalg.eigh(C @ C.T)
                 w = vecs[:, -1].copy()
             w /= np.linalg.norm(w)
-            t = Xk @ w
+            t = Xc @ w - T[:, :k] @ (P[:, :k].T @ w)
             tt = float(t @ t)
             if tt <= 1e-300:
                 break
-            p_load = (Xk.T @ t) / tt
+            p_load = (Xc.T @ t - P[:, :k] @ (T[:, :k].T @ t)) / tt
             q_load = (Yc.T @ t) / tt  # t is orthogonal to earlier scores, so Y_k^T t = Y^T t
-            Xk -= np.outer(t, p_load)
             C -= tt * np.outer(p_load, q_load)
-            W.append(w)
-            P.append(p_load)
-            Qy.append(q_load)
-        if not W:
+            W[:, k], P[:, k], Qy[:, k], T[:, k] = w, p_load, q_load, t
+            k += 1
+        W, P, Qy = W[:, :k], P[:, :k], Qy[:, :k]
+        if k == 0:
             self.coef_ = np.zeros((p, q))
         else:
-            W_ = np.stack(W, 1)
-            P_ = np.stack(P, 1)
-            Q_ = np.stack(Qy, 1)
-            rotations = W_ @ np.linalg.pinv(P_.T @ W_)
-            self.coef_ = rotations @ Q_.T
-        self.n_components_ = len(W)
+            rotations = W @ np.linalg.pinv(P.T @ W)
+            self.coef_ = rotations @ Qy.T
+        self.n_components_ = k
         self.intercept_ = self.y_mean_ - self.x_mean_ @ self.coef_
         return self
 
