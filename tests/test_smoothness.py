@@ -45,6 +45,22 @@ def test_curve_matches_brute_force_pair_loop():
     np.testing.assert_allclose(res.bin_centers, [0.2, 0.6, 1.0, 1.4, 1.8])
 
 
+def test_bins_not_starting_at_zero():
+    rng = np.random.default_rng(9)
+    pos = rng.uniform(0, 4, (300, 2))
+    val = rng.normal(size=300)
+    edges = np.array([0.5, 1.0, 2.5])
+    res = smoothness_curve(pos, val, edges, n_samples=1, n_units=300)
+    d = np.hypot(*(pos[:, None, :] - pos[None, :, :]).transpose(2, 0, 1))
+    dv = np.abs(val[:, None] - val[None, :])
+    iu = np.triu_indices(300, 1)
+    d, dv = d[iu], dv[iu]
+    for k in range(2):
+        sel = (d >= edges[k]) & ((d < edges[k + 1]) if k == 0 else (d <= edges[k + 1]))
+        assert res.counts[0, k] == sel.sum()
+        assert res.curves[0, k] == pytest.approx(dv[sel].mean())
+
+
 def test_linear_gradient_gives_two_over_pi_distance():
     # v = x: |dv| = d |cos(phi)| whose mean over isotropic directions is 2 d / pi
     rng = np.random.default_rng(2)
@@ -53,8 +69,11 @@ def test_linear_gradient_gives_two_over_pi_distance():
     res = smoothness_curve(pos, pos[:, 0], edges, n_samples=3, n_units=2000, seed=0)
     expected = 2 / np.pi * res.bin_centers
     np.testing.assert_allclose(res.mean_curve[1:], expected[1:], rtol=0.05)
-    # chance: differences are shuffled against distance -> flat at the mean pair difference
+    # chance: differences are shuffled against distance -> flat at the mean difference of
+    # all pairs of the sample (all 2000 units here, so the same for every sample)
     assert np.ptp(res.mean_chance) < 0.05 * res.mean_chance.mean()
+    all_pairs = pairwise_differences(pos[:, 0]).mean()
+    np.testing.assert_allclose(res.mean_chance, all_pairs, rtol=0.05)
     assert smoothness_index(res.mean_curve) > 0.85
     assert np.all(res.normalized[:3] < 0.2)
 

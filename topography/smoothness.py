@@ -97,11 +97,28 @@ def pairwise_differences(values: np.ndarray, period: float | None = None) -> np.
         raise ValueError("values contain NaN or infinite values; drop those units first")
     if period is not None and not period > 0:
         raise ValueError(f"period must be positive, got {period}")
-    d = pdist(v[:, None], metric="cityblock")
+    return _wrapped_abs(pdist(v[:, None], metric="cityblock"), period)
+
+
+def _condensed_to_pairs(q: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column ``(i, j)``, ``i < j``, of condensed ``pdist`` indices ``q`` for n points."""
+    q = np.asarray(q, dtype=np.int64)
+    row_start = lambda i: i * n - i * (i + 1) // 2  # noqa: E731  first condensed index of row i
+    i = (n - 2 - np.floor(np.sqrt(-8.0 * q + 4.0 * n * (n - 1) - 7) / 2.0 - 0.5)).astype(np.int64)
+    i = np.clip(i, 0, n - 2)
+    for _ in range(2):  # exact integer correction of floating-point rounding
+        i = np.where(row_start(i) > q, i - 1, i)
+        i = np.where(row_start(i + 1) <= q, i + 1, i)
+    j = q - row_start(i) + i + 1
+    return i, j
+
+
+def _wrapped_abs(dv: np.ndarray, period: float | None) -> np.ndarray:
+    dv = np.abs(dv)
     if period is not None:
-        d = np.mod(d, period)
-        d = np.minimum(d, period - d)
-    return d
+        dv = np.mod(dv, period)
+        dv = np.minimum(dv, period - dv)
+    return dv
 
 
 def _binned_means(dist: np.ndarray, diff: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +148,9 @@ def smoothness_curve(
     their pairs give a distance (:func:`scipy.spatial.distance.pdist`) and a value
     difference (:func:`pairwise_differences`); pairs are averaged per distance bin. The chance
     curve of the sample averages the same differences after a random permutation of the
-    distances across pairs. Pairs farther than the last edge are ignored.
+    distances across all pairs (computed equivalently by handing the in-range distances to a
+    random subset of pairs of the same size). Pairs outside the edges are ignored; only the
+    in-range pairs are differenced, so the cost is one ``pdist`` per sample.
 
     Parameters
     ----------
@@ -205,10 +224,19 @@ def smoothness_curve(
     counts = np.empty((int(n_samples), n_bins), dtype=np.int64)
     for s in range(int(n_samples)):
         idx = rng.choice(n, size=k, replace=False) if k < n else np.arange(n)
-        dist = pdist(pos[idx])
-        diff = pairwise_differences(val[idx], period)
-        curves[s], counts[s] = _binned_means(dist, diff, edges)
-        chance[s], _ = _binned_means(rng.permutation(dist), diff, edges)
+        p, v = pos[idx], val[idx]
+        dist = pdist(p)
+        # only pairs inside the binned range matter: find them first, then difference them
+        q = np.flatnonzero((dist >= edges[0]) & (dist <= edges[-1]))
+        i, j = _condensed_to_pairs(q, k)
+        d_in = dist[q]
+        curves[s], counts[s] = _binned_means(d_in, _wrapped_abs(v[i] - v[j], period), edges)
+        # chance: permuting all distances across all pairs and keeping those that land in
+        # range is the same as giving the in-range distances, in random order, to a uniformly
+        # random subset of pairs of the same size
+        rand = rng.choice(dist.size, size=q.size, replace=False)
+        i, j = _condensed_to_pairs(rand, k)
+        chance[s], _ = _binned_means(d_in, _wrapped_abs(v[i] - v[j], period), edges)
     return SmoothnessCurve(edges, curves, chance, counts)
 
 
