@@ -14,6 +14,7 @@ under :mod:`torch.func` transforms used by the Jacobian readout.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "copy_frame0_mse",
     "hidden_mse",
     "count_parameters",
+    "explicit_attention",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -185,6 +187,24 @@ def _position_table(kind: str, grid: int, dim: int) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- blocks
+_EXPLICIT_ATTENTION = False
+
+
+@contextlib.contextmanager
+def explicit_attention():
+    """Compute attention as plain matmul + softmax inside this block.
+
+    :mod:`torch.func` has no batching rule for the fused CPU attention backward, so the Jacobian
+    readout (a vectorised ``jacrev``) runs faster, and without warnings, in this mode.
+    """
+    global _EXPLICIT_ATTENTION
+    old, _EXPLICIT_ATTENTION = _EXPLICIT_ATTENTION, True
+    try:
+        yield
+    finally:
+        _EXPLICIT_ATTENTION = old
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with :func:`~torch.nn.functional.scaled_dot_product_attention`."""
 
@@ -197,7 +217,11 @@ class Attention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, n, d = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        if _EXPLICIT_ATTENTION:
+            att = (qkv[0] @ qkv[1].transpose(-2, -1)) * (qkv.shape[-1] ** -0.5)
+            y = att.softmax(-1) @ qkv[2]
+        else:
+            y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
         return self.proj(y.transpose(1, 2).reshape(b, n, d))
 
 

@@ -31,6 +31,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .masking import count_for_fraction, force_hidden, sample_visible
+from .model import explicit_attention
 
 __all__ = [
     "TracerResult",
@@ -360,7 +361,8 @@ def jacobian_flow(
             pred = model.predict(torch.stack([x_full, f0])[None], vis)[0]  # predicted frame 0
             return read @ pred.sum(0).reshape(-1)
 
-        jac = jacrev(readout)(f1)  # (P, 3, H, W)
+        with explicit_attention():
+            jac = jacrev(readout)(f1)  # (P, 3, H, W)
         aff = jac.sum(1).clamp_min(0).detach().cpu()
         total[use] += aff[use]
         count[use] += 1

@@ -1,0 +1,144 @@
+"""Readouts on oracle predictors (exact answers known) and on a briefly trained CWM (they run)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neurocwm.cwm.model import build_cwm, patchify, unpatchify
+from neurocwm.cwm.readouts import (
+    factual_prediction,
+    greedy_keypoints,
+    jacobian_flow,
+    move_patches,
+    occlusion_from_tracer,
+    spelke_segment,
+    tracer_flow,
+)
+from neurocwm.cwm.task import CWMTask
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+class ShiftOracle(torch.nn.Module):
+    """Predicts frame 1 as frame 0 shifted by a known integer flow; visible patches copied.
+
+    ``cover`` paints a constant square over the prediction (an occluder in frame 1).
+    """
+
+    def __init__(self, dx: int, dy: int, size: int = 32, patch: int = 4, cover=None):
+        super().__init__()
+        self.dx, self.dy, self.cover = dx, dy, cover
+        self.image_size, self.patch_size, self.grid = size, patch, size // patch
+
+    def predict(self, frames, visible):
+        out = torch.roll(frames[:, 0], shifts=(self.dy, self.dx), dims=(2, 3))
+        if self.cover is not None:
+            x0, y0, x1, y1 = self.cover
+            out = out.clone()
+            out[:, :, y0:y1, x0:x1] = 0.5
+        p = torch.where(visible[..., None], patchify(frames[:, 1], self.patch_size), patchify(out, self.patch_size))
+        return unpatchify(p, self.patch_size, self.grid)
+
+
+def _frames(dx, dy, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    f0 = torch.rand(3, size, size, generator=g)
+    return torch.stack([f0, torch.roll(f0, (dy, dx), (1, 2))])
+
+
+@pytest.mark.parametrize("dx,dy", [(3, -2), (0, 0), (-5, 4)])
+def test_tracer_flow_of_oracle_is_exact(dx, dy):
+    oracle = ShiftOracle(dx, dy)
+    pts = np.array([[10, 12], [16, 16], [20, 9.0], [12, 22]])
+    res = tracer_flow(oracle, _frames(dx, dy), pts, n_masks=6)
+    want = torch.tensor([[dx, dy]] * 4, dtype=torch.float32)
+    assert torch.equal(res.flow_argmax, want)
+    assert torch.allclose(res.flow_soft, want, atol=1e-2)
+    assert torch.allclose(res.visibility, torch.ones(4), atol=1e-4)
+    assert res.n_passes == 6 + 4 * 6
+    ref = tracer_flow(oracle, _frames(dx, dy), pts, n_masks=6, hidden_target=True, colour=(1, 0, 0), return_response=True)
+    assert torch.equal(ref.flow_argmax, want)
+    assert ref.response.shape == (4, 32, 32)
+
+
+def test_tracer_occlusion_on_oracle():
+    oracle = ShiftOracle(2, 0, cover=(14, 0, 24, 32))  # frame-1 columns 14..23 covered
+    pts = np.array([[5.0, 10], [16, 10], [18, 20], [26, 5]])
+    res = tracer_flow(oracle, _frames(2, 0), pts, n_masks=4)
+    occ = occlusion_from_tracer(res, threshold=0.5)
+    assert occ.tolist() == [False, True, True, False]
+
+
+def test_jacobian_flow_of_differentiable_oracle():
+    # frames are fed swapped (frame 1 in the visible slot); an oracle that predicts slot 1 as slot 0
+    # shifted by -flow therefore encodes the forward flow (dx, dy)
+    dx, dy = 2, -3
+    oracle = ShiftOracle(-dx, -dy)
+    pts = np.array([[10, 12], [16, 16], [22, 20.0]])
+    flow, aff = jacobian_flow(oracle, _frames(dx, dy), pts, n_masks=3)
+    assert torch.equal(flow, torch.tensor([[dx, dy]] * 3, dtype=torch.float32))
+    assert aff.shape == (3, 32, 32)
+
+
+def test_readout_input_errors():
+    oracle = ShiftOracle(0, 0)
+    with pytest.raises(ValueError, match="frames must have shape"):
+        tracer_flow(oracle, torch.rand(2, 3, 16, 16), np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="inside"):
+        tracer_flow(oracle, _frames(0, 0), np.array([[40.0, 3.0]]))
+    with pytest.raises(ValueError, match=r"\(P, 2\)"):
+        tracer_flow(oracle, _frames(0, 0), np.zeros(3))
+    with pytest.raises(ValueError, match="n_masks"):
+        tracer_flow(oracle, _frames(0, 0), np.zeros((1, 2)), n_masks=0)
+    with pytest.raises(ValueError, match="patch indices"):
+        move_patches(oracle, _frames(0, 0)[0], [[[0, 64]]])
+
+
+@pytest.fixture(scope="module")
+def trained_model():
+    torch.manual_seed(0)
+    task = CWMTask()
+    cfg = task.validate_config({**task.default_config("cpu"), "arch": "smoke", "batch_size": 8, "lr": 1e-3})
+    model = task.build_model(cfg)
+    task.setup(cfg, model)
+    opt = task.make_optimizer(task.param_groups(model, cfg), cfg)
+    batches = task.make_batches(cfg, 0, 1, 0)
+    for step in range(15):
+        loss, _ = task.compute_loss(model, next(batches), step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def test_every_readout_runs_on_a_trained_model(trained_model):
+    m = trained_model
+    frames = _frames(1, 1)
+    pred, vis = factual_prediction(m, frames, visible_fraction=0.1, seed=1)
+    assert pred.shape == (3, 32, 32) and int(vis.sum()) == 6
+    pts = np.array([[8.0, 8.0], [20.0, 15.0]])
+    res = tracer_flow(m, frames, pts, n_masks=2)
+    assert res.flow_argmax.shape == (2, 2) and res.flow_soft.shape == (2, 2) and res.visibility.shape == (2,)
+    flow, _ = jacobian_flow(m, frames, pts, n_masks=2)
+    assert flow.shape == (2, 2) and torch.isfinite(flow).all()
+    cf = move_patches(m, frames[0], [[[9, 10]], [[9, 17]]], [[50, 60], [50, 60]])
+    assert cf.shape == (2, 3, 32, 32)
+    mask, motion = spelke_segment(m, frames[0], (6.0, 6.0), n_samples=2, flow_stride=8, flow_masks=1)
+    assert mask.shape == (32, 32) and mask.dtype == torch.bool and 0 <= float(motion.min()) <= float(motion.max()) <= 1
+    kps, errs = greedy_keypoints(m, frames, k=3, n_candidates=4)
+    assert len(kps) == 3 and len(set(kps)) == 3 and errs.shape == (4,)
+    assert errs[-1] <= errs[0] + 1e-6
+
+
+def test_greedy_keypoints_find_the_changed_patch():
+    # the oracle predicts frame 1 = frame 0 except where revealed; only patch 5 differs in frame 1
+    oracle = ShiftOracle(0, 0)
+    frames = _frames(0, 0)
+    frames[1, :, 4:8, 4:8] = 0.0  # patch (1, 1) -> index 9
+    kps, errs = greedy_keypoints(oracle, frames, k=1, n_candidates=3)
+    assert kps == [9] and float(errs[1]) == pytest.approx(0.0, abs=1e-7)

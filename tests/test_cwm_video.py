@@ -1,0 +1,113 @@
+"""Synthetic two-frame videos: exact ground truth, seeding, motion-heavy defaults, folder loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from neurocwm.cwm.video import SceneConfig, SyntheticVideos, VideoFolder, make_pair, make_scene
+
+
+def _grid(s):
+    yy, xx = np.mgrid[0:s, 0:s]
+    return np.stack([xx.ravel(), yy.ravel()], -1).astype(np.float64)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ground_truth_flow_is_exact(seed):
+    scene = make_scene(np.random.default_rng(seed), SceneConfig(size=48, camera_prob=1.0, affine_prob=1.0, glued_prob=0.5))
+    gt = scene.ground_truth()
+    xy = _grid(48)
+    ok = ~gt["occluded"].ravel()
+    assert ok.mean() > 0.5
+    # frame 1 rendered exactly at x + flow(x) reproduces frame 0 on non-occluded pixels
+    col1, top1 = scene.render(1, xy + gt["flow"].reshape(-1, 2))
+    np.testing.assert_allclose(col1[ok], gt["frames"][0].reshape(-1, 3)[ok], atol=1e-5)
+    # and lands on the same object
+    ids = np.array([layer.object_id for layer in scene.layers])
+    assert (ids[top1[ok]] == gt["ids"].ravel()[ok]).all()
+    # occluded points really are covered (different object) or leave the frame
+    occ = gt["occluded"].ravel()
+    dest = xy[occ] + gt["flow"].reshape(-1, 2)[occ]
+    out = ((dest < 0) | (dest > 47)).any(1)
+    assert (out | (ids[top1[occ]] != gt["ids"].ravel()[occ])).all()
+
+
+def test_backward_warp_of_frame1_reproduces_frame0():
+    errs = []
+    for seed in range(5):
+        gt = make_pair(seed)
+        xy = _grid(64) + gt["flow"].reshape(-1, 2)
+        warped = np.stack([ndimage.map_coordinates(gt["frames"][1][..., c], [xy[:, 1], xy[:, 0]], order=1) for c in range(3)], -1)
+        ok = ~gt["occluded"].ravel()
+        errs.append(np.abs(warped[ok] - gt["frames"][0].reshape(-1, 3)[ok]).mean())
+        zero = np.abs(gt["frames"][1].reshape(-1, 3)[ok] - gt["frames"][0].reshape(-1, 3)[ok]).mean()
+        assert errs[-1] < 0.3 * zero  # bilinear interpolation error only, far below the frame difference
+    assert np.mean(errs) < 0.03
+
+
+def test_seeded_and_motion_heavy():
+    data = SyntheticVideos(SceneConfig(size=32), seed=5)
+    a, b = data[3], data[3]
+    np.testing.assert_array_equal(a["frames"], b["frames"])
+    assert not np.array_equal(data[4]["frames"], a["frames"])
+    assert not np.array_equal(SyntheticVideos(SceneConfig(size=32), seed=6)[3]["frames"], a["frames"])
+    cfg = SceneConfig(size=64, camera_prob=0.0)
+    for seed in range(10):
+        scene = make_scene(np.random.default_rng(seed), cfg)
+        assert 2 <= len(scene.layers) - 1 <= 3
+        for layer in scene.layers[1:]:
+            assert np.linalg.norm(layer.b[1] - layer.b[0]) >= cfg.min_motion - 1e-9  # every object moves
+
+
+def test_glued_pairs_share_one_id_and_differ_in_colour():
+    cfg = SceneConfig(size=64, glued_prob=1.0, n_objects=(1, 1), camera_prob=0.0)
+    found = 0
+    for seed in range(5):
+        scene = make_scene(np.random.default_rng(seed), cfg)
+        layer = scene.layers[1]
+        assert len(layer.parts) == 2 and layer.object_id == 1
+        means = [p.texture.reshape(-1, 3).mean(0) for p in layer.parts]
+        found += np.abs(means[0] - means[1]).max() > 0.05
+    assert found >= 4
+
+
+def test_batch_layout():
+    out = SyntheticVideos(SceneConfig(size=32), seed=0).batch([0, 1, 2])
+    assert out["frames"].shape == (3, 2, 3, 32, 32) and out["frames"].dtype == np.float32
+    assert out["flow"].shape == (3, 32, 32, 2) and out["occluded"].dtype == bool
+    assert 0 <= out["frames"].min() and out["frames"].max() <= 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"size": 4}, {"min_motion": 3, "max_motion": 2}, {"n_objects": (3, 1)}, {"camera_prob": 1.5}, {"scale_range": (0, 1)}, {"object_size": (0.5, 1.2)}],
+)
+def test_bad_scene_config(kwargs):
+    with pytest.raises(ValueError):
+        SceneConfig(**kwargs)
+
+
+def test_video_folder_of_frames(tmp_path):
+    from PIL import Image
+
+    vid = tmp_path / "clip"
+    vid.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray((rng.uniform(size=(40, 50, 3)) * 255).astype(np.uint8)).save(vid / f"{i:03d}.png")
+    (vid / "fps.txt").write_text("10")
+    folder = VideoFolder(tmp_path, gap_ms=200, size=16)
+    pair = folder.sample(np.random.default_rng(1))
+    assert pair.shape == (2, 3, 16, 16) and pair.dtype == np.float32
+    assert next(folder.batches(3, np.random.default_rng(2))).shape == (3, 2, 3, 16, 16)
+    with pytest.raises(ValueError, match="longer than the frame gap"):
+        VideoFolder(tmp_path, gap_ms=5000, size=16).sample(np.random.default_rng(0))
+    (vid / "fps.txt").unlink()
+    with pytest.raises(ValueError, match="frame rate"):
+        VideoFolder(tmp_path, gap_ms=200)
+    with pytest.raises(ValueError, match="not found"):
+        VideoFolder(tmp_path / "missing", gap_ms=200)
+    with pytest.raises(ValueError, match="gap_ms"):
+        VideoFolder(tmp_path, gap_ms=0, fps=10)
