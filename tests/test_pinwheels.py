@@ -157,3 +157,31 @@ def test_bad_inputs():
         estimate_column_spacing(random_orientation_map((32, 32), 8.0), weighting="peak")
     with pytest.raises(ValueError, match="Nyquist"):
         random_orientation_map((32, 32), 2.0)
+
+
+def test_pinwheel_of_irregular_units_survives_smoothing_with_sign_and_position():
+    from topography.maps import smooth_map
+
+    rng = np.random.default_rng(10)
+    pos = rng.uniform(0, 10, (20000, 2))
+    x0, y0 = 4.9, 5.2
+    theta = np.mod(np.rad2deg(np.arctan2(pos[:, 1] - y0, pos[:, 0] - x0)) / 2, 180)
+    m = smooth_map(pos, theta, spacing=0.2, kernel="gaussian", sigma=0.3, period=180)
+    pw = find_pinwheels(m.values)
+    assert pw.shape == (1, 3) and pw[0, 2] == 1  # counter-clockwise in (x, y)
+    x = m.x[0] + pw[0, 1] * m.spacing
+    y = m.y[0] + pw[0, 0] * m.spacing
+    assert abs(x - x0) < 0.2 and abs(y - y0) < 0.2
+
+
+def test_random_map_sampled_by_units_keeps_density_near_pi():
+    from topography.maps import smooth_map
+
+    lam_px, pix = 40.0, 0.05  # 2-mm columns drawn on a 0.05-mm pixel grid
+    latent = random_orientation_map((800, 800), lam_px, seed=11)
+    rng = np.random.default_rng(12)
+    pos = rng.uniform(0, 39.9, (120000, 2))
+    theta = latent[(pos[:, 1] / pix).astype(int), (pos[:, 0] / pix).astype(int)]
+    m = smooth_map(pos, theta, spacing=0.2, kernel="gaussian", sigma=0.15, period=180)
+    assert estimate_column_spacing(m.values, pixel_size=m.spacing) == pytest.approx(2.0, rel=0.05)
+    assert pinwheel_density(m.values, pixel_size=m.spacing) == pytest.approx(np.pi, abs=0.35)

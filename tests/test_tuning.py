@@ -264,3 +264,11 @@ def test_ks_distance_is_on_raw_samples():
     assert res.similarity == pytest.approx(1 - res.statistic)
     with pytest.raises(ValueError, match="NaN"):
         cv_distribution_distance(np.array([0.1, np.nan]), b)
+
+
+def test_v1_tuning_without_preprocessing_needs_non_negative_responses():
+    resp, meta, *_ = _simulated_v1(20, seed=8)
+    with pytest.raises(ValueError, match="non-negative"):
+        v1_tuning(resp, meta, preprocess=False)
+    out = v1_tuning(resp - resp.min(), meta, preprocess=False)
+    np.testing.assert_allclose(out["mean_response"], (resp - resp.min()).mean(axis=0))

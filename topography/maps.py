@@ -204,7 +204,8 @@ def smooth_map(
     --------
     >>> rng = np.random.default_rng(0)
     >>> pos = rng.uniform(0, 10, (5000, 2))
-    >>> m = smooth_map(pos, np.full(5000, 30.0), spacing=0.5, width=1.0, period=180)
+    >>> m = smooth_map(pos, np.full(5000, 30.0), spacing=0.5, width=1.0, period=180,
+    ...                extent=(0, 10, 0, 10))
     >>> m.values.shape, float(np.nanmean(m.values).round(6))
     ((19, 19), 30.0)
     """

@@ -152,7 +152,10 @@ def find_pinwheels(
     -------
     numpy.ndarray of shape (n_pinwheels, 3)
         Columns ``row``, ``col`` (mean pixel coordinate of the group, float) and ``sign``
-        (+1 or -1), sorted by row then column.
+        (+1 or -1), sorted by row then column. For a map from
+        :func:`topography.maps.smooth_map` (rows along ascending ``y``, columns along
+        ascending ``x``) the position in mm is ``(m.x[0] + col * m.spacing, m.y[0] + row *
+        m.spacing)`` and ``+1`` means counter-clockwise in cortical ``(x, y)`` coordinates.
 
     Raises
     ------

@@ -505,7 +505,8 @@ def v1_tuning(
     metadata : dict of str to numpy.ndarray
         Grating table (:func:`topography.gratings.grating_conditions`).
     preprocess : bool, default=True
-        Apply :func:`preprocess_responses` first.
+        Apply :func:`preprocess_responses` first. Without it the responses must already be
+        non-negative (circular variance is undefined otherwise).
     method : str, default="vonmises"
         Preferred-orientation method (:func:`preferred_orientation`).
 
@@ -521,7 +522,8 @@ def v1_tuning(
     Raises
     ------
     ValueError
-        If responses and metadata do not match or contain invalid values.
+        If responses and metadata do not match or contain invalid values, or responses are
+        negative with ``preprocess=False``.
     """
     arr = _check_responses(responses)
     validate_metadata(metadata, arr.shape[0])
@@ -534,7 +536,7 @@ def v1_tuning(
     col_idx, _ = preferred_level(col_curves, cols)
     return {
         "mean_response": arr.mean(axis=0, dtype=np.float64),
-        "cv": circular_variance(np.maximum(ori_curves, 0.0), oris),
+        "cv": circular_variance(ori_curves, oris),
         "preferred_orientation": preferred_orientation(ori_curves, oris, method=method),
         "preferred_sf": sf_val.astype(float),
         "preferred_sf_index": sf_idx,
