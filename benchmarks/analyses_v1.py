@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 from scipy.optimize import curve_fit
-from scipy.spatial.distance import pdist
 
 from topography.constants import TDANN_COLUMN_SPACING_MM, V1_SHEET_SIDE_MM
 from topography.gratings import grating_conditions

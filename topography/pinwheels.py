@@ -176,7 +176,8 @@ def find_pinwheels(
             continue
         idx = np.arange(1, n + 1)
         sizes = ndimage.sum_labels(np.ones_like(wn), labels, idx)
-        centres = np.asarray(ndimage.center_of_mass(np.ones_like(wn), labels, idx), dtype=float).reshape(-1, 2)
+        centres = ndimage.center_of_mass(np.ones_like(wn), labels, idx)
+        centres = np.asarray(centres, dtype=float).reshape(-1, 2)
         keep = sizes >= min_pixels
         if np.any(keep):
             found.append(np.column_stack([centres[keep], np.full(int(keep.sum()), float(sign))]))

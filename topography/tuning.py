@@ -164,7 +164,8 @@ def tuning_curves(
             f"labels must be 1-D with one entry per image ({arr.shape[0]}), got shape {lab.shape}"
         )
     levels, inverse = np.unique(lab, return_inverse=True)
-    onehot = np.zeros((levels.size, arr.shape[0]), dtype=arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64)
+    dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(np.float64)
+    onehot = np.zeros((levels.size, arr.shape[0]), dtype=dtype)
     onehot[inverse, np.arange(arr.shape[0])] = 1.0
     counts = onehot.sum(axis=1, dtype=np.float64)
     sums = onehot @ arr  # (n_levels, n_units), BLAS
