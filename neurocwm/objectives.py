@@ -19,13 +19,28 @@ class ProjectionHead(nn.Module):
         return F.normalize(self.net(x), dim=1)
 
 
+class _Gather(torch.autograd.Function):
+    """all_gather whose backward sums every rank's gradient and returns this rank's slice."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor) -> torch.Tensor:
+        out = [torch.empty_like(z) for _ in range(dist.get_world_size())]
+        dist.all_gather(out, z.contiguous())
+        ctx.rank, ctx.n = dist.get_rank(), z.shape[0]
+        return torch.cat(out, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        return grad[ctx.rank * ctx.n : (ctx.rank + 1) * ctx.n]
+
+
 def gather_with_grad(z: torch.Tensor) -> torch.Tensor:
     """All-gather ``z`` from every rank (concatenated in rank order), keeping gradients."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return z
-    from torch.distributed.nn.functional import all_gather
-
-    return torch.cat(all_gather(z), dim=0)
+    return _Gather.apply(z)
 
 
 def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:

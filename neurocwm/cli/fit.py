@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 FAMILIES = ("tdann", "cwm")
@@ -36,6 +37,7 @@ def add_parser(sub) -> None:
     p.add_argument("--neighborhoods-per-step", type=int, default=None, help="neighbourhoods drawn per layer per step (8)")
     p.add_argument("--scale", choices=("human", "macaque"), default=None, help="cortical sheet sizes (default human)")
     p.add_argument("--positions", type=str, default=None, help="use these unit positions (a positions folder or file) instead of retinotopic ones")
+    p.add_argument("--neighborhood-windows", dest="n_neighborhood_windows", type=int, default=None, help="random windows drawn to precompute neighbourhoods (20000)")
     p.add_argument("--position-jitter", type=float, default=None, help="sd in mm of Gaussian position jitter (0)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--workers", type=int, default=None, help="data-loading processes for --data (0 = in the main process)")
@@ -66,5 +68,6 @@ def run(args: argparse.Namespace) -> int:
         objective = args.objective or ("simclr" if args.model == "tdann" else "mae")
         options["out"] = str(Path("runs") / f"{args.model}-{objective}-alpha{alpha:g}-seed{args.seed}")
     run_dir = fit(options, task)
-    print(f"run written to {run_dir}")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"run written to {run_dir}")
     return 0

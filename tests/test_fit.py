@@ -1,0 +1,124 @@
+"""End-to-end tests of ``neurocwm fit`` on tiny settings (CPU)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.numpy import load_file
+
+from neurocwm.cli import main
+
+TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300", "--no-progress"]
+
+
+def _fit(tmp, *extra):
+    return main(["fit", "--out", str(tmp), *TINY, *extra])
+
+
+def test_smoke_run_folder_is_complete(tmp_path):
+    out = tmp_path / "run"
+    assert _fit(out, "--steps", "3", "--alpha", "0.5") == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["alpha"] == 0.5 and cfg["steps"] == 3 and cfg["seed"] == 0
+    assert cfg["lr"] == pytest.approx(0.3 * 8 / 256)
+    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines] == [1, 2, 3]
+    assert all(0 <= l[f"sl/layer{s}"] <= 1 for l in lines for s in ("1.0", "2.1", "4.1"))
+    assert all(l["loss"] == pytest.approx(l["task_loss"] + 0.5 * 8 * l["spatial_loss"], rel=1e-4) for l in lines)
+    w = load_file(str(out / "model.safetensors"))
+    assert "trunk.conv1.weight" in w and "head.net.0.weight" in w
+    assert (out / "positions" / "positions.safetensors").exists()
+    assert json.loads((out / "model.json").read_text())["step"] == 3
+
+
+def test_bad_input_clear_errors_and_no_output(tmp_path, capsys):
+    cases = [
+        (["--alpha", "-1"], "alpha"),
+        (["--batch-size", "1"], "batch-size"),
+        (["--data", str(tmp_path / "nope")], "does not exist"),
+        (["--objective", "supervised"], "supervised"),
+    ]
+    for i, (args, msg) in enumerate(cases):
+        out = tmp_path / f"r{i}"
+        assert main(["fit", "--out", str(out), *TINY[:-1], "--steps", "1", *args]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1
+        assert not out.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["fit", "--out", str(tmp_path / "re"), *TINY, "--data", str(empty)]) == 2
+    assert "no image files" in capsys.readouterr().err
+
+
+def test_out_folder_with_another_run_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _fit(out, "--steps", "1") == 0
+    before = (out / "model.safetensors").read_bytes()
+    assert _fit(out, "--steps", "1", "--alpha", "1.0") == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == before
+    assert _fit(out, "--steps", "2", "--alpha", "1.0", "--resume") == 2  # different settings
+    assert "alpha" in capsys.readouterr().err
+    assert _fit(out, "--steps", "1", "--alpha", "1.0", "--force") == 0
+    assert json.loads((out / "config.json").read_text())["alpha"] == 1.0
+
+
+def test_kill_and_resume_equals_uninterrupted(tmp_path):
+    steps = ["--steps", "8", "--checkpoint-every", "2", "--alpha", "0.5"]
+    ref = tmp_path / "ref"
+    assert _fit(ref, *steps) == 0
+
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "neurocwm", "fit", "--out", str(out), *TINY, *steps], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = out / "checkpoints" / "latest.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if latest.exists() and json.loads(latest.read_text())["step"] >= 4:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "model.safetensors").exists(), "run finished before it could be killed"
+    assert _fit(out, *steps, "--resume") == 0
+    a, b = load_file(str(ref / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert (a[k] == b[k]).all(), k
+    steps_logged = [json.loads(l)["step"] for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps_logged == list(range(1, 9))
+
+
+def test_supervised_on_image_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    for c in range(3):
+        d = tmp_path / "data" / f"class{c}"
+        d.mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray((np.random.default_rng(10 * c + i).random((40, 40, 3)) * 255).astype(np.uint8)).save(d / f"{i}.png")
+    out = tmp_path / "run"
+    assert _fit(out, "--objective", "supervised", "--data", str(tmp_path / "data"), "--epochs", "2") == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["num_classes"] == 3 and cfg["steps"] == 2 and cfg["n_images"] == 12
+    assert load_file(str(out / "model.safetensors"))["head.weight"].shape == (3, 128)
+
+
+def test_two_process_ddp_on_cpu(tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "neurocwm", "fit", "--out", str(out), *TINY, "--steps", "3", "--alpha", "0.5"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["world_size"] == 2
+    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines] == [1, 2, 3]
+    assert (out / "model.safetensors").exists()
