@@ -1,0 +1,93 @@
+"""Open a training run folder: its resolved config, unit positions and trained model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from topography.sheet import CorticalSheet
+from topography.sheet_io import load_sheet
+
+from .train.checkpoint import latest_checkpoint, load_weights
+
+
+@dataclass
+class Run:
+    """A run folder opened for analysis.
+
+    Attributes
+    ----------
+    path : Path
+    config : dict
+        The resolved configuration the run was trained with.
+    model : torch.nn.Module
+        The network in eval mode, with the chosen weights.
+    sheet : CorticalSheet or None
+        Unit positions (TDANN runs).
+    weights : Path
+        The weights file that was loaded.
+    """
+
+    path: Path
+    config: dict
+    model: torch.nn.Module
+    sheet: CorticalSheet | None
+    weights: Path
+
+
+def load_run(path: str | Path, checkpoint: str | Path | None = None, device: str | torch.device = "cpu",
+             random_init: bool = False) -> Run:
+    """Open a run folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run folder written by ``neurocwm fit``.
+    checkpoint : str or Path, optional
+        A weights file (``.safetensors``) or checkpoint folder; default: the final
+        ``model.safetensors``, else the latest checkpoint.
+    device : str or torch.device
+    random_init : bool
+        Keep the seeded random initialisation instead of loading weights (the "Unoptimized"
+        baseline of the same architecture).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder is not a run or has no weights.
+    """
+    path = Path(path)
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"{path} is not a neurocwm run folder (no config.json)")
+    cfg = json.loads(cfg_file.read_text())
+    family = cfg.get("model_family", "tdann")
+    if family == "tdann":
+        from .tdann import TDANNTask
+
+        task = TDANNTask()
+    else:
+        from .cwm.task import CWMTask
+
+        task = CWMTask()
+    torch.manual_seed(cfg.get("seed", 0))
+    model = task.build_model(cfg)
+    if checkpoint is not None:
+        weights = Path(checkpoint)
+        if weights.is_dir():
+            weights = weights / "model.safetensors"
+    elif (path / "model.safetensors").is_file():
+        weights = path / "model.safetensors"
+    else:
+        ckpt = latest_checkpoint(path)
+        if ckpt is None:
+            raise FileNotFoundError(f"{path} holds no weights yet (no model.safetensors, no checkpoint)")
+        weights = ckpt / "model.safetensors"
+    if not random_init:
+        load_weights(model, weights)
+    model.to(device).eval()
+    sheet = load_sheet(path / "positions") if (path / "positions" / "positions.safetensors").is_file() else None
+    return Run(path, cfg, model, sheet, weights)
