@@ -123,6 +123,27 @@ def test_count_fibers_bisect_matches_linear():
         kl, cl = count_fibers(pts, 1.0, seed=3, search="linear")
         assert kb == kl == n_clusters
         np.testing.assert_allclose(np.sort(cb, axis=0), np.sort(cl, axis=0))
+    # 37 clusters on a lattice: exercises doubling (16, 32, 64) and bisection, with fewer fits
+    import topography.wiring as wiring_mod
+
+    g = np.arange(7) * 15.0
+    centers = np.array([(x, y) for x in g for y in g])[:37]
+    pts = np.repeat(centers, 12, axis=0) + 0.3 * rng.normal(size=(12 * 37, 2))
+    calls = {"bisect": [], "linear": []}
+    real = wiring_mod._kmeans
+    for mode in calls:
+        def counting(p, k, n_init, seed, _mode=mode):
+            calls[_mode].append(k)
+            return real(p, k, n_init, seed)
+
+        wiring_mod._kmeans = counting
+        try:
+            assert count_fibers(pts, 1.0, seed=0, search=mode)[0] == 37
+        finally:
+            wiring_mod._kmeans = real
+    assert calls["linear"] == list(range(1, 38))
+    assert calls["bisect"][:8] == list(range(1, 9)) and calls["bisect"][8:11] == [16, 32, 64]
+    assert len(calls["bisect"]) < 20
     # max_k saturates
     k, c = count_fibers(rng.uniform(0, 100, (50, 2)), 0.01, max_k=5)
     assert k == 5 and c.shape == (5, 2)

@@ -146,6 +146,9 @@ def _grid_axes(p: np.ndarray, grid_size: int, grid_spacing_mm: float | None):
     return x, y, spacing
 
 
+_FLUSH = 1e-150
+
+
 class _Smoother:
     """Separable Gaussian weights of units on grid anchors, reused across value vectors."""
 
@@ -160,6 +163,10 @@ class _Smoother:
             # matrix of all (unit, anchor) pairs factorises: numerator = Wy^T diag(v) Wx.
             self.wx = np.exp(-((p[:, 0:1] - self.x[None, :]) ** 2) / (2 * self.sigma**2))
             self.wy = np.exp(-((p[:, 1:2] - self.y[None, :]) ** 2) / (2 * self.sigma**2))
+            # Flush factors below _FLUSH (beyond ~26 sigma) to 0: products of two kept factors
+            # stay normal floats; denormals would make the matrix products ~50x slower.
+            self.wx[self.wx < _FLUSH] = 0.0
+            self.wy[self.wy < _FLUSH] = 0.0
             self.den = self.wy.T @ self.wx
         else:
             grid = SmoothedGrid(np.empty((self.y.size, self.x.size)), self.x, self.y, self.spacing)
@@ -207,7 +214,8 @@ def smooth_to_grid(
     -------
     SmoothedGrid
         ``values[i, j] = sum_u w_u v_u / sum_u w_u`` with
-        ``w_u = exp(-|p_u - (x_j, y_i)|^2 / (2 sigma^2))``; 0 where all weights underflow.
+        ``w_u = exp(-|p_u - (x_j, y_i)|^2 / (2 sigma^2))``. Weight factors below 1e-150 per axis
+        (farther than ~26 sigma) count as 0; a pixel with no unit within that range gets 0.
 
     Raises
     ------

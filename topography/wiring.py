@@ -27,6 +27,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 __all__ = [
     "active_units",
@@ -36,6 +37,9 @@ __all__ = [
     "WiringResult",
     "wiring_length",
 ]
+
+# count_fibers(search="bisect") scans k = 1.._LINEAR_UNTIL before doubling.
+_LINEAR_UNTIL = 8
 
 #: Unit shift directions: right, left, up, down.
 DIRECTIONS = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
@@ -87,6 +91,12 @@ def active_units(responses: np.ndarray, percentile: float) -> np.ndarray:
 
 
 def _kmeans(points: np.ndarray, k: int, n_init: int, seed: int) -> tuple[float, np.ndarray]:
+    """Inertia and centroids of seeded k-means (k = 1: the mean, exactly).
+
+    Callers run this under ``threadpool_limits(1)``: the point sets are small (hundreds of
+    active units), where OpenMP threads cost more than they save and, on a busy machine,
+    spin-waiting threads slow a fit down by up to ~100x.
+    """
     if k == 1:
         c = points.mean(axis=0, keepdims=True)
         return float(((points - c) ** 2).sum()), c
@@ -117,10 +127,12 @@ def count_fibers(
     seed : int, default 0
         ``random_state`` of every k-means fit.
     search : {"bisect", "linear"}, default "bisect"
-        ``"linear"`` tries k = 1, 2, 3, ... (the reference). ``"bisect"`` tries k = 1, 2, 4,
-        8, ... until one passes, then bisects between the last failing and the first passing
-        k: O(log k) fits instead of k. Both return the same k when inertia decreases with k,
-        which holds for optimal k-means and in practice for ``n_init`` restarts.
+        ``"linear"`` tries k = 1, 2, 3, ... (the reference). ``"bisect"`` tries k = 1..8 in
+        turn (small k is the common case and small fits are cheap), then doubles k (16, 32,
+        ...) until one passes and bisects between the last failing and the first passing k:
+        about ``8 + 2 log2(k / 8)`` fits instead of k for large k. Both return the same k when
+        inertia decreases with k, which holds for optimal k-means and in practice with
+        ``n_init`` restarts.
 
     Returns
     -------
@@ -135,6 +147,11 @@ def count_fibers(
         raise ValueError(f"max_k and n_init must be >= 1, got {max_k} and {n_init}")
     if search not in ("bisect", "linear"):
         raise ValueError(f"search must be 'bisect' or 'linear', got {search!r}")
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _count_fibers(p, fiber_radius_mm, max_k, n_init, seed, search)
+
+
+def _count_fibers(p, fiber_radius_mm, max_k, n_init, seed, search) -> tuple[int, np.ndarray]:
     n = p.shape[0]
     budget = n * fiber_radius_mm**2
     k_max = int(min(max_k, n))
@@ -151,9 +168,13 @@ def count_fibers(
                 return k, fits[k][1]
         return k_max, fits[k_max][1]
 
-    if passes(1):
-        return 1, fits[1][1]
-    lo, hi = 1, 2  # lo fails; find hi that passes
+    # Scan small k one by one (the usual case: a few fibres), then double and bisect.
+    for k in range(1, min(_LINEAR_UNTIL, k_max) + 1):
+        if passes(k):
+            return k, fits[k][1]
+    if k_max <= _LINEAR_UNTIL:
+        return k_max, fits[k_max][1]
+    lo, hi = _LINEAR_UNTIL, min(2 * _LINEAR_UNTIL, k_max)  # lo fails; find hi that passes
     while hi < k_max and not passes(hi):
         lo, hi = hi, min(2 * hi, k_max)
     if not passes(hi):  # hi == k_max and it fails
@@ -320,6 +341,12 @@ def wiring_length(
             return (p[:, 0] >= box[0]) & (p[:, 0] <= box[2]) & (p[:, 1] >= box[1]) & (p[:, 1] <= box[3])
 
         masks = [(inside(ps, box), inside(pt, box)) for box in w]
+    if not fiber_radius_mm > 0:
+        raise ValueError(f"fiber_radius_mm must be positive, got {fiber_radius_mm}")
+    if max_k < 1 or n_init < 1:
+        raise ValueError(f"max_k and n_init must be >= 1, got {max_k} and {n_init}")
+    if search not in ("bisect", "linear"):
+        raise ValueError(f"search must be 'bisect' or 'linear', got {search!r}")
     shift = float(np.ptp(ps[:, 0])) if shift_mm is None else float(shift_mm)
     if not np.isfinite(shift):
         raise ValueError(f"shift_mm must be finite, got {shift_mm}")
@@ -330,20 +357,21 @@ def wiring_length(
     n_fib = np.zeros((n_pat, n_win), dtype=np.int64)
     n_src = np.zeros((n_pat, n_win), dtype=np.int64)
     n_tgt = np.zeros((n_pat, n_win), dtype=np.int64)
-    for j, (ms, mt) in enumerate(masks):
-        act_s = active_units(rs[:, ms], percentile)
-        act_t = active_units(rt[:, mt], percentile)
-        pos_s, pos_t = ps[ms], pt[mt]
-        n_src[:, j] = act_s.sum(axis=1)
-        n_tgt[:, j] = act_t.sum(axis=1)
-        for i in range(n_pat):
-            if n_src[i, j] == 0 or n_tgt[i, j] == 0:
-                continue
-            k, c_s = count_fibers(pos_s[act_s[i]], fiber_radius_mm, max_k, n_init, seed, search)
-            k_t = int(min(k, n_tgt[i, j]))
-            _, c_t = _kmeans(pos_t[act_t[i]], k_t, n_init, seed)
-            n_fib[i, j] = k
-            for d in range(4):
-                lengths[i, j, d] = matched_length(c_s, c_t + shifts[d])
+    with threadpool_limits(limits=1, user_api="openmp"):
+        for j, (ms, mt) in enumerate(masks):
+            act_s = active_units(rs[:, ms], percentile)
+            act_t = active_units(rt[:, mt], percentile)
+            pos_s, pos_t = ps[ms], pt[mt]
+            n_src[:, j] = act_s.sum(axis=1)
+            n_tgt[:, j] = act_t.sum(axis=1)
+            for i in range(n_pat):
+                if n_src[i, j] == 0 or n_tgt[i, j] == 0:
+                    continue
+                k, c_s = _count_fibers(pos_s[act_s[i]], fiber_radius_mm, max_k, n_init, seed, search)
+                k_t = int(min(k, n_tgt[i, j]))
+                _, c_t = _kmeans(pos_t[act_t[i]], k_t, n_init, seed)
+                n_fib[i, j] = k
+                for d in range(4):
+                    lengths[i, j, d] = matched_length(c_s, c_t + shifts[d])
     mean = float(np.nanmean(lengths)) if np.isfinite(lengths).any() else float("nan")
     return WiringResult(mean, lengths, n_fib, n_src, n_tgt)
