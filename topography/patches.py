@@ -28,6 +28,7 @@ import numpy as np
 import shapely
 from scipy.spatial import Delaunay, QhullError
 from skimage.measure import label as _label
+from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 __all__ = [
     "Patch",
@@ -149,6 +150,12 @@ def _grid_axes(p: np.ndarray, grid_size: int, grid_spacing_mm: float | None):
 _FLUSH = 1e-150
 
 
+def _single_thread_blas():
+    # The products are thin (n_units x ~100): one BLAS thread is as fast as several on an idle
+    # machine, and on a busy one spin-waiting BLAS threads made them up to ~20x slower.
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 class _Smoother:
     """Separable Gaussian weights of units on grid anchors, reused across value vectors."""
 
@@ -167,7 +174,9 @@ class _Smoother:
             # stay normal floats; denormals would make the matrix products ~50x slower.
             self.wx[self.wx < _FLUSH] = 0.0
             self.wy[self.wy < _FLUSH] = 0.0
-            self.den = self.wy.T @ self.wx
+            self.wyt = np.ascontiguousarray(self.wy.T)
+            with _single_thread_blas():
+                self.den = self.wyt @ self.wx
         else:
             grid = SmoothedGrid(np.empty((self.y.size, self.x.size)), self.x, self.y, self.spacing)
             row, col = grid.pixel_of(p)
@@ -177,7 +186,8 @@ class _Smoother:
 
     def __call__(self, v: np.ndarray) -> SmoothedGrid:
         if self.sigma > 0:
-            num = self.wy.T @ (v[:, None] * self.wx)
+            with _single_thread_blas():
+                num = self.wyt @ (v[:, None] * self.wx)
         else:
             num = np.bincount(self.flat, weights=v, minlength=self.x.size * self.y.size)
             num = num.reshape(self.y.size, self.x.size)
