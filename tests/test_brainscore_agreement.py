@@ -23,6 +23,7 @@ from neurocwm.predictivity import internal_consistency, make_splits, score_layer
 
 REPO = Path(__file__).resolve().parents[1]
 CHECK = REPO / "tests" / "brainscore_env" / "check_agreement.py"
+METRICS = ("pls", "ridge", "rdm", "cka", "ceiling", "neuron_to_neuron", "rdm_cv", "cka_cv")
 
 
 def brainscore_python() -> Path:
@@ -73,6 +74,9 @@ def our_scores(p) -> dict:
         "rdm": score_layers(feats, trials, metric="rsa", **common)["layer"].value,
         "cka": score_layers(feats, trials, metric="cka", **common)["layer"].value,
         "ceiling": internal_consistency(trials).value,
+        "neuron_to_neuron": score_layers(feats, trials, metric="one_to_one", **common)["layer"].value,
+        "rdm_cv": score_layers(feats, trials, metric="rsa_cv", **common)["layer"].value,
+        "cka_cv": score_layers(feats, trials, metric="cka_cv", **common)["layer"].value,
     }
     splits = make_splits(len(p["stimulus_id"]), stratify=p["object_name"], seed=1)
     return {"scores": scores, "split_test_indices": [t.tolist() for _, t in splits], "stratify": True}
@@ -87,14 +91,15 @@ def test_scores_agree_with_brainscore(tmp_path):
     env = dict(os.environ, BS_INSTALL_DEPENDENCIES="no", RESULTCACHING_DISABLE="1",
                RESULTCACHING_HOME=str(tmp_path / "rc"), BRAINIO_HOME=str(tmp_path / "brainio"))
     proc = subprocess.run([str(python), str(CHECK), "--data", str(tmp_path / "problem.npz"),
-                           "--ours", str(tmp_path / "ours.json"), "--out", str(tmp_path / "result.json")],
+                           "--ours", str(tmp_path / "ours.json"), "--out", str(tmp_path / "result.json"),
+                           "--metrics", ",".join(METRICS)],
                           capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     sys.stdout.write(proc.stdout)
     assert (tmp_path / "result.json").exists(), proc.stderr[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["splits_identical"], "Brain-Score built different cross-validation splits"
     assert result["conversion"]["ok"], result["conversion"]
-    for name in ("pls", "ridge", "rdm", "cka", "ceiling"):
+    for name in METRICS:
         entry = result["metrics"][name]
         assert abs(entry["ours"] - entry["brainscore"]) <= 0.01, (name, entry)
     # the problem is not degenerate: the scores are far from 0 and from each other

@@ -46,3 +46,23 @@ def test_cowley_unknown_session_and_missing_root(tmp_path):
         load_cowley_v4("000000")
     with pytest.raises(ValueError, match="not found"):
         load_cowley_v4("190923", root=tmp_path)
+
+
+def test_ceiling_recovers_planted_reliability_on_real_v4():
+    """Real V4 tuning as signal + planted trial noise: the split-half ceiling finds the reliability."""
+    from neurocwm.assemblies import make_assembly
+    from neurocwm.predictivity import internal_consistency
+
+    root = require_shared("cowley_v4", "data_V4_responses")
+    _, asm = load_cowley_v4("201025", root=root)
+    signal = asm.values  # (1200, 89) repeat-averaged rates
+    rng = np.random.default_rng(0)
+    n_rep, target = 8, 0.7
+    var_s = signal.var(0)
+    sd = np.sqrt(var_s * (1 / target - 1) * n_rep)  # reliability of the n_rep-trial mean = target
+    trials = signal[:, None, :] + sd * rng.normal(size=(signal.shape[0], n_rep, signal.shape[1]))
+    ids = asm["stimulus_id"].values
+    trial_asm = make_assembly(trials.reshape(-1, signal.shape[1]), np.repeat(ids, n_rep),
+                              asm["neuroid_id"].values, repetition=np.tile(np.arange(n_rep), len(ids)))
+    ceiling = internal_consistency(trial_asm)
+    assert ceiling.value == pytest.approx(target, abs=0.02)

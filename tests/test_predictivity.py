@@ -290,3 +290,23 @@ def test_score_layers_aligns_ids_and_refuses_mismatch():
         score_layers({"l": good[:-1]}, asm, progress=False)
     with pytest.raises(ValueError, match="unknown metric"):
         score_layers({"l": good}, asm, metric="svm", progress=False)
+
+
+@pytest.mark.parametrize("alphas", [2.0, np.logspace(-1, 3, 9), None])
+def test_gram_ridge_equals_ridge(alphas):
+    from neurocwm.predictivity import GramRidge
+
+    rng = np.random.default_rng(14)
+    X = rng.normal(size=(70, 150)) + 1.0
+    Y = X[:, :4] @ rng.normal(size=(4, 3)) + rng.normal(size=(70, 3))
+    train, test = np.arange(0, 70, 2)[:30], np.arange(1, 70, 2)
+    ref = Ridge(alphas=alphas, alpha_per_target=True).fit(X[train], Y[train])
+    ours = GramRidge(X @ X.T, alphas=alphas, alpha_per_target=True).fit(train, Y[train])
+    np.testing.assert_allclose(ours.predict(test), ref.predict(X[test]), atol=1e-8)
+    np.testing.assert_allclose(ours.alpha_, ref.alpha_)
+    # regression_score takes the Gram path here (150 features > 63 train stimuli) and agrees
+    a = regression_score(X, Y, method="ridge", alphas=alphas, n_splits=3)
+    splits = make_splits(70, n_splits=3)
+    manual = [np.nanmedian(pearson_columns(Ridge(alphas=alphas).fit(X[tr], Y[tr]).predict(X[te]), Y[te]))
+              for tr, te in splits]
+    assert a.value == pytest.approx(np.mean(manual), abs=1e-9)

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .regression import PLS, OneToOne, Ridge, _as_2d
+from .regression import PLS, GramRidge, OneToOne, Ridge, _as_2d
 from .score import Score
 from .splits import Split, check_splits, make_splits
 
@@ -154,12 +154,21 @@ def regression_score(
         from tqdm.auto import tqdm
 
         iterator = tqdm(iterator, total=len(split_list), desc=f"{method} cross-validation")
+    max_train = max(len(tr) for tr, _ in split_list)
+    gram = None
+    positive = alphas is None or bool(np.all(np.asarray(alphas, dtype=float) > 0))
+    if method == "ridge" and X.shape[1] > max_train and positive:
+        gram = X @ X.T  # features > stimuli: one Gram matrix serves every split and every alpha
     for i, (train, test) in iterator:
-        model = _make_model(method, alphas, alpha_per_target, n_components)
-        model.fit(X[train], Y[train])
-        pred = model.predict(X[test])
+        if gram is not None:
+            model = GramRidge(gram, alphas=alphas, alpha_per_target=alpha_per_target).fit(train, Y[train])
+            pred = model.predict(test)
+        else:
+            model = _make_model(method, alphas, alpha_per_target, n_components)
+            model.fit(X[train], Y[train])
+            pred = model.predict(X[test])
         per_neuroid[i] = pearson_columns(pred, Y[test])
-        if isinstance(model, Ridge):
+        if isinstance(model, (Ridge, GramRidge)):
             chosen_alpha.append(model.alpha_)
         if isinstance(model, OneToOne):
             mappings.append(model.mapping_)

@@ -44,6 +44,18 @@ def _check_xy(X, Y):
     return X, Y
 
 
+def _spd_solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Solve ``A X = B`` for symmetric positive definite ``A`` (Cholesky, LU as a fallback)."""
+    from scipy.linalg import solve_triangular
+
+    try:
+        L = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        return np.linalg.solve(A, B)
+    Z = solve_triangular(L, B, lower=True, check_finite=False)
+    return solve_triangular(L.T, Z, lower=False, check_finite=False)
+
+
 def default_alphas(eigenvalues: np.ndarray, n: int = 25) -> np.ndarray:
     """Log grid from 1e-4 to 1e4 times the mean non-zero eigenvalue of the centered Gram matrix."""
     ev = eigenvalues[eigenvalues > 0]
@@ -125,17 +137,15 @@ class Ridge:
 
     def _fit_single(self, Xc, Yc, alpha: float) -> "Ridge":
         """One alpha: a Cholesky solve of the smaller of X X^T + aI and X^T X + aI."""
-        from scipy.linalg import cho_factor, cho_solve
-
         n, p = Xc.shape
         if n <= p:
             K = Xc @ Xc.T
             K[np.diag_indices_from(K)] += alpha
-            self.coef_ = Xc.T @ cho_solve(cho_factor(K, lower=True), Yc)
+            self.coef_ = Xc.T @ _spd_solve(K, Yc)
         else:
             C = Xc.T @ Xc
             C[np.diag_indices_from(C)] += alpha
-            self.coef_ = cho_solve(cho_factor(C, lower=True), Xc.T @ Yc)
+            self.coef_ = _spd_solve(C, Xc.T @ Yc)
         if not np.isfinite(self.coef_).all():
             raise ValueError("ridge solve failed (non-finite coefficients)")
         self.alpha_ = alpha
@@ -255,3 +265,74 @@ class OneToOne:
     def predict(self, X) -> np.ndarray:
         X = _as_2d(X, "features")
         return X[:, self.mapping_]
+
+
+class GramRidge:
+    """Ridge in dual form from a precomputed Gram matrix ``G = X X^T`` of *all* stimuli.
+
+    Cross-validation with many features (features > stimuli) then needs the expensive
+    ``X X^T`` product once instead of once per split: each split centres its block of ``G``,
+    solves (one alpha: Cholesky) or eigendecomposes it (alpha grid: exact leave-one-out search,
+    as :class:`Ridge`), and predicts test stimuli from the test-by-train block. Predictions
+    equal :class:`Ridge`'s.
+
+    ``fit(train_idx, Y_train)`` / ``predict(test_idx)`` take row indices into ``G``.
+    """
+
+    def __init__(self, gram: np.ndarray, alphas: float | Sequence[float] | None = None, alpha_per_target: bool = False):
+        gram = np.asarray(gram, dtype=np.float64)
+        if gram.ndim != 2 or gram.shape[0] != gram.shape[1]:
+            raise ValueError(f"gram must be square, got shape {gram.shape}")
+        self.gram = gram
+        self.alphas = alphas
+        self.alpha_per_target = alpha_per_target
+
+    def fit(self, train_idx, Y) -> "GramRidge":
+        train_idx = np.asarray(train_idx)
+        Y = _as_2d(Y, "responses")
+        if len(train_idx) != Y.shape[0]:
+            raise ValueError(f"{len(train_idx)} train indices but {Y.shape[0]} response rows")
+        n = len(train_idx)
+        K = self.gram[np.ix_(train_idx, train_idx)]
+        self.train_idx_ = train_idx
+        self.k_mean_rows_ = K.mean(0)
+        self.k_mean_ = float(self.k_mean_rows_.mean())
+        Kc = K - self.k_mean_rows_[:, None] - self.k_mean_rows_[None, :] + self.k_mean_
+        self.y_mean_ = Y.mean(0)
+        Yc = Y - self.y_mean_
+        alphas = self.alphas
+        if alphas is not None and np.ndim(alphas) == 0:
+            alpha = float(alphas)
+            if alpha <= 0:
+                raise ValueError("GramRidge needs alpha > 0")
+            Kc[np.diag_indices_from(Kc)] += alpha
+            self.dual_coef_ = _spd_solve(Kc, Yc)
+            self.alpha_ = alpha
+            return self
+        s2, Q = np.linalg.eigh(Kc)
+        keep = s2 > max(s2.max(), 0) * 1e-12
+        s2, Q = s2[keep], Q[:, keep]
+        QtY = Q.T @ Yc
+        grid = default_alphas(s2) if alphas is None else np.atleast_1d(np.asarray(alphas, dtype=float))
+        if grid.ndim != 1 or len(grid) == 0 or (grid <= 0).any():
+            raise ValueError("alphas must be positive numbers")
+        if len(grid) == 1:
+            alpha = np.full(Y.shape[1], grid[0])
+            self.alpha_ = float(grid[0])
+        else:
+            mse = Ridge._loo_mse(Q, s2, QtY, Yc, grid, n)
+            self.loo_mse_ = mse
+            if self.alpha_per_target:
+                alpha = grid[np.argmin(mse, axis=0)]
+                self.alpha_ = alpha
+            else:
+                a = grid[int(np.argmin(mse.mean(1)))]
+                alpha = np.full(Y.shape[1], a)
+                self.alpha_ = float(a)
+        self.dual_coef_ = Q @ (QtY / (s2[:, None] + alpha[None, :]))
+        return self
+
+    def predict(self, test_idx) -> np.ndarray:
+        Kx = self.gram[np.ix_(np.asarray(test_idx), self.train_idx_)]
+        Kxc = Kx - Kx.mean(1, keepdims=True) - self.k_mean_rows_[None, :] + self.k_mean_
+        return Kxc @ self.dual_coef_ + self.y_mean_

@@ -3,7 +3,7 @@
 Runs INSIDE the Brain-Score virtual environment (numpy<2, xarray 2022.3), fully offline:
 
     BS_INSTALL_DEPENDENCIES=no .venv-bs/bin/python tests/brainscore_env/check_agreement.py \
-        --data problem.npz --ours ours.json --out result.json [--metrics pls,ridge,rdm,cka,ceiling]
+        --data problem.npz --ours ours.json --out result.json [--metrics pls,ridge,rdm,cka,ceiling,neuron_to_neuron,rdm_cv,cka_cv]
 
 ``problem.npz`` (written by the neurocwm side) holds
 
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
             if trials is None:
                 raise SystemExit("ceiling requested but the data holds no trials")
             score = load_ceiling("internal_consistency")(trials)
-        elif name in ("pls", "ridge"):
+        elif name in ("pls", "ridge", "neuron_to_neuron", "rdm_cv", "cka_cv"):
             score = load_metric(name, crossvalidation_kwargs=cv_kwargs)(source, target)
         elif name in ("rdm", "cka"):
             score = load_metric(name)(source, target)
