@@ -81,6 +81,23 @@ def check_conversion(target) -> dict:
     # a plain assembly with a single coordinate per dim must still be usable by Brain-Score
     small = to_brainscore(make_assembly(np.arange(6.0).reshape(3, 2), ["a", "b", "c"]))
     ok = ok and list(small["stimulus_id"].values) == ["a", "b", "c"]
+    # the stimulus set travels with the assembly (Brain-Score: attrs['stimulus_set'] + stimulus_paths)
+    import tempfile
+
+    from neurocwm.assemblies import StimulusSet
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for sid in ("a", "b", "c"):
+            paths.append(str(Path(tmp) / f"{sid}.png"))
+            Path(paths[-1]).write_bytes(b"x")
+        stim = StimulusSet.from_records(["a", "b", "c"], paths, identifier="local.check", object_name=["o1", "o2", "o1"])
+        bs = to_brainscore(make_assembly(np.ones((3, 2)), ["a", "b", "c"], stimulus_set=stim))
+        bs_stim = bs.attrs["stimulus_set"]
+        ok = ok and bs_stim.get_stimulus("b") == paths[1] and bs_stim.identifier == "local.check"
+        ok = ok and list(bs["object_name"].values) == ["o1", "o2", "o1"]
+        back = from_brainscore(bs)
+        ok = ok and back.attrs["stimulus_set"].paths == paths
     return {"ok": bool(ok)}
 
 
