@@ -22,7 +22,7 @@ from .objectives import ProjectionHead, info_nce
 
 #: Defaults per preset. ``quick`` is what a CPU-only machine gets; ``paper`` what CUDA gets.
 PRESETS = {
-    "quick": {"arch": "resnet18_w32", "image_size": 64, "batch_size": 64, "steps": 300, "checkpoint_every": 50},
+    "quick": {"arch": "resnet18_w32", "image_size": 64, "batch_size": 64, "steps": 1000, "checkpoint_every": 100},
     "paper": {"arch": "resnet18", "image_size": 224, "batch_size": 512, "steps": 20_000, "checkpoint_every": 1000},
 }
 

@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--spatial-loss", choices=("relative", "absolute"), default=None, help="SL_rel (default) or SL_abs")
     p.add_argument("--data", type=str, default=None, help="image folder (e.g. ImageNet train/); default: generated dead-leaves images")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=int, default=None, help="optimizer steps (quick preset: 300)")
+    g.add_argument("--steps", type=int, default=None, help="optimizer steps (quick preset: 1000)")
     g.add_argument("--epochs", type=float, default=None, help="passes over --data (generated data: 10,000 images per epoch)")
     p.add_argument("--batch-size", type=int, default=None, help="global images per step (quick 64, paper 512); SimCLR uses 2 views each")
     p.add_argument("--image-size", type=int, default=None, help="input side in px (quick 64, paper 224)")
