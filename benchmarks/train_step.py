@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--neighborhoods-per-step", type=int, default=8)
+    ap.add_argument("--neighborhoods-per-step", type=int, default=None, help="default: the preset's")
     args = ap.parse_args()
     device = torch.device(args.device)
     preset = dict(PRESETS[args.preset])
@@ -41,7 +41,7 @@ def main() -> None:
         for alpha in times:
             task = TDANNTask()
             opts = {"alpha": alpha, "arch": preset["arch"], "image_size": preset["image_size"], "batch_size": batch,
-                    "steps": 100, "out": str(Path(tmp) / f"a{alpha}"), "neighborhoods_per_step": args.neighborhoods_per_step,
+                    "steps": 100, "out": str(Path(tmp) / f"a{alpha}"), "neighborhoods_per_step": args.neighborhoods_per_step or preset["neighborhoods_per_step"],
                     "n_neighborhood_windows": 2000}
             cfg = resolve_config(opts, task, device, 1)
             torch.manual_seed(0)
@@ -80,7 +80,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     print(f"machine: {name}; torch {torch.__version__}")
     print(f"preset {args.preset}: {preset['arch']}, {preset['image_size']} px, batch {batch} images (x2 views), "
-          f"{args.neighborhoods_per_step} neighbourhoods/layer/step")
+          f"{args.neighborhoods_per_step or preset['neighborhoods_per_step']} neighbourhoods/layer/step")
     print(f"step time alpha=0    : {t0 * 1000:8.1f} ms (median of {args.repeats})")
     print(f"step time alpha=0.25 : {t1 * 1000:8.1f} ms")
     print(f"ratio alpha=0.25 / alpha=0 : {t1 / t0:.3f}  (spatial loss = {100 * (t1 - t0) / t1:.1f} % of the step)")

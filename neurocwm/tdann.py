@@ -22,8 +22,10 @@ from .objectives import ProjectionHead, info_nce
 
 #: Defaults per preset. ``quick`` is what a CPU-only machine gets; ``paper`` what CUDA gets.
 PRESETS = {
-    "quick": {"arch": "resnet18_w32", "image_size": 64, "batch_size": 64, "steps": 1000, "checkpoint_every": 100},
-    "paper": {"arch": "resnet18", "image_size": 224, "batch_size": 512, "steps": 20_000, "checkpoint_every": 1000},
+    "quick": {"arch": "resnet18_w32", "image_size": 64, "batch_size": 64, "steps": 1000, "checkpoint_every": 100,
+              "neighborhoods_per_step": 2},
+    "paper": {"arch": "resnet18", "image_size": 224, "batch_size": 512, "steps": 20_000, "checkpoint_every": 1000,
+              "neighborhoods_per_step": 8},
 }
 
 DEFAULTS = {
@@ -31,7 +33,6 @@ DEFAULTS = {
     "objective": "simclr",
     "alpha": 0.25,
     "spatial_loss": "relative",
-    "neighborhoods_per_step": 8,
     "temperature": 0.1,
     "momentum": 0.9,
     "weight_decay": 1e-6,

@@ -13,7 +13,8 @@ loss (0.5 for SL_rel) with finite (zero) gradients, unlike the reference, which 
 
 The batched forms evaluate ``K`` neighbourhoods in one call with batched matrix products;
 using both triangles of the symmetric matrices gives the same Pearson r as the strict lower
-triangle, so no index gather is needed.
+triangle, so no index gather is needed (see :func:`relative_spatial_loss_batched` for how SL_rel
+avoids forming the unit-by-unit correlation matrix at all).
 """
 
 from __future__ import annotations
@@ -52,14 +53,8 @@ def response_correlation(responses: torch.Tensor) -> torch.Tensor:
     Tensor, shape (K, units, units)
         Correlations clamped to [-1, 1]; a unit with zero variance correlates 0 with all.
     """
-    x = responses.float()
-    x = x - x.mean(dim=1, keepdim=True)
-    var = x.pow(2).sum(dim=1, keepdim=True) / (x.shape[1] - 1)
-    silent = var <= _TINY
-    std = torch.where(silent, torch.ones_like(var), var.clamp_min(_TINY).sqrt())
-    z = x / std
-    r = torch.bmm(z.transpose(1, 2), z) / (x.shape[1] - 1)
-    return r.clamp(-1.0, 1.0)
+    z = _standardize(responses)
+    return torch.bmm(z.transpose(1, 2), z).clamp(-1.0, 1.0)
 
 
 def spatial_similarity(positions: torch.Tensor) -> torch.Tensor:
@@ -68,19 +63,17 @@ def spatial_similarity(positions: torch.Tensor) -> torch.Tensor:
     return 1.0 / (d + 1.0)
 
 
-def _offdiag_pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    n = a.shape[-1]
-    mask = ~torch.eye(n, dtype=torch.bool, device=a.device)
-    m = mask.to(a.dtype)
-    count = n * (n - 1)
-    a_mean = (a * m).sum(dim=(1, 2), keepdim=True) / count
-    b_mean = (b * m).sum(dim=(1, 2), keepdim=True) / count
-    da = (a - a_mean) * m
-    db = (b - b_mean) * m
-    cov = (da * db).sum(dim=(1, 2))
-    va = da.pow(2).sum(dim=(1, 2)).clamp_min(_TINY)
-    vb = db.pow(2).sum(dim=(1, 2)).clamp_min(_TINY)
-    return cov / (va.sqrt() * vb.sqrt())
+def _standardize(responses: torch.Tensor) -> torch.Tensor:
+    """Z-scores over the batch scaled by 1/sqrt(B-1), so that ``Z^T Z`` is the correlation matrix.
+
+    A unit with zero variance gets all-zero scores (correlation 0 with every unit).
+    """
+    x = responses.float()
+    x = x - x.mean(dim=1, keepdim=True)
+    var = x.pow(2).sum(dim=1, keepdim=True) / (x.shape[1] - 1)
+    silent = var <= _TINY
+    std = torch.where(silent, torch.ones_like(var), var.clamp_min(_TINY).sqrt())
+    return x / std / (x.shape[1] - 1) ** 0.5
 
 
 def relative_spatial_loss_batched(responses: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -97,11 +90,36 @@ def relative_spatial_loss_batched(responses: torch.Tensor, positions: torch.Tens
     -------
     Tensor, shape (K,)
         One loss in [0, 1] per neighbourhood.
+
+    Notes
+    -----
+    The unit-by-unit correlation matrix ``R = Z^T Z`` is never formed. With ``Sc`` the spatial
+    similarity centred over unit pairs (diagonal set to 0), the sums over pairs i != j that the
+    Pearson correlation needs are
+    ``sum R_ij Sc_ij = sum((Z Sc) * Z)``, ``sum R_ij = |sum_i z_i|^2 - tr R`` and
+    ``sum R_ij^2 = ||Z Z^T||_F^2 - sum_i R_ii^2``,
+    which cost one (batch x units x units) and one (batch x batch x units) product per
+    neighbourhood instead of many passes over units x units matrices.
     """
     _check(responses, positions)
-    r = response_correlation(responses)
-    s = spatial_similarity(positions.detach()).to(r.dtype)
-    return (1.0 - _offdiag_pearson(r, s)) / 2.0
+    z = _standardize(responses)  # (K, B, n)
+    n = z.shape[2]
+    pairs = n * (n - 1)
+    with torch.no_grad():
+        s = spatial_similarity(positions.detach()).to(z.dtype)
+        eye = torch.eye(n, dtype=torch.bool, device=z.device)
+        s = s.masked_fill(eye, 0.0)
+        s_mean = s.sum(dim=(1, 2), keepdim=True) / pairs
+        sc = (s - s_mean).masked_fill(eye, 0.0)
+        s_var = sc.pow(2).sum(dim=(1, 2))
+    cov = (torch.bmm(z, sc) * z).sum(dim=(1, 2))
+    diag = z.pow(2).sum(dim=1)  # R_ii: 1 for active units, 0 for silent ones
+    r_sum = z.sum(dim=2).pow(2).sum(dim=1) - diag.sum(dim=1)
+    gram = torch.bmm(z, z.transpose(1, 2))
+    r_sq = gram.pow(2).sum(dim=(1, 2)) - diag.pow(2).sum(dim=1)
+    r_var = (r_sq - r_sum.pow(2) / pairs).clamp_min(_TINY)
+    r = cov / (r_var.sqrt() * s_var.clamp_min(_TINY).sqrt())
+    return (1.0 - r.clamp(-1.0, 1.0)) / 2.0
 
 
 def absolute_spatial_loss_batched(responses: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

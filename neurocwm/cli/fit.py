@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--arch", type=str, default=None, help="registered network (resnet18, resnet18_w32, ...)")
     p.add_argument("--lr", type=float, default=None, help="base learning rate (default 0.3 * batch / 256, cosine to 0)")
     p.add_argument("--weight-decay", type=float, default=None, help="weight decay on non-BatchNorm parameters (1e-6)")
-    p.add_argument("--neighborhoods-per-step", type=int, default=None, help="neighbourhoods drawn per layer per step (8)")
+    p.add_argument("--neighborhoods-per-step", type=int, default=None, help="neighbourhoods drawn per layer per step (quick preset 2, paper 8)")
     p.add_argument("--scale", choices=("human", "macaque"), default=None, help="cortical sheet sizes (default human)")
     p.add_argument("--positions", type=str, default=None, help="use these unit positions (a positions folder or file) instead of retinotopic ones")
     p.add_argument("--neighborhood-windows", dest="n_neighborhood_windows", type=int, default=None, help="random windows drawn to precompute neighbourhoods (20000)")
