@@ -6,6 +6,7 @@ loss (SimCLR or supervised) plus ``alpha`` times the sum over layers of a spatia
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -90,6 +91,7 @@ class TDANNTask:
         if cfg.get("data") is not None:
             n = count_images(cfg["data"])  # raises a clear error on a missing or empty folder
             cfg["n_images"] = n
+            cfg.setdefault("workers", min(8, max(0, (os.cpu_count() or 1) - 1)))
             if cfg["objective"] == "supervised" and cfg.get("num_classes") is None:
                 from .data import scan_image_folder
 

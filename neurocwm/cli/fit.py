@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
     p.add_argument("--neighborhood-windows", dest="n_neighborhood_windows", type=int, default=None, help="random windows drawn to precompute neighbourhoods (20000)")
     p.add_argument("--position-jitter", type=float, default=None, help="sd in mm of Gaussian position jitter (0)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--workers", type=int, default=None, help="data-loading processes for --data (0 = in the main process)")
+    p.add_argument("--workers", type=int, default=None, help="data-loading processes for --data (default: CPU count - 1, at most 8; 0 = in the main process)")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     p.add_argument("--out", type=str, default=None, help="run folder (default runs/<model>-<objective>-alpha<alpha>-seed<seed>)")
     p.add_argument("--seed", type=int, default=0)
