@@ -12,7 +12,7 @@ import sys
 import warnings
 
 #: Sub-command modules, in help order.
-COMMANDS = ["fit"]
+COMMANDS = ["fit", "predict", "brainscore"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,49 @@
+"""``neurocwm brainscore``: Brain-Score tooling (``export``: a model plugin for submission)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("brainscore", help="Brain-Score tooling: export a run as a model plugin",
+                       description="Brain-Score tooling.")
+    bs = p.add_subparsers(dest="brainscore_command", metavar="ACTION")
+    bs.required = True
+    e = bs.add_parser(
+        "export",
+        help="write a Brain-Score model plugin (zip) and the weights file to host",
+        description=(
+            "Write submission.zip with models/<id>/{__init__.py, model.py, test.py, requirements.txt, "
+            "region_layer_map/<id>.json} in Brain-Score's plugin layout (torch only, no neurocwm import), and "
+            "the weights file (<id>.pt: trunk state dict + unit positions) next to it. Upload the weights "
+            "file to --weights-url; the plugin downloads it at load time and checks its sha256."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    e.add_argument("run", help="run folder written by neurocwm fit")
+    e.add_argument("--weights-url", required=True, help="where the weights file will be hosted (https://, file://)")
+    e.add_argument("--out", required=True, help="zip file to write (e.g. submission.zip)")
+    e.add_argument("--weights-out", default=None, help="where to write the weights file (default: <out dir>/<id>.pt)")
+    e.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
+    e.add_argument("--identifier", default=None, help="model identifier (default: tdann_<arch>_<run>_<sha256[:10]>)")
+    e.add_argument("--region-layer-map", default=None,
+                   help="V1=layer2.0,V2=layer3.0,... or a JSON file (default: RUN/predictivity commitments, "
+                        "then the sheet's areas)")
+    e.add_argument("--visual-degrees", type=float, default=8.0)
+    e.add_argument("--force", action="store_true", help="overwrite --out and the weights file")
+    e.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from neurocwm.brainscore_export import export_plugin, parse_region_layer_map
+
+    rlm = parse_region_layer_map(args.region_layer_map) if args.region_layer_map else None
+    res = export_plugin(args.run, weights_url=args.weights_url, out=args.out, weights_out=args.weights_out,
+                        checkpoint=args.checkpoint, identifier=args.identifier, region_layer_map=rlm,
+                        visual_degrees=args.visual_degrees, force=args.force)
+    print(f"model identifier: {res['identifier']}")
+    print(f"region -> layer ({res['region_layer_map_source']}): {res['region_layer_map']}")
+    print(f"wrote {res['zip']}")
+    print(f"wrote {res['weights']} (sha256 {res['sha256']}); upload it to {res['weights_url']}")
+    return 0

@@ -1,0 +1,57 @@
+"""``neurocwm predict``: score a run's layers against neural data and commit layers to areas."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    from neurocwm.predict import PREDICT_METRICS
+
+    p = sub.add_parser(
+        "predict",
+        help="score every layer of a run against neural data; commit V1/V2/V4/IT layers on held-out stimuli",
+        description=(
+            "Score every block of a TDANN run against neural recordings, commit the best layer per region "
+            "(V1, V2, V4, IT; VTC counts as IT) on training stimuli only, and report the committed layers "
+            "on held-out stimuli. Writes RUN/predictivity/<data>.json and .csv. DATA is a netCDF assembly "
+            "(neurocwm.assemblies.save_assembly, with its stimulus set) or a built-in like cowley_v4:190923."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run", help="run folder written by neurocwm fit")
+    p.add_argument("--neural", required=True, metavar="DATA", help="netCDF assembly or built-in name:arg")
+    p.add_argument("--metric", choices=PREDICT_METRICS, default="pls")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the train/held-out split")
+    p.add_argument("--test-size", type=float, default=0.2, help="fraction of stimuli held out")
+    p.add_argument("--n-splits", type=int, default=5, help="inner cross-validation splits for layer selection")
+    p.add_argument("--region", default=None, help="treat all neuroids as this region (default: the region coordinate)")
+    p.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
+    p.add_argument("--random-init", action="store_true", help="score the seeded random initialisation instead")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-units", type=int, default=50_000, help="seeded random subset of units for larger layers (0 = all)")
+    p.add_argument("--data-root", default=None, help="root of a built-in data set (default: the shared data folder)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from neurocwm.predict import predict
+
+    res = predict(args.run, args.neural, metric=args.metric, split_seed=args.split_seed, test_size=args.test_size,
+                  n_splits=args.n_splits, region=args.region, checkpoint=args.checkpoint,
+                  random_init=args.random_init, batch_size=args.batch_size, max_units=args.max_units or None,
+                  data_root=args.data_root, device=args.device, progress=args.progress)
+    print(f"{res['data_name']}: {res['n_stimuli']} stimuli, {res['split']['n_train']} train / "
+          f"{res['split']['n_test']} held out (seed {args.split_seed}), metric {res['metric']}")
+    for region, per_layer in res["layers"].items():
+        c = res["commitments"][region]
+        print(f"  {region}: " + "  ".join(f"{k} {v['value']:.3f}" if v["value"] is not None else f"{k} nan"
+                                          for k, v in per_layer.items()))
+        ceiled = f", ceiled {c['test_ceiled']:.3f}" if c["test_ceiled"] is not None else ""
+        test = "nan" if c["test"] is None else f"{c['test']:.3f}"
+        print(f"  {region} -> {c['layer']}: held-out {test}{ceiled}")
+    for path in res.get("written", []):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,448 @@
+"""Layer-to-area commitment: score every layer of a run against neural data, commit one layer
+per brain region on training stimuli only, report the committed layers on held-out stimuli.
+
+Procedure (``predict``)
+-----------------------
+1. Load the neural data (a netCDF assembly written by :func:`neurocwm.assemblies.save_assembly`
+   whose stimulus set has image paths, or a built-in name such as ``cowley_v4:190923``) and
+   average repetitions.
+2. Run every stimulus through the network (resized to the run's ``image_size``, ImageNet
+   normalisation, as in training) and keep the 8 block outputs (``layer1.0`` ... ``layer4.1``).
+3. One seeded, stratified (on ``object_name`` when present) outer split: ``1 - test_size`` of
+   the stimuli for training, ``test_size`` held out. The held-out stimuli are not touched until
+   step 5.
+4. Selection: every layer is scored on the training stimuli only (cross-validated ``metric``,
+   ``n_splits`` inner splits). For each region in the data (``V1``, ``V2``, ``V4``, ``IT``;
+   ``VTC`` counts as ``IT``) the best layer is committed.
+5. Report: each committed layer is fitted on all training stimuli and scored once on the
+   held-out stimuli (Pearson r per neuroid, median over neuroids; ceiled when the data have
+   repetitions).
+
+The result is written atomically to ``RUN/predictivity/<data>.json`` and ``<data>.csv``
+(``<data>.random_init.*`` for the random-initialisation baseline). ``region_layer_map`` in the
+JSON is what ``neurocwm brainscore export`` commits.
+
+>>> from neurocwm.predict import predict                          # doctest: +SKIP
+>>> result = predict("runs/tdann", "cowley_v4:190923")            # doctest: +SKIP
+>>> result["region_layer_map"]                                    # doctest: +SKIP
+{'V4': 'layer3.0'}
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "BRAIN_REGIONS",
+    "REGRESSION_METRICS",
+    "PREDICT_METRICS",
+    "load_neural",
+    "extract_features",
+    "commit_layers",
+    "predict",
+    "data_name",
+]
+
+#: Brain-Score's recording targets, and what our cortical areas / region labels map to.
+BRAIN_REGIONS = ("V1", "V2", "V4", "IT")
+_REGION_ALIASES = {"V1": "V1", "V2": "V2", "V4": "V4", "IT": "IT", "VTC": "IT"}
+REGRESSION_METRICS = ("pls", "ridge", "linear", "one_to_one")
+PREDICT_METRICS = REGRESSION_METRICS + ("rsa", "cka")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# --------------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------------
+def _builtin_cowley(arg: str, root):
+    from neurocwm.datasets.cowley import COWLEY_SESSIONS, load_cowley_v4
+
+    if not arg:
+        raise ValueError(f"cowley_v4 needs a session, e.g. cowley_v4:{COWLEY_SESSIONS[0]} "
+                         f"(sessions: {', '.join(COWLEY_SESSIONS)})")
+    return load_cowley_v4(arg, root=root)
+
+
+#: Built-in data sets: ``name:argument`` -> (stimuli, assembly).
+BUILTIN_DATA = {"cowley_v4": _builtin_cowley}
+
+
+def data_name(spec: str | Path) -> str:
+    """File-system-safe name of a data spec (``cowley_v4:190923`` -> ``cowley_v4_190923``)."""
+    s = str(spec)
+    head = s.split(":", 1)[0]
+    if head not in BUILTIN_DATA:
+        s = Path(s).name
+        for suffix in (".nc", ".h5", ".netcdf"):
+            if s.endswith(suffix):
+                s = s[: -len(suffix)]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_") or "data"
+
+
+def load_neural(spec: str | Path, root: str | Path | None = None):
+    """``(name, stimuli, assembly)`` for a netCDF assembly path or a built-in ``name:arg``.
+
+    Raises ``ValueError`` / ``FileNotFoundError`` naming the problem (unknown built-in, missing
+    file, no stimulus set or no image paths).
+    """
+    from neurocwm.assemblies import StimulusSet, load_assembly
+
+    s = str(spec)
+    head, _, arg = s.partition(":")
+    if head in BUILTIN_DATA:
+        stimuli, asm = BUILTIN_DATA[head](arg, root)
+        return data_name(s), stimuli, asm
+    path = Path(s)
+    if not path.exists():
+        known = ", ".join(f"{k}:<arg>" for k in BUILTIN_DATA)
+        raise FileNotFoundError(f"neural data not found: {s} (give a netCDF assembly or a built-in: {known})")
+    asm = load_assembly(path)
+    stimuli = asm.attrs.get("stimulus_set")
+    if not isinstance(stimuli, StimulusSet):
+        raise ValueError(f"{path}: the assembly carries no stimulus set, so there are no images to show the model "
+                         "(build it with make_assembly(..., stimulus_set=...))")
+    missing = [sid for sid, p in zip(stimuli.stimulus_ids, stimuli.paths) if not p]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} stimuli have no image path, e.g. {missing[0]!r}")
+    return data_name(path), stimuli, asm
+
+
+# --------------------------------------------------------------------------------------------
+# features
+# --------------------------------------------------------------------------------------------
+def _image_tensor(stimuli, ids: Sequence[str], image_size: int):
+    import torch
+    from PIL import Image
+
+    arrs = []
+    for sid in ids:
+        img = stimuli.open_image(sid, mode="RGB")
+        if img.size != (image_size, image_size):
+            img = img.resize((image_size, image_size), Image.BILINEAR)
+        arrs.append(np.asarray(img, dtype=np.float32) / 255.0)
+    x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2)
+    mean = torch.tensor(IMAGENET_MEAN)[None, :, None, None]
+    std = torch.tensor(IMAGENET_STD)[None, :, None, None]
+    return ((x - mean) / std).contiguous()
+
+
+def extract_features(
+    model,
+    stimuli,
+    image_size: int,
+    *,
+    stimulus_ids: Sequence[str] | None = None,
+    layers: Sequence[str] | None = None,
+    batch_size: int = 64,
+    max_units: int | None = 50_000,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Block outputs of a TDANN model (``forward(x) -> (head, blocks)``) for every stimulus.
+
+    Images are resized (bilinear) to ``image_size`` and ImageNet-normalised. Returns
+    ``(features, units)``: ``features[layer]`` is ``(n_stimuli, n_units)`` float32 (units in
+    torch.flatten order of (C, H, W)); ``units[layer]`` are the unit indices kept (all, or a
+    seeded random subset of ``max_units`` for very large layers).
+    """
+    import torch
+
+    if image_size < 8:
+        raise ValueError(f"image_size must be >= 8, got {image_size}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    ids = list(stimuli.stimulus_ids if stimulus_ids is None else stimulus_ids)
+    if not ids:
+        raise ValueError("no stimuli to extract features for")
+    rng = np.random.default_rng(seed)
+    chunks: dict[str, list[np.ndarray]] = {}
+    units: dict[str, np.ndarray] = {}
+    starts = range(0, len(ids), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="extracting features", unit="batch")
+    model.eval()
+    with torch.no_grad():
+        for start in starts:
+            x = _image_tensor(stimuli, ids[start:start + batch_size], image_size).to(device)
+            out = model(x)
+            blocks = out[1] if isinstance(out, tuple) else out
+            if not isinstance(blocks, Mapping):
+                raise ValueError("the model's forward must return (head, blocks) or a dict of block outputs")
+            for name, t in blocks.items():
+                if layers is not None and name not in layers:
+                    continue
+                flat = t.detach().reshape(t.shape[0], -1).float().cpu().numpy()
+                if name not in units:
+                    n = flat.shape[1]
+                    keep = np.arange(n) if (not max_units or n <= max_units) else np.sort(
+                        rng.choice(n, size=max_units, replace=False))
+                    units[name] = keep
+                flat = flat if len(units[name]) == flat.shape[1] else flat[:, units[name]]
+                chunks.setdefault(name, []).append(np.ascontiguousarray(flat))
+    if layers is not None:
+        missing = [name for name in layers if name not in chunks]
+        if missing:
+            raise ValueError(f"the model has no layer(s) {missing}; it has {sorted(chunks)}")
+    return {k: np.concatenate(v) for k, v in chunks.items()}, units
+
+
+# --------------------------------------------------------------------------------------------
+# commitment
+# --------------------------------------------------------------------------------------------
+def _regions_of(avg, region: str | None) -> dict[str, np.ndarray]:
+    """Brain-Score region -> neuroid column indices."""
+    n = avg.sizes["neuroid"]
+    if region is not None:
+        r = _REGION_ALIASES.get(str(region))
+        if r is None:
+            raise ValueError(f"unknown region {region!r}; use one of {', '.join(_REGION_ALIASES)}")
+        return {r: np.arange(n)}
+    if "region" not in avg.coords:
+        raise ValueError("the assembly has no 'region' coordinate on neuroid; pass region= (e.g. V4)")
+    labels = avg["region"].values.astype(str)
+    out: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        r = _REGION_ALIASES.get(lab)
+        if r is None:
+            raise ValueError(f"region {lab!r} in the assembly is not one of {', '.join(_REGION_ALIASES)}")
+        out.setdefault(r, []).append(i)
+    return {r: np.asarray(v) for r, v in sorted(out.items(), key=lambda kv: BRAIN_REGIONS.index(kv[0]))}
+
+
+def _score(metric: str, X: np.ndarray, Y: np.ndarray, *, splits=None, n_splits=5, stratify=None, seed=1,
+           neuroid_ids=None, **kw):
+    from neurocwm.predictivity import cka, regression_score, rsa
+
+    if metric in REGRESSION_METRICS:
+        return regression_score(X, Y, method=metric, splits=splits, n_splits=n_splits, stratify=stratify, seed=seed,
+                                neuroid_ids=neuroid_ids, **kw)
+    if metric == "rsa":
+        return rsa(X, Y, **kw)
+    return cka(X, Y, **kw)
+
+
+def commit_layers(
+    features: Mapping[str, np.ndarray],
+    assembly,
+    *,
+    stimulus_ids: Sequence[str] | None = None,
+    metric: str = "pls",
+    split_seed: int = 0,
+    test_size: float = 0.2,
+    n_splits: int = 5,
+    region: str | None = None,
+    ceiling: bool = True,
+    progress: bool = True,
+    **metric_kwargs: Any,
+) -> dict[str, Any]:
+    """Commit one layer per region on training stimuli; score it on held-out stimuli.
+
+    Parameters
+    ----------
+    features : dict layer -> (n_stimuli, n_units) array in the order of ``stimulus_ids``
+        (default: the assembly's stimulus order after averaging repetitions).
+    assembly : neural assembly (presentation, neuroid); repetitions are averaged.
+    metric : one of :data:`PREDICT_METRICS`
+    split_seed : int
+        Seed of the outer train/held-out split (the inner selection splits use it too).
+    test_size : float
+        Fraction of stimuli held out (never used for selection).
+    n_splits : int
+        Inner cross-validation splits on the training stimuli for the selection score.
+    region : str, optional
+        Treat every neuroid as this region (otherwise the ``region`` coordinate decides).
+    ceiling : bool
+        Ceil the held-out score with the internal-consistency ceiling when the data have
+        repetitions (the ceiling does not involve the model).
+
+    Returns
+    -------
+    dict with ``split`` (sizes, seed, held-out stimulus ids), ``layers`` (per region, every
+    layer's selection score on the training stimuli), ``commitments`` (per region: layer,
+    selection score, held-out score) and ``region_layer_map``.
+    """
+    from neurocwm.predictivity import internal_consistency, make_splits, prepare_target
+    from neurocwm.predictivity.api import _feature_matrix
+
+    if metric not in PREDICT_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(PREDICT_METRICS)}")
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be in (0, 1), got {test_size}")
+    if n_splits < 2:
+        raise ValueError(f"n_splits must be >= 2, got {n_splits}")
+    if not features:
+        raise ValueError("no layers given")
+    target_ids, Y, avg = prepare_target(assembly)
+    layer_X = {name: _feature_matrix(name, feats, target_ids, stimulus_ids) for name, feats in features.items()}
+    labels = avg["object_name"].values if "object_name" in avg.coords else None
+    n = len(target_ids)
+    train, test = make_splits(n, n_splits=1, test_size=test_size, stratify=labels, seed=split_seed)[0]
+    train, test = np.sort(train), np.sort(test)
+    if len(test) < 4 or len(train) < 10:
+        raise ValueError(f"too few stimuli for a held-out split: {len(train)} train, {len(test)} held out")
+    inner_labels = labels[train] if labels is not None else None
+    inner = make_splits(len(train), n_splits=n_splits, stratify=inner_labels, seed=split_seed + 1) \
+        if metric in REGRESSION_METRICS else None
+    regions = _regions_of(avg, region)
+    ceiling_value = None
+    if ceiling and "repetition" in assembly.coords:
+        ceiling_value = internal_consistency(assembly, seed=split_seed).value
+    neuroid_ids = avg["neuroid_id"].values.astype(str)
+
+    selection: dict[str, dict[str, Any]] = {}
+    commitments: dict[str, dict[str, Any]] = {}
+    jobs = [(r, name) for r in regions for name in layer_X]
+    it = jobs
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(jobs, desc=f"selecting layers ({metric}, training stimuli)")
+    for r, name in it:
+        cols = regions[r]
+        s = _score(metric, layer_X[name][train], Y[train][:, cols], splits=inner, neuroid_ids=neuroid_ids[cols],
+                   **metric_kwargs)
+        selection.setdefault(r, {})[name] = {"value": _f(s.value), "error": _f(s.error)}
+    for r, cols in regions.items():
+        finite = {k: v["value"] for k, v in selection[r].items() if v["value"] is not None}
+        if not finite:
+            raise ValueError(f"no layer gave a finite selection score for {r} (constant responses?)")
+        best = max(finite, key=lambda k: finite[k])
+        X = layer_X[best]
+        if metric in REGRESSION_METRICS:
+            held = _score(metric, X, Y[:, cols], splits=[(train, test)], neuroid_ids=neuroid_ids[cols], **metric_kwargs)
+        else:
+            held = _score(metric, X[test], Y[test][:, cols], **metric_kwargs)
+        if ceiling_value is not None:
+            held = held.with_ceiling(ceiling_value)
+        entry = {
+            "layer": best,
+            "selection": selection[r][best],
+            "test": _f(held.value),
+            "test_ceiled": _f(held.ceiled),
+            "ceiling": _f(ceiling_value),
+            "n_neuroids": int(len(cols)),
+        }
+        if held.per_neuroid is not None:
+            entry["test_per_neuroid"] = {str(k): _f(v) for k, v in zip(neuroid_ids[cols], held.per_neuroid[0])}
+        commitments[r] = entry
+    return {
+        "metric": metric,
+        "split": {
+            "seed": int(split_seed),
+            "test_size": float(test_size),
+            "n_train": int(len(train)),
+            "n_test": int(len(test)),
+            "inner_splits": int(n_splits) if inner is not None else 0,
+            "stratified_on": "object_name" if labels is not None else None,
+            "test_stimulus_ids": [str(s) for s in target_ids[test]],
+        },
+        "layers": selection,
+        "commitments": commitments,
+        "region_layer_map": {r: c["layer"] for r, c in commitments.items()},
+    }
+
+
+def _f(v) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return None if not np.isfinite(v) else v
+
+
+# --------------------------------------------------------------------------------------------
+# run-level entry point
+# --------------------------------------------------------------------------------------------
+def predict(
+    run: str | Path,
+    neural: str | Path,
+    *,
+    metric: str = "pls",
+    split_seed: int = 0,
+    test_size: float = 0.2,
+    n_splits: int = 5,
+    region: str | None = None,
+    checkpoint: str | Path | None = None,
+    random_init: bool = False,
+    batch_size: int = 64,
+    max_units: int | None = 50_000,
+    data_root: str | Path | None = None,
+    device: str = "cpu",
+    write: bool = True,
+    progress: bool = True,
+    **metric_kwargs: Any,
+) -> dict[str, Any]:
+    """Score every layer of a run against ``neural``, commit layers, write the result into the run.
+
+    See the module docstring for the procedure. Returns the result dict (also written to
+    ``RUN/predictivity/<data>[.random_init].json`` and ``.csv`` when ``write``).
+    """
+    from neurocwm.runs import load_run
+
+    if metric not in PREDICT_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(PREDICT_METRICS)}")
+    t0 = time.perf_counter()
+    r = load_run(run, checkpoint=checkpoint, device=device, random_init=random_init)
+    if r.config.get("model_family", "tdann") != "tdann":
+        raise ValueError(f"{run}: predict needs a TDANN run, got model_family={r.config.get('model_family')!r}")
+    name, stimuli, asm = load_neural(neural, root=data_root)
+    from neurocwm.predictivity import prepare_target
+
+    ids, _, _ = prepare_target(asm)
+    image_size = int(r.config["image_size"])
+    feats, units = extract_features(r.model, stimuli, image_size, stimulus_ids=ids, batch_size=batch_size,
+                                    max_units=max_units, seed=split_seed, device=device, progress=progress)
+    t_feat = time.perf_counter() - t0
+    dims = r.model.trunk.block_dims(image_size)
+    result = commit_layers(feats, asm, stimulus_ids=ids, metric=metric, split_seed=split_seed, test_size=test_size,
+                           n_splits=n_splits, region=region, progress=progress, **metric_kwargs)
+    areas = {layer.name: layer.area for layer in r.sheet} if r.sheet is not None else {}
+    result.update({
+        "run": str(Path(run).resolve()),
+        "weights": None if random_init else str(r.weights),
+        "random_init": bool(random_init),
+        "data": str(neural),
+        "data_name": name,
+        "n_stimuli": int(len(ids)),
+        "image_size": image_size,
+        "layer_areas": areas,
+        "units": {k: {"n_kept": int(len(v)), "n_total": int(np.prod(dims[k]))} for k, v in units.items()},
+        "max_units": max_units,
+        "seconds": {"features": round(t_feat, 2), "total": round(time.perf_counter() - t0, 2)},
+    })
+    if write:
+        out = Path(run) / "predictivity"
+        stem = name + (".random_init" if random_init else "")
+        write_result(result, out / f"{stem}.json", out / f"{stem}.csv")
+        result["written"] = [str(out / f"{stem}.json"), str(out / f"{stem}.csv")]
+    return result
+
+
+def write_result(result: Mapping[str, Any], json_path: Path, csv_path: Path) -> None:
+    """Atomically write the JSON and a flat CSV (one row per region x layer)."""
+    from topography.fileio import write_json, write_text
+
+    write_json(json_path, dict(result))
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["region", "layer", "area", "metric", "selection_value", "selection_error", "committed",
+                "test_value", "test_ceiled"])
+    areas = result.get("layer_areas", {})
+    for region, per_layer in result["layers"].items():
+        c = result["commitments"][region]
+        for layer, s in per_layer.items():
+            committed = layer == c["layer"]
+            w.writerow([region, layer, areas.get(layer, ""), result["metric"], s["value"], s["error"], int(committed),
+                        c["test"] if committed else "", c["test_ceiled"] if committed and c["test_ceiled"] is not None
+                        else ""])
+    write_text(csv_path, buf.getvalue())
