@@ -205,3 +205,43 @@ def test_export_bad_input(tmp_path):
     with pytest.raises(ValueError, match="unknown layer"):
         parse_region_layer_map("V1=layer9.0")
     assert parse_region_layer_map("V1=layer2.0, IT=layer4.1") == {"V1": "layer2.0", "IT": "layer4.1"}
+
+
+def test_plugin_activations_equal_neurocwm_features(exported):
+    """The plugin (own ResNet, PIL preprocessing, downloaded weights) reproduces neurocwm's block outputs."""
+    from PIL import Image
+
+    from neurocwm.assemblies import StimulusSet
+    from neurocwm.predict import extract_features
+    from neurocwm.runs import load_run
+
+    e = exported
+    rng = np.random.default_rng(1)
+    img_dir = e["tmp"] / "probe_images"
+    img_dir.mkdir(exist_ok=True)
+    paths = []
+    for k in range(3):
+        p = img_dir / f"p{k}.png"
+        Image.fromarray(rng.integers(0, 256, (50, 70, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    out = e["tmp"] / "plugin_acts.npy"
+    code = (f"import numpy as np, brainscore_vision as bv\n"
+            f"m = bv.load_model({e['ident']!r})\n"
+            f"a = m.activations_model({paths!r}, layers=['layer2.0', 'layer4.1'])\n"
+            "order = np.argsort([str(s) for s in a['stimulus_path'].values])\n"
+            "rows = []\n"
+            "for layer in ['layer2.0', 'layer4.1']:\n"
+            "    sel = a.isel(neuroid=np.flatnonzero(a['layer'].values == layer))\n"
+            "    sel = sel.isel(neuroid=np.argsort(sel['neuroid_num'].values))\n"
+            "    rows.append(np.asarray(sel.values)[order])\n"
+            f"np.save({str(out)!r}, np.concatenate(rows, 1))\n")
+    proc = subprocess.run([str(e["python"]), "-c", code], capture_output=True, text=True, timeout=120, env=e["env"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    theirs = np.load(out)
+    stim = StimulusSet.from_records(stimulus_id=[f"p{k}" for k in range(3)], path=paths)
+    r = load_run(e["run"])
+    feats, _ = extract_features(r.model, stim, int(r.config["image_size"]), layers=["layer2.0", "layer4.1"],
+                                max_units=None, progress=False)
+    ours = np.concatenate([feats["layer2.0"], feats["layer4.1"]], 1)
+    assert theirs.shape == ours.shape
+    np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-5)
