@@ -33,7 +33,7 @@ def test_default_configs():
     "bad,match",
     [
         ({"arch": "resnet18"}, "arch"),
-        ({"alpha": 0.5}, "alpha"),
+        ({"alpha": -0.5}, "alpha"),
         ({"objective": "simclr"}, "objective"),
         ({"visible_min": 0.5, "visible_max": 0.2}, "visible_min"),
         ({"image_size": 30}, "multiple"),

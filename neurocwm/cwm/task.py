@@ -68,13 +68,22 @@ DEFAULTS: dict = {
     "val_pairs": 32,
     "val_points": 64,
     "val_masks": 4,
+    # topographic CWM (``--alpha`` > 0): MLP hidden units of encoder blocks on a cortical sheet
+    "spatial_loss": "relative",
+    "topo_blocks": None,  # None -> every encoder block
+    "scale": "human",
+    "position_jitter": 0.0,
+    "positions": None,
+    "n_neighborhood_windows": 5_000,
 }
 
 #: Per-device presets. ``cpu``: the tiny tier (64 px, patch 8, 3.2 M parameters, ~0.45 s/step on
 #: 2 threads). ``cuda``: ViT-B/8 at 224 px as the 2023 CWM (92.7 M parameters).
 DEVICE_PRESETS: dict[str, dict] = {
-    "cpu": {"arch": "tiny", "batch_size": 32, "steps": 10_000, "checkpoint_every": 500, "validate_every": 500},
-    "cuda": {"arch": "vitb8", "batch_size": 64, "steps": 100_000, "checkpoint_every": 2_000, "validate_every": 2_000},
+    "cpu": {"arch": "tiny", "batch_size": 32, "steps": 10_000, "checkpoint_every": 500, "validate_every": 500,
+            "warmup_steps": 500, "neighborhoods_per_step": 2},
+    "cuda": {"arch": "vitb8", "batch_size": 64, "steps": 100_000, "checkpoint_every": 2_000, "validate_every": 2_000,
+             "warmup_steps": 2_000, "neighborhoods_per_step": 8},
 }
 
 
@@ -158,8 +167,19 @@ class CWMTask:
         cfg = dict(cfg)
         if cfg.get("arch") not in PRESETS:
             raise ValueError(f"--arch must be one of the CWM sizes {sorted(PRESETS)}, got {cfg.get('arch')!r}")
-        if cfg.get("alpha"):
-            raise ValueError("the topographic CWM (--alpha > 0) is not implemented yet; use --alpha 0")
+        if float(cfg.get("alpha") or 0.0) < 0:
+            raise ValueError(f"--alpha must be >= 0, got {cfg['alpha']}")
+        if cfg.get("spatial_loss", "relative") not in ("relative", "absolute"):
+            raise ValueError(f"--spatial-loss must be relative or absolute, got {cfg['spatial_loss']!r}")
+        if int(cfg.get("warmup_steps") or 0) < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {cfg['warmup_steps']}")
+        depth = PRESETS[cfg["arch"]].enc_depth
+        blocks = cfg.get("topo_blocks")
+        if blocks is not None:
+            blocks = [int(b) for b in blocks]
+            if not blocks or any(not 0 <= b < depth for b in blocks) or len(set(blocks)) != len(blocks):
+                raise ValueError(f"topo_blocks must be distinct encoder block indices in [0, {depth}), got {cfg['topo_blocks']}")
+            cfg["topo_blocks"] = blocks
         if cfg.get("objective") not in (None, "mae"):
             raise ValueError(f"a CWM trains with the masked-prediction objective only, got --objective {cfg['objective']!r}")
         base = PRESETS[cfg["arch"]]

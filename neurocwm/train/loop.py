@@ -119,6 +119,20 @@ def cosine_lr(base: float, step: int, total: int) -> float:
     return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
 
 
+def warmup_cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
+    """Linear warm-up to ``base`` over ``min(warmup, total // 10)`` steps, then :func:`cosine_lr`.
+
+    ``warmup`` 0 (the default) is exactly :func:`cosine_lr`. The cap at a tenth of the run keeps a
+    short run (tests, smoke) from spending itself in the warm-up.
+    """
+    w = min(int(warmup), total // 10)
+    if w <= 0:
+        return cosine_lr(base, step, total)
+    if step < w:
+        return base * (step + 1) / w
+    return cosine_lr(base, step - w, total - w)
+
+
 def _truncate_metrics(path: Path, step: int) -> None:
     """Keep only complete metric lines up to ``step`` (a kill may have cut the last line)."""
     if not path.exists():
@@ -205,7 +219,7 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
                 continue
             if cfg.get("channels_last"):
                 batch = {k: (v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v) for k, v in batch.items()}
-            lr = cosine_lr(cfg["lr"], step, total)
+            lr = warmup_cosine_lr(cfg["lr"], step, total, int(cfg.get("warmup_steps") or 0))
             for gidx, group in enumerate(optimizer.param_groups):
                 group["lr"] = lr * group.get("lr_scale", 1.0)
             with amp:
