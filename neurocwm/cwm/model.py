@@ -33,6 +33,8 @@ __all__ = [
     "hidden_mse",
     "count_parameters",
     "explicit_attention",
+    "block_areas",
+    "capture_mlp_units",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -356,6 +358,30 @@ class CWM(nn.Module):
         pred, hid_idx = self(frames, visible)
         return hidden_mse(pred, frames, hid_idx, self.patch_size)
 
+    # -- hidden units on a grid ------------------------------------------------------------------
+    def mlp_layer_names(self, blocks=None) -> list[str]:
+        """Names ``encoder.<i>.mlp`` of the MLP hidden layers of encoder ``blocks`` (default all)."""
+        blocks = range(len(self.encoder)) if blocks is None else blocks
+        return [f"encoder.{int(i)}.mlp" for i in blocks]
+
+    def block_dims(self, blocks=None) -> dict[str, tuple[int, int, int]]:
+        """``(C, H, W)`` of each MLP hidden layer: C MLP channels at each of the H x W frame-0 tokens."""
+        hidden = self.encoder[0].mlp[0].out_features
+        return {name: (hidden, self.grid, self.grid) for name in self.mlp_layer_names(blocks)}
+
+    @torch.no_grad()
+    def hidden_units(self, images: Tensor, blocks=None) -> dict[str, Tensor]:
+        """MLP hidden units ``(B, C, H, W)`` for still ``images`` (B, 3, H, W) in [0, 1].
+
+        Each image is shown as a static clip (frame 1 = frame 0, fully hidden), so only frame-0
+        tokens carry content; these are the units laid on the cortical sheet.
+        """
+        frames = torch.stack([images, images], 1)
+        visible = torch.zeros(len(images), self.grid**2, dtype=torch.bool, device=images.device)
+        with capture_mlp_units(self, blocks) as units:
+            self(frames, visible)
+        return dict(units)
+
 
 def hidden_mse(pred: Tensor, frames: Tensor, hid_idx: Tensor, patch: int) -> Tensor:
     """MSE between predicted hidden patches and the true frame-1 pixels there."""
@@ -370,3 +396,45 @@ def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
+
+
+def block_areas(depth: int, blocks=None) -> dict[str, str]:
+    """Cortical area of each encoder block's MLP layer: the depth split into V1, V2, V4, VTC quarters."""
+    areas = ("V1", "V2", "V4", "VTC")
+    blocks = range(depth) if blocks is None else blocks
+    return {f"encoder.{int(i)}.mlp": areas[min(3, 4 * int(i) // depth)] for i in blocks}
+
+
+@contextlib.contextmanager
+def capture_mlp_units(model: nn.Module, blocks=None):
+    """Record the MLP hidden units (after GELU) of encoder ``blocks`` during forward passes.
+
+    Yields a dict ``"encoder.<i>.mlp" -> (B, C, H, W)``: the hidden channels of the frame-0
+    tokens, laid on the patch grid (token index = row * grid + col), C-major when flattened, as
+    :mod:`topography.sheet` orders units. Tensors keep their autograd graph (the spatial loss
+    back-propagates through them). The hooks are removed on exit.
+
+    Parameters
+    ----------
+    model : CWM (or a wrapper with ``.module``)
+    blocks : sequence of int, optional
+        Encoder block indices; default all.
+    """
+    net = model.module if hasattr(model, "module") else model
+    n, g = net.grid**2, net.grid
+    blocks = range(len(net.encoder)) if blocks is None else blocks
+    out: dict[str, Tensor] = {}
+    handles = []
+    for i in blocks:
+        name = f"encoder.{int(i)}.mlp"
+
+        def hook(_mod, _inp, y, name=name):
+            f0 = y[:, :n]  # frame-0 tokens (B, n, C)
+            out[name] = f0.transpose(1, 2).reshape(y.shape[0], y.shape[-1], g, g)
+
+        handles.append(net.encoder[int(i)].mlp[1].register_forward_hook(hook))
+    try:
+        yield out
+    finally:
+        for h in handles:
+            h.remove()

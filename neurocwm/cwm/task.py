@@ -22,6 +22,13 @@ hidden-patch error as more frame-1 patches are revealed (``val/mse_at_K`` for K 
 the tiny tier, plus the same on moving pixels and the copy-frame-0 references) and the tracer-probe
 end-point error on moving points (``val/tracer_epe`` beside ``val/zero_epe``). Readouts can only
 work once ``mse_at_K`` falls with K.
+
+Topographic CWM: with ``alpha`` > 0 the MLP hidden units (after GELU) of the encoder blocks in
+``topo_blocks`` (default all) are laid on a cortical sheet - at each frame-0 token location all MLP
+channels, a ``(C, grid, grid)`` layer per block like a TDANN conv layer - and the loss becomes
+``mse + alpha * sum_blocks SL`` with the relative (or absolute) spatial loss of
+:mod:`topography.losses`; ``sl/encoder.<i>.mlp`` and ``spatial_loss`` (mean over blocks) are
+logged. Positions are saved in the run's ``positions/`` folder.
 """
 
 from __future__ import annotations
@@ -35,7 +42,9 @@ import torch
 from torch import Tensor, nn
 
 from .masking import sample_visible
-from .model import CWM, PRESETS, build_cwm, copy_frame0_mse, hidden_mse
+from topography.losses import layer_spatial_loss
+
+from .model import CWM, PRESETS, build_cwm, capture_mlp_units, copy_frame0_mse, hidden_mse
 from .video import SceneConfig, SyntheticVideos, VideoFolder, make_pair
 
 __all__ = ["CWMTask", "DEFAULTS", "DEVICE_PRESETS", "VAL_SEED", "validation_set"]
@@ -215,8 +224,50 @@ class CWMTask:
         return build_cwm(cfg["arch"], **({"image_size": int(size)} if size else {}))
 
     def setup(self, cfg: dict, model: nn.Module, run_dir: Path | None = None, device: torch.device | None = None, is_main: bool = True, barrier=None) -> None:
-        """Remember the configuration (used by :meth:`compute_loss` and :meth:`validate`)."""
+        """Remember the configuration; with ``alpha`` > 0 lay the MLP units on a cortical sheet.
+
+        The sheet (one layer ``encoder.<i>.mlp`` of shape (MLP channels, grid, grid) per chosen
+        block, areas V1 -> VTC by depth, :func:`~neurocwm.cwm.model.block_areas`) is built by rank
+        0 from retinotopic positions, or read from ``cfg["positions"]``, and saved in the run's
+        ``positions/`` folder, as :class:`neurocwm.tdann.TDANNTask` does.
+        """
         self.cfg = cfg
+        self.layers: list[str] = []
+        if not float(cfg.get("alpha") or 0.0) > 0:
+            return
+        from topography.sheet import build_sheet
+        from topography.sheet_io import load_sheet, save_sheet
+
+        from .model import block_areas
+
+        net = _unwrap(model)
+        blocks = cfg.get("topo_blocks")
+        dims = net.block_dims(blocks)
+        dev = device if device is not None else next(net.parameters()).device
+        pos_dir = Path(run_dir) / "positions" if run_dir is not None else None
+        if is_main and (pos_dir is None or not (pos_dir / "positions.safetensors").exists()):
+            if cfg.get("positions"):
+                sheet = load_sheet(cfg["positions"])
+            else:
+                sheet = build_sheet(
+                    dims, areas=block_areas(len(net.encoder), blocks), scale=cfg.get("scale", "human"),
+                    jitter_mm=float(cfg.get("position_jitter") or 0.0),
+                    n_windows=int(cfg.get("n_neighborhood_windows") or 5_000), seed=int(cfg.get("seed", 0)),
+                )
+            if pos_dir is not None:
+                save_sheet(sheet, pos_dir)
+        if barrier is not None:
+            barrier()
+        if pos_dir is not None:
+            sheet = load_sheet(pos_dir)
+        for name, d in dims.items():
+            if sheet[name].dims != tuple(d):
+                raise ValueError(f"positions for {name} are for {sheet[name].dims} units, the model has {tuple(d)}")
+        self.sheet = sheet
+        self.layers = list(dims)
+        self.blocks = [int(n.split(".")[1]) for n in self.layers]
+        self.positions = {n: torch.as_tensor(sheet[n].coordinates, device=dev) for n in self.layers}
+        self.neighborhoods = {n: torch.as_tensor(sheet[n].neighborhoods, device=dev) for n in self.layers}
 
     def param_groups(self, model: nn.Module, cfg: dict) -> list[dict]:
         """Weight decay on matrices only (not on biases, norms, the mask token), as in ``cwm.md`` §1.8."""
@@ -285,13 +336,32 @@ class CWMTask:
     def compute_loss(self, model: nn.Module, batch: dict, step: int, rank: int = 0) -> tuple[Tensor, dict[str, float]]:
         """MSE on hidden frame-1 pixels, with the copy-frame-0 MSE on the same patches beside it."""
         frames, visible = batch["frames"], batch["visible"]
-        pred, hid_idx = model(frames, visible)
-        loss = hidden_mse(pred, frames, hid_idx, _unwrap(model).patch_size)
+        cfg = self.cfg or {}
+        alpha = float(cfg.get("alpha") or 0.0)
+        layers = getattr(self, "layers", [])
+        if alpha > 0 and not layers:
+            raise RuntimeError("alpha > 0 needs CWMTask.setup(cfg, model, ...) to lay the units on a sheet first")
+        with capture_mlp_units(model, self.blocks if alpha > 0 else []) as units:
+            pred, hid_idx = model(frames, visible)
+        mse = hidden_mse(pred, frames, hid_idx, _unwrap(model).patch_size)
         with torch.no_grad():
             copy = copy_frame0_mse(frames.float(), visible, _unwrap(model).patch_size)
-        lv = float(loss.detach())
+        mv = float(mse.detach())
         cv = float(copy)
-        return loss, {"loss": lv, "mse": lv, "copy_mse": cv, "rel_copy": lv / max(cv, 1e-12), "n_visible": float(visible[0].sum())}
+        logs = {"mse": mv, "copy_mse": cv, "rel_copy": mv / max(cv, 1e-12), "n_visible": float(visible[0].sum())}
+        loss = mse
+        if alpha > 0:
+            g = torch.Generator().manual_seed(int(np.random.SeedSequence([int(cfg.get("seed", 0)), rank, step, 2]).generate_state(1)[0]))
+            sls = []
+            for name in layers:
+                sl = layer_spatial_loss(units[name], self.positions[name], self.neighborhoods[name], int(cfg.get("neighborhoods_per_step") or 2), g, cfg.get("spatial_loss", "relative"))
+                logs[f"sl/{name}"] = float(sl.detach())
+                sls.append(sl)
+            total = torch.stack(sls).sum()
+            logs["spatial_loss"] = float(total.detach()) / len(sls)
+            loss = mse + alpha * total
+        logs["loss"] = float(loss.detach())
+        return loss, logs
 
     # ------------------------------------------------------------------ validation
     def _validation(self, cfg: dict, size: int) -> dict:
