@@ -12,7 +12,7 @@ import sys
 import warnings
 
 #: Sub-command modules, in help order.
-COMMANDS = ["fit", "predict", "brainscore"]
+COMMANDS = ["fit", "predict", "brainscore", "cwm"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 
 from topography.fileio import write_json, write_text
 
-from .readouts import jacobian_flow, tracer_flow
+from .masking import sample_visible
+from .readouts import greedy_keypoints, jacobian_flow, predict_batched, spelke_segment, tracer_flow
 from .video import SceneConfig, SyntheticVideos
 
 __all__ = [
@@ -46,10 +47,17 @@ __all__ = [
     "evaluate_flow",
     "results_markdown",
     "save_results",
+    "SEGMENT_SEED",
+    "KEYPOINT_SEED",
+    "iou",
+    "evaluate_segments",
+    "evaluate_keypoints",
 ]
 
 EVAL_SEED = 777_001
 CALIBRATION_SEED = 777_002
+SEGMENT_SEED = 777_003
+KEYPOINT_SEED = 777_004
 MOTION_BINS = ((0.0, 0.5), (0.5, 3.0), (3.0, 6.0), (6.0, 12.0), (12.0, np.inf))
 TAP_THRESHOLDS = (1, 2, 4, 8, 16)
 
@@ -381,6 +389,19 @@ def results_markdown(results: dict) -> str:
     lines.append("|---|---|")
     for m, t in results["seconds_per_point"].items():
         lines.append(f"| {m} | {1000 * t:.2f} |")
+    seg = results.get("segments")
+    if seg:
+        lines += ["", f"Segments ({seg['n']} query points on objects, static camera, glued pairs share one id):", "",
+                  "| method | mean IoU | ms per query |", "|---|---|---|"]
+        for m, r in seg["summary"].items():
+            lines.append(f"| {m} | {r['iou']:.3f} | {1000 * r['seconds_per_query']:.1f} |")
+    kp = results.get("keypoints")
+    if kp:
+        ks = list(range(1, len(next(iter(kp["relative_error"].values())))))
+        lines += ["", f"Keypoints ({kp['n_pairs']} pairs): hidden-pixel MSE after revealing k frame-1 patches, relative to k = 0 (lower is better):", "",
+                  "| selection | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+        for m, curve in kp["relative_error"].items():
+            lines.append(f"| {m} | " + " | ".join(f"{c:.3f}" for c in curve[1:]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -389,3 +410,149 @@ def save_results(results: dict, path: str | Path) -> None:
     path = Path(path)
     write_json(path, results)
     write_text(path.with_suffix(".md"), results_markdown(results))
+
+
+# ----------------------------------------------------------------------------- segments
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boolean masks (1 when both are empty)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if union else 1.0
+
+
+def _appearance_segmenters() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    from skimage.segmentation import felzenszwalb, slic
+
+    return {
+        "felzenszwalb": lambda img: felzenszwalb(img, scale=100, sigma=0.5, min_size=20),
+        "slic": lambda img: slic(img, n_segments=25, compactness=10, start_label=0, channel_axis=-1),
+    }
+
+
+def evaluate_segments(
+    model=None,
+    *,
+    n_queries: int = 20,
+    size: int | None = None,
+    seed: int = SEGMENT_SEED,
+    segment_kwargs: dict | None = None,
+    progress: bool = True,
+) -> dict:
+    """Segment IoU of Spelke segments against appearance-only baselines (``cwm.md`` §5.4-5.5).
+
+    Scenes come from the generator with a static camera and every object a glued pair of two
+    differently coloured shapes (one object id), so an appearance-only method can at best find one
+    of the two parts. One query point per scene, on an object pixel away from the border. Methods:
+    ``cwm_spelke`` (:func:`~neurocwm.cwm.readouts.spelke_segment`, label-free), the scikit-image
+    ``felzenszwalb`` / ``slic`` region containing the query (appearance only) and ``gt_motion``
+    (pixels whose ground-truth flow is within 0.5 px of the query's, an upper bound that uses labels).
+
+    Returns
+    -------
+    dict with ``summary`` (method -> ``iou``, ``seconds_per_query``), per-query
+    ``iou`` lists, ``n`` and ``settings``.
+    """
+    size = model.image_size if model is not None else (size or 64)
+    if n_queries < 1:
+        raise ValueError(f"n_queries must be >= 1, got {n_queries}")
+    scene = SceneConfig(size=size, camera_prob=0.0, glued_prob=1.0, n_objects=(1, 2))
+    data = SyntheticVideos(scene, seed=seed)
+    rng = np.random.default_rng(seed)
+    seg = _appearance_segmenters()
+    methods = (["cwm_spelke"] if model is not None else []) + list(seg) + ["gt_motion"]
+    scores: dict[str, list[float]] = {m: [] for m in methods}
+    secs = {m: 0.0 for m in methods}
+    kw = {"n_samples": 8, **(segment_kwargs or {})}
+    yy, xx = np.mgrid[0:size, 0:size]
+    inner = (xx >= 4) & (xx < size - 4) & (yy >= 4) & (yy < size - 4)
+    i = 0
+    bar = tqdm(total=n_queries, disable=not progress, desc="segments")
+    while len(scores["gt_motion"]) < n_queries:
+        item = data[i]
+        i += 1
+        cand = np.flatnonzero((inner & (item["ids"] > 0)).ravel())
+        if len(cand) == 0:
+            continue
+        q = int(rng.choice(cand))
+        x, y = q % size, q // size
+        gt = item["ids"] == item["ids"][y, x]
+        img = item["frames"][0]
+        for m in methods:
+            t0 = time.perf_counter()
+            if m == "cwm_spelke":
+                mask, _ = spelke_segment(model, torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), (x, y), seed=seed + i, **kw)
+                mask = mask.numpy()
+            elif m == "gt_motion":
+                mask = np.linalg.norm(item["flow"] - item["flow"][y, x], axis=-1) <= 0.5
+            else:
+                labels = seg[m](img)
+                mask = labels == labels[y, x]
+            secs[m] += time.perf_counter() - t0
+            scores[m].append(iou(mask, gt))
+        bar.update(1)
+    bar.close()
+    summary = {m: {"iou": float(np.mean(v)), "seconds_per_query": secs[m] / n_queries} for m, v in scores.items()}
+    return {"summary": summary, "iou": scores, "n": n_queries, "settings": {"seed": seed, "scene": scene.__dict__, "spelke": kw}}
+
+
+# ----------------------------------------------------------------------------- keypoints
+def _patch_order_by(score: np.ndarray, patch: int) -> np.ndarray:
+    """Patch indices ordered by the mean of a pixel score over each patch (descending)."""
+    h = score.shape[0]
+    g = h // patch
+    per = score[: g * patch, : g * patch].reshape(g, patch, g, patch).mean((1, 3)).ravel()
+    return np.argsort(-per, kind="stable")
+
+
+def evaluate_keypoints(model, *, n_pairs: int = 10, k: int = 8, n_random: int = 4, seed: int = KEYPOINT_SEED, progress: bool = True) -> dict:
+    """Keypoint error-reduction curve (``cwm.md`` §2.6, §5.5).
+
+    For each held-out pair, frame-1 patches are revealed one by one in the order chosen by
+
+    * ``greedy`` - :func:`~neurocwm.cwm.readouts.greedy_keypoints` (uses frame 1's error, as the
+      readout does);
+    * ``random`` - random patches (mean over ``n_random`` orders);
+    * ``corners`` - Shi-Tomasi corner response of frame 0 (scikit-image), strongest patches first;
+    * ``oracle_motion`` - patches with the largest ground-truth motion;
+
+    and the model's hidden-pixel MSE after revealing 0..k patches is recorded. ``relative_error``
+    divides each curve by its k = 0 value (mean over pairs).
+    """
+    from skimage.feature import corner_shi_tomasi
+
+    if n_pairs < 1 or k < 1:
+        raise ValueError(f"n_pairs and k must be >= 1, got {n_pairs}, {k}")
+    g, p, n = model.grid, model.patch_size, model.grid**2
+    if k >= n:
+        raise ValueError(f"k must be < the {n} patches of a frame, got {k}")
+    data = SyntheticVideos(SceneConfig(size=model.image_size), seed=seed)
+    rng = np.random.default_rng(seed)
+    curves: dict[str, list[np.ndarray]] = {m: [] for m in ("greedy", "random", "corners", "oracle_motion")}
+    secs = 0.0
+    for i in tqdm(range(n_pairs), disable=not progress, desc="keypoints"):
+        item = data[i]
+        frames = torch.from_numpy(np.ascontiguousarray(item["frames"].transpose(0, 3, 1, 2)))
+        t0 = time.perf_counter()
+        _, errs = greedy_keypoints(model, frames, k)
+        secs += time.perf_counter() - t0
+        curves["greedy"].append(errs.numpy())
+        orders = {
+            "corners": [_patch_order_by(corner_shi_tomasi(_gray(item["frames"][0]), sigma=1.0), p)],
+            "oracle_motion": [_patch_order_by(np.linalg.norm(item["flow"], axis=-1), p)],
+            "random": [rng.permutation(n) for _ in range(n_random)],
+        }
+        for m, ords in orders.items():
+            curve = np.zeros(k + 1)
+            for order in ords:
+                vis = torch.zeros(k + 1, n, dtype=torch.bool)
+                for j in range(1, k + 1):
+                    vis[j, torch.as_tensor(order[:j])] = True
+                for j in range(k + 1):  # one count per batch
+                    pred = predict_batched(model, frames[None], vis[j : j + 1])
+                    hid = (~vis[j]).float().view(g, g).repeat_interleave(p, 0).repeat_interleave(p, 1)
+                    se = ((pred[0] - frames[1]) ** 2).mean(0)
+                    curve[j] += float((se * hid).sum() / hid.sum().clamp_min(1)) / len(ords)
+            curves[m].append(curve)
+    mse = {m: np.mean(v, 0).tolist() for m, v in curves.items()}
+    rel = {m: np.mean([c / max(c[0], 1e-12) for c in v], 0).tolist() for m, v in curves.items()}
+    return {"n_pairs": n_pairs, "k": k, "mse": mse, "relative_error": rel, "greedy_seconds_per_pair": secs / n_pairs, "settings": {"seed": seed, "n_random": n_random}}

@@ -1,0 +1,309 @@
+"""``neurocwm cwm``: read out a trained counterfactual world model on your frames, and evaluate it.
+
+Sub-commands (``RUN`` = a folder written by ``neurocwm fit --model cwm``; ``IMAGES`` = two frame
+files ``frame0 frame1`` or one folder of frames, of which frames ``--start`` and ``--start + 1`` are
+used):
+
+* ``predict RUN IMAGES``   factual prediction of frame 1 from frame 0 and a few revealed patches;
+* ``flow RUN IMAGES``      tracer-probe (or Jacobian) flow on a grid of points, with occlusion;
+* ``segment RUN IMAGES``   Spelke segments of query points (only frame 0 is used; one image is enough);
+* ``keypoints RUN IMAGES`` greedy keypoints of frame 1 and the error-reduction curve;
+* ``eval RUN``             flow / occlusion / segment / keypoint evaluation on held-out generated
+  videos against the classical baselines (``results.json`` + ``results.md``).
+
+Each readout writes ``<command>.npz`` (arrays) and ``<command>.png`` (a picture) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+READOUTS = ("predict", "flow", "segment", "keypoints")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "cwm",
+        help="counterfactual world model readouts (predict, flow, segment, keypoints) and evaluation",
+        description=(
+            "Read out a CWM trained with `neurocwm fit --model cwm` on two frames of your own, or evaluate it "
+            "on held-out generated videos against classical optical-flow and segmentation baselines."
+        ),
+    )
+    cmds = p.add_subparsers(dest="cwm_command", metavar="READOUT")
+    cmds.required = True
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    helps = {
+        "predict": "predict frame 1 from frame 0 and a few revealed frame-1 patches",
+        "flow": "optical flow and occlusion from a tracer added to frame 0 (or the Jacobian)",
+        "segment": "segment of the object that moves with each query point (counterfactual motion)",
+        "keypoints": "greedy keypoints: the frame-1 patches that most reduce the prediction error",
+    }
+    for name in READOUTS:
+        q = cmds.add_parser(name, help=helps[name], description=helps[name], formatter_class=fmt)
+        q.add_argument("run", help="run folder written by neurocwm fit --model cwm")
+        q.add_argument("images", nargs="+", metavar="IMAGES", help="frame0 frame1 image files, or one folder of frames" + (" (or a single image)" if name == "segment" else ""))
+        q.add_argument("--start", type=int, default=0, help="with a folder: index of frame 0 among its sorted images")
+        q.add_argument("--resize", action="store_true", help="centre-crop to a square and resize to the model's input size (otherwise sizes must match)")
+        q.add_argument("--out", default=None, help="output folder (default ./cwm-<readout>)")
+        q.add_argument("--seed", type=int, default=0, help="seed of the random masks")
+        q.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
+        q.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+        if name == "predict":
+            q.add_argument("--visible-fraction", type=float, default=None, help="revealed fraction of frame-1 patches (default: the run's readout_visible, 0.1)")
+            q.add_argument("--n-visible", type=int, default=None, help="revealed frame-1 patches (overrides --visible-fraction)")
+        if name == "flow":
+            q.add_argument("--method", choices=("tracer", "jacobian"), default="tracer")
+            q.add_argument("--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)")
+            q.add_argument("--n-masks", type=int, default=8, help="random frame-1 masks averaged per point")
+            q.add_argument("--visible-fraction", type=float, default=0.1)
+            q.add_argument("--hidden-target", action="store_true", help="tracer: second round with the estimate's patch neighbourhood hidden")
+            q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
+        if name == "segment":
+            q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
+            q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
+            q.add_argument("--max-move", type=int, default=2, help="largest move in patches")
+            q.add_argument("--threshold", type=float, default=0.2, help="normalised-motion threshold of the segment")
+        if name == "keypoints":
+            q.add_argument("--k", type=int, default=8, help="keypoints to select")
+            q.add_argument("--n-candidates", type=int, default=16, help="highest-error patches tried per round")
+        q.set_defaults(func=run)
+
+    e = cmds.add_parser("eval", help="evaluate on held-out generated videos against classical baselines", formatter_class=fmt,
+                        description="Flow (EPE, TAP <delta_avg, by motion size and object/background), occlusion (accuracy, F1), "
+                                    "segment IoU and the keypoint error-reduction curve on held-out generated videos (fixed seeds), "
+                                    "with zero flow, block matching, TV-L1, OpenCV Farneback/DIS (when cv2 is installed), "
+                                    "Felzenszwalb/SLIC regions and compute per point for every method.")
+    e.add_argument("run", help="run folder written by neurocwm fit --model cwm")
+    e.add_argument("--n-pairs", type=int, default=100, help="held-out video pairs for flow")
+    e.add_argument("--points-per-pair", type=int, default=10, help="query points per pair (n-pairs x points-per-pair >= 1000 for the benchmark)")
+    e.add_argument("--seed", type=int, default=None, help="seed of the held-out videos (default the fixed evaluation seed)")
+    e.add_argument("--n-masks", type=int, default=8, help="tracer masks per point")
+    e.add_argument("--jacobian", action="store_true", help="also score Jacobian flow (slower)")
+    e.add_argument("--calibration-pairs", type=int, default=20, help="separate pairs on which the occlusion threshold is chosen")
+    e.add_argument("--n-segments", type=int, default=20, help="segment queries (0 = skip)")
+    e.add_argument("--n-keypoint-pairs", type=int, default=10, help="pairs for the keypoint curve (0 = skip)")
+    e.add_argument("--out", default=None, help="output folder (default RUN/eval)")
+    e.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
+    e.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    e.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    e.set_defaults(func=run_eval)
+
+
+# ----------------------------------------------------------------------------- inputs
+def load_cwm(path: str, checkpoint: str | None = None, device: str = "cpu"):
+    """Open a CWM run; clear errors for a missing folder, another family or unreadable weights."""
+    from safetensors import SafetensorError
+
+    from neurocwm.runs import load_run
+
+    p = Path(path)
+    if not p.is_dir():
+        raise FileNotFoundError(f"no run folder at {p}")
+    import json
+
+    try:
+        family = json.loads((p / "config.json").read_text()).get("model_family", "tdann") if (p / "config.json").is_file() else None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p / 'config.json'} is not valid JSON ({exc})") from None
+    if family is not None and family != "cwm":
+        raise ValueError(f"{p} is a {family} run, not a CWM; train one with `neurocwm fit --model cwm`")
+    try:
+        run = load_run(p, checkpoint=checkpoint, device=device)
+    except (SafetensorError, RuntimeError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"cannot load the weights of {p}: {exc}") from None
+    return run
+
+
+def _image_files(paths: list[str], start: int, allow_single: bool) -> list[Path]:
+    ps = [Path(x) for x in paths]
+    for x in ps:
+        if not x.exists():
+            raise FileNotFoundError(f"no such image or folder: {x}")
+    if len(ps) == 1 and ps[0].is_dir():
+        files = sorted(f for f in ps[0].iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXT)
+        if start < 0 or start + 2 > len(files):
+            raise ValueError(f"{ps[0]} holds {len(files)} image(s); frames {start} and {start + 1} are needed")
+        return files[start : start + 2]
+    if len(ps) == 1 and allow_single:
+        return ps
+    if len(ps) != 2 or any(x.is_dir() for x in ps):
+        raise ValueError(f"give two frame images (frame0 frame1) or one folder of frames, got {len(ps)} path(s)")
+    return ps
+
+
+def _read_image(path: Path, size: int, resize: bool):
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            img = im.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {path} as an image ({type(exc).__name__}: {exc})") from None
+    w, h = img.size
+    if (w, h) != (size, size):
+        if not resize:
+            raise ValueError(f"{path} is {w}x{h} px but the model takes {size}x{size}; pass --resize to centre-crop and resize")
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        img = img.crop((left, top, left + s, top + s)).resize((size, size), Image.BICUBIC)
+    return np.asarray(img, dtype=np.float32) / 255.0
+
+
+def load_frames(paths: list[str], size: int, *, start: int = 0, resize: bool = False, allow_single: bool = False):
+    """Frames ``(2, 3, size, size)`` float32 in [0, 1] from two files or a folder (clear errors).
+
+    With ``allow_single`` one image gives a static clip (frame 1 = frame 0).
+    """
+    import numpy as np
+    import torch
+
+    files = _image_files(paths, start, allow_single)
+    imgs = [_read_image(f, size, resize) for f in files]
+    if len(imgs) == 2 and resize is False and imgs[0].shape != imgs[1].shape:  # pragma: no cover - sizes checked above
+        raise ValueError(f"frames differ in size: {imgs[0].shape[:2]} and {imgs[1].shape[:2]}")
+    if len(imgs) == 1:
+        imgs = imgs * 2
+    frames = torch.from_numpy(np.ascontiguousarray(np.stack(imgs).transpose(0, 3, 1, 2)))
+    return frames, [str(f) for f in files]
+
+
+def _write_npz(path: Path, **arrays) -> Path:
+    import numpy as np
+
+    from topography.fileio import atomic_path
+
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    return path
+
+
+def _parse_point(text: str, size: int):
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--point must be X,Y pixels, got {text!r}") from None
+    if not (0 <= x <= size - 1 and 0 <= y <= size - 1):
+        raise ValueError(f"--point {text} lies outside the {size}x{size} image")
+    return x, y
+
+
+# ----------------------------------------------------------------------------- readouts
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from neurocwm.cwm import readouts, viz
+    from neurocwm.cwm.model import copy_frame0_mse
+
+    run_ = load_cwm(args.run, args.checkpoint, args.device)
+    model, cfg = run_.model, run_.config
+    size, p, g = model.image_size, model.patch_size, model.grid
+    frames, files = load_frames(args.images, size, start=args.start, resize=args.resize, allow_single=args.cwm_command == "segment")
+    out = Path(args.out or f"cwm-{args.cwm_command}")
+    out.mkdir(parents=True, exist_ok=True)
+    f0 = frames[0].permute(1, 2, 0).numpy()
+    f1 = frames[1].permute(1, 2, 0).numpy()
+    cmd = args.cwm_command
+    common = {"frame0": f0, "frame1": f1, "files": np.array(files), "image_size": size, "patch_size": p}
+
+    if cmd == "predict":
+        frac = float(cfg.get("readout_visible", 0.1) if args.visible_fraction is None else args.visible_fraction)
+        if args.n_visible is not None and not 0 <= args.n_visible <= g * g:
+            raise ValueError(f"--n-visible must be in [0, {g * g}], got {args.n_visible}")
+        pred, vis = readouts.factual_prediction(model, frames, visible_fraction=frac, n_visible=args.n_visible, seed=args.seed)
+        hid = (~vis).float().view(g, g).repeat_interleave(p, 0).repeat_interleave(p, 1)
+        mse = float((((pred - frames[1]) ** 2).mean(0) * hid).sum() / hid.sum().clamp_min(1))
+        copy = float(copy_frame0_mse(frames[None], vis[None], p))
+        pred_np = pred.permute(1, 2, 0).numpy()
+        _write_npz(out / "predict.npz", prediction=pred_np, visible=vis.numpy(), hidden_mse=mse, copy_frame0_mse=copy, **common)
+        viz.save_png(viz.prediction_figure(f0, f1, pred_np, vis.numpy(), p), out / "predict.png")
+        print(f"hidden-patch MSE {mse:.4f} (copy frame 0: {copy:.4f}) with {int(vis.sum())}/{g * g} patches revealed")
+    elif cmd == "flow":
+        stride = p if args.stride is None else args.stride
+        if stride < 1 or stride > size:
+            raise ValueError(f"--stride must be in [1, {size}], got {stride}")
+        centres = np.arange(stride // 2, size, stride, dtype=np.float32)
+        gx, gy = np.meshgrid(centres, centres)
+        pts = np.stack([gx.ravel(), gy.ravel()], 1)
+        extra = {}
+        if args.method == "tracer":
+            res = readouts.tracer_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, hidden_target=args.hidden_target, seed=args.seed)
+            flow = res.flow_argmax.numpy()
+            occ = readouts.occlusion_from_tracer(res, args.occlusion_threshold).numpy()
+            extra = {"flow_soft": res.flow_soft.numpy(), "visibility": res.visibility.numpy(), "occluded": occ, "n_passes": res.n_passes}
+        else:
+            jf, _ = readouts.jacobian_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, seed=args.seed)
+            flow, occ = jf.numpy(), None
+        grid_flow = torch.from_numpy(flow.reshape(len(centres), len(centres), 2)).permute(2, 0, 1)[None]
+        dense = torch.nn.functional.interpolate(grid_flow, size=(size, size), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+        _write_npz(out / "flow.npz", points=pts, flow=flow, dense_flow=dense, method=args.method, **extra, **common)
+        viz.save_png(viz.flow_figure(f0, f1, pts, flow, dense, occ, title=args.method), out / "flow.png")
+        mag = np.linalg.norm(flow, axis=1)
+        print(f"{args.method} flow at {len(pts)} points: median |flow| {np.median(mag):.2f} px, max {mag.max():.2f} px" + (f", {int(occ.sum())} occluded" if occ is not None else ""))
+    elif cmd == "segment":
+        pts = np.array([_parse_point(t, size) for t in args.point] if args.point else [((size - 1) / 2, (size - 1) / 2)], np.float32)
+        masks, motions = [], []
+        for i, pt in enumerate(pts):
+            m, mo = readouts.spelke_segment(model, frames[0], pt, n_samples=args.n_samples, max_move=args.max_move, threshold=args.threshold, seed=args.seed + i, progress=True)
+            masks.append(m.numpy())
+            motions.append(mo.numpy())
+        masks_a, motion_a = np.stack(masks), np.stack(motions)
+        _write_npz(out / "segment.npz", points=pts, masks=masks_a, motion=motion_a, **common)
+        viz.save_png(viz.segment_figure(f0, pts, masks_a, motion_a), out / "segment.png")
+        print(f"segments of {len(pts)} point(s): " + ", ".join(f"{int(m.sum())} px" for m in masks_a))
+    elif cmd == "keypoints":
+        if not 1 <= args.k < g * g:
+            raise ValueError(f"--k must be in [1, {g * g - 1}], got {args.k}")
+        kp, errs = readouts.greedy_keypoints(model, frames, args.k, n_candidates=args.n_candidates)
+        kp_a = np.asarray(kp, np.int64)
+        xy = np.stack([(kp_a % g) * p + (p - 1) / 2, (kp_a // g) * p + (p - 1) / 2], 1).astype(np.float32)
+        vis = torch.zeros(1, g * g, dtype=torch.bool)
+        vis[0, kp_a] = True
+        pred = readouts.predict_batched(model, frames[None], vis)[0].permute(1, 2, 0).numpy()
+        _write_npz(out / "keypoints.npz", keypoints=kp_a, keypoints_xy=xy, errors=errs.numpy(), prediction=pred, **common)
+        viz.save_png(viz.keypoint_figure(f1, pred, xy, errs.numpy(), p), out / "keypoints.png")
+        print(f"{args.k} keypoints; hidden-pixel MSE {float(errs[0]):.4f} -> {float(errs[-1]):.4f}")
+    print(f"wrote {out / (cmd + '.npz')} and {out / (cmd + '.png')}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- evaluation
+def run_eval(args: argparse.Namespace) -> int:
+    import sys
+
+    from neurocwm.cwm.eval import EVAL_SEED, evaluate_flow, evaluate_keypoints, evaluate_segments, save_results
+
+    for name in ("n_pairs", "points_per_pair", "n_masks"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    for name in ("n_segments", "n_keypoint_pairs", "calibration_pairs"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    run_ = load_cwm(args.run, args.checkpoint, args.device)
+    model = run_.model
+    n_points = args.n_pairs * args.points_per_pair
+    if n_points < 1000:
+        print(f"note: {n_points} query points (< 1000); use the defaults for benchmark numbers", file=sys.stderr)
+    seed = EVAL_SEED if args.seed is None else args.seed
+    results = evaluate_flow(model, n_pairs=args.n_pairs, points_per_pair=args.points_per_pair, seed=seed,
+                            calibration_pairs=max(1, args.calibration_pairs), tracer_kwargs={"n_masks": args.n_masks},
+                            jacobian=args.jacobian, progress=args.progress)
+    if args.n_segments:
+        results["segments"] = evaluate_segments(model, n_queries=args.n_segments, progress=args.progress)
+    if args.n_keypoint_pairs:
+        results["keypoints"] = evaluate_keypoints(model, n_pairs=args.n_keypoint_pairs, progress=args.progress)
+    results["run"] = {"path": str(Path(args.run).resolve()), "weights": str(run_.weights), "arch": run_.config.get("arch"),
+                      "alpha": run_.config.get("alpha"), "steps": run_.config.get("steps")}
+    out = Path(args.out) if args.out else Path(args.run) / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    save_results(results, out / "results.json")
+    print((out / "results.md").read_text())
+    print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
+    return 0
