@@ -1,0 +1,264 @@
+"""Model-vs-human comparison of category maps, and the human-human ceiling.
+
+No metric is implemented here: every number comes from :mod:`topography` (``patches``,
+``smoothness``, ``rsa``), called with the same code on a model sheet and on a human hemisphere;
+only the *parameters* differ, as in the reference (``tdann.md`` §5.2-5.4):
+
+============================  ==========================================  =====================================
+                              model units                                 human pixels / vertices
+============================  ==========================================  =====================================
+patches                       smoothed t >= 2 (sigma 2.4 mm, 100-px grid) t > 4, no smoothing, >= 100 pixels
+patch area limits             100-4500 mm^2, >= 10 units                  >= 100 mm^2, no maximum
+co-localisation windows       7 mm, > 5 units                             10 mm, > 10 pixels
+selectivity smoothness        bins linspace(0, 60, 10) mm, 25 x 500 units same
+============================  ==========================================  =====================================
+
+For a map on a surface mesh (irregular vertices) the patch grid is 1 mm with a 1-mm Gaussian
+(pixels need no smoothing, vertices do to fill the grid) and at least 10 vertices.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from topography.patches import find_domain_patches, patch_areas, patch_counts
+from topography.rsa import colocalization, domain_correlation_matrix, rsa_similarity
+from topography.smoothness import smoothness_curve, smoothness_index
+
+from .cortical_map import CorticalMap
+
+__all__ = ["MetricParams", "model_params", "human_params", "map_metrics", "Comparison", "compare_maps",
+           "COLOC_PAIRS", "METRIC_DIRECTION"]
+
+#: Domain pairs of the co-localisation analysis (Face-Body should co-localise, Face-Place not).
+COLOC_PAIRS: tuple[tuple[str, str], ...] = (("Faces", "Bodies"), ("Faces", "Places"))
+
+#: For each scalar metric: how the model-vs-subject score is formed and which direction is better.
+METRIC_DIRECTION = {"rsa_tau": "higher", "patch_count": "lower", "patch_area_mm2": "lower",
+                    "smoothness": "lower", "colocalization": "lower"}
+
+
+@dataclass(frozen=True)
+class MetricParams:
+    """Parameters of the map metrics for one kind of map (see the module table)."""
+
+    threshold: float = 2.0
+    sigma_mm: float = 2.4
+    grid_size: int = 100
+    grid_spacing_mm: float | None = None
+    min_units: int = 10
+    min_area_mm2: float = 100.0
+    max_area_mm2: float | None = 4500.0
+    alpha_radius_mm: float = 10.0
+    coloc_window_mm: float = 7.0
+    coloc_min_units: int = 6
+    coloc_threshold: float = 4.0
+    smooth_bins: tuple[float, ...] = tuple(np.linspace(0.0, 60.0, 10))
+    smooth_samples: int = 25
+    smooth_units: int = 500
+
+    def patch_kwargs(self) -> dict:
+        return dict(threshold=self.threshold, sigma_mm=self.sigma_mm, grid_size=self.grid_size,
+                    grid_spacing_mm=self.grid_spacing_mm, min_units=self.min_units, min_area_mm2=self.min_area_mm2,
+                    max_area_mm2=self.max_area_mm2, alpha_radius_mm=self.alpha_radius_mm)
+
+
+def model_params(**overrides) -> MetricParams:
+    """Model-sheet parameters (``tdann.md`` §5.2, §5.3, §5.4 co-localisation)."""
+    return MetricParams(**overrides)
+
+
+def human_params(cmap: CorticalMap, **overrides) -> MetricParams:
+    """Human-map parameters (``tdann.md`` §5.4): t > 4 without smoothing on the map's own pixel
+    grid, >= 100 pixels, area >= 100 mm^2, 10-mm co-localisation windows with > 10 pixels.
+
+    For a vertex map (no pixel grid) the patch grid is 1 mm, smoothed with a 1-mm Gaussian, and
+    a patch needs >= 10 vertices.
+    """
+    t_gt_4 = float(np.nextafter(4.0, np.inf))  # find_patches keeps values >= threshold; the reference uses t > 4
+    if cmap.pixel_size_mm is not None:
+        base = dict(threshold=t_gt_4, sigma_mm=0.0, grid_spacing_mm=cmap.pixel_size_mm, min_units=100)
+    else:
+        base = dict(threshold=t_gt_4, sigma_mm=1.0, grid_spacing_mm=1.0, min_units=10)
+    base.update(min_area_mm2=100.0, max_area_mm2=None, coloc_window_mm=10.0, coloc_min_units=11)
+    base.update(overrides)
+    return MetricParams(**base)
+
+
+def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] | None = None,
+                seed: int = 0, with_patches: bool = False) -> dict:
+    """All map metrics of one map.
+
+    Returns
+    -------
+    dict
+        ``patch_count`` and ``patch_area_mm2`` (mean; NaN without patches) per domain,
+        ``smoothness`` per domain (mean per-sample index of the |delta t| vs distance curve),
+        ``colocalization`` per pair in :data:`COLOC_PAIRS` present (score (1 + rho) / 2; NaN if
+        too few windows), ``domain_correlation`` (D x D list) and ``domains``; with
+        ``with_patches`` also the :class:`topography.patches.Patch` lists under ``patches``.
+    """
+    m = cmap.finite(domains)
+    names = m.domains
+    patches = find_domain_patches(m.positions_mm, m.values, **params.patch_kwargs())
+    counts = patch_counts(patches)
+    areas = {k: float(a.mean()) if a.size else float("nan") for k, a in patch_areas(patches).items()}
+    rng = np.random.SeedSequence(seed)
+    smooth = {}
+    for name, ss in zip(names, rng.spawn(len(names))):
+        curve = smoothness_curve(m.positions_mm, m.values[name], np.asarray(params.smooth_bins),
+                                 n_samples=params.smooth_samples, n_units=params.smooth_units,
+                                 seed=int(ss.generate_state(1)[0]))
+        smooth[name] = float(np.nanmean(smoothness_index(curve.curves)))
+    coloc = {}
+    for a, b in COLOC_PAIRS:
+        if a in m.values and b in m.values:
+            try:
+                r = colocalization(m.positions_mm, m.values[a], m.values[b], window_mm=params.coloc_window_mm,
+                                   min_units=params.coloc_min_units, threshold=params.coloc_threshold)
+                coloc[f"{a}-{b}"] = r.score
+            except ValueError:
+                coloc[f"{a}-{b}"] = float("nan")
+    try:
+        corr = domain_correlation_matrix(m.values, names).tolist()
+    except ValueError:
+        corr = None
+    out = {"domains": names, "n_points": m.n_points, "patch_count": counts, "patch_area_mm2": areas,
+           "smoothness": smooth, "colocalization": coloc, "domain_correlation": corr}
+    if with_patches:
+        out["patches"] = patches
+    return out
+
+
+@dataclass
+class Comparison:
+    """Outcome of :func:`compare_maps`.
+
+    Attributes
+    ----------
+    rows : list of dict
+        Tidy table: ``subject, hemisphere, metric, domain, model, human, score, ceiling,
+        better``. Per subject there is one row per hemisphere and a ``hemisphere="mean"`` row;
+        ``subject="group"`` rows give the mean over subjects (``human`` = mean, ``ceiling`` =
+        mean leave-one-subject-out ceiling) and, for the RSA, ``noise-normalised`` model / ceiling.
+        ``score`` is the Kendall tau to the model (``rsa_tau``, higher is better) or the absolute
+        model - human difference (others, lower is better); ``ceiling`` is the same quantity
+        for the subject against the other subjects (mean of their values; for the RSA the
+        mean tau over all hemisphere pairs across subjects).
+    model_metrics : dict
+        :func:`map_metrics` of the model map.
+    human_metrics : dict
+        ``subject -> hemisphere -> map_metrics``.
+    domains : list of str
+    """
+
+    rows: list[dict]
+    model_metrics: dict
+    human_metrics: dict
+    domains: list[str]
+    maps: dict = field(default_factory=dict)
+
+
+def _scalar_entries(metrics: dict) -> dict[tuple[str, str], float]:
+    out = {}
+    for metric in ("patch_count", "patch_area_mm2", "smoothness", "colocalization"):
+        for dom, v in metrics[metric].items():
+            out[(metric, dom)] = float(v)
+    return out
+
+
+def _nanmean(x) -> float:
+    a = np.asarray(list(x), dtype=np.float64)
+    return float(np.nanmean(a)) if np.isfinite(a).any() else float("nan")
+
+
+def compare_maps(model: CorticalMap, subjects: Mapping[str, Sequence[CorticalMap]], *,
+                 model_metric_params: MetricParams | None = None, human_overrides: Mapping | None = None,
+                 seed: int = 0, progress: bool = False) -> Comparison:
+    """Compare a model map with each subject's hemispheres, plus the leave-one-subject-out ceiling.
+
+    Parameters
+    ----------
+    model : CorticalMap
+        The model's domain selectivity on its sheet.
+    subjects : mapping of str to sequence of CorticalMap
+        Subject -> its hemisphere maps (e.g. from :func:`neurocwm.fmri.nsd.load_nsd_subjects`).
+    model_metric_params : MetricParams, optional
+        Default :func:`model_params`.
+    human_overrides : mapping, optional
+        Overrides passed to :func:`human_params` for every human map.
+    seed : int
+        Seeds the smoothness samples (each map gets its own derived stream).
+
+    Raises
+    ------
+    ValueError
+        With fewer than 1 subject, or when the model and the humans share fewer than 3 domains.
+    """
+    if not subjects:
+        raise ValueError("no subject to compare with")
+    hemis_all = [h for maps in subjects.values() for h in maps]
+    domains = [d for d in model.domains if all(d in h.values for h in hemis_all)]
+    if len(domains) < 3:
+        raise ValueError(f"model domains {model.domains} and subject domains "
+                         f"{sorted({d for h in hemis_all for d in h.domains})} share fewer than 3")
+    ss = np.random.SeedSequence(seed).spawn(1 + len(hemis_all))
+    seeds = iter(int(s.generate_state(1)[0]) for s in ss)
+    items = [(s, h) for s, maps in subjects.items() for h in maps]
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, desc="human maps", unit="map")
+    mm = map_metrics(model, model_metric_params or model_params(), domains, seed=next(seeds))
+    hm: dict[str, dict[str, dict]] = {}
+    finite: dict[str, list[CorticalMap]] = {}
+    for subj, h in items:
+        hm.setdefault(subj, {})[h.hemisphere or f"map{len(hm.get(subj, {}))}"] = map_metrics(
+            h, human_params(h, **(human_overrides or {})), domains, seed=next(seeds))
+        finite.setdefault(subj, []).append(h.finite(domains))
+    model_f = model.finite(domains)
+
+    rows: list[dict] = []
+    row = lambda subj, hemi, metric, dom, mv, hv, score, ceil: rows.append(  # noqa: E731
+        {"subject": subj, "hemisphere": hemi, "metric": metric, "domain": dom, "model": mv, "human": hv,
+         "score": score, "ceiling": ceil, "better": METRIC_DIRECTION[metric]})
+    subjects_list = list(hm)
+    model_sc = _scalar_entries(mm)
+    # --- RSA -------------------------------------------------------------------------------
+    rsa_model = {s: [rsa_similarity(model_f.values, h.values, domains) for h in finite[s]] for s in subjects_list}
+    rsa_ceiling = {}
+    for s in subjects_list:
+        others = [h for o in subjects_list if o != s for h in finite[o]]
+        rsa_ceiling[s] = (_nanmean(rsa_similarity(a.values, b.values, domains)
+                                   for a, b in itertools.product(finite[s], others)) if others else float("nan"))
+    for s in subjects_list:
+        for h, tau in zip(hm[s], rsa_model[s]):
+            row(s, h, "rsa_tau", "all", None, None, tau, None)
+        row(s, "mean", "rsa_tau", "all", None, None, _nanmean(rsa_model[s]), rsa_ceiling[s])
+    # --- scalar metrics ---------------------------------------------------------------------
+    human_mean = {s: {k: _nanmean(_scalar_entries(m)[k] for m in hm[s].values()) for k in model_sc} for s in hm}
+    for s in subjects_list:
+        for h, m in hm[s].items():
+            for k, hv in _scalar_entries(m).items():
+                row(s, h, k[0], k[1], model_sc[k], hv, abs(model_sc[k] - hv), None)
+        for k in model_sc:
+            others = [human_mean[o][k] for o in subjects_list if o != s]
+            ceil = abs(human_mean[s][k] - _nanmean(others)) if others else float("nan")
+            row(s, "mean", k[0], k[1], model_sc[k], human_mean[s][k], abs(model_sc[k] - human_mean[s][k]), ceil)
+    # --- group ------------------------------------------------------------------------------
+    mean_rows = [r for r in rows if r["hemisphere"] == "mean"]
+    keys = list(dict.fromkeys((r["metric"], r["domain"]) for r in mean_rows))
+    for metric, dom in keys:
+        rs = [r for r in mean_rows if r["metric"] == metric and r["domain"] == dom]
+        score = _nanmean(r["score"] for r in rs)
+        ceil = _nanmean(r["ceiling"] for r in rs)
+        human = None if metric == "rsa_tau" else _nanmean(r["human"] for r in rs)
+        row("group", "mean", metric, dom, rs[0]["model"], human, score, ceil)
+        if metric == "rsa_tau":
+            nn = score / ceil if np.isfinite(ceil) and ceil > 0 else float("nan")
+            row("group", "noise-normalised", metric, dom, None, None, nn, None)
+    return Comparison(rows, mm, hm, domains)
