@@ -1,0 +1,39 @@
+"""``neurocwm figures``: paper-style figures from ``neurocwm score`` result files."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "figures",
+        help="regenerate paper-style figures (alpha sweeps, maps) from result files",
+        description=(
+            "Read results.json / results.csv of `neurocwm score` runs (any alphas and seeds; alpha from the "
+            "results or the run's config.json) and draw alpha sweeps (orientation-map smoothness, pinwheel "
+            "density with the pi line, % orientation-selective with the macaque 49.7%% line, patch counts with "
+            "the human range from --human, wiring length, effective dimensionality with the human 16.7 line, "
+            "predictivity), plus orientation maps with pinwheels and category maps from .npz map files. "
+            "Deterministic PNG, PDF and SVG."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run folders or results.json / results.csv files")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--human", default=None, help="comparison.json of `neurocwm fmri compare` (human patch-count range)")
+    p.add_argument("--maps", nargs="*", default=[], help="extra .npz map files (orientation or category maps)")
+    p.add_argument("--formats", nargs="+", default=["png", "pdf", "svg"], choices=["png", "pdf", "svg"])
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from neurocwm.figures import paper_figures
+
+    if not args.runs and not args.maps:
+        raise ValueError("give at least one RUN or --maps file")
+    files = paper_figures(args.runs, args.out, human=args.human, maps=args.maps, formats=args.formats,
+                          progress=args.progress)
+    print(f"wrote {len(files)} figure files to {args.out}")
+    return 0

@@ -1,0 +1,69 @@
+"""``neurocwm fmri compare``: a model's category maps against human fMRI subjects."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("fmri", help="compare model maps with human fMRI maps",
+                       description="Human fMRI maps (NSD flat maps, NIfTI, GIfTI, FreeSurfer) against model maps.")
+    fsub = p.add_subparsers(dest="fmri_command", metavar="SUBCOMMAND")
+    fsub.required = True
+    c = fsub.add_parser(
+        "compare",
+        help="per-subject and group table: model vs each subject, human-human ceiling (leave one subject out)",
+        description=(
+            "Compute patch counts and areas, selectivity smoothness, domain-profile RSA and co-localisation "
+            "with the same topography code on the model's VTC sheet and on every subject's hemispheres; write "
+            "comparison.csv, comparison.json and figures (PNG, PDF, SVG). RUN is a run folder (with --floc) or "
+            "a model map .npz (CorticalMap.save). Subjects: NSD-style <subject>_<category>.mat files, CorticalMap "
+            ".npz files, or subject .json specs pointing at NIfTI / GIfTI / FreeSurfer files (folders of them too)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    c.add_argument("run", help="run folder or model map .npz")
+    c.add_argument("--subjects", nargs="+", required=True, metavar="FILE_OR_DIR", help="subject files or folders")
+    c.add_argument("--floc", default=None, help="fLoc stimuli folder (needed when RUN is a run folder)")
+    c.add_argument("--layer", default=None, help="model layer (default: the last VTC layer)")
+    c.add_argument("--per-category", type=int, default=None, help="fLoc images per category (default all)")
+    c.add_argument("--random-init", action="store_true", help="use the run's untrained initialisation (Unoptimized baseline)")
+    c.add_argument("--out", default=None, help="output folder (default RUN/fmri, or next to the .npz)")
+    c.add_argument("--formats", nargs="+", default=["png", "pdf", "svg"], choices=["png", "pdf", "svg"])
+    c.add_argument("--smoothness-samples", type=int, default=25, help="random unit samples per smoothness curve")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--device", default="cpu")
+    c.add_argument("--save-model-map", action="store_true", help="also write the model map as model_map.npz")
+    c.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    c.set_defaults(func=run_compare)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from neurocwm.fmri.compare import compare_maps, model_params
+    from neurocwm.fmri.model_map import load_model_map
+    from neurocwm.fmri.report import write_comparison
+    from neurocwm.fmri.subjects import load_subjects
+
+    if args.smoothness_samples < 1:
+        raise ValueError(f"--smoothness-samples must be >= 1, got {args.smoothness_samples}")
+    src = Path(args.run)
+    subjects = load_subjects(args.subjects)
+    model = load_model_map(src, args.floc, layer=args.layer, per_category=args.per_category,
+                           random_init=args.random_init, device=args.device, seed=args.seed, progress=args.progress)
+    out = Path(args.out) if args.out else (src / "fmri" if src.is_dir() else src.parent / f"{src.stem}_fmri")
+    comp = compare_maps(model, subjects, model_metric_params=model_params(smooth_samples=args.smoothness_samples),
+                        human_overrides={"smooth_samples": args.smoothness_samples}, seed=args.seed,
+                        progress=args.progress)
+    meta = {"run": str(src), "subjects": [str(s) for s in args.subjects], "seed": args.seed, "layer": model.meta.get("layer"),
+            "n_subjects": len(subjects), "smoothness_samples": args.smoothness_samples}
+    files = write_comparison(comp, out, model=model, subjects=subjects, formats=args.formats, meta=meta)
+    if args.save_model_map:
+        files.append(model.save(out / "model_map.npz"))
+    g = {(r["metric"], r["hemisphere"]): r for r in comp.rows if r["subject"] == "group" and r["metric"] == "rsa_tau"}
+    mean, nn = g[("rsa_tau", "mean")], g[("rsa_tau", "noise-normalised")]
+    print(f"{len(subjects)} subject(s), domains {', '.join(comp.domains)}")
+    print(f"RSA (Kendall tau) model {mean['score']:.3f}, human-human ceiling {mean['ceiling']:.3f}, "
+          f"noise-normalised {nn['score']:.3f}")
+    print(f"wrote {len(files)} files to {out}")
+    return 0

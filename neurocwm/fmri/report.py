@@ -1,0 +1,114 @@
+"""Write a :class:`~neurocwm.fmri.compare.Comparison`: table (CSV + JSON) and figures."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .compare import Comparison
+from .cortical_map import CorticalMap
+
+__all__ = ["write_comparison", "COLUMNS"]
+
+#: Columns of ``comparison.csv``.
+COLUMNS = ("subject", "hemisphere", "metric", "domain", "model", "human", "score", "ceiling", "better")
+
+
+def _clean(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        return _clean(x.item())
+    return x
+
+
+def write_comparison(comp: Comparison, out: str | os.PathLike, *, model: CorticalMap | None = None,
+                     subjects: dict | None = None, formats: Sequence[str] = ("png", "pdf", "svg"),
+                     meta: dict | None = None) -> list[Path]:
+    """Write ``comparison.csv``, ``comparison.json`` and the figures into ``out``.
+
+    Figures: ``rsa`` (model tau per subject with each subject's leave-one-out ceiling),
+    ``patch_counts`` (human hemispheres as dots, model as a bar, per domain),
+    ``domain_correlations`` (model vs mean human D x D matrices) and, when the maps are given,
+    ``maps`` (model and first subject's hemispheres, coloured by the winning domain).
+    """
+    from topography.fileio import write_json
+
+    from neurocwm.figures import DOMAIN_COLORS, HUMAN_COLOR, MODEL_COLOR, new_figure, plot_category_map, \
+        save_figure, style, write_table_csv
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [_clean(r) for r in comp.rows]
+    write_table_csv(out / "comparison.csv", rows, COLUMNS)
+    write_json(out / "comparison.json", {"domains": comp.domains, "rows": rows, "model_metrics": _clean(comp.model_metrics),
+                                         "human_metrics": _clean(comp.human_metrics), "meta": meta or {}})
+    written = [out / "comparison.csv", out / "comparison.json"]
+    subjects_list = [s for s in comp.human_metrics]
+    with style():
+        # RSA
+        fig, axes = new_figure(max(3.0, 0.45 * len(subjects_list) + 1.5), 2.4)
+        ax = axes[0, 0]
+        get = lambda s, metric, col: next((r[col] for r in comp.rows if r["subject"] == s and r["metric"] == metric  # noqa: E731
+                                           and r["hemisphere"] == "mean"), None)
+        x = np.arange(len(subjects_list))
+        model_tau = [get(s, "rsa_tau", "score") for s in subjects_list]
+        ceil = [get(s, "rsa_tau", "ceiling") for s in subjects_list]
+        ax.bar(x, model_tau, color=MODEL_COLOR, width=0.6, label="model")
+        ax.scatter(x, [np.nan if c is None else c for c in ceil], color=HUMAN_COLOR, zorder=3, marker="D",
+                   label="human-human (LOSO)")
+        ax.axhline(0, color="#888888", linewidth=0.6)
+        ax.set_xticks(x, subjects_list, rotation=45, ha="right")
+        ax.set_ylabel("Kendall $\\tau$ of domain profiles")
+        ax.set_title("Domain-profile RSA")
+        ax.legend(loc="best")
+        written += save_figure(fig, out / "rsa", formats)
+        # patch counts
+        fig, axes = new_figure(3.4, 2.4)
+        ax = axes[0, 0]
+        for i, d in enumerate(comp.domains):
+            hv = [m["patch_count"][d] for s in comp.human_metrics.values() for m in s.values()]
+            jitter = np.linspace(-0.15, 0.15, len(hv)) if len(hv) > 1 else np.zeros(1)
+            ax.bar(i, comp.model_metrics["patch_count"][d], color=DOMAIN_COLORS.get(d, f"C{i}"), width=0.6, alpha=0.6)
+            ax.scatter(i + jitter, hv, color=HUMAN_COLOR, s=8, zorder=3, label="human hemispheres" if i == 0 else None)
+        ax.set_xticks(np.arange(len(comp.domains)), comp.domains, rotation=30, ha="right")
+        ax.set_ylabel("patches (bar: model)")
+        ax.set_title("Category patches")
+        ax.legend(loc="best")
+        written += save_figure(fig, out / "patch_counts", formats)
+        # domain correlation matrices
+        mats = [m["domain_correlation"] for s in comp.human_metrics.values() for m in s.values()
+                if m["domain_correlation"] is not None]
+        if comp.model_metrics["domain_correlation"] is not None and mats:
+            fig, axes = new_figure(5.2, 2.4, ncols=2)
+            for ax, mat, title in ((axes[0, 0], comp.model_metrics["domain_correlation"], "model"),
+                                   (axes[0, 1], np.mean(np.array(mats), axis=0), f"human mean ({len(mats)} hemis)")):
+                im = ax.imshow(np.asarray(mat), vmin=-1, vmax=1, cmap="RdBu_r")
+                ax.set_xticks(range(len(comp.domains)), [d[:4] for d in comp.domains], rotation=45)
+                ax.set_yticks(range(len(comp.domains)), [d[:4] for d in comp.domains])
+                ax.set_title(title)
+            fig.colorbar(im, ax=axes[0, 1], shrink=0.8, label="r")
+            written += save_figure(fig, out / "domain_correlations", formats)
+        if model is not None and subjects:
+            first = next(iter(subjects.values()))
+            n = 1 + len(first)
+            fig, axes = new_figure(3.0 * n + 1.0, 2.8, ncols=n)
+            plot_category_map(axes[0, 0], model.positions_mm, {d: model.values[d] for d in comp.domains})
+            axes[0, 0].set_title("model")
+            axes[0, 0].get_legend().remove()
+            for ax, h in zip(axes[0, 1:], first):
+                hf = h.finite(comp.domains)
+                plot_category_map(ax, hf.positions_mm, hf.values)
+                ax.set_title(h.label)
+                if ax is not axes[0, -1]:
+                    ax.get_legend().remove()
+            written += save_figure(fig, out / "maps", formats)
+    return written
