@@ -346,12 +346,13 @@ def surface_map(
     n = n_data.pop()
     if n_vertices is not None and n != n_vertices:
         raise ValueError(f"data has {n} values per array but the surface has {n_vertices} vertices")
-    if vno.size and vno.max() >= n:
-        raise ValueError(f"{where} uses vertex {vno.max()} but the data has only {n} vertices (mismatched surface?)")
     is_patch = isinstance(flat, tuple) or (isinstance(flat, (str, os.PathLike)) and "patch" in Path(flat).name
                                            and not Path(flat).name.endswith(".gii"))
     if not is_patch and vno.size != n:
         raise ValueError(f"{where} has {vno.size} vertices but the data has {n} values per array "
+                         "(mismatched vertex counts)")
+    if vno.size and vno.max() >= n:
+        raise ValueError(f"{where} uses vertex {vno.max()} but the data has only {n} vertices "
                          "(mismatched vertex counts)")
     keep = np.ones(vno.size, dtype=bool)
     if roi is not None:
@@ -389,47 +390,47 @@ def surface_map(
 # writing
 
 
-def write_gifti_surface(path: PathLike, coords: np.ndarray, faces: np.ndarray, dtype=np.float32) -> None:
-    """Write a ``.surf.gii`` (float32 or float64 coordinates, int32 triangles), atomically."""
+def write_gifti_surface(path: PathLike, coords: np.ndarray, faces: np.ndarray) -> None:
+    """Write a ``.surf.gii`` (float32 coordinates, int32 triangles: GIfTI's types), atomically."""
     import nibabel as nib
     from topography.fileio import atomic_path
 
-    c = np.asarray(coords, dtype=dtype)
+    c = np.asarray(coords, dtype=np.float32)
     if c.ndim != 2 or c.shape[1] != 3:
         raise ValueError(f"coords must be (n, 3), got {c.shape}")
     f = np.asarray(faces, dtype=np.int32)
     img = nib.gifti.GiftiImage(darrays=[
-        nib.gifti.GiftiDataArray(c, intent="NIFTI_INTENT_POINTSET",
-                                 datatype="NIFTI_TYPE_FLOAT64" if c.dtype == np.float64 else "NIFTI_TYPE_FLOAT32"),
+        nib.gifti.GiftiDataArray(c, intent="NIFTI_INTENT_POINTSET", datatype="NIFTI_TYPE_FLOAT32"),
         nib.gifti.GiftiDataArray(f, intent="NIFTI_INTENT_TRIANGLE", datatype="NIFTI_TYPE_INT32"),
     ])
     with atomic_path(path, suffix=".gii") as tmp:
         nib.save(img, str(tmp))
 
 
-def write_gifti_data(path: PathLike, arrays: Mapping[str, np.ndarray], dtype=np.float64) -> None:
-    """Write per-vertex arrays (one named data array each) to a ``.func.gii``, atomically.
+def write_gifti_data(path: PathLike, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write per-vertex arrays (one named float32 data array each) to a ``.func.gii``, atomically.
 
-    ``dtype=float64`` keeps the values bit-exact on a round trip (float32 is GIfTI's usual type).
+    GIfTI data arrays are float32 (the only floating type of the standard), so values round to
+    float32; model positions already are float32.
     """
     import nibabel as nib
     from topography.fileio import atomic_path
 
-    code = {np.dtype(np.float32): "NIFTI_TYPE_FLOAT32", np.dtype(np.float64): "NIFTI_TYPE_FLOAT64"}[np.dtype(dtype)]
     das = []
     for name, a in arrays.items():
-        das.append(nib.gifti.GiftiDataArray(np.asarray(a, dtype=dtype), intent="NIFTI_INTENT_ESTIMATE",
-                                            datatype=code, meta={"Name": str(name)}))
+        das.append(nib.gifti.GiftiDataArray(np.asarray(a, dtype=np.float32), intent="NIFTI_INTENT_ESTIMATE",
+                                            datatype="NIFTI_TYPE_FLOAT32", meta={"Name": str(name)}))
     with atomic_path(path, suffix=".gii") as tmp:
         nib.save(nib.gifti.GiftiImage(darrays=das), str(tmp))
 
 
 def write_gifti_map(cmap: CorticalMap, surf_path: PathLike, data_path: PathLike) -> None:
     """Write a map as a flat GIfTI surface (vertices at (x, y, 0), Delaunay triangles) plus a
-    ``.func.gii`` with one float64 array per domain; :func:`surface_map` reads it back."""
+    ``.func.gii`` with one array per domain (float32, as GIfTI stores them); :func:`surface_map`
+    reads it back."""
     from scipy.spatial import Delaunay
 
     p = cmap.positions_mm
     faces = Delaunay(p).simplices if p.shape[0] >= 3 else np.empty((0, 3), dtype=np.int64)
-    write_gifti_surface(surf_path, np.column_stack([p, np.zeros(p.shape[0])]), faces, dtype=np.float64)
+    write_gifti_surface(surf_path, np.column_stack([p, np.zeros(p.shape[0])]), faces)
     write_gifti_data(data_path, cmap.values)
