@@ -255,9 +255,12 @@ PANELS: dict[str, tuple] = {
 }
 
 
-def _symlog(ax) -> None:
+def _symlog(ax, alphas: Sequence[float]) -> None:
+    """Symlog alpha axis (linthresh 0.09, as the paper) ticked at the alphas present."""
     ax.set_xscale("symlog", linthresh=0.09)
-    ax.set_xlim(left=-0.01)
+    ticks = sorted(set(alphas))
+    ax.set_xticks(ticks, [f"{a:g}" for a in ticks])
+    ax.xaxis.set_minor_locator(__import__("matplotlib.ticker", fromlist=["NullLocator"]).NullLocator())
 
 
 def plot_alpha_sweep(rows: Sequence[dict], key: str, ax, human_range: tuple[float, float] | None = None) -> bool:
@@ -284,7 +287,7 @@ def plot_alpha_sweep(rows: Sequence[dict], key: str, ax, human_range: tuple[floa
         ax.axhline(ref, color=REFERENCE_COLOR, linestyle="--", linewidth=0.9, label=ref_label)
     if human_range is not None and all(math.isfinite(x) for x in human_range):
         ax.axhspan(human_range[0], human_range[1], color=HUMAN_COLOR, alpha=0.12, linewidth=0, label="human range")
-    _symlog(ax)
+    _symlog(ax, [r["alpha"] for r in sel])
     ax.set_xlabel("spatial weight $\\alpha$")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
