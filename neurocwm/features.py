@@ -1,0 +1,265 @@
+"""Responses of a run's mapped layers to a stimulus set: batched, CPU or GPU, memory-bounded.
+
+The mapped layers are the ones laid on the cortical sheet: the 8 block outputs of a TDANN
+(``layer1.0`` ... ``layer4.1``) or the MLP hidden layers of a CWM's encoder
+(``encoder.<i>.mlp``, the hidden channels at every frame-0 token). A unit is one element of the
+``(C, H, W)`` layer output, flattened C-major as :mod:`topography.sheet` orders positions.
+
+* :func:`forward_layers` - one batch of images in [0, 1] -> ``{layer: (B, C, H, W)}``.
+* :func:`layer_responses` - a whole stimulus set -> ``{layer: (n_images, n_units)}`` float32, kept
+  in memory, or streamed batch by batch into a netCDF file (h5netcdf) when ``path`` is given or
+  the responses would exceed ``max_memory_gb``; the file opens lazily with xarray, so analyses can
+  read one layer (or a slice of units) at a time.
+* :func:`open_responses` - reopen such a file.
+* :func:`run_sheet` - the unit positions of a run (its saved sheet, or for a run without one the
+  default retinotopic sheet of its layers, seeded by the run's seed).
+
+>>> from neurocwm.runs import load_run                          # doctest: +SKIP
+>>> from topography.gratings import sine_gratings               # doctest: +SKIP
+>>> run = load_run("runs/tdann-simclr-alpha0.5-seed0")           # doctest: +SKIP
+>>> images, meta = sine_gratings(run.config["image_size"])      # doctest: +SKIP
+>>> resp = layer_responses(run, images, layers=["layer2.0"])    # doctest: +SKIP
+>>> resp["layer2.0"].shape                                      # doctest: +SKIP
+(640, 8192)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "model_family", "layer_dims", "run_sheet", "forward_layers",
+           "layer_responses", "open_responses"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Default bound on the responses kept in memory before :func:`layer_responses` streams to disk.
+DEFAULT_MAX_MEMORY_GB = 4.0
+
+
+def _net(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def model_family(run) -> str:
+    """``"tdann"`` or ``"cwm"`` (from the run's config)."""
+    return str(run.config.get("model_family", "tdann"))
+
+
+def input_size(run) -> int:
+    """Side in pixels of the images the run's model takes."""
+    if model_family(run) == "cwm":
+        return int(_net(run.model).config.image_size)
+    return int(run.config.get("image_size", 224))
+
+
+def layer_dims(run) -> dict[str, tuple[int, int, int]]:
+    """``(C, H, W)`` of every mapped layer of a run, in network order."""
+    net = _net(run.model)
+    if model_family(run) == "cwm":
+        return dict(net.block_dims(run.config.get("topo_blocks")))
+    return {k: tuple(int(d) for d in v) for k, v in net.trunk.block_dims(input_size(run)).items()}
+
+
+def run_sheet(run):
+    """The run's :class:`topography.sheet.CorticalSheet`.
+
+    A run trained without positions (a CWM at ``alpha = 0``) gets the default retinotopic sheet of
+    its layers (the run's ``scale`` and ``seed``); ``sheet.meta["source"]`` says which.
+    """
+    from topography.sheet import build_sheet
+
+    if run.sheet is not None:
+        run.sheet.meta.setdefault("source", "run")
+        return run.sheet
+    dims = layer_dims(run)
+    areas = None
+    if model_family(run) == "cwm":
+        from neurocwm.cwm.model import block_areas
+
+        areas = block_areas(len(_net(run.model).encoder), run.config.get("topo_blocks"))
+    sheet = build_sheet(dims, areas=areas, scale=run.config.get("scale", "human"),
+                        n_windows=int(run.config.get("n_neighborhood_windows", 5000)), seed=int(run.config.get("seed", 0)))
+    sheet.meta["source"] = "default retinotopic (the run saved no positions)"
+    return sheet
+
+
+def _prepare(images: torch.Tensor, size: int) -> torch.Tensor:
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be (n, 3, H, W), got shape {tuple(images.shape)}")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values")
+    if images.shape[-2:] != (size, size):
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return images
+
+
+@torch.no_grad()
+def forward_layers(run, images: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+    """Mapped-layer outputs ``{layer: (B, C, H, W)}`` for a batch of RGB ``images`` in [0, 1].
+
+    Images of another size are resized (bilinear, antialiased) to the model's input. A TDANN gets
+    ImageNet normalisation (as in training); a CWM sees each image as a static clip
+    (:meth:`neurocwm.cwm.model.CWM.hidden_units`).
+    """
+    net = run.model
+    device = next(net.parameters()).device
+    x = _prepare(images.to(device=device, dtype=torch.float32), input_size(run))
+    if model_family(run) == "cwm":
+        blocks = _net(net).hidden_units(x, run.config.get("topo_blocks"))
+    else:
+        mean = torch.tensor(IMAGENET_MEAN, device=device)[None, :, None, None]
+        std = torch.tensor(IMAGENET_STD, device=device)[None, :, None, None]
+        out = net((x - mean) / std)
+        blocks = out[1] if isinstance(out, tuple) else out
+    if layers is None:
+        return dict(blocks)
+    missing = [name for name in layers if name not in blocks]
+    if missing:
+        raise ValueError(f"the model has no layer(s) {missing}; its mapped layers are {list(blocks)}")
+    return {name: blocks[name] for name in layers}
+
+
+def _batches(images, batch_size: int):
+    """(start, float32 tensor batch) over an (N, 3, H, W) array or tensor."""
+    n = len(images)
+    for s in range(0, n, batch_size):
+        chunk = images[s:s + batch_size]
+        t = chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
+        yield s, t.float()
+
+
+def _pool(t: torch.Tensor, pool: str | None) -> torch.Tensor:
+    if pool is None:
+        return t.reshape(t.shape[0], -1)
+    if pool == "channel_max":
+        return t.amax(dim=(2, 3))
+    if pool == "channel_mean":
+        return t.mean(dim=(2, 3))
+    raise ValueError(f"pool must be None, 'channel_max' or 'channel_mean', got {pool!r}")
+
+
+def layer_responses(
+    run,
+    images: np.ndarray | torch.Tensor,
+    layers: Sequence[str] | None = None,
+    *,
+    batch_size: int = 64,
+    pool: str | None = None,
+    path: str | os.PathLike | None = None,
+    max_memory_gb: float = DEFAULT_MAX_MEMORY_GB,
+    attrs: Mapping | None = None,
+    progress: bool = True,
+    desc: str = "responses",
+):
+    """Responses of mapped layers to every image.
+
+    Parameters
+    ----------
+    run : neurocwm.runs.Run
+        An opened run (:func:`neurocwm.runs.load_run`); its model's device is used.
+    images : array or tensor (n_images, 3, H, W)
+        RGB in [0, 1], any size (resized to the model input).
+    layers : sequence of str, optional
+        Mapped layers to keep; default all.
+    batch_size : int, default 64
+    pool : {None, "channel_max", "channel_mean"}
+        ``None`` keeps every unit (``C * H * W`` columns); ``"channel_max"`` keeps one value per
+        channel, the maximum over space (``tdann.md`` §7.1).
+    path : path, optional
+        Stream the responses into this netCDF file (written atomically: a temporary file renamed
+        at the end) and return it opened lazily.
+    max_memory_gb : float, default 4
+        Without ``path``, responses larger than this are streamed to a temporary netCDF file
+        instead of being held in memory (a warning says where).
+    attrs : mapping, optional
+        Recorded in the file's attributes (JSON), e.g. the resolved configuration.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray (n_images, n_units) float32, or xarray.Dataset
+        In memory: a dict. On disk: an :class:`xarray.Dataset` with one variable per layer (named
+        as the layer) over dimensions ``("presentation", "unit_<layer>")``, backed lazily by the
+        file; ``np.asarray(ds[layer])`` reads one layer.
+
+    Raises
+    ------
+    ValueError
+        On a bad image array (shape, NaN), an unknown layer or an empty stimulus set.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n = len(images)
+    if n == 0:
+        raise ValueError("no images")
+    dims = layer_dims(run)
+    names = list(dims if layers is None else layers)
+    unknown = [k for k in names if k not in dims]
+    if unknown:
+        raise ValueError(f"the model has no layer(s) {unknown}; its mapped layers are {list(dims)}")
+    widths = {k: (dims[k][0] if pool else int(np.prod(dims[k]))) for k in names}
+    total_gb = n * sum(widths.values()) * 4 / 1e9
+    if path is None and total_gb > max_memory_gb:
+        fd, tmp = tempfile.mkstemp(suffix=".nc", prefix="neurocwm-responses-")
+        os.close(fd)
+        path = tmp
+        warnings.warn(f"responses need {total_gb:.1f} GB (> max_memory_gb={max_memory_gb:g}): streaming them to {path}",
+                      stacklevel=2)
+    starts = _batches(images, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, total=math.ceil(n / batch_size), desc=desc, unit="batch", leave=False)
+    run.model.eval()
+    if path is None:
+        out = {k: np.empty((n, widths[k]), dtype=np.float32) for k in names}
+        for s, x in starts:
+            for k, t in forward_layers(run, x, names).items():
+                out[k][s:s + len(x)] = _pool(t, pool).float().cpu().numpy()
+        return out
+    return _stream(run, starts, names, widths, n, Path(path), pool, attrs)
+
+
+def _stream(run, starts, names, widths, n, path: Path, pool, attrs):
+    import h5netcdf
+
+    from topography.fileio import atomic_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with h5netcdf.File(tmp, "w") as f:
+            f.dimensions["presentation"] = n
+            for k in names:
+                f.dimensions[f"unit_{k}"] = widths[k]
+            var = {k: f.create_variable(k, ("presentation", f"unit_{k}"), "f4",
+                                        chunks=(min(n, 64), min(widths[k], 1 << 16))) for k in names}
+            f.attrs["neurocwm"] = json.dumps({"pool": pool, "layers": names, **dict(attrs or {})}, default=str)
+            for s, x in starts:
+                for k, t in forward_layers(run, x, names).items():
+                    var[k][s:s + len(x), :] = _pool(t, pool).float().cpu().numpy()
+    return open_responses(path)
+
+
+def open_responses(path: str | os.PathLike):
+    """Open a responses file written by :func:`layer_responses` (lazily, with xarray)."""
+    import xarray as xr
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no responses file {path}")
+    try:
+        return xr.open_dataset(path, engine="h5netcdf")
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable netCDF responses file: {exc}") from None
