@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurocwm.cwm.eval import block_matching_flow, evaluate_flow, fb_occlusion, flow_metrics, occlusion_metrics, results_markdown, save_results
+from neurocwm.cwm.eval import block_matching_flow, evaluate_flow, opencv_flows, tvl1_flow, fb_occlusion, flow_metrics, occlusion_metrics, results_markdown, save_results
 from neurocwm.cwm.model import build_cwm
 from neurocwm.cwm.video import SceneConfig
 
@@ -27,6 +27,21 @@ def test_block_matching_recovers_planted_translation(dx, dy):
     np.testing.assert_allclose(flow, [[dx, dy]] * 3, atol=0.15)  # parabola sub-pixel fit
     flow2 = block_matching_flow(f0[..., 0], f1[..., 0], pts, subpixel=False)
     np.testing.assert_array_equal(flow2, [[dx, dy]] * 3)
+
+
+@pytest.mark.parametrize("dx,dy", [(2, 1), (-3, 2)])
+def test_dense_baselines_recover_a_pure_translation(dx, dy):
+    # OpenCV (a dependency of the cwm and test extras) and scikit-image TV-L1 on a global shift
+    f0 = _textured(64)
+    f1 = np.roll(f0, (dy, dx), (0, 1))
+    flows = {**opencv_flows(), "tvl1": tvl1_flow}
+    assert {"farneback", "dis", "dis_x4", "tvl1"} == set(flows)
+    for name, fn in flows.items():
+        flow = fn(f0, f1)
+        assert flow.shape == (64, 64, 2) and flow.dtype == np.float32
+        inner = flow[16:48, 16:48]  # away from the wrapped border
+        np.testing.assert_allclose(np.median(inner.reshape(-1, 2), 0), [dx, dy], atol=0.1, err_msg=name)
+        assert np.abs(inner - [dx, dy]).mean() < 0.25, name
 
 
 def test_block_matching_errors():
@@ -60,8 +75,10 @@ def test_fb_occlusion_flags_pixels_leaving_the_frame():
 def test_small_evaluation_run(tmp_path):
     torch.set_num_threads(1)
     model = build_cwm("smoke").eval()
-    res = evaluate_flow(model, n_pairs=2, points_per_pair=4, methods=["zero", "block_matching", "tvl1"], calibration_pairs=1, tracer_kwargs={"n_masks": 1}, progress=False)
-    assert {"cwm_tracer", "cwm_tracer_soft", "zero", "block_matching", "tvl1"} == set(res["summary"])
+    res = evaluate_flow(model, n_pairs=2, points_per_pair=4, calibration_pairs=1, tracer_kwargs={"n_masks": 1}, progress=False)
+    baselines = {"zero", "block_matching", "tvl1", "farneback", "dis", "dis_x4"}
+    assert {"cwm_tracer", "cwm_tracer_soft"} | baselines == set(res["summary"])
+    assert all(res["seconds_per_point"][m] > 0 for m in baselines - {"zero"})
     assert res["summary"]["zero"]["all"]["n"] + sum(res["points"]["occluded"]) == 8
     assert set(res["seconds_per_point"]) == set(res["summary"])
     assert "cwm_tracer" in res["occlusion"] and "tvl1_forward_backward" in res["occlusion"]

@@ -66,6 +66,19 @@ def test_tracer_flow_of_oracle_is_exact(dx, dy):
     assert ref.response.shape == (4, 32, 32)
 
 
+def test_tracer_search_radius_limits_the_peak():
+    # the oracle moves everything by 6 px: a window of 4 px cannot reach the true peak, one of 6 can
+    oracle = ShiftOracle(6, 0)
+    pts = np.array([[10.0, 12], [14, 20]])
+    far = tracer_flow(oracle, _frames(6, 0), pts, n_masks=4, search_radius=6)
+    assert torch.equal(far.flow_argmax, torch.tensor([[6.0, 0], [6, 0]]))
+    near = tracer_flow(oracle, _frames(6, 0), pts, n_masks=4, search_radius=4)
+    assert bool((near.flow_argmax.abs() <= 4).all()) and bool((near.flow_soft.abs() <= 4 + 1e-4).all())
+    assert bool((near.visibility < far.visibility).all())  # only the tracer's tail lies in the window
+    with pytest.raises(ValueError, match="search_radius"):
+        tracer_flow(oracle, _frames(6, 0), pts, search_radius=-1)
+
+
 def test_tracer_occlusion_on_oracle():
     oracle = ShiftOracle(2, 0, cover=(14, 0, 24, 32))  # frame-1 columns 14..23 covered
     pts = np.array([[5.0, 10], [16, 10], [18, 20], [26, 5]])

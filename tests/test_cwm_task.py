@@ -100,3 +100,47 @@ def test_trainer_fit_and_resume(tmp_path):
     assert [r["step"] for r in recs] == [1, 2, 3, 4]
     assert all({"loss", "copy_mse", "rel_copy"} <= set(r) for r in recs)
     assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_data_pool_batches_are_symmetries_of_pool_pairs_and_restartable():
+    import numpy as np
+
+    from neurocwm.cwm.task import _augment, synthetic_pool
+    from neurocwm.cwm.video import SyntheticVideos
+
+    task, cfg = _cfg(seed=1, data_pool=6)
+    it = task.make_batches(cfg, 0, 1, 0)
+    first = [next(it) for _ in range(3)]
+    again = next(task.make_batches(cfg, 0, 1, 2))
+    assert torch.equal(again["frames"], first[2]["frames"])
+    synth = SyntheticVideos(task_scene(cfg), seed=1)
+    pool = synthetic_pool(synth, 6, [1, 0]).astype(np.float32)
+
+    def variants(pair):
+        out = []
+        for t in (pair, pair[::-1]):
+            for k in range(4):
+                r = np.rot90(t, k, axes=(-2, -1))
+                out += [r, r[..., ::-1]]
+        return out
+
+    allv = [v for p in pool for v in variants(p)]
+    for b in first:
+        for pair in b["frames"].numpy():
+            assert any(np.array_equal(pair, v) for v in allv)
+    # time reversal and the 8 symmetries all occur
+    rng = np.random.default_rng(0)
+    vs = variants(pool[0])
+    seen = set()
+    for _ in range(200):
+        a = _augment(pool[0], rng)
+        seen.add(next(i for i, v in enumerate(vs) if np.array_equal(a, v)))
+    assert len(seen) == 16
+    with pytest.raises(ValueError, match="data_pool"):
+        _cfg(data_pool=-1)
+
+
+def task_scene(cfg):
+    from neurocwm.cwm.task import _scene_config
+
+    return _scene_config(cfg, cfg["image_size"])

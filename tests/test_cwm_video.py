@@ -111,3 +111,84 @@ def test_video_folder_of_frames(tmp_path):
         VideoFolder(tmp_path / "missing", gap_ms=200)
     with pytest.raises(ValueError, match="gap_ms"):
         VideoFolder(tmp_path, gap_ms=0, fps=10)
+
+
+def _index_frames(n, h=24, w=30):
+    """Uniform frames whose brightness encodes their index (20 + 10 i)."""
+    return [np.full((h, w, 3), 20 + 10 * i, np.uint8) for i in range(n)]
+
+
+def _nearest_index(pair_frame, reference_means):
+    return int(np.argmin(np.abs(reference_means - pair_frame.mean() * 255)))
+
+
+def test_video_folder_of_frames_keeps_the_gap_in_ms(tmp_path):
+    from PIL import Image
+
+    vid = tmp_path / "clip"
+    vid.mkdir()
+    frames = _index_frames(12)
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(vid / f"{i:03d}.png")
+    (vid / "fps.txt").write_text("20")
+    ref = np.array([f.mean() for f in frames])
+    folder = VideoFolder(tmp_path, gap_ms=250, size=8)  # 250 ms at 20 fps = 5 frames
+    for seed in range(10):
+        pair = folder.sample(np.random.default_rng(seed))
+        i0, i1 = _nearest_index(pair[0], ref), _nearest_index(pair[1], ref)
+        assert i1 - i0 == 5
+    # a frame rate given in the call serves folders without fps.txt
+    (vid / "fps.txt").unlink()
+    pair = VideoFolder(tmp_path, gap_ms=100, size=8, fps=30).sample(np.random.default_rng(0))  # 3 frames
+    assert _nearest_index(pair[1], ref) - _nearest_index(pair[0], ref) == 3
+
+
+def _write_mp4(path, frames, fps):
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for f in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_mp4_folder_through_pyav(tmp_path):
+    import av
+
+    frames = _index_frames(20, 32, 48)
+    _write_mp4(tmp_path / "clip.mp4", frames, fps=10)
+    # reference brightness of every decoded frame (the codec shifts levels slightly)
+    with av.open(str(tmp_path / "clip.mp4")) as c:
+        ref = np.array([fr.to_ndarray(format="rgb24").mean() for fr in c.decode(video=0)])
+    assert len(ref) == 20
+    folder = VideoFolder(tmp_path, gap_ms=300, size=16)  # 300 ms at 10 fps = 3 frames
+    assert [v[0] for v in folder.videos] == ["file"]
+    for seed in range(8):
+        pair = folder.sample(np.random.default_rng(seed))
+        assert pair.shape == (2, 3, 16, 16) and pair.dtype == np.float32
+        assert _nearest_index(pair[1], ref) - _nearest_index(pair[0], ref) == 3
+    with pytest.raises(ValueError, match="longer than the frame gap"):
+        VideoFolder(tmp_path, gap_ms=5000, size=16).sample(np.random.default_rng(0))
+
+
+def test_training_on_an_mp4_folder(tmp_path):
+    import torch
+
+    from neurocwm.cwm.task import CWMTask
+
+    rng = np.random.default_rng(0)
+    base = (rng.uniform(size=(40, 40, 3)) * 255).astype(np.uint8)
+    _write_mp4(tmp_path / "pan.mp4", [np.roll(base, i, 1) for i in range(10)], fps=25)
+    task = CWMTask()
+    cfg = task.validate_config({**task.default_config("cpu"), "arch": "smoke", "batch_size": 2, "data": str(tmp_path), "gap_ms": 80})
+    batch = next(task.make_batches(cfg, 0, 1, 0))
+    assert batch["frames"].shape == (2, 2, 3, 32, 32)
+    torch.set_num_threads(1)
+    model = task.build_model(cfg)
+    task.setup(cfg, model)
+    loss, logs = task.compute_loss(model, batch, 0)
+    assert torch.isfinite(loss) and logs["copy_mse"] > 0  # the pan makes frame 1 differ from frame 0

@@ -74,7 +74,7 @@ def add_parser(sub) -> None:
     e = cmds.add_parser("eval", help="evaluate on held-out generated videos against classical baselines", formatter_class=fmt,
                         description="Flow (EPE, TAP <delta_avg, by motion size and object/background), occlusion (accuracy, F1), "
                                     "segment IoU and the keypoint error-reduction curve on held-out generated videos (fixed seeds), "
-                                    "with zero flow, block matching, TV-L1, OpenCV Farneback/DIS (when cv2 is installed), "
+                                    "with zero flow, block matching, TV-L1, OpenCV Farneback/DIS (the cwm extra), "
                                     "Felzenszwalb/SLIC regions and compute per point for every method.")
     e.add_argument("run", help="run folder written by neurocwm fit --model cwm")
     e.add_argument("--n-pairs", type=int, default=100, help="held-out video pairs for flow")
@@ -292,6 +292,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if n_points < 1000:
         print(f"note: {n_points} query points (< 1000); use the defaults for benchmark numbers", file=sys.stderr)
     seed = EVAL_SEED if args.seed is None else args.seed
+    from neurocwm.cwm.eval import opencv_flows
+
+    if not opencv_flows():
+        print('note: OpenCV is not installed, so Farneback and DIS are left out; pip install "neurocwm[cwm]"', file=sys.stderr)
     results = evaluate_flow(model, n_pairs=args.n_pairs, points_per_pair=args.points_per_pair, seed=seed,
                             calibration_pairs=max(1, args.calibration_pairs), tracer_kwargs={"n_masks": args.n_masks},
                             jacobian=args.jacobian, progress=args.progress)

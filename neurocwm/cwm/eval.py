@@ -8,8 +8,9 @@ All methods are scored on the same query points of held-out generated videos (fi
 * ``block_matching`` - exhaustive SSD search (15 x 15 window, +-14 px), the baseline that matters
   for small fast objects at low resolution;
 * ``tvl1`` - :func:`skimage.registration.optical_flow_tvl1`;
-* ``farneback``, ``dis``, ``dis_x4`` - OpenCV, only when ``cv2`` is importable
-  (``opencv-python-headless``, not a dependency of the toolkit).
+* ``farneback``, ``dis``, ``dis_x4`` - OpenCV (``opencv-python-headless``, installed with the
+  ``cwm`` and ``test`` extras: ``pip install "neurocwm[cwm]"``); without it they are left out and
+  the result's ``settings["missing_baselines"]`` says so.
 
 Flow metrics on GT-visible points: EPE and TAP-style ``<delta_avg`` (coordinates rescaled to 256,
 thresholds 1, 2, 4, 8, 16), split by |GT flow| bins and by object / background. Occlusion: accuracy
@@ -340,7 +341,8 @@ def evaluate_flow(
         rows["object, motion >= 3"] = flow_metrics(p[vis & is_obj & (mag >= 3)], gt[vis & is_obj & (mag >= 3)], size)
         summary[m] = rows
     occlusion: dict[str, dict] = {"always_visible": occlusion_metrics(np.zeros_like(occluded), occluded)}
-    settings = {"n_pairs": n_pairs, "points_per_pair": points_per_pair, "seed": seed, "scene": scene.__dict__, "tracer": tk}
+    settings = {"n_pairs": n_pairs, "points_per_pair": points_per_pair, "seed": seed, "scene": scene.__dict__, "tracer": tk,
+                "missing_baselines": [] if "farneback" in dense else ["farneback", "dis", "dis_x4"]}
     if fb_occ:
         occlusion["tvl1_forward_backward"] = occlusion_metrics(np.concatenate(fb_occ), occluded)
     if model is not None:

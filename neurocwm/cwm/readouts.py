@@ -157,12 +157,27 @@ class TracerResult:
     n_passes: int
 
 
-def _localise(resp: Tensor, inv_temp: float) -> tuple[Tensor, Tensor, Tensor]:
+def _within(pts: Tensor, size: int, radius: float | None) -> Tensor | None:
+    """Bool maps (P, H, W): pixels within Chebyshev ``radius`` of each point (None = everywhere)."""
+    if radius is None:
+        return None
+    ax = torch.arange(size, dtype=torch.float32)
+    nx = (ax[None] - pts[:, :1]).abs() <= radius
+    ny = (ax[None] - pts[:, 1:]).abs() <= radius
+    return ny[:, :, None] & nx[:, None, :]
+
+
+def _localise(resp: Tensor, inv_temp: float, window: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     p, h, w = resp.shape
+    if window is not None:
+        resp = resp * window
     flat = resp.reshape(p, -1)
     peak, idx = flat.max(1)
     hard = torch.stack([idx % w, idx // w], 1).float()
-    prob = torch.softmax(inv_temp * flat / peak.clamp_min(1e-12)[:, None], dim=1)
+    logits = inv_temp * flat / peak.clamp_min(1e-12)[:, None]
+    if window is not None:
+        logits = logits.masked_fill(~window.reshape(p, -1), float("-inf"))
+    prob = torch.softmax(logits, dim=1)
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
     soft = torch.stack([prob @ xs.reshape(-1), prob @ ys.reshape(-1)], 1)
     return hard, soft, peak
@@ -212,6 +227,7 @@ def tracer_flow(
     amplitude: float = 0.6,
     colour=(1.0, 1.0, 1.0),
     inv_temp: float = 20.0,
+    search_radius: float | None = None,
     hidden_target: bool = False,
     target_radius: int = 1,
     seed: int = 0,
@@ -242,6 +258,9 @@ def tracer_flow(
         Per-channel weight of the tracer (e.g. (1, 0, 0) for a red tracer).
     inv_temp : float, default=20
         Inverse temperature of the soft-argmax over the max-normalised response.
+    search_radius : float, optional
+        Look for the response peak only within this Chebyshev distance (px) of the point, the
+        largest motion expected (as the +-14 px search of block matching); default the whole frame.
     hidden_target : bool, default=False
         Second round in which the ``(2 target_radius + 1)^2`` patch neighbourhood of each point's
         first estimate is forced hidden in every mask, so the response cannot fall on a copied patch
@@ -269,8 +288,11 @@ def tracer_flow(
     gen = torch.Generator().manual_seed(seed)
     masks = sample_visible(n_masks, g, k, generator=gen)
     kw = dict(sigma=sigma, amplitude=amplitude, colour=colour, batch_size=batch_size)
+    if search_radius is not None and search_radius < 0:
+        raise ValueError(f"search_radius must be >= 0, got {search_radius}")
+    window = _within(pts, model.image_size, search_radius)
     resp, n_passes = _tracer_round(model, frames, pts, masks, per_point_masks=False, **kw)
-    hard, soft, peak = _localise(resp, inv_temp)
+    hard, soft, peak = _localise(resp, inv_temp, window)
     if hidden_target and len(pts):
         rc = (hard.round().long() // model.patch_size).clamp(0, g - 1)
         hide = torch.zeros(len(pts), g, g, dtype=torch.bool)
@@ -286,7 +308,7 @@ def tracer_flow(
         ).view(len(pts), n_masks, -1)
         resp, extra = _tracer_round(model, frames, pts, pm, per_point_masks=True, **kw)
         n_passes += extra
-        hard, soft, peak = _localise(resp, inv_temp)
+        hard, soft, peak = _localise(resp, inv_temp, window)
     tracer_peak = amplitude * sum(abs(c) for c in colour)
     return TracerResult(hard - pts, soft - pts, peak, peak / max(tracer_peak, 1e-12), resp if return_response else None, n_passes)
 

@@ -430,10 +430,10 @@ class VideoFolder:
                 container.seek(int(t / stream.time_base), stream=stream, any_frame=False, backward=True)
                 frame = None
                 for fr in container.decode(stream):
-                    frame = fr
-                    if fr.time is not None and fr.time >= t:
+                    if fr.time is not None and fr.time >= t - 1e-6:
+                        frame = fr
                         break
-                if frame is None:
+                if frame is None:  # t lies after the last frame: draw another start
                     return None
                 out.append(frame.to_ndarray(format="rgb24"))
             return np.stack(out)
