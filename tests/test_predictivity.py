@@ -310,3 +310,55 @@ def test_gram_ridge_equals_ridge(alphas):
     manual = [np.nanmedian(pearson_columns(Ridge(alphas=alphas).fit(X[tr], Y[tr]).predict(X[te]), Y[te]))
               for tr, te in splits]
     assert a.value == pytest.approx(np.mean(manual), abs=1e-9)
+
+
+def _per_split_ridge(X, Y, splits, alpha):
+    return [Ridge(alphas=alpha).fit(X[tr], Y[tr]).predict(X[te]) for tr, te in splits]
+
+
+@pytest.mark.parametrize("n,p,offset", [(90, 200, 0.0), (90, 200, 50.0), (120, 30, 3.0)])
+def test_heldout_ridge_equals_fitting_every_split(n, p, offset):
+    from neurocwm.predictivity import heldout_ridge_predictions
+
+    rng = np.random.default_rng(15)
+    X = np.maximum(rng.normal(size=(n, p)), 0) + offset  # ReLU-like, large common offset
+    Y = X[:, :5] @ rng.normal(size=(5, 4)) + 7.0 + rng.normal(size=(n, 4))
+    labels = np.repeat(["a", "b", "c"], n // 3)
+    idx = np.arange(n)
+    splits = (make_splits(n, stratify=labels, seed=2)  # 90 % train
+              + make_splits(n, n_splits=3, kfold=True, seed=0)  # 67 % train
+              + [(idx[:30], idx[60:])]  # small train set (fitted directly), stimuli 30-59 unused
+              + [(idx[10:], idx[:5])]  # large train set, stimuli 5-9 neither train nor test
+              + [(np.r_[idx[20:], idx[20:25]], idx[:20])])  # repeated train rows count twice
+    for alpha in (1e-3, 1.0, 1e3):
+        ours = heldout_ridge_predictions(X @ X.T, Y, splits, alpha)
+        ref = _per_split_ridge(X, Y, splits, alpha)
+        scale = np.abs(Y).max()
+        for i, (a, b) in enumerate(zip(ours, ref)):
+            np.testing.assert_allclose(a, b, atol=1e-8 * scale, err_msg=f"split {i}, alpha {alpha}")
+
+
+def test_heldout_ridge_bad_input():
+    from neurocwm.predictivity import heldout_ridge_predictions
+
+    G, Y = np.eye(4), np.ones((4, 2))
+    with pytest.raises(ValueError, match="alpha > 0"):
+        heldout_ridge_predictions(G, Y, [(np.arange(3), np.arange(3, 4))], 0.0)
+    with pytest.raises(ValueError, match="square"):
+        heldout_ridge_predictions(np.ones((4, 3)), Y, [], 1.0)
+    with pytest.raises(ValueError, match="stimuli"):
+        heldout_ridge_predictions(G, np.ones((5, 2)), [], 1.0)
+
+
+def test_regression_score_one_alpha_many_features_equals_per_split_fits():
+    # 400 features > 108 train stimuli: regression_score takes the one-factorisation path
+    rng = np.random.default_rng(16)
+    X = rng.normal(size=(120, 400)) + 2.0
+    Y = np.tanh(X[:, :6] @ rng.normal(size=(6, 9)) / 3) + 0.5 * rng.normal(size=(120, 9))
+    splits = make_splits(120, seed=1)
+    s = regression_score(X, Y, method="ridge", alphas=1.0, splits=splits)
+    manual = [pearson_columns(pred, Y[te]) for pred, (_, te) in zip(_per_split_ridge(X, Y, splits, 1.0), splits)]
+    np.testing.assert_allclose(s.per_neuroid, np.stack(manual), atol=1e-10)
+    assert s.info["alpha"] == [1.0] * 10
+    # a one-element grid is the same single alpha
+    assert regression_score(X, Y, method="ridge", alphas=[1.0], splits=splits).value == pytest.approx(s.value, abs=1e-12)

@@ -15,8 +15,9 @@ Metrics on arrays
 * :func:`regression_score`: cross-validated encoding with :class:`PLS` (25 components,
   = ``PLSRegression(scale=False)``), :class:`Ridge` (one eigendecomposition serves every alpha;
   leave-one-out alpha search; :class:`GramRidge` shares one Gram matrix across splits when
-  features outnumber stimuli), least squares or :class:`OneToOne` (each neuroid takes its best
-  single unit on the training stimuli). Pearson r per neuroid on held-out stimuli, median over
+  features outnumber stimuli; with one alpha, :func:`heldout_ridge_predictions` serves every
+  split from one Cholesky factorisation of all stimuli), least squares or :class:`OneToOne`
+  (each neuroid takes its best single unit on the training stimuli). Pearson r per neuroid on held-out stimuli, median over
   neuroids, mean and standard error over splits.
 * :func:`rsa` (RDM = 1 - Pearson, Spearman between RDMs, optionally cross-validated),
   :func:`rdm`, :func:`rdm_similarity`.
@@ -49,7 +50,7 @@ True
 from .api import METRICS, prepare_target, score_layers
 from .ceiling import ceil_score, internal_consistency, spearman_brown, split_half_consistency
 from .metrics import cka, correlation_matrix, linear_cka, pearson_columns, rdm, rdm_similarity, regression_score, rsa
-from .regression import PLS, GramRidge, OneToOne, Ridge, default_alphas
+from .regression import PLS, GramRidge, OneToOne, Ridge, default_alphas, heldout_ridge_predictions
 from .score import Score
 from .splits import check_splits, make_splits
 
@@ -72,6 +73,7 @@ __all__ = [
     "PLS",
     "Ridge",
     "GramRidge",
+    "heldout_ridge_predictions",
     "OneToOne",
     "default_alphas",
     "Score",

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .regression import PLS, GramRidge, OneToOne, Ridge, _as_2d
+from .regression import PLS, GramRidge, OneToOne, Ridge, _as_2d, heldout_ridge_predictions
 from .score import Score
 from .splits import Split, check_splits, make_splits
 
@@ -73,6 +73,15 @@ def _resolve_splits(n, splits, n_splits, train_size, test_size, stratify, kfold,
         return check_splits(splits, n)
     return make_splits(n, n_splits=n_splits, train_size=train_size, test_size=test_size, stratify=stratify,
                        kfold=kfold, seed=seed)
+
+
+def _heldout_is_cheaper(n: int, p: int, train_sizes: Sequence[int]) -> bool:
+    """Whether :func:`heldout_ridge_predictions` (Gram + one factorisation of all ``n`` stimuli)
+    costs fewer multiply-adds than fitting each split on its own (primal or dual, whichever is
+    smaller)."""
+    shared = n * n * p / 2 + n**3 / 2
+    per_split = sum(min(t * p * p / 2 + p**3 / 6, t * t * p / 2 + t**3 / 6) for t in train_sizes)
+    return shared <= per_split
 
 
 def _make_model(method: str, alphas, alpha_per_target: bool, n_components: int):
@@ -156,11 +165,22 @@ def regression_score(
         iterator = tqdm(iterator, total=len(split_list), desc=f"{method} cross-validation")
     max_train = max(len(tr) for tr, _ in split_list)
     gram = None
+    heldout = None
     positive = alphas is None or bool(np.all(np.asarray(alphas, dtype=float) > 0))
-    if method == "ridge" and X.shape[1] > max_train and positive:
-        gram = X @ X.T  # features > stimuli: one Gram matrix serves every split and every alpha
+    if method == "ridge" and positive:
+        if alphas is not None and np.size(alphas) == 1:
+            if _heldout_is_cheaper(n, X.shape[1], [len(tr) for tr, _ in split_list]):
+                # one alpha: one Gram matrix and one Cholesky factorisation serve every split
+                alpha = float(np.ravel(alphas)[0])
+                heldout = heldout_ridge_predictions(X @ X.T, Y, split_list, alpha)
+        elif X.shape[1] > max_train:
+            gram = X @ X.T  # features > stimuli: one Gram matrix serves every split and every alpha
     for i, (train, test) in iterator:
-        if gram is not None:
+        if heldout is not None:
+            model = None
+            pred = heldout[i]
+            chosen_alpha.append(alpha)
+        elif gram is not None:
             model = GramRidge(gram, alphas=alphas, alpha_per_target=alpha_per_target).fit(train, Y[train])
             pred = model.predict(test)
         else:

@@ -10,6 +10,9 @@
   (features x targets) cross-covariance instead of by NIPALS power iteration.
 * :class:`OneToOne`: each target takes the single source unit that correlates best with it on
   the training stimuli (Brain-Score's ``neuron_to_neuron``; TDANN's unit-to-neuron mapping).
+* :func:`heldout_ridge_predictions`: cross-validated ridge (one alpha) for many splits from one
+  Gram matrix and one Cholesky factorisation of all stimuli; each split then costs a solve the
+  size of its test set.
 
 All take and return NumPy arrays of shape (n_stimuli, n_features) / (n_stimuli, n_targets).
 """
@@ -20,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Ridge", "PLS", "OneToOne", "default_alphas"]
+__all__ = ["Ridge", "PLS", "OneToOne", "GramRidge", "heldout_ridge_predictions", "default_alphas"]
 
 
 def _as_2d(a, name: str, dtype=np.float64) -> np.ndarray:
@@ -155,15 +158,22 @@ class Ridge:
     @staticmethod
     def _loo_mse(Q, s2, QtY, Yc, alphas, n):
         """Exact leave-one-out mean squared error per alpha and target (intercept included)."""
-        Q2 = Q * Q
+        alphas = np.asarray(alphas, dtype=float)
+        q = Yc.shape[1]
+        shrink = alphas[:, None] / (s2[None, :] + alphas[:, None])  # (n_alphas, rank): 1 - s2/(s2+a)
+        H = 1.0 / n + (1.0 - shrink) @ (Q * Q).T  # (n_alphas, n) leverages
+        denom = np.maximum(1.0 - H, 1e-12)
         resid_perp = Yc - Q @ QtY  # part of Y outside the column space of X
-        mse = np.empty((len(alphas), Yc.shape[1]))
-        for i, a in enumerate(alphas):
-            shrink = a / (s2 + a)  # 1 - s2/(s2+a)
-            h = 1.0 / n + Q2 @ (1.0 - shrink)
-            resid = resid_perp + Q @ (shrink[:, None] * QtY)
-            denom = np.maximum(1.0 - h, 1e-12)
-            mse[i] = np.mean((resid / denom[:, None]) ** 2, axis=0)
+        mse = np.empty((len(alphas), q))
+        # residuals of several alphas from one matrix product (about 4M numbers at a time)
+        step = max(1, int(4e6 // max(1, Q.shape[0] * q)))
+        for start in range(0, len(alphas), step):
+            block = shrink[start:start + step]
+            G = (block[:, :, None] * QtY[None]).transpose(1, 0, 2).reshape(len(QtY), -1)
+            R = (Q @ G).reshape(Q.shape[0], len(block), q)
+            R += resid_perp[:, None, :]
+            R /= denom[start:start + step].T[:, :, None]
+            mse[start:start + step] = np.mean(R * R, axis=0)
         return mse
 
     def predict(self, X) -> np.ndarray:
@@ -336,3 +346,103 @@ class GramRidge:
         Kx = self.gram[np.ix_(np.asarray(test_idx), self.train_idx_)]
         Kxc = Kx - Kx.mean(1, keepdims=True) - self.k_mean_rows_[None, :] + self.k_mean_
         return Kxc @ self.dual_coef_ + self.y_mean_
+
+
+def _center_gram(gram: np.ndarray) -> np.ndarray:
+    """``H G H`` with ``H = I - 11^T/n``: the Gram matrix of the centred features (new array)."""
+    r = gram.mean(0)
+    return gram - r[:, None] - r[None, :] + r.mean()
+
+
+def heldout_ridge_predictions(gram, Y, splits, alpha: float) -> list[np.ndarray]:
+    """Test-set predictions of ridge (one alpha, unpenalised intercept) for every split at once.
+
+    Equal (to rounding) to ``Ridge(alphas=alpha).fit(X[train], Y[train]).predict(X[test])`` for
+    each ``(train, test)`` in ``splits``, but from one factorisation of all stimuli instead of
+    one per split.
+
+    Parameters
+    ----------
+    gram : ndarray (n_stimuli, n_stimuli)
+        ``X @ X.T`` of the features of *all* stimuli (centred or not: the intercept absorbs it).
+    Y : ndarray (n_stimuli, n_targets)
+    splits : sequence of (train_idx, test_idx)
+        Row indices into ``gram``; train and test must be disjoint.
+    alpha : float
+        Regularisation strength, > 0.
+
+    Returns
+    -------
+    list of ndarray (len(test_idx), n_targets), one per split
+
+    Notes
+    -----
+    With an unpenalised intercept ``b``, the ridge fit on stimuli ``T`` is the solution of the
+    bordered system ``[[K_TT + alpha I, 1], [1^T, 0]] [d; b] = [Y_T; 0]`` and predicts
+    ``K_xT d + b``. Adding ``c 11^T`` to ``K`` changes only ``b`` (``1^T d = 0``), so ``K`` is
+    centred over all stimuli (rank-one corrections, no pass over the features) and ``c`` is set
+    to the mean eigenvalue over ``n``, which keeps the intercept direction as well conditioned
+    as the rest. With ``M = K + c 11^T + alpha I`` over all stimuli, ``P = M^{-1}`` (one Cholesky
+    factorisation), ``u = P 1``, ``s = 1^T u`` and ``P~ = P - u u^T / s``, the stimulus block of
+    the bordered inverse. For ``H``, the stimuli left out of a split's training set, the block
+    inverse formula gives the held-out residuals
+    ``Y_H - pred_H = (P~_HH)^{-1} (P~ Y)_H``: one ``|H| x |H|`` solve per split. When ``H`` is
+    larger than the training set the split is fitted directly on its training block instead.
+    """
+    from scipy.linalg import lapack
+
+    G = np.asarray(gram, dtype=np.float64)
+    if G.ndim != 2 or G.shape[0] != G.shape[1]:
+        raise ValueError(f"gram must be square, got shape {G.shape}")
+    Y = _as_2d(Y, "responses")
+    n = G.shape[0]
+    if Y.shape[0] != n:
+        raise ValueError(f"gram has {n} stimuli, responses {Y.shape[0]}")
+    alpha = float(alpha)
+    if not alpha > 0:
+        raise ValueError(f"heldout_ridge_predictions needs alpha > 0, got {alpha}")
+    K = _center_gram(G)
+    K += max(float(np.trace(K)), 0.0) / n / n  # c 11^T: intercept direction at the mean eigenvalue
+    P = A = u = None
+    s = 1.0
+    out = []
+    for train, test in splits:
+        train, test = np.asarray(train), np.asarray(test)
+        held = np.ones(n, dtype=bool)
+        held[train] = False
+        if held.sum() > len(train) or n - held.sum() != len(train):
+            # small (or repeated-index) training set: solve its own bordered system
+            out.append(_bordered_ridge_predict(K, Y, train, test, alpha))
+            continue
+        if P is None:
+            M = K.copy()
+            M[np.diag_indices_from(M)] += alpha
+            L, info = lapack.dpotrf(M, lower=1, clean=1, overwrite_a=1)
+            del M
+            if info != 0:  # numerically not positive definite: fit every split directly
+                return [_bordered_ridge_predict(K, Y, np.asarray(tr), np.asarray(te), alpha) for tr, te in splits]
+            P, info = lapack.dpotri(L, lower=1, overwrite_c=1)
+            P = np.tril(P) + np.tril(P, -1).T
+            u = P.sum(1)
+            s = float(u.sum())
+            A = P @ Y - np.outer(u, (u @ Y) / s)
+        h = np.flatnonzero(held)
+        B = P[np.ix_(h, h)] - np.outer(u[h], u[h]) / s
+        resid = _spd_solve(B, A[h])
+        pos = np.searchsorted(h, test)
+        out.append(Y[test] - resid[pos])
+    return out
+
+
+def _bordered_ridge_predict(K: np.ndarray, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
+                            alpha: float) -> np.ndarray:
+    """Ridge with intercept fitted on ``train`` through ``K_TT + alpha I`` (``K``: shifted Gram)."""
+    Mt = K[np.ix_(train, train)]
+    Mt[np.diag_indices_from(Mt)] += alpha
+    ones = np.ones((len(train), 1))
+    Z = _spd_solve(Mt, np.hstack([Y[train], ones]))
+    Zy, z1 = Z[:, :-1], Z[:, -1]
+    b = (z1 @ Y[train]) / z1.sum()  # 1^T d = 0 fixes the intercept
+    d = Zy - np.outer(z1, b)
+    Kx = K[np.ix_(test, train)]
+    return Kx @ d + b
