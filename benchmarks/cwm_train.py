@@ -7,6 +7,7 @@ again with ``--resume`` and a larger ``steps=``.
 
     nice -n 10 python benchmarks/cwm_train.py runs/cwm-smoke arch=smoke steps=3000 validate_every=250
     nice -n 10 python benchmarks/cwm_train.py runs/cwm-tiny steps=8000 --resume
+    nice -n 10 python benchmarks/cwm_train.py runs/optcwm --task optcwm base_run='"runs/cwm-smoke"' steps=600
 
 The training curves (``val/mse_at_K``, ``val/tracer_epe`` ...) are in ``RUN/metrics.jsonl``;
 ``benchmarks/cwm_curves.py RUN`` tabulates them.
@@ -34,21 +35,23 @@ def main() -> None:
     ap.add_argument("out", help="run folder")
     ap.add_argument("options", nargs="*", metavar="KEY=VALUE", help="configuration overrides (JSON values)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--task", choices=("cwm", "optcwm"), default="cwm", help="optcwm: the learned-tracer stage on a trained base_run")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from neurocwm.cwm.task import CWMTask
+    from neurocwm.cwm.task import CWMTask, OptCWMTask
     from neurocwm.train import fit
 
-    opts = {"device": "cpu", "out": args.out, "resume": args.resume, "force": args.force, "progress": False, "model_family": "cwm"}
+    task = OptCWMTask() if args.task == "optcwm" else CWMTask()
+    opts = {"device": "cpu", "out": args.out, "resume": args.resume, "force": args.force, "progress": False, "model_family": args.task}
     for item in args.options:
         key, sep, val = item.partition("=")
         if not sep:
             raise SystemExit(f"options must be KEY=VALUE, got {item!r}")
         opts[key] = _value(val)
     t0 = time.perf_counter()
-    run = fit(opts, CWMTask())
+    run = fit(opts, task)
     dt = time.perf_counter() - t0
     recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step_time_s"] for r in recs if "step_time_s" in r]

@@ -60,6 +60,7 @@ def add_parser(sub) -> None:
             q.add_argument("--n-masks", type=int, default=8, help="random frame-1 masks averaged per point")
             q.add_argument("--visible-fraction", type=float, default=0.1)
             q.add_argument("--hidden-target", action="store_true", help="tracer: second round with the estimate's patch neighbourhood hidden")
+            q.add_argument("--search-radius", type=float, default=None, help="tracer peak search window in px (default: the run's readout_radius, 14; < 0 = whole frame)")
             q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
         if name == "segment":
             q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
@@ -81,6 +82,9 @@ def add_parser(sub) -> None:
     e.add_argument("--points-per-pair", type=int, default=10, help="query points per pair (n-pairs x points-per-pair >= 1000 for the benchmark)")
     e.add_argument("--seed", type=int, default=None, help="seed of the held-out videos (default the fixed evaluation seed)")
     e.add_argument("--n-masks", type=int, default=8, help="tracer masks per point")
+    e.add_argument("--visible-fraction", type=float, default=0.1, help="visible frame-1 fraction of each tracer mask")
+    e.add_argument("--search-radius", type=float, default=None, help="tracer peak search window in px (default: the run's readout_radius, 14; < 0 = whole frame)")
+    e.add_argument("--hidden-target", action="store_true", help="tracer: second round with the estimate's patch neighbourhood hidden")
     e.add_argument("--jacobian", action="store_true", help="also score Jacobian flow (slower)")
     e.add_argument("--calibration-pairs", type=int, default=20, help="separate pairs on which the occlusion threshold is chosen")
     e.add_argument("--n-segments", type=int, default=20, help="segment queries (0 = skip)")
@@ -108,7 +112,7 @@ def load_cwm(path: str, checkpoint: str | None = None, device: str = "cpu"):
         family = json.loads((p / "config.json").read_text()).get("model_family", "tdann") if (p / "config.json").is_file() else None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p / 'config.json'} is not valid JSON ({exc})") from None
-    if family is not None and family != "cwm":
+    if family is not None and family not in ("cwm", "optcwm"):
         raise ValueError(f"{p} is a {family} run, not a CWM; train one with `neurocwm fit --model cwm`")
     try:
         run = load_run(p, checkpoint=checkpoint, device=device)
@@ -234,7 +238,10 @@ def run(args: argparse.Namespace) -> int:
         pts = np.stack([gx.ravel(), gy.ravel()], 1)
         extra = {}
         if args.method == "tracer":
-            res = readouts.tracer_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, hidden_target=args.hidden_target, seed=args.seed)
+            radius = args.search_radius if args.search_radius is not None else cfg.get("readout_radius", 14.0)
+            radius = None if radius is None or radius < 0 else float(radius)
+            res = readouts.tracer_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, search_radius=radius,
+                                       hidden_target=args.hidden_target, seed=args.seed)
             flow = res.flow_argmax.numpy()
             occ = readouts.occlusion_from_tracer(res, args.occlusion_threshold).numpy()
             extra = {"flow_soft": res.flow_soft.numpy(), "visibility": res.visibility.numpy(), "occluded": occ, "n_passes": res.n_passes}
@@ -296,8 +303,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if not opencv_flows():
         print('note: OpenCV is not installed, so Farneback and DIS are left out; pip install "neurocwm[cwm]"', file=sys.stderr)
+    if not 0 < args.visible_fraction < 1:
+        raise ValueError(f"--visible-fraction must be in (0, 1), got {args.visible_fraction}")
+    radius = args.search_radius if args.search_radius is not None else run_.config.get("readout_radius", 14.0)
+    radius = None if radius is None or radius < 0 else float(radius)
+    tracer = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "search_radius": radius, "hidden_target": args.hidden_target}
     results = evaluate_flow(model, n_pairs=args.n_pairs, points_per_pair=args.points_per_pair, seed=seed,
-                            calibration_pairs=max(1, args.calibration_pairs), tracer_kwargs={"n_masks": args.n_masks},
+                            calibration_pairs=max(1, args.calibration_pairs), tracer_kwargs=tracer,
                             jacobian=args.jacobian, progress=args.progress)
     if args.n_segments:
         results["segments"] = evaluate_segments(model, n_queries=args.n_segments, progress=args.progress)

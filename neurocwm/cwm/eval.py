@@ -4,6 +4,8 @@ All methods are scored on the same query points of held-out generated videos (fi
 
 * ``cwm_tracer`` / ``cwm_tracer_soft`` - :func:`~neurocwm.cwm.readouts.tracer_flow` (argmax /
   soft-argmax); ``cwm_jacobian`` - :func:`~neurocwm.cwm.readouts.jacobian_flow` (optional);
+  ``optcwm_tracer`` / ``optcwm_tracer_soft`` - the learned tracer of an Opt-CWM-lite model
+  (:func:`~neurocwm.cwm.optcwm.learned_tracer_flow`), when ``model`` is one;
 * ``zero`` - zero flow;
 * ``block_matching`` - exhaustive SSD search (15 x 15 window, +-14 px), the baseline that matters
   for small fast objects at low resolution;
@@ -283,7 +285,10 @@ def evaluate_flow(
     rng = np.random.default_rng(seed)
     preds: dict[str, list] = {m: [] for m in methods}
     secs: dict[str, float] = {m: 0.0 for m in methods}
-    cwm_names = ["cwm_tracer", "cwm_tracer_soft"] + (["cwm_jacobian"] if jacobian else []) if model is not None else []
+    from .optcwm import OptCWM, learned_tracer_flow
+
+    learned = isinstance(model, OptCWM)
+    cwm_names = ["cwm_tracer", "cwm_tracer_soft"] + (["cwm_jacobian"] if jacobian else []) + (["optcwm_tracer", "optcwm_tracer_soft"] if learned else []) if model is not None else []
     for m in cwm_names:
         preds[m], secs[m] = [], 0.0
     gts, occ, obj, vis_score, fb_occ = [], [], [], [], []
@@ -318,9 +323,18 @@ def evaluate_flow(
             preds["cwm_tracer"].append(res.flow_argmax.numpy())
             preds["cwm_tracer_soft"].append(res.flow_soft.numpy())
             vis_score.append(res.visibility.numpy())
+            if learned:
+                lk = {k: v for k, v in tk.items() if k in ("n_masks", "visible_fraction", "search_radius", "inv_temp")}
+                t0 = time.perf_counter()
+                lres = learned_tracer_flow(model, frames, pts, seed=seed + i, **lk)
+                dt = time.perf_counter() - t0
+                secs["optcwm_tracer"] += dt
+                secs["optcwm_tracer_soft"] += dt
+                preds["optcwm_tracer"].append(lres.flow_argmax.numpy())
+                preds["optcwm_tracer_soft"].append(lres.flow_soft.numpy())
             if jacobian:
                 t0 = time.perf_counter()
-                jf, _ = jacobian_flow(model, frames, pts, seed=seed + i)
+                jf, _ = jacobian_flow(model.base if learned else model, frames, pts, seed=seed + i)
                 secs["cwm_jacobian"] += time.perf_counter() - t0
                 preds["cwm_jacobian"].append(jf.numpy())
     gt = np.concatenate(gts)

@@ -323,17 +323,8 @@ class CWM(nn.Module):
         hidden_idx : Tensor, shape (B, N - K), long
             Frame-1 patch index of each predicted patch (ascending).
         """
-        k = self._check(frames, visible)
-        b, n = frames.shape[0], self.grid**2
-        x = (frames.flatten(0, 1) - self.mean) / self.std
-        tok = self.patch_embed(x).flatten(2).transpose(1, 2).reshape(b, 2 * n, -1)
-        tok = tok + self.enc_pos
-        order = torch.argsort((~visible).to(torch.int8), dim=1, stable=True)
-        vis_idx, hid_idx = order[:, :k], order[:, k:]
-        f1 = torch.gather(tok[:, n:], 1, vis_idx.unsqueeze(-1).expand(-1, -1, tok.shape[-1]))
-        h = torch.cat([tok[:, :n], f1], dim=1)
-        for blk in self.encoder:
-            h = blk(h)
+        h, vis_idx, hid_idx = self.encode(frames, visible)
+        b, n, k = frames.shape[0], self.grid**2, vis_idx.shape[1]
         h = self.enc_to_dec(self.enc_norm(h))
         dpos1 = self.dec_pos[n:]
         dd = h.shape[-1]
@@ -345,6 +336,29 @@ class CWM(nn.Module):
             h = blk(h)
         pred = self.head(self.dec_norm(h[:, n + k :]))
         return pred, hid_idx
+
+    def encode(self, frames: Tensor, visible: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Encoder tokens before the final norm.
+
+        Returns
+        -------
+        tokens : Tensor, shape (B, N + K, enc_dim)
+            The N frame-0 tokens (row-major) followed by the K visible frame-1 tokens.
+        vis_idx, hidden_idx : Tensor, shapes (B, K) and (B, N - K)
+            Frame-1 patch indices of the visible and hidden patches (ascending).
+        """
+        k = self._check(frames, visible)
+        b, n = frames.shape[0], self.grid**2
+        x = (frames.flatten(0, 1) - self.mean) / self.std
+        tok = self.patch_embed(x).flatten(2).transpose(1, 2).reshape(b, 2 * n, -1)
+        tok = tok + self.enc_pos
+        order = torch.argsort((~visible).to(torch.int8), dim=1, stable=True)
+        vis_idx, hid_idx = order[:, :k], order[:, k:]
+        f1 = torch.gather(tok[:, n:], 1, vis_idx.unsqueeze(-1).expand(-1, -1, tok.shape[-1]))
+        h = torch.cat([tok[:, :n], f1], dim=1)
+        for blk in self.encoder:
+            h = blk(h)
+        return h, vis_idx, hid_idx
 
     def predict(self, frames: Tensor, visible: Tensor) -> Tensor:
         """Whole predicted frame 1, shape ``(B, 3, H, W)``; visible patches copied from the input."""

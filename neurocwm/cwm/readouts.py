@@ -183,12 +183,10 @@ def _localise(resp: Tensor, inv_temp: float, window: Tensor | None = None) -> tu
     return hard, soft, peak
 
 
-def _tracer_round(model, frames, pts, masks, *, sigma, amplitude, colour, batch_size, per_point_masks):
-    """Mask-averaged responses (P, H, W) for masks (M, N) shared or (P, M, N) per point."""
+def _tracer_round(model, frames, pts, masks, *, bumps, batch_size, per_point_masks):
+    """Mask-averaged responses (P, H, W) of tracers ``bumps`` (P, 3, H, W) for masks (M, N) shared or (P, M, N) per point."""
     P = len(pts)
     H = model.image_size
-    col = torch.as_tensor(colour, dtype=torch.float32).view(1, 3, 1, 1)
-    bumps = _gaussian(H, pts, sigma)[:, None] * col * amplitude  # (P, 3, H, W)
     if per_point_masks:
         M = masks.shape[1]
         flat_masks = masks.reshape(P * M, -1)
@@ -228,6 +226,7 @@ def tracer_flow(
     colour=(1.0, 1.0, 1.0),
     inv_temp: float = 20.0,
     search_radius: float | None = None,
+    tracer: Tensor | None = None,
     hidden_target: bool = False,
     target_radius: int = 1,
     seed: int = 0,
@@ -261,6 +260,9 @@ def tracer_flow(
     search_radius : float, optional
         Look for the response peak only within this Chebyshev distance (px) of the point, the
         largest motion expected (as the +-14 px search of block matching); default the whole frame.
+    tracer : Tensor, shape (P, 3, H, W), optional
+        Tracer images to add instead of the Gaussian (e.g. learned ones,
+        :func:`neurocwm.cwm.optcwm.learned_tracer_flow`); ``sigma``, ``amplitude``, ``colour`` are then unused.
     hidden_target : bool, default=False
         Second round in which the ``(2 target_radius + 1)^2`` patch neighbourhood of each point's
         first estimate is forced hidden in every mask, so the response cannot fall on a copied patch
@@ -287,7 +289,16 @@ def tracer_flow(
     k = count_for_fraction(g * g, visible_fraction) if n_visible is None else int(n_visible)
     gen = torch.Generator().manual_seed(seed)
     masks = sample_visible(n_masks, g, k, generator=gen)
-    kw = dict(sigma=sigma, amplitude=amplitude, colour=colour, batch_size=batch_size)
+    if tracer is None:
+        col = torch.as_tensor(colour, dtype=torch.float32).view(1, 3, 1, 1)
+        bumps = _gaussian(model.image_size, pts, sigma)[:, None] * col * amplitude  # (P, 3, H, W)
+        tracer_peak = torch.full((len(pts),), amplitude * sum(abs(c) for c in colour))
+    else:
+        bumps = torch.as_tensor(tracer, dtype=torch.float32)
+        if bumps.shape != (len(pts), 3, model.image_size, model.image_size):
+            raise ValueError(f"tracer must have shape ({len(pts)}, 3, {model.image_size}, {model.image_size}), got {tuple(bumps.shape)}")
+        tracer_peak = bumps.abs().sum(1).flatten(1).amax(1)
+    kw = dict(bumps=bumps, batch_size=batch_size)
     if search_radius is not None and search_radius < 0:
         raise ValueError(f"search_radius must be >= 0, got {search_radius}")
     window = _within(pts, model.image_size, search_radius)
@@ -309,8 +320,7 @@ def tracer_flow(
         resp, extra = _tracer_round(model, frames, pts, pm, per_point_masks=True, **kw)
         n_passes += extra
         hard, soft, peak = _localise(resp, inv_temp, window)
-    tracer_peak = amplitude * sum(abs(c) for c in colour)
-    return TracerResult(hard - pts, soft - pts, peak, peak / max(tracer_peak, 1e-12), resp if return_response else None, n_passes)
+    return TracerResult(hard - pts, soft - pts, peak, peak / tracer_peak.clamp_min(1e-12), resp if return_response else None, n_passes)
 
 
 def occlusion_from_tracer(result: TracerResult, threshold: float = 0.1) -> Tensor:

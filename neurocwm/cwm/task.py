@@ -47,7 +47,7 @@ from topography.losses import layer_spatial_loss
 from .model import CWM, PRESETS, build_cwm, capture_mlp_units, copy_frame0_mse, hidden_mse
 from .video import SceneConfig, SyntheticVideos, VideoFolder, make_pair
 
-__all__ = ["CWMTask", "DEFAULTS", "DEVICE_PRESETS", "VAL_SEED", "validation_set"]
+__all__ = ["CWMTask", "OptCWMTask", "DEFAULTS", "OPT_DEFAULTS", "DEVICE_PRESETS", "VAL_SEED", "validation_set", "synthetic_pool"]
 
 #: Seed of the fixed validation set (independent of the training seed).
 VAL_SEED = 20_240_917
@@ -223,7 +223,9 @@ class CWMTask:
         return cfg
 
     def build_model(self, cfg: dict) -> nn.Module:
-        """The CWM named by ``cfg["arch"]`` at ``cfg["image_size"]``."""
+        """The CWM named by ``cfg["arch"]`` at ``cfg["image_size"]`` (an :class:`OptCWM` for ``model_family`` "optcwm")."""
+        if cfg.get("model_family") == "optcwm":
+            return OptCWMTask().build_model(cfg)
         size = cfg.get("image_size")
         return build_cwm(cfg["arch"], **({"image_size": int(size)} if size else {}))
 
@@ -467,3 +469,131 @@ def _augment(pair: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _synth_frames(synth: SyntheticVideos, entropy: list[int]) -> np.ndarray:
     """Frames (2, 3, H, W) of the synthetic pair seeded by ``entropy``."""
     return np.ascontiguousarray(make_pair(np.random.SeedSequence(entropy), synth.cfg)["frames"].transpose(0, 3, 1, 2))
+
+
+#: Defaults of the Opt-CWM-lite stage (``cwm.md`` §2.8, scaled down), on top of :data:`DEFAULTS`.
+OPT_DEFAULTS: dict = {
+    "model_family": "optcwm",
+    "base_run": None,  # required: a run folder of `neurocwm fit --model cwm`
+    "n_flow_pts": 8,
+    "probe_visible": 0.1,
+    "inv_temp": 20.0,
+    "tracer_hidden": 128,
+    "flow_dim": 128,
+    "flow_depth": 4,
+    "flow_heads": 4,
+    "lr": 3e-4,
+    "batch_size": 8,
+    "steps": 1_000,
+    "warmup_steps": 100,
+    "checkpoint_every": 200,
+    "validate_every": 200,
+}
+
+
+class OptCWMTask(CWMTask):
+    """Train the learned tracer and the flow-conditioned predictor of :mod:`neurocwm.cwm.optcwm`.
+
+    The base CWM (``cfg["base_run"]``) is loaded in :meth:`setup` and frozen; the run folder then
+    holds every weight (base included), so it opens on its own with :func:`neurocwm.runs.load_run`.
+    Batches are the CWM task's (synthetic videos or ``--data``); their visibility masks are unused.
+    """
+
+    name = "optcwm"
+
+    def default_config(self, device_type: str) -> dict:
+        cfg = super().default_config(device_type)
+        cfg.update(OPT_DEFAULTS)
+        return cfg
+
+    def validate_config(self, cfg: dict) -> dict:
+        import json
+
+        cfg = dict(cfg)
+        base = cfg.get("base_run")
+        if not base:
+            raise ValueError("the Opt-CWM stage needs base_run, a run folder of `neurocwm fit --model cwm`")
+        bcfg_file = Path(base) / "config.json"
+        if not bcfg_file.is_file():
+            raise ValueError(f"base_run {base} is not a run folder (no config.json)")
+        bcfg = json.loads(bcfg_file.read_text())
+        if bcfg.get("model_family") != "cwm":
+            raise ValueError(f"base_run {base} is a {bcfg.get('model_family')} run, not a CWM")
+        cfg["base_run"] = str(Path(base).resolve())
+        cfg["arch"], cfg["image_size"] = bcfg["arch"], bcfg["image_size"]
+        for key in ("n_flow_pts", "tracer_hidden", "flow_dim", "flow_depth", "flow_heads"):
+            if int(cfg[key]) < 1:
+                raise ValueError(f"{key} must be >= 1, got {cfg[key]}")
+        if not 0 < float(cfg["probe_visible"]) < 1:
+            raise ValueError(f"probe_visible must be in (0, 1), got {cfg['probe_visible']}")
+        if float(cfg.get("alpha") or 0.0) > 0:
+            raise ValueError("the Opt-CWM stage has no spatial loss (alpha must be 0)")
+        return super().validate_config(cfg)
+
+    def build_model(self, cfg: dict) -> nn.Module:
+        from .optcwm import OptCWM
+
+        base = build_cwm(cfg["arch"], image_size=int(cfg["image_size"]))
+        radius = cfg.get("readout_radius")
+        return OptCWM(base, n_flow_pts=int(cfg["n_flow_pts"]), visible_fraction=float(cfg["probe_visible"]), inv_temp=float(cfg["inv_temp"]),
+                      search_radius=None if radius is None else float(radius), tracer_hidden=int(cfg["tracer_hidden"]),
+                      flow_dim=int(cfg["flow_dim"]), flow_depth=int(cfg["flow_depth"]), flow_heads=int(cfg["flow_heads"]))
+
+    def setup(self, cfg: dict, model: nn.Module, run_dir: Path | None = None, device: torch.device | None = None, is_main: bool = True, barrier=None) -> None:
+        """Load the frozen base weights from ``cfg["base_run"]`` (final weights, else its latest checkpoint)."""
+        from ..train.checkpoint import latest_checkpoint, load_weights
+
+        self.cfg = cfg
+        self.layers = []
+        base_dir = Path(cfg["base_run"])
+        weights = base_dir / "model.safetensors"
+        if not weights.is_file():
+            ckpt = latest_checkpoint(base_dir)
+            if ckpt is None:
+                raise FileNotFoundError(f"base_run {base_dir} holds no weights yet")
+            weights = ckpt / "model.safetensors"
+        net = _unwrap(model)
+        load_weights(net.base, weights)
+        net.base.requires_grad_(False)
+        self.base_weights = str(weights)
+
+    def param_groups(self, model: nn.Module, cfg: dict) -> list[dict]:
+        decay, no_decay = [], []
+        for _, p in model.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim <= 1 else decay).append(p)
+        return [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
+
+    def compute_loss(self, model: nn.Module, batch: dict, step: int, rank: int = 0) -> tuple[Tensor, dict[str, float]]:
+        """Reconstruction MSE of frame 1 from frame 0 and the learned probe's flow at random points."""
+        seed = int((self.cfg or {}).get("seed", 0))
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank, step, 3]).generate_state(1)[0]))
+        return model(batch["frames"], gen)
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, step: int) -> dict[str, float]:
+        """EPE of the learned tracer beside the hand-set one and zero flow, on the fixed validation points."""
+        from .optcwm import learned_tracer_flow
+        from .readouts import tracer_flow
+
+        net = _unwrap(model)
+        cfg = {**DEFAULTS, **OPT_DEFAULTS, **(self.cfg or {})}
+        val = self._validation(cfg, net.image_size)
+        was = net.training
+        net.eval()
+        frames = torch.from_numpy(val["frames"])
+        radius = cfg.get("readout_radius")
+        radius = None if radius is None else float(radius)
+        learned, hand, zero = [], [], []
+        for i in np.unique(val["pair"]):
+            sel = val["pair"] == i
+            kw = dict(n_masks=int(cfg["val_masks"]), visible_fraction=float(cfg["readout_visible"]), search_radius=radius, seed=VAL_SEED + int(i))
+            gt = torch.from_numpy(val["gt"][sel])
+            learned.append((learned_tracer_flow(net, frames[i], val["points"][sel], **kw).flow_argmax - gt).norm(dim=1))
+            hand.append((tracer_flow(net.base, frames[i], val["points"][sel], **kw).flow_argmax - gt).norm(dim=1))
+            zero.append(gt.norm(dim=1))
+        if was:
+            net.train()
+        if not learned:
+            return {}
+        return {"val/learned_tracer_epe": float(torch.cat(learned).mean()), "val/tracer_epe": float(torch.cat(hand).mean()), "val/zero_epe": float(torch.cat(zero).mean())}
