@@ -192,3 +192,27 @@ def test_training_on_an_mp4_folder(tmp_path):
     task.setup(cfg, model)
     loss, logs = task.compute_loss(model, batch, 0)
     assert torch.isfinite(loss) and logs["copy_mse"] > 0  # the pan makes frame 1 differ from frame 0
+
+
+def test_fit_cli_on_frame_folders_with_gap_ms(tmp_path):
+    import json
+
+    import torch
+    from PIL import Image
+
+    from neurocwm.cli import main
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    base = (rng.uniform(size=(36, 36, 3)) * 255).astype(np.uint8)
+    vid = tmp_path / "data" / "clip"
+    vid.mkdir(parents=True)
+    for i in range(8):
+        Image.fromarray(np.roll(base, i, 1)).save(vid / f"{i:02d}.png")
+    out = tmp_path / "run"
+    rc = main(["fit", "--model", "cwm", "--arch", "smoke", "--data", str(tmp_path / "data"), "--gap-ms", "100", "--fps", "30",
+               "--steps", "1", "--batch-size", "2", "--device", "cpu", "--no-progress", "--out", str(out)])
+    assert rc == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["gap_ms"] == 100 and cfg["fps"] == 30 and cfg["data"] == str((tmp_path / "data").resolve())
+    assert (out / "model.safetensors").exists()

@@ -26,6 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--objective", choices=("simclr", "supervised"), default=None, help="task objective (default simclr)")
     p.add_argument("--spatial-loss", choices=("relative", "absolute"), default=None, help="SL_rel (default) or SL_abs")
     p.add_argument("--data", type=str, default=None, help="image folder (e.g. ImageNet train/); default: generated dead-leaves images")
+    p.add_argument("--gap-ms", dest="gap_ms", type=float, default=None, help="CWM with --data: time between the two frames in ms (150)")
+    p.add_argument("--fps", type=float, default=None, help="CWM with --data: frame rate of frame folders that have no fps.txt")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--steps", type=int, default=None, help="optimizer steps (quick preset: 1000)")
     g.add_argument("--epochs", type=float, default=None, help="passes over --data (generated data: 10,000 images per epoch)")
