@@ -139,14 +139,13 @@ def _batches(images, batch_size: int):
         yield s, t.float()
 
 
-def _pool(t: torch.Tensor, pool: str | None) -> torch.Tensor:
-    if pool is None:
-        return t.reshape(t.shape[0], -1)
+def _pool(t: torch.Tensor, pool: str | None) -> np.ndarray:
+    x = t.float().cpu().numpy()
     if pool == "channel_max":
-        return t.amax(dim=(2, 3))
-    if pool == "channel_mean":
-        return t.mean(dim=(2, 3))
-    raise ValueError(f"pool must be None, 'channel_max' or 'channel_mean', got {pool!r}")
+        from topography.dimensionality import channel_max_pool
+
+        return channel_max_pool(x)
+    return x.reshape(x.shape[0], -1)
 
 
 def layer_responses(
@@ -173,9 +172,10 @@ def layer_responses(
     layers : sequence of str, optional
         Mapped layers to keep; default all.
     batch_size : int, default 64
-    pool : {None, "channel_max", "channel_mean"}
+    pool : {None, "channel_max"}
         ``None`` keeps every unit (``C * H * W`` columns); ``"channel_max"`` keeps one value per
-        channel, the maximum over space (``tdann.md`` §7.1).
+        channel, the maximum over space (:func:`topography.dimensionality.channel_max_pool`,
+        ``tdann.md`` §7.1), before anything is stored.
     path : path, optional
         Stream the responses into this netCDF file (written atomically: a temporary file renamed
         at the end) and return it opened lazily.
@@ -201,6 +201,8 @@ def layer_responses(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if pool not in (None, "channel_max"):
+        raise ValueError(f"pool must be None or 'channel_max', got {pool!r}")
     n = len(images)
     if n == 0:
         raise ValueError("no images")
@@ -227,7 +229,7 @@ def layer_responses(
         out = {k: np.empty((n, widths[k]), dtype=np.float32) for k in names}
         for s, x in starts:
             for k, t in forward_layers(run, x, names).items():
-                out[k][s:s + len(x)] = _pool(t, pool).float().cpu().numpy()
+                out[k][s:s + len(x)] = _pool(t, pool)
         return out
     return _stream(run, starts, names, widths, n, Path(path), pool, attrs)
 
@@ -248,7 +250,7 @@ def _stream(run, starts, names, widths, n, path: Path, pool, attrs):
             f.attrs["neurocwm"] = json.dumps({"pool": pool, "layers": names, **dict(attrs or {})}, default=str)
             for s, x in starts:
                 for k, t in forward_layers(run, x, names).items():
-                    var[k][s:s + len(x), :] = _pool(t, pool).float().cpu().numpy()
+                    var[k][s:s + len(x), :] = _pool(t, pool)
     return open_responses(path)
 
 

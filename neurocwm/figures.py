@@ -305,16 +305,19 @@ def plot_orientation_map(ax, positions_mm: np.ndarray, preferred_deg: np.ndarray
     """Smoothed orientation map (cyclic colours) with pinwheels (white = +, black = -).
 
     Uses :func:`topography.maps.smooth_map` (boxcar, period 180) and
-    :func:`topography.pinwheels.find_pinwheels`. Returns the number of pinwheels drawn.
+    :func:`topography.pinwheels.find_pinwheels`; units with a NaN preference are left out.
+    Returns the number of pinwheels drawn.
     """
     from topography.maps import smooth_map
     from topography.pinwheels import find_pinwheels
 
     p = np.asarray(positions_mm, dtype=np.float64)
+    pref = np.asarray(preferred_deg, dtype=np.float64)
+    tuned = np.isfinite(pref)  # units silent to every grating have no preference
     extent = float(np.ptp(p, axis=0).max())
     width = width_mm or max(extent / 25.0, 1e-6)
     spacing = spacing_mm or width / 3.0
-    m = smooth_map(p, np.asarray(preferred_deg, dtype=np.float64), spacing, width=width, period=180.0)
+    m = smooth_map(p[tuned], pref[tuned], spacing, width=width, period=180.0)
     half = m.spacing / 2
     ax.imshow(m.values, origin="lower", cmap="hsv", vmin=0, vmax=180,
               extent=(m.x[0] - half, m.x[-1] + half, m.y[0] - half, m.y[-1] + half))

@@ -90,7 +90,7 @@ def human_params(cmap: CorticalMap, **overrides) -> MetricParams:
 
 
 def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] | None = None,
-                seed: int = 0, with_patches: bool = False) -> dict:
+                seed: int = 0, with_patches: bool = False, with_curves: bool = False) -> dict:
     """All map metrics of one map.
 
     Returns
@@ -108,11 +108,12 @@ def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] 
     counts = patch_counts(patches)
     areas = {k: float(a.mean()) if a.size else float("nan") for k, a in patch_areas(patches).items()}
     rng = np.random.SeedSequence(seed)
-    smooth = {}
+    smooth, curves = {}, {}
     for name, ss in zip(names, rng.spawn(len(names))):
         curve = smoothness_curve(m.positions_mm, m.values[name], np.asarray(params.smooth_bins),
                                  n_samples=params.smooth_samples, n_units=params.smooth_units,
                                  seed=int(ss.generate_state(1)[0]))
+        curves[name] = curve
         smooth[name] = float(np.nanmean(smoothness_index(curve.curves)))
     coloc = {}
     for a, b in COLOC_PAIRS:
@@ -131,6 +132,8 @@ def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] 
            "smoothness": smooth, "colocalization": coloc, "domain_correlation": corr}
     if with_patches:
         out["patches"] = patches
+    if with_curves:
+        out["smoothness_curves"] = curves
     return out
 
 

@@ -15,20 +15,19 @@ from .cortical_map import CorticalMap
 
 __all__ = ["model_map", "load_model_map"]
 
-_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)[None, :, None, None]
-_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)[None, :, None, None]
-
-
-def model_map(run_dir: str | os.PathLike, floc_root: str | os.PathLike, *, layer: str | None = None,
+def model_map(run_dir, floc_root: str | os.PathLike, *, layer: str | None = None,
               per_category: int | None = None, image_size: int | None = None, batch_size: int = 32,
               checkpoint: str | os.PathLike | None = None, random_init: bool = False, device: str = "cpu",
-              seed: int = 0, progress: bool = True) -> CorticalMap:
-    """Domain selectivity of a TDANN run's VTC units on its sheet.
+              seed: int = 0, progress: bool = True, stimuli=None) -> CorticalMap:
+    """Domain selectivity of a run's VTC units on its sheet.
 
     Parameters
     ----------
-    run_dir : path
-        A run folder (``neurocwm fit``) with unit positions.
+    run_dir : path or neurocwm.runs.Run
+        A run folder (``neurocwm fit``), or a run already opened with
+        :func:`neurocwm.runs.load_run` (then ``checkpoint``, ``random_init`` and ``device`` are
+        those it was opened with). A TDANN or a CWM; a run without saved positions gets the
+        default retinotopic sheet (:func:`neurocwm.features.run_sheet`).
     floc_root : path
         fLoc ``stimuli`` folder (one sub-folder per category).
     layer : str, optional
@@ -36,56 +35,44 @@ def model_map(run_dir: str | os.PathLike, floc_root: str | os.PathLike, *, layer
     per_category : int, optional
         Use a seeded random subset of this many images per category (default all 144).
     image_size : int, optional
-        Input size; default the run's ``image_size``.
+        Size the images are loaded at; default the model's input size.
+    stimuli : neurocwm.datasets.floc.FlocStimuli, optional
+        Already loaded fLoc images (then ``floc_root`` is only recorded).
 
     Raises
     ------
     ValueError
-        If the run has no positions or no such layer.
+        If the run has no such layer.
     """
-    import torch
-
     from neurocwm.datasets.floc import DOMAINS, load_floc
-    from neurocwm.runs import load_run
+    from neurocwm.features import input_size, layer_responses, run_sheet
+    from neurocwm.runs import Run, load_run
     from topography.selectivity import domain_selectivity
 
-    run = load_run(run_dir, checkpoint=checkpoint, device=device, random_init=random_init)
-    if run.sheet is None:
-        raise ValueError(f"{run_dir}: the run has no unit positions (not a TDANN run?)")
+    run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, checkpoint=checkpoint, device=device,
+                                                            random_init=random_init)
+    sheet = run_sheet(run)
     if layer is None:
-        vtc = [ly.name for ly in run.sheet if ly.area == "VTC"]
+        vtc = [ly.name for ly in sheet if ly.area == "VTC"]
         if not vtc:
-            raise ValueError(f"{run_dir}: no VTC layer on the sheet; pass --layer (layers: {list(run.sheet.layers)})")
+            raise ValueError(f"{run.path}: no VTC layer on the sheet; pass --layer (layers: {list(sheet.layers)})")
         layer = vtc[-1]
-    sheet_layer = run.sheet[layer]
-    size = int(image_size or run.config.get("image_size", 224))
-    stim = load_floc(floc_root, size=size)
+    if layer not in sheet.layers:
+        raise ValueError(f"the model has no layer {layer!r}; it has {sorted(sheet.layers)}")
+    sheet_layer = sheet[layer]
+    size = int(image_size or input_size(run))
+    stim = load_floc(floc_root, size=size) if stimuli is None else stimuli
     idx = np.arange(len(stim))
     if per_category:
         rng = np.random.default_rng(seed)
         idx = np.sort(np.concatenate([rng.permutation(np.flatnonzero(stim.categories == c))[:per_category]
                                       for c in np.unique(stim.categories)]))
-    starts = range(0, idx.size, batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc="fLoc responses", unit="batch")
-    chunks = []
-    with torch.no_grad():
-        for s in starts:
-            x = (stim.images[idx[s:s + batch_size]] - _MEAN) / _STD
-            out = run.model(torch.from_numpy(np.ascontiguousarray(x)).to(device))
-            blocks = out[1] if isinstance(out, tuple) else out
-            if layer not in blocks:
-                raise ValueError(f"the model has no layer {layer!r}; it has {sorted(blocks)}")
-            chunks.append(blocks[layer].reshape(x.shape[0], -1).float().cpu().numpy())
-    resp = np.concatenate(chunks)
-    if resp.shape[1] != sheet_layer.n_units:
-        raise ValueError(f"layer {layer} has {resp.shape[1]} units but the sheet has {sheet_layer.n_units} positions")
+    resp = layer_responses(run, stim.images[idx], [layer], batch_size=batch_size, progress=progress,
+                           desc="fLoc responses")[layer]
     t = domain_selectivity(resp, stim.categories[idx], DOMAINS)
-    return CorticalMap(sheet_layer.coordinates, t, "model", Path(run_dir).name, "units", None,
-                       {"run": str(run_dir), "layer": layer, "area": sheet_layer.area, "n_images": int(idx.size),
-                        "image_size": size, "random_init": bool(random_init)})
+    return CorticalMap(sheet_layer.coordinates, t, "model", run.path.name, "units", None,
+                       {"run": str(run.path), "layer": layer, "area": sheet_layer.area, "n_images": int(idx.size),
+                        "image_size": size, "random_init": bool(random_init), "floc": str(floc_root)})
 
 
 def load_model_map(source: str | os.PathLike, floc_root: str | os.PathLike | None = None, **kwargs) -> CorticalMap:

@@ -1,0 +1,386 @@
+"""``neurocwm score``: the topographic measurements of a run, computed as on the brain.
+
+:func:`score_run` opens a run (TDANN or CWM), shows its mapped layers the standard stimuli and
+measures (``tdann.md`` §4-7):
+
+* **V1** (every layer of area V1; gratings, :mod:`neurocwm.score.v1`): % orientation-selective
+  units, CV distribution against Ringach 2002, orientation / SF / colour maps and their
+  smoothness, column spacing, pinwheel density (estimated Lambda, and the fixed-Lambda
+  convention of the reference);
+* **VTC** (every layer of area VTC; fLoc): per-domain patch counts and areas, selectivity
+  smoothness and co-localisation, with :func:`neurocwm.fmri.compare.map_metrics` - the very code
+  that measures a human hemisphere;
+* **wiring length** between the two layers of V1 and of VTC (§6);
+* **effective dimensionality** of the channel-max-pooled features of every layer (§7.1).
+
+Output (in ``RUN/score/`` by default, every file written atomically): ``results.json`` (rows,
+resolved options, the run's config, what was skipped and why), ``results.csv`` (one row per
+metric x layer x area), ``maps/*.npz`` (per-unit preferences; VTC maps as
+:class:`neurocwm.fmri.CorticalMap`, usable by ``neurocwm fmri compare``) and ``figures/`` (PNG and
+PDF: orientation maps with pinwheels, SF and colour maps, category maps with patch outlines,
+smoothness curves, dimensionality). ``neurocwm figures`` reads these files across runs.
+
+Stimuli: the 640 default gratings are rendered at the model's input size. fLoc and the Ringach
+2002 file come from ``floc`` / ``ringach`` or, when not given, from the shared data folder
+(``$NEUROCWM_SHARED_DATA``, default ``../shared/data``); when absent, the analyses that need them
+are skipped and ``results.json`` says so. Wiring and dimensionality use ``images`` (a folder of
+natural images, e.g. ImageNet validation images) or, by default, seeded dead-leaves images.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .v1 import V1Params, v1_metrics
+
+__all__ = ["ANALYSES", "score_run", "V1Params", "v1_metrics", "FORMAT_VERSION"]
+
+#: Analyses :func:`score_run` knows, in the order they run.
+ANALYSES = ("v1", "vtc", "wiring", "dimensionality")
+FORMAT_VERSION = 1
+COLUMNS = ("metric", "layer", "area", "value")
+
+#: Wiring-length parameters per area (``tdann.md`` §6): active percentile, fibre radius (mm),
+#: window side (mm; None = the whole sheet) and number of windows.
+WIRING = {"V1": {"percentile": 95.0, "fiber_radius_mm": 0.9, "window_mm": 3.5, "n_windows": 20},
+          "VTC": {"percentile": 99.0, "fiber_radius_mm": 10.0, "window_mm": None, "n_windows": 1}}
+
+
+def _layers_of(sheet, area: str, chosen: Sequence[str] | None) -> list[str]:
+    if chosen:
+        unknown = [name for name in chosen if name not in sheet.layers]
+        if unknown:
+            raise ValueError(f"no layer(s) {unknown} on the run's sheet; layers: {list(sheet.layers)}")
+        return list(chosen)
+    return [ly.name for ly in sheet if ly.area == area]
+
+
+def _shared_file(explicit, *parts: str, kind: str) -> tuple[Path | None, str | None]:
+    """An explicit path (must exist) or the shared-data default (may be absent)."""
+    from neurocwm.paths import shared_data_dir
+
+    if explicit is not None:
+        p = Path(explicit).expanduser()
+        if not p.exists():
+            raise FileNotFoundError(f"{kind} not found: {p}")
+        return p, None
+    p = shared_data_dir().joinpath(*parts)
+    if p.exists():
+        return p, None
+    return None, f"no {kind} given and none at {p} (set NEUROCWM_SHARED_DATA or pass the path)"
+
+
+def _rows_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({**r, "value": repr(float(r["value"]))})
+    return buf.getvalue()
+
+
+def score_run(
+    run_dir: str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    random_init: bool = False,
+    device: str = "cpu",
+    analyses: Sequence[str] = ANALYSES,
+    floc: str | os.PathLike | None = None,
+    ringach: str | os.PathLike | None = None,
+    images: str | os.PathLike | None = None,
+    v1_layers: Sequence[str] | None = None,
+    vtc_layers: Sequence[str] | None = None,
+    per_category: int | None = None,
+    n_wiring_images: int = 50,
+    n_dim_images: int = 1000,
+    batch_size: int = 64,
+    seed: int = 0,
+    v1_params: V1Params | None = None,
+    formats: Sequence[str] = ("png", "pdf"),
+    progress: bool = True,
+) -> dict:
+    """Measure a run's maps; write ``results.json``, ``results.csv``, maps and figures.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run folder of ``neurocwm fit`` (TDANN or CWM).
+    out : path, optional
+        Output folder; default ``RUN/score`` (``RUN/score_random_init`` with ``random_init``).
+    checkpoint : path, optional
+        Weights to score (a ``.safetensors`` file or checkpoint folder); default the final ones.
+    random_init : bool
+        Score the seeded random initialisation instead (the "Unoptimized" baseline).
+    device : str
+        ``cpu`` or ``cuda``.
+    analyses : sequence of str
+        Any of :data:`ANALYSES`.
+    floc : path, optional
+        fLoc ``stimuli`` folder; default the shared data's ``floc/stimuli``.
+    ringach : path, optional
+        ``ringach_2002_db.mat``; default the shared data's ``ringach2002/ringach_2002_db.mat``.
+    images : path, optional
+        Folder of natural images for wiring length and dimensionality; default seeded
+        dead-leaves images.
+    v1_layers, vtc_layers : sequence of str, optional
+        Layers to analyse; default every layer of area V1 / VTC on the run's sheet.
+    per_category : int, optional
+        Use this many fLoc images per category (default all 144).
+    n_wiring_images, n_dim_images : int
+        Images for the wiring length (50, as the reference) and the dimensionality (1,000).
+    batch_size, seed : int
+        Forward batch size; seed of every sampled quantity (smoothness samples, image subsets,
+        k-means, windows).
+    v1_params : V1Params, optional
+        Map, pinwheel and smoothness parameters.
+    formats : sequence of str
+        Figure formats (``png``, ``pdf``, ``svg``); empty for no figures.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    dict
+        The content of ``results.json`` (``rows`` are the tidy results).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the run, an explicitly given stimulus folder or file is missing.
+    ValueError
+        On an unknown analysis or layer, or bad parameters.
+    """
+    import torch
+
+    from neurocwm.features import input_size, run_sheet
+    from neurocwm.runs import load_run
+    from topography.fileio import write_json, write_text
+
+    unknown = [a for a in analyses if a not in ANALYSES]
+    if unknown or not analyses:
+        raise ValueError(f"unknown analyses {unknown}; choose from {', '.join(ANALYSES)}")
+    for name, v in (("n_wiring_images", n_wiring_images), ("n_dim_images", n_dim_images), ("batch_size", batch_size)):
+        if v < 1:
+            raise ValueError(f"{name} must be >= 1, got {v}")
+    if n_dim_images < 2:
+        raise ValueError(f"n_dim_images must be >= 2, got {n_dim_images}")
+    t_start = time.perf_counter()
+    torch.manual_seed(seed)
+    run = load_run(run_dir, checkpoint=checkpoint, device=device, random_init=random_init)
+    sheet = run_sheet(run)
+    out = Path(out) if out is not None else run.path / ("score_random_init" if random_init else "score")
+    v1_params = v1_params or V1Params()
+    ctx = _Context(run, sheet, out, list(formats), progress, batch_size, seed, random_init)
+    resolved = {
+        "run": str(run.path), "weights": None if random_init else str(run.weights), "random_init": bool(random_init),
+        "analyses": list(analyses), "device": str(device), "image_size": input_size(run), "batch_size": batch_size,
+        "seed": seed, "v1_layers": _layers_of(sheet, "V1", v1_layers), "vtc_layers": _layers_of(sheet, "VTC", vtc_layers),
+        "per_category": per_category, "n_wiring_images": n_wiring_images, "n_dim_images": n_dim_images,
+        "images": str(images) if images is not None else "dead-leaves (generated)", "v1_params": v1_params.as_dict(),
+        "positions": sheet.meta.get("source", "run"), "formats": list(formats),
+    }
+    skipped: dict[str, str] = {}
+    # resolve every input before anything is written, so bad input leaves no partial output
+    ringach_path = floc_path = None
+    if "v1" in analyses:
+        ringach_path, why = _shared_file(ringach, "ringach2002", "ringach_2002_db.mat", kind="Ringach 2002 file")
+        if why:
+            skipped["ringach_comparison"] = why
+    if "vtc" in analyses:
+        floc_path, floc_why = _shared_file(floc, "floc", "stimuli", kind="fLoc stimuli folder")
+    if images is not None and ("wiring" in analyses or "dimensionality" in analyses):
+        from neurocwm.data.folder import scan_image_folder
+
+        scan_image_folder(images)  # a clear error for a missing or empty folder
+    resolved["ringach"] = str(ringach_path) if ringach_path else None
+    resolved["floc"] = str(floc_path) if floc_path else None
+    seconds: dict[str, float] = {}
+    steps = list(analyses)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc="score", unit="analysis")
+    for analysis in steps:
+        t0 = time.perf_counter()
+        if analysis == "v1":
+            if not resolved["v1_layers"]:
+                skipped["v1"] = "the sheet has no V1 layer"
+            else:
+                ctx.v1(resolved["v1_layers"], ringach_path, v1_params)
+        elif analysis == "vtc":
+            if floc_path is None:
+                skipped["vtc"] = floc_why
+            elif not resolved["vtc_layers"]:
+                skipped["vtc"] = "the sheet has no VTC layer"
+            else:
+                ctx.vtc(resolved["vtc_layers"], floc_path, per_category)
+        elif analysis == "wiring":
+            why = ctx.wiring(ctx.stills(images, n_wiring_images, seed + 1))
+            if why:
+                skipped["wiring"] = why
+        else:
+            ctx.dimensionality(ctx.stills(images, n_dim_images, seed + 2))
+        seconds[analysis] = round(time.perf_counter() - t0, 3)
+    seconds["total"] = round(time.perf_counter() - t_start, 3)
+    result = {
+        "format": "neurocwm-score", "version": FORMAT_VERSION,
+        "alpha": run.config.get("alpha"), "seed": run.config.get("seed"),
+        "model_family": run.config.get("model_family", "tdann"),
+        "config": resolved, "run_config": run.config, "rows": ctx.rows, "skipped": skipped, "seconds": seconds,
+        "files": sorted(str(p.relative_to(out)) for p in ctx.files),
+    }
+    write_text(out / "results.csv", _rows_csv(ctx.rows))
+    write_json(out / "results.json", result)
+    return result
+
+
+class _Context:
+    """State shared by the analyses of one :func:`score_run` call."""
+
+    def __init__(self, run, sheet, out: Path, formats, progress, batch_size, seed, random_init):
+        self.run, self.sheet, self.out, self.random_init = run, sheet, out, random_init
+        self.formats, self.progress, self.batch_size, self.seed = formats, progress, batch_size, seed
+        self.rows: list[dict] = []
+        self.files: list[Path] = []
+        self._stills: dict = {}
+
+    def add(self, metric: str, layer: str, area: str, value) -> None:
+        self.rows.append({"metric": metric, "layer": layer, "area": area, "value": float(value)})
+
+    def figure(self, fn, *args, **kwargs) -> None:
+        if self.formats:
+            self.files += fn(*args, formats=self.formats, **kwargs)
+
+    def responses(self, images, layers, pool=None, desc="responses"):
+        from neurocwm.features import layer_responses
+
+        return layer_responses(self.run, images, layers, batch_size=self.batch_size, pool=pool,
+                               progress=self.progress, desc=desc)
+
+    def stills(self, folder, n: int, seed: int) -> np.ndarray:
+        from neurocwm.data.stills import generated_stills, load_stills
+        from neurocwm.features import input_size
+
+        key = (n, seed)
+        if key not in self._stills:
+            size = input_size(self.run)
+            self._stills[key] = (load_stills(folder, size, n, seed) if folder is not None
+                                 else generated_stills(n, size, seed))
+        return self._stills[key]
+
+    # -- V1 -------------------------------------------------------------------------------------
+    def v1(self, layers: list[str], ringach_path: Path | None, params: V1Params) -> None:
+        from neurocwm.datasets.ringach import load_ringach2002
+        from neurocwm.features import input_size
+        from topography.fileio import atomic_path
+        from topography.gratings import sine_gratings
+        from topography.tuning import v1_tuning
+
+        from .plots import smoothness_figure, v1_map_figure
+
+        ref_cv = load_ringach2002(ringach_path)["orivar"] if ringach_path is not None else None
+        images, meta = sine_gratings(input_size(self.run))
+        resp = self.responses(images, layers, desc="grating responses")
+        seeds = np.random.SeedSequence(self.seed).spawn(len(layers))
+        for layer, ss in zip(layers, seeds):
+            ly = self.sheet[layer]
+            tuning = v1_tuning(resp.pop(layer), meta)
+            res = v1_metrics(ly.coordinates, tuning, params, ref_cv, seed=int(ss.generate_state(1)[0]))
+            for k, v in res["scalars"].items():
+                self.add(k, layer, ly.area, v)
+            path = self.out / "maps" / f"v1_{layer}.npz"
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.savez_compressed(fh, positions_mm=ly.coordinates, **{k: np.asarray(tuning[k]) for k in (
+                    "preferred_orientation", "cv", "mean_response", "preferred_sf", "preferred_color")},
+                    responsive=res["responsive"], layer=np.array(layer), area=np.array(ly.area))
+            self.files.append(path)
+            fig = self.out / "figures"
+            self.figure(v1_map_figure, layer, res["maps"], res["pinwheel_map"], res["pinwheels"], fig / f"v1_{layer}_maps")
+            if res["smoothness"]:
+                self.figure(smoothness_figure, f"{layer}: map smoothness", res["smoothness"], fig / f"v1_{layer}_smoothness")
+
+    # -- VTC ------------------------------------------------------------------------------------
+    def vtc(self, layers: list[str], floc_path: Path, per_category: int | None) -> None:
+        from neurocwm.datasets.floc import load_floc
+        from neurocwm.features import input_size
+        from neurocwm.figures import DOMAIN_COLORS
+        from neurocwm.fmri.compare import map_metrics, model_params
+        from neurocwm.fmri.model_map import model_map
+
+        from .plots import category_map_figure, smoothness_figure
+
+        stim = load_floc(floc_path, size=input_size(self.run))
+        seeds = np.random.SeedSequence(self.seed + 3).spawn(len(layers))
+        for layer, ss in zip(layers, seeds):
+            area = self.sheet[layer].area
+            cmap = model_map(self.run, floc_path, layer=layer, per_category=per_category, batch_size=self.batch_size,
+                             seed=self.seed, progress=self.progress, stimuli=stim, random_init=self.random_init)
+            m = map_metrics(cmap, model_params(), seed=int(ss.generate_state(1)[0]), with_patches=True,
+                            with_curves=True)
+            for dom in m["domains"]:
+                self.add(f"patch_count_{dom}", layer, area, m["patch_count"][dom])
+                self.add(f"patch_area_mm2_{dom}", layer, area, m["patch_area_mm2"][dom])
+                self.add(f"selectivity_smoothness_{dom}", layer, area, m["smoothness"][dom])
+                self.add(f"max_selectivity_t_{dom}", layer, area, np.nanmax(cmap.values[dom]))
+            for pair, v in m["colocalization"].items():
+                self.add(f"colocalization_{pair}", layer, area, v)
+            self.add("n_units", layer, area, m["n_points"])
+            self.files.append(cmap.save(self.out / "maps" / f"vtc_{layer}.npz"))
+            fig = self.out / "figures"
+            self.figure(category_map_figure, layer, cmap, m["patches"], fig / f"vtc_{layer}_category_map")
+            self.figure(smoothness_figure, f"{layer}: selectivity smoothness", m["smoothness_curves"],
+                        fig / f"vtc_{layer}_smoothness", colors=DOMAIN_COLORS)
+
+    # -- wiring ---------------------------------------------------------------------------------
+    def wiring(self, images: np.ndarray) -> str | None:
+        from topography.wiring import random_square_windows, wiring_length
+
+        pairs = []
+        for area, prm in WIRING.items():
+            names = [ly.name for ly in self.sheet if ly.area == area]
+            if len(names) >= 2:
+                pairs.append((area, names[0], names[1], prm))
+        if not pairs:
+            return "no area with two layers (V1 or VTC) on the sheet"
+        resp = self.responses(images, sorted({n for _, a, b, _ in pairs for n in (a, b)}), desc="wiring responses")
+        for area, src, tgt, prm in pairs:
+            ps, pt = self.sheet[src].coordinates, self.sheet[tgt].coordinates
+            windows = None
+            if prm["window_mm"] is not None:
+                if prm["window_mm"] >= float(np.ptp(ps, axis=0).min()):
+                    windows = None
+                else:
+                    windows = random_square_windows(ps, prm["window_mm"], prm["n_windows"], seed=self.seed + 424)
+            res = wiring_length(ps, pt, resp[src], resp[tgt], percentile=prm["percentile"],
+                                fiber_radius_mm=prm["fiber_radius_mm"], windows=windows, seed=self.seed)
+            self.add("wiring_length", f"{src}->{tgt}", area, res.mean_length_mm)
+            self.add("wiring_fibers", f"{src}->{tgt}", area, float(np.mean(res.n_fibers)))
+        return None
+
+    # -- dimensionality -------------------------------------------------------------------------
+    def dimensionality(self, images: np.ndarray) -> None:
+        from topography.constants import HUMAN_VTC_ED_MEAN
+        from topography.dimensionality import effective_dimensionality, pca_eigenvalues, power_law_exponent
+
+        from .plots import dimensionality_figure
+
+        layers = list(self.sheet.layers)
+        feats = self.responses(images, layers, pool="channel_max", desc="dimensionality responses")
+        eds = []
+        for layer in layers:
+            lam = pca_eigenvalues(feats[layer])
+            ed = effective_dimensionality(lam) if lam.sum() > 0 else float("nan")
+            eds.append(ed)
+            self.add("effective_dimensionality", layer, self.sheet[layer].area, ed)
+            if np.count_nonzero(lam) >= 50:
+                self.add("power_law_exponent", layer, self.sheet[layer].area, power_law_exponent(lam))
+        self.figure(dimensionality_figure, layers, eds, self.out / "figures" / "dimensionality", human=HUMAN_VTC_ED_MEAN)

@@ -1,0 +1,184 @@
+"""V1 metrics of one layer from its grating tuning and its unit positions (``tdann.md`` §4).
+
+Every number comes from :mod:`topography` (``tuning``, ``maps``, ``pinwheels``,
+``smoothness``); this module only chains them with the parameters of the reference, so the same
+function serves a model sheet and any other set of positioned, tuned units.
+
+=============================  ==================================================================
+metric                         definition
+=============================  ==================================================================
+``n_units_responsive``         finite CV and mean response > 1 spike/s after scaling (§4.3)
+``fraction_orientation_        fraction of responsive units with CV < 0.6 (macaque 0.497)
+selective``
+``median_cv``                  median CV of responsive units
+``ringach_ks_statistic``       two-sample KS distance between the raw CVs and Ringach 2002's
+                               ``orivar`` (with ``ringach_ks_pvalue``); needs the Ringach file
+``orientation_smoothness``,    smoothness index (§4.7) of preferred orientation (period 180), SF
+``sf_smoothness``,             index and colour preference, on units above the 75th percentile of
+``color_smoothness``           their tuning-curve peak-to-peak; bins up to sqrt(2) (4/3) Lambda / 2
+``column_spacing_mm``          Lambda estimated from the orientation map's power spectrum
+                               (Kaschube et al. 2010)
+``pinwheel_density``           pinwheels per Lambda^2 with the estimated Lambda (pi in cats,
+                               ferrets, tree shrews, galagos)
+``pinwheel_density_fixed_      the reference's convention: Lambda fixed (3.5 mm), area = squared
+spacing``                      tissue extent
+``n_pinwheels``                pinwheels of the 1.5-mm / 0.45-mm orientation map (§4.6)
+=============================  ==================================================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from topography.constants import ORIENTATION_SELECTIVE_CV, TDANN_COLUMN_SPACING_MM
+from topography.maps import smooth_map
+from topography.pinwheels import estimate_column_spacing, find_pinwheels, pinwheel_density
+from topography.smoothness import smoothness_curve, smoothness_index
+from topography.tuning import cv_distribution_distance, fraction_selective, selectivity_mask
+
+__all__ = ["V1Params", "v1_metrics", "SMOOTHNESS_FEATURES"]
+
+#: Tuned feature -> (per-unit value key, peak-to-peak key, period) for the smoothness analysis.
+SMOOTHNESS_FEATURES = {
+    "orientation": ("preferred_orientation", "ptp_orientation", 180.0),
+    "sf": ("preferred_sf_index", "ptp_sf", None),
+    "color": ("preferred_color", "ptp_color", None),
+}
+
+
+@dataclass(frozen=True)
+class V1Params:
+    """Parameters of :func:`v1_metrics` (defaults: the reference, ``tdann.md`` §4.5-4.7).
+
+    Attributes
+    ----------
+    map_width_mm, map_stride_mm : float
+        Boxcar window and stride of the displayed maps (F02: 1.5 mm / 0.15 mm).
+    pinwheel_width_mm, pinwheel_stride_mm : float
+        Window and stride of the map the pinwheels are counted on (§4.6: 1.5 mm / 0.45 mm).
+    column_spacing_mm : float
+        Lambda of the fixed-spacing pinwheel convention and of the smoothness bins (3.5 mm).
+    smooth_samples, smooth_units : int
+        Unit samples of the smoothness curves (20 x 1,000).
+    ptp_percentile : float
+        Units above this percentile of their tuning peak-to-peak enter the smoothness (75).
+    cv_threshold : float
+        Orientation-selectivity threshold on the circular variance (0.6).
+    """
+
+    map_width_mm: float = 1.5
+    map_stride_mm: float = 0.15
+    pinwheel_width_mm: float = 1.5
+    pinwheel_stride_mm: float = 0.45
+    column_spacing_mm: float = TDANN_COLUMN_SPACING_MM
+    smooth_samples: int = 20
+    smooth_units: int = 1000
+    ptp_percentile: float = 75.0
+    cv_threshold: float = ORIENTATION_SELECTIVE_CV
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def smooth_bins(self) -> np.ndarray:
+        a = 4.0 / 3.0 * self.column_spacing_mm
+        return np.linspace(0.0, math.sqrt(2 * a * a) / 2, 10)
+
+
+def _seed(ss: np.random.SeedSequence) -> int:
+    return int(ss.generate_state(1)[0])
+
+
+def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None = None,
+               reference_cv: np.ndarray | None = None, seed: int = 0) -> dict:
+    """Orientation selectivity, maps, pinwheels and smoothness of one tuned, positioned layer.
+
+    Parameters
+    ----------
+    positions_mm : array (n_units, 2)
+        Unit positions (mm).
+    tuning : dict
+        Output of :func:`topography.tuning.v1_tuning` for the same units.
+    params : V1Params, optional
+    reference_cv : array, optional
+        Circular variances of reference cells (Ringach 2002 ``orivar``) for the KS distance.
+    seed : int
+        Seeds the smoothness samples.
+
+    Returns
+    -------
+    dict
+        ``scalars`` (metric -> float, see the module table), ``maps`` (``orientation``, ``sf``,
+        ``color``: :class:`topography.maps.SmoothedMap` at the display resolution),
+        ``pinwheel_map`` (the SmoothedMap the pinwheels are counted on), ``pinwheels``
+        ((n, 3) row, col, sign on ``pinwheel_map``), ``smoothness`` (feature ->
+        :class:`topography.smoothness.SmoothnessCurve`) and ``responsive`` (bool mask).
+
+    Raises
+    ------
+    ValueError
+        If positions and tuning disagree in length, or no unit is responsive.
+    """
+    p = np.asarray(positions_mm, dtype=np.float64)
+    params = params or V1Params()
+    n = p.shape[0]
+    if tuning["cv"].shape != (n,):
+        raise ValueError(f"tuning is for {tuning['cv'].shape[0]} units but there are {n} positions")
+    mask = selectivity_mask(tuning["cv"], tuning["mean_response"])
+    scalars: dict[str, float] = {"n_units": float(n), "n_units_responsive": float(mask.sum())}
+    if not mask.any():
+        raise ValueError("no unit responds to the gratings (mean response > 1 spike/s after scaling)")
+    cv = tuning["cv"][mask]
+    scalars["fraction_orientation_selective"] = fraction_selective(cv, params.cv_threshold)
+    scalars["median_cv"] = float(np.median(cv))
+    if reference_cv is not None:
+        ks = cv_distribution_distance(cv, reference_cv)
+        scalars["ringach_ks_statistic"] = ks.statistic
+        scalars["ringach_ks_pvalue"] = ks.pvalue
+
+    seeds = np.random.SeedSequence(seed).spawn(len(SMOOTHNESS_FEATURES))
+    curves = {}
+    for (name, (key, ptp_key, period)), ss in zip(SMOOTHNESS_FEATURES.items(), seeds):
+        ptp = tuning[ptp_key]
+        values = np.asarray(tuning[key], dtype=float)
+        sel = (ptp > np.percentile(ptp, params.ptp_percentile)) & np.isfinite(values)
+        if sel.sum() < 2:
+            scalars[f"{name}_smoothness"] = float("nan")
+            continue
+        c = smoothness_curve(p[sel], values[sel], params.smooth_bins, period=period,
+                             n_samples=params.smooth_samples, n_units=params.smooth_units, seed=_seed(ss))
+        curves[name] = c
+        idx = smoothness_index(c.curves)
+        scalars[f"{name}_smoothness"] = float(np.nanmean(idx)) if np.isfinite(idx).any() else float("nan")
+
+    # maps over every unit with a defined preference (silent units have none); one extent for all
+    w, s = params.map_width_mm, params.map_stride_mm
+    ori = np.asarray(tuning["preferred_orientation"], dtype=float)
+    tuned = np.isfinite(ori)
+    box = (float(p[:, 0].min()), float(p[:, 0].max()), float(p[:, 1].min()), float(p[:, 1].max()))
+    maps = {
+        "orientation": smooth_map(p[tuned], ori[tuned], s, width=w, period=180.0, extent=box),
+        "sf": smooth_map(p, np.log2(np.asarray(tuning["preferred_sf"], dtype=float)), s, width=w, extent=box),
+        "color": smooth_map(p, np.asarray(tuning["preferred_color"], dtype=float), s, width=w, extent=box),
+    }
+    pm = smooth_map(p[tuned], ori[tuned], params.pinwheel_stride_mm, width=params.pinwheel_width_mm, period=180.0,
+                    extent=box)
+    pinwheels = np.zeros((0, 3))
+    for key in ("column_spacing_mm", "pinwheel_density", "pinwheel_density_fixed_spacing", "n_pinwheels"):
+        scalars[key] = float("nan")
+    if min(pm.values.shape) >= 3 and np.isfinite(pm.values).sum() >= 9:
+        pinwheels = find_pinwheels(pm.values)
+        scalars["n_pinwheels"] = float(pinwheels.shape[0])
+        extent = float(np.ptp(p, axis=0).max())
+        try:
+            scalars["column_spacing_mm"] = estimate_column_spacing(pm.values, pixel_size=pm.spacing)
+            scalars["pinwheel_density"] = pinwheel_density(pm.values, pixel_size=pm.spacing)
+        except ValueError:  # a map without variation: spacing undefined
+            pass
+        scalars["pinwheel_density_fixed_spacing"] = pinwheel_density(
+            pm.values, spacing=params.column_spacing_mm, pixel_size=pm.spacing, area=extent**2)
+    return {"scalars": scalars, "maps": maps, "pinwheel_map": pm, "pinwheels": pinwheels, "smoothness": curves,
+            "responsive": mask}
