@@ -1,0 +1,109 @@
+"""neurocwm.features: mapped-layer responses, in memory and streamed to netCDF."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neurocwm.cli import main
+from neurocwm.features import forward_layers, layer_dims, layer_responses, open_responses, run_sheet
+from neurocwm.runs import load_run
+from topography.dimensionality import channel_max_pool
+
+TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300",
+        "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("feat") / "run"
+    assert main(["fit", "--out", str(out), *TINY, "--steps", "1"]) == 0
+    return load_run(out)
+
+
+def _images(n=10, size=32, seed=0):
+    return np.random.default_rng(seed).uniform(0, 1, (n, 3, size, size)).astype(np.float32)
+
+
+def test_responses_are_the_normalised_block_outputs(run):
+    x = _images()
+    resp = layer_responses(run, x, batch_size=3, progress=False)
+    assert list(resp) == list(layer_dims(run))
+    mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
+    with torch.no_grad():
+        _, blocks = run.model((torch.from_numpy(x) - mean) / std)
+    for name, (c, h, w) in layer_dims(run).items():
+        assert resp[name].shape == (10, c * h * w)
+        np.testing.assert_allclose(resp[name], blocks[name].reshape(10, -1).numpy(), rtol=1e-4, atol=1e-5)  # batch of 3 vs 10
+    # C-major unit order, as the sheet's positions
+    sheet = run_sheet(run)
+    assert all(sheet[k].n_units == resp[k].shape[1] for k in resp)
+
+
+def test_streamed_equals_in_memory_and_records_attrs(run, tmp_path):
+    x = _images(12)
+    mem = layer_responses(run, x, ["layer2.0", "layer4.1"], batch_size=5, progress=False)
+    ds = layer_responses(run, x, ["layer2.0", "layer4.1"], batch_size=5, progress=False, path=tmp_path / "r.nc",
+                         attrs={"stimuli": "noise", "seed": 0})
+    for k in mem:
+        np.testing.assert_array_equal(np.asarray(ds[k]), mem[k])
+    assert json.loads(ds.attrs["neurocwm"])["stimuli"] == "noise"
+    ds.close()
+    again = open_responses(tmp_path / "r.nc")
+    np.testing.assert_array_equal(np.asarray(again["layer4.1"][:, :7]), mem["layer4.1"][:, :7])  # lazy slice
+    again.close()
+    # over the memory bound: streamed to a temporary file, same values
+    with pytest.warns(UserWarning, match="streaming"):
+        big = layer_responses(run, x, ["layer2.0"], progress=False, max_memory_gb=1e-6)
+    np.testing.assert_array_equal(np.asarray(big["layer2.0"]), mem["layer2.0"])
+    big.close()
+    assert not list(tmp_path.glob(".r.nc.*"))  # no temporary file left behind
+
+
+def test_channel_max_pool_and_resizing(run):
+    x = _images(6, size=64)
+    pooled = layer_responses(run, x, pool="channel_max", progress=False)
+    blocks = forward_layers(run, torch.from_numpy(x))
+    for k, t in blocks.items():
+        assert t.shape[-1] == layer_dims(run)[k][2]  # 64-px images were resized to the 32-px input
+        np.testing.assert_allclose(pooled[k], channel_max_pool(t.numpy()), rtol=1e-6)
+
+
+def test_bad_input(run, tmp_path):
+    with pytest.raises(ValueError, match=r"\(n, 3, H, W\)"):
+        layer_responses(run, np.zeros((2, 1, 32, 32), np.float32), progress=False)
+    bad = _images(2)
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        layer_responses(run, bad, progress=False)
+    with pytest.raises(ValueError, match="no layer"):
+        layer_responses(run, _images(2), ["layer9"], progress=False)
+    with pytest.raises(ValueError, match="no images"):
+        layer_responses(run, _images(0), progress=False)
+    with pytest.raises(ValueError, match="pool"):
+        layer_responses(run, _images(2), pool="mean", progress=False)
+    # a failure while streaming leaves no file
+    with pytest.raises(ValueError):
+        layer_responses(run, np.concatenate([_images(4), bad]), batch_size=2, path=tmp_path / "x.nc", progress=False)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(FileNotFoundError):
+        open_responses(tmp_path / "none.nc")
+    (tmp_path / "junk.nc").write_bytes(b"not netcdf")
+    with pytest.raises(ValueError, match="not a readable"):
+        open_responses(tmp_path / "junk.nc")
+
+
+def test_cwm_units_are_the_mlp_hidden_units(tmp_path):
+    out = tmp_path / "cwm"
+    assert main(["fit", "--model", "cwm", "--arch", "smoke", "--steps", "1", "--batch-size", "2", "--out", str(out),
+                 "--no-progress"]) == 0
+    run = load_run(out)
+    x = _images(3)
+    resp = layer_responses(run, x, ["encoder.1.mlp"], progress=False)
+    ref = run.model.hidden_units(torch.from_numpy(x))["encoder.1.mlp"]
+    np.testing.assert_allclose(resp["encoder.1.mlp"], ref.reshape(3, -1).numpy(), rtol=1e-5, atol=1e-6)
+    sheet = run_sheet(run)
+    assert sheet["encoder.1.mlp"].n_units == resp["encoder.1.mlp"].shape[1]
+    assert [ly.area for ly in sheet] == ["V1", "V2", "V4", "VTC"]  # depth split in quarters
