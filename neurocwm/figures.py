@@ -238,16 +238,16 @@ def _match(*needles: str, exclude: Sequence[str] = ()):
 
 #: Alpha-sweep panels: key -> (title, y label, metric matcher, reference line value, its label).
 PANELS: dict[str, tuple] = {
-    "opm_smoothness": ("Orientation-map smoothness", "smoothness", _match("smooth", exclude=("select", "categ", "face",
-                                                                                          "domain", "vtc")),
-                       None, None),
-    "pinwheel_density": ("Pinwheel density", "pinwheels / column spacing$^2$", _match("pinwheel"), math.pi,
-                         "$\\pi$ (Kaschube 2010)"),
+    "opm_smoothness": ("Orientation-map smoothness", "smoothness", _match("smooth", exclude=(
+        "select", "categ", "face", "domain", "vtc", "sf", "color", "colour")), None, None),
+    "pinwheel_density": ("Pinwheel density", "pinwheels / column spacing$^2$", _match("pinwheel_density",
+                         exclude=("fixed",)), math.pi, "$\\pi$ (Kaschube 2010)"),
     "orientation_selective": ("Orientation-selective units", "% units (CV < 0.6)", _match("selective",
                               exclude=("categ", "face", "domain", "vtc", "patch")), 100 * 153 / 308,
                               "macaque 49.7%"),
     "patch_count": ("Category patches", "patches per domain", _match("patch", exclude=("area",)), None, None),
-    "wiring_length": ("Wiring length", "wiring length (mm)", _match("wiring"), None, None),
+    "selectivity_smoothness": ("Selectivity smoothness", "smoothness", _match("selectivity_smoothness"), None, None),
+    "wiring_length": ("Wiring length", "wiring length (mm)", _match("wiring", exclude=("fiber", "fibre")), None, None),
     "effective_dimensionality": ("Effective dimensionality", "ED", lambda m: "dimensional" in m.lower()
                                  or m.lower() in ("ed", "effective_dim"), 16.71, "human VTC 16.7"),
     "predictivity": ("Neural predictivity", "predictivity", lambda m: any(k in m.lower() for k in

@@ -20,7 +20,8 @@ def _extent(m) -> tuple[float, float, float, float]:
 def v1_map_figure(layer: str, maps: Mapping, pinwheel_map, pinwheels: np.ndarray, stem: Path,
                   formats: Sequence[str]) -> list[Path]:
     """Orientation map with pinwheels (white +, black -), SF map and colour map of one layer."""
-    fig, axes = new_figure(9.0, 3.0, ncols=3)
+    fig, axes = new_figure(10.5, 3.4, ncols=3)
+    fig.suptitle(layer)
     ax = axes[0, 0]
     m = maps["orientation"]
     im = ax.imshow(m.values, origin="lower", cmap="hsv", vmin=0, vmax=180, extent=_extent(m))
@@ -30,13 +31,13 @@ def v1_map_figure(layer: str, maps: Mapping, pinwheel_map, pinwheels: np.ndarray
         s = pinwheels[pinwheels[:, 2] == sign] if len(pinwheels) else np.zeros((0, 3))
         ax.scatter(pm.x[0] + s[:, 1] * pm.spacing, pm.y[0] + s[:, 0] * pm.spacing, s=8, c=color,
                    edgecolors="black" if sign > 0 else "white", linewidths=0.3)
-    ax.set_title(f"{layer}: orientation, {len(pinwheels)} pinwheels")
-    for ax, key, cmap, label in ((axes[0, 1], "sf", "viridis", "log2 preferred SF (cycles/image)"),
-                                 (axes[0, 2], "color", "coolwarm", "colour preference (0 b/w, 1 red/cyan)")):
+    ax.set_title(f"orientation ({len(pinwheels)} pinwheels)")
+    for ax, key, cmap, label in ((axes[0, 1], "sf", "viridis", "log2 SF (cycles/image)"),
+                                 (axes[0, 2], "color", "coolwarm", "0 b/w - 1 red/cyan")):
         m = maps[key]
         im = ax.imshow(m.values, origin="lower", cmap=cmap, extent=_extent(m))
         fig.colorbar(im, ax=ax, shrink=0.8, label=label)
-        ax.set_title(f"{layer}: {'spatial frequency' if key == 'sf' else 'colour'}")
+        ax.set_title("spatial frequency" if key == "sf" else "colour")
     for ax in axes.ravel():
         ax.set_aspect("equal")
         ax.set_xlabel("x (mm)")
