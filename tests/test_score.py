@@ -201,3 +201,30 @@ def test_score_cwm_run(tmp_path):
     assert {"encoder.0.mlp", "encoder.1.mlp", "encoder.2.mlp", "encoder.3.mlp"} <= layers
     areas = {r["area"] for r in res["rows"]}
     assert {"V1", "VTC"} <= areas
+
+
+def test_vtc_map_is_the_one_fmri_compare_uses(tiny_run, tmp_path):
+    """score's VTC map and `neurocwm fmri compare RUN` are the same units, t values and patch code."""
+    from test_fmri import _nsd_dir
+
+    from neurocwm.fmri.cortical_map import CorticalMap
+    from neurocwm.fmri.model_map import model_map
+
+    floc = require_shared("floc", "stimuli")
+    res = score_run(tiny_run, out=tmp_path / "s", floc=floc, analyses=("vtc",), vtc_layers=["layer4.1"],
+                    **{**FAST, "formats": ()})
+    saved = CorticalMap.load(tmp_path / "s" / "maps" / "vtc_layer4.1.npz")
+    direct = model_map(tiny_run, floc, per_category=FAST["per_category"], progress=False)
+    np.testing.assert_array_equal(saved.positions_mm, direct.positions_mm)
+    for dom in saved.domains:
+        np.testing.assert_allclose(saved.values[dom], direct.values[dom], rtol=1e-6)
+    out = tmp_path / "cmp"
+    assert main(["fmri", "compare", str(tiny_run), "--floc", str(floc), "--per-category", str(FAST["per_category"]),
+                 "--subjects", str(_nsd_dir(tmp_path / "nsd", n_subjects=2)), "--out", str(out),
+                 "--smoothness-samples", "2", "--formats", "png", "--no-progress"]) == 0
+    cmp = json.loads((out / "comparison.json").read_text())
+    model_counts = {r["domain"]: r["model"] for r in cmp["rows"]
+                    if r["metric"] == "patch_count" and r["subject"] == "group"}
+    score_counts = {r["metric"].removeprefix("patch_count_"): r["value"] for r in res["rows"]
+                    if r["metric"].startswith("patch_count_")}
+    assert model_counts == score_counts
