@@ -144,3 +144,13 @@ def task_scene(cfg):
     from neurocwm.cwm.task import _scene_config
 
     return _scene_config(cfg, cfg["image_size"])
+
+
+def test_scene_keys_reach_the_generator():
+    from neurocwm.cwm.task import _scene_config
+
+    task, cfg = _cfg(camera_prob=1.0, max_camera=3.0, noise_sigma=1.6, max_motion=4.0)
+    sc = _scene_config(cfg, 32)
+    assert (sc.camera_prob, sc.camera, sc.noise_sigma, sc.max_motion) == (1.0, 3.0, 1.6, 4.0)
+    default = _scene_config(_cfg()[1], 32)
+    assert default.camera == default.max_motion / 2 and default.noise_sigma == 0.8

@@ -54,7 +54,8 @@ VAL_SEED = 20_240_917
 #: Synthetic pairs per "epoch" when ``epochs`` is given instead of ``steps``.
 GENERATED_EPOCH = 10_000
 #: Visible frame-1 patch counts of the validation curve, as fractions of the tiny tier's 64.
-CURVE_FRACTIONS = (3 / 64, 6 / 64, 12 / 64, 24 / 64)
+#: K = 0 (no frame-1 patch: the model can only guess the motion) anchors the curve.
+CURVE_FRACTIONS = (0.0, 3 / 64, 6 / 64, 12 / 64, 24 / 64)
 
 DEFAULTS: dict = {
     "model_family": "cwm",
@@ -74,6 +75,8 @@ DEFAULTS: dict = {
     "max_motion": 5.0,
     "min_motion": 1.0,
     "camera_prob": 0.5,
+    "max_camera": None,  # px; None -> max_motion / 2
+    "noise_sigma": None,  # px blur of the texture noise; None -> SceneConfig's 0.8
     "glued_prob": 0.3,
     "n_objects": [2, 3],
     "val_pairs": 32,
@@ -108,6 +111,8 @@ def _scene_config(cfg: dict, size: int) -> SceneConfig:
         max_motion=float(cfg["max_motion"]),
         min_motion=float(cfg["min_motion"]),
         camera_prob=float(cfg["camera_prob"]),
+        max_camera=None if cfg.get("max_camera") is None else float(cfg["max_camera"]),
+        **({} if cfg.get("noise_sigma") is None else {"noise_sigma": float(cfg["noise_sigma"])}),
         glued_prob=float(cfg["glued_prob"]),
         n_objects=tuple(int(n) for n in cfg["n_objects"]),
     )
@@ -375,7 +380,7 @@ class CWMTask:
 
     # ------------------------------------------------------------------ validation
     def _validation(self, cfg: dict, size: int) -> dict:
-        key = (size, cfg["val_pairs"], cfg["val_points"], cfg["max_motion"], cfg["min_motion"], cfg["camera_prob"], cfg["glued_prob"], tuple(cfg["n_objects"]))
+        key = (size, cfg["val_pairs"], cfg["val_points"], cfg["max_motion"], cfg["min_motion"], cfg["camera_prob"], cfg.get("max_camera"), cfg.get("noise_sigma"), cfg["glued_prob"], tuple(cfg["n_objects"]))
         if self._val is None or self._val_key != key:
             self._val = validation_set(cfg, size, int(cfg["val_pairs"]), int(cfg["val_points"]))
             self._val_key = key
