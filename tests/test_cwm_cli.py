@@ -89,6 +89,8 @@ def test_eval_writes_every_baseline(setup, tmp_path):
     from neurocwm.cwm.eval import opencv_flows
 
     expected = {"zero", "block_matching", "tvl1", "cwm_tracer", "cwm_tracer_soft", *opencv_flows()}
+    assert {"farneback", "dis", "dis_x4"} <= expected  # OpenCV comes with the test extra
+    assert res["settings"]["tracer"]["search_radius"] == 14.0 and res["settings"]["missing_baselines"] == []
     assert set(res["summary"]) == expected
     assert set(res["seconds_per_point"]) == expected
     assert {"always_visible", "tvl1_forward_backward", "cwm_tracer"} <= set(res["occlusion"])
@@ -99,6 +101,13 @@ def test_eval_writes_every_baseline(setup, tmp_path):
     md = (out / "results.md").read_text()
     assert "block_matching" in md and "felzenszwalb" in md and "greedy" in md
     assert res["run"]["arch"] == "smoke"
+    # the default output folder is RUN/eval; tracer options are recorded
+    rc = main(["cwm", "eval", str(run), "--n-pairs", "1", "--points-per-pair", "2", "--n-masks", "1", "--calibration-pairs", "1",
+               "--n-segments", "0", "--n-keypoint-pairs", "0", "--search-radius", "-1", "--visible-fraction", "0.25", "--no-progress"])
+    assert rc == 0
+    res = json.loads((run / "eval" / "results.json").read_text())
+    assert res["settings"]["tracer"]["search_radius"] is None and res["settings"]["tracer"]["visible_fraction"] == 0.25
+    assert (run / "eval" / "results.md").is_file() and "segments" not in res
 
 
 @pytest.mark.parametrize(
@@ -112,6 +121,7 @@ def test_eval_writes_every_baseline(setup, tmp_path):
         (["predict", "{tdann}", "{f0}", "{f0}"], "not a CWM"),
         (["segment", "{run}", "{f0}", "--point", "99,1"], "outside"),
         (["eval", "{run}", "--n-pairs", "0"], "n-pairs"),
+        (["eval", "{run}", "--visible-fraction", "1.5"], "visible-fraction"),
     ],
 )
 def test_clear_one_line_errors(setup, capsys, argv, match):
