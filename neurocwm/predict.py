@@ -4,8 +4,9 @@ per brain region on training stimuli only, report the committed layers on held-o
 Procedure (``predict``)
 -----------------------
 1. Load the neural data (a netCDF assembly written by :func:`neurocwm.assemblies.save_assembly`
-   whose stimulus set has image paths, or a built-in name such as ``cowley_v4:190923``) and
-   average repetitions.
+   whose stimulus set has image paths, a built-in name such as ``cowley_v4:190923``, or an
+   image folder with a response file, see :mod:`neurocwm.datasets.folder`) and average
+   repetitions.
 2. Run every stimulus through the network (resized to the run's ``image_size``, ImageNet
    normalisation, as in training) and keep the 8 block outputs (``layer1.0`` ... ``layer4.1``).
 3. One seeded, stratified (on ``object_name`` when present) outer split: ``1 - test_size`` of
@@ -75,8 +76,9 @@ def _builtin_cowley(arg: str, root):
 BUILTIN_DATA = {"cowley_v4": _builtin_cowley}
 
 
-def data_name(spec: str | Path) -> str:
-    """File-system-safe name of a data spec (``cowley_v4:190923`` -> ``cowley_v4_190923``)."""
+def data_name(spec: str | Path, responses: str | Path | None = None) -> str:
+    """File-system-safe name of a data spec (``cowley_v4:190923`` -> ``cowley_v4_190923``;
+    an image folder ``imgs/`` with ``responses=v4.npy`` -> ``imgs_v4``)."""
     s = str(spec)
     head = s.split(":", 1)[0]
     if head not in BUILTIN_DATA:
@@ -84,11 +86,29 @@ def data_name(spec: str | Path) -> str:
         for suffix in (".nc", ".h5", ".netcdf"):
             if s.endswith(suffix):
                 s = s[: -len(suffix)]
+        if responses is not None:
+            s = f"{s}_{Path(responses).stem}"
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_") or "data"
 
 
-def load_neural(spec: str | Path, root: str | Path | None = None):
-    """``(name, stimuli, assembly)`` for a netCDF assembly path or a built-in ``name:arg``.
+def load_neural(spec: str | Path, root: str | Path | None = None, *, responses: str | Path | None = None,
+                key: str | None = None, metadata: str | Path | None = None):
+    """``(name, stimuli, assembly)`` for a netCDF assembly, a built-in ``name:arg`` or an image folder.
+
+    Parameters
+    ----------
+    spec : str or path
+        A netCDF assembly written by :func:`neurocwm.assemblies.save_assembly` (with its
+        stimulus set), a built-in such as ``cowley_v4:190923``, or a folder of images.
+    root : path, optional
+        Root folder of a built-in data set (default: the shared data folder).
+    responses : path, optional
+        With an image folder: the response file (.npy, .csv or .mat; layouts, including single
+        trials for the ceiling, in :mod:`neurocwm.datasets.folder`). Required for a folder.
+    key : str, optional
+        Variable name in a .mat response file.
+    metadata : path, optional
+        With an image folder: CSV of per-image columns (``stimulus_id``, ``object_name``, ...).
 
     Raises ``ValueError`` / ``FileNotFoundError`` naming the problem (unknown built-in, missing
     file, no stimulus set or no image paths).
@@ -97,13 +117,25 @@ def load_neural(spec: str | Path, root: str | Path | None = None):
 
     s = str(spec)
     head, _, arg = s.partition(":")
+    folder_only = {"responses": responses, "key": key, "metadata": metadata}
+    path = Path(s)
+    if path.is_dir():
+        if responses is None:
+            raise ValueError(f"{path} is a folder of images: give the response file with --responses (responses=)")
+        from neurocwm.datasets.folder import load_image_folder_responses
+
+        stimuli, asm = load_image_folder_responses(path, responses, key=key, metadata=metadata)
+        return data_name(path, responses), stimuli, asm
+    given = [k for k, v in folder_only.items() if v is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} only apply to an image folder, and {s} is not a folder")
     if head in BUILTIN_DATA:
         stimuli, asm = BUILTIN_DATA[head](arg, root)
         return data_name(s), stimuli, asm
-    path = Path(s)
     if not path.exists():
         known = ", ".join(f"{k}:<arg>" for k in BUILTIN_DATA)
-        raise FileNotFoundError(f"neural data not found: {s} (give a netCDF assembly or a built-in: {known})")
+        raise FileNotFoundError(f"neural data not found: {s} (give a netCDF assembly, an image folder with "
+                                f"--responses, or a built-in: {known})")
     asm = load_assembly(path)
     stimuli = asm.attrs.get("stimulus_set")
     if not isinstance(stimuli, StimulusSet):
@@ -209,7 +241,8 @@ def _regions_of(avg, region: str | None) -> dict[str, np.ndarray]:
             raise ValueError(f"unknown region {region!r}; use one of {', '.join(_REGION_ALIASES)}")
         return {r: np.arange(n)}
     if "region" not in avg.coords:
-        raise ValueError("the assembly has no 'region' coordinate on neuroid; pass region= (e.g. V4)")
+        raise ValueError("the assembly has no 'region' coordinate on neuroid; name the region of the recordings "
+                         "with --region (region=), e.g. V4")
     labels = avg["region"].values.astype(str)
     out: dict[str, list[int]] = {}
     for i, lab in enumerate(labels):
@@ -377,6 +410,9 @@ def predict(
     batch_size: int = 64,
     max_units: int | None = 50_000,
     data_root: str | Path | None = None,
+    responses: str | Path | None = None,
+    responses_key: str | None = None,
+    metadata: str | Path | None = None,
     device: str = "cpu",
     write: bool = True,
     progress: bool = True,
@@ -384,8 +420,9 @@ def predict(
 ) -> dict[str, Any]:
     """Score every layer of a run against ``neural``, commit layers, write the result into the run.
 
-    See the module docstring for the procedure. Returns the result dict (also written to
-    ``RUN/predictivity/<data>[.random_init].json`` and ``.csv`` when ``write``).
+    See the module docstring for the procedure and :func:`load_neural` for ``neural``,
+    ``data_root``, ``responses``, ``responses_key`` and ``metadata``. Returns the result dict
+    (also written to ``RUN/predictivity/<data>[.random_init].json`` and ``.csv`` when ``write``).
     """
     from neurocwm.runs import load_run
 
@@ -395,7 +432,7 @@ def predict(
     r = load_run(run, checkpoint=checkpoint, device=device, random_init=random_init)
     if r.config.get("model_family", "tdann") != "tdann":
         raise ValueError(f"{run}: predict needs a TDANN run, got model_family={r.config.get('model_family')!r}")
-    name, stimuli, asm = load_neural(neural, root=data_root)
+    name, stimuli, asm = load_neural(neural, root=data_root, responses=responses, key=responses_key, metadata=metadata)
     from neurocwm.predictivity import prepare_target
 
     ids, _, _ = prepare_target(asm)
@@ -412,12 +449,22 @@ def predict(
         "weights": None if random_init else str(r.weights),
         "random_init": bool(random_init),
         "data": str(neural),
+        "responses": None if responses is None else str(responses),
         "data_name": name,
         "n_stimuli": int(len(ids)),
         "image_size": image_size,
         "layer_areas": areas,
         "units": {k: {"n_kept": int(len(v)), "n_total": int(np.prod(dims[k]))} for k, v in units.items()},
         "max_units": max_units,
+        "config": {  # every option of this call, as resolved
+            "metric": metric, "split_seed": int(split_seed), "test_size": float(test_size), "n_splits": int(n_splits),
+            "region": region, "checkpoint": None if checkpoint is None else str(checkpoint),
+            "random_init": bool(random_init), "batch_size": int(batch_size), "max_units": max_units,
+            "data": str(neural), "data_root": None if data_root is None else str(data_root),
+            "responses": None if responses is None else str(responses), "responses_key": responses_key,
+            "metadata": None if metadata is None else str(metadata), "device": device,
+            "metric_kwargs": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in metric_kwargs.items()},
+        },
         "seconds": {"features": round(t_feat, 2), "total": round(time.perf_counter() - t0, 2)},
     })
     if write:

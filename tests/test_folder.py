@@ -88,3 +88,45 @@ def test_metadata_and_errors(folder, tmp_path):
     with pytest.raises(ValueError, match="unsupported"):
         (tmp_path / "r.txt").write_text("1")
         load_image_folder_responses(folder, tmp_path / "r.txt")
+
+
+def test_single_trials_3d_npy_and_long_csv_agree(folder, tmp_path):
+    from neurocwm.predictivity import internal_consistency, prepare_target
+
+    rng = np.random.default_rng(1)
+    trials = rng.normal(size=(4, 3, 2))  # stimuli x repetitions x neuroids, folder order
+    trials[2, 1] = np.nan  # one trial of img3 was not recorded
+    np.save(tmp_path / "t.npy", trials)
+    _, a = load_image_folder_responses(folder, tmp_path / "t.npy", region="V4")
+    assert a.shape == (11, 2) and "repetition" in a.coords
+    ids, mean, _ = prepare_target(a)
+    assert list(ids) == ["img1", "img2", "img3", "img10"]
+    np.testing.assert_allclose(mean, np.nanmean(trials, axis=1))
+    # the same trials as a long CSV (one row per trial, shuffled rows, named neuroid columns)
+    rows = [{"stimulus_id": sid, "repetition": r, "left": trials[i, r, 0], "right": trials[i, r, 1]}
+            for i, sid in enumerate(["img1", "img2", "img3", "img10"]) for r in range(3) if not (i == 2 and r == 1)]
+    pd.DataFrame(rows).sample(frac=1.0, random_state=0).to_csv(tmp_path / "t.csv", index=False)
+    _, b = load_image_folder_responses(folder, tmp_path / "t.csv", region="V4")
+    assert list(b["neuroid_id"].values) == ["left", "right"]
+    np.testing.assert_allclose(prepare_target(b)[1], mean)
+    # both carry what the ceiling needs, and give the same ceiling
+    more = rng.normal(size=(4, 3, 2)) + 3 * rng.normal(size=(4, 1, 2))
+    np.save(tmp_path / "m.npy", more)
+    _, c = load_image_folder_responses(folder, tmp_path / "m.npy")
+    assert np.isfinite(internal_consistency(c).value)
+
+
+def test_single_trial_errors(folder, tmp_path):
+    np.save(tmp_path / "t.npy", np.zeros((3, 2, 2)))
+    with pytest.raises(ValueError, match="stimuli, repetitions, neuroids"):
+        load_image_folder_responses(folder, tmp_path / "t.npy")
+    pd.DataFrame({"stimulus_id": ["img1", "img1", "img2", "img3", "img10"], "n0": [1.0, 2, 3, 4, 5]}).to_csv(
+        tmp_path / "dup.csv", index=False)
+    with pytest.raises(ValueError, match="no repetition column"):
+        load_image_folder_responses(folder, tmp_path / "dup.csv")
+    pd.DataFrame({"stimulus_id": ["img1", "img1", "img2", "img3", "img10"], "repetition": [0, 0, 0, 0, 0],
+                  "n0": [1.0, 2, 3, 4, 5]}).to_csv(tmp_path / "dup2.csv", index=False)
+    with pytest.raises(ValueError, match="repetition"):
+        load_image_folder_responses(folder, tmp_path / "dup2.csv")
+    with pytest.raises(FileNotFoundError, match="response file not found"):
+        load_image_folder_responses(folder, tmp_path / "missing.npy")

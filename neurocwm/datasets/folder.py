@@ -4,10 +4,16 @@
 >>> stimuli, asm = load_image_folder_responses("imgs/", "resp.npy", region="IT")  # doctest: +SKIP
 
 Images are the files with an image suffix directly in the folder, in natural order
-(``img2`` before ``img10``); their stem is the ``stimulus_id``. The response matrix is either
-(stimuli x neuroids) or (neuroids x stimuli): ``orientation="auto"`` decides from which side
-matches the number of images and refuses to guess when both do. A CSV with a ``stimulus_id``
-column is matched to the images by id (ids must be the same set; the order may differ).
+(``img2`` before ``img10``); their stem is the ``stimulus_id``. Responses come as
+
+* a 2-D matrix (.npy, .mat, or a CSV without a ``stimulus_id`` column), either
+  (stimuli x neuroids) or (neuroids x stimuli): ``orientation="auto"`` decides from which side
+  matches the number of images and refuses to guess when both do;
+* a CSV with a ``stimulus_id`` column, matched to the images by id (ids must be the same set;
+  the order may differ); the other columns are the neuroids, named by their headers;
+* single trials, for the internal-consistency ceiling: a 3-D array (.npy/.mat) of shape
+  (stimuli, repetitions, neuroids), where an all-NaN row is a missing trial, or a CSV with
+  ``stimulus_id`` and ``repetition`` columns (one row per trial).
 """
 
 from __future__ import annotations
@@ -118,6 +124,28 @@ def _read_mat(path: Path, key: str | None) -> np.ndarray:
     return next(iter(candidates.values()))
 
 
+def _read_csv_trials(path: Path) -> tuple[np.ndarray, list[str], np.ndarray | None, list[str]] | None:
+    """(values, stimulus_ids, repetition or None, neuroid_ids) of a CSV with a stimulus_id column."""
+    df = pd.read_csv(path, dtype={"stimulus_id": str})
+    if "stimulus_id" not in df.columns:
+        return None
+    ids = df["stimulus_id"].astype(str).tolist()
+    reps = None
+    if "repetition" in df.columns:
+        try:
+            reps = df["repetition"].to_numpy().astype(int)
+        except ValueError:
+            raise ValueError(f"{path}: the repetition column must hold integers") from None
+    data = df.drop(columns=[c for c in ("stimulus_id", "repetition") if c in df.columns])
+    if data.shape[1] == 0:
+        raise ValueError(f"{path}: no response columns besides stimulus_id/repetition")
+    try:
+        values = data.to_numpy().astype(float)
+    except ValueError:
+        raise ValueError(f"{path}: non-numeric values in the response columns") from None
+    return values, ids, reps, [str(c) for c in data.columns]
+
+
 def load_image_folder_responses(
     image_folder: str | os.PathLike,
     responses: str | os.PathLike,
@@ -129,44 +157,90 @@ def load_image_folder_responses(
     metadata: str | os.PathLike | pd.DataFrame | None = None,
     identifier: str | None = None,
 ) -> tuple[StimulusSet, xr.DataArray]:
-    """Stimuli from an image folder and an assembly from a response matrix, ids aligned.
+    """Stimuli from an image folder and an assembly from a response file, ids aligned.
 
     Parameters
     ----------
-    orientation : {"auto", "stimuli_x_neuroids", "neuroids_x_stimuli"}
-        How the matrix is laid out; "auto" picks the side whose length equals the number of
-        images and raises when both or neither do.
+    image_folder : path
+        Folder of images (see the module docstring for the order and the ids).
+    responses : path
+        .npy, .csv or .mat file (layouts in the module docstring). Single trials give an
+        assembly with a ``repetition`` coordinate (one presentation per trial).
     key : str, optional
         Variable name in a .mat file.
+    orientation : {"auto", "stimuli_x_neuroids", "neuroids_x_stimuli"}
+        How a 2-D matrix is laid out; "auto" picks the side whose length equals the number of
+        images and raises when both or neither do. 3-D arrays are always
+        (stimuli, repetitions, neuroids).
+    neuroid_ids : sequence of str, optional
+        Default: the CSV column headers, else ``n0, n1, ...``.
+    region : str, optional
+        Brain region of every neuroid (``V1``, ``V2``, ``V4``, ``IT``).
+    metadata : CSV path or DataFrame, optional
+        Per-image columns (``object_name``, ...) keyed by ``stimulus_id``.
+    identifier : str, optional
+        Stimulus set identifier (default: the folder name).
     """
     stimuli = image_folder_stimuli(image_folder, identifier=identifier, metadata=metadata)
     n = len(stimuli)
-    arr, row_ids = read_matrix(responses, key=key)
-    if arr.ndim != 2:
-        raise ValueError(f"{responses}: responses must be 2-D, got shape {arr.shape}")
-    if row_ids is not None:
+    own = list(stimuli.stimulus_ids)
+    path = Path(responses)
+    if not path.exists():
+        raise FileNotFoundError(f"response file not found: {path}")
+    table = _read_csv_trials(path) if path.suffix.lower() == ".csv" else None
+    repetition = None
+    if table is not None:
         if orientation == "neuroids_x_stimuli":
             raise ValueError("a CSV with a stimulus_id column has stimuli as rows")
-        own = stimuli.stimulus_ids
+        arr, row_ids, repetition, columns = table
         from neurocwm.assemblies import check_same_ids
 
-        check_same_ids(row_ids, own, "the response file", "the image folder")
-        pos = {s: i for i, s in enumerate(row_ids)}
-        arr = arr[[pos[s] for s in own]]
+        check_same_ids(sorted(set(row_ids)), own, "the response file", "the image folder")
+        if neuroid_ids is None:
+            neuroid_ids = columns
+        pos = {s: i for i, s in enumerate(own)}
+        if repetition is None:
+            if len(set(row_ids)) != len(row_ids):
+                raise ValueError(f"{path}: stimulus ids repeat but there is no repetition column")
+            row_of = {s: i for i, s in enumerate(row_ids)}
+            arr = arr[[row_of[s] for s in own]]
+            stim_ids = own
+        else:  # trials, grouped by image in folder order
+            order = np.lexsort((repetition, [pos[s] for s in row_ids]))
+            arr, repetition = arr[order], repetition[order]
+            stim_ids = [row_ids[i] for i in order]
     else:
-        if orientation == "auto":
-            rows, cols = arr.shape[0] == n, arr.shape[1] == n
-            if rows and cols:
-                raise ValueError(f"responses are {arr.shape} and there are {n} images: pass orientation=")
-            if not rows and not cols:
-                raise ValueError(f"responses have shape {arr.shape} but the folder has {n} images")
-            orientation = "stimuli_x_neuroids" if rows else "neuroids_x_stimuli"
-        if orientation == "neuroids_x_stimuli":
-            arr = arr.T
-        elif orientation != "stimuli_x_neuroids":
-            raise ValueError(f"unknown orientation {orientation!r}")
-        if arr.shape[0] != n:
-            raise ValueError(f"responses have {arr.shape[0]} stimuli but the folder has {n} images")
-    asm = make_assembly(arr, stimulus_id=stimuli.stimulus_ids, neuroid_id=neuroid_ids, region=region,
+        arr, _ = read_matrix(path, key=key)
+        if arr.ndim == 3:
+            if orientation not in ("auto", "stimuli_x_neuroids"):
+                raise ValueError("3-D responses are (stimuli, repetitions, neuroids); orientation does not apply")
+            if arr.shape[0] != n:
+                raise ValueError(f"{path}: 3-D responses must be (stimuli, repetitions, neuroids); "
+                                 f"got shape {arr.shape} but the folder has {n} images")
+            n_rep = arr.shape[1]
+            flat = arr.reshape(n * n_rep, arr.shape[2])
+            present = ~np.isnan(flat).all(1)  # an all-NaN row is a trial that was not recorded
+            arr = flat[present]
+            stim_ids = list(np.repeat(own, n_rep)[present])
+            repetition = np.tile(np.arange(n_rep), n)[present]
+        elif arr.ndim == 2:
+            if orientation == "auto":
+                rows, cols = arr.shape[0] == n, arr.shape[1] == n
+                if rows and cols:
+                    raise ValueError(f"responses are {arr.shape} and there are {n} images: pass orientation=")
+                if not rows and not cols:
+                    raise ValueError(f"responses have shape {arr.shape} but the folder has {n} images")
+                orientation = "stimuli_x_neuroids" if rows else "neuroids_x_stimuli"
+            if orientation == "neuroids_x_stimuli":
+                arr = arr.T
+            elif orientation != "stimuli_x_neuroids":
+                raise ValueError(f"unknown orientation {orientation!r}")
+            if arr.shape[0] != n:
+                raise ValueError(f"responses have {arr.shape[0]} stimuli but the folder has {n} images")
+            stim_ids = own
+        else:
+            raise ValueError(f"{responses}: responses must be 2-D, or 3-D (stimuli, repetitions, neuroids); "
+                             f"got shape {arr.shape}")
+    asm = make_assembly(arr, stimulus_id=stim_ids, neuroid_id=neuroid_ids, repetition=repetition, region=region,
                         stimulus_set=stimuli)
     return stimuli, asm

@@ -1,0 +1,155 @@
+"""``neurocwm predict``: layer-to-area commitment on planted data, no peeking at held-out stimuli,
+the whole command on a tiny run (image folder + single trials), and on the real Cowley V4 data."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import require_shared
+from neurocwm.assemblies import make_assembly
+from neurocwm.cli import main
+from neurocwm.predict import commit_layers, load_neural
+
+TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300",
+        "--no-progress"]
+
+
+def _planted(seed=0, n=200, n_rep=4):
+    """Two layers: 'early' drives the V1 neuroids, 'late' the V4 ones; 'noise' drives nothing."""
+    rng = np.random.default_rng(seed)
+    layers = {name: rng.normal(size=(n, 40)) for name in ("early", "late", "noise")}
+    sig_v1 = layers["early"][:, :5] @ rng.normal(size=(5, 6))
+    sig_v4 = layers["late"][:, :5] @ rng.normal(size=(5, 8))
+    signal = np.hstack([sig_v1, sig_v4])
+    trials = signal[:, None, :] + 1.0 * signal.std(0) * rng.normal(size=(n, n_rep, signal.shape[1]))
+    ids = np.array([f"s{i:03d}" for i in range(n)])
+    asm = make_assembly(trials.reshape(-1, signal.shape[1]), np.repeat(ids, n_rep),
+                        repetition=np.tile(np.arange(n_rep), n), region=["V1"] * 6 + ["V4"] * 8,
+                        presentation_coords={"object_name": np.repeat(np.array(["a", "b"] * (n // 2)), n_rep)})
+    return layers, asm, ids
+
+
+@pytest.mark.parametrize("metric", ["pls", "ridge", "one_to_one", "rsa"])
+def test_commits_the_planted_layer_per_region(metric):
+    layers, asm, _ = _planted()
+    res = commit_layers(layers, asm, metric=metric, progress=False)
+    assert res["region_layer_map"] == {"V1": "early", "V4": "late"}
+    for region, layer in res["region_layer_map"].items():
+        c = res["commitments"][region]
+        sel = res["layers"][region]
+        assert sel[layer]["value"] == max(v["value"] for v in sel.values())
+        # RSA compares 40 x 40 RDMs of 40-d features, 35 dims of them irrelevant: weaker but positive
+        assert c["test"] > (0.1 if metric == "rsa" else 0.3)
+        assert c["ceiling"] is not None and 0 < c["ceiling"] < 1
+    assert res["split"]["n_train"] == 160 and res["split"]["n_test"] == 40
+    assert res["split"]["stratified_on"] == "object_name"
+
+
+def test_selection_never_sees_held_out_stimuli():
+    """Replacing the held-out responses by noise changes the held-out score, nothing else."""
+    layers, asm, ids = _planted(seed=1)
+    ref = commit_layers(layers, asm, metric="pls", progress=False, ceiling=False)
+    held = set(ref["split"]["test_stimulus_ids"])
+    values = asm.values.copy()
+    is_held = np.isin(asm["stimulus_id"].values, list(held))
+    values[is_held] = np.random.default_rng(9).normal(size=(int(is_held.sum()), values.shape[1]))
+    spoiled = asm.copy(data=values)
+    out = commit_layers(layers, spoiled, metric="pls", progress=False, ceiling=False)
+    assert out["split"]["test_stimulus_ids"] == ref["split"]["test_stimulus_ids"]
+    assert out["layers"] == ref["layers"] and out["region_layer_map"] == ref["region_layer_map"]
+    for region in ref["commitments"]:
+        assert ref["commitments"][region]["test"] > 0.3
+        assert abs(out["commitments"][region]["test"]) < 0.3
+
+
+def test_commit_layers_errors():
+    layers, asm, _ = _planted()
+    with pytest.raises(ValueError, match="test_size"):
+        commit_layers(layers, asm, test_size=1.5, progress=False)
+    with pytest.raises(ValueError, match="unknown metric"):
+        commit_layers(layers, asm, metric="svm", progress=False)
+    with pytest.raises(ValueError, match="unknown region"):
+        commit_layers(layers, asm, region="MT", progress=False)
+    bare = make_assembly(asm.values, asm["stimulus_id"].values, repetition=asm["repetition"].values)
+    with pytest.raises(ValueError, match="--region"):
+        commit_layers(layers, bare, progress=False)
+
+
+# ---------------------------------------------------------------------------- the command
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("predict") / "run"
+    assert main(["fit", "--out", str(out), *TINY, "--steps", "2", "--seed", "0"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def my_recordings(tmp_path_factory):
+    """A user's own data: 80 images and single-trial responses of 6 'IT' sites to them."""
+    root = tmp_path_factory.mktemp("recordings")
+    imgs = root / "images"
+    imgs.mkdir()
+    rng = np.random.default_rng(3)
+    feats = []
+    for i in range(80):
+        img = rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8)
+        img[: 20 + i % 20] //= 2 + i % 3  # image structure the responses follow
+        Image.fromarray(img).save(imgs / f"im{i}.png")
+        f = img.astype(float) / 255
+        feats.append([f.mean(), f[:20].mean(), f[:, :20].mean(), f[..., 0].mean(), f.std(), f[20:].std()])
+    feats = np.asarray(feats)
+    signal = (feats - feats.mean(0)) / feats.std(0)
+    trials = signal[:, None, :] + 0.5 * rng.normal(size=(80, 5, 6))
+    np.save(root / "trials.npy", trials)
+    with open(root / "meta.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["stimulus_id", "object_name"])
+        for i in range(80):
+            w.writerow([f"im{i}", f"obj{i % 4}"])
+    return root
+
+
+def test_predict_on_own_recordings(tiny_run, my_recordings, capsys):
+    args = ["predict", str(tiny_run), "--neural", str(my_recordings / "images"), "--responses",
+            str(my_recordings / "trials.npy"), "--metadata", str(my_recordings / "meta.csv"), "--region", "IT",
+            "--metric", "ridge", "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "IT -> layer" in out and "ceiled" in out
+    res = json.loads((tiny_run / "predictivity" / "images_trials.json").read_text())
+    assert res["metric"] == "ridge" and res["n_stimuli"] == 80 and res["split"]["n_test"] == 16
+    assert res["split"]["stratified_on"] == "object_name"
+    assert res["config"]["responses"].endswith("trials.npy") and res["config"]["region"] == "IT"
+    c = res["commitments"]["IT"]
+    assert c["layer"] in res["layers"]["IT"] and len(res["layers"]["IT"]) == 8
+    assert 0 < c["ceiling"] <= 1 and c["test_ceiled"] == pytest.approx(c["test"] ** 2 / c["ceiling"])
+    with open(tiny_run / "predictivity" / "images_trials.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 8 and sum(int(r["committed"]) for r in rows) == 1
+    # the seeded random initialisation goes to its own files
+    assert main(args + ["--random-init"]) == 0
+    rnd = json.loads((tiny_run / "predictivity" / "images_trials.random_init.json").read_text())
+    assert rnd["random_init"] and rnd["weights"] is None
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "give the response file with --responses"),
+    (["--responses", "{root}/missing.npy"], "response file not found"),
+])
+def test_predict_folder_errors(tiny_run, my_recordings, capsys, extra, message):
+    extra = [e.format(root=my_recordings) for e in extra]
+    assert main(["predict", str(tiny_run), "--neural", str(my_recordings / "images"), *extra, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("neurocwm predict: error:") and message in err[0]
+
+
+def test_load_neural_refuses_folder_options_elsewhere(my_recordings):
+    with pytest.raises(ValueError, match="only apply to an image folder"):
+        load_neural(my_recordings / "trials.npy", responses=my_recordings / "trials.npy")
+    with pytest.raises(FileNotFoundError, match="image folder with --responses"):
+        load_neural(my_recordings / "nothing.nc")
