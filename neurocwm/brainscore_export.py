@@ -85,8 +85,12 @@ def default_region_layer_map(areas: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _committed_maps(run: Path) -> tuple[dict[str, str], list[str]]:
-    """Region -> layer from ``RUN/predictivity/*.json`` (trained weights only); conflicts raise."""
+def _committed_maps(run: Path, weights: str | Path | None = None) -> tuple[dict[str, str], list[str]]:
+    """Region -> layer from ``RUN/predictivity/*.json`` (trained weights only); conflicts raise.
+
+    With ``weights``, only commitments that ``neurocwm predict`` made with that very weights
+    file count (a commitment of an earlier checkpoint says nothing about the exported one).
+    """
     found: dict[str, tuple[str, str]] = {}
     sources: list[str] = []
     for path in sorted((run / "predictivity").glob("*.json")):
@@ -98,6 +102,8 @@ def _committed_maps(run: Path) -> tuple[dict[str, str], list[str]]:
             continue
         rlm = data.get("region_layer_map") if isinstance(data, dict) else None
         if not isinstance(rlm, dict) or data.get("random_init"):
+            continue
+        if weights is not None and data.get("weights") and Path(data["weights"]).resolve() != Path(weights).resolve():
             continue
         sources.append(path.name)
         for region, layer in rlm.items():
@@ -188,7 +194,7 @@ def export_plugin(
     if region_layer_map is not None:
         rlm, source = _check_map(region_layer_map), {k: "given" for k in region_layer_map}
     else:
-        committed, files = _committed_maps(run)
+        committed, files = _committed_maps(run, r.weights)
         rlm = dict(committed)
         source = {k: "predictivity:" + ",".join(files) for k in committed}
         for k, v in default_region_layer_map(areas).items():

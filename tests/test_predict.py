@@ -153,3 +153,28 @@ def test_load_neural_refuses_folder_options_elsewhere(my_recordings):
         load_neural(my_recordings / "trials.npy", responses=my_recordings / "trials.npy")
     with pytest.raises(FileNotFoundError, match="image folder with --responses"):
         load_neural(my_recordings / "nothing.nc")
+
+
+def test_export_commits_what_predict_found_for_these_weights(tiny_run, my_recordings, tmp_path):
+    import shutil
+
+    from neurocwm.brainscore_export import export_plugin
+    from neurocwm.predict import predict
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    res = predict(run, my_recordings / "images", responses=my_recordings / "trials.npy", region="IT",
+                  metric="one_to_one", progress=False)
+    layer = res["region_layer_map"]["IT"]
+    # a random-init result and a result for other weights commit IT elsewhere: both are ignored
+    other = next(b for b in res["layers"]["IT"] if b != layer)
+    for name, patch in (("x.random_init.json", {"random_init": True, "weights": None}),
+                        ("y.json", {"weights": str(tmp_path / "earlier.safetensors")})):
+        (run / "predictivity" / name).write_text(json.dumps(dict(res, region_layer_map={"IT": other}, **patch)))
+    out = export_plugin(run, weights_url="file:///w.pt", out=tmp_path / "s.zip")
+    assert out["region_layer_map"]["IT"] == layer
+    assert out["region_layer_map_source"]["IT"] == "predictivity:images_trials.json"
+    # two results for these weights that disagree: refuse to guess
+    (run / "predictivity" / "z.json").write_text(json.dumps(dict(res, region_layer_map={"IT": other})))
+    with pytest.raises(ValueError, match="--region-layer-map"):
+        export_plugin(run, weights_url="file:///w.pt", out=tmp_path / "s2.zip", force=True)
