@@ -12,7 +12,7 @@ import sys
 import warnings
 
 #: Sub-command modules, in help order.
-COMMANDS = ["fit", "score", "predict", "brainscore", "cwm", "fmri", "figures"]
+COMMANDS = ["fit", "positions", "score", "predict", "brainscore", "cwm", "fmri", "figures"]
 
 
 def build_parser() -> argparse.ArgumentParser:

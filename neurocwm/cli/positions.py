@@ -1,0 +1,56 @@
+"""``neurocwm positions optimize``: swap-optimise a run's unit positions on grating responses."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "positions",
+        help="unit positions: pre-optimise them by greedy swaps (swapopt)",
+        description="Work on the unit positions of a run's cortical sheet.",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    o = actions.add_parser(
+        "optimize",
+        help="swap-optimise a run's positions on its responses to sine gratings",
+        description=(
+            "Pre-optimise unit positions as the TDANN does before training (Margalit et al. 2024): "
+            "take the responses of RUN (trained with --alpha 0) to the 640 default sine gratings and, "
+            "per layer, greedily swap pairs of units inside random windows of the layer's neighbourhood "
+            "width whenever the swap makes response correlation fall off more like 1/(distance+1). "
+            "Neighbourhoods are then recomputed. Writes a positions folder (default RUN/positions_swapopt) "
+            "for `neurocwm fit --positions DIR`."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    o.add_argument("run", help="run folder written by neurocwm fit (normally --alpha 0)")
+    o.add_argument("--steps", type=int, default=None,
+                   help="swap attempts per layer (default: 500 per unit, at most 50,000,000)")
+    o.add_argument("--steps-per-window", type=int, default=500, help="attempts per random window")
+    o.add_argument("--layers", nargs="+", default=None, help="layers to optimise (default: all mapped layers)")
+    o.add_argument("--seed", type=int, default=0, help="seeds windows, pairs and the new neighbourhoods")
+    o.add_argument("--out", default=None, help="output folder (default RUN/positions_swapopt)")
+    o.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
+    o.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the network runs")
+    o.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
+    o.add_argument("--force", action="store_true", help="overwrite positions already in --out")
+    o.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    o.set_defaults(func=run_optimize)
+
+
+def run_optimize(args: argparse.Namespace) -> int:
+    from neurocwm.positions import optimize_positions
+
+    res = optimize_positions(
+        args.run, steps=args.steps, steps_per_window=args.steps_per_window, layers=args.layers, seed=args.seed,
+        out=args.out, checkpoint=args.checkpoint, device=args.device, batch_size=args.batch_size,
+        force=args.force, progress=args.progress,
+    )
+    for name, r in res["layers"].items():
+        print(f"  {name}: SL_rel {r['loss_before']:.4f} -> {r['loss_after']:.4f}, "
+              f"{r['accepted']:,} of {r['attempts']:,} swaps kept, {r['n_moved']:,} units moved, {r['seconds']:.1f} s")
+    print(f"positions written to {res['out']} (use: neurocwm fit --positions {res['out']})")
+    return 0

@@ -1,0 +1,215 @@
+"""Position pre-optimisation of a run's cortical sheet (``neurocwm positions optimize``).
+
+Procedure (``tdann.md`` §1.6, :mod:`topography.swapopt`):
+
+1. Open the run (meant to be an alpha = 0 model; another alpha only warns) and its sheet.
+2. Run the 640 default sine gratings (:func:`topography.gratings.sine_gratings`, rendered at the
+   run's input size) through the network and keep every mapped layer's responses.
+3. For each layer, swap-optimise the positions (:func:`topography.swapopt.swap_optimize`) with
+   windows of the layer's neighbourhood width, then recompute the neighbourhoods with
+   :func:`topography.sheet.sample_neighborhoods` and the sheet's own settings.
+4. Write a versioned positions folder (:func:`topography.sheet_io.save_sheet`) that
+   ``neurocwm fit --positions DIR`` accepts; its metadata record the method, the source run,
+   steps, seeds and, per layer, the spatial loss before and after.
+
+>>> from neurocwm.positions import optimize_positions             # doctest: +SKIP
+>>> res = optimize_positions("runs/tdann-simclr-alpha0-seed0")     # doctest: +SKIP
+>>> res["out"]                                                    # doctest: +SKIP
+PosixPath('runs/tdann-simclr-alpha0-seed0/positions_swapopt')
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["DEFAULT_STEPS_PER_UNIT", "MAX_DEFAULT_STEPS", "default_steps", "optimize_positions"]
+
+#: Default swap attempts per unit of a layer (the reference's 5e7 attempts on a 100,352-unit V1 layer).
+DEFAULT_STEPS_PER_UNIT = 500
+#: Cap of the default attempts per layer (the reference's ``num_steps``).
+MAX_DEFAULT_STEPS = 50_000_000
+#: Neighbourhoods evaluated for the loss before / after each layer.
+EVAL_NEIGHBORHOODS = 256
+
+
+def default_steps(n_units: int) -> int:
+    """Attempts for a layer when none are given: 500 per unit, at most 5e7."""
+    return int(min(DEFAULT_STEPS_PER_UNIT * n_units, MAX_DEFAULT_STEPS))
+
+
+def _layer_seeds(seed: int, names: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Per layer (swap seed, neighbourhood seed), by the layer's place on the sheet, so a
+    layer gets the same result whether or not the others are optimised too."""
+    out = {}
+    for name, ss in zip(names, np.random.SeedSequence(seed).spawn(len(names))):
+        a, b = (int(s.generate_state(1)[0]) for s in ss.spawn(2))
+        out[name] = (a, b)
+    return out
+
+
+def optimize_positions(
+    run_path: str | Path,
+    *,
+    steps: int | None = None,
+    steps_per_window: int = 500,
+    layers: Sequence[str] | None = None,
+    seed: int = 0,
+    out: str | Path | None = None,
+    checkpoint: str | Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Swap-optimise the unit positions of a run and save them as a new positions folder.
+
+    Parameters
+    ----------
+    run_path : path
+        A run folder (``neurocwm fit``), ideally trained with ``--alpha 0``.
+    steps : int, optional
+        Swap attempts per layer; default :func:`default_steps` (500 per unit, at most 5e7).
+    steps_per_window : int, default 500
+        Attempts per window (windows per layer = ``ceil(steps / steps_per_window)``).
+    layers : sequence of str, optional
+        Layers to optimise (default: every layer on the sheet); the others are copied unchanged.
+    seed : int, default 0
+        Seeds windows, pairs and the new neighbourhoods (each layer its own stream).
+    out : path, optional
+        Output folder; default ``RUN/positions_swapopt``. Refused if it already holds positions,
+        unless ``force``.
+    checkpoint : path, optional
+        Weights file or checkpoint folder (default: the run's final weights).
+    device : {"cpu", "cuda"}
+        Where the network runs to get the responses.
+    batch_size : int
+        Images per forward pass.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    dict
+        ``out`` (the folder), ``path`` (the positions file), ``layers`` (per-layer record, as in
+        the folder's metadata) and ``meta`` (everything recorded).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the run folder or its weights are missing.
+    ValueError
+        On an unknown layer, bad step counts, or an output folder that already holds positions.
+    """
+    from topography.gratings import sine_gratings
+    from topography.sheet import CorticalSheet, LayerSheet, sample_neighborhoods
+    from topography.sheet_io import FILENAME, save_sheet
+    from topography.swapopt import mean_spatial_loss, swap_optimize, unit_scores
+
+    from . import __version__
+    from .features import input_size, layer_responses, run_sheet
+    from .runs import load_run
+
+    if steps is not None and steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {steps}")
+    if steps_per_window < 1:
+        raise ValueError(f"--steps-per-window must be >= 1, got {steps_per_window}")
+    if seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}")
+    run_path = Path(run_path)
+    out = run_path / "positions_swapopt" if out is None else Path(out)
+    if (out / FILENAME).exists() and not force:
+        raise ValueError(f"{out} already holds positions; pass --force to overwrite or choose another --out")
+    run = load_run(run_path, checkpoint=checkpoint, device=device)
+    alpha = run.config.get("alpha")
+    if alpha is None or float(alpha) != 0.0:
+        warnings.warn(
+            f"{run_path} was trained with alpha = {alpha}; swap optimisation is meant for the responses "
+            "of an alpha = 0 model (tdann.md 1.6)", stacklevel=2,
+        )
+    sheet = run_sheet(run)
+    names = list(sheet.layers)
+    todo = names if layers is None else list(dict.fromkeys(layers))
+    unknown = [k for k in todo if k not in sheet.layers]
+    if unknown:
+        raise ValueError(f"no layer(s) {unknown} on the run's sheet; its layers are {names}")
+    if not todo:
+        raise ValueError("no layers to optimise")
+    size = input_size(run)
+    images, _ = sine_gratings(size)
+    responses = layer_responses(run, images, layers=todo, batch_size=batch_size, progress=progress,
+                                desc="grating responses")
+    seeds = _layer_seeds(seed, names)
+    smeta = dict(sheet.meta)
+    n_nb_windows = int(smeta.get("n_windows", run.config.get("n_neighborhood_windows", 20_000)))
+    min_size = int(smeta.get("min_size", 25))
+    max_size = int(smeta.get("max_size", 500))
+    new_layers, records = {}, {}
+    for name in names:
+        layer = sheet[name]
+        if name not in todo:
+            new_layers[name] = layer
+            continue
+        resp = np.asarray(responses[name], dtype=np.float32)
+        n_steps = default_steps(layer.n_units) if steps is None else int(steps)
+        n_windows = math.ceil(n_steps / steps_per_window)
+        swap_seed, nb_seed = seeds[name]
+        t0 = time.perf_counter()
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_windows, desc=f"swapopt {name}", unit="window", leave=False)
+        try:
+            new_pos, stats = swap_optimize(
+                layer.coordinates, resp, layer.neighborhood_width_mm, n_windows, steps_per_window,
+                seed=swap_seed, progress=None if bar is None else bar.update,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        seconds = time.perf_counter() - t0
+        nb = sample_neighborhoods(new_pos, layer.neighborhood_width_mm, n_windows=n_nb_windows,
+                                  min_size=min(min_size, layer.n_units), max_size=max_size, seed=nb_seed)
+        scores = unit_scores(resp)
+        before = mean_spatial_loss(resp, layer.coordinates, layer.neighborhoods, n_sample=EVAL_NEIGHBORHOODS,
+                                   seed=nb_seed, scores=scores)
+        after = mean_spatial_loss(resp, new_pos, nb, n_sample=EVAL_NEIGHBORHOODS, seed=nb_seed, scores=scores)
+        new_layers[name] = LayerSheet(name, layer.area, layer.dims, layer.side_mm, layer.neighborhood_width_mm,
+                                      new_pos, nb)
+        records[name] = {
+            "steps": n_steps,
+            "n_windows_drawn": n_windows,
+            "window_mm": layer.neighborhood_width_mm,
+            "seed": swap_seed,
+            "neighborhood_seed": nb_seed,
+            "loss_before": before,
+            "loss_after": after,
+            "seconds": round(seconds, 3),
+            **stats.summary(),
+        }
+    meta = {
+        **{k: v for k, v in smeta.items() if k not in ("source", "swapopt")},
+        "method": "swapopt",
+        "initial_method": smeta.get("method", "unknown"),
+        "swapopt": {
+            "source_run": str(run_path.resolve()),
+            "weights": str(Path(run.weights).resolve()),
+            "source_alpha": alpha,
+            "stimuli": {"name": "sine_gratings", "n_images": int(len(images)), "image_size": size},
+            "steps": steps,
+            "steps_per_window": steps_per_window,
+            "seed": seed,
+            "layers": records,
+            "loss": "mean SL_rel over "
+                    f"{EVAL_NEIGHBORHOODS} neighbourhoods of the grating responses (before: initial sheet; after: new)",
+            "neurocwm_version": __version__,
+        },
+    }
+    path = save_sheet(CorticalSheet(new_layers, meta), out)
+    return {"out": out, "path": path, "layers": records, "meta": meta}
