@@ -103,6 +103,32 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     assert steps_logged == list(range(1, 9))
 
 
+def test_sigterm_checkpoints_the_current_step_then_resume_finishes(tmp_path):
+    """SIGTERM (or Ctrl-C) stops at the end of the step with a checkpoint there, far from the
+    --checkpoint-every boundary; --resume continues from it and equals an uninterrupted run."""
+    steps = ["--steps", "40", "--checkpoint-every", "1000", "--alpha", "0.5"]
+    ref = tmp_path / "ref"
+    p = _cli(ref, *steps)
+    assert p.wait() == 0, p.stderr.read()
+    out = tmp_path / "run"
+    proc = _cli(out, *steps)
+    metrics = out / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 130
+    assert not (out / "model.safetensors").exists(), "run finished before it was stopped"
+    step = json.loads((out / "checkpoints" / "latest.json").read_text())["step"]
+    logged = [json.loads(l)["step"] for l in metrics.read_text().splitlines()]
+    assert 3 <= step < 40 and logged[-1] == step
+    p = _cli(out, *steps, "--resume")
+    assert p.wait() == 0, p.stderr.read()
+    a, b = load_file(str(ref / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    for k in a:
+        assert (a[k] == b[k]).all(), k
+
+
 def test_supervised_on_image_folder(tmp_path):
     import numpy as np
     from PIL import Image

@@ -4,7 +4,9 @@
 options), prepares the run folder, trains with per-step cosine learning rate, logs metrics to
 ``metrics.jsonl`` and a progress bar, writes atomic checkpoints, and leaves the final weights in
 ``model.safetensors``. With ``resume=True`` it continues from the latest checkpoint; on the CPU
-with a fixed seed the result equals an uninterrupted run of the same length.
+with a fixed seed the result equals an uninterrupted run of the same length. In a single process,
+Ctrl-C or SIGTERM stops at the end of the current step and writes a checkpoint there first (a
+second Ctrl-C stops at once), so ``--resume`` loses nothing.
 
 A task object supplies the model family (see :class:`neurocwm.tdann.TDANNTask`):
 ``default_config(device_type)``, ``validate_config(cfg)``, ``build_model(cfg)``,
@@ -19,6 +21,8 @@ import contextlib
 import json
 import math
 import shutil
+import signal
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -210,48 +214,57 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
     metrics_file = open(run_dir / "metrics.jsonl", "a") if d.is_main else None
     n_bad = 0
     train_model.train()
+    stop = _StopRequest() if d.world == 1 else contextlib.nullcontext(None)
     try:
-        for step in range(start, total):
-            t0 = time.perf_counter()
-            batch = next(batches)
-            n_bad += int(batch.get("n_bad", 0))
-            if batch.get("empty"):
-                continue
-            if cfg.get("channels_last"):
-                batch = {k: (v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v) for k, v in batch.items()}
-            lr = warmup_cosine_lr(cfg["lr"], step, total, int(cfg.get("warmup_steps") or 0))
-            for gidx, group in enumerate(optimizer.param_groups):
-                group["lr"] = lr * group.get("lr_scale", 1.0)
-            with amp:
-                loss, metrics = task.compute_loss(train_model, batch, step, d.rank)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower --lr or check the data")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            dt = time.perf_counter() - t0
-            n_img = cfg["batch_size"]
-            metrics.update({"step": step + 1, "lr": lr, "images_per_s": n_img / dt, "step_time_s": dt})
-            if n_bad:
-                metrics["skipped_images"] = n_bad
-            if hasattr(task, "validate") and cfg.get("validate_every") and (step + 1) % cfg["validate_every"] == 0:
-                metrics.update(task.validate(model, step + 1))
-                train_model.train()
-            if d.is_main:
-                if (step + 1) % cfg["log_every"] == 0 or step + 1 == total:
-                    metrics_file.write(json.dumps(metrics) + "\n")
-                    metrics_file.flush()
-                post = {"loss": f"{metrics['loss']:.3f}", "img/s": f"{metrics['images_per_s']:.0f}"}
-                if "spatial_loss" in metrics:
-                    post["sl"] = f"{metrics['spatial_loss']:.3f}"
-                bar.set_postfix(post, refresh=False)
-                bar.update(1)
-            if (step + 1) % cfg["checkpoint_every"] == 0 and step + 1 < total:
+        with stop as stop:
+            for step in range(start, total):
+                t0 = time.perf_counter()
+                batch = next(batches)
+                n_bad += int(batch.get("n_bad", 0))
+                if batch.get("empty"):
+                    continue
+                if cfg.get("channels_last"):
+                    batch = {k: (v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v) for k, v in batch.items()}
+                lr = warmup_cosine_lr(cfg["lr"], step, total, int(cfg.get("warmup_steps") or 0))
+                for gidx, group in enumerate(optimizer.param_groups):
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
+                with amp:
+                    loss, metrics = task.compute_loss(train_model, batch, step, d.rank)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower --lr or check the data")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                dt = time.perf_counter() - t0
+                n_img = cfg["batch_size"]
+                metrics.update({"step": step + 1, "lr": lr, "images_per_s": n_img / dt, "step_time_s": dt})
+                if n_bad:
+                    metrics["skipped_images"] = n_bad
+                if hasattr(task, "validate") and cfg.get("validate_every") and (step + 1) % cfg["validate_every"] == 0:
+                    metrics.update(task.validate(model, step + 1))
+                    train_model.train()
                 if d.is_main:
+                    if (step + 1) % cfg["log_every"] == 0 or step + 1 == total:
+                        metrics_file.write(json.dumps(metrics) + "\n")
+                        metrics_file.flush()
+                    post = {"loss": f"{metrics['loss']:.3f}", "img/s": f"{metrics['images_per_s']:.0f}"}
+                    if "spatial_loss" in metrics:
+                        post["sl"] = f"{metrics['spatial_loss']:.3f}"
+                    bar.set_postfix(post, refresh=False)
+                    bar.update(1)
+                if (step + 1) % cfg["checkpoint_every"] == 0 and step + 1 < total:
+                    if d.is_main:
+                        save_checkpoint(run_dir, step + 1, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"])
+                    d.barrier()
+                elif stop is not None and stop.requested and step + 1 < total:
                     save_checkpoint(run_dir, step + 1, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"])
-                d.barrier()
+                if stop is not None and stop.requested and step + 1 < total:
+                    bar.close()
+                    print(f"stopped at step {step + 1} of {total}; checkpoint written. Continue with: neurocwm fit ... "
+                          f"--out {run_dir} --resume", flush=True)
+                    raise KeyboardInterrupt
     finally:
         bar.close()
         if metrics_file:
@@ -263,6 +276,31 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
         _write_final(run_dir, model, cfg, total)
     d.barrier()
     return run_dir
+
+
+class _StopRequest(contextlib.AbstractContextManager):
+    """While active (main thread only), the first SIGINT / SIGTERM sets :attr:`requested` instead
+    of interrupting, so the trainer can finish the step and checkpoint; a second one interrupts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict = {}
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return None
 
 
 def _write_final(run_dir: Path, model: torch.nn.Module, cfg: dict, step: int) -> None:
