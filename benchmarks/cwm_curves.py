@@ -18,7 +18,10 @@ from pathlib import Path
 
 def curve_rows(run: str | Path, window: int = 100) -> list[dict]:
     """One dict per validation step of ``run``'s metrics."""
-    recs = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    path = Path(run) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     train = [r for r in recs if "step_time_s" in r]
     rows = []
     for r in recs:

@@ -216,3 +216,15 @@ def test_fit_cli_on_frame_folders_with_gap_ms(tmp_path):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["gap_ms"] == 100 and cfg["fps"] == 30 and cfg["data"] == str((tmp_path / "data").resolve())
     assert (out / "model.safetensors").exists()
+
+
+def test_camera_quantum_gives_exact_patch_shifts():
+    cfg = SceneConfig(size=32, camera_prob=1.0, max_camera=5.7, camera_quantum=4.0, n_objects=(0, 0))
+    for seed in range(6):
+        gt = make_pair(seed, cfg)
+        d = gt["flow"][0, 0]
+        assert np.all(gt["flow"] == d) and np.all(d % 4 == 0) and np.any(d != 0)
+        shifted = np.roll(gt["frames"][0], (int(d[1]), int(d[0])), (0, 1))
+        np.testing.assert_allclose(gt["frames"][1][8:24, 8:24], shifted[8:24, 8:24], atol=1e-6)
+    with pytest.raises(ValueError, match="camera_quantum"):
+        SceneConfig(camera_quantum=0)

@@ -77,6 +77,7 @@ DEFAULTS: dict = {
     "camera_prob": 0.5,
     "max_camera": None,  # px; None -> max_motion / 2
     "noise_sigma": None,  # px blur of the texture noise; None -> SceneConfig's 0.8
+    "camera_quantum": None,  # px; round camera motion to multiples of it (None: continuous)
     "glued_prob": 0.3,
     "n_objects": [2, 3],
     "val_pairs": 32,
@@ -113,6 +114,7 @@ def _scene_config(cfg: dict, size: int) -> SceneConfig:
         camera_prob=float(cfg["camera_prob"]),
         max_camera=None if cfg.get("max_camera") is None else float(cfg["max_camera"]),
         **({} if cfg.get("noise_sigma") is None else {"noise_sigma": float(cfg["noise_sigma"])}),
+        camera_quantum=None if cfg.get("camera_quantum") is None else float(cfg["camera_quantum"]),
         glued_prob=float(cfg["glued_prob"]),
         n_objects=tuple(int(n) for n in cfg["n_objects"]),
     )
@@ -380,7 +382,7 @@ class CWMTask:
 
     # ------------------------------------------------------------------ validation
     def _validation(self, cfg: dict, size: int) -> dict:
-        key = (size, cfg["val_pairs"], cfg["val_points"], cfg["max_motion"], cfg["min_motion"], cfg["camera_prob"], cfg.get("max_camera"), cfg.get("noise_sigma"), cfg["glued_prob"], tuple(cfg["n_objects"]))
+        key = (size, cfg["val_pairs"], cfg["val_points"], cfg["max_motion"], cfg["min_motion"], cfg["camera_prob"], cfg.get("max_camera"), cfg.get("noise_sigma"), cfg.get("camera_quantum"), cfg["glued_prob"], tuple(cfg["n_objects"]))
         if self._val is None or self._val_key != key:
             self._val = validation_set(cfg, size, int(cfg["val_pairs"]), int(cfg["val_points"]))
             self._val_key = key

@@ -66,6 +66,10 @@ class SceneConfig:
         Range of object extents as fractions of ``size``.
     noise_sigma, noise_contrast : float
         Blur (px) and standard deviation of the texture noise.
+    camera_quantum : float or None
+        Round the camera translation to multiples of this many px along each axis (e.g. the patch
+        size, so that frame-1 patches of the background are exact frame-0 patches: the easiest
+        case for a curriculum or a diagnostic); ``None`` keeps it continuous.
     """
 
     size: int = 64
@@ -81,8 +85,11 @@ class SceneConfig:
     object_size: tuple[float, float] = (1 / 6, 1 / 2.5)
     noise_sigma: float = 0.8
     noise_contrast: float = 0.18
+    camera_quantum: float | None = None
 
     def __post_init__(self) -> None:
+        if self.camera_quantum is not None and self.camera_quantum <= 0:
+            raise ValueError(f"camera_quantum must be > 0, got {self.camera_quantum}")
         if self.size < 8:
             raise ValueError(f"size must be >= 8, got {self.size}")
         if not 0 <= self.min_motion <= self.max_motion:
@@ -278,7 +285,13 @@ def make_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> Sc
     cam = np.zeros(2)
     if rng.uniform() < cfg.camera_prob and cfg.camera > 0:
         cam = _random_unit(rng) * rng.uniform(0.5 * cfg.camera, cfg.camera)
-    pad = int(math.ceil(cfg.camera)) + 4
+        if cfg.camera_quantum is not None:
+            q = cfg.camera_quantum
+            cam = np.round(cam / q) * q
+            if not cam.any():  # keep the camera moving: one quantum along the larger axis
+                axis = int(rng.integers(2))
+                cam[axis] = q * (1 if rng.uniform() < 0.5 else -1)
+    pad = int(math.ceil(max(cfg.camera, float(np.abs(cam).max())))) + 4
     bg_tex = _texture(rng, s + 2 * pad, s + 2 * pad, _colour(rng), cfg)
     eye = np.eye(2)
     # camera moves by cam -> the world moves by -cam in the image
