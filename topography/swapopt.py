@@ -59,6 +59,7 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -66,6 +67,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 from scipy.spatial.distance import cdist
+from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 __all__ = [
     "SwapStats",
@@ -143,6 +145,19 @@ class SwapStats:
 
 # ---------------------------------------------------------------------------------------------
 # inputs
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run the small per-window products on one thread (extra threads only pay off on an idle
+    machine, and cost several times the work when the cores are shared)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _check_inputs(positions_mm, responses, window_mm: float, steps_per_window: int,
@@ -338,8 +353,9 @@ def mean_spatial_loss(responses, positions_mm, neighborhoods, *, n_sample: int =
     pos = np.asarray(positions_mm, dtype=np.float64)
     scores = unit_scores(responses) if scores is None else scores
     rows = np.random.default_rng(seed).permutation(nb.shape[0])[:n_sample]
-    losses = [window_loss(window_correlations(scores, nb[r]), 1.0 / (cdist(pos[nb[r]], pos[nb[r]]) + 1.0))
-              for r in rows]
+    with _one_thread():
+        losses = [window_loss(window_correlations(scores, nb[r]), 1.0 / (cdist(pos[nb[r]], pos[nb[r]]) + 1.0))
+                  for r in rows]
     return float(np.mean(losses))
 
 
@@ -590,31 +606,32 @@ def swap_optimize(
     la = np.full(n_windows, np.nan)
     n_levels = n_acc = n_try = 0
     ws = _Workspace()
-    for start in range(0, n_windows, epoch):
-        stop = min(start + epoch, n_windows)
-        windows = list(sample_windows(positions, window_mm, n_windows, steps_per_window, seed=seed,
-                                      min_units=min_units, max_units=max_units, start=start, stop=stop))
-        levels = _levels(windows, n_units)
-        by_level: dict[int, list] = {}
-        for lv, win in zip(levels, windows):
-            by_level.setdefault(lv, []).append(win)
-        skipped = (stop - start) - len(windows)
-        if progress is not None and skipped:
-            progress(skipped)
-        for lv in sorted(by_level):
-            group = sorted(by_level[lv], key=lambda win: -win[1].size)
-            n_levels += 1
-            k = 0
-            while k < len(group):
-                n = group[k][1].size
-                per = max(1, int(max_batch_mb * 1e6 // (2 * 8 * n * n)))
-                chunk = group[k:k + per]
-                n_acc += _run_level(chunk, scores, positions, unit_at, (size, acc, lb, la),
-                                    (n_acc + 1.0) / (n_try + 4.0), ws)
-                n_try += len(chunk) * steps_per_window
-                k += len(chunk)
-                if progress is not None:
-                    progress(len(chunk))
+    with _one_thread():
+        for start in range(0, n_windows, epoch):
+            stop = min(start + epoch, n_windows)
+            windows = list(sample_windows(positions, window_mm, n_windows, steps_per_window, seed=seed,
+                                          min_units=min_units, max_units=max_units, start=start, stop=stop))
+            levels = _levels(windows, n_units)
+            by_level: dict[int, list] = {}
+            for lv, win in zip(levels, windows):
+                by_level.setdefault(lv, []).append(win)
+            skipped = (stop - start) - len(windows)
+            if progress is not None and skipped:
+                progress(skipped)
+            for lv in sorted(by_level):
+                group = sorted(by_level[lv], key=lambda win: -win[1].size)
+                n_levels += 1
+                k = 0
+                while k < len(group):
+                    n = group[k][1].size
+                    per = max(1, int(max_batch_mb * 1e6 // (2 * 8 * n * n)))
+                    chunk = group[k:k + per]
+                    n_acc += _run_level(chunk, scores, positions, unit_at, (size, acc, lb, la),
+                                        (n_acc + 1.0) / (n_try + 4.0), ws)
+                    n_try += len(chunk) * steps_per_window
+                    k += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
     source = np.empty(n_units, dtype=np.int64)
     source[unit_at] = np.arange(n_units)
     stats = SwapStats(source, size, acc, lb, la, int(steps_per_window), n_levels)
@@ -675,37 +692,38 @@ def swap_optimize_loop(
     lb = np.full(n_windows, np.nan)
     la = np.full(n_windows, np.nan)
     todo = range(n_windows) if windows is None else windows
-    for w in todo:
-        found = list(sample_windows(positions, window_mm, n_windows, steps_per_window, seed=seed,
-                                    min_units=min_units, max_units=max_units, start=w, stop=w + 1))
-        if not found:
-            continue
-        _, slots, pairs = found[0]
-        members = unit_at[slots]  # member order = order of their positions
-        corr = window_correlations(scores, members)
-        off = ~np.eye(members.size, dtype=bool)
+    with _one_thread(), np.errstate(invalid="ignore", divide="ignore"):  # NaN Pearson r: no swap
+        for w in todo:
+            found = list(sample_windows(positions, window_mm, n_windows, steps_per_window, seed=seed,
+                                        min_units=min_units, max_units=max_units, start=w, stop=w + 1))
+            if not found:
+                continue
+            _, slots, pairs = found[0]
+            members = unit_at[slots]  # member order = order of their positions
+            corr = window_correlations(scores, members)
+            off = ~np.eye(members.size, dtype=bool)
 
-        def full_loss():
-            d = np.sqrt(((pos[members][:, None] - pos[members][None]) ** 2).sum(-1))
-            r = np.corrcoef(corr[off], (1.0 / (d + 1.0))[off])[0, 1]
-            return (1.0 - (0.0 if np.isnan(r) else r)) / 2.0
+            def full_loss():
+                d = np.sqrt(((pos[members][:, None] - pos[members][None]) ** 2).sum(-1))
+                r = np.corrcoef(corr[off], (1.0 / (d + 1.0))[off])[0, 1]
+                return (1.0 - (0.0 if np.isnan(r) else r)) / 2.0
 
-        lb[w] = full_loss()
-        for i, j in pairs:
-            rows = corr[[i, j]]
-            ui, uj = members[i], members[j]
-            before = _pair_loss(rows, pos[[ui, uj]], pos[members])
-            pos[[ui, uj]] = pos[[uj, ui]]
-            after = _pair_loss(rows, pos[[ui, uj]], pos[members])
-            if after < before:
-                acc[w] += 1
-            else:
+            lb[w] = full_loss()
+            for i, j in pairs:
+                rows = corr[[i, j]]
+                ui, uj = members[i], members[j]
+                before = _pair_loss(rows, pos[[ui, uj]], pos[members])
                 pos[[ui, uj]] = pos[[uj, ui]]
-        la[w] = full_loss()
-        size[w] = members.size
-        # positions moved only among the window's slots: update the slot -> unit map
-        unit_at[slots] = members[np.lexsort((pos[members, 1], pos[members, 0]))][
-            np.argsort(np.lexsort((positions[slots, 1], positions[slots, 0])))]
+                after = _pair_loss(rows, pos[[ui, uj]], pos[members])
+                if after < before:
+                    acc[w] += 1
+                else:
+                    pos[[ui, uj]] = pos[[uj, ui]]
+            la[w] = full_loss()
+            size[w] = members.size
+            # positions moved only among the window's slots: update the slot -> unit map
+            unit_at[slots] = members[np.lexsort((pos[members, 1], pos[members, 0]))][
+                np.argsort(np.lexsort((positions[slots, 1], positions[slots, 0])))]
     source = np.empty(n_units, dtype=np.int64)
     source[unit_at] = np.arange(n_units)
     return pos, SwapStats(source, size, acc, lb, la, int(steps_per_window), 0)
