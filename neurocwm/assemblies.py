@@ -216,6 +216,15 @@ class StimulusSet:
             zf.close()
         self._zips.clear()
 
+    # copies and pickles leave the open zip archives behind (they reopen on demand)
+    def __deepcopy__(self, memo) -> "StimulusSet":
+        return StimulusSet(self.table.copy(deep=True), identifier=self.identifier)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_zips"] = {}
+        return state
+
 
 def _safe_name(s: str) -> str:
     return "".join(c if (c.isalnum() or c in "-_.") else "_" for c in s)

@@ -184,6 +184,28 @@ def test_stimulus_set_subset_materialize_and_zip(tmp_path):
     assert list(again.stimulus_ids) == list(stim.stimulus_ids)
 
 
+def test_assembly_with_open_zip_stimuli_copies_and_pickles(tmp_path):
+    """Deep copies (xarray's .copy()) and pickles (worker processes) of an assembly whose zip
+    archive is open leave the handle behind and read the images again."""
+    import copy
+    import pickle
+    import zipfile
+
+    stim = _stim(4, tmp_path)
+    with zipfile.ZipFile(tmp_path / "imgs.zip", "w") as zf:
+        for sid, p in zip(stim.stimulus_ids, stim.paths):
+            zf.write(p, arcname=f"{sid}.png")
+    zstim = StimulusSet.from_records(stim.stimulus_ids, [f"{tmp_path / 'imgs.zip'}::{s}.png" for s in stim.stimulus_ids],
+                                     object_name=["a", "b", "a", "c"])
+    pixel = zstim.open_image("s1").getpixel((0, 0))  # the archive is open now
+    asm = make_assembly(np.arange(8.0).reshape(4, 2), zstim.stimulus_ids, stimulus_set=zstim)
+    for other in (asm.copy(), copy.deepcopy(asm), pickle.loads(pickle.dumps(asm))):
+        s2 = other.attrs["stimulus_set"]
+        assert s2 is not zstim and s2.open_image("s1").getpixel((0, 0)) == pixel
+        assert list(s2.table["object_name"]) == ["a", "b", "a", "c"]
+        np.testing.assert_array_equal(other.values, asm.values)
+
+
 def test_brainscore_conversion_skips_cleanly_without_brainscore():
     from neurocwm.assemblies import to_brainscore
 

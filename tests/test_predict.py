@@ -178,3 +178,26 @@ def test_export_commits_what_predict_found_for_these_weights(tiny_run, my_record
     (run / "predictivity" / "z.json").write_text(json.dumps(dict(res, region_layer_map={"IT": other})))
     with pytest.raises(ValueError, match="--region-layer-map"):
         export_plugin(run, weights_url="file:///w.pt", out=tmp_path / "s2.zip", force=True)
+
+
+# ---------------------------------------------------------------------------- real V4 (Cowley 2023)
+def test_random_init_on_real_v4_beats_only_its_shuffled_control(tiny_run):
+    """A random-init network on the real V4 session, against the same responses with the
+    stimulus-response pairing shuffled (the chance level of the held-out score)."""
+    from neurocwm.predict import extract_features
+    from neurocwm.predictivity import prepare_target
+    from neurocwm.runs import load_run
+
+    root = require_shared("cowley_v4", "data_V4_responses")
+    _, stimuli, asm = load_neural("cowley_v4:190923", root=root)
+    ids, _, _ = prepare_target(asm)
+    r = load_run(tiny_run, random_init=True)
+    feats, _ = extract_features(r.model, stimuli, int(r.config["image_size"]), stimulus_ids=ids, progress=False)
+    real = commit_layers(feats, asm, metric="pls", progress=False)["commitments"]["V4"]
+    perm = np.random.default_rng(0).permutation(asm.sizes["presentation"])
+    shuffled = asm.copy(data=asm.values[perm])
+    null = commit_layers(feats, shuffled, metric="pls", progress=False)["commitments"]["V4"]
+    assert abs(null["test"]) < 0.1 and abs(null["selection"]["value"]) < 0.1
+    # random convolutional features already carry image structure V4 responds to
+    assert real["test"] > null["test"] + 0.1
+    assert real["n_neuroids"] == 33
