@@ -89,7 +89,7 @@ def load_cowley_responses(session: str, root: str | Path | None = None) -> np.nd
     path = cowley_root(root) / "responses_repeat_averaged" / f"responses_{session}.npy"
     if not path.exists():
         raise ValueError(f"Cowley response file not found: {path}")
-    arr = np.load(path)
+    arr = np.load(path, allow_pickle=False)
     if arr.ndim != 2:
         raise ValueError(f"{path}: expected (neurons, images), got shape {arr.shape}")
     return arr
