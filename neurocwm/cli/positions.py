@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from neurocwm.cli._help import DefaultsHelpFormatter
+
+EXAMPLES = """examples:
+  neurocwm fit --alpha 0 --out runs/alpha0            # the model whose responses guide the swaps
+  neurocwm positions optimize runs/alpha0              # -> runs/alpha0/positions_swapopt
+  neurocwm fit --alpha 0.25 --positions runs/alpha0/positions_swapopt
+  neurocwm positions optimize runs/alpha0 --layers layer2.0 layer2.1 --steps 10000000 --out pos_v1
+"""
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -24,7 +33,8 @@ def add_parser(sub) -> None:
             "Neighbourhoods are then recomputed. Writes a positions folder (default RUN/positions_swapopt) "
             "for `neurocwm fit --positions DIR`."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=EXAMPLES,
+        formatter_class=DefaultsHelpFormatter,
     )
     o.add_argument("run", help="run folder written by neurocwm fit (normally --alpha 0)")
     o.add_argument("--steps", type=int, default=None,
