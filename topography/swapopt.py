@@ -29,24 +29,31 @@ How it is made fast, and what is exactly the sequential algorithm
   the two rows among themselves and leaves the correlations in place, so the means and variances
   in the Pearson correlation do not change; ``L`` decreases iff the cross term increases, i.e. iff
   ``delta = sum_{k != i, j} (R_ik - R_jk) (S_jk - S_ik) > 0``. This is the same decision in exact
-  arithmetic; in floating point the two can only disagree when ``delta`` is at rounding level
-  (a near tie). Two silent units give ``delta = 0`` exactly (no swap), as the NaN Pearson
-  correlation of the literal formula does.
+  arithmetic; in floating point (float64 here) the two can only disagree when ``delta`` is at
+  rounding level, ~1e-15 (a near tie). Two silent units give ``delta = 0`` exactly (no swap), as
+  the NaN Pearson correlation of the literal formula does.
 * **The window's matrices are computed once.** Correlations of the (<= ``max_units``) members
-  come from z-scored responses (one small matrix product per window; the full units x units
-  matrix is never formed), distances from the window's fixed set of positions; a swap only
-  relabels which member sits at which position.
+  come from z-scored responses (one float32 product per window, the same one the loop uses; the
+  full units x units matrix is never formed), similarities from the window's fixed set of
+  positions; a swap only relabels which member sits at which position (O(1) per accepted swap).
 * **Disjoint windows run together.** A window only reads and writes its own positions, so two
   windows that share no position commute. Windows are grouped in *levels*: a window's level is
   one more than the highest level of the earlier windows it shares a position with. Windows of one
   level are pairwise disjoint, and every pair of overlapping windows keeps its order, so running
-  the levels one after the other, each as one batch of tensor operations over its windows, gives
-  **exactly the result of the sequential loop** (same draws, same decisions; float64
-  arithmetic), only with a different summation order inside ``delta``.
-* **Small levels** (a level of a few windows, as when windows cover much of the sheet, e.g. VTC)
-  run window by window in numpy with *look-ahead*: ``delta`` of the next ``K`` attempts is
-  computed at once on the current state, and the chunk is cut after its first accepted swap,
-  whose successors are recomputed. Every decision is still taken on the exact current state.
+  the levels one after the other, each as one batch of array operations over all its windows
+  (attempt ``t`` of every window in one step), gives **the result of the sequential loop**: same
+  windows, same draws, same decisions (up to the near ties above), same final positions. How the
+  levels are cut into batches (``epoch``, ``max_batch_mb``) does not change the result.
+* **Small levels** (a few windows, as when windows cover much of the sheet, e.g. VTC) run window
+  by window; when swaps become rare, with *look-ahead*: ``delta`` of the next ``K`` attempts on
+  the current state at once, cut after the first accepted one. Every decision is still taken on
+  the exact current state.
+* **What differs from the reference** (by design): its draws (it used unseeded or re-seeded
+  global generators, so its exact sequence cannot be reproduced anyway), the order in which a
+  window lists its members (here: by position index), subsampling only above ``max_units`` (the
+  reference's ``>= 500`` crashed), and ``SwapStats.loss_after``, which is the window loss before
+  plus the accepted deltas (exact in exact arithmetic; the tests check it against the loop's
+  literal ``corrcoef`` to 1e-10).
 
 :func:`swap_optimize_loop` is the straightforward per-attempt loop of the same algorithm
 (literal Pearson correlations before and after each swap), kept for checking and benchmarking.
