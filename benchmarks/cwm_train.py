@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--task", choices=("cwm", "optcwm"), default="cwm", help="optcwm: the learned-tracer stage on a trained base_run")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--force", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_intermixed_args()
     torch.set_num_threads(args.threads)
     from neurocwm.cwm.task import CWMTask, OptCWMTask
     from neurocwm.train import fit

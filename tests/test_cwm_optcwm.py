@@ -77,9 +77,11 @@ def test_loss_falls_and_gradients_reach_the_tracer():
     losses = []
     for step in range(25):
         loss, logs = model(frames, torch.Generator().manual_seed(step))
+        if step == 0:
+            assert logs["rel_copy"] == pytest.approx(1.0)  # Ψ^flow starts as copy-frame-0
         opt.zero_grad()
         loss.backward()
-        if step == 0:
+        if step == 2:  # the change head starts at zero, so the tracer gets gradients from the second step on
             grads = [p.grad for p in model.tracer.parameters()]
             assert all(gr is not None for gr in grads) and sum(float(gr.abs().sum()) for gr in grads) > 0
         opt.step()

@@ -133,7 +133,9 @@ class FlowPredictor(nn.Module):
     """Ψ^flow: frame 1 from frame 0 and a sparse flow map (a small ViT over 6-channel patches).
 
     Inputs per pixel: frame-0 RGB (ImageNet-normalised), flow (dx, dy) divided by the patch size,
-    and a 0/1 indicator of where flow is given. Output: every frame-1 pixel in [0, 1] units.
+    and a 0/1 indicator of where flow is given. Output: every frame-1 pixel in [0, 1] units, as
+    frame 0 plus a predicted change (the change head starts at zero, so training starts from the
+    copy-frame-0 prediction and goes straight to what the flow adds; a scaled-down deviation).
     """
 
     def __init__(self, image_size: int, patch_size: int, dim: int = 128, depth: int = 4, heads: int = 4) -> None:
@@ -148,6 +150,8 @@ class FlowPredictor(nn.Module):
         self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(depth))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, patch_size * patch_size * 3)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, frame0: Tensor, flow: Tensor, given: Tensor) -> Tensor:
         """``frame0`` (B, 3, H, W), ``flow`` (B, 2, H, W) px, ``given`` (B, 1, H, W) -> frame 1 (B, 3, H, W)."""
@@ -155,7 +159,7 @@ class FlowPredictor(nn.Module):
         h = self.embed(x).flatten(2).transpose(1, 2) + self.pos
         for blk in self.blocks:
             h = blk(h)
-        return unpatchify(self.head(self.norm(h)), self.patch_size, self.grid)
+        return frame0 + unpatchify(self.head(self.norm(h)), self.patch_size, self.grid)
 
 
 class OptCWM(nn.Module):
