@@ -657,65 +657,49 @@ def _pair_loss(corr_rows: np.ndarray, pos_pair: np.ndarray, pos_all: np.ndarray)
 
 def swap_optimize_loop(
     positions_mm, responses, window_mm: float, n_windows: int, steps_per_window: int = 500, *,
-    seed: int = 0, min_units: int = 5, max_units: int = 500, windows: list[int] | None = None,
-    start_positions=None,
+    seed: int = 0, min_units: int = 5, max_units: int = 500,
 ) -> tuple[np.ndarray, SwapStats]:
     """The same algorithm as :func:`swap_optimize`, as a plain loop over windows and attempts.
 
     For every attempt it computes the literal loss of the two rows before and after swapping the
     coordinates (two Pearson correlations over ``2 n`` values), as the reference does; windows run
     strictly one after the other. Slow (tens of microseconds per attempt); for checking and
-    benchmarking.
+    benchmarking. The first ``k`` windows of a call are those of any call with more windows.
 
     Parameters
     ----------
     positions_mm, responses, window_mm, n_windows, steps_per_window, seed, min_units, max_units
         As in :func:`swap_optimize`.
-    windows : list of int, optional
-        Run only these windows (in this order), e.g. a subsample for timing.
-    start_positions : array (n_units, 2), optional
-        Current positions to start from (a permutation of ``positions_mm``, e.g. the state after
-        earlier windows); default ``positions_mm``.
 
     Returns
     -------
     new_positions, stats
         As :func:`swap_optimize` (``loss_before`` / ``loss_after`` per window computed here with
-        ``numpy.corrcoef`` over the unit pairs).
+        ``numpy.corrcoef`` over the unit pairs; ``n_levels`` = 0).
     """
     positions, responses = _check_inputs(positions_mm, responses, window_mm, steps_per_window, min_units, max_units)
     scores = unit_scores(responses)
     n_units = positions.shape[0]
-    pos = positions.copy() if start_positions is None else np.array(start_positions, dtype=np.float64)
-    # which unit sits at each initial position
-    order = np.lexsort((positions[:, 1], positions[:, 0]))
-    cur = np.lexsort((pos[:, 1], pos[:, 0]))
-    unit_at = np.empty(n_units, dtype=np.int64)
-    unit_at[order] = cur
-    if not np.array_equal(positions[order], pos[cur]):
-        raise ValueError("start_positions is not a permutation of positions_mm")
+    pos = positions.copy()  # current coordinates of every unit
+    unit_at = np.arange(n_units)  # which unit occupies each initial position
     size = np.zeros(n_windows, dtype=np.int32)
     acc = np.zeros(n_windows, dtype=np.int32)
     lb = np.full(n_windows, np.nan)
     la = np.full(n_windows, np.nan)
-    todo = range(n_windows) if windows is None else windows
+
+    def full_loss(corr, members, off):
+        d = np.sqrt(((pos[members][:, None] - pos[members][None]) ** 2).sum(-1))
+        r = np.corrcoef(corr[off], (1.0 / (d + 1.0))[off])[0, 1]
+        return (1.0 - (0.0 if np.isnan(r) else r)) / 2.0
+
     with _one_thread(), np.errstate(invalid="ignore", divide="ignore"):  # NaN Pearson r: no swap
-        for w in todo:
-            found = list(sample_windows(positions, window_mm, n_windows, steps_per_window, seed=seed,
-                                        min_units=min_units, max_units=max_units, start=w, stop=w + 1))
-            if not found:
-                continue
-            _, slots, pairs = found[0]
+        for w, slots, pairs in sample_windows(positions, window_mm, n_windows, steps_per_window, seed=seed,
+                                              min_units=min_units, max_units=max_units):
             members = unit_at[slots]  # member order = order of their positions
+            where = np.arange(members.size)  # member k sits at slots[where[k]]
             corr = window_correlations(scores, members)
             off = ~np.eye(members.size, dtype=bool)
-
-            def full_loss():
-                d = np.sqrt(((pos[members][:, None] - pos[members][None]) ** 2).sum(-1))
-                r = np.corrcoef(corr[off], (1.0 / (d + 1.0))[off])[0, 1]
-                return (1.0 - (0.0 if np.isnan(r) else r)) / 2.0
-
-            lb[w] = full_loss()
+            lb[w] = full_loss(corr, members, off)
             for i, j in pairs:
                 rows = corr[[i, j]]
                 ui, uj = members[i], members[j]
@@ -724,13 +708,14 @@ def swap_optimize_loop(
                 after = _pair_loss(rows, pos[[ui, uj]], pos[members])
                 if after < before:
                     acc[w] += 1
+                    where[[i, j]] = where[[j, i]]
                 else:
                     pos[[ui, uj]] = pos[[uj, ui]]
-            la[w] = full_loss()
+            la[w] = full_loss(corr, members, off)
             size[w] = members.size
-            # positions moved only among the window's slots: update the slot -> unit map
-            unit_at[slots] = members[np.lexsort((pos[members, 1], pos[members, 0]))][
-                np.argsort(np.lexsort((positions[slots, 1], positions[slots, 0])))]
+            unit_at[slots[where]] = members
     source = np.empty(n_units, dtype=np.int64)
     source[unit_at] = np.arange(n_units)
+    if not np.array_equal(pos, positions[source]):  # the bookkeeping follows the coordinates
+        raise AssertionError("swap_optimize_loop: position bookkeeping went wrong")
     return pos, SwapStats(source, size, acc, lb, la, int(steps_per_window), 0)
