@@ -201,3 +201,17 @@ def test_random_init_on_real_v4_beats_only_its_shuffled_control(tiny_run):
     # random convolutional features already carry image structure V4 responds to
     assert real["test"] > null["test"] + 0.1
     assert real["n_neuroids"] == 33
+
+
+@pytest.mark.parametrize("argv", [["predict", "--help"], ["brainscore", "export", "--help"]])
+def test_help_shows_only_informative_defaults(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    import re
+
+    for noise in ("(default: None)", "(default: True)", "(default: False)"):
+        assert noise not in text
+    assert not re.search(r"default:[^)]*\) \(default:", text)  # never two defaults for one option
+    assert "(default: pls)" in text or "(default: 8.0)" in text

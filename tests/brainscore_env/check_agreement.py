@@ -147,14 +147,16 @@ def main(argv=None) -> int:
         else:
             raise SystemExit(f"unknown metric {name}")
         load_s = time.perf_counter() - t  # plugin import, no computation
-        times = []
+        times, cpu = [], []
         for _ in range(max(1, args.repeat)):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             score = metric(*data_args)
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
         seconds = min(times)
         value = float(np.asarray(score.values))
-        entry = {"brainscore": value, "seconds": seconds, "load_s": load_s, "all_seconds": times}
+        entry = {"brainscore": value, "seconds": seconds, "cpu_seconds": min(cpu), "load_s": load_s,
+                 "all_seconds": times, "all_cpu_seconds": cpu}
         if "error" in score.attrs:
             entry["brainscore_error"] = float(np.asarray(score.attrs["error"]))
         if name in ours.get("scores", {}):
