@@ -314,16 +314,16 @@ class _Context:
         from neurocwm.features import input_size
         from neurocwm.figures import DOMAIN_COLORS
         from neurocwm.fmri.compare import map_metrics, model_params
-        from neurocwm.fmri.model_map import model_map
+        from neurocwm.fmri.model_map import model_maps
 
         from .plots import category_map_figure, smoothness_figure
 
         stim = load_floc(floc_path, size=input_size(self.run))
+        maps = model_maps(self.run, floc_path, layers=layers, per_category=per_category, batch_size=self.batch_size,
+                          seed=self.seed, progress=self.progress, stimuli=stim, random_init=self.random_init)
         seeds = np.random.SeedSequence(self.seed + 3).spawn(len(layers))
-        for layer, ss in zip(layers, seeds):
+        for (layer, cmap), ss in zip(maps.items(), seeds):
             area = self.sheet[layer].area
-            cmap = model_map(self.run, floc_path, layer=layer, per_category=per_category, batch_size=self.batch_size,
-                             seed=self.seed, progress=self.progress, stimuli=stim, random_init=self.random_init)
             m = map_metrics(cmap, model_params(), seed=int(ss.generate_state(1)[0]), with_patches=True,
                             with_curves=True)
             for dom in m["domains"]:
