@@ -148,8 +148,9 @@ def _rows_from_json(obj, prefix: str = "") -> list[dict]:
 def load_results(path: str | os.PathLike) -> list[dict]:
     """Tidy result rows of one run: ``metric, layer, area, value, alpha, seed, run``.
 
-    ``path`` is a run folder (its ``results.csv`` / ``results.json``, also under ``score/``), or a
-    results file. ``alpha`` and ``seed`` come from result columns, else from the JSON's
+    ``path`` is a run folder (its ``results.csv`` / ``results.json``, also under ``score/``, plus
+    the held-out scores of the layers ``neurocwm predict`` committed, ``predictivity/*.json``), or
+    a results file. ``alpha`` and ``seed`` come from result columns, else from the JSON's
     ``config`` / top level, else from the run's ``config.json``.
 
     Raises
@@ -165,7 +166,7 @@ def load_results(path: str | os.PathLike) -> list[dict]:
     if p.is_dir():
         for sub in (p, p / "score"):
             files += [f for f in (sub / "results.csv", sub / "results.json") if f.is_file()]
-        if not files:
+        if not files and not list((p / "predictivity").glob("*.json")):
             raise FileNotFoundError(f"{p}: no results.csv or results.json (run `neurocwm score {p}` first)")
     elif p.is_file():
         files = [p]
@@ -181,15 +182,15 @@ def load_results(path: str | os.PathLike) -> list[dict]:
                 pass
             break
     rows: list[dict] = []
-    src = files[0]
-    if src.suffix == ".csv":
+    src = files[0] if files else p / "predictivity"
+    if files and src.suffix == ".csv":
         with open(src, newline="") as fh:
             rows = [dict(r) for r in csv.DictReader(fh)]
         js = src.with_suffix(".json")
         if js.is_file():
             obj = json.loads(js.read_text())
             meta.update({k: v for k, v in _json_meta(obj).items() if v is not None})
-    else:
+    elif files:
         obj = json.loads(src.read_text())
         meta.update({k: v for k, v in _json_meta(obj).items() if v is not None})
         rows = _rows_from_json(obj)
@@ -202,9 +203,34 @@ def load_results(path: str | os.PathLike) -> list[dict]:
                     "alpha": _num(r.get("alpha") if r.get("alpha") not in (None, "") else meta.get("alpha")),
                     "seed": r.get("seed") if r.get("seed") not in (None, "") else meta.get("seed"),
                     "run": str(run_dir)})
+    if p.is_dir():
+        out += _predictivity_rows(p, meta)
     if not out:
         raise ValueError(f"{src}: no result rows")
     return out
+
+
+def _predictivity_rows(run_dir: Path, meta: Mapping) -> list[dict]:
+    """Held-out scores of the layers ``neurocwm predict`` committed (``RUN/predictivity/*.json``,
+    random-initialisation results excluded): metric ``predictivity_<data>`` per region, the
+    noise-ceiled score where the data have repetitions, else the raw one."""
+    rows = []
+    for f in sorted((run_dir / "predictivity").glob("*.json")):
+        if f.name.endswith(".random_init.json"):
+            continue
+        try:
+            obj = json.loads(f.read_text())
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(obj, dict) or obj.get("random_init") or not isinstance(obj.get("commitments"), dict):
+            continue
+        name = obj.get("data_name") or f.stem
+        for region, c in obj["commitments"].items():
+            value = c.get("test_ceiled") if c.get("test_ceiled") is not None else c.get("test")
+            rows.append({"metric": f"predictivity_{name}", "layer": str(c.get("layer") or ""), "area": str(region),
+                         "value": _num(value), "alpha": _num(meta.get("alpha")), "seed": meta.get("seed"),
+                         "run": str(run_dir)})
+    return rows
 
 
 def _json_meta(obj) -> dict:

@@ -106,3 +106,30 @@ def test_figures_cli_errors(tmp_path, capsys):
     (d / "config.json").write_text(json.dumps({"alpha": 0.5}))
     assert main(["figures", str(d), "--out", str(tmp_path / "o")]) == 2
     assert "nothing to plot" in capsys.readouterr().err
+
+
+def test_predictivity_of_committed_layers_joins_the_sweep(tmp_path):
+    """RUN/predictivity/*.json of `neurocwm predict` give a predictivity panel (held-out score of
+    the committed layer, ceiled when available); random-initialisation results stay out."""
+    from neurocwm.predict import write_result
+
+    runs = make_runs(tmp_path, alphas=(0.0, 2.5), seeds=(0,))
+    for a, d in zip((0.0, 2.5), runs):
+        res = {"metric": "pls", "data_name": "cowley_v4_190923", "random_init": False, "layer_areas": {},
+               "layers": {"V4": {"layer3.0": {"value": 0.3, "error": 0.01}, "layer3.1": {"value": 0.2, "error": 0.01}}},
+               "commitments": {"V4": {"layer": "layer3.0", "test": 0.25 + a / 10, "test_ceiled": None}}}
+        write_result(res, d / "predictivity" / "cowley_v4_190923.json", d / "predictivity" / "cowley_v4_190923.csv")
+        rnd = dict(res, random_init=True, commitments={"V4": {"layer": "layer3.1", "test": -1.0, "test_ceiled": None}})
+        write_result(rnd, d / "predictivity" / "cowley_v4_190923.random_init.json",
+                     d / "predictivity" / "cowley_v4_190923.random_init.csv")
+    rows = [r for r in collect_results(runs) if r["metric"].startswith("predictivity")]
+    assert sorted((r["alpha"], r["layer"], r["area"], r["value"]) for r in rows) == [
+        (0.0, "layer3.0", "V4", 0.25), (2.5, "layer3.0", "V4", 0.5)]
+    files = paper_figures(runs, tmp_path / "fig", formats=("png",))
+    assert tmp_path / "fig" / "alpha_predictivity.png" in files
+    # a run with only predictivity results is still a result
+    only = tmp_path / "only"
+    (only / "predictivity").mkdir(parents=True)
+    (only / "config.json").write_text(json.dumps({"alpha": 0.5, "seed": 0}))
+    (runs[0] / "predictivity" / "cowley_v4_190923.json").replace(only / "predictivity" / "x.json")
+    assert [r["alpha"] for r in load_results(only)] == [0.5]
