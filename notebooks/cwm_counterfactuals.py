@@ -13,7 +13,8 @@
 # A CWM predicts frame 1 of a clip from frame 0 plus a few revealed frame-1 patches. Its
 # counterfactuals are readouts: add a tracer to frame 0 and see where it goes (flow), or move a
 # patch and see what moves with it (segments). The `smoke` model below is *untrained* and tiny
-# (32 px) so the notebook runs in seconds; load a trained run with `neurocwm.runs.load_run`.
+# (32 px) so the notebook runs in seconds; set `CWM_RUN` to a run folder of
+# `neurocwm fit --model cwm` to use a trained model instead (`neurocwm.runs.load_run`).
 
 # %%
 import os
@@ -30,7 +31,12 @@ from neurocwm.figures import new_figure, save_figure, style
 
 OUT = Path(os.environ.get("NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="cwm_nb_"))
 torch.manual_seed(0)
-model = build_cwm("smoke").eval()
+if os.environ.get("CWM_RUN"):
+    from neurocwm.runs import load_run
+
+    model = load_run(os.environ["CWM_RUN"]).model
+else:
+    model = build_cwm("smoke").eval()
 pair = make_pair(0, SceneConfig(size=model.config.image_size))
 frames = torch.from_numpy(pair["frames"]).permute(0, 3, 1, 2).float()
 frames = frames / 255.0 if frames.max() > 1 else frames
@@ -52,7 +58,7 @@ points = torch.tensor([[8.0, 8.0], [16.0, 16.0], [24.0, 12.0]])
 with torch.no_grad():
     tr = tracer_flow(model, frames, points, n_masks=2, seed=0)
 gt = pair["flow"][points[:, 1].long(), points[:, 0].long()]
-print("tracer flow (untrained model):", tr.flow_argmax.numpy().tolist())
+print("tracer flow:", tr.flow_argmax.numpy().tolist())
 print("ground-truth flow:", np.round(gt, 2).tolist())
 
 # %% [markdown]

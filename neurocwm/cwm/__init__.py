@@ -7,8 +7,10 @@ masking    frame-1 visibility masks
 video      synthetic two-frame videos with exact ground truth; folders of real videos
 readouts   factual prediction, tracer and Jacobian flow, occlusion, motion counterfactuals,
            Spelke segments, greedy keypoints
-task       :class:`CWMTask`, the object the trainer drives
-eval       flow / occlusion evaluation against classical baselines
+task       :class:`CWMTask` (and :class:`OptCWMTask`), the objects the trainer drives
+eval       flow / occlusion / segment / keypoint evaluation against classical baselines
+optcwm     Opt-CWM-lite: a learned tracer trained through a flow-conditioned reconstruction
+viz        pictures of the readouts
 """
 
 from .masking import count_for_fraction, force_hidden, sample_visible

@@ -32,7 +32,6 @@ from tqdm.auto import tqdm
 
 from topography.fileio import write_json, write_text
 
-from .masking import sample_visible
 from .readouts import greedy_keypoints, jacobian_flow, predict_batched, spelke_segment, tracer_flow
 from .video import SceneConfig, SyntheticVideos
 
