@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurocwm.cwm.model import build_cwm, patchify, unpatchify
+from neurocwm.cwm.model import patchify, unpatchify
 from neurocwm.cwm.readouts import (
     factual_prediction,
     greedy_keypoints,

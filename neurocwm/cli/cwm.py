@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._help import DefaultsHelpFormatter
+
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 READOUTS = ("predict", "flow", "segment", "keypoints")
 
@@ -34,7 +36,7 @@ def add_parser(sub) -> None:
     )
     cmds = p.add_subparsers(dest="cwm_command", metavar="READOUT")
     cmds.required = True
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = DefaultsHelpFormatter
     helps = {
         "predict": "predict frame 1 from frame 0 and a few revealed frame-1 patches",
         "flow": "optical flow and occlusion from a tracer added to frame 0 (or the Jacobian)",

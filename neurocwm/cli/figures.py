@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._help import DefaultsHelpFormatter
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -12,12 +14,12 @@ def add_parser(sub) -> None:
         description=(
             "Read results.json / results.csv of `neurocwm score` runs (any alphas and seeds; alpha from the "
             "results or the run's config.json) and draw alpha sweeps (orientation-map smoothness, pinwheel "
-            "density with the pi line, % orientation-selective with the macaque 49.7%% line, patch counts with "
+            "density with the pi line, % orientation-selective with the macaque 49.7% line, patch counts with "
             "the human range from --human, wiring length, effective dimensionality with the human 16.7 line, "
             "predictivity), plus orientation maps with pinwheels and category maps from .npz map files. "
             "Deterministic PNG, PDF and SVG."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("runs", nargs="*", metavar="RUN", help="run folders or results.json / results.csv files")
     p.add_argument("--out", required=True, help="output folder")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from ._help import DefaultsHelpFormatter
 import os
 from pathlib import Path
 
@@ -19,7 +21,7 @@ def add_parser(sub) -> None:
             "(width-reduced ResNet-18, 64 px, a few minutes); on CUDA the paper-scale ResNet-18 at 224 px. "
             "For several GPUs or nodes run it under torchrun: torchrun --nproc-per-node N -m neurocwm fit ..."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("--model", choices=FAMILIES, default="tdann", help="model family")
     p.add_argument("--alpha", type=float, default=None, help="spatial-loss weight per layer (TDANN default 0.25)")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from ._help import DefaultsHelpFormatter
 from pathlib import Path
 
 
@@ -21,7 +23,7 @@ def add_parser(sub) -> None:
             "a model map .npz (CorticalMap.save). Subjects: NSD-style <subject>_<category>.mat files, CorticalMap "
             ".npz files, or subject .json specs pointing at NIfTI / GIfTI / FreeSurfer files (folders of them too)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     c.add_argument("run", help="run folder or model map .npz")
     c.add_argument("--subjects", nargs="+", required=True, metavar="FILE_OR_DIR", help="subject files or folders")

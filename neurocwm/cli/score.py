@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._help import DefaultsHelpFormatter
+
 
 def add_parser(sub) -> None:
     from neurocwm.score import ANALYSES
@@ -14,7 +16,7 @@ def add_parser(sub) -> None:
         help="measure a run's cortical maps: orientation maps, pinwheels, category patches, wiring, dimensionality",
         description=(
             "Show a run's mapped layers sine gratings (V1 layers), fLoc images (VTC layers) and natural images, "
-            "and measure what Margalit et al. 2024 measure on the brain: %% orientation-selective units and the "
+            "and measure what Margalit et al. 2024 measure on the brain: % orientation-selective units and the "
             "CV distribution against Ringach 2002, orientation/SF/colour maps and their smoothness, column spacing "
             "and pinwheel density, category patch counts and areas, selectivity smoothness, co-localisation, "
             "wiring length and effective dimensionality. Writes results.json, a tidy results.csv (one row per "
@@ -22,7 +24,7 @@ def add_parser(sub) -> None:
             "Ringach file default to the shared data folder ($NEUROCWM_SHARED_DATA, else ../shared/data); "
             "analyses whose data are missing are skipped and listed in results.json."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("run", help="run folder written by neurocwm fit (TDANN or CWM)")
     p.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the final weights)")

@@ -221,7 +221,7 @@ class OptCWM(nn.Module):
 
     def loss(self, frames: Tensor, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
         """Reconstruction loss of frame 1 from frame 0 and the probe's flow at random points."""
-        b, g, p, s = frames.shape[0], self.grid, self.patch_size, self.image_size
+        b, g, p = frames.shape[0], self.grid, self.patch_size
         q = self.n_flow_pts
         dev = frames.device
         patches = torch.rand(b, g * g, generator=generator).argsort(1)[:, :q].to(dev)  # distinct patches
