@@ -203,6 +203,29 @@ def test_random_init_on_real_v4_beats_only_its_shuffled_control(tiny_run):
     assert real["n_neuroids"] == 33
 
 
+DEEP = ("layer3.0", "layer3.1", "layer4.0", "layer4.1")
+
+
+@pytest.mark.slow
+def test_trained_run_beats_its_random_init_on_real_v4(tmp_path):
+    """The README's main job itself (`neurocwm fit --alpha 0.5`: the CPU quick preset, 1,000 steps,
+    ~7 min on 2 cores) predicts V4 session 190923 better than its own random initialisation, on
+    the held-out stimuli and in its deep layers (measured: held out 0.346 vs 0.306; layer3.0-4.1
+    mean selection score 0.356 vs 0.290). Shorter runs (30, 300, 500 steps) did not reliably: random
+    convolutional features already predict V4 well (0.31), and the early layers stay near random."""
+    from neurocwm.predict import predict
+
+    root = require_shared("cowley_v4", "data_V4_responses")
+    run = tmp_path / "quick"
+    assert main(["fit", "--alpha", "0.5", "--device", "cpu", "--out", str(run), "--no-progress"]) == 0
+    assert json.loads((run / "config.json").read_text())["steps"] == 1000
+    trained = predict(run, "cowley_v4:190923", data_root=root, progress=False, write=False)
+    random = predict(run, "cowley_v4:190923", data_root=root, random_init=True, progress=False, write=False)
+    deep = lambda res: np.mean([res["layers"]["V4"][k]["value"] for k in DEEP])  # noqa: E731
+    assert deep(trained) > deep(random) + 0.03
+    assert trained["commitments"]["V4"]["test"] > random["commitments"]["V4"]["test"] + 0.01
+
+
 @pytest.mark.parametrize("argv", [["predict", "--help"], ["brainscore", "export", "--help"]])
 def test_help_shows_only_informative_defaults(argv, capsys):
     with pytest.raises(SystemExit) as exc:
