@@ -134,3 +134,52 @@ def test_loss_decreases_on_tiny_data():
         opt.step()
         losses.append(logs["loss"])
     assert sum(losses[-5:]) / 5 < 0.3 * sum(losses[:5]) / 5
+
+
+def test_rope_scores_depend_only_on_the_offset():
+    from neurocwm.cwm.model import apply_rope, rope_angles
+
+    g = torch.Generator().manual_seed(0)
+    table = rope_angles(8, 32).view(8, 8, 16)
+    q, k = torch.randn(32, generator=g), torch.randn(32, generator=g)
+
+    def score(a, b):
+        return float(apply_rope(q, table[a]) @ apply_rope(k, table[b]))
+
+    # the same (row, col) offset from different places: equal scores; a different offset: not
+    assert score((1, 2), (3, 5)) == pytest.approx(score((4, 0), (6, 3)), abs=1e-5)
+    assert abs(score((1, 2), (3, 5)) - score((3, 5), (1, 2))) > 1e-3
+    assert torch.allclose(apply_rope(q, torch.zeros(16)), q)  # position (0, 0) is the identity
+    assert apply_rope(q, table[3, 4]).norm() == pytest.approx(float(q.norm()), rel=1e-5)  # a rotation
+
+
+def test_rope_model_runs_and_matches_explicit_attention():
+    from neurocwm.cwm.model import explicit_attention
+
+    model = build_cwm("smoke", pos_embed="rope").eval()
+    assert model.use_rope and count_parameters(model) == count_parameters(build_cwm("smoke"))  # no new weights
+    frames = torch.rand(2, 2, 3, 32, 32)
+    vis = sample_visible(2, 8, 7, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        fused = model.predict(frames, vis)
+        with explicit_attention():
+            plain = model.predict(frames, vis)
+        other = build_cwm("smoke").eval()
+        other.load_state_dict(model.state_dict())
+        no_rope = other.predict(frames, vis)
+    assert torch.allclose(fused, plain, atol=1e-5)
+    assert not torch.allclose(fused, no_rope, atol=1e-3)  # the rotation changes the function
+    with pytest.raises(ValueError, match="divisible by 4"):
+        CWMConfig(enc_dim=96, enc_heads=16, pos_embed="rope")  # head width 6
+    with pytest.raises(ValueError, match="pos_embed must be"):
+        CWMConfig(pos_embed="learned")
+
+
+def test_pos_embed_option_reaches_the_model():
+    task = CWMTask()
+    cfg = task.validate_config({**task.default_config("cpu"), "arch": "smoke", "pos_embed": "rope", "steps": 1})
+    assert task.build_model(cfg).use_rope
+    cfg = task.validate_config({**task.default_config("cpu"), "arch": "smoke", "steps": 1})
+    assert cfg["pos_embed"] is None and not task.build_model(cfg).use_rope
+    with pytest.raises(ValueError, match="pos_embed must be"):
+        task.validate_config({**task.default_config("cpu"), "arch": "smoke", "pos_embed": "bogus"})

@@ -57,10 +57,16 @@ class CWMConfig:
         Decoder width, depth, heads.
     mlp_ratio : float
         Hidden width of the block MLPs relative to the block width.
-    pos_embed : {"1d", "separable"}
+    pos_embed : {"1d", "separable", "rope"}
         ``"1d"``: the papers' fixed sin-cos table over all ``2 N`` tokens (frame identity only
         through the index offset). ``"separable"``: 2-D spatial sin-cos plus a sin-cos frame term,
-        the documented deviation of ``cwm.md`` §5.3 that helps small models learn.
+        the documented deviation of ``cwm.md`` §5.3 that helps small models learn. ``"rope"``: the
+        separable table plus 2-D axial rotary embeddings of the patch row and column on every
+        attention's queries and keys (both frames share the rotation of a position), so that
+        attention scores depend on the relative offset between patches, the quantity a
+        motion-transporting model has to attend by. Not in the papers.
+    rope_base : float
+        Longest rotary wavelength scale (in patches) for ``pos_embed="rope"``.
     """
 
     image_size: int = 64
@@ -73,6 +79,7 @@ class CWMConfig:
     dec_heads: int = 4
     mlp_ratio: float = 4.0
     pos_embed: str = "separable"
+    rope_base: float = 100.0
 
     def __post_init__(self) -> None:
         if self.image_size < 1 or self.patch_size < 1 or self.image_size % self.patch_size:
@@ -81,8 +88,13 @@ class CWMConfig:
             dim, heads, depth = (getattr(self, f"{name}_{k}") for k in ("dim", "heads", "depth"))
             if dim < 1 or heads < 1 or depth < 1 or dim % heads:
                 raise ValueError(f"{name}_dim {dim} must be a positive multiple of {name}_heads {heads}; depth {depth} >= 1")
-        if self.pos_embed not in ("1d", "separable"):
-            raise ValueError(f"pos_embed must be '1d' or 'separable', got {self.pos_embed!r}")
+        if self.pos_embed not in ("1d", "separable", "rope"):
+            raise ValueError(f"pos_embed must be '1d', 'separable' or 'rope', got {self.pos_embed!r}")
+        if self.pos_embed == "rope":
+            for name in ("enc", "dec"):
+                hd = getattr(self, f"{name}_dim") // getattr(self, f"{name}_heads")
+                if hd % 4:
+                    raise ValueError(f"pos_embed='rope' needs a {name} head width divisible by 4, got {hd}")
 
     @property
     def grid(self) -> int:
@@ -179,6 +191,7 @@ def _position_table(kind: str, grid: int, dim: int) -> Tensor:
     n = grid * grid
     if kind == "1d":
         return _sincos_1d(2 * n, dim)
+    # "separable" and "rope" share the additive table
     # separable: [row | col] halves of 2-D sin-cos, plus a frame term over the full width
     half = dim // 2
     rows = torch.arange(grid).repeat_interleave(grid)
@@ -186,6 +199,27 @@ def _position_table(kind: str, grid: int, dim: int) -> Tensor:
     spatial = torch.cat([_sincos_1d(n, half, rows), _sincos_1d(n, dim - half, cols)], dim=1)
     frame = _sincos_1d(2, dim, torch.tensor([0.0, 1.0]) * 16.0)
     return torch.cat([spatial + frame[0], spatial + frame[1]], dim=0)
+
+
+def rope_angles(grid: int, head_dim: int, base: float = 100.0) -> Tensor:
+    """Rotary angles of every patch of a ``grid x grid`` frame, shape ``(grid**2, head_dim // 2)``.
+
+    The first quarter of the head width rotates with the patch row, the second with the column,
+    at frequencies ``base ** (-2 j / (head_dim / 2))``; the remaining pairs follow the same split.
+    """
+    quarter = head_dim // 4
+    freqs = torch.pow(float(base), -torch.arange(quarter, dtype=torch.float64) / quarter)
+    rows = torch.arange(grid, dtype=torch.float64).repeat_interleave(grid)
+    cols = torch.arange(grid, dtype=torch.float64).repeat(grid)
+    return torch.cat([rows[:, None] * freqs, cols[:, None] * freqs], dim=1).float()
+
+
+def apply_rope(x: Tensor, angles: Tensor) -> Tensor:
+    """Rotate consecutive pairs of the last axis of ``x`` (..., T, D) by ``angles`` (..., T, D/2)."""
+    x2 = x.reshape(*x.shape[:-1], -1, 2)
+    cos, sin = angles.cos(), angles.sin()
+    out = torch.stack([x2[..., 0] * cos - x2[..., 1] * sin, x2[..., 0] * sin + x2[..., 1] * cos], dim=-1)
+    return out.flatten(-2)
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -216,14 +250,18 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, rope: Tensor | None = None) -> Tensor:
+        """``rope``: optional rotary angles ``(B, T, head_dim / 2)`` for the queries and keys."""
         b, n, d = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        if rope is not None:
+            q, k = apply_rope(q, rope.unsqueeze(1)), apply_rope(k, rope.unsqueeze(1))
         if _EXPLICIT_ATTENTION:
-            att = (qkv[0] @ qkv[1].transpose(-2, -1)) * (qkv.shape[-1] ** -0.5)
-            y = att.softmax(-1) @ qkv[2]
+            att = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+            y = att.softmax(-1) @ v
         else:
-            y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+            y = F.scaled_dot_product_attention(q, k, v)
         return self.proj(y.transpose(1, 2).reshape(b, n, d))
 
 
@@ -238,8 +276,8 @@ class Block(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x: Tensor, rope: Tensor | None = None) -> Tensor:
+        x = x + self.attn(self.norm1(x), rope)
         return x + self.mlp(self.norm2(x))
 
 
@@ -270,6 +308,10 @@ class CWM(nn.Module):
         self.patch_embed = nn.Conv2d(3, c.enc_dim, c.patch_size, c.patch_size)
         self.register_buffer("enc_pos", _position_table(c.pos_embed, c.grid, c.enc_dim), persistent=False)
         self.register_buffer("dec_pos", _position_table(c.pos_embed, c.grid, c.dec_dim), persistent=False)
+        self.use_rope = c.pos_embed == "rope"
+        if self.use_rope:
+            self.register_buffer("enc_rope", rope_angles(c.grid, c.enc_dim // c.enc_heads, c.rope_base), persistent=False)
+            self.register_buffer("dec_rope", rope_angles(c.grid, c.dec_dim // c.dec_heads, c.rope_base), persistent=False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.encoder = nn.ModuleList(Block(c.enc_dim, c.enc_heads, c.mlp_ratio) for _ in range(c.enc_depth))
@@ -332,8 +374,9 @@ class CWM(nn.Module):
         hid_pos = dpos1[hid_idx]
         h = h + torch.cat([self.dec_pos[:n].expand(b, -1, -1), vis_pos], dim=1)
         h = torch.cat([h, self.mask_token.expand(b, n - k, dd) + hid_pos], dim=1)
+        rope = self._rope(self.dec_rope, b, vis_idx, hid_idx) if self.use_rope else None
         for blk in self.decoder:
-            h = blk(h)
+            h = blk(h, rope)
         pred = self.head(self.dec_norm(h[:, n + k :]))
         return pred, hid_idx
 
@@ -356,9 +399,17 @@ class CWM(nn.Module):
         vis_idx, hid_idx = order[:, :k], order[:, k:]
         f1 = torch.gather(tok[:, n:], 1, vis_idx.unsqueeze(-1).expand(-1, -1, tok.shape[-1]))
         h = torch.cat([tok[:, :n], f1], dim=1)
+        rope = self._rope(self.enc_rope, b, vis_idx) if self.use_rope else None
         for blk in self.encoder:
-            h = blk(h)
+            h = blk(h, rope)
         return h, vis_idx, hid_idx
+
+    @staticmethod
+    def _rope(table: Tensor, b: int, *frame1_idx: Tensor) -> Tensor:
+        """Rotary angles of the token sequence [all frame-0 patches, then the given frame-1 patches]."""
+        n = table.shape[0]
+        idx = torch.cat([torch.arange(n, device=table.device).expand(b, n), *frame1_idx], dim=1)
+        return table[idx]
 
     def predict(self, frames: Tensor, visible: Tensor) -> Tensor:
         """Whole predicted frame 1, shape ``(B, 3, H, W)``; visible patches copied from the input."""

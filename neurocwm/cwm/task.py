@@ -34,6 +34,7 @@ logged. Positions are saved in the run's ``positions/`` folder.
 from __future__ import annotations
 
 import concurrent.futures as cf
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -68,6 +69,7 @@ DEFAULTS: dict = {
     "readout_visible": 0.1,
     "readout_radius": 14.0,  # px; the tracer looks for its peak within this distance (as block matching's +-14)
     "clump": 1,
+    "pos_embed": None,  # None -> the size's own ("separable" on the CPU tiers, "1d" on the GPU shapes); or "rope"
     "data": None,
     "data_pool": 0,  # > 0: pre-generate this many synthetic pairs per rank and reuse them (see make_batches)
     "gap_ms": 150.0,
@@ -201,6 +203,8 @@ class CWMTask:
         if cfg.get("objective") not in (None, "mae"):
             raise ValueError(f"a CWM trains with the masked-prediction objective only, got --objective {cfg['objective']!r}")
         base = PRESETS[cfg["arch"]]
+        if cfg.get("pos_embed") is not None:
+            base = replace(base, pos_embed=str(cfg["pos_embed"]))  # raises on an unknown kind
         size = int(cfg.get("image_size") or base.image_size)
         if size % base.patch_size:
             raise ValueError(f"--image-size {size} must be a multiple of the patch size {base.patch_size}")
@@ -234,7 +238,10 @@ class CWMTask:
         if cfg.get("model_family") == "optcwm":
             return OptCWMTask().build_model(cfg)
         size = cfg.get("image_size")
-        return build_cwm(cfg["arch"], **({"image_size": int(size)} if size else {}))
+        over = {"image_size": int(size)} if size else {}
+        if cfg.get("pos_embed") is not None:
+            over["pos_embed"] = str(cfg["pos_embed"])
+        return build_cwm(cfg["arch"], **over)
 
     def setup(self, cfg: dict, model: nn.Module, run_dir: Path | None = None, device: torch.device | None = None, is_main: bool = True, barrier=None) -> None:
         """Remember the configuration; with ``alpha`` > 0 lay the MLP units on a cortical sheet.
@@ -528,6 +535,7 @@ class OptCWMTask(CWMTask):
             raise ValueError(f"base_run {base} is a {bcfg.get('model_family')} run, not a CWM")
         cfg["base_run"] = str(Path(base).resolve())
         cfg["arch"], cfg["image_size"] = bcfg["arch"], bcfg["image_size"]
+        cfg["pos_embed"] = bcfg.get("pos_embed")
         for key in ("n_flow_pts", "tracer_hidden", "flow_dim", "flow_depth", "flow_heads"):
             if int(cfg[key]) < 1:
                 raise ValueError(f"{key} must be >= 1, got {cfg[key]}")
@@ -540,7 +548,8 @@ class OptCWMTask(CWMTask):
     def build_model(self, cfg: dict) -> nn.Module:
         from .optcwm import OptCWM
 
-        base = build_cwm(cfg["arch"], image_size=int(cfg["image_size"]))
+        over = {"pos_embed": str(cfg["pos_embed"])} if cfg.get("pos_embed") is not None else {}
+        base = build_cwm(cfg["arch"], image_size=int(cfg["image_size"]), **over)
         radius = cfg.get("readout_radius")
         return OptCWM(base, n_flow_pts=int(cfg["n_flow_pts"]), visible_fraction=float(cfg["probe_visible"]), inv_temp=float(cfg["inv_temp"]),
                       search_radius=None if radius is None else float(radius), tracer_hidden=int(cfg["tracer_hidden"]),
