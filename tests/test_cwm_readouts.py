@@ -155,3 +155,45 @@ def test_greedy_keypoints_find_the_changed_patch():
     frames[1, :, 4:8, 4:8] = 0.0  # patch (1, 1) -> index 9
     kps, errs = greedy_keypoints(oracle, frames, k=1, n_candidates=3)
     assert kps == [9] and float(errs[1]) == pytest.approx(0.0, abs=1e-7)
+
+
+class HalfCopyOracle(ShiftOracle):
+    """Keeps ``keep`` of frame 0 in place and moves the rest by (dx, dy), unless the visible frame-1
+    patches match frame 0 in place better than moved (a static clip): then it copies frame 0."""
+
+    def __init__(self, dx, dy, keep=0.6, **kw):
+        super().__init__(dx, dy, **kw)
+        self.keep = keep
+
+    def predict(self, frames, visible):
+        f0 = frames[:, 0]
+        moved = torch.roll(f0, shifts=(self.dy, self.dx), dims=(2, 3))
+        vis = patchify(frames[:, 1], self.patch_size)
+        err_still = ((vis - patchify(f0, self.patch_size)).abs().mean(-1) * visible).sum(1)
+        err_moved = ((vis - patchify(moved, self.patch_size)).abs().mean(-1) * visible).sum(1)
+        static = (err_still < err_moved).view(-1, 1, 1, 1)
+        out = torch.where(static, f0, self.keep * f0 + (1 - self.keep) * moved)
+        p = torch.where(visible[..., None], patchify(frames[:, 1], self.patch_size), patchify(out, self.patch_size))
+        return unpatchify(p, self.patch_size, self.grid)
+
+
+def test_static_contrast_recovers_the_moving_part():
+    oracle = HalfCopyOracle(4, -3)
+    pts = np.array([[10.0, 12], [16, 16], [20, 20]])
+    frames = _frames(4, -3)
+    plain = tracer_flow(oracle, frames, pts, n_masks=6)
+    assert torch.equal(plain.flow_argmax, torch.zeros(3, 2))  # the in-place 60 % wins
+    res = tracer_flow(oracle, frames, pts, n_masks=6, static_contrast=True)
+    assert torch.equal(res.flow_argmax, torch.tensor([[4.0, -3]] * 3))
+    assert torch.allclose(res.visibility, torch.full((3,), 0.4), atol=5e-3)  # the moved share (less a Gaussian tail)
+    assert res.n_passes == 2 * plain.n_passes
+    both = tracer_flow(oracle, frames, pts, n_masks=6, static_contrast=True, hidden_target=True)
+    assert torch.equal(both.flow_argmax, res.flow_argmax)
+    # nothing moves: the contrast is empty, the floor falls back to the plain response (flow 0)
+    still = tracer_flow(HalfCopyOracle(0, 0), _frames(0, 0), pts, n_masks=6, static_contrast=True)
+    assert torch.equal(still.flow_argmax, torch.zeros(3, 2)) and torch.allclose(still.visibility, torch.ones(3), atol=1e-4)
+    # a model that moves everything (and copies a static clip): plain and contrast agree
+    mover = HalfCopyOracle(3, -2, keep=0.0)
+    for contrast in (False, True):
+        got = tracer_flow(mover, _frames(3, -2), pts, n_masks=6, static_contrast=contrast)
+        assert torch.equal(got.flow_argmax, torch.tensor([[3.0, -2]] * 3))

@@ -229,6 +229,8 @@ def tracer_flow(
     tracer: Tensor | None = None,
     hidden_target: bool = False,
     target_radius: int = 1,
+    static_contrast: bool = False,
+    contrast_floor: float = 0.25,
     seed: int = 0,
     batch_size: int = 256,
     return_response: bool = False,
@@ -268,6 +270,15 @@ def tracer_flow(
         first estimate is forced hidden in every mask, so the response cannot fall on a copied patch
         (per-point masks; doubles the cost).
     target_radius : int, default=1
+    static_contrast : bool, default=False
+        Subtract, pixel by pixel, the response of the same tracer and masks on the static
+        counterfactual clip (frame 0, frame 0) and localise the positive part. A model that keeps
+        part of frame 0 in place whatever the motion answers a tracer at p both where p's content
+        goes and at p itself; the static clip shows the in-place part alone, so the contrast keeps
+        what moved. Not in the papers (this project's addition); doubles the cost.
+    contrast_floor : float, default=0.25
+        With ``static_contrast``: a point whose contrast peak is below this fraction of its plain
+        response peak (nothing moved) is localised on the plain response instead.
     seed : int, default=0
     batch_size : int, default=256
     return_response : bool, default=False
@@ -302,7 +313,19 @@ def tracer_flow(
     if search_radius is not None and search_radius < 0:
         raise ValueError(f"search_radius must be >= 0, got {search_radius}")
     window = _within(pts, model.image_size, search_radius)
-    resp, n_passes = _tracer_round(model, frames, pts, masks, per_point_masks=False, **kw)
+    static = torch.stack([frames[0], frames[0]])
+
+    def respond(m: Tensor, per_point: bool) -> tuple[Tensor, int]:
+        r, n = _tracer_round(model, frames, pts, m, per_point_masks=per_point, **kw)
+        if static_contrast:
+            r0, n0 = _tracer_round(model, static, pts, m, per_point_masks=per_point, **kw)
+            c = (r - r0).clamp_min(0)
+            w = window if window is not None else torch.ones(())
+            moved = (c * w).flatten(1).amax(1) >= contrast_floor * (r * w).flatten(1).amax(1)
+            r, n = torch.where(moved[:, None, None], c, r), n + n0
+        return r, n
+
+    resp, n_passes = respond(masks, False)
     hard, soft, peak = _localise(resp, inv_temp, window)
     if hidden_target and len(pts):
         rc = (hard.round().long() // model.patch_size).clamp(0, g - 1)
@@ -317,7 +340,7 @@ def tracer_flow(
             hide.reshape(len(pts), 1, -1).expand(-1, n_masks, -1).reshape(-1, g * g),
             generator=gen,
         ).view(len(pts), n_masks, -1)
-        resp, extra = _tracer_round(model, frames, pts, pm, per_point_masks=True, **kw)
+        resp, extra = respond(pm, True)
         n_passes += extra
         hard, soft, peak = _localise(resp, inv_temp, window)
     return TracerResult(hard - pts, soft - pts, peak, peak / tracer_peak.clamp_min(1e-12), resp if return_response else None, n_passes)
