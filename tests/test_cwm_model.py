@@ -180,7 +180,11 @@ def test_pos_embed_option_reaches_the_model():
     cfg = task.validate_config({**task.default_config("cpu"), "arch": "smoke", "pos_embed": "rope", "steps": 1})
     assert task.build_model(cfg).use_rope
     cfg = task.validate_config({**task.default_config("cpu"), "arch": "smoke", "steps": 1})
-    assert cfg["pos_embed"] is None and not task.build_model(cfg).use_rope
+    assert cfg["pos_embed"] == "rope" and task.build_model(cfg).use_rope  # the CPU tiers' default, recorded
+    cfg = task.validate_config({**task.default_config("cuda"), "arch": "vitb8", "steps": 1})
+    assert cfg["pos_embed"] == "1d"  # the papers' table on the GPU shapes
+    legacy = {"arch": "smoke", "image_size": 32}  # a run folder written before the option existed
+    assert not task.build_model(legacy).use_rope
     with pytest.raises(ValueError, match="pos_embed must be"):
         task.validate_config({**task.default_config("cpu"), "arch": "smoke", "pos_embed": "bogus"})
 

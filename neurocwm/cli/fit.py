@@ -30,8 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data", type=str, default=None, help="image folder (e.g. ImageNet train/); default: generated dead-leaves images")
     p.add_argument("--gap-ms", dest="gap_ms", type=float, default=None, help="CWM with --data: time between the two frames in ms (150)")
     p.add_argument("--pos-embed", dest="pos_embed", choices=("1d", "separable", "rope"), default=None,
-                   help="CWM: position encoding (default: the size's own, separable on the CPU tiers, 1d on the GPU shapes; "
-                        "rope adds 2-D rotary embeddings, which learned to use revealed frame-1 patches faster on CPU)")
+                   help="CWM: position encoding (default rope on the CPU tiers, 1d on the GPU shapes; rope = the separable "
+                        "2-D table plus rotary embeddings in every attention, see benchmarks/RESULTS.md)")
     p.add_argument("--fps", type=float, default=None, help="CWM with --data: frame rate of frame folders that have no fps.txt")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--steps", type=int, default=None, help="optimizer steps (quick preset: 1000)")

@@ -69,7 +69,7 @@ DEFAULTS: dict = {
     "readout_visible": 0.1,
     "readout_radius": 14.0,  # px; the tracer looks for its peak within this distance (as block matching's +-14)
     "clump": 1,
-    "pos_embed": None,  # None -> the size's own ("separable" on the CPU tiers, "1d" on the GPU shapes); or "rope"
+    "pos_embed": None,  # None -> "rope" on the CPU tiers (benchmarks/RESULTS.md, runs B vs H), the size's own ("1d") on the GPU shapes
     "data": None,
     "data_pool": 0,  # > 0: pre-generate this many synthetic pairs per rank and reuse them (see make_batches)
     "gap_ms": 150.0,
@@ -203,8 +203,9 @@ class CWMTask:
         if cfg.get("objective") not in (None, "mae"):
             raise ValueError(f"a CWM trains with the masked-prediction objective only, got --objective {cfg['objective']!r}")
         base = PRESETS[cfg["arch"]]
-        if cfg.get("pos_embed") is not None:
-            base = replace(base, pos_embed=str(cfg["pos_embed"]))  # raises on an unknown kind
+        if cfg.get("pos_embed") is None:  # resolved here and recorded, so a run always rebuilds the same model
+            cfg["pos_embed"] = "rope" if base.image_size < 128 else base.pos_embed
+        base = replace(base, pos_embed=str(cfg["pos_embed"]))  # raises on an unknown kind
         size = int(cfg.get("image_size") or base.image_size)
         if size % base.patch_size:
             raise ValueError(f"--image-size {size} must be a multiple of the patch size {base.patch_size}")
@@ -535,7 +536,7 @@ class OptCWMTask(CWMTask):
             raise ValueError(f"base_run {base} is a {bcfg.get('model_family')} run, not a CWM")
         cfg["base_run"] = str(Path(base).resolve())
         cfg["arch"], cfg["image_size"] = bcfg["arch"], bcfg["image_size"]
-        cfg["pos_embed"] = bcfg.get("pos_embed")
+        cfg["pos_embed"] = bcfg.get("pos_embed") or PRESETS[bcfg["arch"]].pos_embed  # runs before the option: the size's own
         for key in ("n_flow_pts", "tracer_hidden", "flow_dim", "flow_depth", "flow_heads"):
             if int(cfg[key]) < 1:
                 raise ValueError(f"{key} must be >= 1, got {cfg[key]}")
