@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ._help import DefaultsHelpFormatter
-from pathlib import Path
 
 
 def add_parser(sub) -> None:

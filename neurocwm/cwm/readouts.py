@@ -313,11 +313,10 @@ def tracer_flow(
     if search_radius is not None and search_radius < 0:
         raise ValueError(f"search_radius must be >= 0, got {search_radius}")
     window = _within(pts, model.image_size, search_radius)
-    static = torch.stack([frames[0], frames[0]])
-
     def respond(m: Tensor, per_point: bool) -> tuple[Tensor, int]:
         r, n = _tracer_round(model, frames, pts, m, per_point_masks=per_point, **kw)
         if static_contrast:
+            static = torch.stack([frames[0], frames[0]])  # the counterfactual clip: nothing moves
             r0, n0 = _tracer_round(model, static, pts, m, per_point_masks=per_point, **kw)
             c = (r - r0).clamp_min(0)
             w = window if window is not None else torch.ones(())
