@@ -209,3 +209,47 @@ def test_fit_cli_pos_embed_round_trip(tmp_path):
         assert torch.equal(run.model.eval().predict(frames, vis), twin.predict(frames, vis))
     with pytest.raises(SystemExit, match="--model cwm only"):
         main(["fit", "--pos-embed", "rope", "--steps", "1", "--out", str(tmp_path / "t")])
+
+
+def test_motion_weighted_mse_oracle():
+    """Half the hidden pixels change by 1 between the frames, the other half not at all: with the
+    error only on the changed half, the plain MSE is 1/2 and the weighted one (1 + 2L) / (2 + 2L)."""
+    from neurocwm.cwm.model import hidden_mse
+
+    f = torch.zeros(1, 2, 3, 8, 8)
+    f[:, 1, :, :, :4] = 1.0  # left half of frame 1 changes (patches 0 and 2 of a 2x2 grid of 4 px)
+    hid = torch.tensor([[0, 1, 2, 3]])
+    target = patchify(f[:, 1], 4)
+    pred = target.clone()
+    pred[:, [0, 2]] -= 1.0  # unit error on every changed pixel, none on the static ones
+    assert float(hidden_mse(pred, f, hid, 4)) == pytest.approx(0.5)
+    assert float(hidden_mse(pred, f, hid, 4, motion_weight=0.0)) == pytest.approx(0.5)
+    for lam in (1.0, 4.0):
+        assert float(hidden_mse(pred, f, hid, 4, motion_weight=lam)) == pytest.approx((1 + 2 * lam) / (2 + 2 * lam))
+    pred = target.clone()
+    pred[:, [1, 3]] += 1.0  # the error on the static half instead: down-weighted
+    assert float(hidden_mse(pred, f, hid, 4, motion_weight=1.0)) == pytest.approx(1 / 4)
+    still = torch.rand(1, 1, 3, 8, 8).repeat(1, 2, 1, 1, 1)  # nothing moves: every weight is 1
+    pred = torch.rand(1, 4, 48)
+    assert float(hidden_mse(pred, still, hid, 4, motion_weight=5.0)) == pytest.approx(float(hidden_mse(pred, still, hid, 4)))
+    with pytest.raises(ValueError, match="motion_weight must be >= 0"):
+        hidden_mse(pred, f, hid, 4, motion_weight=-1.0)
+
+
+def test_fit_cli_motion_weight(tmp_path):
+    import json
+
+    from neurocwm.cli import main
+
+    out = tmp_path / "mw"
+    assert main(["fit", "--model", "cwm", "--arch", "smoke", "--motion-weight", "4", "--steps", "2", "--batch-size", "2",
+                 "--device", "cpu", "--no-progress", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["motion_weight"] == 4.0
+    logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in logs if "weighted_mse" in r]
+    assert steps and all(r["loss"] == r["weighted_mse"] and r["weighted_mse"] != r["mse"] for r in steps)
+    with pytest.raises(SystemExit, match="--model cwm only"):
+        main(["fit", "--motion-weight", "1", "--steps", "1", "--out", str(tmp_path / "t")])
+    task = CWMTask()
+    with pytest.raises(ValueError, match="--motion-weight must be >= 0"):
+        task.validate_config({**task.default_config("cpu"), "arch": "smoke", "motion_weight": -0.5})

@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
     p.add_argument("--pos-embed", dest="pos_embed", choices=("1d", "separable", "rope"), default=None,
                    help="CWM: position encoding (default rope on the CPU tiers, 1d on the GPU shapes; rope = the separable "
                         "2-D table plus rotary embeddings in every attention, see benchmarks/RESULTS.md)")
+    p.add_argument("--motion-weight", dest="motion_weight", type=float, default=None,
+                   help="CWM: weight each hidden pixel's error by 1 + LAMBDA * |frame 1 - frame 0| / mean (0 = the plain MSE; "
+                        "an option of this project, see benchmarks/RESULTS.md)")
     p.add_argument("--fps", type=float, default=None, help="CWM with --data: frame rate of frame folders that have no fps.txt")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--steps", type=int, default=None, help="optimizer steps (quick preset: 1000)")
@@ -70,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         task = CWMTask()
     if args.model != "cwm" and args.pos_embed is not None:
         raise SystemExit("neurocwm fit: --pos-embed applies to --model cwm only")
+    if args.model != "cwm" and args.motion_weight is not None:
+        raise SystemExit("neurocwm fit: --motion-weight applies to --model cwm only")
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "model")}
     options["model_family"] = args.model
     if options["out"] is None:

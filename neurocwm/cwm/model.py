@@ -448,13 +448,38 @@ class CWM(nn.Module):
         return dict(units)
 
 
-def hidden_mse(pred: Tensor, frames: Tensor, hid_idx: Tensor, patch: int) -> Tensor:
-    """MSE between predicted hidden patches and the true frame-1 pixels there."""
+def hidden_mse(pred: Tensor, frames: Tensor, hid_idx: Tensor, patch: int, motion_weight: float = 0.0) -> Tensor:
+    """MSE between predicted hidden patches and the true frame-1 pixels there.
+
+    Parameters
+    ----------
+    pred : Tensor, shape (B, N - K, patch * patch * 3)
+    frames : Tensor, shape (B, 2, 3, H, W)
+    hid_idx : Tensor, shape (B, N - K)
+    patch : int
+    motion_weight : float, default=0
+        ``lambda`` >= 0 of a motion-weighted loss (this project's option, not in the papers): each
+        hidden pixel's squared error is weighted by ``1 + lambda * d / mean(d)``, where ``d`` is the
+        channel-mean ``|frame 1 - frame 0|`` at that pixel and the mean runs over the batch's hidden
+        pixels; the weighted sum is divided by the sum of weights. The weights depend on the target,
+        so the optimum under uncertainty tilts from "copy frame 0 in place" towards the hypotheses
+        in which content moved. 0 gives the plain MSE.
+    """
     target = patchify(frames[:, 1], patch)
     target = torch.gather(target, 1, hid_idx.unsqueeze(-1).expand(-1, -1, target.shape[-1]))
     if target.numel() == 0:
         return pred.sum() * 0.0
-    return F.mse_loss(pred.float(), target.float())
+    if motion_weight < 0:
+        raise ValueError(f"motion_weight must be >= 0, got {motion_weight}")
+    if motion_weight == 0:
+        return F.mse_loss(pred.float(), target.float())
+    src = patchify(frames[:, 0], patch)
+    src = torch.gather(src, 1, hid_idx.unsqueeze(-1).expand(-1, -1, src.shape[-1]))
+    b, n, d = target.shape
+    diff = (target.float() - src.float()).abs().view(b, n, d // 3, 3).mean(-1)  # (B, N-K, patch*patch)
+    w = 1.0 + motion_weight * diff / diff.mean().clamp_min(1e-8)
+    err = ((pred.float() - target.float()) ** 2).view(b, n, d // 3, 3).mean(-1)
+    return (w * err).sum() / w.sum()
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -69,6 +69,7 @@ DEFAULTS: dict = {
     "readout_visible": 0.1,
     "readout_radius": 14.0,  # px; the tracer looks for its peak within this distance (as block matching's +-14)
     "clump": 1,
+    "motion_weight": 0.0,  # > 0: weight hidden pixels by how much they change between the frames (hidden_mse)
     "pos_embed": None,  # None -> "rope" on the CPU tiers (benchmarks/RESULTS.md, runs B vs H), the size's own ("1d") on the GPU shapes
     "data": None,
     "data_pool": 0,  # > 0: pre-generate this many synthetic pairs per rank and reuse them (see make_batches)
@@ -191,6 +192,8 @@ class CWMTask:
             raise ValueError(f"--alpha must be >= 0, got {cfg['alpha']}")
         if cfg.get("spatial_loss", "relative") not in ("relative", "absolute"):
             raise ValueError(f"--spatial-loss must be relative or absolute, got {cfg['spatial_loss']!r}")
+        if float(cfg.get("motion_weight") or 0.0) < 0:
+            raise ValueError(f"--motion-weight must be >= 0, got {cfg['motion_weight']}")
         if int(cfg.get("warmup_steps") or 0) < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {cfg['warmup_steps']}")
         depth = PRESETS[cfg["arch"]].enc_depth
@@ -368,13 +371,18 @@ class CWMTask:
             raise RuntimeError("alpha > 0 needs CWMTask.setup(cfg, model, ...) to lay the units on a sheet first")
         with capture_mlp_units(model, self.blocks if alpha > 0 else []) as units:
             pred, hid_idx = model(frames, visible)
-        mse = hidden_mse(pred, frames, hid_idx, _unwrap(model).patch_size)
+        patch = _unwrap(model).patch_size
+        mse = hidden_mse(pred, frames, hid_idx, patch)
+        lam = float(cfg.get("motion_weight") or 0.0)
+        objective = hidden_mse(pred, frames, hid_idx, patch, motion_weight=lam) if lam > 0 else mse
         with torch.no_grad():
             copy = copy_frame0_mse(frames.float(), visible, _unwrap(model).patch_size)
         mv = float(mse.detach())
         cv = float(copy)
         logs = {"mse": mv, "copy_mse": cv, "rel_copy": mv / max(cv, 1e-12), "n_visible": float(visible[0].sum())}
-        loss = mse
+        if lam > 0:
+            logs["weighted_mse"] = float(objective.detach())
+        loss = objective
         if alpha > 0:
             g = torch.Generator().manual_seed(int(np.random.SeedSequence([int(cfg.get("seed", 0)), rank, step, 2]).generate_state(1)[0]))
             sls = []
@@ -384,7 +392,7 @@ class CWMTask:
                 sls.append(sl)
             total = torch.stack(sls).sum()
             logs["spatial_loss"] = float(total.detach()) / len(sls)
-            loss = mse + alpha * total
+            loss = objective + alpha * total
         logs["loss"] = float(loss.detach())
         return loss, logs
 
