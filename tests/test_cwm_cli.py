@@ -94,7 +94,7 @@ def test_eval_writes_every_baseline(setup, tmp_path):
     assert set(res["summary"]) == expected
     assert set(res["seconds_per_point"]) == expected
     assert {"always_visible", "tvl1_forward_backward", "cwm_tracer"} <= set(res["occlusion"])
-    assert set(res["segments"]["summary"]) == {"cwm_spelke", "felzenszwalb", "slic", "gt_motion"}
+    assert set(res["segments"]["summary"]) == {"cwm_spelke", "felzenszwalb", "slic", "query_disc", "gt_motion"}
     assert all(0 <= r["iou"] <= 1 for r in res["segments"]["summary"].values())
     curves = res["keypoints"]["relative_error"]
     assert set(curves) == {"greedy", "random", "corners", "oracle_motion"} and all(len(c) == 9 and c[0] == 1 for c in curves.values())

@@ -451,6 +451,7 @@ def evaluate_segments(
     size: int | None = None,
     seed: int = SEGMENT_SEED,
     segment_kwargs: dict | None = None,
+    disc_radius: float | None = None,
     progress: bool = True,
 ) -> dict:
     """Segment IoU of Spelke segments against appearance-only baselines (``cwm.md`` §5.4-5.5).
@@ -460,21 +461,26 @@ def evaluate_segments(
     of the two parts. One query point per scene, on an object pixel away from the border. Methods:
     ``cwm_spelke`` (:func:`~neurocwm.cwm.readouts.spelke_segment`, label-free), the scikit-image
     ``felzenszwalb`` / ``slic`` region containing the query (appearance only) and ``gt_motion``
-    (pixels whose ground-truth flow is within 0.5 px of the query's, an upper bound that uses labels).
+    (pixels whose ground-truth flow is within 0.5 px of the query's, an upper bound that uses labels)
+    and ``query_disc``, the disc of radius ``disc_radius`` around the query: a prior that looks at
+    nothing, the floor below which a segment carries no information about the object.
 
     Returns
     -------
     dict with ``summary`` (method -> ``iou``, ``seconds_per_query``), per-query
     ``iou`` lists, ``n`` and ``settings``.
+
+    ``disc_radius`` defaults to one patch of the model (``size / 8`` without a model).
     """
     size = model.image_size if model is not None else (size or 64)
+    radius = float(disc_radius) if disc_radius is not None else float(model.patch_size if model is not None else size / 8)
     if n_queries < 1:
         raise ValueError(f"n_queries must be >= 1, got {n_queries}")
     scene = SceneConfig(size=size, camera_prob=0.0, glued_prob=1.0, n_objects=(1, 2))
     data = SyntheticVideos(scene, seed=seed)
     rng = np.random.default_rng(seed)
     seg = _appearance_segmenters()
-    methods = (["cwm_spelke"] if model is not None else []) + list(seg) + ["gt_motion"]
+    methods = (["cwm_spelke"] if model is not None else []) + list(seg) + ["query_disc", "gt_motion"]
     scores: dict[str, list[float]] = {m: [] for m in methods}
     secs = {m: 0.0 for m in methods}
     kw = {"n_samples": 8, **(segment_kwargs or {})}
@@ -497,6 +503,8 @@ def evaluate_segments(
             if m == "cwm_spelke":
                 mask, _ = spelke_segment(model, torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), (x, y), seed=seed + i, **kw)
                 mask = mask.numpy()
+            elif m == "query_disc":
+                mask = (xx - x) ** 2 + (yy - y) ** 2 <= radius**2
             elif m == "gt_motion":
                 mask = np.linalg.norm(item["flow"] - item["flow"][y, x], axis=-1) <= 0.5
             else:
@@ -507,7 +515,7 @@ def evaluate_segments(
         bar.update(1)
     bar.close()
     summary = {m: {"iou": float(np.mean(v)), "seconds_per_query": secs[m] / n_queries} for m, v in scores.items()}
-    return {"summary": summary, "iou": scores, "n": n_queries, "settings": {"seed": seed, "scene": scene.__dict__, "spelke": kw}}
+    return {"summary": summary, "iou": scores, "n": n_queries, "settings": {"seed": seed, "scene": scene.__dict__, "spelke": kw, "disc_radius": radius}}
 
 
 # ----------------------------------------------------------------------------- keypoints
