@@ -103,11 +103,11 @@ def test_eval_writes_every_baseline(setup, tmp_path):
     assert res["run"]["arch"] == "smoke"
     # the default output folder is RUN/eval; tracer options are recorded
     rc = main(["cwm", "eval", str(run), "--n-pairs", "1", "--points-per-pair", "2", "--n-masks", "1", "--calibration-pairs", "1",
-               "--n-segments", "0", "--n-keypoint-pairs", "0", "--search-radius", "-1", "--visible-fraction", "0.25", "--static-contrast", "--no-progress"])
+               "--n-segments", "0", "--n-keypoint-pairs", "0", "--search-radius", "-1", "--visible-fraction", "0.25", "--static-contrast", "--zoom-iters", "1", "--no-progress"])
     assert rc == 0
     res = json.loads((run / "eval" / "results.json").read_text())
     assert res["settings"]["tracer"]["search_radius"] is None and res["settings"]["tracer"]["visible_fraction"] == 0.25
-    assert res["settings"]["tracer"]["static_contrast"] is True
+    assert res["settings"]["tracer"]["static_contrast"] is True and res["settings"]["tracer"]["zoom_iters"] == 1
     assert (run / "eval" / "results.md").is_file() and "segments" not in res
 
 

@@ -197,3 +197,44 @@ def test_static_contrast_recovers_the_moving_part():
     for contrast in (False, True):
         got = tracer_flow(mover, _frames(3, -2), pts, n_masks=6, static_contrast=contrast)
         assert torch.equal(got.flow_argmax, torch.tensor([[3.0, -2]] * 3))
+
+
+class MatchOracle(ShiftOracle):
+    """An ideal world model for global translations: predicts frame 1 as frame 0 rolled by the
+    integer shift (within +-``reach`` px) that best matches the visible frame-1 patches."""
+
+    def __init__(self, reach: int = 6, size: int = 32, patch: int = 4):
+        super().__init__(0, 0, size, patch)
+        self.reach = reach
+
+    def predict(self, frames, visible):
+        p, g = self.patch_size, self.grid
+        target = patchify(frames[:, 1], p)
+        shifts = [(dy, dx) for dy in range(-self.reach, self.reach + 1) for dx in range(-self.reach, self.reach + 1)]
+        cands = torch.stack([torch.roll(frames[:, 0], s, (2, 3)) for s in shifts], 1)  # (B, S, 3, H, W)
+        err = ((patchify(cands.flatten(0, 1), p).view(len(frames), len(shifts), g * g, -1) - target[:, None]) ** 2).mean(-1)
+        err = (err * visible[:, None]).sum(-1)
+        best = cands[torch.arange(len(frames)), err.argmin(1)]
+        out = torch.where(visible[..., None], target, patchify(best, p))
+        return unpatchify(out, p, g)
+
+
+@pytest.mark.parametrize("dx,dy", [(3, -2), (-4, 1)])
+def test_zoom_refinement_keeps_an_ideal_model_right(dx, dy):
+    """With an ideal model the zoomed crops line up (frame-1 crop centred on the right estimate),
+    the residual is zero and the estimate maps back to the true flow within the crop's pixel grid."""
+    oracle = MatchOracle()
+    pts = np.array([[15.0, 16], [16, 17], [14, 15]])
+    base = tracer_flow(oracle, _frames(dx, dy), pts, n_masks=8, visible_fraction=0.1)
+    want = torch.tensor([[dx, dy]] * 3, dtype=torch.float32)
+    assert torch.equal(base.flow_argmax, want)
+    zoom = tracer_flow(oracle, _frames(dx, dy), pts, n_masks=8, visible_fraction=0.1, zoom_iters=2, search_radius=8)
+    assert float((zoom.flow_argmax - want).abs().max()) <= 0.5  # half a pixel of the magnified grid, in image px
+    assert float((zoom.flow_soft - want).abs().max()) <= 0.5
+    assert zoom.n_passes == base.n_passes + 2 * 2 * 3 * 8  # two zoom rounds, clean + tracer pass per point and mask
+    with pytest.raises(ValueError, match="zoom_iters"):
+        tracer_flow(oracle, _frames(dx, dy), pts, zoom_iters=-1)
+    with pytest.raises(ValueError, match="zoom_factor"):
+        tracer_flow(oracle, _frames(dx, dy), pts, zoom_iters=1, zoom_factor=1.5)
+    with pytest.raises(ValueError, match="custom tracer"):
+        tracer_flow(oracle, _frames(dx, dy), pts, zoom_iters=1, tracer=torch.zeros(3, 3, 32, 32))

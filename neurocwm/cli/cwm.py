@@ -63,6 +63,7 @@ def add_parser(sub) -> None:
             q.add_argument("--visible-fraction", type=float, default=0.1)
             q.add_argument("--hidden-target", action="store_true", help="tracer: second round with the estimate's patch neighbourhood hidden")
             q.add_argument("--static-contrast", action="store_true", help="tracer: localise the response minus that on the static clip (frame 0, frame 0); doubles the cost")
+            q.add_argument("--zoom-iters", type=int, default=0, help="tracer: multi-scale refinement rounds (crop around the point and the estimate, x0.75 per round, re-probe)")
             q.add_argument("--search-radius", type=float, default=None, help="tracer peak search window in px (default: the run's readout_radius, 14; < 0 = whole frame)")
             q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
         if name == "segment":
@@ -89,6 +90,7 @@ def add_parser(sub) -> None:
     e.add_argument("--search-radius", type=float, default=None, help="tracer peak search window in px (default: the run's readout_radius, 14; < 0 = whole frame)")
     e.add_argument("--hidden-target", action="store_true", help="tracer: second round with the estimate's patch neighbourhood hidden")
     e.add_argument("--static-contrast", action="store_true", help="tracer: localise the response minus that on the static clip (frame 0, frame 0); doubles the cost")
+    e.add_argument("--zoom-iters", type=int, default=0, help="tracer: multi-scale refinement rounds (crop around the point and the estimate, x0.75 per round, re-probe)")
     e.add_argument("--jacobian", action="store_true", help="also score Jacobian flow (slower)")
     e.add_argument("--calibration-pairs", type=int, default=20, help="separate pairs on which the occlusion threshold is chosen")
     e.add_argument("--n-segments", type=int, default=20, help="segment queries (0 = skip)")
@@ -245,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
             radius = args.search_radius if args.search_radius is not None else cfg.get("readout_radius", 14.0)
             radius = None if radius is None or radius < 0 else float(radius)
             res = readouts.tracer_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, search_radius=radius,
-                                       hidden_target=args.hidden_target, static_contrast=args.static_contrast, seed=args.seed)
+                                       hidden_target=args.hidden_target, static_contrast=args.static_contrast, zoom_iters=args.zoom_iters, seed=args.seed)
             flow = res.flow_argmax.numpy()
             occ = readouts.occlusion_from_tracer(res, args.occlusion_threshold).numpy()
             extra = {"flow_soft": res.flow_soft.numpy(), "visibility": res.visibility.numpy(), "occluded": occ, "n_passes": res.n_passes}
@@ -312,7 +314,7 @@ def run_eval(args: argparse.Namespace) -> int:
     radius = args.search_radius if args.search_radius is not None else run_.config.get("readout_radius", 14.0)
     radius = None if radius is None or radius < 0 else float(radius)
     tracer = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "search_radius": radius, "hidden_target": args.hidden_target,
-              "static_contrast": args.static_contrast}
+              "static_contrast": args.static_contrast, "zoom_iters": args.zoom_iters}
     results = evaluate_flow(model, n_pairs=args.n_pairs, points_per_pair=args.points_per_pair, seed=seed,
                             calibration_pairs=max(1, args.calibration_pairs), tracer_kwargs=tracer,
                             jacobian=args.jacobian, progress=args.progress)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -184,13 +185,20 @@ def _localise(resp: Tensor, inv_temp: float, window: Tensor | None = None) -> tu
 
 
 def _tracer_round(model, frames, pts, masks, *, bumps, batch_size, per_point_masks):
-    """Mask-averaged responses (P, H, W) of tracers ``bumps`` (P, 3, H, W) for masks (M, N) shared or (P, M, N) per point."""
+    """Mask-averaged responses (P, H, W) of tracers ``bumps`` (P, 3, H, W) for masks (M, N) shared or (P, M, N) per point.
+
+    ``frames`` is one clip (2, 3, H, W) or one clip per point (P, 2, 3, H, W; needs per-point masks).
+    """
     P = len(pts)
     H = model.image_size
+    per_point_frames = frames.ndim == 5
+    if per_point_frames and not per_point_masks:
+        raise ValueError("per-point frames need per-point masks")
     if per_point_masks:
         M = masks.shape[1]
         flat_masks = masks.reshape(P * M, -1)
-        clean = predict_batched(model, frames[None].expand(P * M, -1, -1, -1, -1), flat_masks, batch_size).view(P, M, 3, H, H)
+        clips = frames[:, None].expand(-1, M, -1, -1, -1, -1).reshape(P * M, 2, 3, H, H) if per_point_frames else frames[None].expand(P * M, -1, -1, -1, -1)
+        clean = predict_batched(model, clips, flat_masks, batch_size).view(P, M, 3, H, H)
         hidden = _hidden_pixels(model, flat_masks).view(P, M, H, H)
     else:
         M = masks.shape[0]
@@ -200,7 +208,7 @@ def _tracer_round(model, frames, pts, masks, *, bumps, batch_size, per_point_mas
     chunk = max(1, batch_size // M)
     for i in range(0, P, chunk):
         j = min(P, i + chunk)
-        f = frames[None, None].repeat(j - i, M, 1, 1, 1, 1)  # (c, M, 2, 3, H, W)
+        f = frames[i:j, None].repeat(1, M, 1, 1, 1, 1) if per_point_frames else frames[None, None].repeat(j - i, M, 1, 1, 1, 1)  # (c, M, 2, 3, H, W)
         f[:, :, 0] += bumps[i:j, None]
         m = masks[i:j] if per_point_masks else masks[None].expand(j - i, -1, -1)
         pert = predict_batched(model, f.reshape(-1, 2, 3, H, H), m.reshape((j - i) * M, -1), batch_size).view(j - i, M, 3, H, H)
@@ -231,6 +239,8 @@ def tracer_flow(
     target_radius: int = 1,
     static_contrast: bool = False,
     contrast_floor: float = 0.25,
+    zoom_iters: int = 0,
+    zoom_factor: float = 0.75,
     seed: int = 0,
     batch_size: int = 256,
     return_response: bool = False,
@@ -279,6 +289,14 @@ def tracer_flow(
     contrast_floor : float, default=0.25
         With ``static_contrast``: a point whose contrast peak is below this fraction of its plain
         response peak (nothing moved) is localised on the plain response instead.
+    zoom_iters : int, default=0
+        Multi-scale refinement (``cwm.md`` §2.2a, Opt-CWM's ``zoom_iters``): in iteration i a square
+        of side ``zoom_factor**i`` x the image is cropped around the point in frame 0 and around the
+        current estimate in frame 1 (shifted to stay inside the image), both crops are resized to
+        the model's input size and probed again (same masks); the estimate is mapped back to the
+        image. Residual motion is magnified by ``1 / zoom_factor**i``. Costs one more probe per
+        iteration; not with a custom ``tracer``.
+    zoom_factor : float, default=0.75
     seed : int, default=0
     batch_size : int, default=256
     return_response : bool, default=False
@@ -309,17 +327,24 @@ def tracer_flow(
         if bumps.shape != (len(pts), 3, model.image_size, model.image_size):
             raise ValueError(f"tracer must have shape ({len(pts)}, 3, {model.image_size}, {model.image_size}), got {tuple(bumps.shape)}")
         tracer_peak = bumps.abs().sum(1).flatten(1).amax(1)
-    kw = dict(bumps=bumps, batch_size=batch_size)
     if search_radius is not None and search_radius < 0:
         raise ValueError(f"search_radius must be >= 0, got {search_radius}")
+    if int(zoom_iters) < 0:
+        raise ValueError(f"zoom_iters must be >= 0, got {zoom_iters}")
+    if zoom_iters and not 0 < zoom_factor < 1:
+        raise ValueError(f"zoom_factor must be in (0, 1), got {zoom_factor}")
+    if zoom_iters and tracer is not None:
+        raise ValueError("zoom refinement needs the Gaussian tracer (it is re-drawn in every crop); got a custom tracer")
     window = _within(pts, model.image_size, search_radius)
-    def respond(m: Tensor, per_point: bool) -> tuple[Tensor, int]:
-        r, n = _tracer_round(model, frames, pts, m, per_point_masks=per_point, **kw)
+
+    def respond(m: Tensor, per_point: bool, clip: Tensor = frames, where: Tensor = pts, win: Tensor | None = window, **kw) -> tuple[Tensor, int]:
+        kw = {"bumps": bumps, "batch_size": batch_size, **kw}
+        r, n = _tracer_round(model, clip, where, m, per_point_masks=per_point, **kw)
         if static_contrast:
-            static = torch.stack([frames[0], frames[0]])  # the counterfactual clip: nothing moves
-            r0, n0 = _tracer_round(model, static, pts, m, per_point_masks=per_point, **kw)
+            static = torch.stack([clip[..., 0, :, :, :], clip[..., 0, :, :, :]], dim=-4)  # the counterfactual clip: nothing moves
+            r0, n0 = _tracer_round(model, static, where, m, per_point_masks=per_point, **kw)
             c = (r - r0).clamp_min(0)
-            w = window if window is not None else torch.ones(())
+            w = win if win is not None else torch.ones(())
             moved = (c * w).flatten(1).amax(1) >= contrast_floor * (r * w).flatten(1).amax(1)
             r, n = torch.where(moved[:, None, None], c, r), n + n0
         return r, n
@@ -342,7 +367,30 @@ def tracer_flow(
         resp, extra = respond(pm, True)
         n_passes += extra
         hard, soft, peak = _localise(resp, inv_temp, window)
+    if zoom_iters and len(pts):
+        H = model.image_size
+        pm = masks[None].expand(len(pts), -1, -1)
+        col = torch.as_tensor(colour, dtype=torch.float32).view(1, 3, 1, 1)
+        for it in range(1, int(zoom_iters) + 1):
+            side = max(2 * model.patch_size, int(round(H * zoom_factor**it)))
+            scale = H / side
+            o0 = (pts - side / 2).round().clamp(0, H - side).long()
+            o1 = (hard - side / 2).round().clamp(0, H - side).long()
+            clips = torch.stack([_crop_resized(frames, o0[i], o1[i], side, H) for i in range(len(pts))])
+            where = (pts - o0 + 0.5) * scale - 0.5
+            win = _within(where, H, None if search_radius is None else search_radius * scale)
+            resp, extra = respond(pm, True, clips, where, win, bumps=_gaussian(H, where, sigma)[:, None] * col * amplitude)
+            n_passes += extra
+            hz, sz, peak = _localise(resp, inv_temp, win)
+            hard, soft = (hz + 0.5) / scale - 0.5 + o1, (sz + 0.5) / scale - 0.5 + o1
     return TracerResult(hard - pts, soft - pts, peak, peak / tracer_peak.clamp_min(1e-12), resp if return_response else None, n_passes)
+
+
+def _crop_resized(frames: Tensor, o0: Tensor, o1: Tensor, side: int, size: int) -> Tensor:
+    """Frame 0 cropped at ``o0`` and frame 1 at ``o1`` ((x, y) corners, squares of ``side``), resized to ``size``."""
+    c0 = frames[0, :, o0[1] : o0[1] + side, o0[0] : o0[0] + side]
+    c1 = frames[1, :, o1[1] : o1[1] + side, o1[0] : o1[0] + side]
+    return F.interpolate(torch.stack([c0, c1]), size=(size, size), mode="bilinear", align_corners=False)
 
 
 def occlusion_from_tracer(result: TracerResult, threshold: float = 0.1) -> Tensor:
