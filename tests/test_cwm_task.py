@@ -100,6 +100,19 @@ def test_trainer_fit_and_resume(tmp_path):
     assert [r["step"] for r in recs] == [1, 2, 3, 4]
     assert all({"loss", "copy_mse", "rel_copy"} <= set(r) for r in recs)
     assert (tmp_path / "run" / "model.safetensors").exists()
+    # a run written before a setting existed (its config lacks the key) resumes at that setting's
+    # default, which keeps its behaviour, and refuses any other value
+    from neurocwm.train.loop import ConfigError
+
+    cfg_file = tmp_path / "run" / "config.json"
+    old = json.loads(cfg_file.read_text())
+    del old["motion_weight"]
+    cfg_file.write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match="motion_weight: run has None, asked 1.0"):
+        fit({**opts, "steps": 5, "resume": True, "motion_weight": 1.0}, CWMTask())
+    fit({**opts, "steps": 5, "resume": True}, CWMTask())
+    assert json.loads(cfg_file.read_text())["motion_weight"] == 0.0  # recorded from now on
+    assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 5
 
 
 def test_data_pool_batches_are_symmetries_of_pool_pairs_and_restartable():

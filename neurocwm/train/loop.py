@@ -80,8 +80,13 @@ def resolve_config(options: dict, task, device: torch.device, world: int) -> dic
     return cfg
 
 
-def _check_run_dir(cfg: dict) -> tuple[Path, bool]:
-    """Return (run_dir, resuming). Refuse a folder holding a different run unless asked."""
+def _check_run_dir(cfg: dict, defaults: dict | None = None) -> tuple[Path, bool]:
+    """Return (run_dir, resuming). Refuse a folder holding a different run unless asked.
+
+    A key the run's ``config.json`` lacks (a setting added to the task after the run was written)
+    is no difference when ``cfg`` holds the task's default for it, which keeps the old behaviour.
+    """
+    defaults = defaults or {}
     run_dir = Path(cfg["out"])
     cfg_file = run_dir / "config.json"
     if run_dir.exists() and not run_dir.is_dir():
@@ -97,6 +102,7 @@ def _check_run_dir(cfg: dict) -> tuple[Path, bool]:
         diffs = sorted(
             k for k in set(old) | set(cfg)
             if k not in RESUMABLE_CHANGES and k not in ("n_images",) and old.get(k) != cfg.get(k)
+            and not (k not in old and k in defaults and cfg.get(k) == defaults[k])
         )
         if diffs:
             detail = ", ".join(f"{k}: run has {old.get(k)!r}, asked {cfg.get(k)!r}" for k in diffs[:4])
@@ -166,7 +172,7 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
     device = d.device
     cfg = resolve_config(options, task, device, d.world)
     if d.is_main:
-        run_dir, resuming = _check_run_dir(cfg)
+        run_dir, resuming = _check_run_dir(cfg, task.default_config(device.type))
         if cfg.get("force") and not resuming:
             _clear_run(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
