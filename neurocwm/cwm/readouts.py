@@ -295,7 +295,8 @@ def tracer_flow(
         current estimate in frame 1 (shifted to stay inside the image), both crops are resized to
         the model's input size and probed again (same masks); the estimate is mapped back to the
         image. Residual motion is magnified by ``1 / zoom_factor**i``. Costs one more probe per
-        iteration; not with a custom ``tracer``.
+        iteration; not with a custom ``tracer``. With ``return_response`` the response returned is
+        the last round's, in that round's crop coordinates.
     zoom_factor : float, default=0.75
     seed : int, default=0
     batch_size : int, default=256
