@@ -93,26 +93,15 @@ def test_small_evaluation_run(tmp_path):
 def test_segment_baselines_on_glued_scenes():
     """Without a model: the GT-motion bound finds the glued object; the query disc is exact
     (radius 0 keeps the query pixel alone, IoU = 1 / object area); appearance stays below the bound."""
-    from neurocwm.cwm.eval import SEGMENT_SEED, evaluate_segments
-    from neurocwm.cwm.video import SyntheticVideos
+    from neurocwm.cwm.eval import evaluate_segments, segment_queries
 
     res = evaluate_segments(None, n_queries=6, size=32, disc_radius=0.0, progress=False)
     assert set(res["summary"]) == {"felzenszwalb", "slic", "query_disc", "gt_motion"}
     assert res["summary"]["gt_motion"]["iou"] > 0.7
     assert res["summary"]["felzenszwalb"]["iou"] < res["summary"]["gt_motion"]["iou"]
-    # rebuild the same queries and check the single-pixel disc against 1 / |object|
-    data = SyntheticVideos(SceneConfig(size=32, camera_prob=0.0, glued_prob=1.0, n_objects=(1, 2)), seed=SEGMENT_SEED)
-    rng = np.random.default_rng(SEGMENT_SEED)
-    yy, xx = np.mgrid[0:32, 0:32]
-    inner = (xx >= 4) & (xx < 28) & (yy >= 4) & (yy < 28)
-    expected, i = [], 0
-    while len(expected) < 6:
-        item = data[i]
-        i += 1
-        cand = np.flatnonzero((inner & (item["ids"] > 0)).ravel())
-        if len(cand) == 0:
-            continue
-        q = int(rng.choice(cand))
-        expected.append(1.0 / (item["ids"] == item["ids"].ravel()[q]).sum())
+    # the same queries: the single-pixel disc scores 1 / |object|
+    queries = list(segment_queries(6, 32))
+    assert all(item["ids"][y, x] > 0 and 4 <= x < 28 and 4 <= y < 28 for _, item, x, y in queries)
+    expected = [1.0 / (item["ids"] == item["ids"][y, x]).sum() for _, item, x, y in queries]
     np.testing.assert_allclose(res["iou"]["query_disc"], expected)
     assert res["settings"]["disc_radius"] == 0.0

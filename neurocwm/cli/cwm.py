@@ -25,6 +25,16 @@ IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 READOUTS = ("predict", "flow", "segment", "keypoints")
 
 
+def _tracer_options(p) -> None:
+    """The tracer-probe options shared by ``cwm flow`` and ``cwm eval``."""
+    p.add_argument("--n-masks", type=int, default=8, help="random frame-1 masks averaged per point")
+    p.add_argument("--visible-fraction", type=float, default=0.1, help="visible frame-1 fraction of each mask")
+    p.add_argument("--search-radius", type=float, default=None, help="tracer peak search window in px (default: the run's readout_radius, 14; < 0 = whole frame)")
+    p.add_argument("--hidden-target", action="store_true", help="tracer: second round with the estimate's patch neighbourhood hidden")
+    p.add_argument("--static-contrast", action="store_true", help="tracer: localise the response minus that on the static clip (frame 0, frame 0); doubles the cost")
+    p.add_argument("--zoom-iters", type=int, default=0, help="tracer: multi-scale refinement rounds (crop around the point and the estimate, x0.75 per round, re-probe)")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "cwm",
@@ -59,12 +69,7 @@ def add_parser(sub) -> None:
         if name == "flow":
             q.add_argument("--method", choices=("tracer", "jacobian"), default="tracer")
             q.add_argument("--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)")
-            q.add_argument("--n-masks", type=int, default=8, help="random frame-1 masks averaged per point")
-            q.add_argument("--visible-fraction", type=float, default=0.1)
-            q.add_argument("--hidden-target", action="store_true", help="tracer: second round with the estimate's patch neighbourhood hidden")
-            q.add_argument("--static-contrast", action="store_true", help="tracer: localise the response minus that on the static clip (frame 0, frame 0); doubles the cost")
-            q.add_argument("--zoom-iters", type=int, default=0, help="tracer: multi-scale refinement rounds (crop around the point and the estimate, x0.75 per round, re-probe)")
-            q.add_argument("--search-radius", type=float, default=None, help="tracer peak search window in px (default: the run's readout_radius, 14; < 0 = whole frame)")
+            _tracer_options(q)
             q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
         if name == "segment":
             q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
@@ -85,12 +90,7 @@ def add_parser(sub) -> None:
     e.add_argument("--n-pairs", type=int, default=100, help="held-out video pairs for flow")
     e.add_argument("--points-per-pair", type=int, default=10, help="query points per pair (n-pairs x points-per-pair >= 1000 for the benchmark)")
     e.add_argument("--seed", type=int, default=None, help="seed of the held-out videos (default the fixed evaluation seed)")
-    e.add_argument("--n-masks", type=int, default=8, help="tracer masks per point")
-    e.add_argument("--visible-fraction", type=float, default=0.1, help="visible frame-1 fraction of each tracer mask")
-    e.add_argument("--search-radius", type=float, default=None, help="tracer peak search window in px (default: the run's readout_radius, 14; < 0 = whole frame)")
-    e.add_argument("--hidden-target", action="store_true", help="tracer: second round with the estimate's patch neighbourhood hidden")
-    e.add_argument("--static-contrast", action="store_true", help="tracer: localise the response minus that on the static clip (frame 0, frame 0); doubles the cost")
-    e.add_argument("--zoom-iters", type=int, default=0, help="tracer: multi-scale refinement rounds (crop around the point and the estimate, x0.75 per round, re-probe)")
+    _tracer_options(e)
     e.add_argument("--jacobian", action="store_true", help="also score Jacobian flow (slower)")
     e.add_argument("--calibration-pairs", type=int, default=20, help="separate pairs on which the occlusion threshold is chosen")
     e.add_argument("--n-segments", type=int, default=20, help="segment queries (0 = skip)")

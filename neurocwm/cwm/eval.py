@@ -444,6 +444,31 @@ def _appearance_segmenters() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     }
 
 
+def segment_scene(size: int) -> SceneConfig:
+    """Scenes of the segment evaluation: a static camera, every object a glued pair of two shapes."""
+    return SceneConfig(size=size, camera_prob=0.0, glued_prob=1.0, n_objects=(1, 2))
+
+
+def segment_queries(n: int, size: int, seed: int = SEGMENT_SEED):
+    """The segment evaluation's ``n`` queries: ``(i, item, x, y)`` with ``item`` the generated pair,
+    ``(x, y)`` a random object pixel at least 4 px from the border (scenes without one are skipped)
+    and ``i`` one past the scene's index (it seeds the query's counterfactuals)."""
+    data = SyntheticVideos(segment_scene(size), seed=seed)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    inner = (xx >= 4) & (xx < size - 4) & (yy >= 4) & (yy < size - 4)
+    i = found = 0
+    while found < n:
+        item = data[i]
+        i += 1
+        cand = np.flatnonzero((inner & (item["ids"] > 0)).ravel())
+        if len(cand) == 0:
+            continue
+        q = int(rng.choice(cand))
+        found += 1
+        yield i, item, q % size, q // size
+
+
 def evaluate_segments(
     model=None,
     *,
@@ -476,26 +501,14 @@ def evaluate_segments(
     radius = float(disc_radius) if disc_radius is not None else float(model.patch_size if model is not None else size / 8)
     if n_queries < 1:
         raise ValueError(f"n_queries must be >= 1, got {n_queries}")
-    scene = SceneConfig(size=size, camera_prob=0.0, glued_prob=1.0, n_objects=(1, 2))
-    data = SyntheticVideos(scene, seed=seed)
-    rng = np.random.default_rng(seed)
     seg = _appearance_segmenters()
     methods = (["cwm_spelke"] if model is not None else []) + list(seg) + ["query_disc", "gt_motion"]
     scores: dict[str, list[float]] = {m: [] for m in methods}
     secs = {m: 0.0 for m in methods}
     kw = {"n_samples": 8, **(segment_kwargs or {})}
     yy, xx = np.mgrid[0:size, 0:size]
-    inner = (xx >= 4) & (xx < size - 4) & (yy >= 4) & (yy < size - 4)
-    i = 0
     bar = tqdm(total=n_queries, disable=not progress, desc="segments")
-    while len(scores["gt_motion"]) < n_queries:
-        item = data[i]
-        i += 1
-        cand = np.flatnonzero((inner & (item["ids"] > 0)).ravel())
-        if len(cand) == 0:
-            continue
-        q = int(rng.choice(cand))
-        x, y = q % size, q // size
+    for i, item, x, y in segment_queries(n_queries, size, seed):
         gt = item["ids"] == item["ids"][y, x]
         img = item["frames"][0]
         for m in methods:
@@ -515,7 +528,7 @@ def evaluate_segments(
         bar.update(1)
     bar.close()
     summary = {m: {"iou": float(np.mean(v)), "seconds_per_query": secs[m] / n_queries} for m, v in scores.items()}
-    return {"summary": summary, "iou": scores, "n": n_queries, "settings": {"seed": seed, "scene": scene.__dict__, "spelke": kw, "disc_radius": radius}}
+    return {"summary": summary, "iou": scores, "n": n_queries, "settings": {"seed": seed, "scene": segment_scene(size).__dict__, "spelke": kw, "disc_radius": radius}}
 
 
 # ----------------------------------------------------------------------------- keypoints

@@ -465,16 +465,18 @@ def hidden_mse(pred: Tensor, frames: Tensor, hid_idx: Tensor, patch: int, motion
         so the optimum under uncertainty tilts from "copy frame 0 in place" towards the hypotheses
         in which content moved. 0 gives the plain MSE.
     """
-    target = patchify(frames[:, 1], patch)
-    target = torch.gather(target, 1, hid_idx.unsqueeze(-1).expand(-1, -1, target.shape[-1]))
-    if target.numel() == 0:
-        return pred.sum() * 0.0
+    def hidden(img: Tensor) -> Tensor:
+        p = patchify(img, patch)
+        return torch.gather(p, 1, hid_idx.unsqueeze(-1).expand(-1, -1, p.shape[-1]))
+
     if motion_weight < 0:
         raise ValueError(f"motion_weight must be >= 0, got {motion_weight}")
+    target = hidden(frames[:, 1])
+    if target.numel() == 0:
+        return pred.sum() * 0.0
     if motion_weight == 0:
         return F.mse_loss(pred.float(), target.float())
-    src = patchify(frames[:, 0], patch)
-    src = torch.gather(src, 1, hid_idx.unsqueeze(-1).expand(-1, -1, src.shape[-1]))
+    src = hidden(frames[:, 0])
     b, n, d = target.shape
     diff = (target.float() - src.float()).abs().view(b, n, d // 3, 3).mean(-1)  # (B, N-K, patch*patch)
     w = 1.0 + motion_weight * diff / diff.mean().clamp_min(1e-8)

@@ -319,9 +319,13 @@ def tracer_flow(
     k = count_for_fraction(g * g, visible_fraction) if n_visible is None else int(n_visible)
     gen = torch.Generator().manual_seed(seed)
     masks = sample_visible(n_masks, g, k, generator=gen)
+    col = torch.as_tensor(colour, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def draw(where: Tensor) -> Tensor:  # Gaussian tracers (P, 3, H, W) centred on ``where``
+        return _gaussian(model.image_size, where, sigma)[:, None] * col * amplitude
+
     if tracer is None:
-        col = torch.as_tensor(colour, dtype=torch.float32).view(1, 3, 1, 1)
-        bumps = _gaussian(model.image_size, pts, sigma)[:, None] * col * amplitude  # (P, 3, H, W)
+        bumps = draw(pts)
         tracer_peak = torch.full((len(pts),), amplitude * sum(abs(c) for c in colour))
     else:
         bumps = torch.as_tensor(tracer, dtype=torch.float32)
@@ -342,7 +346,7 @@ def tracer_flow(
         kw = {"bumps": bumps, "batch_size": batch_size, **kw}
         r, n = _tracer_round(model, clip, where, m, per_point_masks=per_point, **kw)
         if static_contrast:
-            static = torch.stack([clip[..., 0, :, :, :], clip[..., 0, :, :, :]], dim=-4)  # the counterfactual clip: nothing moves
+            static = clip[..., [0, 0], :, :, :]  # the counterfactual clip (frame 0, frame 0): nothing moves
             r0, n0 = _tracer_round(model, static, where, m, per_point_masks=per_point, **kw)
             c = (r - r0).clamp_min(0)
             w = win if win is not None else torch.ones(())
@@ -371,7 +375,6 @@ def tracer_flow(
     if zoom_iters and len(pts):
         H = model.image_size
         pm = masks[None].expand(len(pts), -1, -1)
-        col = torch.as_tensor(colour, dtype=torch.float32).view(1, 3, 1, 1)
         for it in range(1, int(zoom_iters) + 1):
             side = max(2 * model.patch_size, int(round(H * zoom_factor**it)))
             scale = H / side
@@ -380,7 +383,7 @@ def tracer_flow(
             clips = torch.stack([_crop_resized(frames, o0[i], o1[i], side, H) for i in range(len(pts))])
             where = (pts - o0 + 0.5) * scale - 0.5
             win = _within(where, H, None if search_radius is None else search_radius * scale)
-            resp, extra = respond(pm, True, clips, where, win, bumps=_gaussian(H, where, sigma)[:, None] * col * amplitude)
+            resp, extra = respond(pm, True, clips, where, win, bumps=draw(where))
             n_passes += extra
             hz, sz, peak = _localise(resp, inv_temp, win)
             hard, soft = (hz + 0.5) / scale - 0.5 + o1, (sz + 0.5) / scale - 0.5 + o1

@@ -372,11 +372,11 @@ class CWMTask:
         with capture_mlp_units(model, self.blocks if alpha > 0 else []) as units:
             pred, hid_idx = model(frames, visible)
         patch = _unwrap(model).patch_size
-        mse = hidden_mse(pred, frames, hid_idx, patch)
         lam = float(cfg.get("motion_weight") or 0.0)
-        objective = hidden_mse(pred, frames, hid_idx, patch, motion_weight=lam) if lam > 0 else mse
+        objective = hidden_mse(pred, frames, hid_idx, patch, motion_weight=lam)
         with torch.no_grad():
-            copy = copy_frame0_mse(frames.float(), visible, _unwrap(model).patch_size)
+            mse = hidden_mse(pred, frames, hid_idx, patch) if lam > 0 else objective  # the plain MSE, logged either way
+            copy = copy_frame0_mse(frames.float(), visible, patch)
         mv = float(mse.detach())
         cv = float(copy)
         logs = {"mse": mv, "copy_mse": cv, "rel_copy": mv / max(cv, 1e-12), "n_visible": float(visible[0].sum())}
