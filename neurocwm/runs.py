@@ -38,6 +38,21 @@ class Run:
     weights: Path
 
 
+def weights_file(path: str | Path, checkpoint: str | Path | None = None) -> Path:
+    """The weights file of a run folder: ``checkpoint`` (a ``.safetensors`` file or checkpoint
+    folder) if given, else the final ``model.safetensors``, else the latest checkpoint's."""
+    path = Path(path)
+    if checkpoint is not None:
+        weights = Path(checkpoint)
+        return weights / "model.safetensors" if weights.is_dir() else weights
+    if (path / "model.safetensors").is_file():
+        return path / "model.safetensors"
+    ckpt = latest_checkpoint(path)
+    if ckpt is None:
+        raise FileNotFoundError(f"{path} holds no weights yet (no model.safetensors, no checkpoint)")
+    return ckpt / "model.safetensors"
+
+
 def load_run(path: str | Path, checkpoint: str | Path | None = None, device: str | torch.device = "cpu",
              random_init: bool = False) -> Run:
     """Open a run folder.
@@ -75,17 +90,7 @@ def load_run(path: str | Path, checkpoint: str | Path | None = None, device: str
         task = CWMTask()
     torch.manual_seed(cfg.get("seed", 0))
     model = task.build_model(cfg)
-    if checkpoint is not None:
-        weights = Path(checkpoint)
-        if weights.is_dir():
-            weights = weights / "model.safetensors"
-    elif (path / "model.safetensors").is_file():
-        weights = path / "model.safetensors"
-    else:
-        ckpt = latest_checkpoint(path)
-        if ckpt is None:
-            raise FileNotFoundError(f"{path} holds no weights yet (no model.safetensors, no checkpoint)")
-        weights = ckpt / "model.safetensors"
+    weights = weights_file(path, checkpoint)
     if not random_init:
         load_weights(model, weights)
     model.to(device).eval()

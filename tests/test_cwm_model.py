@@ -253,3 +253,21 @@ def test_fit_cli_motion_weight(tmp_path):
     task = CWMTask()
     with pytest.raises(ValueError, match="--motion-weight must be >= 0"):
         task.validate_config({**task.default_config("cpu"), "arch": "smoke", "motion_weight": -0.5})
+
+
+def test_fit_cli_spot_density_and_init_from(tmp_path):
+    import json
+
+    from neurocwm.cli import main
+
+    base = ["fit", "--model", "cwm", "--arch", "smoke", "--image-size", "32", "--batch-size", "2", "--device", "cpu", "--no-progress"]
+    src = tmp_path / "src"
+    assert main([*base, "--steps", "1", "--out", str(src)]) == 0
+    out = tmp_path / "spots"
+    assert main([*base, "--steps", "1", "--spot-density", "1.5", "--init-from", str(src), "--out", str(out)]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["spot_density"] == 1.5 and cfg["init_from"].endswith("model.safetensors")
+    with pytest.raises(SystemExit, match="--model cwm only"):
+        main(["fit", "--spot-density", "1", "--steps", "1", "--out", str(tmp_path / "t")])
+    assert main([*base, "--steps", "1", "--init-from", str(tmp_path / "missing"), "--out", str(tmp_path / "m")]) == 2
+    assert not (tmp_path / "m").exists()

@@ -167,3 +167,50 @@ def test_scene_keys_reach_the_generator():
     assert (sc.camera_prob, sc.camera, sc.noise_sigma, sc.max_motion) == (1.0, 3.0, 1.6, 4.0)
     default = _scene_config(_cfg()[1], 32)
     assert default.camera == default.max_motion / 2 and default.noise_sigma == 0.8
+
+
+def test_spot_density_reaches_training_scenes_but_not_validation():
+    import numpy as np
+
+    from neurocwm.cwm.task import _scene_config, validation_set
+
+    _, cfg = _cfg(spot_density=2.0, image_size=32)
+    assert _scene_config(cfg, 32).spot_density == 2.0 and _scene_config(cfg, 32, spots=False).spot_density == 0.0
+    a, b = validation_set(cfg, 32, 4, 8), validation_set(_cfg(image_size=32)[1], 32, 4, 8)
+    assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)  # validation scores plain textures
+    with pytest.raises(ValueError, match="spot_density"):
+        _cfg(spot_density=-1.0)
+
+
+def test_init_from_starts_from_another_runs_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    from neurocwm.train import fit
+    from neurocwm.train.loop import ConfigError
+
+    opts = {"arch": "smoke", "image_size": 32, "batch_size": 4, "device": "cpu", "progress": False, "validate_every": 0}
+    src = fit({**opts, "steps": 3, "out": str(tmp_path / "src")}, CWMTask())
+    w_src = load_file(str(src / "model.safetensors"))
+    # lr 0 and no weight decay: one step changes nothing, so the new run's weights are the source's
+    dst = fit({**opts, "steps": 1, "lr": 0.0, "weight_decay": 0.0, "seed": 5, "init_from": str(src), "out": str(tmp_path / "dst")}, CWMTask())
+    w_dst = load_file(str(dst / "model.safetensors"))
+    assert set(w_dst) == set(w_src) and all(torch.equal(w_dst[k], w_src[k]) for k in w_src)
+    cfg = json.loads((dst / "config.json").read_text())
+    assert cfg["init_from"] == str((src / "model.safetensors").resolve())
+    fresh = load_file(str(fit({**opts, "steps": 1, "lr": 0.0, "weight_decay": 0.0, "seed": 5, "out": str(tmp_path / "fresh")}, CWMTask()) / "model.safetensors"))
+    assert not torch.equal(fresh["decoder.0.attn.qkv.weight"], w_src["decoder.0.attn.qkv.weight"])  # without it: a fresh start
+    # a checkpoint folder works too, and a clear error for a missing path or another architecture
+    ckpt = sorted((src / "checkpoints").glob("step_*"))[-1]
+    fit({**opts, "steps": 1, "lr": 0.0, "init_from": str(ckpt), "out": str(tmp_path / "from_ckpt")}, CWMTask())
+    with pytest.raises(ConfigError, match="no such run folder"):
+        fit({**opts, "steps": 1, "init_from": str(tmp_path / "nope"), "out": str(tmp_path / "bad1")}, CWMTask())
+    with pytest.raises(ConfigError, match="do not fit this model"):
+        fit({**opts, "arch": "tiny", "steps": 1, "init_from": str(src), "out": str(tmp_path / "bad2")}, CWMTask())
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a safetensors file")
+    with pytest.raises(ConfigError, match="cannot read"):
+        fit({**opts, "steps": 1, "init_from": str(junk), "out": str(tmp_path / "bad3")}, CWMTask())
+    assert not any((tmp_path / b).exists() for b in ("bad1", "bad2", "bad3"))  # a refused start leaves nothing
+    # resuming the fine-tune needs no --init-from (its checkpoint wins) and keeps the recorded one
+    fit({**opts, "steps": 2, "lr": 0.0, "weight_decay": 0.0, "seed": 5, "resume": True, "out": str(dst)}, CWMTask())
+    assert json.loads((dst / "config.json").read_text())["init_from"] == cfg["init_from"]

@@ -228,3 +228,42 @@ def test_camera_quantum_gives_exact_patch_shifts():
         np.testing.assert_allclose(gt["frames"][1][8:24, 8:24], shifted[8:24, 8:24], atol=1e-6)
     with pytest.raises(ValueError, match="camera_quantum"):
         SceneConfig(camera_quantum=0)
+
+
+def test_spots_are_gaussian_marks_of_the_asked_density_and_move_with_the_surface():
+    from neurocwm.cwm.video import _spots
+
+    # one spot: peak +-amplitude, mass 2 pi sigma^2 amplitude (well inside the grid)
+    cfg = SceneConfig(spot_density=1 / 16, spot_sigma=(1.5, 1.5), spot_amplitude=(0.5, 0.5))  # one spot per 40 x 40 on average
+    lone = 0
+    for seed in range(100):
+        img = _spots(np.random.default_rng(seed), 40, 40, cfg)
+        if np.count_nonzero(np.abs(img) > 0.25) and np.abs(img).sum() < 1.2 * 2 * np.pi * 1.5**2 * 0.5:  # a lone spot
+            cy, cx = np.unravel_index(np.abs(img).argmax(), img.shape)
+            if 6 <= cy <= 33 and 6 <= cx <= 33:
+                assert 0.5 * np.exp(-0.5 / (2 * 1.5**2)) - 1e-6 <= np.abs(img).max() <= 0.5  # centre off the grid by <= half a pixel
+                assert np.abs(img).sum() == pytest.approx(2 * np.pi * 1.5**2 * 0.5, rel=0.02)
+                lone += 1
+    assert lone >= 10
+    # density: with random signs the cross terms average out, so E[sum img^2] = n * pi sigma^2 a^2
+    cfg = SceneConfig(spot_density=1.0, spot_sigma=(1.0, 1.0), spot_amplitude=(0.5, 0.5))
+    energy = [(_spots(np.random.default_rng(seed), 60, 60, cfg) ** 2).sum() / (np.pi * 0.25) for seed in range(300)]
+    assert np.mean(energy) == pytest.approx(36, rel=0.08)  # density 1 per 100 px^2 on 3600 px^2
+    # painted into the textures, the spots move with their layer: the ground truth stays exact
+    spotted = SceneConfig(size=48, camera_prob=1.0, affine_prob=1.0, spot_density=2.0)
+    scene = make_scene(np.random.default_rng(3), spotted)
+    gt = scene.ground_truth()
+    xy = _grid(48)
+    ok = ~gt["occluded"].ravel()
+    col1, _ = scene.render(1, xy + gt["flow"].reshape(-1, 2))
+    np.testing.assert_allclose(col1[ok], gt["frames"][0].reshape(-1, 3)[ok], atol=1e-5)
+    plain = make_pair(3, SceneConfig(size=48))["frames"]
+    assert np.abs(make_pair(3, SceneConfig(size=48, spot_density=2.0))["frames"] - plain).max() > 0.2
+    # density 0 draws nothing: the scenes are exactly those without the option
+    np.testing.assert_array_equal(make_pair(3, SceneConfig(size=48, spot_density=0.0))["frames"], plain)
+
+
+@pytest.mark.parametrize("kwargs", [{"spot_density": -1}, {"spot_sigma": (0, 1)}, {"spot_amplitude": (0.5, 0.2)}])
+def test_bad_spot_settings(kwargs):
+    with pytest.raises(ValueError, match="spot"):
+        SceneConfig(**kwargs)

@@ -155,3 +155,13 @@ def test_two_process_ddp_on_cpu(tmp_path):
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines] == [1, 2, 3]
     assert (out / "model.safetensors").exists()
+
+
+def test_init_from_a_tdann_run(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    assert _fit(src, "--steps", "1") == 0
+    assert _fit(dst, "--steps", "1", "--lr", "0", "--weight-decay", "0", "--init-from", str(src)) == 0
+    a, b = load_file(str(src / "model.safetensors")), load_file(str(dst / "model.safetensors"))
+    conv = "trunk.conv1.weight"  # no BatchNorm: its running statistics move even at lr 0
+    assert (a[conv] == b[conv]).all()
+    assert json.loads((dst / "config.json").read_text())["init_from"] == str(src.resolve() / "model.safetensors")

@@ -35,6 +35,12 @@ def add_parser(sub) -> None:
     p.add_argument("--motion-weight", dest="motion_weight", type=float, default=None,
                    help="CWM: weight each hidden pixel's error by 1 + LAMBDA * |frame 1 - frame 0| / mean (0 = the plain MSE; "
                         "an option of this project, see benchmarks/RESULTS.md)")
+    p.add_argument("--spot-density", dest="spot_density", type=float, default=None,
+                   help="CWM on generated videos: grey spots per 100 px^2 painted into the textures, moving with their surface "
+                        "(0 = none; validation and cwm eval scenes have none; see benchmarks/RESULTS.md)")
+    p.add_argument("--init-from", dest="init_from", type=str, default=None,
+                   help="start from the weights of this run folder, checkpoint folder or .safetensors file (same architecture); "
+                        "the optimizer, schedule and step count start afresh (fine-tuning, e.g. a CWM on your own --data)")
     p.add_argument("--fps", type=float, default=None, help="CWM with --data: frame rate of frame folders that have no fps.txt")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--steps", type=int, default=None, help="optimizer steps (quick preset: 1000)")
@@ -73,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
         task = CWMTask()
     if args.model != "cwm" and args.pos_embed is not None:
         raise SystemExit("neurocwm fit: --pos-embed applies to --model cwm only")
-    if args.model != "cwm" and args.motion_weight is not None:
-        raise SystemExit("neurocwm fit: --motion-weight applies to --model cwm only")
+    for name in ("motion_weight", "spot_density"):
+        if args.model != "cwm" and getattr(args, name) is not None:
+            raise SystemExit(f"neurocwm fit: --{name.replace('_', '-')} applies to --model cwm only")
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "model")}
     options["model_family"] = args.model
     if options["out"] is None:

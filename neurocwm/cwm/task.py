@@ -81,6 +81,7 @@ DEFAULTS: dict = {
     "max_camera": None,  # px; None -> max_motion / 2
     "noise_sigma": None,  # px blur of the texture noise; None -> SceneConfig's 0.8
     "camera_quantum": None,  # px; round camera motion to multiples of it (None: continuous)
+    "spot_density": 0.0,  # grey spots per 100 px² painted into the training textures (SceneConfig); validation scenes have none
     "glued_prob": 0.3,
     "n_objects": [2, 3],
     "val_pairs": 32,
@@ -109,8 +110,10 @@ def _unwrap(model: nn.Module) -> CWM:
     return model.module if hasattr(model, "module") else model
 
 
-def _scene_config(cfg: dict, size: int) -> SceneConfig:
+def _scene_config(cfg: dict, size: int, spots: bool = True) -> SceneConfig:
+    """The generator settings of a run's config (``spots=False``: without the training spots)."""
     return SceneConfig(
+        spot_density=float(cfg.get("spot_density") or 0.0) if spots else 0.0,
         size=size,
         max_motion=float(cfg["max_motion"]),
         min_motion=float(cfg["min_motion"]),
@@ -138,7 +141,7 @@ def validation_set(cfg: dict, size: int, n_pairs: int, n_points: int) -> dict[st
     dict with ``frames`` (n_pairs, 2, 3, H, W), ``flow`` (n_pairs, H, W, 2), ``pair`` (P,),
     ``points`` (P, 2) (x, y), ``gt`` (P, 2).
     """
-    data = SyntheticVideos(_scene_config(cfg, size), seed=VAL_SEED).batch(range(n_pairs))
+    data = SyntheticVideos(_scene_config(cfg, size, spots=False), seed=VAL_SEED).batch(range(n_pairs))
     rng = np.random.default_rng(VAL_SEED)
     per = max(1, n_points // n_pairs)
     pair, pts = [], []

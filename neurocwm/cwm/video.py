@@ -70,6 +70,14 @@ class SceneConfig:
         Round the camera translation to multiples of this many px along each axis (e.g. the patch
         size, so that frame-1 patches of the background are exact frame-0 patches: the easiest
         case for a curriculum or a diagnostic); ``None`` keeps it continuous.
+    spot_density : float
+        Mean number of small grey-level spots painted into every texture per 100 px² (Gaussian
+        bumps of ``spot_sigma`` px and height +-``spot_amplitude``, the same in the three
+        channels). Spots are part of the surface, so they move with it; they put marks like the
+        readout's tracer (a bump added to frame 0) into the training distribution. 0 (default)
+        draws nothing from the generator, so scenes are exactly those without the option.
+    spot_sigma, spot_amplitude : tuple of float
+        Ranges (uniform) of the spots' width (px) and of the absolute value of their height.
     """
 
     size: int = 64
@@ -86,8 +94,15 @@ class SceneConfig:
     noise_sigma: float = 0.8
     noise_contrast: float = 0.18
     camera_quantum: float | None = None
+    spot_density: float = 0.0
+    spot_sigma: tuple[float, float] = (0.8, 2.0)
+    spot_amplitude: tuple[float, float] = (0.3, 0.8)
 
     def __post_init__(self) -> None:
+        if self.spot_density < 0:
+            raise ValueError(f"spot_density must be >= 0, got {self.spot_density}")
+        if not (0 < self.spot_sigma[0] <= self.spot_sigma[1] and 0 <= self.spot_amplitude[0] <= self.spot_amplitude[1]):
+            raise ValueError(f"spot_sigma must be positive and ordered and spot_amplitude ordered, got {self.spot_sigma}, {self.spot_amplitude}")
         if self.camera_quantum is not None and self.camera_quantum <= 0:
             raise ValueError(f"camera_quantum must be > 0, got {self.camera_quantum}")
         if self.size < 8:
@@ -123,7 +138,22 @@ def _texture(rng: np.random.Generator, h: int, w: int, base: np.ndarray, cfg: Sc
         noise = ndimage.gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), cfg.noise_sigma)
         noise *= cfg.noise_contrast / max(float(noise.std()), 1e-6)
         tex[..., c] = base[c] + amp[c] * np.sin(wave + phase[c]) + noise
+    if cfg.spot_density > 0:
+        tex += _spots(rng, h, w, cfg)[..., None]
     return np.clip(tex, 0.0, 1.0)
+
+
+def _spots(rng: np.random.Generator, h: int, w: int, cfg: SceneConfig) -> np.ndarray:
+    """Sum of ``Poisson(spot_density * h * w / 100)`` signed Gaussian spots on an (h, w) grid."""
+    n = int(rng.poisson(cfg.spot_density * h * w / 100.0))
+    if n == 0:
+        return np.zeros((h, w), np.float32)
+    cy, cx = rng.uniform(0, h, n), rng.uniform(0, w, n)
+    sig = rng.uniform(*cfg.spot_sigma, n)
+    height = rng.uniform(*cfg.spot_amplitude, n) * rng.choice([-1.0, 1.0], n)
+    gy = np.exp(-((np.arange(h)[None] - cy[:, None]) ** 2) / (2 * sig[:, None] ** 2))
+    gx = np.exp(-((np.arange(w)[None] - cx[:, None]) ** 2) / (2 * sig[:, None] ** 2))
+    return np.einsum("n,ny,nx->yx", height, gy, gx).astype(np.float32)
 
 
 def _colour(rng: np.random.Generator, hue: float | None = None) -> np.ndarray:

@@ -33,12 +33,12 @@ from tqdm.auto import tqdm
 
 from topography.fileio import write_json, write_text
 
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_weights
+from .checkpoint import latest_checkpoint, load_checkpoint, load_weights, save_checkpoint, save_weights
 from .distributed import DistInfo, init_distributed
 
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "positions", "model.safetensors", "model.json")
 #: Options that may change when a run is resumed (everything else must match the run).
-RESUMABLE_CHANGES = {"steps", "epochs", "resume", "force", "device", "workers", "progress", "checkpoint_every", "log_every", "out"}
+RESUMABLE_CHANGES = {"steps", "epochs", "resume", "force", "device", "workers", "progress", "checkpoint_every", "log_every", "out", "init_from"}
 
 
 class ConfigError(ValueError):
@@ -77,7 +77,29 @@ def resolve_config(options: dict, task, device: torch.device, world: int) -> dic
     if cfg.get("data") is not None:
         cfg["data"] = str(Path(cfg["data"]).expanduser().resolve())
     cfg["out"] = str(Path(cfg["out"]).expanduser().resolve())
+    if cfg.get("resume") and (Path(cfg["out"]) / "config.json").is_file():
+        # a resumed run keeps the starting point it recorded (its checkpoints override it anyway)
+        cfg["init_from"] = json.loads((Path(cfg["out"]) / "config.json").read_text()).get("init_from")
+    elif cfg.get("init_from") is not None:
+        cfg["init_from"] = str(_init_weights(cfg["init_from"]))
     return cfg
+
+
+def _init_weights(path: str | Path) -> Path:
+    """The weights file ``--init-from`` names: a run folder (its final weights, else its latest
+    checkpoint), a checkpoint folder, or a ``.safetensors`` file."""
+    from ..runs import weights_file
+
+    p = Path(path).expanduser().resolve()
+    if not p.exists():
+        raise ConfigError(f"--init-from {p}: no such run folder or weights file")
+    try:
+        w = weights_file(p) if (p / "config.json").is_file() else weights_file(p.parent, p)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"--init-from: {exc}") from None
+    if not w.is_file():
+        raise ConfigError(f"--init-from {p}: no weights file at {w}")
+    return w
 
 
 def _check_run_dir(cfg: dict, defaults: dict | None = None) -> tuple[Path, bool]:
@@ -173,6 +195,17 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
     cfg = resolve_config(options, task, device, d.world)
     if d.is_main:
         run_dir, resuming = _check_run_dir(cfg, task.default_config(device.type))
+    torch.manual_seed(cfg["seed"])
+    model = task.build_model(cfg).to(device)
+    if cfg.get("init_from") and not (cfg.get("resume") and latest_checkpoint(Path(cfg["out"])) is not None):
+        # before the run folder is touched (a bad file leaves nothing behind); a checkpoint of this run overrides it
+        try:
+            load_weights(model, Path(cfg["init_from"]))
+        except (ValueError, RuntimeError) as exc:
+            raise ConfigError(f"--init-from {cfg['init_from']}: weights do not fit this model (same architecture and sizes needed): {str(exc)[:300]}") from None
+        except Exception as exc:  # a damaged or foreign file (safetensors' own error type)
+            raise ConfigError(f"--init-from {cfg['init_from']}: cannot read the weights ({exc})") from None
+    if d.is_main:
         if cfg.get("force") and not resuming:
             _clear_run(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -183,8 +216,6 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
     if d.is_main:
         write_json(run_dir / "config.json", saved_cfg)
 
-    torch.manual_seed(cfg["seed"])
-    model = task.build_model(cfg).to(device)
     if cfg.get("channels_last"):
         model = model.to(memory_format=torch.channels_last)
     task.setup(cfg, model, run_dir, device, d.is_main, d.barrier)
