@@ -61,6 +61,10 @@ def test_predict_and_flow(setup, tmp_path):
     end = z["points"] + z["flow"]
     assert (end >= 0).all() and (end <= 31).all()  # argmax lands inside the image
     _png_ok(tmp_path / "f" / "flow.png")
+    assert main(["cwm", "flow", str(run), str(frames), "--out", str(tmp_path / "m"), "--n-masks", "2", "--stride", "8", "--mixture-fit"]) == 0
+    zm = np.load(tmp_path / "m" / "flow.npz")
+    assert zm["flow"].shape == (16, 2) and np.array_equal(zm["flow"], zm["flow_soft"])  # the fit gives one estimate
+    assert (np.abs(zm["flow"]) <= 8.5).all()  # within mixture_radius (8 px) plus the sub-pixel step
 
 
 def test_segment_and_keypoints(setup, tmp_path):
@@ -103,12 +107,13 @@ def test_eval_writes_every_baseline(setup, tmp_path):
     assert res["run"]["arch"] == "smoke"
     # the default output folder is RUN/eval; tracer options are recorded
     rc = main(["cwm", "eval", str(run), "--n-pairs", "1", "--points-per-pair", "2", "--n-masks", "1", "--calibration-pairs", "1",
-               "--n-segments", "0", "--n-keypoint-pairs", "0", "--search-radius", "-1", "--visible-fraction", "0.25", "--static-contrast", "--zoom-iters", "1", "--no-progress"])
+               "--n-segments", "0", "--n-keypoint-pairs", "0", "--search-radius", "-1", "--visible-fraction", "0.25", "--static-contrast", "--zoom-iters", "1", "--mixture-fit", "--no-progress"])
     assert rc == 0
     res = json.loads((run / "eval" / "results.json").read_text())
     assert res["settings"]["tracer"]["search_radius"] is None and res["settings"]["tracer"]["visible_fraction"] == 0.25
     assert res["settings"]["tracer"]["static_contrast"] is True and res["settings"]["tracer"]["zoom_iters"] == 1
     assert (run / "eval" / "results.md").is_file() and "segments" not in res
+    assert res["settings"]["mixture"] is True and "cwm_tracer_mixture" in res["summary"] and "cwm_tracer_mixture" in res["seconds_per_point"]
 
 
 @pytest.mark.parametrize(

@@ -238,3 +238,28 @@ def test_zoom_refinement_keeps_an_ideal_model_right(dx, dy):
         tracer_flow(oracle, _frames(dx, dy), pts, zoom_iters=1, zoom_factor=1.5)
     with pytest.raises(ValueError, match="custom tracer"):
         tracer_flow(oracle, _frames(dx, dy), pts, zoom_iters=1, tracer=torch.zeros(3, 3, 32, 32))
+
+
+@pytest.mark.parametrize("keep", [0.6, 0.3, 0.0])
+def test_mixture_fit_reads_the_moved_copy(keep):
+    # an oracle that keeps part of frame 0 in place and moves the rest: the plain peak stays at the
+    # point while the moved share is below one half; the two-part fit finds the motion whatever the share
+    pts = np.array([[10.0, 12], [16, 16], [20, 20], [13, 9]])
+    oracle = HalfCopyOracle(4, -3, keep=keep)
+    plain = tracer_flow(oracle, _frames(4, -3), pts, n_masks=6)
+    res = tracer_flow(oracle, _frames(4, -3), pts, n_masks=6, mixture_fit=True)
+    assert torch.allclose(res.flow_argmax, torch.tensor([[4.0, -3]] * 4), atol=0.01)  # exact offset, sub-pixel step within 0.01
+    assert torch.equal(res.flow_soft, res.flow_argmax)
+    assert res.n_passes == plain.n_passes + 6 + 4 * 6  # one more probe, on the static clip
+    if keep > 0.5:
+        assert torch.equal(plain.flow_argmax, torch.zeros(4, 2))
+    # nothing moves: the fit keeps the point; the hidden-target masks go through it too
+    still = tracer_flow(HalfCopyOracle(0, 0), _frames(0, 0), pts, n_masks=6, mixture_fit=True, hidden_target=True)
+    assert torch.allclose(still.flow_argmax, torch.zeros(4, 2), atol=0.01)
+    # beyond mixture_radius the motion cannot be found
+    far = tracer_flow(oracle, _frames(4, -3), pts, n_masks=6, mixture_fit=True, mixture_radius=2)
+    assert (far.flow_argmax.abs() <= 2.5).all()
+    with pytest.raises(ValueError, match="mixture_fit"):
+        tracer_flow(oracle, _frames(4, -3), pts, mixture_fit=True, zoom_iters=1)
+    with pytest.raises(ValueError, match="mixture_radius"):
+        tracer_flow(oracle, _frames(4, -3), pts, mixture_fit=True, mixture_radius=0)

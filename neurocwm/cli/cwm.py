@@ -33,6 +33,9 @@ def _tracer_options(p) -> None:
     p.add_argument("--hidden-target", action="store_true", help="tracer: second round with the estimate's patch neighbourhood hidden")
     p.add_argument("--static-contrast", action="store_true", help="tracer: localise the response minus that on the static clip (frame 0, frame 0); doubles the cost")
     p.add_argument("--zoom-iters", type=int, default=0, help="tracer: multi-scale refinement rounds (crop around the point and the estimate, x0.75 per round, re-probe)")
+    p.add_argument("--mixture-fit", action="store_true",
+                   help="tracer: localise by fitting the response as an in-place part plus a moved copy of the static-clip response "
+                        "(better on large motions, worse on small ones; doubles the cost). cwm eval scores it as an extra column")
 
 
 def add_parser(sub) -> None:
@@ -247,7 +250,8 @@ def run(args: argparse.Namespace) -> int:
             radius = args.search_radius if args.search_radius is not None else cfg.get("readout_radius", 14.0)
             radius = None if radius is None or radius < 0 else float(radius)
             res = readouts.tracer_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, search_radius=radius,
-                                       hidden_target=args.hidden_target, static_contrast=args.static_contrast, zoom_iters=args.zoom_iters, seed=args.seed)
+                                       hidden_target=args.hidden_target, static_contrast=args.static_contrast, zoom_iters=args.zoom_iters,
+                                       mixture_fit=args.mixture_fit, seed=args.seed)
             flow = res.flow_argmax.numpy()
             occ = readouts.occlusion_from_tracer(res, args.occlusion_threshold).numpy()
             extra = {"flow_soft": res.flow_soft.numpy(), "visibility": res.visibility.numpy(), "occluded": occ, "n_passes": res.n_passes}
@@ -317,7 +321,7 @@ def run_eval(args: argparse.Namespace) -> int:
               "static_contrast": args.static_contrast, "zoom_iters": args.zoom_iters}
     results = evaluate_flow(model, n_pairs=args.n_pairs, points_per_pair=args.points_per_pair, seed=seed,
                             calibration_pairs=max(1, args.calibration_pairs), tracer_kwargs=tracer,
-                            jacobian=args.jacobian, progress=args.progress)
+                            jacobian=args.jacobian, mixture=args.mixture_fit, progress=args.progress)
     if args.n_segments:
         results["segments"] = evaluate_segments(model, n_queries=args.n_segments, progress=args.progress)
     if args.n_keypoint_pairs:

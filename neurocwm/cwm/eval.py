@@ -238,6 +238,7 @@ def evaluate_flow(
     methods: Sequence[str] | None = None,
     tracer_kwargs: dict | None = None,
     jacobian: bool = False,
+    mixture: bool = False,
     progress: bool = True,
 ) -> dict:
     """Score CWM readouts and baselines on the same points of held-out generated videos.
@@ -260,6 +261,10 @@ def evaluate_flow(
         Passed to :func:`~neurocwm.cwm.readouts.tracer_flow`.
     jacobian : bool, default=False
         Also run :func:`~neurocwm.cwm.readouts.jacobian_flow`.
+    mixture : bool, default=False
+        Also score ``cwm_tracer_mixture``: the same probe localised by the two-part fit
+        (``tracer_flow(..., mixture_fit=True)``, same masks and tracer; without static contrast
+        or zoom, which it replaces).
     progress : bool, default=True
 
     Returns
@@ -287,7 +292,7 @@ def evaluate_flow(
     from .optcwm import OptCWM, learned_tracer_flow
 
     learned = isinstance(model, OptCWM)
-    cwm_names = ["cwm_tracer", "cwm_tracer_soft"] + (["cwm_jacobian"] if jacobian else []) + (["optcwm_tracer", "optcwm_tracer_soft"] if learned else []) if model is not None else []
+    cwm_names = ["cwm_tracer", "cwm_tracer_soft"] + (["cwm_tracer_mixture"] if mixture else []) + (["cwm_jacobian"] if jacobian else []) + (["optcwm_tracer", "optcwm_tracer_soft"] if learned else []) if model is not None else []
     for m in cwm_names:
         preds[m], secs[m] = [], 0.0
     gts, occ, obj, vis_score, fb_occ = [], [], [], [], []
@@ -322,6 +327,11 @@ def evaluate_flow(
             preds["cwm_tracer"].append(res.flow_argmax.numpy())
             preds["cwm_tracer_soft"].append(res.flow_soft.numpy())
             vis_score.append(res.visibility.numpy())
+            if mixture:
+                t0 = time.perf_counter()
+                mres = tracer_flow(model, frames, pts, seed=seed + i, **{**tk, "mixture_fit": True, "static_contrast": False, "zoom_iters": 0})
+                secs["cwm_tracer_mixture"] += time.perf_counter() - t0
+                preds["cwm_tracer_mixture"].append(mres.flow_argmax.numpy())
             if learned:
                 lk = {k: v for k, v in tk.items() if k in ("n_masks", "visible_fraction", "search_radius", "inv_temp")}
                 t0 = time.perf_counter()
@@ -354,7 +364,7 @@ def evaluate_flow(
         rows["object, motion >= 3"] = flow_metrics(p[vis & is_obj & (mag >= 3)], gt[vis & is_obj & (mag >= 3)], size)
         summary[m] = rows
     occlusion: dict[str, dict] = {"always_visible": occlusion_metrics(np.zeros_like(occluded), occluded)}
-    settings = {"n_pairs": n_pairs, "points_per_pair": points_per_pair, "seed": seed, "scene": scene.__dict__, "tracer": tk,
+    settings = {"n_pairs": n_pairs, "points_per_pair": points_per_pair, "seed": seed, "scene": scene.__dict__, "tracer": tk, "mixture": bool(mixture),
                 "missing_baselines": [] if "farneback" in dense else ["farneback", "dis", "dis_x4"]}
     if fb_occ:
         occlusion["tvl1_forward_backward"] = occlusion_metrics(np.concatenate(fb_occ), occluded)

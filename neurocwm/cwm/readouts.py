@@ -241,6 +241,8 @@ def tracer_flow(
     contrast_floor: float = 0.25,
     zoom_iters: int = 0,
     zoom_factor: float = 0.75,
+    mixture_fit: bool = False,
+    mixture_radius: int = 8,
     seed: int = 0,
     batch_size: int = 256,
     return_response: bool = False,
@@ -298,6 +300,18 @@ def tracer_flow(
         iteration; not with a custom ``tracer``. With ``return_response`` the response returned is
         the last round's, in that round's crop coordinates.
     zoom_factor : float, default=0.75
+    mixture_fit : bool, default=False
+        Localise by fitting the response r as an in-place part plus a moved copy of the response
+        K of the same tracer and masks on the static clip (frame 0, frame 0):
+        r ~ a K + b K(. - d) with a, b >= 0, least squares over every integer offset d within
+        ``mixture_radius`` px, then a parabola through the neighbouring residuals for sub-pixel d.
+        A predictor unsure of the motion blends keeping frame 0 in place with moving it, so its
+        response peaks between p and p + d and the plain argmax falls short of the motion; the
+        fit reads the moved copy instead. Both returned flows are the fit's. This project's
+        addition (not in the papers); doubles the cost. Better on large motions, worse on
+        small ones (``benchmarks/RESULTS.md``). Not with ``zoom_iters``.
+    mixture_radius : int, default=8
+        Largest offset (px) the fit considers: the generated videos move at most 7.5 px.
     seed : int, default=0
     batch_size : int, default=256
     return_response : bool, default=False
@@ -340,6 +354,10 @@ def tracer_flow(
         raise ValueError(f"zoom_factor must be in (0, 1), got {zoom_factor}")
     if zoom_iters and tracer is not None:
         raise ValueError("zoom refinement needs the Gaussian tracer (it is re-drawn in every crop); got a custom tracer")
+    if mixture_fit and (zoom_iters or static_contrast):
+        raise ValueError("mixture_fit replaces the localisation; it does not combine with zoom_iters or static_contrast")
+    if mixture_fit and int(mixture_radius) < 1:
+        raise ValueError(f"mixture_radius must be >= 1, got {mixture_radius}")
     window = _within(pts, model.image_size, search_radius)
 
     def respond(m: Tensor, per_point: bool, clip: Tensor = frames, where: Tensor = pts, win: Tensor | None = window, **kw) -> tuple[Tensor, int]:
@@ -372,6 +390,13 @@ def tracer_flow(
         resp, extra = respond(pm, True)
         n_passes += extra
         hard, soft, peak = _localise(resp, inv_temp, window)
+    if mixture_fit and len(pts):
+        per_point = hidden_target
+        m = pm if hidden_target else masks
+        still, extra = _tracer_round(model, frames[[0, 0]], pts, m, bumps=bumps, batch_size=batch_size, per_point_masks=per_point)
+        n_passes += extra
+        d = torch.cat([_mixture_offset(resp[i : i + 16], still[i : i + 16], int(mixture_radius)) for i in range(0, len(pts), 16)])
+        hard = soft = pts + d
     if zoom_iters and len(pts):
         H = model.image_size
         pm = masks[None].expand(len(pts), -1, -1)
@@ -388,6 +413,44 @@ def tracer_flow(
             hz, sz, peak = _localise(resp, inv_temp, win)
             hard, soft = (hz + 0.5) / scale - 0.5 + o1, (sz + 0.5) / scale - 0.5 + o1
     return TracerResult(hard - pts, soft - pts, peak, peak / tracer_peak.clamp_min(1e-12), resp if return_response else None, n_passes)
+
+
+def _mixture_offset(resp: Tensor, still: Tensor, radius: int) -> Tensor:
+    """Offsets d (P, 2) of the least-squares fit resp ~ a still + b still(. - d), a, b >= 0 (see ``mixture_fit``)."""
+    P, H, W = resp.shape
+    n = 2 * radius + 1
+    resp, still = resp.double(), still.double()  # near d = 0 the two parts are nearly collinear: float32 cancels
+    pad = F.pad(still, (radius, radius, radius, radius))
+    offs = torch.tensor([(dx, dy) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)], dtype=torch.float64)
+    moved = torch.stack([pad[:, radius - dy : radius - dy + H, radius - dx : radius - dx + W] for dx, dy in offs.long().tolist()], 1).flatten(2)  # (P, D, HW)
+    r, k = resp.flatten(1), still.flatten(1)
+    kk, rk, rr = (k * k).sum(1, keepdim=True), (r * k).sum(1, keepdim=True), (r * r).sum(1, keepdim=True)
+    tt = (moved * moved).sum(2)
+    kt = torch.einsum("pdx,px->pd", moved, k)
+    rt = torch.einsum("pdx,px->pd", moved, r)
+    det = kk * tt - kt * kt
+    a = (tt * rk - kt * rt) / det.clamp_min(1e-12)
+    b = (kk * rt - kt * rk) / det.clamp_min(1e-12)
+    both = (a >= 0) & (b >= 0) & (det > 1e-12 * kk * tt)
+    b_only = (rt / tt.clamp_min(1e-12)).clamp_min(0)  # the constrained optimum on the edge a = 0
+    res = torch.where(both, rr - a * rk - b * rt, rr - b_only * rt).view(P, n, n)
+    best = res.flatten(1).argmin(1)
+    centre = radius * n + radius  # d = 0: the in-place part alone; an offset must fit strictly better
+    flat = res.flatten(1)
+    best = torch.where(flat[torch.arange(P), centre] - flat.min(1).values <= 1e-9 * rr[:, 0], torch.full_like(best, centre), best)
+    by, bx = best // n, best % n
+    idx = torch.arange(P)
+    d = offs[best].clone()
+    for axis in (0, 1):  # sub-pixel: a parabola through the neighbouring residuals
+        c = bx if axis == 0 else by
+        lo, hi = (c - 1).clamp(0, n - 1), (c + 1).clamp(0, n - 1)
+        r0 = res[idx, by, bx]
+        rm = res[idx, by, lo] if axis == 0 else res[idx, lo, bx]
+        rp = res[idx, by, hi] if axis == 0 else res[idx, hi, bx]
+        den = rm - 2 * r0 + rp
+        inner = (c > 0) & (c < n - 1) & (den > 1e-12)
+        d[:, axis] += torch.where(inner, 0.5 * (rm - rp) / den.clamp_min(1e-12), torch.zeros_like(den)).clamp(-0.5, 0.5)
+    return d.float()
 
 
 def _crop_resized(frames: Tensor, o0: Tensor, o1: Tensor, side: int, size: int) -> Tensor:
