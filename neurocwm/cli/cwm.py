@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
         grid_flow = torch.from_numpy(flow.reshape(len(centres), len(centres), 2)).permute(2, 0, 1)[None]
         dense = torch.nn.functional.interpolate(grid_flow, size=(size, size), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
         _write_npz(out / "flow.npz", points=pts, flow=flow, dense_flow=dense, method=args.method, **extra, **common)
-        viz.save_png(viz.flow_figure(f0, f1, pts, flow, dense, occ, title=args.method), out / "flow.png")
+        viz.save_png(viz.flow_figure(f0, f1, pts, flow, dense, occ, title="tracer (two-part fit)" if args.method == "tracer" and args.mixture_fit else args.method), out / "flow.png")
         mag = np.linalg.norm(flow, axis=1)
         print(f"{args.method} flow at {len(pts)} points: median |flow| {np.median(mag):.2f} px, max {mag.max():.2f} px" + (f", {int(occ.sum())} occluded" if occ is not None else ""))
     elif cmd == "segment":
