@@ -65,6 +65,8 @@ def test_predict_and_flow(setup, tmp_path):
     zm = np.load(tmp_path / "m" / "flow.npz")
     assert zm["flow"].shape == (16, 2) and np.array_equal(zm["flow"], zm["flow_soft"])  # the fit gives one estimate
     assert (np.abs(zm["flow"]) <= 8.5).all()  # within mixture_radius (8 px) plus the sub-pixel step
+    st = json.loads(str(zm["settings"]))
+    assert st["mixture_fit"] is True and st["n_masks"] == 2 and st["run"] == str(run.resolve()) and st["weights"].endswith(".safetensors")
 
 
 def test_segment_and_keypoints(setup, tmp_path):

@@ -224,7 +224,12 @@ def run(args: argparse.Namespace) -> int:
     f0 = frames[0].permute(1, 2, 0).numpy()
     f1 = frames[1].permute(1, 2, 0).numpy()
     cmd = args.cwm_command
-    common = {"frame0": f0, "frame1": f1, "files": np.array(files), "image_size": size, "patch_size": p}
+    import json
+
+    settings = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
+    settings.update(run=str(Path(args.run).resolve()), weights=str(run_.weights))
+    common = {"frame0": f0, "frame1": f1, "files": np.array(files), "image_size": size, "patch_size": p,
+              "settings": np.array(json.dumps(settings, default=str))}  # the resolved options of this call
 
     if cmd == "predict":
         frac = float(cfg.get("readout_visible", 0.1) if args.visible_fraction is None else args.visible_fraction)
