@@ -132,8 +132,9 @@ def test_eval_writes_every_baseline(setup, tmp_path):
         (["eval", "{run}", "--visible-fraction", "1.5"], "visible-fraction"),
     ],
 )
-def test_clear_one_line_errors(setup, capsys, argv, match):
+def test_clear_one_line_errors(setup, capsys, argv, match, tmp_path, monkeypatch):
     run, frames, root = setup
+    monkeypatch.chdir(tmp_path)  # where the default --out folder (cwm-<command>) would go
     f0 = frames / "frame_000.png"
     Image.open(f0).resize((40, 40)).save(root / "big.png")
     (root / "bad.png").write_bytes(b"not an image")
@@ -143,6 +144,7 @@ def test_clear_one_line_errors(setup, capsys, argv, match):
     rc = main(["cwm", *[a.format(**subs) for a in argv]])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and match in err and len(err.splitlines()) == 1, err
+    assert not list(tmp_path.iterdir())  # a refused call writes nothing, not even its output folder
 
 
 def test_corrupt_weights(setup, tmp_path, capsys):

@@ -192,6 +192,7 @@ def _write_npz(path: Path, **arrays) -> Path:
 
     from topography.fileio import atomic_path
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         np.savez_compressed(tmp, **arrays)
     return path
@@ -219,8 +220,7 @@ def run(args: argparse.Namespace) -> int:
     model, cfg = run_.model, run_.config
     size, p, g = model.image_size, model.patch_size, model.grid
     frames, files = load_frames(args.images, size, start=args.start, resize=args.resize, allow_single=args.cwm_command == "segment")
-    out = Path(args.out or f"cwm-{args.cwm_command}")
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out or f"cwm-{args.cwm_command}")  # created with the first file, once the inputs have passed
     f0 = frames[0].permute(1, 2, 0).numpy()
     f1 = frames[1].permute(1, 2, 0).numpy()
     cmd = args.cwm_command
