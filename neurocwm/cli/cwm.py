@@ -17,6 +17,7 @@ Each readout writes ``<command>.npz`` (arrays) and ``<command>.png`` (a picture)
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ._help import DefaultsHelpFormatter
@@ -224,8 +225,6 @@ def run(args: argparse.Namespace) -> int:
     f0 = frames[0].permute(1, 2, 0).numpy()
     f1 = frames[1].permute(1, 2, 0).numpy()
     cmd = args.cwm_command
-    import json
-
     settings = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
     settings.update(run=str(Path(args.run).resolve()), weights=str(run_.weights))
     common = {"frame0": f0, "frame1": f1, "files": np.array(files), "image_size": size, "patch_size": p,

@@ -77,9 +77,7 @@ def run(args: argparse.Namespace) -> int:
         from neurocwm.cwm.task import CWMTask
 
         task = CWMTask()
-    if args.model != "cwm" and args.pos_embed is not None:
-        raise SystemExit("neurocwm fit: --pos-embed applies to --model cwm only")
-    for name in ("motion_weight", "spot_density"):
+    for name in ("pos_embed", "motion_weight", "spot_density"):
         if args.model != "cwm" and getattr(args, name) is not None:
             raise SystemExit(f"neurocwm fit: --{name.replace('_', '-')} applies to --model cwm only")
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "model")}

@@ -309,7 +309,7 @@ def tracer_flow(
         response peaks between p and p + d and the plain argmax falls short of the motion; the
         fit reads the moved copy instead. Both returned flows are the fit's. This project's
         addition (not in the papers); doubles the cost. Better on large motions, worse on
-        small ones (``benchmarks/RESULTS.md``). Not with ``zoom_iters``.
+        small ones (``benchmarks/RESULTS.md``). Not with ``zoom_iters`` or ``static_contrast``.
     mixture_radius : int, default=8
         Largest offset (px) the fit considers: the generated videos move at most 7.5 px.
     seed : int, default=0
@@ -364,8 +364,7 @@ def tracer_flow(
         kw = {"bumps": bumps, "batch_size": batch_size, **kw}
         r, n = _tracer_round(model, clip, where, m, per_point_masks=per_point, **kw)
         if static_contrast:
-            static = clip[..., [0, 0], :, :, :]  # the counterfactual clip (frame 0, frame 0): nothing moves
-            r0, n0 = _tracer_round(model, static, where, m, per_point_masks=per_point, **kw)
+            r0, n0 = _tracer_round(model, _static_clip(clip), where, m, per_point_masks=per_point, **kw)
             c = (r - r0).clamp_min(0)
             w = win if win is not None else torch.ones(())
             moved = (c * w).flatten(1).amax(1) >= contrast_floor * (r * w).flatten(1).amax(1)
@@ -393,7 +392,7 @@ def tracer_flow(
     if mixture_fit and len(pts):
         per_point = hidden_target
         m = pm if hidden_target else masks
-        still, extra = _tracer_round(model, frames[[0, 0]], pts, m, bumps=bumps, batch_size=batch_size, per_point_masks=per_point)
+        still, extra = _tracer_round(model, _static_clip(frames), pts, m, bumps=bumps, batch_size=batch_size, per_point_masks=per_point)
         n_passes += extra
         d = torch.cat([_mixture_offset(resp[i : i + 16], still[i : i + 16], int(mixture_radius)) for i in range(0, len(pts), 16)])
         hard = soft = pts + d
@@ -415,6 +414,11 @@ def tracer_flow(
     return TracerResult(hard - pts, soft - pts, peak, peak / tracer_peak.clamp_min(1e-12), resp if return_response else None, n_passes)
 
 
+def _static_clip(clip: Tensor) -> Tensor:
+    """The counterfactual clip (frame 0, frame 0) of one clip (2, 3, H, W) or of a stack (P, 2, 3, H, W): nothing moves."""
+    return clip[..., [0, 0], :, :, :]
+
+
 def _mixture_offset(resp: Tensor, still: Tensor, radius: int) -> Tensor:
     """Offsets d (P, 2) of the least-squares fit resp ~ a still + b still(. - d), a, b >= 0 (see ``mixture_fit``)."""
     P, H, W = resp.shape
@@ -433,13 +437,13 @@ def _mixture_offset(resp: Tensor, still: Tensor, radius: int) -> Tensor:
     b = (kk * rt - kt * rk) / det.clamp_min(1e-12)
     both = (a >= 0) & (b >= 0) & (det > 1e-12 * kk * tt)
     b_only = (rt / tt.clamp_min(1e-12)).clamp_min(0)  # the constrained optimum on the edge a = 0
-    res = torch.where(both, rr - a * rk - b * rt, rr - b_only * rt).view(P, n, n)
-    best = res.flatten(1).argmin(1)
-    centre = radius * n + radius  # d = 0: the in-place part alone; an offset must fit strictly better
-    flat = res.flatten(1)
-    best = torch.where(flat[torch.arange(P), centre] - flat.min(1).values <= 1e-9 * rr[:, 0], torch.full_like(best, centre), best)
-    by, bx = best // n, best % n
+    flat = torch.where(both, rr - a * rk - b * rt, rr - b_only * rt)  # (P, D) residuals
+    res = flat.view(P, n, n)
     idx = torch.arange(P)
+    low, best = flat.min(1)
+    centre = radius * n + radius  # d = 0: the in-place part alone; an offset must fit strictly better
+    best = torch.where(flat[idx, centre] - low <= 1e-9 * rr[:, 0], torch.full_like(best, centre), best)
+    by, bx = best // n, best % n
     d = offs[best].clone()
     for axis in (0, 1):  # sub-pixel: a parabola through the neighbouring residuals
         c = bx if axis == 0 else by
