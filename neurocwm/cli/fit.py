@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
         description=(
             "Train a topographic network. With no --data it trains on procedurally generated "
             "dead-leaves images (no download). On a CPU-only machine the defaults are a quick preset "
-            "(width-reduced ResNet-18, 64 px, about 14 minutes on 2 cores); on CUDA the paper-scale ResNet-18 at 224 px. "
+            "(width-reduced ResNet-18, 64 px, about 13-18 minutes on 2 cores); on CUDA the paper-scale ResNet-18 at 224 px. "
             "For several GPUs or nodes run it under torchrun: torchrun --nproc-per-node N -m neurocwm fit ..."
         ),
         formatter_class=DefaultsHelpFormatter,
