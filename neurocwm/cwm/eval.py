@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from topography.fileio import write_json, write_text
 
-from .readouts import greedy_keypoints, jacobian_flow, predict_batched, spelke_segment, tracer_flow
+from .readouts import greedy_keypoints, jacobian_flow, predict_batched, snap_to_superpixels, spelke_segment, tracer_flow
 from .video import SceneConfig, SyntheticVideos
 
 __all__ = [
@@ -494,7 +494,9 @@ def evaluate_segments(
     Scenes come from the generator with a static camera and every object a glued pair of two
     differently coloured shapes (one object id), so an appearance-only method can at best find one
     of the two parts. One query point per scene, on an object pixel away from the border. Methods:
-    ``cwm_spelke`` (:func:`~neurocwm.cwm.readouts.spelke_segment`, label-free), the scikit-image
+    ``cwm_spelke`` (:func:`~neurocwm.cwm.readouts.spelke_segment`, label-free),
+    ``cwm_spelke_snapped`` (the same motion averaged over fine superpixels,
+    :func:`~neurocwm.cwm.readouts.snap_to_superpixels`; its time is the snapping's only), the scikit-image
     ``felzenszwalb`` / ``slic`` region containing the query (appearance only) and ``gt_motion``
     (pixels whose ground-truth flow is within 0.5 px of the query's, an upper bound that uses labels)
     and ``query_disc``, the disc of radius ``disc_radius`` around the query: a prior that looks at
@@ -512,7 +514,7 @@ def evaluate_segments(
     if n_queries < 1:
         raise ValueError(f"n_queries must be >= 1, got {n_queries}")
     seg = _appearance_segmenters()
-    methods = (["cwm_spelke"] if model is not None else []) + list(seg) + ["query_disc", "gt_motion"]
+    methods = (["cwm_spelke", "cwm_spelke_snapped"] if model is not None else []) + list(seg) + ["query_disc", "gt_motion"]
     scores: dict[str, list[float]] = {m: [] for m in methods}
     secs = {m: 0.0 for m in methods}
     kw = {"n_samples": 8, **(segment_kwargs or {})}
@@ -524,8 +526,10 @@ def evaluate_segments(
         for m in methods:
             t0 = time.perf_counter()
             if m == "cwm_spelke":
-                mask, _ = spelke_segment(model, torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), (x, y), seed=seed + i, **kw)
+                mask, motion = spelke_segment(model, torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), (x, y), seed=seed + i, **kw)
                 mask = mask.numpy()
+            elif m == "cwm_spelke_snapped":  # the same motion, its edges put on image edges
+                mask = snap_to_superpixels(motion.numpy(), img, threshold=kw.get("threshold", 0.35))
             elif m == "query_disc":
                 mask = (xx - x) ** 2 + (yy - y) ** 2 <= radius**2
             elif m == "gt_motion":

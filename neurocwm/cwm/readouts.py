@@ -17,7 +17,8 @@ Readouts
   one vectorised :func:`torch.func.jacrev` per mask.
 * :func:`move_patches` - motion counterfactuals: move patches, pin static ones (§2.4).
 * :func:`spelke_segment` - the segment that moves with a point, measured with the model's own
-  tracer flow on the counterfactual predictions (§2.5).
+  tracer flow on the counterfactual predictions (§2.5); :func:`snap_to_superpixels` puts its
+  edges on image edges.
 * :func:`greedy_keypoints` - frame-1 patches that most reduce the prediction error (§2.6).
 """
 
@@ -42,6 +43,7 @@ __all__ = [
     "jacobian_flow",
     "move_patches",
     "spelke_segment",
+    "snap_to_superpixels",
     "greedy_keypoints",
     "predict_batched",
 ]
@@ -593,31 +595,47 @@ def move_patches(model, image, moves, static=None, *, batch_size: int = 256) -> 
     return predict_batched(model, frames, visible, batch_size)
 
 
+def _shift_image(image: Tensor, dx: int, dy: int) -> Tensor:
+    """``image`` translated by whole pixels (content moves by +dx, +dy), edges replicated."""
+    s = image.shape[-1]
+    m = max(abs(dx), abs(dy))
+    padded = F.pad(image[None], (m, m, m, m), mode="replicate")[0]
+    return padded[:, m - dy : m - dy + s, m - dx : m - dx + s]
+
+
 def spelke_segment(
     model,
     image,
     point,
     *,
     n_samples: int = 8,
-    max_move: int = 2,
+    min_move: int = 2,
+    max_move: int = 3,
     n_static: int = 2,
     min_static_distance: int = 3,
     flow_stride: int | None = None,
     flow_masks: int = 2,
     flow_visible_fraction: float = 0.25,
-    threshold: float = 0.2,
+    threshold: float = 0.35,
     seed: int = 0,
     batch_size: int = 256,
     progress: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Segment of the object that moves with ``point`` (``cwm.md`` §2.5), label-free.
 
-    Draws ``n_samples`` counterfactuals in which the query patch moves by a random non-zero
-    displacement of up to ``max_move`` patches and ``n_static`` far patches are pinned; the motion
-    of each prediction relative to the image is measured with the model's own
-    :func:`tracer_flow` on a grid of points; samples where the query barely moves (< half the
-    imposed move) or where more than 75 % of the grid moves are rejected; the kept motion magnitudes
-    are averaged, min-max normalised and thresholded.
+    Each of ``n_samples`` counterfactuals moves the surface under the point by a random whole-pixel
+    displacement ``d`` (``min_move <= |d|``, each component at most ``max_move``): frame 1 reveals
+    the point's patch and the patch the point moves into, both showing the image translated by
+    ``d``, and pins ``n_static`` far patches (revealed unchanged). Its *static twin* reveals the
+    same patches unchanged. The motion of the counterfactual is the model's own
+    :func:`tracer_flow` from the twin's prediction to the moved prediction on a grid of points
+    (comparing two predictions made from the same reveals cancels the model's bias against
+    predicting exact stillness). Per grid point the median motion over the samples is taken,
+    upsampled, min-max normalised and thresholded.
+
+    Moves of a few pixels, as in training, keep the prompt in the model's distribution; moving a
+    whole patch (:func:`move_patches`, several times the largest training motion at 32 px) made
+    the models move only that patch (``benchmarks/RESULTS.md``).
 
     Parameters
     ----------
@@ -625,62 +643,111 @@ def spelke_segment(
     image : Tensor, shape (3, H, W)
     point : (x, y)
     n_samples : int, default=8
-    max_move : int, default=2
-        Largest move in patches along each axis.
+    min_move, max_move : int, default=2, 3
+        Range of the imposed move in pixels (length at least ``min_move``, each component at most
+        ``max_move``).
     n_static : int, default=2
     min_static_distance : int, default=3
-        Chebyshev distance in patches between pins and the moved patch (source and destination).
+        Chebyshev distance in patches between the pins and the revealed moved patches.
     flow_stride : int, optional
         Grid spacing (px) of the flow probe; default the patch size.
     flow_masks : int, default=2
     flow_visible_fraction : float, default=0.25
-    threshold : float, default=0.2
+    threshold : float, default=0.35
+        On the normalised motion.
     seed : int, default=0
 
     Returns
     -------
     mask : Tensor, shape (H, W), bool
     motion : Tensor, shape (H, W)
-        Normalised mean counterfactual motion (the soft segment).
+        Normalised median counterfactual motion (the soft segment).
     """
     image = torch.as_tensor(image, dtype=torch.float32)
     s, p, g = model.image_size, model.patch_size, model.grid
+    if image.shape != (3, s, s):
+        raise ValueError(f"image must have shape (3, {s}, {s}), got {tuple(image.shape)}")
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    if not 1 <= min_move <= max_move * np.sqrt(2) or max_move >= s:
+        raise ValueError(f"need 1 <= min_move <= sqrt(2) * max_move and max_move < {s}, got {min_move}, {max_move}")
     pt = _check_points(model, np.asarray(point, dtype=np.float32).reshape(1, 2))
+    x, y = float(pt[0, 0]), float(pt[0, 1])
     rng = np.random.default_rng(seed)
     q = int(_patch_of(model, pt)[0])
-    qr, qc = divmod(q, g)
-    moves, pins, shifts = [], [], []
-    while len(moves) < n_samples:
-        dr, dc = rng.integers(-max_move, max_move + 1, size=2)
-        if dr == 0 and dc == 0 or not (0 <= qr + dr < g and 0 <= qc + dc < g):
+    rr, cc = np.divmod(np.arange(g * g), g)
+    moved, still, visible = [], [], []
+    while len(moved) < n_samples:
+        dx, dy = (int(v) for v in rng.integers(-max_move, max_move + 1, size=2))
+        if np.hypot(dx, dy) < min_move:
             continue
-        dst = (qr + dr) * g + qc + dc
-        rr, cc = np.divmod(np.arange(g * g), g)
-        far = (np.maximum(abs(rr - qr), abs(cc - qc)) >= min_static_distance) & (np.maximum(abs(rr - qr - dr), abs(cc - qc - dc)) >= min_static_distance)
+        dst = int(_patch_of(model, torch.tensor([[min(max(x + dx, 0), s - 1), min(max(y + dy, 0), s - 1)]]))[0])
+        shown = sorted({q, dst})
+        far = np.ones(g * g, bool)
+        for k in shown:
+            far &= np.maximum(abs(rr - k // g), abs(cc - k % g)) >= min_static_distance
         cand = np.flatnonzero(far)
-        if len(cand) < n_static:
+        n_pin = n_static + 2 - len(shown)  # the same number of revealed patches in every sample
+        if len(cand) < n_pin:
             raise ValueError(f"no room for {n_static} static patches {min_static_distance} patches away on a {g}x{g} grid")
-        moves.append([[q, dst]])
-        pins.append(rng.choice(cand, n_static, replace=False))
-        shifts.append(np.hypot(dr, dc) * p)
-    preds = move_patches(model, image, moves, pins, batch_size=batch_size)
+        vis = torch.zeros(g * g, dtype=torch.bool)
+        vis[torch.as_tensor(shown)] = True
+        vis[torch.as_tensor(rng.choice(cand, n_pin, replace=False))] = True
+        shifted = _shift_image(image, dx, dy)
+        f1 = image.clone()
+        for k in shown:
+            r, c = divmod(k, g)
+            f1[:, r * p : (r + 1) * p, c * p : (c + 1) * p] = shifted[:, r * p : (r + 1) * p, c * p : (c + 1) * p]
+        moved.append(torch.stack([image, f1]))
+        still.append(torch.stack([image, image]))
+        visible.append(vis)
+    vis_all = torch.stack(visible)
+    preds = predict_batched(model, torch.stack(moved + still), torch.cat([vis_all, vis_all]), batch_size)
     stride = p if flow_stride is None else int(flow_stride)
     centres = np.arange(stride // 2, s, stride, dtype=np.float32)
     gx, gy = np.meshgrid(centres, centres)
     grid_pts = np.stack([gx.ravel(), gy.ravel()], 1)
-    gq = int(np.argmin(((grid_pts - pt.numpy()) ** 2).sum(1)))
-    mags, keep = [], []
+    mags = []
     for i in tqdm(range(n_samples), disable=not progress, desc="counterfactuals"):
-        res = tracer_flow(model, torch.stack([image, preds[i]]), grid_pts, n_masks=flow_masks, visible_fraction=flow_visible_fraction, seed=seed + i, batch_size=batch_size)
-        mag = res.flow_argmax.norm(dim=1)
-        ok = mag[gq] >= 0.5 * shifts[i] and float((mag > 0.5 * shifts[i]).float().mean()) <= 0.75
-        mags.append(mag)
-        keep.append(ok)
-    use = [m for m, k in zip(mags, keep) if k] or mags
-    motion = torch.stack(use).mean(0).view(1, 1, len(centres), len(centres))
-    motion = torch.nn.functional.interpolate(motion, size=(s, s), mode="bilinear", align_corners=False)[0, 0]
+        res = tracer_flow(model, torch.stack([preds[n_samples + i], preds[i]]), grid_pts, n_masks=flow_masks,
+                          visible_fraction=flow_visible_fraction, seed=seed + i, batch_size=batch_size)
+        mags.append(res.flow_argmax.norm(dim=1))
+    motion = torch.stack(mags).median(0).values.view(1, 1, len(centres), len(centres))
+    motion = F.interpolate(motion, size=(s, s), mode="bilinear", align_corners=False)[0, 0]
     motion = (motion - motion.min()) / (motion.max() - motion.min()).clamp_min(1e-12)
     return motion >= threshold, motion
+
+
+def snap_to_superpixels(motion, image, *, threshold: float = 0.35, scale: float = 20.0, min_size: int = 5) -> np.ndarray:
+    """A soft segment averaged over fine appearance superpixels, then thresholded.
+
+    The counterfactual motion of :func:`spelke_segment` is measured on a grid one patch apart, so
+    its edges are blocky; averaging it over small scikit-image Felzenszwalb regions (``scale``,
+    ``min_size``; many per object) puts the edges on image edges. Which regions join the segment
+    is still decided by the motion alone.
+
+    Parameters
+    ----------
+    motion : array, shape (H, W)
+        Normalised motion in [0, 1] (the second output of :func:`spelke_segment`).
+    image : array, shape (3, H, W) or (H, W, 3), values in [0, 1]
+    threshold : float, default=0.35
+
+    Returns
+    -------
+    ndarray of bool, shape (H, W)
+    """
+    from skimage.segmentation import felzenszwalb
+
+    motion = np.asarray(motion, dtype=np.float64)
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim == 3 and img.shape[0] == 3 and img.shape[-1] != 3:
+        img = img.transpose(1, 2, 0)
+    if img.shape[:2] != motion.shape or img.ndim != 3:
+        raise ValueError(f"image {img.shape} and motion {motion.shape} must cover the same H x W")
+    labels = felzenszwalb(img, scale=scale, sigma=0.5, min_size=min_size)
+    mean = np.bincount(labels.ravel(), motion.ravel()) / np.bincount(labels.ravel())
+    return mean[labels] >= threshold
 
 
 # ----------------------------------------------------------------------------- keypoints
