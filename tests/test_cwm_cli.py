@@ -77,6 +77,11 @@ def test_segment_and_keypoints(setup, tmp_path):
     assert z["masks"].shape == (2, 32, 32) and z["masks"].dtype == bool and z["motion"].shape == (2, 32, 32)
     np.testing.assert_array_equal(z["points"], [[10, 12], [20, 20]])
     _png_ok(tmp_path / "s" / "segment.png")
+    # --snap: the same counterfactual motion, averaged over superpixels before the threshold
+    assert main(["cwm", "segment", str(run), f0, "--point", "10,12", "--point", "20,20", "--n-samples", "2", "--snap", "--out", str(tmp_path / "s2")]) == 0
+    z2 = np.load(tmp_path / "s2" / "segment.npz")
+    np.testing.assert_array_equal(z2["motion"], z["motion"])
+    assert z2["masks"].dtype == bool and json.loads(str(z2["settings"]))["snap"] is True
     assert main(["cwm", "keypoints", str(run), str(frames), "--k", "3", "--n-candidates", "4", "--out", str(tmp_path / "k")]) == 0
     z = np.load(tmp_path / "k" / "keypoints.npz")
     assert z["keypoints"].shape == (3,) and len(set(z["keypoints"].tolist())) == 3
@@ -100,7 +105,7 @@ def test_eval_writes_every_baseline(setup, tmp_path):
     assert set(res["summary"]) == expected
     assert set(res["seconds_per_point"]) == expected
     assert {"always_visible", "tvl1_forward_backward", "cwm_tracer"} <= set(res["occlusion"])
-    assert set(res["segments"]["summary"]) == {"cwm_spelke", "felzenszwalb", "slic", "query_disc", "gt_motion"}
+    assert set(res["segments"]["summary"]) == {"cwm_spelke", "cwm_spelke_snapped", "felzenszwalb", "slic", "query_disc", "gt_motion"}
     assert all(0 <= r["iou"] <= 1 for r in res["segments"]["summary"].values())
     curves = res["keypoints"]["relative_error"]
     assert set(curves) == {"greedy", "random", "corners", "oracle_motion"} and all(len(c) == 9 and c[0] == 1 for c in curves.values())

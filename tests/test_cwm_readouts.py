@@ -13,6 +13,7 @@ from neurocwm.cwm.readouts import (
     jacobian_flow,
     move_patches,
     occlusion_from_tracer,
+    snap_to_superpixels,
     spelke_segment,
     tracer_flow,
 )
@@ -263,3 +264,76 @@ def test_mixture_fit_reads_the_moved_copy(keep):
         tracer_flow(oracle, _frames(4, -3), pts, mixture_fit=True, zoom_iters=1)
     with pytest.raises(ValueError, match="mixture_radius"):
         tracer_flow(oracle, _frames(4, -3), pts, mixture_fit=True, mixture_radius=0)
+
+
+class RigidObjectOracle(torch.nn.Module):
+    """Knows one rigid object (a boolean mask): finds the whole-pixel move of the object that best
+    explains the revealed frame-1 patches lying inside it (none revealed, or none better than
+    stillness: no move) and predicts frame 1 as frame 0 with the whole object moved by it, the
+    background still; visible patches copied. An ideal model of "what moves with a point"."""
+
+    def __init__(self, mask, size: int = 32, patch: int = 4, reach: int = 4):
+        super().__init__()
+        self.mask, self.reach = torch.as_tensor(mask, dtype=torch.bool), reach
+        self.image_size, self.patch_size, self.grid = size, patch, size // patch
+        self.inside = patchify(self.mask[None, None].float().expand(1, 3, size, size), patch)[0].min(1).values > 0
+
+    def predict(self, frames, visible):
+        outs = []
+        for f, vis in zip(frames, visible):
+            shown = vis & self.inside
+            moves = [(dx, dy) for dy in range(-self.reach, self.reach + 1) for dx in range(-self.reach, self.reach + 1)]
+            best, best_err = (0, 0), float("inf")
+            for dx, dy in sorted(moves, key=lambda m: m[0] ** 2 + m[1] ** 2):  # stillness wins ties
+                moved = torch.roll(f[0], (dy, dx), (1, 2))
+                err = float(((patchify(moved[None], self.patch_size)[0] - patchify(f[1][None], self.patch_size)[0])[shown] ** 2).sum())
+                if err < best_err - 1e-9:
+                    best, best_err = (dx, dy), err
+            region = torch.roll(self.mask, (best[1], best[0]), (0, 1))
+            out = torch.where(region, torch.roll(f[0], (best[1], best[0]), (1, 2)), f[0])
+            outs.append(torch.where(vis[..., None], patchify(f[1][None], self.patch_size)[0], patchify(out[None], self.patch_size)[0]))
+        return unpatchify(torch.stack(outs), self.patch_size, self.grid)
+
+
+def test_spelke_segment_of_rigid_object_oracle_finds_the_object():
+    mask = torch.zeros(32, 32, dtype=torch.bool)
+    mask[8:24, 8:20] = True  # 4 x 3 patches
+    oracle = RigidObjectOracle(mask)
+    image = _frames(0, 0, seed=3)[0]
+    seg, motion = spelke_segment(oracle, image, (13.5, 15.5), n_samples=6, flow_masks=2, seed=1)
+    iou = float((seg & mask).sum() / (seg | mask).sum())
+    assert iou >= 0.7, iou  # 0.76: the motion is measured one patch apart and upsampled bilinearly
+    grown = torch.nn.functional.max_pool2d(mask[None, None].float(), 5, 1, 2)[0, 0] > 0
+    assert bool(seg[15, 13]) and not bool((seg & ~grown).any())  # holds the query, nothing 2 px past the object
+    assert float(motion[mask].mean()) > 3 * float(motion[~mask].mean())
+    # a background point: the oracle never moves the background, so nothing moves with it
+    seg_bg, motion_bg = spelke_segment(oracle, image, (27.5, 27.5), n_samples=4, flow_masks=2, seed=1)
+    assert not bool(seg_bg.any()) and float(motion_bg.abs().max()) == 0.0
+
+
+def test_spelke_segment_input_errors():
+    oracle = ShiftOracle(0, 0)
+    image = _frames(0, 0)[0]
+    with pytest.raises(ValueError, match="image must have shape"):
+        spelke_segment(oracle, image[:, :16], (5.0, 5.0))
+    with pytest.raises(ValueError, match="min_move"):
+        spelke_segment(oracle, image, (5.0, 5.0), min_move=5, max_move=2)
+    with pytest.raises(ValueError, match="inside"):
+        spelke_segment(oracle, image, (40.0, 5.0))
+    with pytest.raises(ValueError, match="n_samples"):
+        spelke_segment(oracle, image, (5.0, 5.0), n_samples=0)
+
+
+def test_snap_to_superpixels_puts_the_edge_on_the_image_edge():
+    image = np.zeros((32, 32, 3))
+    image[:, :13] = (0.9, 0.1, 0.1)  # two flat regions, the edge at x = 13
+    image[:, 13:] = (0.1, 0.2, 0.9)
+    motion = np.zeros((32, 32))
+    motion[:, :16] = 1.0  # a blocky segment that overshoots the edge by 3 px
+    snapped = snap_to_superpixels(motion, image)
+    want = np.zeros((32, 32), bool)
+    want[:, :13] = True
+    np.testing.assert_array_equal(snapped, want)
+    np.testing.assert_array_equal(snap_to_superpixels(motion, image.transpose(2, 0, 1)), want)  # (3, H, W) too
+    with pytest.raises(ValueError, match="same H x W"):
+        snap_to_superpixels(motion[:16], image)

@@ -78,8 +78,10 @@ def add_parser(sub) -> None:
         if name == "segment":
             q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
             q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
-            q.add_argument("--max-move", type=int, default=2, help="largest move in patches")
-            q.add_argument("--threshold", type=float, default=0.2, help="normalised-motion threshold of the segment")
+            q.add_argument("--min-move", type=int, default=2, help="shortest counterfactual move (px)")
+            q.add_argument("--max-move", type=int, default=3, help="largest counterfactual move along each axis (px)")
+            q.add_argument("--threshold", type=float, default=0.35, help="normalised-motion threshold of the segment")
+            q.add_argument("--snap", action="store_true", help="average the motion over fine Felzenszwalb superpixels before thresholding, so the edges follow image edges")
         if name == "keypoints":
             q.add_argument("--k", type=int, default=8, help="keypoints to select")
             q.add_argument("--n-candidates", type=int, default=16, help="highest-error patches tried per round")
@@ -97,7 +99,7 @@ def add_parser(sub) -> None:
     _tracer_options(e)
     e.add_argument("--jacobian", action="store_true", help="also score Jacobian flow (slower)")
     e.add_argument("--calibration-pairs", type=int, default=20, help="separate pairs on which the occlusion threshold is chosen")
-    e.add_argument("--n-segments", type=int, default=20, help="segment queries (0 = skip)")
+    e.add_argument("--n-segments", type=int, default=40, help="segment queries (0 = skip)")
     e.add_argument("--n-keypoint-pairs", type=int, default=10, help="pairs for the keypoint curve (0 = skip)")
     e.add_argument("--out", default=None, help="output folder (default RUN/eval)")
     e.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
@@ -272,8 +274,9 @@ def run(args: argparse.Namespace) -> int:
         pts = np.array([_parse_point(t, size) for t in args.point] if args.point else [((size - 1) / 2, (size - 1) / 2)], np.float32)
         masks, motions = [], []
         for i, pt in enumerate(pts):
-            m, mo = readouts.spelke_segment(model, frames[0], pt, n_samples=args.n_samples, max_move=args.max_move, threshold=args.threshold, seed=args.seed + i, progress=True)
-            masks.append(m.numpy())
+            m, mo = readouts.spelke_segment(model, frames[0], pt, n_samples=args.n_samples, min_move=args.min_move, max_move=args.max_move,
+                                            threshold=args.threshold, seed=args.seed + i, progress=True)
+            masks.append(readouts.snap_to_superpixels(mo.numpy(), frames[0].numpy(), threshold=args.threshold) if args.snap else m.numpy())
             motions.append(mo.numpy())
         masks_a, motion_a = np.stack(masks), np.stack(motions)
         _write_npz(out / "segment.npz", points=pts, masks=masks_a, motion=motion_a, **common)

@@ -482,7 +482,7 @@ def segment_queries(n: int, size: int, seed: int = SEGMENT_SEED):
 def evaluate_segments(
     model=None,
     *,
-    n_queries: int = 20,
+    n_queries: int = 40,
     size: int | None = None,
     seed: int = SEGMENT_SEED,
     segment_kwargs: dict | None = None,

@@ -718,12 +718,14 @@ def spelke_segment(
     return motion >= threshold, motion
 
 
-def snap_to_superpixels(motion, image, *, threshold: float = 0.35, scale: float = 20.0, min_size: int = 5) -> np.ndarray:
+def snap_to_superpixels(motion, image, *, threshold: float = 0.35, scale: float = 20.0, sigma: float = 0.0, min_size: int = 5) -> np.ndarray:
     """A soft segment averaged over fine appearance superpixels, then thresholded.
 
     The counterfactual motion of :func:`spelke_segment` is measured on a grid one patch apart, so
     its edges are blocky; averaging it over small scikit-image Felzenszwalb regions (``scale``,
-    ``min_size``; many per object) puts the edges on image edges. Which regions join the segment
+    ``sigma``, ``min_size``; many per object) puts the edges on image edges. No pre-smoothing by
+    default: a ``sigma`` of 0.5 leaves one-pixel strips along sharp edges, and it scored lower on
+    the tuning queries (``benchmarks/RESULTS.md``). Which regions join the segment
     is still decided by the motion alone.
 
     Parameters
@@ -745,7 +747,7 @@ def snap_to_superpixels(motion, image, *, threshold: float = 0.35, scale: float 
         img = img.transpose(1, 2, 0)
     if img.shape[:2] != motion.shape or img.ndim != 3:
         raise ValueError(f"image {img.shape} and motion {motion.shape} must cover the same H x W")
-    labels = felzenszwalb(img, scale=scale, sigma=0.5, min_size=min_size)
+    labels = felzenszwalb(img, scale=scale, sigma=sigma, min_size=min_size)
     mean = np.bincount(labels.ravel(), motion.ravel()) / np.bincount(labels.ravel())
     return mean[labels] >= threshold
 
