@@ -264,10 +264,13 @@ def test_fit_cli_spot_density_and_init_from(tmp_path):
     src = tmp_path / "src"
     assert main([*base, "--steps", "1", "--out", str(src)]) == 0
     out = tmp_path / "spots"
-    assert main([*base, "--steps", "1", "--spot-density", "1.5", "--init-from", str(src), "--out", str(out)]) == 0
+    assert main([*base, "--steps", "1", "--spot-density", "1.5", "--camera-prob", "0.25", "--glued-prob", "0.7", "--init-from", str(src), "--out", str(out)]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["spot_density"] == 1.5 and cfg["init_from"].endswith("model.safetensors")
-    with pytest.raises(SystemExit, match="--model cwm only"):
-        main(["fit", "--spot-density", "1", "--steps", "1", "--out", str(tmp_path / "t")])
+    assert (cfg["camera_prob"], cfg["glued_prob"]) == (0.25, 0.7)
+    assert main([*base, "--steps", "1", "--glued-prob", "1.5", "--out", str(tmp_path / "g")]) == 2 and not (tmp_path / "g").exists()
+    for flag in ("--spot-density", "--camera-prob", "--glued-prob"):
+        with pytest.raises(SystemExit, match="--model cwm only"):
+            main(["fit", flag, "1", "--steps", "1", "--out", str(tmp_path / "t")])
     assert main([*base, "--steps", "1", "--init-from", str(tmp_path / "missing"), "--out", str(tmp_path / "m")]) == 2
     assert not (tmp_path / "m").exists()

@@ -38,6 +38,11 @@ def add_parser(sub) -> None:
     p.add_argument("--spot-density", dest="spot_density", type=float, default=None,
                    help="CWM on generated videos: grey spots per 100 px^2 painted into the textures, moving with their surface "
                         "(0 = none; validation and cwm eval scenes have none; see benchmarks/RESULTS.md)")
+    p.add_argument("--camera-prob", dest="camera_prob", type=float, default=None,
+                   help="CWM on generated videos: share of scenes whose camera moves (0.5); a lower share teaches the model "
+                        "that the background can stand still, which the Spelke segments need (benchmarks/RESULTS.md, run Q)")
+    p.add_argument("--glued-prob", dest="glued_prob", type=float, default=None,
+                   help="CWM on generated videos: chance that an object is a glued pair of two differently coloured shapes (0.3)")
     p.add_argument("--init-from", dest="init_from", type=str, default=None,
                    help="start from the weights of this run folder, checkpoint folder or .safetensors file (same architecture); "
                         "the optimizer, schedule and step count start afresh (fine-tuning, e.g. a CWM on your own --data)")
@@ -77,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         from neurocwm.cwm.task import CWMTask
 
         task = CWMTask()
-    for name in ("pos_embed", "motion_weight", "spot_density"):
+    for name in ("pos_embed", "motion_weight", "spot_density", "camera_prob", "glued_prob"):
         if args.model != "cwm" and getattr(args, name) is not None:
             raise SystemExit(f"neurocwm fit: --{name.replace('_', '-')} applies to --model cwm only")
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "model")}
