@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from topography.fileio import write_json, write_text
 
-from .readouts import greedy_keypoints, jacobian_flow, predict_batched, snap_to_superpixels, spelke_segment, tracer_flow
+from .readouts import SEGMENT_THRESHOLD, greedy_keypoints, jacobian_flow, predict_batched, snap_to_superpixels, spelke_segment, tracer_flow
 from .video import SceneConfig, SyntheticVideos
 
 __all__ = [
@@ -528,8 +528,8 @@ def evaluate_segments(
             if m == "cwm_spelke":
                 mask, motion = spelke_segment(model, torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), (x, y), seed=seed + i, **kw)
                 mask = mask.numpy()
-            elif m == "cwm_spelke_snapped":  # the same motion, its edges put on image edges
-                mask = snap_to_superpixels(motion.numpy(), img, threshold=kw.get("threshold", 0.35))
+            elif m == "cwm_spelke_snapped":  # the motion of cwm_spelke (listed just before), its edges put on image edges
+                mask = snap_to_superpixels(motion.numpy(), img, threshold=kw.get("threshold", SEGMENT_THRESHOLD))
             elif m == "query_disc":
                 mask = (xx - x) ** 2 + (yy - y) ** 2 <= radius**2
             elif m == "gt_motion":

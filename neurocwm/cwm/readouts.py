@@ -595,6 +595,10 @@ def move_patches(model, image, moves, static=None, *, batch_size: int = 256) -> 
     return predict_batched(model, frames, visible, batch_size)
 
 
+#: Threshold on the normalised counterfactual motion (chosen on tuning queries, ``benchmarks/RESULTS.md``).
+SEGMENT_THRESHOLD = 0.35
+
+
 def _shift_image(image: Tensor, dx: int, dy: int) -> Tensor:
     """``image`` translated by whole pixels (content moves by +dx, +dy), edges replicated."""
     s = image.shape[-1]
@@ -616,7 +620,7 @@ def spelke_segment(
     flow_stride: int | None = None,
     flow_masks: int = 2,
     flow_visible_fraction: float = 0.25,
-    threshold: float = 0.35,
+    threshold: float = SEGMENT_THRESHOLD,
     seed: int = 0,
     batch_size: int = 256,
     progress: bool = False,
@@ -676,7 +680,7 @@ def spelke_segment(
     rng = np.random.default_rng(seed)
     q = int(_patch_of(model, pt)[0])
     rr, cc = np.divmod(np.arange(g * g), g)
-    moved, still, visible = [], [], []
+    moved, visible = [], []
     while len(moved) < n_samples:
         dx, dy = (int(v) for v in rng.integers(-max_move, max_move + 1, size=2))
         if np.hypot(dx, dy) < min_move:
@@ -692,17 +696,12 @@ def spelke_segment(
             raise ValueError(f"no room for {n_static} static patches {min_static_distance} patches away on a {g}x{g} grid")
         vis = torch.zeros(g * g, dtype=torch.bool)
         vis[torch.as_tensor(shown)] = True
+        on_shown = _hidden_pixels(model, ~vis)[0] > 0  # pixels of the point's and the destination's patches
         vis[torch.as_tensor(rng.choice(cand, n_pin, replace=False))] = True
-        shifted = _shift_image(image, dx, dy)
-        f1 = image.clone()
-        for k in shown:
-            r, c = divmod(k, g)
-            f1[:, r * p : (r + 1) * p, c * p : (c + 1) * p] = shifted[:, r * p : (r + 1) * p, c * p : (c + 1) * p]
-        moved.append(torch.stack([image, f1]))
-        still.append(torch.stack([image, image]))
+        moved.append(torch.stack([image, torch.where(on_shown, _shift_image(image, dx, dy), image)]))
         visible.append(vis)
-    vis_all = torch.stack(visible)
-    preds = predict_batched(model, torch.stack(moved + still), torch.cat([vis_all, vis_all]), batch_size)
+    clips, vis_all = torch.stack(moved), torch.stack(visible)  # each sample's still twin: _static_clip, the same reveals
+    preds = predict_batched(model, torch.cat([clips, _static_clip(clips)]), torch.cat([vis_all, vis_all]), batch_size)
     stride = p if flow_stride is None else int(flow_stride)
     centres = np.arange(stride // 2, s, stride, dtype=np.float32)
     gx, gy = np.meshgrid(centres, centres)
@@ -718,7 +717,7 @@ def spelke_segment(
     return motion >= threshold, motion
 
 
-def snap_to_superpixels(motion, image, *, threshold: float = 0.35, scale: float = 20.0, sigma: float = 0.0, min_size: int = 5) -> np.ndarray:
+def snap_to_superpixels(motion, image, *, threshold: float = SEGMENT_THRESHOLD, scale: float = 20.0, sigma: float = 0.0, min_size: int = 5) -> np.ndarray:
     """A soft segment averaged over fine appearance superpixels, then thresholded.
 
     The counterfactual motion of :func:`spelke_segment` is measured on a grid one patch apart, so
