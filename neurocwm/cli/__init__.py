@@ -12,7 +12,10 @@ import sys
 import warnings
 
 #: Sub-command modules, in help order.
-COMMANDS = ["fit", "positions", "score", "predict", "brainscore", "cwm", "fmri", "figures"]
+COMMANDS = ["fit", "import", "positions", "score", "predict", "brainscore", "cwm", "fmri", "figures"]
+
+#: Command names that are not module names (``import`` is a Python keyword).
+MODULES = {"import": "imports"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        importlib.import_module(f"neurocwm.cli.{name}").add_parser(sub)
+        importlib.import_module(f"neurocwm.cli.{MODULES.get(name, name)}").add_parser(sub)
     return parser
 
 

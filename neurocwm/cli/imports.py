@@ -1,0 +1,28 @@
+"""``neurocwm import FAMILY SOURCE``: turn a published checkpoint into a run folder.
+
+Each family lives in ``neurocwm/cli/import_<family>.py`` with ``add_parser(sub)`` registering
+its own sub-command under ``import``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ._help import DefaultsHelpFormatter
+
+#: Importable families, in help order.
+FAMILIES: list[str] = []
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "import",
+        help="import a published checkpoint (TDANN, TopoNets, CWM) as a run folder",
+        description="Import a published checkpoint, from a local file or by its name in the catalogue "
+                    "(data/models.json), into an ordinary run folder that every other command accepts.",
+        formatter_class=DefaultsHelpFormatter,
+    )
+    fam = p.add_subparsers(dest="family", metavar="FAMILY")
+    fam.required = True
+    for name in FAMILIES:
+        importlib.import_module(f"neurocwm.cli.import_{name}").add_parser(fam)
