@@ -5,6 +5,11 @@ With ``width=64`` the module tree and parameter names equal torchvision's ``resn
 The blocks are written here in plain torch (torchvision's PyPI wheels do not import against a
 CPU-only torch).
 ``width`` scales every stage (width, 2w, 4w, 8w) for the quick CPU preset.
+
+``blurpool=True`` is the FFCV ImageNet ResNet-18 that TopoNets (Deb et al. 2025, ICLR) trained:
+every strided convolution with at least 16 input channels is preceded by a fixed depthwise 3x3
+binomial blur (Zhang 2019, ICML, "Making convolutional networks shift-invariant again"), so its
+weights read ``<conv>.conv.weight`` plus a ``<conv>.blur_filter`` buffer.
 """
 
 from __future__ import annotations
@@ -36,6 +41,40 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
+class BlurPoolConv2d(nn.Module):
+    """A fixed depthwise 3x3 binomial blur ([1, 2, 1] x [1, 2, 1] / 16, stride 1, zero padding 1)
+    followed by ``conv`` (Zhang 2019, ICML; the FFCV ResNet recipe).
+
+    Parameters
+    ----------
+    conv : nn.Conv2d
+        The (strided) convolution applied to the blurred input; kept as ``self.conv``.
+
+    The filter is a buffer ``blur_filter`` of shape ``(in_channels, 1, 3, 3)`` (saved with the
+    weights, as in the published checkpoints).
+    """
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        filt = (k[:, None] * k[None, :] / 16.0).expand(conv.in_channels, 1, 3, 3).clone()
+        self.conv = conv
+        self.register_buffer("blur_filter", filt)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.conv2d(x, self.blur_filter, stride=1, padding=1, groups=self.conv.in_channels)
+        return self.conv(x)
+
+
+def _apply_blurpool(module: nn.Module) -> None:
+    """Wrap every strided ``nn.Conv2d`` with >= 16 input channels in :class:`BlurPoolConv2d`."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Conv2d) and max(child.stride) > 1 and child.in_channels >= 16:
+            setattr(module, name, BlurPoolConv2d(child))
+        else:
+            _apply_blurpool(child)
+
+
 class SpatialResNet18(nn.Module):
     """ResNet-18 trunk.
 
@@ -43,12 +82,14 @@ class SpatialResNet18(nn.Module):
     ----------
     width : int
         Channels of the first stage (64 = standard ResNet-18).
+    blurpool : bool
+        Blur before every strided convolution with >= 16 input channels (:class:`BlurPoolConv2d`).
 
     ``forward(x)`` returns ``(pooled, blocks)``: the global-average-pooled ``8*width`` vector and
     a dict ``block name -> (B, C, H, W)`` output of each BasicBlock (post-residual, post-ReLU).
     """
 
-    def __init__(self, width: int = 64):
+    def __init__(self, width: int = 64, blurpool: bool = False):
         super().__init__()
         if width < 1:
             raise ValueError(f"width must be >= 1, got {width}")
@@ -70,6 +111,9 @@ class SpatialResNet18(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        self.blurpool = bool(blurpool)
+        if blurpool:
+            _apply_blurpool(self)
 
     def _make_layer(self, planes: int, stride: int) -> nn.Sequential:
         down = None
@@ -112,3 +156,7 @@ def _stage_name(stage: nn.Module, model: SpatialResNet18) -> str:
 register_model("resnet18", SpatialResNet18, "ResNet-18 trunk (TDANN paper scale)", width=64)
 register_model("resnet18_w32", SpatialResNet18, "width-reduced ResNet-18 (quick CPU preset)", width=32)
 register_model("resnet18_w16", SpatialResNet18, "width-reduced ResNet-18 (tests)", width=16)
+register_model("resnet18_blurpool", SpatialResNet18, "ResNet-18 with blur-pooled strided convs (TopoNets, FFCV)",
+               width=64, blurpool=True)
+register_model("resnet18_blurpool_w16", SpatialResNet18, "width-reduced blur-pool ResNet-18 (tests)",
+               width=16, blurpool=True)
