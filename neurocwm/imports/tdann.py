@@ -21,6 +21,7 @@ human cortex, which ``human_scale=True`` reproduces. Each layer's tissue extent 
 from __future__ import annotations
 
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,7 +224,7 @@ def _read_npz(path: Path) -> dict:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
             raise ValueError(f"{path}: holds pickled objects, refused (allow_pickle=False)") from None
         raise ValueError(f"{path} is not a readable .npz file ({exc})") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ValueError(f"{path} is not a readable .npz file ({exc})") from None
     extra = [k for k in data if k not in _FIELDS]
     if extra:
@@ -247,7 +248,7 @@ def _validate_layer(raw: dict, layer: str, path: Path) -> dict:
     if str(raw["name"]) != layer:
         raise ValueError(f"{path}: name {raw['name']!r} does not match the file name {layer!r}")
     dims = np.asarray(raw["dims"]).reshape(-1)
-    if dims.size != 3 or dims.dtype.kind not in "iu" and not np.all(dims == np.round(dims)):
+    if dims.size != 3 or (dims.dtype.kind not in "iu" and not np.all(dims == np.round(dims))):
         raise ValueError(f"{path}: dims must be (C, H, W), got {raw['dims']!r}")
     dims_t = tuple(int(d) for d in dims)
     coords = np.asarray(raw["coordinates"])

@@ -17,9 +17,7 @@ executed.
 
 from __future__ import annotations
 
-import io
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +69,24 @@ def _reconstructor(cls, base, state):
     return object.__new__(cls)
 
 
+def _latin1_bytes(text, encoding="latin1"):
+    """``_codecs.encode`` as protocol 0-2 pickles use it for bytes: latin-1 only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError("_codecs.encode is only allowed as latin-1 bytes")
+    return text.encode("latin1")
+
+
 def _allowed_globals() -> dict[tuple[str, str], Any]:
     reconstruct = _np_attr("numpy._core.multiarray._reconstruct", "numpy.core.multiarray._reconstruct")
     scalar = _np_attr("numpy._core.multiarray.scalar", "numpy.core.multiarray.scalar")
     frombuffer = _np_attr("numpy._core.numeric._frombuffer", "numpy.core.numeric._frombuffer")
     allowed: dict[tuple[str, str], Any] = {LAYER_POSITIONS_GLOBAL: PublishedLayerPositions,
                                            ("copyreg", "_reconstructor"): _reconstructor,
-                                           ("builtins", "object"): object}
+                                           ("builtins", "object"): object,
+                                           # protocol 0-2 pickles name them as Python 2 did
+                                           ("copy_reg", "_reconstructor"): _reconstructor,
+                                           ("__builtin__", "object"): object,
+                                           ("_codecs", "encode"): _latin1_bytes}
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
         allowed[(mod, "_reconstruct")] = reconstruct
         allowed[(mod, "scalar")] = scalar
@@ -182,13 +191,12 @@ def load_torch_checkpoint(path: str | Path) -> Any:
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         msg = str(exc)
-        if "Unsupported global" in msg or "weights_only" in msg.lower() or "Weights only" in msg:
-            detail = next((ln.strip() for ln in msg.splitlines() if "Unsupported" in ln or "GLOBAL" in ln),
-                          msg.splitlines()[0] if msg else "")
-            raise UnsafePickleError(f"{path}: refused by weights_only loading ({detail}); the file is not executed"
+        lines = [ln.strip() for ln in msg.splitlines() if "Unsupported global" in ln or "GLOBAL" in ln]
+        if lines:
+            raise UnsafePickleError(f"{path}: refused by weights_only loading ({lines[0]}); the file is not executed"
                                     ) from None
-        raise ValueError(f"{path} is not a readable torch checkpoint ({msg.splitlines()[0] if msg else exc})"
-                         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, io.UnsupportedOperation, OSError) as exc:
+        detail = next((ln.strip() for ln in msg.splitlines() if "Unsupported" in ln), msg.splitlines()[0] if msg else "")
+        raise ValueError(f"{path} is not a readable torch checkpoint ({detail})") from None
+    except Exception as exc:  # noqa: BLE001 - a corrupt file fails in many ways inside torch.load; all mean "unreadable"
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"{path} is not a readable torch checkpoint ({first})") from None
