@@ -384,7 +384,8 @@ def import_tdann(checkpoint: str | Path, positions: str | Path, out: str | Path 
     force : bool
         Replace a non-empty ``out``.
     catalogue : dict, optional
-        The catalogue entries the files came from (recorded).
+        The catalogue entries the files came from, ``{"checkpoint": entry, "positions": entry}``
+        (recorded; the checkpoint entry's ``variant`` gives alpha, seed and model name).
 
     Returns
     -------
@@ -395,7 +396,8 @@ def import_tdann(checkpoint: str | Path, positions: str | Path, out: str | Path 
     from neurocwm.tdann import TDANNNet
 
     checkpoint, positions = Path(checkpoint), Path(positions)
-    name = _default_name(checkpoint)
+    cat_variant = dict((catalogue or {}).get("checkpoint", {}).get("variant") or {})
+    name = cat_variant.get("model_name") or _default_name(checkpoint)
     out = Path(out) if out is not None else Path("runs") / f"tdann-{name}"
     check_out(out, force)  # before the slow reads
     ck = read_vissl_checkpoint(checkpoint)
@@ -413,7 +415,7 @@ def import_tdann(checkpoint: str | Path, positions: str | Path, out: str | Path 
     state.update({f"head.{k}": v for k, v in ck.head.items()})
     load_into(net, state, checkpoint.name)
     sheet = positions_sheet(pos, f"published: {positions.name}", human_scale=human_scale)
-    variant = {**(catalogue or {}).get("variant", {}), **published_variant(name)}
+    variant = {**cat_variant, **published_variant(name)}
     if variant.get("objective") not in (None, ck.objective):
         raise ValueError(f"{checkpoint}: the name says objective {variant['objective']!r}, the head is {ck.objective!r}")
     cfg = {
