@@ -144,10 +144,16 @@ def read_vissl_checkpoint(path: str | Path) -> VisslCheckpoint:
     width = int(first.shape[0])
     if width not in _WIDTH_ARCH:
         raise ValueError(f"{path}: ResNet-18 of width {width}; importable widths are {sorted(_WIDTH_ARCH)}")
+    names = _expected_trunk_keys(width)
+    known = {f"base_model.{k}" for k in names} | {f"_feature_blocks.{_alias(k)}" for k in names}
+    unexpected = [k for k in trunk_raw if k not in known]
+    if unexpected:
+        raise ValueError(f"{path}: unexpected trunk key {unexpected[0]!r} ({len(unexpected)} in all); not the "
+                         "TDANN spatial_resnet18 layout")
     state = StrictState(trunk_raw, f"{path.name} trunk")
     trunk: dict[str, torch.Tensor] = {}
     copies = {"base_model": 0, "_feature_blocks": 0}
-    for name in _expected_trunk_keys(width):
+    for name in names:
         main, alias = f"base_model.{name}", f"_feature_blocks.{_alias(name)}"
         have_main, have_alias = main in state.tensors, alias in state.tensors
         if have_main:
