@@ -300,8 +300,10 @@ def test_wrong_layouts_are_refused_naming_the_key(published, tmp_path):
     _, pos, _, _, _ = published
     out = tmp_path / "run"
     cases = [
-        (lambda t, h: t.__setitem__("base_model.fc.weight", torch.zeros(10, 128)), r"unexpected trunk key 'base_model\.fc"),
-        (lambda t, h: t.__setitem__("base_model.layer1.0.conv3.weight", torch.zeros(1)), r"'base_model\.layer1\.0\.conv3"),
+        (lambda t, h: t.__setitem__("base_model.fc.weight", torch.zeros(10, 128)),
+         r"unexpected trunk key 'base_model\.fc"),
+        (lambda t, h: t.__setitem__("base_model.layer1.0.conv3.weight", torch.zeros(1)),
+         r"'base_model\.layer1\.0\.conv3"),
         (lambda t, h: t.__setitem__("module.conv1.weight", torch.zeros(1)), r"unexpected trunk key 'module\.conv1"),
         (lambda t, h: [t.pop("base_model.layer3.1.bn2.running_var"), t.pop("_feature_blocks.layer3_1.bn2.running_var")],
          r"no tensor for layer3\.1\.bn2\.running_var"),

@@ -5,7 +5,6 @@ import csv
 import json
 import os
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ import torch.nn.functional as F
 
 from neurocwm.cli import main
 from neurocwm.features import IMAGENET_MEAN, IMAGENET_STD, forward_layers
-from neurocwm.imports.toponets import import_toponets, read_toponets_checkpoint, tau_from_name
+from neurocwm.imports.toponets import import_toponets, tau_from_name
 from neurocwm.imports.unpickle import UnsafePickleError
 from neurocwm.models import create_model
 from neurocwm.runs import load_run
@@ -25,6 +24,7 @@ from conftest import require_shared
 BLOCKS = ("layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1")
 BLURRED = ("layer2.0.conv1", "layer2.0.downsample.0", "layer3.0.conv1", "layer3.0.downsample.0",
            "layer4.0.conv1", "layer4.0.downsample.0")
+BLUR = torch.tensor([[1.0, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16  # FFCV's blur-pool filter
 
 
 def toponets_state(seed=0, width=16, classes=1000):
@@ -51,14 +51,13 @@ def toponets_state(seed=0, width=16, classes=1000):
             k = f"{p}.conv1" + (".conv" if f"{p}.conv1" in BLURRED else "")
             sd[f"{k}.weight"] = torch.randn(c, cin, 3, 3, generator=g) / (3 * cin**0.5)
             if f"{p}.conv1" in BLURRED:
-                sd[f"{p}.conv1.blur_filter"] = (torch.tensor([[1., 2, 1], [2, 4, 2], [1, 2, 1]]) / 16).repeat(cin, 1, 1, 1)
+                sd[f"{p}.conv1.blur_filter"] = BLUR.repeat(cin, 1, 1, 1)
             bn(f"{p}.bn1", c)
             sd[f"{p}.conv2.weight"] = torch.randn(c, c, 3, 3, generator=g) / (3 * c**0.5)
             bn(f"{p}.bn2", c)
             if s > 1 and j == 0:
                 sd[f"{p}.downsample.0.conv.weight"] = torch.randn(c, cin, 1, 1, generator=g) / cin**0.5
-                sd[f"{p}.downsample.0.blur_filter"] = (torch.tensor([[1., 2, 1], [2, 4, 2], [1, 2, 1]]) / 16).repeat(
-                    cin, 1, 1, 1)
+                sd[f"{p}.downsample.0.blur_filter"] = BLUR.repeat(cin, 1, 1, 1)
                 bn(f"{p}.downsample.1", c)
             cin = c
     sd["fc.weight"] = torch.randn(classes, 8 * width, generator=g)

@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     grids = ", ".join(f"{k} {v['rows']}x{v['cols']}" for k, v in cfg["imported"]["channel_grids"].items())
     print(f"imported {cfg['imported']['model_name']}: {cfg['arch']} ({cfg['num_classes']}-way head), tau "
           f"{cfg['imported']['tau']}, {cfg['image_size']} px")
-    print(f"positions: TopoLoss channel grids ({grids}) tiled over each layer's spatial grid, {cfg['scale']} sheet sizes")
+    print(f"positions: TopoLoss channel grids ({grids}) tiled over each layer's spatial grid, "
+          f"{cfg['scale']} sheet sizes")
     print(f"run folder: {run_dir}")
     return 0

@@ -423,7 +423,8 @@ def import_tdann(checkpoint: str | Path, positions: str | Path, out: str | Path 
     sheet = positions_sheet(pos, f"published: {positions.name}", human_scale=human_scale)
     variant = {**cat_variant, **published_variant(name)}
     if variant.get("objective") not in (None, ck.objective):
-        raise ValueError(f"{checkpoint}: the name says objective {variant['objective']!r}, the head is {ck.objective!r}")
+        raise ValueError(f"{checkpoint}: the name says objective {variant['objective']!r}, "
+                         f"the head is {ck.objective!r}")
     cfg = {
         "model_family": "tdann", "arch": arch, "objective": ck.objective, "num_classes": ck.num_classes,
         "alpha": alpha if alpha is not None else variant.get("alpha"),

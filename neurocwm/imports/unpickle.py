@@ -195,8 +195,9 @@ def load_torch_checkpoint(path: str | Path) -> Any:
         if lines:
             raise UnsafePickleError(f"{path}: refused by weights_only loading ({lines[0]}); the file is not executed"
                                     ) from None
-        detail = next((ln.strip() for ln in msg.splitlines() if "Unsupported" in ln), msg.splitlines()[0] if msg else "")
+        detail = next((ln.strip() for ln in msg.splitlines() if "Unsupported" in ln),
+                      msg.splitlines()[0] if msg else "")
         raise ValueError(f"{path} is not a readable torch checkpoint ({detail})") from None
-    except Exception as exc:  # noqa: BLE001 - a corrupt file fails in many ways inside torch.load; all mean "unreadable"
+    except Exception as exc:  # noqa: BLE001 - a corrupt file fails in many ways inside torch.load: all "unreadable"
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"{path} is not a readable torch checkpoint ({first})") from None
