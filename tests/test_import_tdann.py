@@ -487,12 +487,33 @@ def test_cli_import_then_score_v1_and_other_commands(published, tmp_path, capsys
         assert ("ringach_ks_statistic", layer) in rows
     res = json.loads((run / "score" / "results.json").read_text())
     assert res["alpha"] == 0.5 and res["config"]["positions"] == "published: positions"
+    # a second point of the sweep (alpha given by hand), then the alpha-sweep figures across both
+    other = tmp_path / "ckpt0.torch"
+    vissl_checkpoint(other, seed=5)
+    run0 = tmp_path / "run0"
+    assert main(["import", "tdann", str(other), "--positions", str(pos), "--out", str(run0), "--alpha", "0"]) == 0
+    assert main(["score", str(run0), "--only", "v1", "--ringach", str(ringach), "--no-progress", "--formats"]) == 0
+    assert main(["figures", str(run0), str(run), "--out", str(tmp_path / "figs"), "--formats", "png",
+                 "--no-progress"]) == 0
+    assert (tmp_path / "figs" / "alpha_sweeps.png").is_file()
     # brainscore export and positions optimize accept the imported run
     from neurocwm.brainscore_export import export_plugin
 
     exp = export_plugin(run, weights_url="file:///w.pt", out=tmp_path / "sub.zip", weights_out=tmp_path / "w.pt")
     state = torch.load(exp["weights"], weights_only=True)
     assert torch.equal(state["state_dict"]["layer4.1.conv2.weight"], tv["layer4.1.conv2.weight"])
+    # predict on a small recording made here (24 images x 4 neuroids)
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "imgs").mkdir()
+    for i in range(24):
+        img = rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)
+        Image.fromarray(img).save(tmp_path / "imgs" / f"im{i:02d}.png")
+    np.save(tmp_path / "resp.npy", rng.normal(size=(24, 4)))
+    assert main(["predict", str(run), "--neural", str(tmp_path / "imgs"), "--responses", str(tmp_path / "resp.npy"),
+                 "--region", "IT"]) == 0
+    assert (run / "predictivity" / "imgs_resp.json").is_file()
     with pytest.warns(UserWarning, match="alpha = 0.5"):
         assert main(["positions", "optimize", str(run), "--steps", "200", "--layers", "layer2.0", "--no-progress"]) == 0
 
