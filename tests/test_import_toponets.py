@@ -192,3 +192,25 @@ def test_cli_import_then_score_v1(tmp_path, capsys):
         "TopoLoss channel-grid mosaic"
     assert main(["import", "toponets", str(tmp_path / "missing.pt")]) == 2
     assert "no toponets catalogue entry" in capsys.readouterr().err
+
+
+def test_cli_import_by_catalogue_name_downloads_once(tmp_path, monkeypatch, capsys):
+    from neurocwm import hub
+
+    src = tmp_path / "server" / "all_topo_tau_20.0.pt"
+    src.parent.mkdir()
+    torch.save(toponets_state(seed=3), src)
+    entry = {"name": "toponets-x-tau20", "family": "toponets", "kind": "checkpoint", "url": src.as_uri(),
+             "filename": src.name, "size": src.stat().st_size, "sha256": None, "citation": "c", "licence": "cc",
+             "variant": {"tau": 20.0}}
+    monkeypatch.setattr(hub, "catalogue", lambda: {"models": [entry]})
+    monkeypatch.setenv(hub.ENV_HOME, str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    args = ["import", "toponets", "toponets-x-tau20", "--image-size", "64", "--neighborhood-windows", "200"]
+    assert main(args + ["--no-progress"]) == 0
+    cfg = json.loads((tmp_path / "runs" / "toponets-x-tau20" / "config.json").read_text())
+    assert cfg["alpha"] == 20.0 and cfg["imported"]["licence"] == "cc"
+    assert cfg["imported"]["checkpoint"]["path"] == str(tmp_path / "home" / "toponets" / "toponets-x-tau20" / src.name)
+    src.unlink()  # offline now: the cached, checked copy serves a second import
+    assert main(args + ["--out", str(tmp_path / "again"), "--no-progress"]) == 0
+    assert (tmp_path / "again" / "model.safetensors").is_file()
