@@ -526,3 +526,22 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
     vissl_checkpoint(ckpt)
     assert main(["import", "tdann", str(ckpt)]) == 2
     assert "--positions" in capsys.readouterr().err
+
+
+def test_numpy_values_written_by_numpy_1_are_allowed(published, tmp_path):
+    """Old checkpoints name numpy 1.x's ``numpy.core.multiarray`` reconstructors: on the allow-list."""
+    import io
+
+    ckpt, pos, tv, _, _ = published
+    obj = torch.load(ckpt, weights_only=True)
+    obj["loss"] = {"value": np.float64(1.25), "history": np.arange(3)}
+    buf = io.BytesIO()
+    torch.save(obj, buf, _use_new_zipfile_serialization=False)  # plain pickle stream: names are patchable
+    legacy = tmp_path / "legacy.torch"
+    legacy.write_bytes(buf.getvalue().replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    assert b"numpy.core.multiarray\n_reconstruct" in legacy.read_bytes()
+    assert load_torch_checkpoint(legacy)["loss"]["value"] == 1.25
+    run = load_run(import_tdann(legacy, pos, tmp_path / "run"))
+    images = _images(2, 3)
+    torch.testing.assert_close(forward_layers(run, images)["layer3.1"], reference_blocks(tv, images)["layer3.1"],
+                               rtol=1e-5, atol=1e-5)
