@@ -334,3 +334,36 @@ def test_cli_import_then_flow(tmp_path, tiny_variants, capsys):
         assert (tmp_path / cmd[0] / f"{cmd[0]}.npz").is_file()
     flow = np.load(tmp_path / "flow" / "flow.npz")
     assert flow["flow"].shape == (64, 2)  # one point per 8-px patch of the 64-px stand-in
+
+
+class _Shift(torch.nn.Module):
+    """A local predictor: frame 1 = frame 0 shifted by (dx, dy); visible patches copied."""
+
+    def __init__(self, dx, dy, size=64, patch=8):
+        super().__init__()
+        self.dx, self.dy, self.image_size, self.patch_size, self.grid = dx, dy, size, patch, size // patch
+
+    def predict(self, frames, visible):
+        from neurocwm.cwm.model import patchify, unpatchify
+
+        out = torch.roll(frames[:, 0], shifts=(self.dy, self.dx), dims=(2, 3))
+        p = torch.where(visible[..., None], patchify(frames[:, -1], self.patch_size), patchify(out, self.patch_size))
+        return unpatchify(p, self.patch_size, self.grid)
+
+
+def test_tracers_sharing_an_image_match_one_per_image_on_a_local_predictor():
+    model = _Shift(3, -2)
+    g = torch.Generator().manual_seed(0)
+    f0 = torch.rand(3, 64, 64, generator=g) * 0.5
+    frames = torch.stack([f0, torch.roll(f0, (-2, 3), (1, 2))])
+    pts = np.array([[10, 10], [40, 12], [12, 45], [44, 44], [30, 30]], np.float32)
+    one = readouts.tracer_flow(model, frames, pts, n_masks=2, search_radius=6.0)
+    many = readouts.tracer_flow(model, frames, pts, n_masks=2, search_radius=6.0, tracers_per_image=4)
+    groups = readouts.multiplex_groups(torch.as_tensor(pts), 2 * 6.0 + 6 * 1.5, 4)
+    assert groups == [[0, 1, 2, 3], [4]]  # (30, 30) is within 21 px of every other point
+    assert many.n_passes == 2 + 2 * 2 < one.n_passes == 2 + 5 * 2
+    torch.testing.assert_close(many.flow_argmax, one.flow_argmax)
+    torch.testing.assert_close(many.flow_soft, one.flow_soft)
+    assert torch.all(many.flow_argmax == torch.tensor([3.0, -2.0]))
+    with pytest.raises(ValueError, match="needs a search_radius"):
+        readouts.tracer_flow(model, frames, pts, tracers_per_image=4)

@@ -75,6 +75,9 @@ def add_parser(sub) -> None:
             q.add_argument("--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)")
             _tracer_options(q)
             q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
+            q.add_argument("--tracers-per-image", type=int, default=1,
+                           help="tracer: up to this many points share one perturbed frame when more than 2 x search radius + 9 px apart "
+                                "(fewer forward passes; an approximation; needs a --search-radius >= 0)")
         if name == "segment":
             q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
             q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
@@ -257,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
             radius = None if radius is None or radius < 0 else float(radius)
             res = readouts.tracer_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, search_radius=radius,
                                        hidden_target=args.hidden_target, static_contrast=args.static_contrast, zoom_iters=args.zoom_iters,
-                                       mixture_fit=args.mixture_fit, seed=args.seed)
+                                       mixture_fit=args.mixture_fit, seed=args.seed, tracers_per_image=args.tracers_per_image)
             flow = res.flow_argmax.numpy()
             occ = readouts.occlusion_from_tracer(res, args.occlusion_threshold).numpy()
             extra = {"flow_soft": res.flow_soft.numpy(), "visibility": res.visibility.numpy(), "occluded": occ, "n_passes": res.n_passes}

@@ -186,14 +186,50 @@ def _localise(resp: Tensor, inv_temp: float, window: Tensor | None = None) -> tu
     return hard, soft, peak
 
 
-def _tracer_round(model, frames, pts, masks, *, bumps, batch_size, per_point_masks):
+def multiplex_groups(points: Tensor, separation: float, max_per_image: int) -> list[list[int]]:
+    """Greedy groups of point indices whose members lie more than ``separation`` px apart
+    (Chebyshev), at most ``max_per_image`` per group, in the points' order."""
+    groups: list[list[int]] = []
+    for i, p in enumerate(points.tolist()):
+        for grp in groups:
+            if len(grp) < max_per_image and all(max(abs(p[0] - points[j, 0]), abs(p[1] - points[j, 1])) > separation for j in grp):
+                grp.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
+def _tracer_round(model, frames, pts, masks, *, bumps, batch_size, per_point_masks, groups=None):
     """Mask-averaged responses (P, H, W) of tracers ``bumps`` (P, 3, H, W) for masks (M, N) shared or (P, M, N) per point.
 
     ``frames`` is one clip (2, 3, H, W) or one clip per point (P, 2, 3, H, W; needs per-point masks).
+    ``groups`` (shared masks only): lists of point indices whose tracers go into one perturbed
+    frame together; every member gets the group's response map (see ``tracers_per_image`` of
+    :func:`tracer_flow`).
     """
     P = len(pts)
     H = model.image_size
     per_point_frames = frames.ndim == 5
+    if groups is not None:
+        if per_point_masks or per_point_frames:
+            raise ValueError("tracers can share an image only with shared masks and one clip")
+        M = masks.shape[0]
+        clean = predict_batched(model, frames[None].expand(M, -1, -1, -1, -1), masks, batch_size)[None]
+        hidden = _hidden_pixels(model, masks)[None]
+        resp = torch.empty(P, H, H)
+        chunk = max(1, batch_size // M)
+        for a in range(0, len(groups), chunk):
+            gs = groups[a : a + chunk]
+            f = frames[None, None].repeat(len(gs), M, 1, 1, 1, 1)
+            for r, grp in enumerate(gs):
+                f[r, :, 0] += bumps[grp].sum(0)
+            pert = predict_batched(model, f.reshape(-1, 2, 3, H, H), masks.repeat(len(gs), 1), batch_size).view(len(gs), M, 3, H, H)
+            delta = (pert - clean).abs().sum(2) * hidden
+            maps = delta.sum(1) / hidden.sum(1).clamp_min(1.0)
+            for r, grp in enumerate(gs):
+                resp[grp] = maps[r]
+        return resp, M + len(groups) * M
     if per_point_frames and not per_point_masks:
         raise ValueError("per-point frames need per-point masks")
     if per_point_masks:
@@ -248,6 +284,7 @@ def tracer_flow(
     seed: int = 0,
     batch_size: int = 256,
     return_response: bool = False,
+    tracers_per_image: int = 1,
 ) -> TracerResult:
     """Optical flow from a tracer added to frame 0 (``cwm.md`` §2.2a, §5.4).
 
@@ -317,12 +354,23 @@ def tracer_flow(
     seed : int, default=0
     batch_size : int, default=256
     return_response : bool, default=False
+    tracers_per_image : int, default=1
+        Up to this many points' tracers share one perturbed frame 0 when the points lie more than
+        ``2 search_radius + 6 sigma`` px apart (so no point's search window sees another's tracer
+        or its response there), dividing the forward passes by up to that factor. An
+        approximation (this project's, not the papers'): a distant tracer still changes every
+        token through attention. Needs ``search_radius``; not with ``hidden_target``,
+        ``static_contrast``, ``mixture_fit``, ``zoom_iters`` or a custom ``tracer``.
 
     Returns
     -------
     TracerResult
     """
     frames = _check_frames(model, frames)
+    if int(tracers_per_image) < 1:
+        raise ValueError(f"tracers_per_image must be >= 1, got {tracers_per_image}")
+    if tracers_per_image > 1 and (search_radius is None or hidden_target or static_contrast or mixture_fit or zoom_iters or tracer is not None):
+        raise ValueError("tracers_per_image > 1 needs a search_radius and no hidden_target, static_contrast, mixture_fit, zoom_iters or custom tracer")
     pts = _check_points(model, points)
     if n_masks < 1:
         raise ValueError(f"n_masks must be >= 1, got {n_masks}")
@@ -373,7 +421,11 @@ def tracer_flow(
             r, n = torch.where(moved[:, None, None], c, r), n + n0
         return r, n
 
-    resp, n_passes = respond(masks, False)
+    if tracers_per_image > 1:
+        groups = multiplex_groups(pts, 2 * float(search_radius) + 6 * sigma, int(tracers_per_image))
+        resp, n_passes = _tracer_round(model, frames, pts, masks, bumps=bumps, batch_size=batch_size, per_point_masks=False, groups=groups)
+    else:
+        resp, n_passes = respond(masks, False)
     hard, soft, peak = _localise(resp, inv_temp, window)
     if hidden_target and len(pts):
         rc = (hard.round().long() // model.patch_size).clamp(0, g - 1)
