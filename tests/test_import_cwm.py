@@ -367,3 +367,20 @@ def test_tracers_sharing_an_image_match_one_per_image_on_a_local_predictor():
     assert torch.all(many.flow_argmax == torch.tensor([3.0, -2.0]))
     with pytest.raises(ValueError, match="needs a search_radius"):
         readouts.tracer_flow(model, frames, pts, tracers_per_image=4)
+
+
+def test_cli_eval_tapvid_on_an_imported_model(tmp_path, tiny_variants, capsys):
+    var = tiny_variants["vitb8-2frame"]
+    out, _ = imp.import_cwm(_save(tmp_path, make_state(var.config), var.filename), tmp_path / "run")
+    rng = np.random.default_rng(0)
+    video = (rng.random((3, 64, 64, 3)) * 255).astype(np.uint8)
+    tp = np.array([[[20.0, 30.0], [21.0, 30.0], [22.0, 31.0]], [[40.0, 10.0], [40.0, 12.0], [41.0, 14.0]]])
+    np.savez(tmp_path / "own.npz", video=video, query_points=np.array([[0, 30.0, 20.0], [0, 10.0, 40.0]]),
+             target_points=tp, occluded=np.zeros((2, 3), bool))
+    args = ["cwm", "eval", str(out), "--tapvid", str(tmp_path / "own.npz"), "--n-masks", "1", "--no-progress", "--out", str(tmp_path / "ev")]
+    assert main(args) == 0
+    res = json.loads((tmp_path / "ev" / "tapvid.json").read_text())
+    assert set(res["mean"]) >= {"average_jaccard", "average_pts_within_thresh", "occlusion_accuracy", "jaccard_1"}
+    assert all(0.0 <= res["mean"][k] <= 1.0 for k in ("average_jaccard", "average_pts_within_thresh", "occlusion_accuracy"))
+    assert res["videos"][0]["n_queries"] == 2 and "AJ" in capsys.readouterr().out
+    assert main(["cwm", "eval", str(out), "--tapvid", str(tmp_path / "missing.npz")]) == 2

@@ -108,6 +108,12 @@ def add_parser(sub) -> None:
     e.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
     e.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     e.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    e.add_argument("--tapvid", default=None, metavar="FILE",
+                   help="instead: point tracking on TAP-Vid query-first data (a TAP-Vid .pkl, or an .npz of video, query_points, "
+                        "target_points, occluded): AJ, <delta_avg, OA at 256x256 (Doersch et al. 2022); writes tapvid.json")
+    e.add_argument("--tapvid-max-videos", type=int, default=None, help="with --tapvid: score the first N videos only")
+    e.add_argument("--tracers-per-image", type=int, default=1, help="with --tapvid: tracers sharing one perturbed frame (see cwm flow)")
+    e.add_argument("--occlusion-threshold", type=float, default=0.1, help="with --tapvid: tracer visibility below which a point is occluded")
     e.set_defaults(func=run_eval)
 
 
@@ -313,6 +319,8 @@ def run_eval(args: argparse.Namespace) -> int:
     for name in ("n_segments", "n_keypoint_pairs", "calibration_pairs"):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.tapvid is not None:
+        return run_tapvid(args)
     run_ = load_cwm(args.run, args.checkpoint, args.device)
     model = run_.model
     n_points = args.n_pairs * args.points_per_pair
@@ -343,4 +351,44 @@ def run_eval(args: argparse.Namespace) -> int:
     save_results(results, out / "results.json")
     print((out / "results.md").read_text())
     print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
+    return 0
+
+
+def run_tapvid(args: argparse.Namespace) -> int:
+    """``cwm eval RUN --tapvid FILE``: TAP-Vid metrics per video and their mean."""
+    import time
+
+    import numpy as np
+
+    from neurocwm.cwm import tapvid
+    from topography.fileio import write_json
+
+    if args.tapvid_max_videos is not None and args.tapvid_max_videos < 1:
+        raise ValueError(f"--tapvid-max-videos must be >= 1, got {args.tapvid_max_videos}")
+    if not 0 < args.visible_fraction < 1:
+        raise ValueError(f"--visible-fraction must be in (0, 1), got {args.visible_fraction}")
+    run_ = load_cwm(args.run, args.checkpoint, args.device)
+    videos = tapvid.load_tapvid(args.tapvid, max_videos=args.tapvid_max_videos)
+    radius = args.search_radius if args.search_radius is not None else run_.config.get("readout_radius", 14.0)
+    radius = None if radius is None or radius < 0 else float(radius)
+    tracer = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "search_radius": radius,
+              "tracers_per_image": args.tracers_per_image, "seed": 0 if args.seed is None else args.seed}
+    per_video, t0 = [], time.perf_counter()
+    for v in videos:
+        tracks, occ = tapvid.track_queries(run_.model, v["video"], v["query_points"], occlusion_threshold=args.occlusion_threshold,
+                                           progress=args.progress, **tracer)
+        m = tapvid.compute_metrics(v["query_points"], v["occluded"], v["target_points"], occ, tracks)
+        per_video.append({"name": v["name"], "n_queries": int(len(v["query_points"])), "n_frames": int(v["video"].shape[0]), **m})
+        print(f"{v['name']}: AJ {m['average_jaccard']:.3f}, <delta_avg {m['average_pts_within_thresh']:.3f}, OA {m['occlusion_accuracy']:.3f}")
+    mean = tapvid.average_metrics([{k: x for k, x in m.items() if isinstance(x, float)} for m in per_video])
+    out = Path(args.out) if args.out else Path(args.run) / "eval"
+    settings = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
+    write_json(out / "tapvid.json", {"mean": mean, "videos": per_video, "protocol": "query first, 256x256, query frame -> each later frame",
+                                     "tracer": tracer, "occlusion_threshold": args.occlusion_threshold, "settings": settings,
+                                     "run": str(Path(args.run).resolve()), "weights": str(run_.weights), "file": str(Path(args.tapvid).resolve()),
+                                     "seconds": time.perf_counter() - t0})
+    print(f"mean over {len(per_video)} video(s): AJ {mean.get('average_jaccard', np.nan):.3f}, "
+          f"<delta_avg {mean.get('average_pts_within_thresh', np.nan):.3f}, OA {mean.get('occlusion_accuracy', np.nan):.3f}; "
+          + ", ".join(f"J{d} {mean.get(f'jaccard_{d}', np.nan):.3f}" for d in tapvid.THRESHOLDS))
+    print(f"wrote {out / 'tapvid.json'}")
     return 0
