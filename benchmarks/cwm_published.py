@@ -51,7 +51,8 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_cwm("eccv-vitb8-2f").eval()
     s, g = model.image_size, model.grid
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
+    cpu = platform.processor() or platform.machine()
+    print(f"torch {torch.__version__}, {cpu}, {torch.get_num_threads()} threads; "
           f"ViT-B/8 2-frame, {count_parameters(model) / 1e6:.1f} M parameters, {s} px")
     rng = torch.Generator().manual_seed(0)
     frames = torch.rand(2, 3, s, s, generator=rng)
@@ -73,14 +74,15 @@ def main() -> None:
     base = t_base / args.baseline_points
     t_exact, r_exact = timed(lambda: readouts.tracer_flow(model, frames, pts[: args.exact_points], **kw))
     exact = t_exact / args.exact_points
-    t_mux, r_mux = timed(lambda: readouts.tracer_flow(model, frames, pts, tracers_per_image=args.tracers_per_image, **kw))
+    k = args.tracers_per_image
+    t_mux, r_mux = timed(lambda: readouts.tracer_flow(model, frames, pts, tracers_per_image=k, **kw))
     mux = t_mux / len(pts)
     same = (r_mux.flow_argmax[: args.exact_points] == r_exact.flow_argmax).all(1).float().mean()
     print(f"tracer query, {args.n_masks} mask(s), search radius {args.search_radius:g} px; seconds per query point:")
     print(f"  baseline, one point per call ({args.baseline_points} calls):        {base:7.2f} s  (ratio 1.00)")
     print(f"  batched, one pass per point ({args.exact_points} points, {r_exact.n_passes} passes):  {exact:7.2f} s  "
           f"(ratio {base / exact:.2f})")
-    print(f"  batched, {args.tracers_per_image} tracers per image ({len(pts)} points, {r_mux.n_passes} passes): {mux:7.2f} s  "
+    print(f"  batched, {k} tracers per image ({len(pts)} points, {r_mux.n_passes} passes): {mux:7.2f} s  "
           f"(ratio {base / mux:.2f}; same argmax as one per image at {float(same):.0%} of the shared points)")
     print(f"target <= 1 s per query point: {'met' if mux <= 1.0 else 'NOT met'} ({mux:.2f} s)")
 

@@ -33,8 +33,9 @@ def tiny(cfg):
     """The same layout (patch, frames, biases, tables, encoder mode) at 2 blocks and small widths."""
     size = {8: 64, 4: 32}[cfg.patch_size] * (2 if cfg.image_size == 512 else 1)  # an 8x8 grid (16x16 at "512")
     pg = 8 if cfg.pos_grid else 0
-    return replace(cfg, image_size=size, enc_dim=32, enc_depth=2, enc_heads=4, dec_dim=24 if cfg.dec_dim != cfg.enc_dim else 32,
-                   dec_depth=2, dec_heads=2 if cfg.dec_dim != cfg.enc_dim else 4, pos_grid=pg)
+    same = cfg.dec_dim == cfg.enc_dim  # the Opt-CWM-style layouts: decoder as wide as the encoder
+    return replace(cfg, image_size=size, enc_dim=32, enc_depth=2, enc_heads=4, dec_dim=32 if same else 24,
+                   dec_depth=2, dec_heads=4 if same else 2, pos_grid=pg)
 
 
 @pytest.fixture
@@ -73,7 +74,9 @@ def sincos_table(n, d):
 
 
 def ref_block(sd, pre, x, heads):
-    ln = lambda y, n: F.layer_norm(y, y.shape[-1:], sd[f"{pre}.{n}.weight"], sd[f"{pre}.{n}.bias"], eps=1e-6)  # noqa: E731
+    def ln(y, n):
+        return F.layer_norm(y, y.shape[-1:], sd[f"{pre}.{n}.weight"], sd[f"{pre}.{n}.bias"], eps=1e-6)
+
     h = ln(x, "norm1")
     q_b, v_b = sd[f"{pre}.attn.q_bias"], sd[f"{pre}.attn.v_bias"]
     k_b = sd.get(f"{pre}.attn.k_bias", torch.zeros_like(v_b))
@@ -97,7 +100,8 @@ def reference_forward(sd, cfg, video, mask):
     b, _, t, hh, ww = video.shape
     p = cfg.patch_size
     n = (hh // p) * (ww // p)
-    x = F.conv3d((video - MEAN) / STD, sd["encoder.patch_embed.proj.weight"], sd["encoder.patch_embed.proj.bias"], stride=(1, p, p))
+    w, bias = sd["encoder.patch_embed.proj.weight"], sd["encoder.patch_embed.proj.bias"]
+    x = F.conv3d((video - MEAN) / STD, w, bias, stride=(1, p, p))
     x = x.flatten(2).transpose(1, 2)
     e = x.shape[-1]
 
@@ -173,10 +177,12 @@ def test_real_shapes_are_detected():
     n_params = sum(math.prod(s) for s in layout.values())
     assert 110e6 < n_params < 112e6  # "110M" in the publishers' README
     b4 = imp.published_layout(imp.VARIANTS["vitb4-2frame"].config)
-    assert b4["decoder.head.weight"] == (48, 384) and "encoder_to_decoder.bias" not in b4 and "encoder.blocks.0.attn.k_bias" not in b4
+    assert b4["decoder.head.weight"] == (48, 384)
+    assert "encoder_to_decoder.bias" not in b4 and "encoder.blocks.0.attn.k_bias" not in b4
     opt = imp.published_layout(imp.VARIANTS["optcwm-base-256"].config)
-    assert opt["encoder.pos_embed"] == (1, 2048, 768) and opt["pos_embed"] == (1, 2048, 768) and opt["mask_token"] == (1, 1, 768)
-    large = {k: torch.empty(s, device="meta") for k, s in imp.published_layout(imp.VARIANTS["vitl8-3frame"].config).items()}
+    assert opt["encoder.pos_embed"] == opt["pos_embed"] == (1, 2048, 768) and opt["mask_token"] == (1, 1, 768)
+    large_layout = imp.published_layout(imp.VARIANTS["vitl8-3frame"].config)
+    large = {k: torch.empty(s, device="meta") for k, s in large_layout.items()}
     assert imp.detect_variant(large)[0] == "vitl8-3frame"
 
 
@@ -377,10 +383,12 @@ def test_cli_eval_tapvid_on_an_imported_model(tmp_path, tiny_variants, capsys):
     tp = np.array([[[20.0, 30.0], [21.0, 30.0], [22.0, 31.0]], [[40.0, 10.0], [40.0, 12.0], [41.0, 14.0]]])
     np.savez(tmp_path / "own.npz", video=video, query_points=np.array([[0, 30.0, 20.0], [0, 10.0, 40.0]]),
              target_points=tp, occluded=np.zeros((2, 3), bool))
-    args = ["cwm", "eval", str(out), "--tapvid", str(tmp_path / "own.npz"), "--n-masks", "1", "--no-progress", "--out", str(tmp_path / "ev")]
+    args = ["cwm", "eval", str(out), "--tapvid", str(tmp_path / "own.npz"), "--n-masks", "1", "--no-progress",
+            "--out", str(tmp_path / "ev")]
     assert main(args) == 0
     res = json.loads((tmp_path / "ev" / "tapvid.json").read_text())
     assert set(res["mean"]) >= {"average_jaccard", "average_pts_within_thresh", "occlusion_accuracy", "jaccard_1"}
-    assert all(0.0 <= res["mean"][k] <= 1.0 for k in ("average_jaccard", "average_pts_within_thresh", "occlusion_accuracy"))
+    for k in ("average_jaccard", "average_pts_within_thresh", "occlusion_accuracy"):
+        assert 0.0 <= res["mean"][k] <= 1.0
     assert res["videos"][0]["n_queries"] == 2 and "AJ" in capsys.readouterr().out
     assert main(["cwm", "eval", str(out), "--tapvid", str(tmp_path / "missing.npz")]) == 2

@@ -40,7 +40,8 @@ def test_constant_offset_hand_computed():
     # an offset of exactly 4 px is not within 4 (strict <), 3.9 px is
     m4 = tapvid.compute_metrics(qp, occ, gt, occ, gt + np.array([4.0, 0.0]))
     m39 = tapvid.compute_metrics(qp, occ, gt, occ, gt + np.array([3.9, 0.0]))
-    assert m4["average_pts_within_thresh"] == pytest.approx(0.4) and m39["average_pts_within_thresh"] == pytest.approx(0.6)
+    assert m4["average_pts_within_thresh"] == pytest.approx(0.4)
+    assert m39["average_pts_within_thresh"] == pytest.approx(0.6)
 
 
 def test_half_the_predictions_far_and_claimed_occluded():

@@ -76,8 +76,9 @@ def add_parser(sub) -> None:
             _tracer_options(q)
             q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
             q.add_argument("--tracers-per-image", type=int, default=1,
-                           help="tracer: up to this many points share one perturbed frame when more than 2 x search radius + 9 px apart "
-                                "(fewer forward passes; an approximation; needs a --search-radius >= 0)")
+                           help="tracer: up to this many points share one perturbed frame when more than "
+                                "2 x search radius + 9 px apart (fewer forward passes; an approximation; "
+                                "needs a --search-radius >= 0)")
         if name == "segment":
             q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
             q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
@@ -109,11 +110,14 @@ def add_parser(sub) -> None:
     e.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     e.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     e.add_argument("--tapvid", default=None, metavar="FILE",
-                   help="instead: point tracking on TAP-Vid query-first data (a TAP-Vid .pkl, or an .npz of video, query_points, "
-                        "target_points, occluded): AJ, <delta_avg, OA at 256x256 (Doersch et al. 2022); writes tapvid.json")
+                   help="instead: point tracking on TAP-Vid query-first data (a TAP-Vid .pkl, or an .npz of video, "
+                        "query_points, target_points, occluded): AJ, <delta_avg, OA at 256x256 "
+                        "(Doersch et al. 2022); writes tapvid.json")
     e.add_argument("--tapvid-max-videos", type=int, default=None, help="with --tapvid: score the first N videos only")
-    e.add_argument("--tracers-per-image", type=int, default=1, help="with --tapvid: tracers sharing one perturbed frame (see cwm flow)")
-    e.add_argument("--occlusion-threshold", type=float, default=0.1, help="with --tapvid: tracer visibility below which a point is occluded")
+    e.add_argument("--tracers-per-image", type=int, default=1,
+                   help="with --tapvid: tracers sharing one perturbed frame (see cwm flow)")
+    e.add_argument("--occlusion-threshold", type=float, default=0.1,
+                   help="with --tapvid: tracer visibility below which a point is occluded")
     e.set_defaults(func=run_eval)
 
 
@@ -266,7 +270,8 @@ def run(args: argparse.Namespace) -> int:
             radius = None if radius is None or radius < 0 else float(radius)
             res = readouts.tracer_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, search_radius=radius,
                                        hidden_target=args.hidden_target, static_contrast=args.static_contrast, zoom_iters=args.zoom_iters,
-                                       mixture_fit=args.mixture_fit, seed=args.seed, tracers_per_image=args.tracers_per_image)
+                                       mixture_fit=args.mixture_fit, seed=args.seed,
+                                       tracers_per_image=args.tracers_per_image)
             flow = res.flow_argmax.numpy()
             occ = readouts.occlusion_from_tracer(res, args.occlusion_threshold).numpy()
             extra = {"flow_soft": res.flow_soft.numpy(), "visibility": res.visibility.numpy(), "occluded": occ, "n_passes": res.n_passes}
@@ -375,20 +380,25 @@ def run_tapvid(args: argparse.Namespace) -> int:
               "tracers_per_image": args.tracers_per_image, "seed": 0 if args.seed is None else args.seed}
     per_video, t0 = [], time.perf_counter()
     for v in videos:
-        tracks, occ = tapvid.track_queries(run_.model, v["video"], v["query_points"], occlusion_threshold=args.occlusion_threshold,
-                                           progress=args.progress, **tracer)
+        tracks, occ = tapvid.track_queries(run_.model, v["video"], v["query_points"],
+                                           occlusion_threshold=args.occlusion_threshold, progress=args.progress,
+                                           **tracer)
         m = tapvid.compute_metrics(v["query_points"], v["occluded"], v["target_points"], occ, tracks)
-        per_video.append({"name": v["name"], "n_queries": int(len(v["query_points"])), "n_frames": int(v["video"].shape[0]), **m})
-        print(f"{v['name']}: AJ {m['average_jaccard']:.3f}, <delta_avg {m['average_pts_within_thresh']:.3f}, OA {m['occlusion_accuracy']:.3f}")
+        per_video.append({"name": v["name"], "n_queries": int(len(v["query_points"])),
+                          "n_frames": int(v["video"].shape[0]), **m})
+        print(f"{v['name']}: AJ {m['average_jaccard']:.3f}, <delta_avg {m['average_pts_within_thresh']:.3f}, "
+              f"OA {m['occlusion_accuracy']:.3f}")
     mean = tapvid.average_metrics([{k: x for k, x in m.items() if isinstance(x, float)} for m in per_video])
     out = Path(args.out) if args.out else Path(args.run) / "eval"
     settings = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
-    write_json(out / "tapvid.json", {"mean": mean, "videos": per_video, "protocol": "query first, 256x256, query frame -> each later frame",
-                                     "tracer": tracer, "occlusion_threshold": args.occlusion_threshold, "settings": settings,
-                                     "run": str(Path(args.run).resolve()), "weights": str(run_.weights), "file": str(Path(args.tapvid).resolve()),
-                                     "seconds": time.perf_counter() - t0})
+    write_json(out / "tapvid.json", {
+        "mean": mean, "videos": per_video, "protocol": "query first, 256x256, query frame -> each later frame",
+        "tracer": tracer, "occlusion_threshold": args.occlusion_threshold, "settings": settings,
+        "run": str(Path(args.run).resolve()), "weights": str(run_.weights), "file": str(Path(args.tapvid).resolve()),
+        "seconds": time.perf_counter() - t0})
     print(f"mean over {len(per_video)} video(s): AJ {mean.get('average_jaccard', np.nan):.3f}, "
-          f"<delta_avg {mean.get('average_pts_within_thresh', np.nan):.3f}, OA {mean.get('occlusion_accuracy', np.nan):.3f}; "
+          f"<delta_avg {mean.get('average_pts_within_thresh', np.nan):.3f}, "
+          f"OA {mean.get('occlusion_accuracy', np.nan):.3f}; "
           + ", ".join(f"J{d} {mean.get(f'jaccard_{d}', np.nan):.3f}" for d in tapvid.THRESHOLDS))
     print(f"wrote {out / 'tapvid.json'}")
     return 0

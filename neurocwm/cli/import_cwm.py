@@ -36,5 +36,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"imported {prov['variant']} ({prov['detected_by']}): {prov['n_tensors']} tensors, "
           f"{prov['n_parameters'] / 1e6:.1f} M parameters{extra}")
     print(f"sha256 {prov['sha256']}")
-    print(f"wrote {path}/ (config.json, model.safetensors); try: neurocwm cwm flow {path} frame0.png frame1.png --resize")
+    print(f"wrote {path}/ (config.json, model.safetensors); "
+          f"try: neurocwm cwm flow {path} frame0.png frame1.png --resize")
     return 0

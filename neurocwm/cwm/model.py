@@ -111,7 +111,8 @@ class CWMConfig:
         if self.pos_embed not in ("1d", "separable", "rope", "learned"):
             raise ValueError(f"pos_embed must be '1d', 'separable', 'rope' or 'learned', got {self.pos_embed!r}")
         if self.n_frames < 2 or (self.n_frames != 2 and self.pos_embed not in ("1d", "learned")):
-            raise ValueError(f"n_frames {self.n_frames} must be >= 2, and 2 unless pos_embed is '1d' or 'learned' (got {self.pos_embed!r})")
+            raise ValueError(f"n_frames {self.n_frames} must be >= 2, and 2 unless pos_embed is '1d' or 'learned' "
+                             f"(got {self.pos_embed!r})")
         if self.encoder_tokens not in ("visible", "all"):
             raise ValueError(f"encoder_tokens must be 'visible' or 'all', got {self.encoder_tokens!r}")
         if self.pos_grid < 0 or (self.pos_grid and self.pos_embed != "learned"):
@@ -364,8 +365,10 @@ class CWM(nn.Module):
             self.enc_pos = nn.Parameter(_position_table("learned", pg, c.enc_dim, c.n_frames))
             self.dec_pos = nn.Parameter(_position_table("learned", pg, c.dec_dim, c.n_frames))
         else:
-            self.register_buffer("enc_pos", _position_table(c.pos_embed, c.grid, c.enc_dim, c.n_frames), persistent=False)
-            self.register_buffer("dec_pos", _position_table(c.pos_embed, c.grid, c.dec_dim, c.n_frames), persistent=False)
+            enc_pos = _position_table(c.pos_embed, c.grid, c.enc_dim, c.n_frames)
+            dec_pos = _position_table(c.pos_embed, c.grid, c.dec_dim, c.n_frames)
+            self.register_buffer("enc_pos", enc_pos, persistent=False)
+            self.register_buffer("dec_pos", dec_pos, persistent=False)
         self.use_rope = c.pos_embed == "rope"
         if self.use_rope:
             self.register_buffer("enc_rope", rope_angles(c.grid, c.enc_dim // c.enc_heads, c.rope_base), persistent=False)
@@ -402,7 +405,8 @@ class CWM(nn.Module):
         (frame 0, frame 0, frame 1), as Venkatesh et al. (2024) feed two images to it."""
         s, t = self.image_size, self.n_frames
         if frames.ndim != 5 or tuple(frames.shape[2:]) != (3, s, s) or frames.shape[1] not in (2, t):
-            raise ValueError(f"frames must have shape (B, {t}, 3, {s}, {s})" + (" or (B, 2, 3, ...)" if t != 2 else "")
+            alt = " or (B, 2, 3, ...)" if t != 2 else ""
+            raise ValueError(f"frames must have shape (B, {t}, 3, {s}, {s}){alt}"
                              + f", got {tuple(frames.shape)}")
         if frames.shape[1] != t:
             frames = torch.cat([frames[:, :1].expand(-1, t - frames.shape[1], -1, -1, -1), frames], dim=1)
@@ -410,9 +414,11 @@ class CWM(nn.Module):
 
     def _check(self, frames: Tensor, visible: Tensor) -> int:
         n = self.grid**2
-        if tuple(visible.shape) != (frames.shape[0], n) or not (visible.dtype == torch.bool or (self.config.encoder_tokens == "all" and visible.is_floating_point())):
+        soft_ok = self.config.encoder_tokens == "all" and visible.is_floating_point()
+        if tuple(visible.shape) != (frames.shape[0], n) or not (visible.dtype == torch.bool or soft_ok):
             kind = "a bool or float" if self.config.encoder_tokens == "all" else "a bool"
-            raise ValueError(f"visible must be {kind} tensor of shape ({frames.shape[0]}, {n}), got {visible.dtype} {tuple(visible.shape)}")
+            raise ValueError(f"visible must be {kind} tensor of shape ({frames.shape[0]}, {n}), "
+                             f"got {visible.dtype} {tuple(visible.shape)}")
         if visible.dtype != torch.bool:
             return -1  # soft mask: every last-frame token is predicted
         counts = visible.sum(1)
@@ -422,7 +428,8 @@ class CWM(nn.Module):
 
     def _tables(self) -> tuple[Tensor, Tensor]:
         if self.config.pos_embed == "learned":
-            return (resize_table(self.enc_pos, self.n_frames, self.grid), resize_table(self.dec_pos, self.n_frames, self.grid))
+            t, g = self.n_frames, self.grid
+            return resize_table(self.enc_pos, t, g), resize_table(self.dec_pos, t, g)
         return self.enc_pos, self.dec_pos
 
     # -- forward ------------------------------------------------------------------------------
@@ -495,7 +502,8 @@ class CWM(nn.Module):
             vis_idx, hid_idx = order[:, :k], order[:, k:]
         if self.config.encoder_tokens == "all":
             # every token; each blended towards the mask token by its visibility (context frames: 1)
-            w = torch.cat([torch.ones(b, nctx, dtype=tok.dtype, device=tok.device), visible.to(tok.dtype).clamp(0, 1)], 1)
+            ones = torch.ones(b, nctx, dtype=tok.dtype, device=tok.device)
+            w = torch.cat([ones, visible.to(tok.dtype).clamp(0, 1)], 1)
             h = self.mask_token + w.unsqueeze(-1) * (tok - self.mask_token)
             for blk in self.encoder:
                 h = blk(h)

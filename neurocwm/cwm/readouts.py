@@ -192,7 +192,8 @@ def multiplex_groups(points: Tensor, separation: float, max_per_image: int) -> l
     groups: list[list[int]] = []
     for i, p in enumerate(points.tolist()):
         for grp in groups:
-            if len(grp) < max_per_image and all(max(abs(p[0] - points[j, 0]), abs(p[1] - points[j, 1])) > separation for j in grp):
+            far = all(max(abs(p[0] - points[j, 0]), abs(p[1] - points[j, 1])) > separation for j in grp)
+            if len(grp) < max_per_image and far:
                 grp.append(i)
                 break
         else:
@@ -224,7 +225,8 @@ def _tracer_round(model, frames, pts, masks, *, bumps, batch_size, per_point_mas
             f = frames[None, None].repeat(len(gs), M, 1, 1, 1, 1)
             for r, grp in enumerate(gs):
                 f[r, :, 0] += bumps[grp].sum(0)
-            pert = predict_batched(model, f.reshape(-1, 2, 3, H, H), masks.repeat(len(gs), 1), batch_size).view(len(gs), M, 3, H, H)
+            pert = predict_batched(model, f.reshape(-1, 2, 3, H, H), masks.repeat(len(gs), 1), batch_size)
+            pert = pert.view(len(gs), M, 3, H, H)
             delta = (pert - clean).abs().sum(2) * hidden
             maps = delta.sum(1) / hidden.sum(1).clamp_min(1.0)
             for r, grp in enumerate(gs):
@@ -369,8 +371,10 @@ def tracer_flow(
     frames = _check_frames(model, frames)
     if int(tracers_per_image) < 1:
         raise ValueError(f"tracers_per_image must be >= 1, got {tracers_per_image}")
-    if tracers_per_image > 1 and (search_radius is None or hidden_target or static_contrast or mixture_fit or zoom_iters or tracer is not None):
-        raise ValueError("tracers_per_image > 1 needs a search_radius and no hidden_target, static_contrast, mixture_fit, zoom_iters or custom tracer")
+    other = hidden_target or static_contrast or mixture_fit or zoom_iters or tracer is not None
+    if tracers_per_image > 1 and (search_radius is None or other):
+        raise ValueError("tracers_per_image > 1 needs a search_radius and no hidden_target, static_contrast, "
+                         "mixture_fit, zoom_iters or custom tracer")
     pts = _check_points(model, points)
     if n_masks < 1:
         raise ValueError(f"n_masks must be >= 1, got {n_masks}")
@@ -423,7 +427,8 @@ def tracer_flow(
 
     if tracers_per_image > 1:
         groups = multiplex_groups(pts, 2 * float(search_radius) + 6 * sigma, int(tracers_per_image))
-        resp, n_passes = _tracer_round(model, frames, pts, masks, bumps=bumps, batch_size=batch_size, per_point_masks=False, groups=groups)
+        resp, n_passes = _tracer_round(model, frames, pts, masks, bumps=bumps, batch_size=batch_size,
+                                       per_point_masks=False, groups=groups)
     else:
         resp, n_passes = respond(masks, False)
     hard, soft, peak = _localise(resp, inv_temp, window)

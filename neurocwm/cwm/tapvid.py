@@ -37,7 +37,8 @@ THRESHOLDS = (1, 2, 4, 8, 16)
 RESOLUTION = 256
 
 
-def compute_metrics(query_points, gt_occluded, gt_tracks, pred_occluded, pred_tracks, query_mode: str = "first") -> dict:
+def compute_metrics(query_points, gt_occluded, gt_tracks, pred_occluded, pred_tracks,
+                    query_mode: str = "first") -> dict:
     """TAP-Vid metrics of one video (Doersch et al. 2022, §4).
 
     Parameters
@@ -64,7 +65,8 @@ def compute_metrics(query_points, gt_occluded, gt_tracks, pred_occluded, pred_tr
     ptr = np.asarray(pred_tracks, np.float64)
     q, t = gocc.shape
     if qp.shape != (q, 3) or pocc.shape != (q, t) or gtr.shape != (q, t, 2) or ptr.shape != (q, t, 2):
-        raise ValueError(f"shapes do not agree: query_points {qp.shape} (want ({q}, 3)), occluded {gocc.shape} / {pocc.shape}, "
+        raise ValueError(f"shapes do not agree: query_points {qp.shape} (want ({q}, 3)), "
+                         f"occluded {gocc.shape} / {pocc.shape}, "
                          f"tracks {gtr.shape} / {ptr.shape} (want ({q}, {t}, 2))")
     eye = np.eye(t, dtype=np.int32)
     if query_mode == "first":
@@ -144,10 +146,12 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     }
 
     def find_class(self, module: str, name: str):
-        # safe: only numpy's array/dtype/scalar reconstructors and codecs.encode are admitted; they build data, run no code
+        # safe: only numpy's array/dtype/scalar reconstructors and codecs.encode are admitted;
+        # they build data and run no code
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refused global {module}.{name} (only numpy arrays and built-in containers are read)")
+        raise pickle.UnpicklingError(f"refused global {module}.{name} "
+                                     "(only numpy arrays and built-in containers are read)")
 
 
 def _resize_video(video: np.ndarray, size: int = RESOLUTION) -> np.ndarray:
@@ -164,7 +168,8 @@ def _resize_video(video: np.ndarray, size: int = RESOLUTION) -> np.ndarray:
         v8 = v
     if v8.shape[1:3] == (size, size):
         return v8.astype(np.float32) / 255.0
-    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in v8]).astype(np.float32) / 255.0
+    frames = [np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in v8]
+    return np.stack(frames).astype(np.float32) / 255.0
 
 
 def _decode_frames(video) -> np.ndarray:
@@ -207,19 +212,22 @@ def load_tapvid(path: str | Path, max_videos: int | None = None) -> list[dict]:
             with np.load(path, allow_pickle=False) as z:
                 missing = {"video", "query_points", "target_points", "occluded"} - set(z.files)
                 if missing:
-                    raise ValueError(f"{path} lacks {sorted(missing)} (needs video, query_points, target_points, occluded)")
+                    raise ValueError(f"{path} lacks {sorted(missing)} "
+                                     "(needs video, query_points, target_points, occluded)")
                 video, qp = z["video"], z["query_points"].astype(np.float32)
                 tp, occ = z["target_points"].astype(np.float32), z["occluded"].astype(bool)
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read {path}: {exc}") from None
         t, h, w = video.shape[:3]
         if qp.ndim != 2 or qp.shape[1] != 3 or tp.shape != (len(qp), t, 2) or occ.shape != (len(qp), t):
-            raise ValueError(f"{path}: query_points {qp.shape}, target_points {tp.shape}, occluded {occ.shape} do not fit "
+            raise ValueError(f"{path}: query_points {qp.shape}, target_points {tp.shape}, occluded {occ.shape} "
+                             "do not fit "
                              f"{len(qp)} queries over {t} frames")
         sx, sy = RESOLUTION / w, RESOLUTION / h
         qp = qp * np.array([1, sy, sx], np.float32)
         tp = tp * np.array([sx, sy], np.float32)
-        return [{"name": path.stem, "video": _resize_video(video), "query_points": qp, "target_points": tp, "occluded": occ}]
+        return [{"name": path.stem, "video": _resize_video(video), "query_points": qp, "target_points": tp,
+                 "occluded": occ}]
     try:
         with open(path, "rb") as fh:
             data = _NumpyOnlyUnpickler(fh).load()
@@ -286,7 +294,8 @@ def track_queries(model, video: np.ndarray, query_points: np.ndarray, *, occlusi
     pairs = [(f, t) for f in sorted(set(qf.tolist())) for t in range(f + 1, t_len)]
     for f, t in tqdm(pairs, desc="tapvid pairs", disable=not progress):
         idx = np.flatnonzero(qf == f)
-        xy = np.clip(qp[idx][:, [2, 1]] * scale - 0.5, 0, s - 1)  # TAP-Vid's pixel i spans [i, i + 1); ours is centred on i
+        # TAP-Vid's pixel i spans [i, i + 1); ours is centred on i
+        xy = np.clip(qp[idx][:, [2, 1]] * scale - 0.5, 0, s - 1)
         res_ = tracer_flow(model, torch.stack([frames[f], frames[t]]), xy, **tracer_kwargs)
         dest = (xy + res_.flow_argmax.numpy() + 0.5) / scale
         tracks[idx, t] = dest

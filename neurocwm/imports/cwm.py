@@ -162,7 +162,9 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]
         if not isinstance(k, str) or not torch.is_tensor(v):
             raise ValueError(f"{path}: entry {k!r} of the state dict is a {type(v).__name__}, not a tensor")
     args = obj.get("args") if state is not obj else None
-    extras = {"args": dict(vars(args)) if isinstance(args, argparse.Namespace) else (args if isinstance(args, dict) else {}),
+    if isinstance(args, argparse.Namespace):
+        args = dict(vars(args))
+    extras = {"args": args if isinstance(args, dict) else {},
               "top_keys": sorted(str(k) for k in obj if k != "model") if state is not obj else []}
     return state, extras
 
@@ -256,7 +258,8 @@ def _hints(path: Path | None, args: dict) -> str:
     return " ".join(parts).lower()
 
 
-def detect_variant(state: dict[str, Tensor], path: str | Path | None = None, args: dict | None = None) -> tuple[str, str]:
+def detect_variant(state: dict[str, Tensor], path: str | Path | None = None,
+                   args: dict | None = None) -> tuple[str, str]:
     """The published variant whose layout ``state`` matches exactly.
 
     Parameters
@@ -290,12 +293,14 @@ def detect_variant(state: dict[str, Tensor], path: str | Path | None = None, arg
         if score > best_score:
             best, best_score = name, score
     if not matches:
-        raise ValueError(f"not a published CWM layout: {_first_mismatch(state, published_layout(VARIANTS[best].config))} "
+        bad = _first_mismatch(state, published_layout(VARIANTS[best].config))
+        raise ValueError(f"not a published CWM layout: {bad} "
                          f"(closest: {best})")
     if len(matches) == 1:
         return matches[0], "tensor shapes"
     text = _hints(Path(path) if path else None, args or {})
-    rules = [("3frame", "3frame"), ("3_frame", "3frame"), ("mask_token", "learnable-pos"), ("learnable_pos", "learnable-pos"),
+    rules = [("3frame", "3frame"), ("3_frame", "3frame"), ("mask_token", "learnable-pos"),
+             ("learnable_pos", "learnable-pos"),
              ("512", "optcwm-base-512"), ("opt_cwm", "optcwm-base-256"), ("base_cwm", "optcwm-base-256"),
              ("2frame", "2frame")]
     for needle, want in rules:
@@ -313,7 +318,8 @@ _SIMPLE = {"norm1.weight": "norm1.weight", "norm1.bias": "norm1.bias", "norm2.we
            "mlp.fc2.weight": "mlp.2.weight", "mlp.fc2.bias": "mlp.2.bias"}
 _TOP = {"encoder.patch_embed.proj.bias": "patch_embed.bias", "encoder.norm.weight": "enc_norm.weight",
         "encoder.norm.bias": "enc_norm.bias", "encoder_to_decoder.weight": "enc_to_dec.weight",
-        "encoder_to_decoder.bias": "enc_to_dec.bias", "mask_token": "mask_token", "decoder.norm.weight": "dec_norm.weight",
+        "encoder_to_decoder.bias": "enc_to_dec.bias", "mask_token": "mask_token",
+        "decoder.norm.weight": "dec_norm.weight",
         "decoder.norm.bias": "dec_norm.bias", "decoder.head.weight": "head.weight", "decoder.head.bias": "head.bias"}
 
 
@@ -460,14 +466,16 @@ def import_cwm(checkpoint: str | Path, out: str | Path | None = None, variant: s
         "catalogue_sha256_match": (entry.get("sha256") == sha) if entry and entry.get("sha256") else None,
         "n_tensors": len(used), "n_parameters": int(sum(v.numel() for v in ours.values())),
         "not_imported": others, "checkpoint_entries": extras["top_keys"],
-        "checkpoint_args": {k: v for k, v in extras["args"].items() if isinstance(v, (int, float, str, bool, type(None)))},
+        "checkpoint_args": {k: v for k, v in extras["args"].items()
+                            if isinstance(v, (int, float, str, bool, type(None)))},
     }
     from neurocwm.cwm.task import DEFAULTS
     from neurocwm.train.checkpoint import save_weights
     from topography.fileio import write_json
 
     arch = next((k for k, v in PRESETS.items() if replace(v, image_size=cfg.image_size) == cfg), None)
-    config = {**DEFAULTS, "model_family": "cwm", "arch": arch or variant, "image_size": cfg.image_size, "pos_embed": cfg.pos_embed,
+    config = {**DEFAULTS, "model_family": "cwm", "arch": arch or variant, "image_size": cfg.image_size,
+              "pos_embed": cfg.pos_embed,
               "n_frames": cfg.n_frames, "seed": 0, "steps": 0, "preset": "imported",
               "readout_radius": None,  # the publishers search the whole frame for the tracer's response
               "cwm_config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "import": prov}
