@@ -392,3 +392,15 @@ def test_cli_eval_tapvid_on_an_imported_model(tmp_path, tiny_variants, capsys):
         assert 0.0 <= res["mean"][k] <= 1.0
     assert res["videos"][0]["n_queries"] == 2 and "AJ" in capsys.readouterr().out
     assert main(["cwm", "eval", str(out), "--tapvid", str(tmp_path / "missing.npz")]) == 2
+
+
+def test_jacobian_one_point_at_a_time_equals_vectorised(tmp_path, tiny_variants):
+    var = tiny_variants["vitb8-3frame"]
+    out, _ = imp.import_cwm(_save(tmp_path, make_state(var.config), var.filename), tmp_path / "run")
+    model = load_run(out).model
+    frames = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    pts = np.array([[10.0, 12.0], [40.0, 30.0], [55.0, 5.0]], np.float32)
+    f_all, a_all = readouts.jacobian_flow(model, frames, pts, n_masks=2, point_batch=3)
+    f_one, a_one = readouts.jacobian_flow(model, frames, pts, n_masks=2, point_batch=1)
+    torch.testing.assert_close(a_one, a_all, rtol=1e-4, atol=1e-6 * float(a_all.abs().max()))
+    torch.testing.assert_close(f_one, f_all)

@@ -539,6 +539,7 @@ def jacobian_flow(
     n_visible: int | None = None,
     readout_sigma: float = 1.0,
     seed: int = 0,
+    point_batch: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Flow from the Jacobian of the predictor with the frames swapped (``cwm.md`` §2.2b).
 
@@ -559,6 +560,10 @@ def jacobian_flow(
     readout_sigma : float, default=1.0
         Width of the Gaussian window that reads the predicted pixel at p.
     seed : int, default=0
+    point_batch : int, optional
+        Points per vectorised Jacobian call. Default: all of them for images up to 64 px, else 1
+        (one plain backward pass per point and mask, with the fused attention), since the
+        vectorised call keeps one attention graph per point (some 5 GB each for ViT-B/8 at 224 px).
 
     Returns
     -------
@@ -583,19 +588,34 @@ def jacobian_flow(
     f0, f1 = frames[0].to(dev), frames[1].to(dev)
     total = torch.zeros(len(pts), H, H)
     count = torch.zeros(len(pts))
+    if point_batch is None:
+        point_batch = max(1, len(pts)) if H <= 64 else 1
+    if int(point_batch) < 1:
+        raise ValueError(f"point_batch must be >= 1, got {point_batch}")
     for m in range(n_masks):
         use = ~masks[m, own]
         if not bool(use.any()):
             continue
         vis = masks[m : m + 1].to(dev)
+        aff = torch.zeros(len(pts), H, H)
+        for a in range(0, len(pts), int(point_batch)):
+            sel = torch.arange(a, min(len(pts), a + int(point_batch)))
+            sel = sel[use[sel]]
+            if not len(sel):
+                continue
 
-        def readout(x_full: Tensor) -> Tensor:
-            pred = model.predict(torch.stack([x_full, f0])[None], vis)[0]  # predicted frame 0
-            return read @ pred.sum(0).reshape(-1)
+            def readout(x_full: Tensor, rows: Tensor = read[sel.to(dev)]) -> Tensor:
+                pred = model.predict(torch.stack([x_full, f0])[None], vis)[0]  # predicted frame 0
+                return rows @ pred.sum(0).reshape(-1)
 
-        with explicit_attention():
-            jac = jacrev(readout)(f1)  # (P, 3, H, W)
-        aff = jac.sum(1).clamp_min(0).detach().cpu()
+            if len(sel) == 1:  # one plain backward pass, fused attention
+                x = f1.detach().clone().requires_grad_(True)
+                with torch.enable_grad():
+                    jac = torch.autograd.grad(readout(x).sum(), x)[0][None]
+            else:
+                with explicit_attention():
+                    jac = jacrev(readout)(f1)  # (p, 3, H, W)
+            aff[sel] = jac.sum(1).clamp_min(0).detach().cpu()
         total[use] += aff[use]
         count[use] += 1
     aff = total / count.clamp_min(1)[:, None, None]
