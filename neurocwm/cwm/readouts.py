@@ -187,8 +187,22 @@ def _localise(resp: Tensor, inv_temp: float, window: Tensor | None = None) -> tu
 
 
 def multiplex_groups(points: Tensor, separation: float, max_per_image: int) -> list[list[int]]:
-    """Greedy groups of point indices whose members lie more than ``separation`` px apart
-    (Chebyshev), at most ``max_per_image`` per group, in the points' order."""
+    """Greedy groups of point indices whose members lie more than ``separation`` px apart.
+
+    Parameters
+    ----------
+    points : Tensor, shape (P, 2)
+        (x, y) pixels.
+    separation : float
+        Smallest Chebyshev distance (px) between two members of a group, exclusive.
+    max_per_image : int
+        Largest group.
+
+    Returns
+    -------
+    list of list of int
+        Every index once; each point joins the first group it fits, in the points' order.
+    """
     groups: list[list[int]] = []
     for i, p in enumerate(points.tolist()):
         for grp in groups:
