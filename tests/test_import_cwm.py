@@ -174,6 +174,8 @@ def test_real_shapes_are_detected():
     assert imp.detect_variant(meta, Path("2frame_cwm_8x8.pth"))[0] == "vitb8-2frame"
     assert imp.detect_variant(meta, Path("3frame_cwm_8x8.pth"))[0] == "vitb8-3frame"
     assert imp.detect_variant(meta, None, {"num_frames": 3})[0] == "vitb8-3frame"
+    assert imp.detect_variant(meta, Path("3frame_cwm_8x8.pth"), {"num_frames": 2})[0] == "vitb8-2frame"  # args first
+    assert "pass --variant" in imp.detect_variant(meta, Path("weights.pth"))[1]
     n_params = sum(math.prod(s) for s in layout.values())
     assert 110e6 < n_params < 112e6  # "110M" in the publishers' README
     b4 = imp.published_layout(imp.VARIANTS["vitb4-2frame"].config)
@@ -334,7 +336,8 @@ def test_cli_import_then_flow(tmp_path, tiny_variants, capsys):
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["import"]["sha256"] and cfg["cwm_config"]["n_frames"] == 3
     a, b = _frames_png(tmp_path, var.config.image_size)
-    for cmd in (["flow", "--n-masks", "2"], ["predict"], ["keypoints", "--k", "2"], ["segment", "--n-samples", "2"]):
+    for cmd in (["flow", "--n-masks", "2"], ["predict"], ["keypoints", "--k", "2"], ["segment", "--n-samples", "2"],
+                ["segment", "--n-samples", "2", "--flow-stride", "16", "--flow-radius", "6", "--tracers-per-image", "16"]):
         args = ["cwm", cmd[0], str(tmp_path / "run"), str(a), str(b), "--out", str(tmp_path / cmd[0]), *cmd[1:]]
         assert main(args) == 0, cmd
         assert (tmp_path / cmd[0] / f"{cmd[0]}.npz").is_file()

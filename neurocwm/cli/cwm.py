@@ -85,6 +85,13 @@ def add_parser(sub) -> None:
             q.add_argument("--min-move", type=int, default=2, help="shortest counterfactual move (px)")
             q.add_argument("--max-move", type=int, default=3, help="largest counterfactual move along each axis (px)")
             q.add_argument("--threshold", type=float, default=0.35, help="normalised-motion threshold of the segment")
+            q.add_argument("--flow-stride", type=int, default=None,
+                           help="grid spacing (px) of the flow probe that measures each counterfactual "
+                                "(default: the patch size)")
+            q.add_argument("--flow-radius", type=float, default=None,
+                           help="search radius (px) of that probe (default: the whole frame)")
+            q.add_argument("--tracers-per-image", type=int, default=1,
+                           help="probe tracers sharing one perturbed frame (needs --flow-radius; see cwm flow)")
             q.add_argument("--snap", action="store_true", help="average the motion over fine Felzenszwalb superpixels before thresholding, so the edges follow image edges")
         if name == "keypoints":
             q.add_argument("--k", type=int, default=8, help="keypoints to select")
@@ -289,7 +296,9 @@ def run(args: argparse.Namespace) -> int:
         masks, motions = [], []
         for i, pt in enumerate(pts):
             m, mo = readouts.spelke_segment(model, frames[0], pt, n_samples=args.n_samples, min_move=args.min_move, max_move=args.max_move,
-                                            threshold=args.threshold, seed=args.seed + i, progress=True)
+                                            threshold=args.threshold, seed=args.seed + i, progress=True,
+                                            flow_stride=args.flow_stride, flow_search_radius=args.flow_radius,
+                                            tracers_per_image=args.tracers_per_image)
             masks.append(readouts.snap_to_superpixels(mo.numpy(), frames[0].numpy(), threshold=args.threshold) if args.snap else m.numpy())
             motions.append(mo.numpy())
         masks_a, motion_a = np.stack(masks), np.stack(motions)

@@ -248,14 +248,15 @@ def _split_optcwm(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str
     return base, others
 
 
-def _hints(path: Path | None, args: dict) -> str:
-    """Lower-case text the ambiguous variants are told apart by (training args, else file name)."""
-    parts = [str(args.get(k, "")) for k in ("model", "num_frames", "input_size", "highres")] if args else []
+def _hints(path: Path | None, args: dict) -> list[tuple[str, str]]:
+    """Lower-case texts the ambiguous variants are told apart by: the training args, then the file name."""
+    parts = [str(args.get(k, "")) for k in ("model", "input_size", "highres")] if args else []
     if args.get("num_frames") is not None:
         parts.append(f"{args['num_frames']}frame")
+    out = [("the checkpoint's args", " ".join(parts).lower())]
     if path is not None:
-        parts.append(path.name)
-    return " ".join(parts).lower()
+        out.append(("the file name", path.name.lower()))
+    return out
 
 
 def detect_variant(state: dict[str, Tensor], path: str | Path | None = None,
@@ -298,16 +299,16 @@ def detect_variant(state: dict[str, Tensor], path: str | Path | None = None,
                          f"(closest: {best})")
     if len(matches) == 1:
         return matches[0], "tensor shapes"
-    text = _hints(Path(path) if path else None, args or {})
     rules = [("3frame", "3frame"), ("3_frame", "3frame"), ("mask_token", "learnable-pos"),
              ("learnable_pos", "learnable-pos"),
              ("512", "optcwm-base-512"), ("opt_cwm", "optcwm-base-256"), ("base_cwm", "optcwm-base-256"),
              ("2frame", "2frame")]
-    for needle, want in rules:
-        if needle in text:
-            pick = [m for m in matches if want in m]
-            if pick:
-                return pick[0], f"tensor shapes, then {needle!r} in the checkpoint's args or file name"
+    for source, text in _hints(Path(path) if path else None, args or {}):
+        for needle, want in rules:
+            if needle in text:
+                pick = [m for m in matches if want in m]
+                if pick:
+                    return pick[0], f"tensor shapes, then {needle!r} in {source}"
     return matches[0], f"tensor shapes (also fit: {', '.join(matches[1:])}; pass --variant to choose)"
 
 
