@@ -337,12 +337,33 @@ def test_cli_import_then_flow(tmp_path, tiny_variants, capsys):
     assert cfg["import"]["sha256"] and cfg["cwm_config"]["n_frames"] == 3
     a, b = _frames_png(tmp_path, var.config.image_size)
     for cmd in (["flow", "--n-masks", "2"], ["predict"], ["keypoints", "--k", "2"], ["segment", "--n-samples", "2"],
-                ["segment", "--n-samples", "2", "--flow-stride", "16", "--flow-radius", "6", "--tracers-per-image", "16"]):
+                ["segment", "--n-samples", "2", "--flow-stride", "16", "--flow-radius", "6",
+                 "--tracers-per-image", "16"]):
         args = ["cwm", cmd[0], str(tmp_path / "run"), str(a), str(b), "--out", str(tmp_path / cmd[0]), *cmd[1:]]
         assert main(args) == 0, cmd
         assert (tmp_path / cmd[0] / f"{cmd[0]}.npz").is_file()
     flow = np.load(tmp_path / "flow" / "flow.npz")
     assert flow["flow"].shape == (64, 2)  # one point per 8-px patch of the 64-px stand-in
+    c = tmp_path / "c.png"
+    c.write_bytes(b.read_bytes())
+    assert main(["cwm", "predict", str(tmp_path / "run"), str(a), str(b), str(c), "--out", str(tmp_path / "p3")]) == 0
+    assert len(np.load(tmp_path / "p3" / "predict.npz")["files"]) == 3
+    assert main(["cwm", "predict", str(tmp_path / "run"), str(a), str(b), str(c), str(a)]) == 2  # four frames
+
+
+def test_three_frames_context(tmp_path, tiny_variants):
+    """A user's three frames: the first is fixed context, the readouts work on the last two."""
+    var = tiny_variants["vitb8-3frame"]
+    out, _ = imp.import_cwm(_save(tmp_path, make_state(var.config), var.filename), tmp_path / "run")
+    model = load_run(out).model
+    clip = torch.rand(1, 3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    vis = sample_visible(1, 8, 6, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        full = model.predict(clip, vis)
+        model.context = clip[0, :1]
+        assert torch.equal(model.predict(clip[:, 1:], vis), full)
+        model.context = None
+        assert not torch.allclose(model.predict(clip[:, 1:], vis), full)  # (frame 0, frame 0, frame 1) instead
 
 
 class _Shift(torch.nn.Module):

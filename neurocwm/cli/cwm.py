@@ -60,7 +60,9 @@ def add_parser(sub) -> None:
     for name in READOUTS:
         q = cmds.add_parser(name, help=helps[name], description=helps[name], formatter_class=fmt)
         q.add_argument("run", help="run folder written by neurocwm fit --model cwm")
-        q.add_argument("images", nargs="+", metavar="IMAGES", help="frame0 frame1 image files, or one folder of frames" + (" (or a single image)" if name == "segment" else ""))
+        q.add_argument("images", nargs="+", metavar="IMAGES",
+                       help="frame0 frame1 image files (a 3-frame model also takes three: context first), "
+                            "or one folder of frames" + (" (or a single image)" if name == "segment" else ""))
         q.add_argument("--start", type=int, default=0, help="with a folder: index of frame 0 among its sorted images")
         q.add_argument("--resize", action="store_true", help="centre-crop to a square and resize to the model's input size (otherwise sizes must match)")
         q.add_argument("--out", default=None, help="output folder (default ./cwm-<readout>)")
@@ -155,20 +157,22 @@ def load_cwm(path: str, checkpoint: str | None = None, device: str = "cpu"):
     return run
 
 
-def _image_files(paths: list[str], start: int, allow_single: bool) -> list[Path]:
+def _image_files(paths: list[str], start: int, allow_single: bool, n_frames: int = 2) -> list[Path]:
     ps = [Path(x) for x in paths]
     for x in ps:
         if not x.exists():
             raise FileNotFoundError(f"no such image or folder: {x}")
     if len(ps) == 1 and ps[0].is_dir():
         files = sorted(f for f in ps[0].iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXT)
-        if start < 0 or start + 2 > len(files):
-            raise ValueError(f"{ps[0]} holds {len(files)} image(s); frames {start} and {start + 1} are needed")
-        return files[start : start + 2]
+        if start < 0 or start + n_frames > len(files):
+            raise ValueError(f"{ps[0]} holds {len(files)} image(s); "
+                             f"frames {start} to {start + n_frames - 1} are needed")
+        return files[start : start + n_frames]
     if len(ps) == 1 and allow_single:
         return ps
-    if len(ps) != 2 or any(x.is_dir() for x in ps):
-        raise ValueError(f"give two frame images (frame0 frame1) or one folder of frames, got {len(ps)} path(s)")
+    if len(ps) not in (2, n_frames) or any(x.is_dir() for x in ps):
+        want = "two frame images (frame0 frame1)" + (f" or {n_frames} (context frames first)" if n_frames > 2 else "")
+        raise ValueError(f"give {want} or one folder of frames, got {len(ps)} path(s)")
     return ps
 
 
@@ -192,15 +196,18 @@ def _read_image(path: Path, size: int, resize: bool):
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
-def load_frames(paths: list[str], size: int, *, start: int = 0, resize: bool = False, allow_single: bool = False):
+def load_frames(paths: list[str], size: int, *, start: int = 0, resize: bool = False, allow_single: bool = False,
+                n_frames: int = 2):
     """Frames ``(2, 3, size, size)`` float32 in [0, 1] from two files or a folder (clear errors).
 
-    With ``allow_single`` one image gives a static clip (frame 1 = frame 0).
+    With ``allow_single`` one image gives a static clip (frame 1 = frame 0). For a model of
+    ``n_frames`` > 2, ``n_frames`` files (or a folder's ``n_frames`` frames) give
+    ``(n_frames, 3, size, size)``: the context frames, then the readout's frames 0 and 1.
     """
     import numpy as np
     import torch
 
-    files = _image_files(paths, start, allow_single)
+    files = _image_files(paths, start, allow_single, n_frames)
     imgs = [_read_image(f, size, resize) for f in files]
     if len(imgs) == 2 and resize is False and imgs[0].shape != imgs[1].shape:  # pragma: no cover - sizes checked above
         raise ValueError(f"frames differ in size: {imgs[0].shape[:2]} and {imgs[1].shape[:2]}")
@@ -242,7 +249,11 @@ def run(args: argparse.Namespace) -> int:
     run_ = load_cwm(args.run, args.checkpoint, args.device)
     model, cfg = run_.model, run_.config
     size, p, g = model.image_size, model.patch_size, model.grid
-    frames, files = load_frames(args.images, size, start=args.start, resize=args.resize, allow_single=args.cwm_command == "segment")
+    frames, files = load_frames(args.images, size, start=args.start, resize=args.resize,
+                                allow_single=args.cwm_command == "segment", n_frames=getattr(model, "n_frames", 2))
+    if len(frames) > 2:  # a 3-frame model: the first frame stays fixed context, the readouts use the last two
+        model.context = frames[:-2]
+        frames = frames[-2:]
     out = Path(args.out or f"cwm-{args.cwm_command}")  # created with the first file, once the inputs have passed
     f0 = frames[0].permute(1, 2, 0).numpy()
     f1 = frames[1].permute(1, 2, 0).numpy()

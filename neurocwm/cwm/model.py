@@ -359,6 +359,8 @@ class CWM(nn.Module):
         self.image_size = c.image_size
         self.grid = c.grid
         self.n_frames = c.n_frames
+        #: Optional context frames ``(T - 2, 3, H, W)`` put before a 2-frame input (see :meth:`_clip`).
+        self.context: Tensor | None = None
         self.patch_embed = nn.Conv2d(3, c.enc_dim, c.patch_size, c.patch_size)
         if c.pos_embed == "learned":
             pg = c.pos_grid or c.grid
@@ -401,15 +403,23 @@ class CWM(nn.Module):
 
     # -- checks -------------------------------------------------------------------------------
     def _clip(self, frames: Tensor) -> Tensor:
-        """``frames`` as a ``(B, T, 3, H, W)`` clip; two frames given to a 3-frame model become
-        (frame 0, frame 0, frame 1), as Venkatesh et al. (2024) feed two images to it."""
+        """``frames`` as a ``(B, T, 3, H, W)`` clip. Two frames given to a 3-frame model become
+        (context, frame 0, frame 1) when :attr:`context` is set (a user's three frames, the readouts
+        working on the last two), else (frame 0, frame 0, frame 1), as Venkatesh et al. (2024)
+        feed two images to it."""
         s, t = self.image_size, self.n_frames
         if frames.ndim != 5 or tuple(frames.shape[2:]) != (3, s, s) or frames.shape[1] not in (2, t):
             alt = " or (B, 2, 3, ...)" if t != 2 else ""
             raise ValueError(f"frames must have shape (B, {t}, 3, {s}, {s}){alt}"
                              + f", got {tuple(frames.shape)}")
         if frames.shape[1] != t:
-            frames = torch.cat([frames[:, :1].expand(-1, t - frames.shape[1], -1, -1, -1), frames], dim=1)
+            missing = t - frames.shape[1]
+            ctx = self.context
+            if ctx is not None and tuple(ctx.shape) == (missing, 3, s, s):
+                pre = ctx.to(frames)[None].expand(frames.shape[0], -1, -1, -1, -1)
+            else:
+                pre = frames[:, :1].expand(-1, missing, -1, -1, -1)
+            frames = torch.cat([pre, frames], dim=1)
         return frames
 
     def _check(self, frames: Tensor, visible: Tensor) -> int:
