@@ -194,7 +194,7 @@ def test_import_is_exact(tmp_path, tiny_variants, name):
     var = tiny_variants[name]
     cfg = var.config
     state = make_state(cfg, seed=len(name))
-    path = _save(tmp_path, state, var.filename, {"epoch": 3, "args": argparse.Namespace(lr=1e-4, data_path=Path("/x"))})
+    path = _save(tmp_path, state, var.filename, {"epoch": 3, "args": argparse.Namespace(lr=np.float64(1e-4), data_path=Path("/x"), size=np.array([224]))})
     out, prov = imp.import_cwm(path, tmp_path / "run")
     assert prov["variant"] == name
     assert prov["n_tensors"] == len(state)

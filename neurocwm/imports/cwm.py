@@ -52,9 +52,23 @@ ECCV24 = ("Venkatesh R., Chen H., Feigelis K., et al. (2024). Understanding Phys
 OPTCWM = ("Stojanov S., Wendt D., Kim S., Venkatesh R., et al. (2025). Self-Supervised Learning of Motion "
           "Concepts by Optimizing Counterfactuals. arXiv:2503.19953")
 
+def _numpy_globals() -> list:
+    """numpy's array, dtype and scalar reconstructors under their numpy 1.x and 2.x names (they
+    build data and call nothing else); training arguments and scaler states may hold numpy values."""
+    import numpy as np
+
+    out: list = [np.ndarray, np.dtype]
+    core = np._core if hasattr(np, "_core") else np.core
+    for name in ("_reconstruct", "scalar"):
+        fn = getattr(core.multiarray, name)
+        out += [(fn, f"numpy.core.multiarray.{name}"), (fn, f"numpy._core.multiarray.{name}")]
+    out += [type(np.dtype(t)) for t in ("f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "?")]
+    return out
+
+
 #: Globals a training checkpoint may hold besides tensors and containers (``args`` is an
-#: ``argparse.Namespace`` whose fields may be paths). Nothing else is rebuilt.
-ALLOWED_GLOBALS: tuple = (argparse.Namespace, pathlib.PosixPath, pathlib.PurePosixPath)
+#: ``argparse.Namespace`` whose fields may be paths or numpy values). Nothing else is rebuilt.
+ALLOWED_GLOBALS: tuple = (argparse.Namespace, pathlib.PosixPath, pathlib.PurePosixPath, *_numpy_globals())
 
 #: Parts of the full Opt-CWM checkpoint that are not its base predictor (named, counted, not imported).
 OPTCWM_OTHER_PARTS = ("flow_predictor.perturber.", "flow_predictor.occ_module.", "flow_predictor.softargmax_module.",
