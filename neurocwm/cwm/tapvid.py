@@ -155,8 +155,9 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 
 def _resize_video(video: np.ndarray, size: int = RESOLUTION) -> np.ndarray:
-    """Frames (T, H, W, 3) to float32 (T, size, size, 3) in [0, 1] (PIL bilinear, as TAP-Vid's
-    own resize of the frames to 256 x 256)."""
+    """Frames (T, H, W, 3) to float32 (T, size, size, 3) in [0, 1], resized frame by frame with
+    PIL's Lanczos filter on uint8, as TAP-Vid's own loaders resize the frames to 256 x 256 (through
+    mediapy's ``resize_video``)."""
     from PIL import Image
 
     v = np.asarray(video)
@@ -168,7 +169,7 @@ def _resize_video(video: np.ndarray, size: int = RESOLUTION) -> np.ndarray:
         v8 = v
     if v8.shape[1:3] == (size, size):
         return v8.astype(np.float32) / 255.0
-    frames = [np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in v8]
+    frames = [np.asarray(Image.fromarray(f).resize((size, size), Image.LANCZOS)) for f in v8]
     return np.stack(frames).astype(np.float32) / 255.0
 
 
