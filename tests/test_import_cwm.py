@@ -286,7 +286,7 @@ def test_malicious_pickle_is_refused(tmp_path, how):
     if how == "torch.save":
         torch.save({"model": {"w": torch.zeros(1)}, "args": _Evil(target)}, path)
     else:
-        path.write_bytes(pickle.dumps({"model": _Evil(target)}))
+        path.write_bytes(pickle.dumps({"model": _Evil(target)}, protocol=2))
     with pytest.raises(ValueError, match="refused to unpickle|cannot read"):
         imp.read_checkpoint(path)
     assert not target.exists()
