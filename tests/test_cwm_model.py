@@ -172,7 +172,7 @@ def test_rope_model_runs_and_matches_explicit_attention():
     with pytest.raises(ValueError, match="divisible by 4"):
         CWMConfig(enc_dim=96, enc_heads=16, pos_embed="rope")  # head width 6
     with pytest.raises(ValueError, match="pos_embed must be"):
-        CWMConfig(pos_embed="learned")
+        CWMConfig(pos_embed="sincos2d")
 
 
 def test_pos_embed_option_reaches_the_model():

@@ -60,7 +60,9 @@ def add_parser(sub) -> None:
     for name in READOUTS:
         q = cmds.add_parser(name, help=helps[name], description=helps[name], formatter_class=fmt)
         q.add_argument("run", help="run folder written by neurocwm fit --model cwm")
-        q.add_argument("images", nargs="+", metavar="IMAGES", help="frame0 frame1 image files, or one folder of frames" + (" (or a single image)" if name == "segment" else ""))
+        q.add_argument("images", nargs="+", metavar="IMAGES",
+                       help="frame0 frame1 image files (a 3-frame model also takes three: context first), "
+                            "or one folder of frames" + (" (or a single image)" if name == "segment" else ""))
         q.add_argument("--start", type=int, default=0, help="with a folder: index of frame 0 among its sorted images")
         q.add_argument("--resize", action="store_true", help="centre-crop to a square and resize to the model's input size (otherwise sizes must match)")
         q.add_argument("--out", default=None, help="output folder (default ./cwm-<readout>)")
@@ -75,12 +77,23 @@ def add_parser(sub) -> None:
             q.add_argument("--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)")
             _tracer_options(q)
             q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
+            q.add_argument("--tracers-per-image", type=int, default=1,
+                           help="tracer: up to this many points share one perturbed frame when more than "
+                                "2 x search radius + 9 px apart (fewer forward passes; an approximation; "
+                                "needs a --search-radius >= 0)")
         if name == "segment":
             q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
             q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
             q.add_argument("--min-move", type=int, default=2, help="shortest counterfactual move (px)")
             q.add_argument("--max-move", type=int, default=3, help="largest counterfactual move along each axis (px)")
             q.add_argument("--threshold", type=float, default=0.35, help="normalised-motion threshold of the segment")
+            q.add_argument("--flow-stride", type=int, default=None,
+                           help="grid spacing (px) of the flow probe that measures each counterfactual "
+                                "(default: the patch size)")
+            q.add_argument("--flow-radius", type=float, default=None,
+                           help="search radius (px) of that probe (default: the whole frame)")
+            q.add_argument("--tracers-per-image", type=int, default=1,
+                           help="probe tracers sharing one perturbed frame (needs --flow-radius; see cwm flow)")
             q.add_argument("--snap", action="store_true", help="average the motion over fine Felzenszwalb superpixels before thresholding, so the edges follow image edges")
         if name == "keypoints":
             q.add_argument("--k", type=int, default=8, help="keypoints to select")
@@ -105,6 +118,15 @@ def add_parser(sub) -> None:
     e.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
     e.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     e.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    e.add_argument("--tapvid", default=None, metavar="FILE",
+                   help="instead: point tracking on TAP-Vid query-first data (a TAP-Vid .pkl, or an .npz of video, "
+                        "query_points, target_points, occluded): AJ, <delta_avg, OA at 256x256 "
+                        "(Doersch et al. 2022); writes tapvid.json")
+    e.add_argument("--tapvid-max-videos", type=int, default=None, help="with --tapvid: score the first N videos only")
+    e.add_argument("--tracers-per-image", type=int, default=1,
+                   help="with --tapvid: tracers sharing one perturbed frame (see cwm flow)")
+    e.add_argument("--occlusion-threshold", type=float, default=0.1,
+                   help="with --tapvid: tracer visibility below which a point is occluded")
     e.set_defaults(func=run_eval)
 
 
@@ -135,20 +157,22 @@ def load_cwm(path: str, checkpoint: str | None = None, device: str = "cpu"):
     return run
 
 
-def _image_files(paths: list[str], start: int, allow_single: bool) -> list[Path]:
+def _image_files(paths: list[str], start: int, allow_single: bool, n_frames: int = 2) -> list[Path]:
     ps = [Path(x) for x in paths]
     for x in ps:
         if not x.exists():
             raise FileNotFoundError(f"no such image or folder: {x}")
     if len(ps) == 1 and ps[0].is_dir():
         files = sorted(f for f in ps[0].iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXT)
-        if start < 0 or start + 2 > len(files):
-            raise ValueError(f"{ps[0]} holds {len(files)} image(s); frames {start} and {start + 1} are needed")
-        return files[start : start + 2]
+        if start < 0 or start + n_frames > len(files):
+            raise ValueError(f"{ps[0]} holds {len(files)} image(s); "
+                             f"frames {start} to {start + n_frames - 1} are needed")
+        return files[start : start + n_frames]
     if len(ps) == 1 and allow_single:
         return ps
-    if len(ps) != 2 or any(x.is_dir() for x in ps):
-        raise ValueError(f"give two frame images (frame0 frame1) or one folder of frames, got {len(ps)} path(s)")
+    if len(ps) not in (2, n_frames) or any(x.is_dir() for x in ps):
+        want = "two frame images (frame0 frame1)" + (f" or {n_frames} (context frames first)" if n_frames > 2 else "")
+        raise ValueError(f"give {want} or one folder of frames, got {len(ps)} path(s)")
     return ps
 
 
@@ -172,15 +196,18 @@ def _read_image(path: Path, size: int, resize: bool):
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
-def load_frames(paths: list[str], size: int, *, start: int = 0, resize: bool = False, allow_single: bool = False):
+def load_frames(paths: list[str], size: int, *, start: int = 0, resize: bool = False, allow_single: bool = False,
+                n_frames: int = 2):
     """Frames ``(2, 3, size, size)`` float32 in [0, 1] from two files or a folder (clear errors).
 
-    With ``allow_single`` one image gives a static clip (frame 1 = frame 0).
+    With ``allow_single`` one image gives a static clip (frame 1 = frame 0). For a model of
+    ``n_frames`` > 2, ``n_frames`` files (or a folder's ``n_frames`` frames) give
+    ``(n_frames, 3, size, size)``: the context frames, then the readout's frames 0 and 1.
     """
     import numpy as np
     import torch
 
-    files = _image_files(paths, start, allow_single)
+    files = _image_files(paths, start, allow_single, n_frames)
     imgs = [_read_image(f, size, resize) for f in files]
     if len(imgs) == 2 and resize is False and imgs[0].shape != imgs[1].shape:  # pragma: no cover - sizes checked above
         raise ValueError(f"frames differ in size: {imgs[0].shape[:2]} and {imgs[1].shape[:2]}")
@@ -222,7 +249,11 @@ def run(args: argparse.Namespace) -> int:
     run_ = load_cwm(args.run, args.checkpoint, args.device)
     model, cfg = run_.model, run_.config
     size, p, g = model.image_size, model.patch_size, model.grid
-    frames, files = load_frames(args.images, size, start=args.start, resize=args.resize, allow_single=args.cwm_command == "segment")
+    frames, files = load_frames(args.images, size, start=args.start, resize=args.resize,
+                                allow_single=args.cwm_command == "segment", n_frames=getattr(model, "n_frames", 2))
+    if len(frames) > 2:  # a 3-frame model: the first frame stays fixed context, the readouts use the last two
+        model.context = frames[:-2]
+        frames = frames[-2:]
     out = Path(args.out or f"cwm-{args.cwm_command}")  # created with the first file, once the inputs have passed
     f0 = frames[0].permute(1, 2, 0).numpy()
     f1 = frames[1].permute(1, 2, 0).numpy()
@@ -257,7 +288,8 @@ def run(args: argparse.Namespace) -> int:
             radius = None if radius is None or radius < 0 else float(radius)
             res = readouts.tracer_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, search_radius=radius,
                                        hidden_target=args.hidden_target, static_contrast=args.static_contrast, zoom_iters=args.zoom_iters,
-                                       mixture_fit=args.mixture_fit, seed=args.seed)
+                                       mixture_fit=args.mixture_fit, seed=args.seed,
+                                       tracers_per_image=args.tracers_per_image)
             flow = res.flow_argmax.numpy()
             occ = readouts.occlusion_from_tracer(res, args.occlusion_threshold).numpy()
             extra = {"flow_soft": res.flow_soft.numpy(), "visibility": res.visibility.numpy(), "occluded": occ, "n_passes": res.n_passes}
@@ -275,7 +307,9 @@ def run(args: argparse.Namespace) -> int:
         masks, motions = [], []
         for i, pt in enumerate(pts):
             m, mo = readouts.spelke_segment(model, frames[0], pt, n_samples=args.n_samples, min_move=args.min_move, max_move=args.max_move,
-                                            threshold=args.threshold, seed=args.seed + i, progress=True)
+                                            threshold=args.threshold, seed=args.seed + i, progress=True,
+                                            flow_stride=args.flow_stride, flow_search_radius=args.flow_radius,
+                                            tracers_per_image=args.tracers_per_image)
             masks.append(readouts.snap_to_superpixels(mo.numpy(), frames[0].numpy(), threshold=args.threshold) if args.snap else m.numpy())
             motions.append(mo.numpy())
         masks_a, motion_a = np.stack(masks), np.stack(motions)
@@ -310,6 +344,8 @@ def run_eval(args: argparse.Namespace) -> int:
     for name in ("n_segments", "n_keypoint_pairs", "calibration_pairs"):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.tapvid is not None:
+        return run_tapvid(args)
     run_ = load_cwm(args.run, args.checkpoint, args.device)
     model = run_.model
     n_points = args.n_pairs * args.points_per_pair
@@ -340,4 +376,49 @@ def run_eval(args: argparse.Namespace) -> int:
     save_results(results, out / "results.json")
     print((out / "results.md").read_text())
     print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
+    return 0
+
+
+def run_tapvid(args: argparse.Namespace) -> int:
+    """``cwm eval RUN --tapvid FILE``: TAP-Vid metrics per video and their mean."""
+    import time
+
+    import numpy as np
+
+    from neurocwm.cwm import tapvid
+    from topography.fileio import write_json
+
+    if args.tapvid_max_videos is not None and args.tapvid_max_videos < 1:
+        raise ValueError(f"--tapvid-max-videos must be >= 1, got {args.tapvid_max_videos}")
+    if not 0 < args.visible_fraction < 1:
+        raise ValueError(f"--visible-fraction must be in (0, 1), got {args.visible_fraction}")
+    run_ = load_cwm(args.run, args.checkpoint, args.device)
+    videos = tapvid.load_tapvid(args.tapvid, max_videos=args.tapvid_max_videos)
+    radius = args.search_radius if args.search_radius is not None else run_.config.get("readout_radius", 14.0)
+    radius = None if radius is None or radius < 0 else float(radius)
+    tracer = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "search_radius": radius,
+              "tracers_per_image": args.tracers_per_image, "seed": 0 if args.seed is None else args.seed}
+    per_video, t0 = [], time.perf_counter()
+    for v in videos:
+        tracks, occ = tapvid.track_queries(run_.model, v["video"], v["query_points"],
+                                           occlusion_threshold=args.occlusion_threshold, progress=args.progress,
+                                           **tracer)
+        m = tapvid.compute_metrics(v["query_points"], v["occluded"], v["target_points"], occ, tracks)
+        per_video.append({"name": v["name"], "n_queries": int(len(v["query_points"])),
+                          "n_frames": int(v["video"].shape[0]), **m})
+        print(f"{v['name']}: AJ {m['average_jaccard']:.3f}, <delta_avg {m['average_pts_within_thresh']:.3f}, "
+              f"OA {m['occlusion_accuracy']:.3f}")
+    mean = tapvid.average_metrics([{k: x for k, x in m.items() if isinstance(x, float)} for m in per_video])
+    out = Path(args.out) if args.out else Path(args.run) / "eval"
+    settings = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
+    write_json(out / "tapvid.json", {
+        "mean": mean, "videos": per_video, "protocol": "query first, 256x256, query frame -> each later frame",
+        "tracer": tracer, "occlusion_threshold": args.occlusion_threshold, "settings": settings,
+        "run": str(Path(args.run).resolve()), "weights": str(run_.weights), "file": str(Path(args.tapvid).resolve()),
+        "seconds": time.perf_counter() - t0})
+    print(f"mean over {len(per_video)} video(s): AJ {mean.get('average_jaccard', np.nan):.3f}, "
+          f"<delta_avg {mean.get('average_pts_within_thresh', np.nan):.3f}, "
+          f"OA {mean.get('occlusion_accuracy', np.nan):.3f}; "
+          + ", ".join(f"J{d} {mean.get(f'jaccard_{d}', np.nan):.3f}" for d in tapvid.THRESHOLDS))
+    print(f"wrote {out / 'tapvid.json'}")
     return 0

@@ -11,7 +11,7 @@ import importlib
 from ._help import DefaultsHelpFormatter
 
 #: Importable families, in help order.
-FAMILIES: list[str] = ["tdann", "toponets"]
+FAMILIES: list[str] = ["tdann", "toponets", "cwm"]
 
 
 def add_parser(sub) -> None:

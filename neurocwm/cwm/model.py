@@ -67,6 +67,22 @@ class CWMConfig:
         motion-transporting model has to attend by. Not in the papers.
     rope_base : float
         Longest rotary wavelength scale (in patches) for ``pos_embed="rope"``.
+    n_frames : int
+        Frames per clip ``T``: ``T - 1`` fully visible context frames, then the frame to predict
+        (2 in most models; 3 in the ECCV'24 3-frame models of Venkatesh et al. 2024). More than 2
+        needs ``pos_embed`` "1d" or "learned".
+    encoder_tokens : {"visible", "all"}
+        ``"visible"``: the encoder sees only the visible tokens, in token order, and the decoder
+        returns the hidden last-frame tokens (He et al. 2022 MAE; Bear et al. 2023; Venkatesh et al.
+        2024). ``"all"``: the encoder sees every token, each last-frame token blended towards a
+        learned encoder-width mask token by its (possibly soft) visibility, and the decoder runs on
+        every token (the base predictor of Stojanov et al. 2025, Opt-CWM).
+    enc_to_dec_bias : bool
+        Whether the encoder-to-decoder projection has a bias (the published models with a key bias).
+    pos_grid : int
+        For ``pos_embed="learned"``: patches per side of the stored tables (0 = ``grid``). When it
+        differs from ``grid`` the tables are resized per frame by bicubic interpolation, as
+        Stojanov et al. 2025 run their 256-px base model at 512 px.
     """
 
     image_size: int = 64
@@ -80,6 +96,10 @@ class CWMConfig:
     mlp_ratio: float = 4.0
     pos_embed: str = "separable"
     rope_base: float = 100.0
+    n_frames: int = 2
+    encoder_tokens: str = "visible"
+    enc_to_dec_bias: bool = False
+    pos_grid: int = 0
 
     def __post_init__(self) -> None:
         if self.image_size < 1 or self.patch_size < 1 or self.image_size % self.patch_size:
@@ -88,8 +108,17 @@ class CWMConfig:
             dim, heads, depth = (getattr(self, f"{name}_{k}") for k in ("dim", "heads", "depth"))
             if dim < 1 or heads < 1 or depth < 1 or dim % heads:
                 raise ValueError(f"{name}_dim {dim} must be a positive multiple of {name}_heads {heads}; depth {depth} >= 1")
-        if self.pos_embed not in ("1d", "separable", "rope"):
-            raise ValueError(f"pos_embed must be '1d', 'separable' or 'rope', got {self.pos_embed!r}")
+        if self.pos_embed not in ("1d", "separable", "rope", "learned"):
+            raise ValueError(f"pos_embed must be '1d', 'separable', 'rope' or 'learned', got {self.pos_embed!r}")
+        if self.n_frames < 2 or (self.n_frames != 2 and self.pos_embed not in ("1d", "learned")):
+            raise ValueError(f"n_frames {self.n_frames} must be >= 2, and 2 unless pos_embed is '1d' or 'learned' "
+                             f"(got {self.pos_embed!r})")
+        if self.encoder_tokens not in ("visible", "all"):
+            raise ValueError(f"encoder_tokens must be 'visible' or 'all', got {self.encoder_tokens!r}")
+        if self.pos_grid < 0 or (self.pos_grid and self.pos_embed != "learned"):
+            raise ValueError(f"pos_grid {self.pos_grid} must be >= 0, and 0 unless pos_embed is 'learned'")
+        if self.encoder_tokens == "all" and self.pos_embed == "rope":
+            raise ValueError("encoder_tokens='all' does not support pos_embed='rope'")
         if self.pos_embed == "rope":
             for name in ("enc", "dec"):
                 hd = getattr(self, f"{name}_dim") // getattr(self, f"{name}_heads")
@@ -117,6 +146,13 @@ PRESETS: dict[str, CWMConfig] = {
     "vitb8-eccv": CWMConfig(224, 8, 768, 12, 12, 512, 8, 16, pos_embed="1d"),
     "vitb4": CWMConfig(224, 4, 768, 12, 12, 384, 4, 6, pos_embed="1d"),
     "vitl4": CWMConfig(224, 4, 1024, 24, 16, 512, 12, 8, pos_embed="1d"),
+    # the published models `neurocwm import cwm` reads (Venkatesh et al. 2024; Stojanov et al. 2025)
+    "eccv-vitb8-2f": CWMConfig(224, 8, 768, 12, 12, 512, 8, 16, pos_embed="1d", enc_to_dec_bias=True),
+    "eccv-vitb8-3f": CWMConfig(224, 8, 768, 12, 12, 512, 8, 16, pos_embed="1d", n_frames=3, enc_to_dec_bias=True),
+    "eccv-vitb4-2f": CWMConfig(224, 4, 768, 12, 12, 384, 4, 6, pos_embed="1d"),
+    "eccv-vitl8-3f": CWMConfig(224, 8, 1024, 24, 16, 512, 8, 16, pos_embed="1d", n_frames=3),
+    "learned-pos-vitb8": CWMConfig(256, 8, 768, 12, 12, 768, 12, 12, pos_embed="learned", encoder_tokens="all",
+                                   enc_to_dec_bias=True, pos_grid=32),
 }
 
 
@@ -187,10 +223,10 @@ def _sincos_1d(n: int, dim: int, positions: Tensor | None = None) -> Tensor:
     return out.float()
 
 
-def _position_table(kind: str, grid: int, dim: int) -> Tensor:
+def _position_table(kind: str, grid: int, dim: int, n_frames: int = 2) -> Tensor:
     n = grid * grid
-    if kind == "1d":
-        return _sincos_1d(2 * n, dim)
+    if kind in ("1d", "learned"):  # "learned" tables start from the 1-D one, as the published models do
+        return _sincos_1d(n_frames * n, dim)
     # "separable" and "rope" share the additive table
     # separable: [row | col] halves of 2-D sin-cos, plus a frame term over the full width
     half = dim // 2
@@ -199,6 +235,23 @@ def _position_table(kind: str, grid: int, dim: int) -> Tensor:
     spatial = torch.cat([_sincos_1d(n, half, rows), _sincos_1d(n, dim - half, cols)], dim=1)
     frame = _sincos_1d(2, dim, torch.tensor([0.0, 1.0]) * 16.0)
     return torch.cat([spatial + frame[0], spatial + frame[1]], dim=0)
+
+
+def resize_table(table: Tensor, n_frames: int, grid: int) -> Tensor:
+    """A position table ``(T * g0**2, C)`` resized per frame to ``(T * grid**2, C)`` (bicubic).
+
+    The tables of the ``T`` frames are laid on their ``g0 x g0`` patch grids and resized
+    independently with :func:`torch.nn.functional.interpolate` (bicubic, ``align_corners=False``),
+    as Stojanov et al. (2025) run their 256-px base predictor at 512 px. Same size: returned as is.
+    """
+    g0 = int(round((table.shape[0] / n_frames) ** 0.5))
+    if n_frames * g0 * g0 != table.shape[0]:
+        raise ValueError(f"a table of {table.shape[0]} rows is not {n_frames} square frames")
+    if g0 == grid:
+        return table
+    x = table.reshape(n_frames, g0, g0, -1).permute(0, 3, 1, 2)
+    x = F.interpolate(x, size=(grid, grid), mode="bicubic")
+    return x.permute(0, 2, 3, 1).reshape(n_frames * grid * grid, -1)
 
 
 def rope_angles(grid: int, head_dim: int, base: float = 100.0) -> Tensor:
@@ -305,9 +358,19 @@ class CWM(nn.Module):
         self.patch_size = c.patch_size
         self.image_size = c.image_size
         self.grid = c.grid
+        self.n_frames = c.n_frames
+        #: Optional context frames ``(T - 2, 3, H, W)`` put before a 2-frame input (see :meth:`_clip`).
+        self.context: Tensor | None = None
         self.patch_embed = nn.Conv2d(3, c.enc_dim, c.patch_size, c.patch_size)
-        self.register_buffer("enc_pos", _position_table(c.pos_embed, c.grid, c.enc_dim), persistent=False)
-        self.register_buffer("dec_pos", _position_table(c.pos_embed, c.grid, c.dec_dim), persistent=False)
+        if c.pos_embed == "learned":
+            pg = c.pos_grid or c.grid
+            self.enc_pos = nn.Parameter(_position_table("learned", pg, c.enc_dim, c.n_frames))
+            self.dec_pos = nn.Parameter(_position_table("learned", pg, c.dec_dim, c.n_frames))
+        else:
+            enc_pos = _position_table(c.pos_embed, c.grid, c.enc_dim, c.n_frames)
+            dec_pos = _position_table(c.pos_embed, c.grid, c.dec_dim, c.n_frames)
+            self.register_buffer("enc_pos", enc_pos, persistent=False)
+            self.register_buffer("dec_pos", dec_pos, persistent=False)
         self.use_rope = c.pos_embed == "rope"
         if self.use_rope:
             self.register_buffer("enc_rope", rope_angles(c.grid, c.enc_dim // c.enc_heads, c.rope_base), persistent=False)
@@ -316,8 +379,9 @@ class CWM(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.encoder = nn.ModuleList(Block(c.enc_dim, c.enc_heads, c.mlp_ratio) for _ in range(c.enc_depth))
         self.enc_norm = nn.LayerNorm(c.enc_dim, eps=1e-6)
-        self.enc_to_dec = nn.Linear(c.enc_dim, c.dec_dim, bias=False)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, c.dec_dim))
+        self.enc_to_dec = nn.Linear(c.enc_dim, c.dec_dim, bias=c.enc_to_dec_bias)
+        # "all": the mask token replaces hidden tokens at the encoder's input (encoder width)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, c.enc_dim if c.encoder_tokens == "all" else c.dec_dim))
         self.decoder = nn.ModuleList(Block(c.dec_dim, c.dec_heads, c.mlp_ratio) for _ in range(c.dec_depth))
         self.dec_norm = nn.LayerNorm(c.dec_dim, eps=1e-6)
         self.head = nn.Linear(c.dec_dim, c.patch_size * c.patch_size * 3)
@@ -338,46 +402,86 @@ class CWM(nn.Module):
                 nn.init.zeros_(m.bias)
 
     # -- checks -------------------------------------------------------------------------------
+    def _clip(self, frames: Tensor) -> Tensor:
+        """``frames`` as a ``(B, T, 3, H, W)`` clip. Two frames given to a 3-frame model become
+        (context, frame 0, frame 1) when :attr:`context` is set (a user's three frames, the readouts
+        working on the last two), else (frame 0, frame 0, frame 1), as Venkatesh et al. (2024)
+        feed two images to it."""
+        s, t = self.image_size, self.n_frames
+        if frames.ndim != 5 or tuple(frames.shape[2:]) != (3, s, s) or frames.shape[1] not in (2, t):
+            alt = " or (B, 2, 3, ...)" if t != 2 else ""
+            raise ValueError(f"frames must have shape (B, {t}, 3, {s}, {s}){alt}"
+                             + f", got {tuple(frames.shape)}")
+        if frames.shape[1] != t:
+            missing = t - frames.shape[1]
+            ctx = self.context
+            if ctx is not None and tuple(ctx.shape) == (missing, 3, s, s):
+                pre = ctx.to(frames)[None].expand(frames.shape[0], -1, -1, -1, -1)
+            else:
+                pre = frames[:, :1].expand(-1, missing, -1, -1, -1)
+            frames = torch.cat([pre, frames], dim=1)
+        return frames
+
     def _check(self, frames: Tensor, visible: Tensor) -> int:
-        s, n = self.image_size, self.grid**2
-        if frames.ndim != 5 or tuple(frames.shape[1:]) != (2, 3, s, s):
-            raise ValueError(f"frames must have shape (B, 2, 3, {s}, {s}), got {tuple(frames.shape)}")
-        if visible.dtype != torch.bool or tuple(visible.shape) != (frames.shape[0], n):
-            raise ValueError(f"visible must be a bool tensor of shape ({frames.shape[0]}, {n}), got {visible.dtype} {tuple(visible.shape)}")
+        n = self.grid**2
+        soft_ok = self.config.encoder_tokens == "all" and visible.is_floating_point()
+        if tuple(visible.shape) != (frames.shape[0], n) or not (visible.dtype == torch.bool or soft_ok):
+            kind = "a bool or float" if self.config.encoder_tokens == "all" else "a bool"
+            raise ValueError(f"visible must be {kind} tensor of shape ({frames.shape[0]}, {n}), "
+                             f"got {visible.dtype} {tuple(visible.shape)}")
+        if visible.dtype != torch.bool:
+            return -1  # soft mask: every last-frame token is predicted
         counts = visible.sum(1)
         if frames.shape[0] and bool((counts != counts[0]).any()):
             raise ValueError("every mask in a batch must show the same number of frame-1 patches")
         return int(counts[0]) if frames.shape[0] else 0
 
+    def _tables(self) -> tuple[Tensor, Tensor]:
+        if self.config.pos_embed == "learned":
+            t, g = self.n_frames, self.grid
+            return resize_table(self.enc_pos, t, g), resize_table(self.dec_pos, t, g)
+        return self.enc_pos, self.dec_pos
+
     # -- forward ------------------------------------------------------------------------------
     def forward(self, frames: Tensor, visible: Tensor) -> tuple[Tensor, Tensor]:
-        """Predict the hidden frame-1 patches.
+        """Predict the hidden patches of the last frame.
 
         Parameters
         ----------
-        frames : Tensor, shape (B, 2, 3, H, W), values in [0, 1]
+        frames : Tensor, shape (B, T, 3, H, W), values in [0, 1]
+            ``T`` = ``config.n_frames`` (a 3-frame model also takes 2 frames, see :meth:`_clip`).
         visible : Tensor, shape (B, N), bool
+            Last-frame visibility. With ``encoder_tokens="all"`` also float in [0, 1] (soft).
 
         Returns
         -------
         pred : Tensor, shape (B, N - K, patch*patch*3)
-            Predicted pixels (row, col, channel order) of the hidden patches.
+            Predicted pixels (row, col, channel order) of the hidden patches; for a soft mask,
+            shape (B, N, patch*patch*3), every last-frame patch.
         hidden_idx : Tensor, shape (B, N - K), long
-            Frame-1 patch index of each predicted patch (ascending).
+            Last-frame patch index of each predicted patch (ascending).
         """
         h, vis_idx, hid_idx = self.encode(frames, visible)
-        b, n, k = frames.shape[0], self.grid**2, vis_idx.shape[1]
+        b, n, k = h.shape[0], self.grid**2, vis_idx.shape[1]
+        nctx = (self.n_frames - 1) * n
         h = self.enc_to_dec(self.enc_norm(h))
-        dpos1 = self.dec_pos[n:]
+        _, dec_pos = self._tables()
+        if self.config.encoder_tokens == "all":
+            h = h + dec_pos
+            for blk in self.decoder:
+                h = blk(h)
+            pred = self.head(self.dec_norm(h))[:, nctx:]
+            if visible.dtype != torch.bool:
+                return pred, hid_idx
+            return torch.gather(pred, 1, hid_idx.unsqueeze(-1).expand(-1, -1, pred.shape[-1])), hid_idx
         dd = h.shape[-1]
-        vis_pos = dpos1[vis_idx]
-        hid_pos = dpos1[hid_idx]
-        h = h + torch.cat([self.dec_pos[:n].expand(b, -1, -1), vis_pos], dim=1)
-        h = torch.cat([h, self.mask_token.expand(b, n - k, dd) + hid_pos], dim=1)
+        dpos1 = dec_pos[nctx:]
+        h = h + torch.cat([dec_pos[:nctx].expand(b, -1, -1), dpos1[vis_idx]], dim=1)
+        h = torch.cat([h, self.mask_token.expand(b, n - k, dd) + dpos1[hid_idx]], dim=1)
         rope = self._rope(self.dec_rope, b, vis_idx, hid_idx) if self.use_rope else None
         for blk in self.decoder:
             h = blk(h, rope)
-        pred = self.head(self.dec_norm(h[:, n + k :]))
+        pred = self.head(self.dec_norm(h[:, nctx + k :]))
         return pred, hid_idx
 
     def encode(self, frames: Tensor, visible: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -385,20 +489,37 @@ class CWM(nn.Module):
 
         Returns
         -------
-        tokens : Tensor, shape (B, N + K, enc_dim)
-            The N frame-0 tokens (row-major) followed by the K visible frame-1 tokens.
+        tokens : Tensor, shape (B, (T - 1) N + K, enc_dim)
+            The context-frame tokens (frame-major, row-major) followed by the K visible last-frame
+            tokens; with ``encoder_tokens="all"``, all ``T N`` tokens.
         vis_idx, hidden_idx : Tensor, shapes (B, K) and (B, N - K)
-            Frame-1 patch indices of the visible and hidden patches (ascending).
+            Last-frame patch indices of the visible and hidden patches (ascending); for a soft
+            mask, ``(B, 0)`` and every index.
         """
+        frames = self._clip(frames)
         k = self._check(frames, visible)
-        b, n = frames.shape[0], self.grid**2
+        b, n, t = frames.shape[0], self.grid**2, self.n_frames
+        nctx = (t - 1) * n
         x = (frames.flatten(0, 1) - self.mean) / self.std
-        tok = self.patch_embed(x).flatten(2).transpose(1, 2).reshape(b, 2 * n, -1)
-        tok = tok + self.enc_pos
-        order = torch.argsort((~visible).to(torch.int8), dim=1, stable=True)
-        vis_idx, hid_idx = order[:, :k], order[:, k:]
-        f1 = torch.gather(tok[:, n:], 1, vis_idx.unsqueeze(-1).expand(-1, -1, tok.shape[-1]))
-        h = torch.cat([tok[:, :n], f1], dim=1)
+        tok = self.patch_embed(x).flatten(2).transpose(1, 2).reshape(b, t * n, -1)
+        enc_pos, _ = self._tables()
+        tok = tok + enc_pos
+        if k < 0:
+            vis_idx = torch.zeros(b, 0, dtype=torch.long, device=tok.device)
+            hid_idx = torch.arange(n, device=tok.device).expand(b, n)
+        else:
+            order = torch.argsort((~visible).to(torch.int8), dim=1, stable=True)
+            vis_idx, hid_idx = order[:, :k], order[:, k:]
+        if self.config.encoder_tokens == "all":
+            # every token; each blended towards the mask token by its visibility (context frames: 1)
+            ones = torch.ones(b, nctx, dtype=tok.dtype, device=tok.device)
+            w = torch.cat([ones, visible.to(tok.dtype).clamp(0, 1)], 1)
+            h = self.mask_token + w.unsqueeze(-1) * (tok - self.mask_token)
+            for blk in self.encoder:
+                h = blk(h)
+            return h, vis_idx, hid_idx
+        f1 = torch.gather(tok[:, nctx:], 1, vis_idx.unsqueeze(-1).expand(-1, -1, tok.shape[-1]))
+        h = torch.cat([tok[:, :nctx], f1], dim=1)
         rope = self._rope(self.enc_rope, b, vis_idx) if self.use_rope else None
         for blk in self.encoder:
             h = blk(h, rope)
@@ -412,9 +533,10 @@ class CWM(nn.Module):
         return table[idx]
 
     def predict(self, frames: Tensor, visible: Tensor) -> Tensor:
-        """Whole predicted frame 1, shape ``(B, 3, H, W)``; visible patches copied from the input."""
+        """Whole predicted last frame, shape ``(B, 3, H, W)``; visible patches copied from the input
+        (with a soft mask, every patch is the model's output)."""
         pred, hid_idx = self(frames, visible)
-        p1 = patchify(frames[:, 1], self.patch_size)
+        p1 = patchify(frames[:, -1], self.patch_size)
         out = p1.scatter(1, hid_idx.unsqueeze(-1).expand_as(pred), pred.to(p1.dtype))
         return unpatchify(out, self.patch_size, self.grid)
 

@@ -75,10 +75,19 @@ def _device(model) -> torch.device:
         return torch.device("cpu")
 
 
+#: Largest number of input tokens (clips x frames x patches) :func:`predict_batched` sends through a
+#: model at once: 2^16 keeps the chunks of the CPU tiers whole (256 clips) and caps a ViT-B/8 at
+#: 224 px at 41 clips (some 1.5 GB of activations instead of 9 GB at 256).
+TOKEN_BUDGET = 1 << 16
+
+
 @torch.no_grad()
 def predict_batched(model, frames: Tensor, visible: Tensor, batch_size: int = 256) -> Tensor:
-    """``model.predict`` over a large batch in chunks (inputs may live on the CPU)."""
+    """``model.predict`` over a large batch in chunks of at most ``batch_size`` clips and
+    :data:`TOKEN_BUDGET` tokens (inputs may live on the CPU)."""
     dev = _device(model)
+    tokens = getattr(model, "grid", 1) ** 2 * getattr(model, "n_frames", 2)
+    batch_size = max(1, min(int(batch_size), TOKEN_BUDGET // max(1, tokens)))
     outs = [model.predict(frames[i : i + batch_size].to(dev), visible[i : i + batch_size].to(dev)).float().cpu() for i in range(0, len(frames), batch_size)]
     return torch.cat(outs) if outs else frames.new_zeros((0, *frames.shape[2:]))
 
@@ -186,14 +195,66 @@ def _localise(resp: Tensor, inv_temp: float, window: Tensor | None = None) -> tu
     return hard, soft, peak
 
 
-def _tracer_round(model, frames, pts, masks, *, bumps, batch_size, per_point_masks):
+def multiplex_groups(points: Tensor, separation: float, max_per_image: int) -> list[list[int]]:
+    """Greedy groups of point indices whose members lie more than ``separation`` px apart.
+
+    Parameters
+    ----------
+    points : Tensor, shape (P, 2)
+        (x, y) pixels.
+    separation : float
+        Smallest Chebyshev distance (px) between two members of a group, exclusive.
+    max_per_image : int
+        Largest group.
+
+    Returns
+    -------
+    list of list of int
+        Every index once; each point joins the first group it fits, in the points' order.
+    """
+    groups: list[list[int]] = []
+    for i, p in enumerate(points.tolist()):
+        for grp in groups:
+            far = all(max(abs(p[0] - points[j, 0]), abs(p[1] - points[j, 1])) > separation for j in grp)
+            if len(grp) < max_per_image and far:
+                grp.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
+def _tracer_round(model, frames, pts, masks, *, bumps, batch_size, per_point_masks, groups=None):
     """Mask-averaged responses (P, H, W) of tracers ``bumps`` (P, 3, H, W) for masks (M, N) shared or (P, M, N) per point.
 
     ``frames`` is one clip (2, 3, H, W) or one clip per point (P, 2, 3, H, W; needs per-point masks).
+    ``groups`` (shared masks only): lists of point indices whose tracers go into one perturbed
+    frame together; every member gets the group's response map (see ``tracers_per_image`` of
+    :func:`tracer_flow`).
     """
     P = len(pts)
     H = model.image_size
     per_point_frames = frames.ndim == 5
+    if groups is not None:
+        if per_point_masks or per_point_frames:
+            raise ValueError("tracers can share an image only with shared masks and one clip")
+        M = masks.shape[0]
+        clean = predict_batched(model, frames[None].expand(M, -1, -1, -1, -1), masks, batch_size)[None]
+        hidden = _hidden_pixels(model, masks)[None]
+        resp = torch.empty(P, H, H)
+        chunk = max(1, batch_size // M)
+        for a in range(0, len(groups), chunk):
+            gs = groups[a : a + chunk]
+            f = frames[None, None].repeat(len(gs), M, 1, 1, 1, 1)
+            for r, grp in enumerate(gs):
+                f[r, :, 0] += bumps[grp].sum(0)
+            pert = predict_batched(model, f.reshape(-1, 2, 3, H, H), masks.repeat(len(gs), 1), batch_size)
+            pert = pert.view(len(gs), M, 3, H, H)
+            delta = (pert - clean).abs().sum(2) * hidden
+            maps = delta.sum(1) / hidden.sum(1).clamp_min(1.0)
+            for r, grp in enumerate(gs):
+                resp[grp] = maps[r]
+        return resp, M + len(groups) * M
     if per_point_frames and not per_point_masks:
         raise ValueError("per-point frames need per-point masks")
     if per_point_masks:
@@ -248,6 +309,7 @@ def tracer_flow(
     seed: int = 0,
     batch_size: int = 256,
     return_response: bool = False,
+    tracers_per_image: int = 1,
 ) -> TracerResult:
     """Optical flow from a tracer added to frame 0 (``cwm.md`` §2.2a, §5.4).
 
@@ -317,12 +379,25 @@ def tracer_flow(
     seed : int, default=0
     batch_size : int, default=256
     return_response : bool, default=False
+    tracers_per_image : int, default=1
+        Up to this many points' tracers share one perturbed frame 0 when the points lie more than
+        ``2 search_radius + 6 sigma`` px apart (so no point's search window sees another's tracer
+        or its response there), dividing the forward passes by up to that factor. An
+        approximation (this project's, not the papers'): a distant tracer still changes every
+        token through attention. Needs ``search_radius``; not with ``hidden_target``,
+        ``static_contrast``, ``mixture_fit``, ``zoom_iters`` or a custom ``tracer``.
 
     Returns
     -------
     TracerResult
     """
     frames = _check_frames(model, frames)
+    if int(tracers_per_image) < 1:
+        raise ValueError(f"tracers_per_image must be >= 1, got {tracers_per_image}")
+    other = hidden_target or static_contrast or mixture_fit or zoom_iters or tracer is not None
+    if tracers_per_image > 1 and (search_radius is None or other):
+        raise ValueError("tracers_per_image > 1 needs a search_radius and no hidden_target, static_contrast, "
+                         "mixture_fit, zoom_iters or custom tracer")
     pts = _check_points(model, points)
     if n_masks < 1:
         raise ValueError(f"n_masks must be >= 1, got {n_masks}")
@@ -373,7 +448,12 @@ def tracer_flow(
             r, n = torch.where(moved[:, None, None], c, r), n + n0
         return r, n
 
-    resp, n_passes = respond(masks, False)
+    if tracers_per_image > 1:
+        groups = multiplex_groups(pts, 2 * float(search_radius) + 6 * sigma, int(tracers_per_image))
+        resp, n_passes = _tracer_round(model, frames, pts, masks, bumps=bumps, batch_size=batch_size,
+                                       per_point_masks=False, groups=groups)
+    else:
+        resp, n_passes = respond(masks, False)
     hard, soft, peak = _localise(resp, inv_temp, window)
     if hidden_target and len(pts):
         rc = (hard.round().long() // model.patch_size).clamp(0, g - 1)
@@ -482,6 +562,7 @@ def jacobian_flow(
     n_visible: int | None = None,
     readout_sigma: float = 1.0,
     seed: int = 0,
+    point_batch: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Flow from the Jacobian of the predictor with the frames swapped (``cwm.md`` §2.2b).
 
@@ -502,6 +583,10 @@ def jacobian_flow(
     readout_sigma : float, default=1.0
         Width of the Gaussian window that reads the predicted pixel at p.
     seed : int, default=0
+    point_batch : int, optional
+        Points per vectorised Jacobian call. Default: all of them for images up to 64 px, else 1
+        (one plain backward pass per point and mask, with the fused attention), since the
+        vectorised call keeps one attention graph per point (some 5 GB each for ViT-B/8 at 224 px).
 
     Returns
     -------
@@ -526,19 +611,34 @@ def jacobian_flow(
     f0, f1 = frames[0].to(dev), frames[1].to(dev)
     total = torch.zeros(len(pts), H, H)
     count = torch.zeros(len(pts))
+    if point_batch is None:
+        point_batch = max(1, len(pts)) if H <= 64 else 1
+    if int(point_batch) < 1:
+        raise ValueError(f"point_batch must be >= 1, got {point_batch}")
     for m in range(n_masks):
         use = ~masks[m, own]
         if not bool(use.any()):
             continue
         vis = masks[m : m + 1].to(dev)
+        aff = torch.zeros(len(pts), H, H)
+        for a in range(0, len(pts), int(point_batch)):
+            sel = torch.arange(a, min(len(pts), a + int(point_batch)))
+            sel = sel[use[sel]]
+            if not len(sel):
+                continue
 
-        def readout(x_full: Tensor) -> Tensor:
-            pred = model.predict(torch.stack([x_full, f0])[None], vis)[0]  # predicted frame 0
-            return read @ pred.sum(0).reshape(-1)
+            def readout(x_full: Tensor, rows: Tensor = read[sel.to(dev)]) -> Tensor:
+                pred = model.predict(torch.stack([x_full, f0])[None], vis)[0]  # predicted frame 0
+                return rows @ pred.sum(0).reshape(-1)
 
-        with explicit_attention():
-            jac = jacrev(readout)(f1)  # (P, 3, H, W)
-        aff = jac.sum(1).clamp_min(0).detach().cpu()
+            if len(sel) == 1:  # one plain backward pass, fused attention
+                x = f1.detach().clone().requires_grad_(True)
+                with torch.enable_grad():
+                    jac = torch.autograd.grad(readout(x).sum(), x)[0][None]
+            else:
+                with explicit_attention():
+                    jac = jacrev(readout)(f1)  # (p, 3, H, W)
+            aff[sel] = jac.sum(1).clamp_min(0).detach().cpu()
         total[use] += aff[use]
         count[use] += 1
     aff = total / count.clamp_min(1)[:, None, None]
@@ -624,6 +724,8 @@ def spelke_segment(
     seed: int = 0,
     batch_size: int = 256,
     progress: bool = False,
+    flow_search_radius: float | None = None,
+    tracers_per_image: int = 1,
 ) -> tuple[Tensor, Tensor]:
     """Segment of the object that moves with ``point`` (``cwm.md`` §2.5), label-free.
 
@@ -657,6 +759,12 @@ def spelke_segment(
         Grid spacing (px) of the flow probe; default the patch size.
     flow_masks : int, default=2
     flow_visible_fraction : float, default=0.25
+    flow_search_radius : float, optional
+        Search radius (px) of the flow probe (:func:`tracer_flow`); default the whole frame.
+    tracers_per_image : int, default=1
+        Tracers sharing one perturbed frame in the flow probe (:func:`tracer_flow`; needs
+        ``flow_search_radius``): with moves of a few pixels a radius of ``2 max_move`` lets a
+        whole coarse grid share one pass, which makes the published 224-px models usable on a CPU.
     threshold : float, default=0.35
         On the normalised motion.
     seed : int, default=0
@@ -709,7 +817,8 @@ def spelke_segment(
     mags = []
     for i in tqdm(range(n_samples), disable=not progress, desc="counterfactuals"):
         res = tracer_flow(model, torch.stack([preds[n_samples + i], preds[i]]), grid_pts, n_masks=flow_masks,
-                          visible_fraction=flow_visible_fraction, seed=seed + i, batch_size=batch_size)
+                          visible_fraction=flow_visible_fraction, seed=seed + i, batch_size=batch_size,
+                          search_radius=flow_search_radius, tracers_per_image=tracers_per_image)
         mags.append(res.flow_argmax.norm(dim=1))
     motion = torch.stack(mags).median(0).values.view(1, 1, len(centres), len(centres))
     motion = F.interpolate(motion, size=(s, s), mode="bilinear", align_corners=False)[0, 0]

@@ -244,6 +244,8 @@ class CWMTask:
         """The CWM named by ``cfg["arch"]`` at ``cfg["image_size"]`` (an :class:`OptCWM` for ``model_family`` "optcwm")."""
         if cfg.get("model_family") == "optcwm":
             return OptCWMTask().build_model(cfg)
+        if cfg.get("cwm_config"):  # an imported model records its whole shape (neurocwm.imports.cwm)
+            return build_cwm(dict(cfg["cwm_config"]))
         size = cfg.get("image_size")
         over = {"image_size": int(size)} if size else {}
         if cfg.get("pos_embed") is not None:

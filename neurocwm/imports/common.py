@@ -7,7 +7,6 @@ of another layout is refused with one line naming the first key that does not be
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -16,6 +15,7 @@ from typing import Iterable, Mapping
 
 import torch
 
+from neurocwm.hub import sha256_of
 from topography.fileio import write_json
 
 __all__ = ["StrictState", "file_record", "load_into", "write_run", "PREPROCESSING", "check_out"]
@@ -98,22 +98,14 @@ def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source:
         model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
 
 
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def file_record(path: str | Path, files: Iterable[Path] | None = None) -> dict:
     """Provenance of a source file or folder: name, size in bytes and sha256 (per file for a folder)."""
     path = Path(path)
     if path.is_dir():
         members = sorted(files if files is not None else (p for p in path.iterdir() if p.is_file()))
         return {"name": path.name, "path": str(path.resolve()),
-                "files": [{"name": p.name, "size": p.stat().st_size, "sha256": _sha256(p)} for p in members]}
-    return {"name": path.name, "path": str(path.resolve()), "size": path.stat().st_size, "sha256": _sha256(path)}
+                "files": [{"name": p.name, "size": p.stat().st_size, "sha256": sha256_of(p)} for p in members]}
+    return {"name": path.name, "path": str(path.resolve()), "size": path.stat().st_size, "sha256": sha256_of(path)}
 
 
 def check_out(out: str | Path, force: bool) -> Path:
@@ -131,9 +123,8 @@ def write_run(out: str | Path, cfg: dict, model: torch.nn.Module, sheet, force: 
     Everything is written into a temporary folder beside ``out`` and renamed into place, so a
     failure leaves ``out`` as it was.
     """
-    from topography.sheet_io import save_sheet
-
     from neurocwm.train.checkpoint import save_weights
+    from topography.sheet_io import save_sheet
 
     out = check_out(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -168,8 +168,11 @@ def _torch_allow_list() -> list:
     return out
 
 
-def load_torch_checkpoint(path: str | Path) -> Any:
+def load_torch_checkpoint(path: str | Path, extra_globals: tuple = ()) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU with an explicit numpy allow-list.
+
+    ``extra_globals`` admits a family's own inert classes besides it (e.g. ``argparse.Namespace``
+    for the training arguments a CWM checkpoint holds).
 
     Raises
     ------
@@ -187,7 +190,7 @@ def load_torch_checkpoint(path: str | Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
     try:
-        with torch.serialization.safe_globals(_torch_allow_list()):
+        with torch.serialization.safe_globals(_torch_allow_list() + list(extra_globals)):
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         msg = str(exc)
