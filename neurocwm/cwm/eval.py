@@ -1,6 +1,7 @@
-"""Honest evaluation of CWM flow and occlusion readouts against classical baselines (``cwm.md`` §5.5).
+"""Honest evaluation of CWM flow and occlusion readouts against classical baselines.
 
-All methods are scored on the same query points of held-out generated videos (fixed seeds):
+The protocol is this project's own. All methods are scored on the same query points of held-out
+generated videos (fixed seeds):
 
 * ``cwm_tracer`` / ``cwm_tracer_soft`` - :func:`~neurocwm.cwm.readouts.tracer_flow` (argmax /
   soft-argmax); ``cwm_jacobian`` - :func:`~neurocwm.cwm.readouts.jacobian_flow` (optional);
@@ -14,10 +15,11 @@ All methods are scored on the same query points of held-out generated videos (fi
   ``cwm`` and ``test`` extras: ``pip install "neurocwm[cwm]"``); without it they are left out and
   the result's ``settings["missing_baselines"]`` says so.
 
-Flow metrics on GT-visible points: EPE and TAP-style ``<delta_avg`` (coordinates rescaled to 256,
-thresholds 1, 2, 4, 8, 16), split by |GT flow| bins and by object / background. Occlusion: accuracy
-and F1 (occluded = positive) for the tracer visibility (threshold chosen on separate calibration
-pairs) and for forward-backward consistency of TV-L1. Every method's compute is reported per point.
+Flow metrics on GT-visible points: EPE and TAP-style ``<delta_avg`` (Doersch et al. 2022, TAP-Vid,
+NeurIPS Datasets and Benchmarks; coordinates rescaled to 256, thresholds 1, 2, 4, 8, 16), split by
+|GT flow| bins and by object / background. Occlusion: accuracy and F1 (occluded = positive) for the
+tracer visibility (threshold chosen on separate calibration pairs) and for forward-backward
+consistency of TV-L1. Every method's compute is reported per point.
 """
 
 from __future__ import annotations
@@ -184,7 +186,11 @@ def _bilinear(field: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 
 def fb_occlusion(fwd: np.ndarray, bwd: np.ndarray) -> np.ndarray:
-    """Forward-backward occlusion test of ``cwm.md`` §2.3 on dense flows (H, W, 2) -> bool (H, W)."""
+    """Forward-backward occlusion test on dense flows (H, W, 2) -> bool (H, W).
+
+    Occluded where ``|f + b(x + f)|^2 > 0.5 (|f|^2 + |b(x + f)|^2) + 0.5`` or the destination leaves the
+    image, the constants of the ECCV'24 CWM release (Venkatesh et al. 2024, ECCV; neuroailab/cwm_dynamics).
+    """
     h, w = fwd.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     dest = np.stack([(xx + fwd[..., 0]).ravel(), (yy + fwd[..., 1]).ravel()], 1)
@@ -489,7 +495,7 @@ def evaluate_segments(
     disc_radius: float | None = None,
     progress: bool = True,
 ) -> dict:
-    """Segment IoU of Spelke segments against appearance-only baselines (``cwm.md`` §5.4-5.5).
+    """Segment IoU of Spelke segments (Bear et al. 2023, arXiv:2306.01828) against appearance-only baselines.
 
     Scenes come from the generator with a static camera and every object a glued pair of two
     differently coloured shapes (one object id), so an appearance-only method can at best find one
@@ -555,7 +561,7 @@ def _patch_order_by(score: np.ndarray, patch: int) -> np.ndarray:
 
 
 def evaluate_keypoints(model, *, n_pairs: int = 10, k: int = 8, n_random: int = 4, seed: int = KEYPOINT_SEED, progress: bool = True) -> dict:
-    """Keypoint error-reduction curve (``cwm.md`` §2.6, §5.5).
+    """Keypoint error-reduction curve of greedy CWM keypoints (Venkatesh et al. 2024, ECCV) against other orders.
 
     For each held-out pair, frame-1 patches are revealed one by one in the order chosen by
 

@@ -1,4 +1,7 @@
-"""Frame-1 visibility masks for the two-frame CWM ("temporally factored" masking, ``cwm.md`` §1.5).
+"""Frame-1 visibility masks for the two-frame CWM ("temporally factored" masking).
+
+As in Bear et al. 2023, arXiv:2306.01828, and Venkatesh et al. 2024, ECCV (released masking
+generators of neuroailab/CounterfactualWorldModels and neuroailab/cwm_dynamics).
 
 Frame 0 is always fully visible; in frame 1 only a few patches are shown. A mask here is a boolean
 tensor ``visible`` of shape ``(batch, n_patches)`` over the frame-1 patch grid (row-major), ``True``
@@ -57,7 +60,8 @@ def sample_visible(
     generator : torch.Generator
         Seeded generator (CPU); all randomness comes from it.
     clump : int, default=1
-        Visible patches come in ``clump x clump`` blocks, sampled on a coarser grid (``cwm.md`` §1.5).
+        Visible patches come in ``clump x clump`` blocks, sampled on a coarser grid (the
+        "clumping factor" of the 2023 CWM release, Bear et al. 2023, arXiv:2306.01828).
     device : torch.device or str, optional
         Device of the returned mask.
 
@@ -90,7 +94,8 @@ def force_hidden(visible: Tensor, hidden: Tensor, *, generator: torch.Generator)
     """Hide the patches in ``hidden`` while keeping the number of visible patches per mask.
 
     Each visible patch that must be hidden is swapped with a randomly chosen patch that is
-    neither visible nor in ``hidden`` (the "hidden-target" trick of ``cwm.md`` §2.2a, §5.4).
+    neither visible nor in ``hidden`` (the "hidden-target" or "heuristic masking"
+    trick of the Opt-CWM release, Stojanov et al. 2025, arXiv:2503.19953).
 
     Parameters
     ----------

@@ -1,15 +1,17 @@
 """The two-frame, temporally factored masked autoencoder behind a counterfactual world model.
 
 A ViT encoder sees all frame-0 tokens and the few visible frame-1 tokens; a light decoder adds a
-mask token for every hidden frame-1 patch and predicts its raw pixels (``cwm.md`` §1). Each frame is
-tokenised on its own (tubelet 1). Inputs are frames in [0, 1]; the model applies ImageNet
-normalisation itself and predicts un-normalised pixels, so the loss is the MSE in [0, 1] units
-(``cwm.md`` §1.6).
+mask token for every hidden frame-1 patch and predicts its raw pixels (Bear et al. 2023,
+arXiv:2306.01828; Venkatesh et al. 2024, ECCV, arXiv:2312.06721). Each frame is tokenised on its own
+(tubelet 1). Inputs are frames in [0, 1]; the model applies ImageNet normalisation itself and
+predicts un-normalised pixels, so the loss is the MSE in [0, 1] units (as in the ECCV'24 release,
+neuroailab/cwm_dynamics).
 
 Sizes come from a small registry, :data:`PRESETS`: CPU tiers (``smoke``, ``tiny-lite``, ``tiny``,
-``cwm.md`` §5.3) and the published ViT shapes (``vitb8`` ... ``vitl4``, §1.4). Transformer blocks
-are torch's own (pre-LN, :func:`torch.nn.functional.scaled_dot_product_attention`), which also work
-under :mod:`torch.func` transforms used by the Jacobian readout.
+this project's CPU miniatures) and the published ViT shapes (``vitb8`` ... ``vitl4``; Bear et al.
+2023; Venkatesh et al. 2024). Transformer blocks are torch's own (pre-LN,
+:func:`torch.nn.functional.scaled_dot_product_attention`), which also work under :mod:`torch.func`
+transforms used by the Jacobian readout.
 """
 
 from __future__ import annotations
@@ -59,12 +61,12 @@ class CWMConfig:
         Hidden width of the block MLPs relative to the block width.
     pos_embed : {"1d", "separable", "rope"}
         ``"1d"``: the papers' fixed sin-cos table over all ``2 N`` tokens (frame identity only
-        through the index offset). ``"separable"``: 2-D spatial sin-cos plus a sin-cos frame term,
-        the documented deviation of ``cwm.md`` §5.3 that helps small models learn. ``"rope"``: the
-        separable table plus 2-D axial rotary embeddings of the patch row and column on every
-        attention's queries and keys (both frames share the rotation of a position), so that
-        attention scores depend on the relative offset between patches, the quantity a
-        motion-transporting model has to attend by. Not in the papers.
+        through the index offset). ``"separable"``: 2-D spatial sin-cos plus a sin-cos frame term, a
+        deviation of ours that helps small models learn (the 2023 CWM code has an unused space-time
+        separable switch). ``"rope"``: the separable table plus 2-D axial rotary embeddings of the
+        patch row and column on every attention's queries and keys (both frames share the rotation
+        of a position), so that attention scores depend on the relative offset between patches, the
+        quantity a motion-transporting model has to attend by. Not in the papers.
     rope_base : float
         Longest rotary wavelength scale (in patches) for ``pos_embed="rope"``.
     n_frames : int
@@ -136,8 +138,9 @@ class CWMConfig:
         return self.grid**2
 
 
-#: Size registry. CPU tiers from ``cwm.md`` §5.3 (measured 0.12 / 0.22 / 0.44 s per step at batch
-#: 32 on 2 threads); GPU shapes from §1.4 (2023 ViT-B/8 and ViT-L/4, ECCV'24 ViT-B/8 decoder).
+#: Size registry. CPU tiers are this project's (measured 0.12 / 0.22 / 0.44 s per step at batch
+#: 32 on 2 threads); GPU shapes are the released ones: 2023 ViT-B/8 and ViT-L/4
+#: (Bear et al. 2023, arXiv:2306.01828), ECCV'24 ViT-B/8 decoder (Venkatesh et al. 2024, ECCV, neuroailab/cwm_dynamics).
 PRESETS: dict[str, CWMConfig] = {
     "smoke": CWMConfig(32, 4, 96, 4, 3, 64, 2, 2),
     "tiny-lite": CWMConfig(64, 8, 128, 4, 4, 96, 2, 4),

@@ -1,4 +1,4 @@
-"""Opt-CWM-lite: learn the tracer instead of hand-setting it (``cwm.md`` §2.8, §5.1 (iv), §7 item 6).
+"""Opt-CWM-lite: learn the tracer instead of hand-setting it (Stojanov et al. 2025, arXiv:2503.19953).
 
 A frozen base CWM Ψ is probed with a Gaussian tracer whose parameters come from a small MLP
 (:class:`TracerMLP`) applied to the base encoder's frame-0 token at the query point. The probe's
@@ -31,7 +31,8 @@ class TracerMLP(nn.Module):
     """Frame-0 encoder token at a query (+ its sub-patch offset) -> per-channel Gaussian tracer.
 
     Each of the 3 channels gets an amplitude in [-1, 1], a centre offset within ``max_offset`` px
-    of the query and a width in [1, ``max_sigma``] px (``cwm.md`` §2.2a, isotropic here).
+    of the query and a width in [1, ``max_sigma``] px (the Gaussian perturbation of Opt-CWM,
+    Stojanov et al. 2025, arXiv:2503.19953, made isotropic here).
 
     Parameters
     ----------

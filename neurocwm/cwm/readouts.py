@@ -1,4 +1,5 @@
-"""Counterfactual readouts of a frozen CWM (``cwm.md`` §2, §5.4).
+"""Counterfactual readouts of a frozen CWM (Bear et al. 2023, arXiv:2306.01828; Venkatesh et al. 2024, ECCV;
+Stojanov et al. 2025, arXiv:2503.19953).
 
 Every function takes a *predictor*: any object with ``predict(frames, visible) -> (B, 3, H, W)``
 (predicted frame 1, visible patches copied from the input) and the attributes ``patch_size``,
@@ -9,17 +10,18 @@ masks; ``batch_size`` bounds the number of images per forward pass.
 
 Readouts
 --------
-* :func:`factual_prediction` - reveal a few true frame-1 patches, predict the rest (§2.1).
+* :func:`factual_prediction` - reveal a few true frame-1 patches, predict the rest (Bear et al. 2023).
 * :func:`tracer_flow` - add a Gaussian tracer to frame 0 at each point, find where the predicted
-  frame 1 changes (§2.2a): multi-mask averaging, argmax and soft-argmax, the hidden-target trick.
-  Its peak response gives occlusion (:func:`occlusion_from_tracer`, §2.3).
-* :func:`jacobian_flow` - derivative of the predicted pixel w.r.t. the input, frames swapped (§2.2b),
-  one vectorised :func:`torch.func.jacrev` per mask.
-* :func:`move_patches` - motion counterfactuals: move patches, pin static ones (§2.4).
+  frame 1 changes (Bear et al. 2023; Stojanov et al. 2025, Fig. 1B): multi-mask averaging, argmax and
+  soft-argmax, the hidden-target trick.
+  Its peak response gives occlusion (:func:`occlusion_from_tracer`, Stojanov et al. 2025).
+* :func:`jacobian_flow` - derivative of the predicted pixel w.r.t. the input, frames swapped
+  (Venkatesh et al. 2024), one vectorised :func:`torch.func.jacrev` per mask.
+* :func:`move_patches` - motion counterfactuals: move patches, pin static ones (Bear et al. 2023).
 * :func:`spelke_segment` - the segment that moves with a point, measured with the model's own
-  tracer flow on the counterfactual predictions (§2.5); :func:`snap_to_superpixels` puts its
-  edges on image edges.
-* :func:`greedy_keypoints` - frame-1 patches that most reduce the prediction error (§2.6).
+  tracer flow on the counterfactual predictions (Bear et al. 2023;
+  Venkatesh et al. 2024); :func:`snap_to_superpixels` puts its edges on image edges.
+* :func:`greedy_keypoints` - frame-1 patches that most reduce the prediction error (Venkatesh et al. 2024).
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def _gaussian(size: int, centres: Tensor, sigma: float) -> Tensor:
 # ----------------------------------------------------------------------------- factual
 @torch.no_grad()
 def factual_prediction(model, frames, *, visible_fraction: float = 0.1, n_visible: int | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """Reveal random true frame-1 patches and predict the rest (``cwm.md`` §2.1).
+    """Reveal random true frame-1 patches and predict the rest (Bear et al. 2023, arXiv:2306.01828).
 
     Parameters
     ----------
@@ -154,7 +156,7 @@ class TracerResult:
         Maximum of the mask-averaged response (sum over channels of |delta|).
     visibility : Tensor, (P,)
         ``peak`` divided by the tracer's own peak (amplitude x sum of colour), about 1 when the
-        tracer reappears intact, near 0 when it vanishes (occlusion, §2.3).
+        tracer reappears intact, near 0 when it vanishes (occlusion, as in Stojanov et al. 2025).
     response : Tensor, (P, H, W) or None
         Mask-averaged response maps when ``return_response`` was set.
     n_passes : int
@@ -311,7 +313,7 @@ def tracer_flow(
     return_response: bool = False,
     tracers_per_image: int = 1,
 ) -> TracerResult:
-    """Optical flow from a tracer added to frame 0 (``cwm.md`` §2.2a, §5.4).
+    """Optical flow from a tracer added to frame 0 (Bear et al. 2023; Stojanov et al. 2025, Fig. 1B).
 
     For every point p a Gaussian bump (``sigma`` px, ``amplitude`` x ``colour`` in [0, 1] units) is
     added to frame 0 at p; the response is the channel-summed |difference| between the perturbed
@@ -356,13 +358,13 @@ def tracer_flow(
         With ``static_contrast``: a point whose contrast peak is below this fraction of its plain
         response peak (nothing moved) is localised on the plain response instead.
     zoom_iters : int, default=0
-        Multi-scale refinement (``cwm.md`` §2.2a, Opt-CWM's ``zoom_iters``): in iteration i a square
-        of side ``zoom_factor**i`` x the image is cropped around the point in frame 0 and around the
-        current estimate in frame 1 (shifted to stay inside the image), both crops are resized to
-        the model's input size and probed again (same masks); the estimate is mapped back to the
-        image. Residual motion is magnified by ``1 / zoom_factor**i``. Costs one more probe per
-        iteration; not with a custom ``tracer``. With ``return_response`` the response returned is
-        the last round's, in that round's crop coordinates.
+        Multi-scale refinement (the ``zoom_iters`` of the Opt-CWM release, Stojanov et al. 2025): in
+        iteration i a square of side ``zoom_factor**i`` x the image is cropped around the point in
+        frame 0 and around the current estimate in frame 1 (shifted to stay inside the image), both
+        crops are resized to the model's input size and probed again (same masks); the estimate is
+        mapped back to the image. Residual motion is magnified by ``1 / zoom_factor**i``. Costs one
+        more probe per iteration; not with a custom ``tracer``. With ``return_response`` the
+        response returned is the last round's, in that round's crop coordinates.
     zoom_factor : float, default=0.75
     mixture_fit : bool, default=False
         Localise by fitting the response r as an in-place part plus a moved copy of the response
@@ -547,7 +549,10 @@ def _crop_resized(frames: Tensor, o0: Tensor, o1: Tensor, side: int, size: int) 
 
 
 def occlusion_from_tracer(result: TracerResult, threshold: float = 0.1) -> Tensor:
-    """Predicted occlusion (bool, (P,)): the tracer's visibility fell below ``threshold`` (§2.3)."""
+    """Predicted occlusion (bool, (P,)): the tracer's visibility fell below ``threshold``.
+
+    The occlusion test of Opt-CWM (Stojanov et al. 2025, arXiv:2503.19953).
+    """
     return result.visibility < threshold
 
 
@@ -564,7 +569,7 @@ def jacobian_flow(
     seed: int = 0,
     point_batch: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Flow from the Jacobian of the predictor with the frames swapped (``cwm.md`` §2.2b).
+    """Flow from the Jacobian of the predictor with the frames swapped (Venkatesh et al. 2024, ECCV).
 
     Frame 1 goes into the fully visible slot and frame 0 into the sparse slot; for a point p of
     frame 0 the gradient of the predicted (Gaussian-weighted, channel-summed) pixel at p with respect
@@ -650,7 +655,7 @@ def jacobian_flow(
 # ----------------------------------------------------------------------------- motion counterfactuals
 @torch.no_grad()
 def move_patches(model, image, moves, static=None, *, batch_size: int = 256) -> Tensor:
-    """Counterfactual frame 1 of a static scene in which some patches move (``cwm.md`` §2.4).
+    """Counterfactual frame 1 of a static scene in which some patches move (Bear et al. 2023).
 
     The clip is (image, image); for every sample, each move ``(src, dst)`` pastes the image patch
     ``src`` at patch ``dst`` of frame 1 and reveals it there; ``static`` patches are revealed in place
@@ -727,7 +732,7 @@ def spelke_segment(
     flow_search_radius: float | None = None,
     tracers_per_image: int = 1,
 ) -> tuple[Tensor, Tensor]:
-    """Segment of the object that moves with ``point`` (``cwm.md`` §2.5), label-free.
+    """Segment of the object that moves with ``point`` (Spelke segment, Bear et al. 2023), label-free.
 
     Each of ``n_samples`` counterfactuals moves the surface under the point by a random whole-pixel
     displacement ``d`` (``min_move <= |d|``, each component at most ``max_move``): frame 1 reveals
@@ -863,7 +868,7 @@ def snap_to_superpixels(motion, image, *, threshold: float = SEGMENT_THRESHOLD, 
 # ----------------------------------------------------------------------------- keypoints
 @torch.no_grad()
 def greedy_keypoints(model, frames, k: int = 8, *, n_candidates: int = 16, batch_size: int = 256) -> tuple[list[int], Tensor]:
-    """Greedy frame-1 patches that most reduce the prediction error (``cwm.md`` §2.6).
+    """Greedy frame-1 patches that most reduce the prediction error (Venkatesh et al. 2024, ECCV).
 
     Starting with frame 1 fully hidden, each round tries the ``n_candidates`` hidden patches of
     largest current error, reveals each in turn and keeps the one that leaves the lowest mean squared

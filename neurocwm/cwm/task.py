@@ -15,7 +15,8 @@ Batches are seeded by ``(seed, rank, step)``, so every rank sees different video
 be restarted at any step (exact resume) and no global RNG is touched. The number of visible
 frame-1 patches is drawn per batch between ``visible_min`` and ``visible_max`` (fractions of the
 patches; 3 to 24 of 64 at the tiny tier) so that both sparse and richer prompts are in
-distribution (``cwm.md`` §5.6).
+distribution (a choice of ours: the tracer can only move if some visible frame-1 patch shows the
+motion, so probes may reveal more patches than a fixed training fraction would allow).
 
 ``validate`` measures, on a fixed validation set that does not depend on the training seed, the
 hidden-patch error as more frame-1 patches are revealed (``val/mse_at_K`` for K = 3, 6, 12, 24 at
@@ -70,7 +71,9 @@ DEFAULTS: dict = {
     "readout_radius": 14.0,  # px; the tracer looks for its peak within this distance (as block matching's +-14)
     "clump": 1,
     "motion_weight": 0.0,  # > 0: weight hidden pixels by how much they change between the frames (hidden_mse)
-    "pos_embed": None,  # None -> "rope" on the CPU tiers (benchmarks/RESULTS.md, runs B vs H), the size's own ("1d") on the GPU shapes
+    # None -> "rope" on the CPU tiers (with rotary embeddings the tiny model's error fell as more frame-1 patches
+    # were revealed, without them it stayed flat; benchmarks/RESULTS.md), the size's own ("1d") on the GPU shapes
+    "pos_embed": None,
     "data": None,
     "data_pool": 0,  # > 0: pre-generate this many synthetic pairs per rank and reuse them (see make_batches)
     "gap_ms": 150.0,
@@ -299,7 +302,10 @@ class CWMTask:
         self.neighborhoods = {n: torch.as_tensor(sheet[n].neighborhoods, device=dev) for n in self.layers}
 
     def param_groups(self, model: nn.Module, cfg: dict) -> list[dict]:
-        """Weight decay on matrices only (not on biases, norms, the mask token), as in ``cwm.md`` §1.8."""
+        """Weight decay on matrices only (not on biases, norms, the mask token).
+
+        As in the ECCV'24 CWM release (Venkatesh et al. 2024, ECCV; neuroailab/cwm_dynamics).
+        """
         decay, no_decay = [], []
         for name, p in model.named_parameters():
             if not p.requires_grad:
@@ -467,8 +473,7 @@ def synthetic_pool(synth: SyntheticVideos, n: int, entropy: list[int], progress:
     """``n`` synthetic pairs (n, 2, 3, H, W) float16, pair ``i`` seeded by ``entropy + [-1, i]``.
 
     Generating a 64 px pair costs about 10 ms of one core, the same order as a training step of
-    the tiny tier per 32 pairs; a pool reused with :func:`_augment` removes that cost (``cwm.md``
-    §5.2: "pre-generate or generate on the fly").
+    the tiny tier per 32 pairs; a pool reused with :func:`_augment` removes that cost.
     """
     from tqdm.auto import tqdm
 
@@ -499,7 +504,7 @@ def _synth_frames(synth: SyntheticVideos, entropy: list[int]) -> np.ndarray:
     return np.ascontiguousarray(make_pair(np.random.SeedSequence(entropy), synth.cfg)["frames"].transpose(0, 3, 1, 2))
 
 
-#: Defaults of the Opt-CWM-lite stage (``cwm.md`` §2.8, scaled down), on top of :data:`DEFAULTS`.
+#: Defaults of the Opt-CWM-lite stage (Stojanov et al. 2025, scaled down), on top of :data:`DEFAULTS`.
 OPT_DEFAULTS: dict = {
     "model_family": "optcwm",
     "base_run": None,  # required: a run folder of `neurocwm fit --model cwm`

@@ -1,6 +1,6 @@
 """Two-frame training videos: an embedded generator with exact ground truth, and a folder loader.
 
-The default data (``cwm.md`` §5.2) is generated on the fly from a seed: a textured background seen
+The default data (this project's own) is generated on the fly from a seed: a textured background seen
 by a translating camera and 1-3 textured objects (rectangles, ellipses, and "glued" pairs of two
 differently coloured shapes that share one rigid motion), each moving rigidly (translation,
 optional rotation and scale). Every scene is a stack of layers with an analytic 2-D affine pose per
@@ -8,7 +8,7 @@ frame, so the forward flow of every frame-0 pixel, its object id and whether it 
 frame 1 are exact, and :meth:`Scene.render` evaluates either frame at any continuous point.
 
 Textures are colour sinusoids plus blurred white noise, never periodic patterns (periodic textures
-alias and smooth ones make flow ill-posed, ``cwm.md`` §5.2). The default is motion-heavy: every
+alias and smooth ones make flow ill-posed: the aperture problem). The default is motion-heavy: every
 object moves at least ``min_motion`` px and the camera moves in half of the scenes.
 
 :class:`VideoFolder` reads real videos: folders of frames (any fps given in the call or a
@@ -405,8 +405,9 @@ class VideoFolder:
     Each sub-folder holding image files is one video (frames in name order); its frame rate comes
     from a ``fps.txt`` in that sub-folder or from ``fps``. Video files (``.mp4`` etc.) are decoded with
     PyAV, which must then be installed. Pairs get one random multi-scale square crop (scales 1,
-    0.875, 0.75, 0.66 of the short side, ``cwm.md`` §1.7), are resized to ``size`` and flipped
-    horizontally at random, identically for both frames.
+    0.875, 0.75, 0.66 of the short side, the "multiscale" augmentation of the ECCV'24 CWM release,
+    Venkatesh et al. 2024, ECCV), are resized to ``size`` and flipped horizontally at random,
+    identically for both frames.
 
     Parameters
     ----------

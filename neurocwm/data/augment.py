@@ -1,6 +1,7 @@
 """Batched, seeded image augmentations in plain torch (run on the training device).
 
-The SimCLR recipe of TDANN (``tdann.md`` §2.1): RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3),
+The SimCLR recipe (Chen et al. 2020, ICML) as TDANN trains with it (Margalit et al. 2024, Neuron,
+STAR Methods; the configs of neuroailab/TDANN): RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3),
 horizontal flip (p 0.5), colour jitter (0.8, 0.8, 0.8, 0.2) applied with p 0.8, grayscale with
 p 0.2, Gaussian blur with p 0.5 and sigma U[0.1, 2.0] (in 224-px units, scaled to the image
 size), ImageNet normalisation. Every random draw comes from an explicit ``torch.Generator``.

@@ -7,9 +7,9 @@ The original fLoc layout is one folder per category holding ``<category>-<n>.jpg
         body/body-1.jpg ...
         ...
 
-Eleven categories of 144 grayscale images each. TDANN (Margalit et al. 2024, ``tdann.md``
-§5.1) groups ten of them into five domains and drops ``scrambled``; the selectivity of a unit
-for a domain contrasts the domain's two categories ("on") against the other eight ("off").
+Eleven categories of 144 grayscale images each. TDANN (Margalit et al. 2024, Neuron,
+STAR Methods) groups ten of them into five domains and drops ``scrambled``; the selectivity of a
+unit for a domain contrasts the domain's two categories ("on") against the other eight ("off").
 
 :func:`load_floc` reads the images into one float32 array (N x 3 x H x W, values in [0, 1],
 grayscale replicated to three channels), sorted by category then by the numeric ``n`` in the
@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-#: The five fLoc domains and their two categories each (``tdann.md`` §5.1).
+#: The five fLoc domains and their two categories each (Margalit et al. 2024, Neuron, STAR Methods).
 DOMAINS: dict[str, tuple[str, str]] = {
     "Faces": ("adult", "child"),
     "Bodies": ("body", "limb"),

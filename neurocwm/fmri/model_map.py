@@ -1,6 +1,7 @@
 """The model side of a comparison: a run's VTC layer as a :class:`CorticalMap`.
 
-Per unit: the fLoc domain selectivity t (``tdann.md`` §5.1, :func:`topography.selectivity.domain_selectivity`)
+Per unit: the fLoc domain selectivity t (Margalit et al. 2024, Neuron, STAR Methods;
+:func:`topography.selectivity.domain_selectivity`)
 at the unit's position on the simulated cortical sheet.
 """
 

@@ -1,4 +1,7 @@
-"""NSD-style flattened-cortex t-maps in MATLAB ``.mat`` files (``tdann.md`` §5.4).
+"""NSD-style flattened-cortex t-maps in MATLAB ``.mat`` files.
+
+The Natural Scenes Dataset (Allen et al. 2022, Nature Neuroscience) fLoc t-maps in the layout that
+the TDANN release reads (Margalit et al. 2024, Neuron, Fig. 3; neuroailab/TDANN).
 
 One file per subject and category, ``<subject>_<category>.mat``, holding
 
