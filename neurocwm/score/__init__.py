@@ -20,7 +20,9 @@ metric x layer x area), ``maps/*.npz`` (per-unit preferences; VTC maps as
 PDF: orientation maps with pinwheels, SF and colour maps, category maps with patch outlines,
 smoothness curves, dimensionality). ``neurocwm figures`` reads these files across runs.
 
-Stimuli: the 640 default gratings are rendered at the model's input size. fLoc and the Ringach
+Stimuli: the 640 default gratings, specified in cycles/degree, are rendered at the model's input
+size for its field of view (default 8 deg per 224 px); frequencies above 0.45 cycles/pixel are
+left out, and ``results.json`` records the frequencies, field of view and image size. fLoc and the Ringach
 2002 file come from ``floc`` / ``ringach`` or, when not given, from the shared data folder
 (``$NEUROCWM_SHARED_DATA``, default ``../shared/data``); when absent, the analyses that need them
 are skipped and ``results.json`` says so. Wiring and dimensionality use ``images`` (a folder of
@@ -38,7 +40,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .v1 import V1Params, v1_metrics
+from .v1 import V1Params, grating_stimuli, v1_metrics
 
 __all__ = ["ANALYSES", "score_run", "V1Params", "v1_metrics", "FORMAT_VERSION"]
 
@@ -105,6 +107,7 @@ def score_run(
     batch_size: int = 64,
     seed: int = 0,
     v1_params: V1Params | None = None,
+    field_of_view_deg: float | None = None,
     formats: Sequence[str] = ("png", "pdf"),
     progress: bool = True,
 ) -> dict:
@@ -142,6 +145,9 @@ def score_run(
         k-means, windows).
     v1_params : V1Params, optional
         Map, pinwheel and smoothness parameters.
+    field_of_view_deg : float, optional
+        Degrees of visual angle the model's input spans, for the gratings
+        (:func:`neurocwm.score.v1.grating_stimuli`); default 8 deg per 224 px.
     formats : sequence of str
         Figure formats (``png``, ``pdf``, ``svg``); empty for no figures.
     progress : bool
@@ -187,7 +193,12 @@ def score_run(
         "per_category": per_category, "n_wiring_images": n_wiring_images, "n_dim_images": n_dim_images,
         "images": str(images) if images is not None else "dead-leaves (generated)", "v1_params": v1_params.as_dict(),
         "positions": sheet.meta.get("source", "run"), "formats": list(formats),
+        "field_of_view_deg": field_of_view_deg,
     }
+    gratings = None
+    if "v1" in analyses:  # checked before anything is written; recorded in results.json
+        gratings = grating_stimuli(input_size(run), field_of_view_deg)
+        resolved["gratings"] = gratings.as_dict()
     skipped: dict[str, str] = {}
     # resolve every input before anything is written, so bad input leaves no partial output
     ringach_path = floc_path = None
@@ -215,7 +226,7 @@ def score_run(
             if not resolved["v1_layers"]:
                 skipped["v1"] = "the sheet has no V1 layer"
             else:
-                ctx.v1(resolved["v1_layers"], ringach_path, v1_params)
+                ctx.v1(resolved["v1_layers"], ringach_path, v1_params, gratings)
         elif analysis == "vtc":
             if floc_path is None:
                 skipped["vtc"] = floc_why
@@ -278,17 +289,15 @@ class _Context:
         return self._stills[key]
 
     # -- V1 -------------------------------------------------------------------------------------
-    def v1(self, layers: list[str], ringach_path: Path | None, params: V1Params) -> None:
+    def v1(self, layers: list[str], ringach_path: Path | None, params: V1Params, gratings) -> None:
         from neurocwm.datasets.ringach import load_ringach2002
-        from neurocwm.features import input_size
         from topography.fileio import atomic_path
-        from topography.gratings import sine_gratings
         from topography.tuning import v1_tuning
 
         from .plots import smoothness_figure, v1_map_figure
 
         ref_cv = load_ringach2002(ringach_path)["orivar"] if ringach_path is not None else None
-        images, meta = sine_gratings(input_size(self.run))
+        images, meta = gratings.render()
         resp = self.responses(images, layers, desc="grating responses")
         seeds = np.random.SeedSequence(self.seed).spawn(len(layers))
         for layer, ss in zip(layers, seeds):

@@ -39,7 +39,22 @@ from topography.pinwheels import estimate_column_spacing, find_pinwheels, pinwhe
 from topography.smoothness import smoothness_curve, smoothness_index
 from topography.tuning import cv_distribution_distance, fraction_selective, selectivity_mask
 
-__all__ = ["V1Params", "v1_metrics", "SMOOTHNESS_FEATURES"]
+__all__ = ["V1Params", "v1_metrics", "SMOOTHNESS_FEATURES", "grating_stimuli"]
+
+
+def grating_stimuli(image_size: int, field_of_view_deg: float | None = None):
+    """The one grating definition ``neurocwm score`` and ``neurocwm positions optimize`` share.
+
+    The reference's 640 gratings in cycles/degree, for a model whose ``image_size``-px input
+    spans ``field_of_view_deg`` (default: 8 deg per 224 px, the reference's cycles per pixel at
+    every size); frequencies above 0.45 cycles/pixel are left out with a warning
+    (:func:`topography.gratings.grating_design`). Returns the
+    :class:`topography.gratings.GratingDesign`; ``.render()`` gives the images and metadata,
+    ``.as_dict()`` the record for the output files.
+    """
+    from topography.gratings import grating_design
+
+    return grating_design(int(image_size), field_of_view_deg=field_of_view_deg)
 
 #: Tuned feature -> (per-unit value key, peak-to-peak key, period) for the smoothness analysis.
 SMOOTHNESS_FEATURES = {
