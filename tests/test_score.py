@@ -104,6 +104,11 @@ def test_score_run_writes_every_metric_map_and_figure(tiny_run, tmp_path):
     res = score_run(tiny_run, out=out, floc=floc, ringach=ringach, **FAST)
     assert res["skipped"] == {}
     assert res["alpha"] == 0.25 and res["config"]["floc"] == str(floc) and res["run_config"]["steps"] == 2
+    # the gratings: the reference design in cycles/deg for a 32-px input spanning 8 * 32 / 224 deg
+    g = res["config"]["gratings"]
+    assert g["image_size"] == 32 and g["field_of_view_deg"] == pytest.approx(8 * 32 / 224) and g["n_images"] == 640
+    assert max(g["sfs_cycles_per_pixel"]) <= 0.45 and g["dropped_sfs_cpd"] == []
+    assert g["sfs_cpd"] == pytest.approx(list(np.linspace(5.5, 110, 9)[:-1] / 8))
     with open(out / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows == [{k: str(v) if k != "value" else repr(v) for k, v in r.items()} for r in res["rows"]]
