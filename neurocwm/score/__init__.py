@@ -292,6 +292,7 @@ class _Context:
     def v1(self, layers: list[str], ringach_path: Path | None, params: V1Params, gratings) -> None:
         from neurocwm.datasets.ringach import load_ringach2002
         from topography.fileio import atomic_path
+        from topography.nulls import location_groups
         from topography.tuning import v1_tuning
 
         from .plots import smoothness_figure, v1_map_figure
@@ -303,17 +304,21 @@ class _Context:
         for layer, ss in zip(layers, seeds):
             ly = self.sheet[layer]
             tuning = v1_tuning(resp.pop(layer), meta)
-            res = v1_metrics(ly.coordinates, tuning, params, ref_cv, seed=int(ss.generate_state(1)[0]))
+            res = v1_metrics(ly.coordinates, tuning, params, ref_cv, seed=int(ss.generate_state(1)[0]),
+                             groups=location_groups(ly.dims))
             for k, v in res["scalars"].items():
                 self.add(k, layer, ly.area, v)
             path = self.out / "maps" / f"v1_{layer}.npz"
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
                 np.savez_compressed(fh, positions_mm=ly.coordinates, **{k: np.asarray(tuning[k]) for k in (
                     "preferred_orientation", "cv", "mean_response", "preferred_sf", "preferred_color")},
-                    responsive=res["responsive"], layer=np.array(layer), area=np.array(ly.area))
+                    responsive=res["responsive"], layer=np.array(layer), area=np.array(ly.area),
+                    map_present=np.array(res["map_present"]), pinwheel_width_mm=np.array(params.pinwheel_width_mm),
+                    pinwheel_stride_mm=np.array(params.pinwheel_stride_mm))
             self.files.append(path)
             fig = self.out / "figures"
-            self.figure(v1_map_figure, layer, res["maps"], res["pinwheel_map"], res["pinwheels"], fig / f"v1_{layer}_maps")
+            self.figure(v1_map_figure, layer, res["maps"], res["pinwheel_map"], res["pinwheels"], fig / f"v1_{layer}_maps",
+                        map_present=res["map_present"], nulls=res["nulls"])
             if res["smoothness"]:
                 self.figure(smoothness_figure, f"{layer}: map smoothness", res["smoothness"], fig / f"v1_{layer}_smoothness")
 
@@ -345,7 +350,11 @@ class _Context:
             self.add("n_units", layer, area, m["n_points"])
             self.files.append(cmap.save(self.out / "maps" / f"vtc_{layer}.npz"))
             fig = self.out / "figures"
-            self.figure(category_map_figure, layer, cmap, m["patches"], fig / f"vtc_{layer}_category_map")
+            prm = model_params()
+            rule = (f"smoothed ({prm.sigma_mm:g}-mm Gaussian) t >= {prm.threshold:g}, {prm.min_area_mm2:g}-"
+                    f"{prm.max_area_mm2:g} mm²" if prm.max_area_mm2 else f"smoothed t >= {prm.threshold:g}")
+            self.figure(category_map_figure, layer, cmap, m["patches"], fig / f"vtc_{layer}_category_map",
+                        patch_rule=rule)
             self.figure(smoothness_figure, f"{layer}: selectivity smoothness", m["smoothness_curves"],
                         fig / f"vtc_{layer}_smoothness", colors=DOMAIN_COLORS)
 
