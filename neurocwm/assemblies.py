@@ -145,7 +145,8 @@ class StimulusSet:
         pos = index.get_indexer(ids)
         if (pos < 0).any():
             missing = ids[pos < 0]
-            raise ValueError(f"{len(missing)} stimulus ids not in stimulus set {self.identifier!r}, e.g. {plain(missing[0])!r}")
+            raise ValueError(f"{len(missing)} stimulus ids not in stimulus set {self.identifier!r}, "
+                             f"e.g. {plain(missing[0])!r}")
         return StimulusSet(self.table.iloc[pos].reset_index(drop=True), identifier=self.identifier)
 
     def read_bytes(self, stimulus_id: str) -> bytes:
@@ -337,7 +338,8 @@ def make_assembly(
     if stimulus_set is not None:
         missing = np.setdiff1d(coords["stimulus_id"][1], stimulus_set.stimulus_ids)
         if len(missing):
-            raise ValueError(f"{len(missing)} assembly stimulus ids not in the stimulus set, e.g. {plain(missing[0])!r}")
+            raise ValueError(f"{len(missing)} assembly stimulus ids not in the stimulus set, "
+                             f"e.g. {plain(missing[0])!r}")
         table = stimulus_set.table.set_index("stimulus_id")
         for col in stimulus_set.metadata_columns:
             if col not in coords:
@@ -392,7 +394,8 @@ def validate_assembly(asm: xr.DataArray, *, allow_nan: bool = False,
     if isinstance(stim, StimulusSet):
         missing = np.setdiff1d(sids, stim.stimulus_ids)
         if len(missing):
-            raise ValueError(f"{len(missing)} assembly stimulus ids not in the stimulus set, e.g. {plain(missing[0])!r}")
+            raise ValueError(f"{len(missing)} assembly stimulus ids not in the stimulus set, "
+                             f"e.g. {plain(missing[0])!r}")
     return asm
 
 

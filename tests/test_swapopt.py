@@ -219,7 +219,8 @@ def test_cli_optimize_then_fit_with_the_positions(alpha0_run, tmp_path, capsys):
     assert sw["steps_per_window"] == 100 and sw["stimuli"]["n_images"] == 640
     from neurocwm.score.v1 import grating_stimuli  # one stimulus definition for positions and score
 
-    assert sw["stimuli"] == grating_stimuli(json.loads((alpha0_run / "config.json").read_text())["image_size"]).as_dict()
+    size = json.loads((alpha0_run / "config.json").read_text())["image_size"]
+    assert sw["stimuli"] == grating_stimuli(size).as_dict()
     for name, layer in new.layers.items():
         rec = sw["layers"][name]
         assert 0 <= rec["loss_before"] <= 1 and 0 <= rec["loss_after"] <= 1

@@ -47,7 +47,9 @@ def add_parser(sub) -> None:
     o.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the network runs")
     o.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     o.add_argument("--field-of-view", type=float, default=None, metavar="DEG",
-                   help="degrees of visual angle the model input spans, for the gratings (frequencies in cycles/deg; default 8 deg per 224 px, the reference design at every size); frequencies above 0.45 cycles/pixel are left out")
+                   help="degrees of visual angle the model input spans, for the gratings (frequencies in "
+                        "cycles/deg; default 8 deg per 224 px, the reference design at every size); "
+                        "frequencies above 0.45 cycles/pixel are left out")
     o.add_argument("--force", action="store_true", help="overwrite positions already in --out")
     o.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     o.set_defaults(func=run_optimize)

@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
           f"{_metric_note(res)}")
     dropped = res.get("dropped", {})
     for what, label in (("stimuli_without_trials", "stimuli without any recorded trial"),
-                        ("stimuli", "stimuli with all responses missing"), ("neuroids", "neuroids with missing stimuli")):
+                        ("stimuli", "stimuli with all responses missing"),
+                        ("neuroids", "neuroids with missing stimuli")):
         if dropped.get(what):
             print(f"  dropped {len(dropped[what])} {label}, e.g. {dropped[what][0]}")
     for region, per_layer in res["layers"].items():

@@ -41,7 +41,9 @@ def add_parser(sub) -> None:
     p.add_argument("--wiring-images", type=int, default=50, help="images for the wiring length")
     p.add_argument("--dim-images", type=int, default=1000, help="images for the effective dimensionality")
     p.add_argument("--field-of-view", type=float, default=None, metavar="DEG",
-                   help="degrees of visual angle the model input spans, for the gratings (frequencies in cycles/deg; default 8 deg per 224 px, the reference design at every size); frequencies above 0.45 cycles/pixel are left out")
+                   help="degrees of visual angle the model input spans, for the gratings (frequencies in "
+                        "cycles/deg; default 8 deg per 224 px, the reference design at every size); "
+                        "frequencies above 0.45 cycles/pixel are left out")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="seeds sampling (smoothness samples, windows, k-means, images)")
     p.add_argument("--out", default=None, help="output folder (default: RUN/score)")

@@ -259,8 +259,9 @@ def load_image_folder_responses(
         else:
             raise ValueError(f"{responses}: responses must be 2-D, or 3-D (stimuli, repetitions, neuroids); "
                              f"got shape {arr.shape}")
-    if np.isinf(np.asarray(arr, dtype=float)).any():
-        raise ValueError(f"{path}: responses contain {int(np.isinf(np.asarray(arr, dtype=float)).sum())} infinite values")
+    n_inf = int(np.isinf(np.asarray(arr, dtype=float)).sum())
+    if n_inf:
+        raise ValueError(f"{path}: responses contain {n_inf} infinite values")
     asm = make_assembly(arr, stimulus_id=stim_ids, neuroid_id=neuroid_ids, repetition=repetition, region=region,
                         stimulus_set=stimuli, allow_nan=nan_policy == "missing")
     asm.attrs["stimuli_without_trials"] = without

@@ -317,8 +317,8 @@ class _Context:
                     pinwheel_stride_mm=np.array(params.pinwheel_stride_mm))
             self.files.append(path)
             fig = self.out / "figures"
-            self.figure(v1_map_figure, layer, res["maps"], res["pinwheel_map"], res["pinwheels"], fig / f"v1_{layer}_maps",
-                        map_present=res["map_present"], nulls=res["nulls"])
+            self.figure(v1_map_figure, layer, res["maps"], res["pinwheel_map"], res["pinwheels"],
+                        fig / f"v1_{layer}_maps", map_present=res["map_present"], nulls=res["nulls"])
             if res["smoothness"]:
                 self.figure(smoothness_figure, f"{layer}: map smoothness", res["smoothness"], fig / f"v1_{layer}_smoothness")
 

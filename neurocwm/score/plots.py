@@ -79,7 +79,8 @@ def smoothness_figure(title: str, curves: Mapping, stem: Path, formats: Sequence
     ax.set_xlabel("cortical distance (mm)")
     ax.set_ylabel("|difference| / chance")
     ax.set_title(title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7)  # beside, never on, the curves
+    # beside the axes, never on the curves
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7)
     return save_figure(fig, stem, formats)
 
 

@@ -3,7 +3,8 @@
 Runs INSIDE the Brain-Score virtual environment (numpy<2, xarray 2022.3), fully offline:
 
     BS_INSTALL_DEPENDENCIES=no .venv-bs/bin/python tests/brainscore_env/check_agreement.py \
-        --data problem.npz --ours ours.json --out result.json [--metrics pls,ridge,ridgecv,rdm,cka,ceiling,neuron_to_neuron,rdm_cv,cka_cv]
+        --data problem.npz --ours ours.json --out result.json \
+        [--metrics pls,ridge,ridgecv,rdm,cka,ceiling,neuron_to_neuron,rdm_cv,cka_cv]
 
 ``problem.npz`` (written by the neurocwm side) holds
 
