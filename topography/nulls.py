@@ -72,11 +72,16 @@ def shuffle_within_groups(n: int, groups: np.ndarray | None, rng: np.random.Gene
         g = np.asarray(groups)
         if g.shape != (n,):
             raise ValueError(f"groups must have one label per unit ({n}), got shape {g.shape}")
-        _, code = np.unique(g, return_inverse=True)
+        _, code, sizes = np.unique(g, return_inverse=True, return_counts=True)
         slots = np.argsort(code, kind="stable")  # each group's units, in order
-        members = (code[None, :] + rng.random((m, n))).argsort(axis=1)  # each group's units, shuffled
         perm = np.empty((m, n), dtype=np.int64)
-        perm[:, slots] = members
+        if np.all(sizes == sizes[0]):  # equal groups (a layer's locations): sort short rows only
+            rows = slots.reshape(len(sizes), int(sizes[0]))
+            order = rng.random((m,) + rows.shape, dtype=np.float32).argsort(axis=2)
+            perm[:, slots] = np.take_along_axis(np.broadcast_to(rows, order.shape), order, axis=2).reshape(m, n)
+        else:
+            members = (code[None, :] + rng.random((m, n))).argsort(axis=1)  # each group's units, shuffled
+            perm[:, slots] = members
     return perm[0] if size is None else perm
 
 

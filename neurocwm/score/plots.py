@@ -41,19 +41,20 @@ def v1_map_figure(layer: str, maps: Mapping, pinwheel_map, pinwheels: np.ndarray
     if map_present is False:
         ax.text(0.5, 0.5, "no map", transform=ax.transAxes, ha="center", va="center", fontsize=12,
                 bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
-        ax.set_title(f"orientation: no map{_p('orientation_smoothness')}", fontsize=8)
+        ax.set_title(f"orientation: no map\n{_p('orientation_smoothness')[2:]}", fontsize=8)
     else:
         for sign, color in ((1, "white"), (-1, "black")):
             s = pinwheels[pinwheels[:, 2] == sign] if len(pinwheels) else np.zeros((0, 3))
             ax.scatter(pm.x[0] + s[:, 1] * pm.spacing, pm.y[0] + s[:, 0] * pm.spacing, s=8, c=color,
                        edgecolors="black" if sign > 0 else "white", linewidths=0.3)
-        ax.set_title(f"orientation ({len(pinwheels)} pinwheels{_p('orientation_smoothness')})", fontsize=8)
+        ax.set_title(f"orientation: {len(pinwheels)} pinwheels\n{_p('orientation_smoothness')[2:]}", fontsize=8)
     for ax, key, cmap, label in ((axes[0, 1], "sf", "viridis", "log2 SF (cycles/image)"),
                                  (axes[0, 2], "color", "coolwarm", "0 b/w - 1 red/cyan")):
         m = maps[key]
         im = ax.imshow(m.values, origin="lower", cmap=cmap, extent=_extent(m))
         fig.colorbar(im, ax=ax, shrink=0.8, label=label)
-        ax.set_title(("spatial frequency" if key == "sf" else "colour") + _p(f"{key}_smoothness"), fontsize=8)
+        ax.set_title(("spatial frequency" if key == "sf" else "colour") + "\n" + _p(f"{key}_smoothness")[2:],
+                     fontsize=8)
     for ax in axes.ravel():
         ax.set_aspect("equal")
         ax.set_xlabel("x (mm)")
