@@ -114,3 +114,27 @@ def test_planted_pinwheel_lattice_gives_its_count_in_score_and_figures():
     assert plot_orientation_map(ax, xy, ori) == s["n_pinwheels"]  # figures: the same implementation
     assert plot_orientation_map(ax, xy, ori, map_present=False) == 0  # "no map": no pinwheels drawn
     plt.close(fig)
+
+
+def test_vtc_patch_and_selectivity_nulls():
+    """A planted face patch: its count, area and selectivity smoothness are beyond every shuffle
+    (p = 1 / 20 with 19 shuffles); the same map shuffled is not."""
+    from neurocwm.fmri.compare import map_metrics, model_params
+    from neurocwm.fmri.cortical_map import CorticalMap
+
+    rng = np.random.default_rng(0)
+    g = np.arange(0.5, 70, 1.0)
+    xy = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    faces = 8 * np.exp(-((xy[:, 0] - 25) ** 2 + (xy[:, 1] - 30) ** 2) / (2 * 7.0**2)) + rng.normal(0, 1, len(xy))
+    places = rng.normal(0, 1, len(xy))
+    params = model_params(smooth_samples=3, smooth_units=400)
+    res = map_metrics(CorticalMap(xy, {"Faces": faces, "Places": places}), params, seed=0, null_shuffles=19,
+                      patch_null_shuffles=19)
+    nulls = res["nulls"]
+    assert res["patch_count"]["Faces"] == 1
+    for key in ("patch_count_Faces", "patch_area_mm2_Faces", "selectivity_smoothness_Faces"):
+        assert nulls[key].pvalue == pytest.approx(1 / 20) and nulls[key].n_shuffles >= 19, (key, nulls[key])
+    assert nulls["selectivity_smoothness_Places"].pvalue > 0.05
+    shuffled = map_metrics(CorticalMap(xy, {"Faces": rng.permutation(faces), "Places": places}), params, seed=0,
+                           null_shuffles=19, patch_null_shuffles=19)["nulls"]
+    assert shuffled["selectivity_smoothness_Faces"].pvalue > 0.05 and shuffled["patch_count_Faces"].pvalue > 0.05

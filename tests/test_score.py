@@ -118,10 +118,19 @@ def test_score_run_writes_every_metric_map_and_figure(tiny_run, tmp_path):
         assert 0 <= by[("ringach_ks_statistic", layer)] <= 1
         for key in ("orientation_smoothness", "pinwheel_density", "column_spacing_mm", "n_pinwheels"):
             assert (key, layer) in by
+        # every map metric against its null, and whether there is a map at all
+        for key in ("orientation_smoothness", "sf_smoothness", "color_smoothness", "n_pinwheels", "pinwheel_density"):
+            assert {(f"{key}_null_mean", layer), (f"{key}_null_sd", layer), (f"{key}_pvalue", layer)} <= set(by)
+        assert by[("map_present", layer)] in (0.0, 1.0)
+        assert (by[("map_present", layer)] == 1.0) == (by[("orientation_smoothness_pvalue", layer)] < 0.01)
+        with np.load(out / "maps" / f"v1_{layer}.npz") as z:
+            assert bool(z["map_present"]) == (by[("map_present", layer)] == 1.0)
     for layer in ("layer4.0", "layer4.1"):
         for dom in ("Faces", "Bodies", "Characters", "Places", "Objects"):
             assert by[(f"patch_count_{dom}", layer)] >= 0
             assert (f"selectivity_smoothness_{dom}", layer) in by
+            for key in (f"patch_count_{dom}", f"patch_area_mm2_{dom}", f"selectivity_smoothness_{dom}"):
+                assert (f"{key}_pvalue", layer) in by and (f"{key}_null_mean", layer) in by
     assert {("wiring_length", "layer2.0->layer2.1"), ("wiring_length", "layer4.0->layer4.1")} <= set(by)
     eds = [by[("effective_dimensionality", f"layer{s}")] for s in ("1.0", "1.1", "2.0", "2.1", "3.0", "3.1", "4.0", "4.1")]
     assert all(1 <= e <= 24 for e in eds)  # a participation ratio is between 1 and the number of images

@@ -49,6 +49,11 @@ ANALYSES = ("v1", "vtc", "wiring", "dimensionality")
 FORMAT_VERSION = 1
 COLUMNS = ("metric", "layer", "area", "value")
 
+#: Shuffles of unit positions within retinotopic locations for the nulls of the VTC metrics
+#: (selectivity smoothness, patch count and area; smallest p-value 1/20): each shuffle re-runs the
+#: patch finder, so fewer than for V1 (:class:`neurocwm.score.v1.V1Params`).
+VTC_NULL_SHUFFLES = 19
+
 #: Wiring-length parameters per area (``tdann.md`` §6): active percentile, fibre radius (mm),
 #: window side (mm; None = the whole sheet) and number of windows.
 WIRING = {"V1": {"percentile": 95.0, "fiber_radius_mm": 0.9, "window_mm": 3.5, "n_windows": 20},
@@ -338,8 +343,11 @@ class _Context:
         seeds = np.random.SeedSequence(self.seed + 3).spawn(len(layers))
         for (layer, cmap), ss in zip(maps.items(), seeds):
             area = self.sheet[layer].area
+            from topography.nulls import location_groups
+
             m = map_metrics(cmap, model_params(), seed=int(ss.generate_state(1)[0]), with_patches=True,
-                            with_curves=True)
+                            with_curves=True, null_shuffles=VTC_NULL_SHUFFLES, patch_null_shuffles=VTC_NULL_SHUFFLES,
+                            groups=location_groups(self.sheet[layer].dims))
             for dom in m["domains"]:
                 self.add(f"patch_count_{dom}", layer, area, m["patch_count"][dom])
                 self.add(f"patch_area_mm2_{dom}", layer, area, m["patch_area_mm2"][dom])
@@ -347,6 +355,10 @@ class _Context:
                 self.add(f"max_selectivity_t_{dom}", layer, area, np.nanmax(cmap.values[dom]))
             for pair, v in m["colocalization"].items():
                 self.add(f"colocalization_{pair}", layer, area, v)
+            for key, r in m["nulls"].items():
+                self.add(f"{key}_null_mean", layer, area, r.null_mean)
+                self.add(f"{key}_null_sd", layer, area, r.null_sd)
+                self.add(f"{key}_pvalue", layer, area, r.pvalue)
             self.add("n_units", layer, area, m["n_points"])
             self.files.append(cmap.save(self.out / "maps" / f"vtc_{layer}.npz"))
             fig = self.out / "figures"
