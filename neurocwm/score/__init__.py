@@ -54,6 +54,10 @@ COLUMNS = ("metric", "layer", "area", "value")
 #: patch finder, so fewer than for V1 (:class:`neurocwm.score.v1.V1Params`).
 VTC_NULL_SHUFFLES = 19
 
+#: Shuffles for the null of the wiring length (positions of both layers shuffled within their
+#: retinotopic locations; each shuffle re-runs the k-means and matching, so few: smallest p 0.1).
+WIRING_NULL_SHUFFLES = 9
+
 #: Wiring-length parameters per area (``tdann.md`` §6): active percentile, fibre radius (mm),
 #: window side (mm; None = the whole sheet) and number of windows.
 WIRING = {"V1": {"percentile": 95.0, "fiber_radius_mm": 0.9, "window_mm": 3.5, "n_windows": 20},
@@ -390,9 +394,22 @@ class _Context:
                     windows = None
                 else:
                     windows = random_square_windows(ps, prm["window_mm"], prm["n_windows"], seed=self.seed + 424)
-            res = wiring_length(ps, pt, resp[src], resp[tgt], percentile=prm["percentile"],
-                                fiber_radius_mm=prm["fiber_radius_mm"], windows=windows, seed=self.seed)
+            kw = dict(percentile=prm["percentile"], fiber_radius_mm=prm["fiber_radius_mm"], windows=windows,
+                      seed=self.seed)
+            res = wiring_length(ps, pt, resp[src], resp[tgt], **kw)
             self.add("wiring_length", f"{src}->{tgt}", area, res.mean_length_mm)
+            if WIRING_NULL_SHUFFLES:
+                from topography.nulls import compare_to_null, location_groups, shuffle_within_groups
+
+                rng = np.random.default_rng(np.random.SeedSequence([self.seed, 425]))
+                gs, gt = location_groups(self.sheet[src].dims), location_groups(self.sheet[tgt].dims)
+                null = [wiring_length(ps[shuffle_within_groups(len(ps), gs, rng)],
+                                      pt[shuffle_within_groups(len(pt), gt, rng)], resp[src], resp[tgt],
+                                      **kw).mean_length_mm for _ in range(WIRING_NULL_SHUFFLES)]
+                r = compare_to_null(res.mean_length_mm, np.asarray(null), "less")  # organised: shorter
+                self.add("wiring_length_null_mean", f"{src}->{tgt}", area, r.null_mean)
+                self.add("wiring_length_null_sd", f"{src}->{tgt}", area, r.null_sd)
+                self.add("wiring_length_pvalue", f"{src}->{tgt}", area, r.pvalue)
             self.add("wiring_fibers", f"{src}->{tgt}", area, float(np.mean(res.n_fibers)))
         return None
 
