@@ -255,10 +255,15 @@ def collect_results(paths: Iterable[str | os.PathLike]) -> list[dict]:
 # alpha sweeps
 
 
+#: Suffixes of the null-distribution rows of ``neurocwm score`` (never plotted as the metric).
+NULL_SUFFIXES = ("_null_mean", "_null_sd", "_pvalue")
+
+
 def _match(*needles: str, exclude: Sequence[str] = ()):
     def f(metric: str) -> bool:
         m = metric.lower()
-        return all(n in m for n in needles) and not any(e in m for e in exclude)
+        return (all(n in m for n in needles) and not any(e in m for e in exclude)
+                and not m.endswith(NULL_SUFFIXES) and m != "map_present")
     return f
 
 

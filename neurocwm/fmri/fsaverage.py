@@ -46,3 +46,42 @@ def ventral_temporal_mask(hemisphere: str = "left") -> np.ndarray:
     coords, _ = fsaverage5_mesh(hemisphere, "pial")
     x, y, z = coords.T
     return (z < -5) & (np.abs(x) > 20) & (y > -85) & (y < -10)
+
+
+def plot_fsaverage5_map(values: np.ndarray, stem, *, hemisphere: str = "left", view: str = "ventral",
+                        threshold: float | None = None, title: str | None = None, cmap: str = "cold_hot",
+                        formats=("png",)) -> list:
+    """A per-vertex map on the inflated fsaverage5 surface (nilearn's ``plot_surf_stat_map``, the
+    surface plot this field reads), sulcal depth as background; written with
+    :func:`neurocwm.figures.save_figure`.
+
+    Parameters
+    ----------
+    values : numpy.ndarray of shape (10242,)
+        One value per vertex of the hemisphere (e.g. a selectivity t map); NaN is not drawn.
+    stem : path
+        Output path without suffix.
+    hemisphere : {"left", "right"}
+    view : str
+        nilearn view (``"ventral"``, ``"lateral"``, ``"medial"``, ...).
+    threshold : float, optional
+        Values with a smaller magnitude are not drawn.
+    """
+    import matplotlib.pyplot as plt
+    from nilearn import plotting
+    from nilearn.datasets import load_fsaverage, load_fsaverage_data
+
+    from neurocwm.figures import save_figure
+
+    v = np.asarray(values, dtype=float)
+    mesh = load_fsaverage("fsaverage5")["inflated"].parts[hemisphere]
+    if v.shape != (mesh.coordinates.shape[0],):
+        raise ValueError(f"values must have one entry per fsaverage5 vertex ({mesh.coordinates.shape[0]}), "
+                         f"got shape {v.shape}")
+    sulc = load_fsaverage_data("fsaverage5", data_type="sulcal").data.parts[hemisphere]
+    fig = plt.figure(figsize=(4.0, 3.2))
+    ax = fig.add_subplot(projection="3d")
+    plotting.plot_surf_stat_map((mesh.coordinates, mesh.faces), np.nan_to_num(v, nan=0.0), hemi=hemisphere, view=view,
+                                bg_map=np.asarray(sulc), threshold=threshold, cmap=cmap, colorbar=True, axes=ax,
+                                figure=fig, title=title, engine="matplotlib")
+    return save_figure(fig, stem, formats)
