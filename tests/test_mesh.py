@@ -66,3 +66,16 @@ def test_planted_patches_on_fsaverage5_ventral_temporal_cortex():
     flat_area = vertex_areas(flat3, flat_faces)
     ratios = [flat_area[p].sum() / area[p].sum() for p in planted]
     assert max(abs(r - 1) for r in ratios) > 0.1, ratios
+
+
+def test_fsaverage5_surface_figure(tmp_path):
+    from neurocwm.fmri.fsaverage import fsaverage5_mesh, plot_fsaverage5_map
+
+    coords, _ = fsaverage5_mesh("left", "pial")
+    t = np.where(np.linalg.norm(coords - np.array([-40.0, -50.0, -20.0]), axis=1) < 10, 6.0, 0.0)
+    files = plot_fsaverage5_map(t, tmp_path / "patch", threshold=3.0, title="planted patch")
+    assert [f.name for f in files] == ["patch.png"] and files[0].stat().st_size > 5000
+    with pytest.raises(ValueError, match="one entry per fsaverage5 vertex"):
+        plot_fsaverage5_map(t[:10], tmp_path / "bad")
+    with pytest.raises(ValueError, match="hemisphere"):
+        fsaverage5_mesh("middle")
