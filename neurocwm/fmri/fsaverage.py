@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FSAVERAGE5_SURFACES", "fsaverage5_mesh", "ventral_temporal_mask"]
+__all__ = ["FSAVERAGE5_SURFACES", "fsaverage5_mesh", "ventral_temporal_mask", "plot_fsaverage5_map"]
 
 #: Meshes of :func:`nilearn.datasets.load_fsaverage` ("white" is its "white_matter").
 FSAVERAGE5_SURFACES = ("pial", "white", "inflated", "sphere", "flat")
