@@ -25,6 +25,12 @@ extrapolated linearly, marked "x"):
 
 Every pair is checked to give the same answer. Run: ``python benchmarks/analyses_v1.py``
 (2-3 minutes on 2 cores); ``--quick`` runs a smaller variant.
+
+Nulls (``--nulls`` runs only this part): the cost of each metric's null distribution
+(:mod:`topography.nulls`; positions shuffled within retinotopic locations) against the metric's
+own time, side by side: the orientation smoothness (20 x 1,000 units) with its 119 shuffles,
+and the pinwheel count and densities on the 0.45-mm map with their 39 shuffles. The budget is
+2x the metric's own time.
 """
 
 from __future__ import annotations
@@ -227,7 +233,47 @@ def loop_pinwheels(theta, period=180.0):
 # ---------------------------------------------------------------------------------------------
 
 
-def main(quick=False):
+def bench_nulls(pos, pref, channels, grid, repeats=3):
+    """Print the cost of each null against its metric's own time (best of ``repeats``)."""
+    from neurocwm.score.v1 import V1Params, pinwheel_null
+    from topography.nulls import location_groups
+
+    prm = V1Params()
+    groups = location_groups((channels, grid, grid))
+    edges = prm.smooth_bins
+
+    def best(fn, *a, **k):
+        ts = []
+        for _ in range(repeats):
+            t, out = timed(fn, *a, **k)
+            ts.append(t)
+        return min(ts), out
+
+    t_m, _ = best(smoothness_curve, pos, pref, edges, period=180, n_samples=20, n_units=1000, seed=4)
+    t_n, c = best(smoothness_curve, pos, pref, edges, period=180, n_samples=20, n_units=1000, seed=4,
+                  n_shuffles=prm.null_shuffles, groups=groups)
+    null = c.null_index
+    print(f"orientation smoothness: metric {t_m:.3f} s; with its {prm.null_shuffles}-shuffle null {t_n:.3f} s -> "
+          f"null costs {(t_n - t_m) / t_m:.2f}x the metric (index {np.nanmean(smoothness_index(c.curves)):.3f}, "
+          f"null {np.mean(null):.3f} +- {np.std(null, ddof=1):.3f})", flush=True)
+    box = (float(pos[:, 0].min()), float(pos[:, 0].max()), float(pos[:, 1].min()), float(pos[:, 1].max()))
+    extent = float(np.ptp(pos, axis=0).max())
+
+    def pinwheel_metric():
+        pm = smooth_map(pos, pref, 0.45, width=1.5, period=180, extent=box)
+        n_pw = find_pinwheels(pm.values).shape[0]
+        return n_pw, pinwheel_density(pm.values, pixel_size=pm.spacing), pinwheel_density(
+            pm.values, spacing=prm.column_spacing_mm, pixel_size=pm.spacing, area=extent**2)
+
+    t_pm, (n_pw, dens, _) = best(pinwheel_metric)
+    t_pn, pn = best(pinwheel_null, pos, pref, prm, box, extent, groups, prm.pinwheel_null_shuffles, 7)
+    print(f"pinwheel count + densities: metric {t_pm:.3f} s; {prm.pinwheel_null_shuffles}-shuffle null {t_pn:.3f} s "
+          f"-> null costs {t_pn / t_pm:.2f}x the metric ({n_pw} pinwheels, null {np.mean(pn['n_pinwheels']):.0f} "
+          f"+- {np.std(pn['n_pinwheels'], ddof=1):.0f}; density {dens:.2f}, null "
+          f"{np.nanmean(pn['pinwheel_density']):.2f})", flush=True)
+
+
+def main(quick=False, nulls_only=False):
     channels = 32 if quick else 128
     grid, side = 28, V1_SHEET_SIDE_MM
     rows = []
@@ -242,6 +288,9 @@ def main(quick=False):
     n = pos.shape[0]
     print(f"synthetic layer: {n:,} units on a {side} mm sheet, {resp.shape[0]} gratings "
           f"(built in {t + t2:.1f} s)\n", flush=True)
+    if nulls_only:
+        bench_nulls(pos, pref, channels, grid)
+        return
 
     # --- tuning: full pipeline, then the two loops it replaces -------------------------------
     t_all, tun = timed(v1_tuning, resp, meta)
@@ -321,6 +370,9 @@ def main(quick=False):
         print(f"  estimated spacing {lam:.2f} mm (planted {hcw} mm, {t_lam:.3f} s); density {dens:.2f} "
               f"(reference convention, Lambda 3.5 mm, area {side}^2 mm^2: {dens_fixed:.2f})")
 
+    print("\nnulls (each metric's null against its own time):")
+    bench_nulls(pos, pref_fit, channels, grid)
+
     print("\nsummary (loop time / fast time):")
     for name, tf, tl, note in rows:
         print(f"  {name:<34s} {tl / tf:10.1f}x   ({tf:.3f} s vs {tl:.1f} s{'; extrapolated' if note.startswith('x:') else ''})")
@@ -329,4 +381,6 @@ def main(quick=False):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="32 channels instead of 128")
-    main(parser.parse_args().quick)
+    parser.add_argument("--nulls", action="store_true", help="only the cost of the nulls against their metrics")
+    args = parser.parse_args()
+    main(args.quick, args.nulls)

@@ -135,7 +135,7 @@ class StimulusSet:
     def get_path(self, stimulus_id: str) -> str:
         rows = self.table.index[self.table["stimulus_id"] == str(stimulus_id)]
         if len(rows) == 0:
-            raise ValueError(f"stimulus_id {stimulus_id!r} not in stimulus set {self.identifier!r}")
+            raise ValueError(f"stimulus_id {plain(stimulus_id)!r} not in stimulus set {self.identifier!r}")
         return self.table.at[rows[0], "path"]
 
     def subset(self, stimulus_ids: Iterable) -> "StimulusSet":
@@ -145,14 +145,15 @@ class StimulusSet:
         pos = index.get_indexer(ids)
         if (pos < 0).any():
             missing = ids[pos < 0]
-            raise ValueError(f"{len(missing)} stimulus ids not in stimulus set {self.identifier!r}, e.g. {missing[0]!r}")
+            raise ValueError(f"{len(missing)} stimulus ids not in stimulus set {self.identifier!r}, "
+                             f"e.g. {plain(missing[0])!r}")
         return StimulusSet(self.table.iloc[pos].reset_index(drop=True), identifier=self.identifier)
 
     def read_bytes(self, stimulus_id: str) -> bytes:
         """Raw file content of one stimulus (plain file or ``archive.zip::member``)."""
         path = self.get_path(stimulus_id)
         if path is None:
-            raise ValueError(f"stimulus {stimulus_id!r} has no path")
+            raise ValueError(f"stimulus {plain(stimulus_id)!r} has no path")
         if ZIP_SEP in path:
             archive, member = path.split(ZIP_SEP, 1)
             zf = self._zips.get(archive)
@@ -189,7 +190,7 @@ class StimulusSet:
         new_paths = []
         for sid, path in zip(self.stimulus_ids, self.paths):
             if path is None:
-                raise ValueError(f"stimulus {sid!r} has no path")
+                raise ValueError(f"stimulus {plain(sid)!r} has no path")
             suffix = Path(path.split(ZIP_SEP, 1)[-1]).suffix
             target = directory / f"{_safe_name(sid)}{suffix}"
             if not target.exists():
@@ -233,12 +234,29 @@ def _safe_name(s: str) -> str:
 # --------------------------------------------------------------------------------------------
 # assemblies
 # --------------------------------------------------------------------------------------------
+def plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (``np.str_('a')`` -> ``'a'``), for messages."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    return value
+
+
 def _check_unique(values: np.ndarray, what: str) -> None:
     values = np.asarray(values)
     uniq, counts = np.unique(values, return_counts=True)
     if (counts > 1).any():
         dup = uniq[counts > 1]
-        raise ValueError(f"duplicate {what}: {len(dup)} repeated, e.g. {dup[0]!r}")
+        raise ValueError(f"duplicate {what}: {len(dup)} repeated, e.g. {plain(dup[0])!r}")
+
+
+def _check_unique_pairs(first: np.ndarray, second: np.ndarray, what: str) -> None:
+    """Refuse repeated ``(first[i], second[i])`` pairs, compared as pairs (no string joining)."""
+    pairs = pd.MultiIndex.from_arrays([np.asarray(first), np.asarray(second)])
+    dup = pairs[pairs.duplicated()].unique()
+    if len(dup):
+        raise ValueError(f"duplicate {what}: {len(dup)} repeated, e.g. {plain(tuple(dup[0]))!r}")
 
 
 def _as_coord(value: Any, n: int, name: str) -> np.ndarray:
@@ -320,7 +338,8 @@ def make_assembly(
     if stimulus_set is not None:
         missing = np.setdiff1d(coords["stimulus_id"][1], stimulus_set.stimulus_ids)
         if len(missing):
-            raise ValueError(f"{len(missing)} assembly stimulus ids not in the stimulus set, e.g. {missing[0]!r}")
+            raise ValueError(f"{len(missing)} assembly stimulus ids not in the stimulus set, "
+                             f"e.g. {plain(missing[0])!r}")
         table = stimulus_set.table.set_index("stimulus_id")
         for col in stimulus_set.metadata_columns:
             if col not in coords:
@@ -353,8 +372,7 @@ def validate_assembly(asm: xr.DataArray, *, allow_nan: bool = False,
     _check_unique(asm["neuroid_id"].values, "neuroid_id")
     sids = asm["stimulus_id"].values.astype(str)
     if "repetition" in asm.coords:
-        keys = np.char.add(np.char.add(sids, "\x00"), asm["repetition"].values.astype(str))
-        _check_unique(keys, "(stimulus_id, repetition) pairs")
+        _check_unique_pairs(sids, asm["repetition"].values, "(stimulus_id, repetition) pairs")
     else:
         _check_unique(sids, "stimulus_id (add a 'repetition' coordinate for repeated trials)")
     if TIME_BIN in asm.dims:
@@ -367,20 +385,27 @@ def validate_assembly(asm: xr.DataArray, *, allow_nan: bool = False,
             raise ValueError(f"assembly values must be numeric, got dtype {vals.dtype}")
         bad = ~np.isfinite(vals)
         if bad.any():
-            raise ValueError(f"assembly has {int(bad.sum())} NaN/inf values (pass allow_nan=True to keep them)")
+            n_inf = int(np.isinf(vals).sum())
+            if n_inf:
+                raise ValueError(f"assembly has {n_inf} infinite values (and {int(bad.sum()) - n_inf} NaN)")
+            raise ValueError(f"assembly has {int(bad.sum())} NaN values; to count a NaN as a missing trial of that "
+                             "neuroid, use nan_policy='missing' (command line: --nan-policy missing)")
     stim = stimulus_set if stimulus_set is not None else asm.attrs.get("stimulus_set")
     if isinstance(stim, StimulusSet):
         missing = np.setdiff1d(sids, stim.stimulus_ids)
         if len(missing):
-            raise ValueError(f"{len(missing)} assembly stimulus ids not in the stimulus set, e.g. {missing[0]!r}")
+            raise ValueError(f"{len(missing)} assembly stimulus ids not in the stimulus set, "
+                             f"e.g. {plain(missing[0])!r}")
     return asm
 
 
-def average_repetitions(asm: xr.DataArray) -> xr.DataArray:
+def average_repetitions(asm: xr.DataArray, skipna: bool = False) -> xr.DataArray:
     """Mean over repetitions of each stimulus (Brain-Score's ``average_repetition``).
 
     Presentation coords that are constant within a stimulus are kept; the order is the order of
-    first appearance of each ``stimulus_id``.
+    first appearance of each ``stimulus_id``. With ``skipna`` a NaN is a missing trial of that
+    neuroid: each (stimulus, neuroid) mean is over its finite trials only, and is NaN when it
+    has none.
     """
     if "repetition" not in asm.coords:
         return asm
@@ -393,9 +418,17 @@ def average_repetitions(asm: xr.DataArray) -> xr.DataArray:
     n = len(uniq)
     vals = np.asarray(asm.values, dtype=float)
     sums = np.zeros((n,) + vals.shape[1:])
-    np.add.at(sums, group, vals)
-    counts = np.bincount(group, minlength=n).reshape((n,) + (1,) * (vals.ndim - 1))
-    means = sums / counts
+    if skipna:
+        present = ~np.isnan(vals)
+        np.add.at(sums, group, np.where(present, vals, 0.0))
+        counts = np.zeros((n,) + vals.shape[1:])
+        np.add.at(counts, group, present.astype(float))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    else:
+        np.add.at(sums, group, vals)
+        counts = np.bincount(group, minlength=n).reshape((n,) + (1,) * (vals.ndim - 1))
+        means = sums / counts
     first_rows = first[order]
     coords = {}
     for name, coord in asm.coords.items():
@@ -421,9 +454,9 @@ def check_same_ids(ids_a: Sequence, ids_b: Sequence, what_a: str = "features", w
     if len(only_a) or len(only_b):
         parts = []
         if len(only_a):
-            parts.append(f"{len(only_a)} only in {what_a} (e.g. {only_a[0]!r})")
+            parts.append(f"{len(only_a)} only in {what_a} (e.g. {plain(only_a[0])!r})")
         if len(only_b):
-            parts.append(f"{len(only_b)} only in {what_b} (e.g. {only_b[0]!r})")
+            parts.append(f"{len(only_b)} only in {what_b} (e.g. {plain(only_b[0])!r})")
         raise ValueError("stimulus ids differ: " + "; ".join(parts))
 
 

@@ -255,10 +255,15 @@ def collect_results(paths: Iterable[str | os.PathLike]) -> list[dict]:
 # alpha sweeps
 
 
+#: Suffixes of the null-distribution rows of ``neurocwm score`` (never plotted as the metric).
+NULL_SUFFIXES = ("_null_mean", "_null_sd", "_pvalue")
+
+
 def _match(*needles: str, exclude: Sequence[str] = ()):
     def f(metric: str) -> bool:
         m = metric.lower()
-        return all(n in m for n in needles) and not any(e in m for e in exclude)
+        return (all(n in m for n in needles) and not any(e in m for e in exclude)
+                and not m.endswith(NULL_SUFFIXES) and m != "map_present")
     return f
 
 
@@ -327,34 +332,46 @@ def plot_alpha_sweep(rows: Sequence[dict], key: str, ax, human_range: tuple[floa
 
 
 def plot_orientation_map(ax, positions_mm: np.ndarray, preferred_deg: np.ndarray, *, spacing_mm: float | None = None,
-                         width_mm: float | None = None, show_pinwheels: bool = True) -> int:
-    """Smoothed orientation map (cyclic colours) with pinwheels (white = +, black = -).
+                         width_mm: float | None = None, show_pinwheels: bool = True,
+                         pinwheel_width_mm: float = 1.5, pinwheel_stride_mm: float = 0.45,
+                         map_present: bool | None = None, colorbar: bool = True) -> int:
+    """Smoothed orientation map (cyclic colours, with a colour bar) and its pinwheels (white = +,
+    black = -).
 
-    Uses :func:`topography.maps.smooth_map` (boxcar, period 180) and
-    :func:`topography.pinwheels.find_pinwheels`; units with a NaN preference are left out.
-    Returns the number of pinwheels drawn.
+    The display map is :func:`topography.maps.smooth_map` (boxcar, period 180; ``width_mm``
+    default 1.5 mm, ``spacing_mm`` default 0.15 mm, as ``neurocwm score``). The pinwheels are
+    counted by :func:`neurocwm.score.v1.orientation_pinwheels` with ``pinwheel_width_mm`` /
+    ``pinwheel_stride_mm``, the very function and parameters of ``neurocwm score``, so both
+    report the same count. With ``map_present=False`` (orientation smoothness not above its
+    null) no pinwheel is drawn and the axes say "no map". Units with a NaN preference are left
+    out. Returns the number of pinwheels drawn.
     """
+    from neurocwm.score.v1 import orientation_pinwheels
     from topography.maps import smooth_map
-    from topography.pinwheels import find_pinwheels
 
     p = np.asarray(positions_mm, dtype=np.float64)
     pref = np.asarray(preferred_deg, dtype=np.float64)
     tuned = np.isfinite(pref)  # units silent to every grating have no preference
-    extent = float(np.ptp(p, axis=0).max())
-    width = width_mm or max(extent / 25.0, 1e-6)
-    spacing = spacing_mm or width / 3.0
-    m = smooth_map(p[tuned], pref[tuned], spacing, width=width, period=180.0)
+    width = width_mm or 1.5
+    spacing = spacing_mm or width / 10.0
+    box = (float(p[:, 0].min()), float(p[:, 0].max()), float(p[:, 1].min()), float(p[:, 1].max()))
+    m = smooth_map(p[tuned], pref[tuned], spacing, width=width, period=180.0, extent=box)
     half = m.spacing / 2
-    ax.imshow(m.values, origin="lower", cmap="hsv", vmin=0, vmax=180,
-              extent=(m.x[0] - half, m.x[-1] + half, m.y[0] - half, m.y[-1] + half))
+    im = ax.imshow(m.values, origin="lower", cmap="hsv", vmin=0, vmax=180,
+                   extent=(m.x[0] - half, m.x[-1] + half, m.y[0] - half, m.y[-1] + half))
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, shrink=0.8, label="preferred orientation (deg)", ticks=[0, 45, 90, 135, 180])
     n = 0
-    if show_pinwheels and min(m.values.shape) >= 3 and np.isfinite(m.values).any():
-        pw = find_pinwheels(m.values)
+    if map_present is False:
+        ax.text(0.5, 0.5, "no map", transform=ax.transAxes, ha="center", va="center", fontsize=12,
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+    elif show_pinwheels:
+        pm, pw = orientation_pinwheels(p, pref, pinwheel_width_mm, pinwheel_stride_mm, box)
         n = pw.shape[0]
         for sign, color in ((1, "white"), (-1, "black")):
             s = pw[pw[:, 2] == sign]
-            ax.scatter(m.x[0] + s[:, 1] * m.spacing, m.y[0] + s[:, 0] * m.spacing, s=6, c=color,
-                       edgecolors="none")
+            ax.scatter(pm.x[0] + s[:, 1] * pm.spacing, pm.y[0] + s[:, 0] * pm.spacing, s=8, c=color,
+                       edgecolors="black" if sign > 0 else "white", linewidths=0.3)
     ax.set_aspect("equal")
     ax.set_xlabel("x (mm)")
     ax.set_ylabel("y (mm)")
@@ -468,9 +485,12 @@ def paper_figures(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, 
             with np.load(f, allow_pickle=False) as z:
                 keys_in = set(z.files)
                 if {"positions_mm", "preferred_orientation"} <= keys_in:
-                    fig, axes = new_figure(3.2, 3.0)
-                    n = plot_orientation_map(axes[0, 0], z["positions_mm"], z["preferred_orientation"])
-                    axes[0, 0].set_title(f"{f.stem}: {n} pinwheels")
+                    fig, axes = new_figure(3.8, 3.0)
+                    present = bool(z["map_present"]) if "map_present" in keys_in else None
+                    kw = {k: float(z[k]) for k in ("pinwheel_width_mm", "pinwheel_stride_mm") if k in keys_in}
+                    n = plot_orientation_map(axes[0, 0], z["positions_mm"], z["preferred_orientation"],
+                                             map_present=present, **kw)
+                    axes[0, 0].set_title(f"{f.stem}: no map" if present is False else f"{f.stem}: {n} pinwheels")
                     written += save_figure(fig, out / f"orientation_map_{f.stem}", formats)
                     continue
             if "header" in keys_in:

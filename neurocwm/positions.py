@@ -3,8 +3,9 @@
 Procedure (``tdann.md`` §1.6, :mod:`topography.swapopt`):
 
 1. Open the run (meant to be an alpha = 0 model; another alpha only warns) and its sheet.
-2. Run the 640 default sine gratings (:func:`topography.gratings.sine_gratings`, rendered at the
-   run's input size) through the network and keep every mapped layer's responses.
+2. Run the 640 default sine gratings (:func:`neurocwm.score.v1.grating_stimuli`, the definition
+   ``neurocwm score`` uses: cycles/degree for the run's field of view, rendered at its input size)
+   through the network and keep every mapped layer's responses.
 3. For each layer, swap-optimise the positions (:func:`topography.swapopt.swap_optimize`) with
    windows of the layer's neighbourhood width, then recompute the neighbourhoods with
    :func:`topography.sheet.sample_neighborhoods` and the sheet's own settings.
@@ -66,6 +67,7 @@ def optimize_positions(
     batch_size: int = 64,
     force: bool = False,
     progress: bool = True,
+    field_of_view_deg: float | None = None,
 ) -> dict:
     """Swap-optimise the unit positions of a run and save them as a new positions folder.
 
@@ -92,6 +94,9 @@ def optimize_positions(
         Images per forward pass.
     progress : bool
         Progress bars.
+    field_of_view_deg : float, optional
+        Degrees of visual angle of the model input, for the gratings; default 8 deg per 224 px.
+        The same definition as ``neurocwm score`` (:func:`neurocwm.score.v1.grating_stimuli`).
 
     Returns
     -------
@@ -106,7 +111,6 @@ def optimize_positions(
     ValueError
         On an unknown layer, bad step counts, or an output folder that already holds positions.
     """
-    from topography.gratings import sine_gratings
     from topography.sheet import CorticalSheet, LayerSheet, sample_neighborhoods
     from topography.sheet_io import FILENAME, save_sheet
     from topography.swapopt import mean_spatial_loss, swap_optimize, unit_scores
@@ -140,8 +144,11 @@ def optimize_positions(
         raise ValueError(f"no layer(s) {unknown} on the run's sheet; its layers are {names}")
     if not todo:
         raise ValueError("no layers to optimise")
+    from .score.v1 import grating_stimuli
+
     size = input_size(run)
-    images, _ = sine_gratings(size)
+    gratings = grating_stimuli(size, field_of_view_deg)
+    images, _ = gratings.render()
     responses = layer_responses(run, images, layers=todo, batch_size=batch_size, progress=progress,
                                 desc="grating responses")
     seeds = _layer_seeds(seed, names)
@@ -201,7 +208,7 @@ def optimize_positions(
             "source_run": str(run_path.resolve()),
             "weights": str(Path(run.weights).resolve()),
             "source_alpha": alpha,
-            "stimuli": {"name": "sine_gratings", "n_images": int(len(images)), "image_size": size},
+            "stimuli": gratings.as_dict(),
             "steps": steps,
             "steps_per_window": steps_per_window,
             "seed": seed,

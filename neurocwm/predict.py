@@ -19,8 +19,9 @@ Procedure (``predict``)
    held-out stimuli (Pearson r per neuroid, median over neuroids; ceiled when the data have
    repetitions).
 
-The result is written atomically to ``RUN/predictivity/<data>.json`` and ``<data>.csv``
-(``<data>.random_init.*`` for the random-initialisation baseline). ``region_layer_map`` in the
+The result is written atomically to ``RUN/predictivity/<data>.<metric>.json`` and
+``<data>.<metric>.csv`` (``<data>.<metric>.random_init.*`` for the random-initialisation
+baseline), so runs with different metrics never overwrite each other. ``region_layer_map`` in the
 JSON is what ``neurocwm brainscore export`` commits.
 
 >>> from neurocwm.predict import predict                          # doctest: +SKIP
@@ -44,6 +45,7 @@ __all__ = [
     "BRAIN_REGIONS",
     "REGRESSION_METRICS",
     "PREDICT_METRICS",
+    "METRIC_DESCRIPTIONS",
     "load_neural",
     "extract_features",
     "commit_layers",
@@ -54,8 +56,18 @@ __all__ = [
 #: Brain-Score's recording targets, and what our cortical areas / region labels map to.
 BRAIN_REGIONS = ("V1", "V2", "V4", "IT")
 _REGION_ALIASES = {"V1": "V1", "V2": "V2", "V4": "V4", "IT": "IT", "VTC": "IT"}
-REGRESSION_METRICS = ("pls", "ridge", "linear", "one_to_one")
+REGRESSION_METRICS = ("pls", "ridge", "ridgecv", "linear", "one_to_one")
 PREDICT_METRICS = REGRESSION_METRICS + ("rsa", "cka")
+#: what each metric name means (Brain-Score's names), printed by the command line
+METRIC_DESCRIPTIONS = {
+    "pls": "PLS regression, 25 components",
+    "ridge": "ridge with fixed alpha = 1, Brain-Score's 'ridge'",
+    "ridgecv": "ridge with alpha searched by leave-one-out on each training set, Brain-Score's RidgeCV grid",
+    "linear": "least squares",
+    "one_to_one": "each neuroid's best single unit",
+    "rsa": "Spearman r between 1 - Pearson RDMs",
+    "cka": "unbiased linear CKA",
+}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -92,7 +104,7 @@ def data_name(spec: str | Path, responses: str | Path | None = None) -> str:
 
 
 def load_neural(spec: str | Path, root: str | Path | None = None, *, responses: str | Path | None = None,
-                key: str | None = None, metadata: str | Path | None = None):
+                key: str | None = None, metadata: str | Path | None = None, nan_policy: str = "refuse"):
     """``(name, stimuli, assembly)`` for a netCDF assembly, a built-in ``name:arg`` or an image folder.
 
     Parameters
@@ -109,6 +121,8 @@ def load_neural(spec: str | Path, root: str | Path | None = None, *, responses: 
         Variable name in a .mat response file.
     metadata : path, optional
         With an image folder: CSV of per-image columns (``stimulus_id``, ``object_name``, ...).
+    nan_policy : {"refuse", "missing"}
+        With an image folder: whether NaN responses are refused or kept as missing trials.
 
     Raises ``ValueError`` / ``FileNotFoundError`` naming the problem (unknown built-in, missing
     file, no stimulus set or no image paths).
@@ -124,7 +138,8 @@ def load_neural(spec: str | Path, root: str | Path | None = None, *, responses: 
             raise ValueError(f"{path} is a folder of images: give the response file with --responses (responses=)")
         from neurocwm.datasets.folder import load_image_folder_responses
 
-        stimuli, asm = load_image_folder_responses(path, responses, key=key, metadata=metadata)
+        stimuli, asm = load_image_folder_responses(path, responses, key=key, metadata=metadata,
+                                                   nan_policy=nan_policy)
         return data_name(path, responses), stimuli, asm
     given = [k for k, v in folder_only.items() if v is not None]
     if given:
@@ -143,7 +158,7 @@ def load_neural(spec: str | Path, root: str | Path | None = None, *, responses: 
                          "(build it with make_assembly(..., stimulus_set=...))")
     missing = [sid for sid, p in zip(stimuli.stimulus_ids, stimuli.paths) if not p]
     if missing:
-        raise ValueError(f"{path}: {len(missing)} stimuli have no image path, e.g. {missing[0]!r}")
+        raise ValueError(f"{path}: {len(missing)} stimuli have no image path, e.g. {str(missing[0])!r}")
     return data_name(path), stimuli, asm
 
 
@@ -245,7 +260,7 @@ def _regions_of(avg, region: str | None) -> dict[str, np.ndarray]:
                          "with --region (region=), e.g. V4")
     labels = avg["region"].values.astype(str)
     out: dict[str, list[int]] = {}
-    for i, lab in enumerate(labels):
+    for i, lab in enumerate(labels.tolist()):
         r = _REGION_ALIASES.get(lab)
         if r is None:
             raise ValueError(f"region {lab!r} in the assembly is not one of {', '.join(_REGION_ALIASES)}")
@@ -276,6 +291,7 @@ def commit_layers(
     n_splits: int = 5,
     region: str | None = None,
     ceiling: bool = True,
+    nan_policy: str = "refuse",
     progress: bool = True,
     **metric_kwargs: Any,
 ) -> dict[str, Any]:
@@ -298,6 +314,10 @@ def commit_layers(
     ceiling : bool
         Ceil the held-out score with the internal-consistency ceiling when the data have
         repetitions (the ceiling does not involve the model).
+    nan_policy : {"refuse", "missing"}
+        What a NaN response means (:func:`neurocwm.predictivity.prepare_target`): refused, or a
+        trial not recorded for that neuroid (all-NaN stimuli and incomplete neuroids dropped,
+        listed under ``dropped``).
 
     Returns
     -------
@@ -306,7 +326,7 @@ def commit_layers(
     selection score, held-out score) and ``region_layer_map``.
     """
     from neurocwm.predictivity import internal_consistency, make_splits, prepare_target
-    from neurocwm.predictivity.api import _feature_matrix
+    from neurocwm.predictivity.api import _feature_matrix, kept_neuroids
 
     if metric not in PREDICT_METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(PREDICT_METRICS)}")
@@ -316,8 +336,8 @@ def commit_layers(
         raise ValueError(f"n_splits must be >= 2, got {n_splits}")
     if not features:
         raise ValueError("no layers given")
-    target_ids, Y, avg = prepare_target(assembly)
-    layer_X = {name: _feature_matrix(name, feats, target_ids, stimulus_ids) for name, feats in features.items()}
+    target_ids, Y, avg = prepare_target(assembly, nan_policy=nan_policy)
+    layer_X = {name: _feature_matrix(name, feats, target_ids, stimulus_ids, avg) for name, feats in features.items()}
     labels = avg["object_name"].values if "object_name" in avg.coords else None
     n = len(target_ids)
     train, test = make_splits(n, n_splits=1, test_size=test_size, stratify=labels, seed=split_seed)[0]
@@ -330,7 +350,8 @@ def commit_layers(
     regions = _regions_of(avg, region)
     ceiling_value = None
     if ceiling and "repetition" in assembly.coords:
-        ceiling_value = internal_consistency(assembly, seed=split_seed).value
+        ceiling_value = internal_consistency(kept_neuroids(assembly, avg), seed=split_seed,
+                                             nan_policy=nan_policy).value
     neuroid_ids = avg["neuroid_id"].values.astype(str)
 
     selection: dict[str, dict[str, Any]] = {}
@@ -383,6 +404,8 @@ def commit_layers(
         "layers": selection,
         "commitments": commitments,
         "region_layer_map": {r: c["layer"] for r, c in commitments.items()},
+        "nan_policy": nan_policy,
+        "dropped": avg.attrs.get("dropped", {"stimuli": [], "neuroids": []}),
     }
 
 
@@ -414,6 +437,7 @@ def predict(
     responses_key: str | None = None,
     metadata: str | Path | None = None,
     device: str = "cpu",
+    nan_policy: str = "refuse",
     write: bool = True,
     progress: bool = True,
     **metric_kwargs: Any,
@@ -422,7 +446,9 @@ def predict(
 
     See the module docstring for the procedure and :func:`load_neural` for ``neural``,
     ``data_root``, ``responses``, ``responses_key`` and ``metadata``. Returns the result dict
-    (also written to ``RUN/predictivity/<data>[.random_init].json`` and ``.csv`` when ``write``).
+    (also written to ``RUN/predictivity/<data>.<metric>[.random_init].json`` and ``.csv`` when
+    ``write``). ``nan_policy``: see :func:`commit_layers`; stimuli the loader found without any
+    recorded trial are listed under ``dropped["stimuli_without_trials"]``.
     """
     from neurocwm.runs import load_run
 
@@ -432,17 +458,20 @@ def predict(
     r = load_run(run, checkpoint=checkpoint, device=device, random_init=random_init)
     if r.config.get("model_family", "tdann") != "tdann":
         raise ValueError(f"{run}: predict needs a TDANN run, got model_family={r.config.get('model_family')!r}")
-    name, stimuli, asm = load_neural(neural, root=data_root, responses=responses, key=responses_key, metadata=metadata)
+    name, stimuli, asm = load_neural(neural, root=data_root, responses=responses, key=responses_key, metadata=metadata,
+                                     nan_policy=nan_policy)
     from neurocwm.predictivity import prepare_target
 
-    ids, _, _ = prepare_target(asm)
+    ids, _, _ = prepare_target(asm, nan_policy=nan_policy)
     image_size = int(r.config["image_size"])
     feats, units = extract_features(r.model, stimuli, image_size, stimulus_ids=ids, batch_size=batch_size,
                                     max_units=max_units, seed=split_seed, device=device, progress=progress)
     t_feat = time.perf_counter() - t0
     dims = r.model.trunk.block_dims(image_size)
     result = commit_layers(feats, asm, stimulus_ids=ids, metric=metric, split_seed=split_seed, test_size=test_size,
-                           n_splits=n_splits, region=region, progress=progress, **metric_kwargs)
+                           n_splits=n_splits, region=region, nan_policy=nan_policy, progress=progress,
+                           **metric_kwargs)
+    result["dropped"]["stimuli_without_trials"] = list(asm.attrs.get("stimuli_without_trials", []))
     areas = {layer.name: layer.area for layer in r.sheet} if r.sheet is not None else {}
     result.update({
         "run": str(Path(run).resolve()),
@@ -462,14 +491,14 @@ def predict(
             "random_init": bool(random_init), "batch_size": int(batch_size), "max_units": max_units,
             "data": str(neural), "data_root": None if data_root is None else str(data_root),
             "responses": None if responses is None else str(responses), "responses_key": responses_key,
-            "metadata": None if metadata is None else str(metadata), "device": device,
+            "metadata": None if metadata is None else str(metadata), "device": device, "nan_policy": nan_policy,
             "metric_kwargs": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in metric_kwargs.items()},
         },
         "seconds": {"features": round(t_feat, 2), "total": round(time.perf_counter() - t0, 2)},
     })
     if write:
         out = Path(run) / "predictivity"
-        stem = name + (".random_init" if random_init else "")
+        stem = f"{name}.{metric}" + (".random_init" if random_init else "")
         write_result(result, out / f"{stem}.json", out / f"{stem}.csv")
         result["written"] = [str(out / f"{stem}.json"), str(out / f"{stem}.csv")]
     return result

@@ -216,3 +216,43 @@ def test_brainscore_conversion_skips_cleanly_without_brainscore():
     else:
         with pytest.raises(ImportError, match="brainscore"):
             to_brainscore(asm)
+
+
+def test_repetition_keys_do_not_collide_across_id_lengths():
+    """("image1", repetition 10) and ("image11", repetition 0) are different trials: non-padded
+    ids with 11+ repeats, as real sessions have them."""
+    ids = [f"image{i}" for i in (1, 11)]
+    sid = np.repeat(ids, 12)
+    rep = np.tile(np.arange(12), 2)
+    asm = make_assembly(np.arange(24.0)[:, None], sid, repetition=rep)
+    assert asm.sizes["presentation"] == 24
+    np.testing.assert_allclose(average_repetitions(asm).values[:, 0], [5.5, 17.5])
+    # a true duplicate is still refused, and named as a plain Python pair
+    with pytest.raises(ValueError, match=r"duplicate \(stimulus_id, repetition\) pairs: 1 repeated, e\.g\. "
+                                         r"\('image11', 3\)$"):
+        make_assembly(np.zeros((3, 1)), ["image1", "image11", "image11"], repetition=[3, 3, 3])
+
+
+def test_error_messages_show_plain_values_not_numpy_reprs():
+    stim = _stim(4)
+    messages = []
+    for call in (lambda: make_assembly(np.zeros((2, 1)), np.array(["s0", "zzz"]), stimulus_set=stim),
+                 lambda: make_assembly(np.zeros((2, 1)), np.array(["a", "a"])),
+                 lambda: check_same_ids(np.array(["a", "b"]), np.array(["a", "c"])),
+                 lambda: stim.subset(np.array(["s0", "nope"]))):
+        with pytest.raises(ValueError) as info:
+            call()
+        messages.append(str(info.value))
+    assert all("np." not in m for m in messages), messages
+    assert "'zzz'" in messages[0] and "'a'" in messages[1] and "'b'" in messages[2] and "'nope'" in messages[3]
+
+
+def test_average_repetitions_skipna_counts_nan_as_a_missing_trial():
+    vals = np.array([[1.0, 10], [3, np.nan], [5, 50], [np.nan, np.nan]])
+    asm = make_assembly(vals, ["a", "a", "b", "b"], repetition=[0, 1, 0, 1], allow_nan=True)
+    np.testing.assert_allclose(average_repetitions(asm, skipna=True).values, [[2, 10], [5, 50]])
+    assert np.isnan(average_repetitions(asm).values).any()  # default: Brain-Score's plain mean
+    with pytest.raises(ValueError, match="--nan-policy missing"):
+        validate_assembly(asm)
+    with pytest.raises(ValueError, match="infinite"):
+        make_assembly(np.array([[np.inf], [0.0]]), ["a", "b"])

@@ -107,3 +107,30 @@ def test_cwm_units_are_the_mlp_hidden_units(tmp_path):
     sheet = run_sheet(run)
     assert sheet["encoder.1.mlp"].n_units == resp["encoder.1.mlp"].shape[1]
     assert [ly.area for ly in sheet] == ["V1", "V2", "V4", "VTC"]  # depth split in quarters
+
+
+def test_resizing_for_the_model_is_antialiased(tmp_path):
+    """A 224-px grating at 0.4 cycles/pixel is 1.4 cycles/pixel at 64 px: above Nyquist. The
+    resize a model's images get (torch in features, Pillow in predict) must low-pass it away
+    instead of folding it into a strong false grating; a 0.05 cycles/pixel grating survives."""
+    from PIL import Image
+
+    from neurocwm.assemblies import StimulusSet
+    from neurocwm.features import _prepare
+    from neurocwm.predict import _image_tensor
+    from topography.gratings import render_gratings
+
+    meta = {"orientation_deg": np.array([30.0, 30.0]), "sf_cpi": np.array([0.4 * 224, 0.05 * 224]),
+            "phase": np.zeros(2), "color": np.zeros(2, dtype=int)}
+    imgs = render_gratings(meta, 224)
+    small = _prepare(torch.from_numpy(imgs), 64).numpy()
+    contrast = small[:, 0].std(axis=(1, 2)) / imgs[:, 0].std(axis=(1, 2))
+    assert contrast[0] < 0.05 and contrast[1] > 0.8, contrast
+    paths = []
+    for i, im in enumerate(imgs):
+        paths.append(tmp_path / f"g{i}.png")
+        Image.fromarray((im.transpose(1, 2, 0) * 255).round().astype(np.uint8)).save(paths[-1])
+    stim = StimulusSet.from_records(["hi", "lo"], [str(p) for p in paths])
+    x = _image_tensor(stim, ["hi", "lo"], 64).numpy()
+    contrast = x[:, 0].std(axis=(1, 2)) / (imgs[:, 0].std(axis=(1, 2)) / 0.229)
+    assert contrast[0] < 0.05 and contrast[1] > 0.8, contrast

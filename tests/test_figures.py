@@ -133,3 +133,18 @@ def test_predictivity_of_committed_layers_joins_the_sweep(tmp_path):
     (only / "config.json").write_text(json.dumps({"alpha": 0.5, "seed": 0}))
     (runs[0] / "predictivity" / "cowley_v4_190923.json").replace(only / "predictivity" / "x.json")
     assert [r["alpha"] for r in load_results(only)] == [0.5]
+
+
+def test_alpha_sweeps_never_plot_the_null_rows():
+    """score writes <metric>_null_mean / _null_sd / _pvalue and map_present beside each metric:
+    the sweep panels take the metric itself only."""
+    from neurocwm.figures import PANELS
+
+    for key, metric in (("opm_smoothness", "orientation_smoothness"), ("pinwheel_density", "pinwheel_density"),
+                        ("patch_count", "patch_count_Faces"), ("wiring_length", "wiring_length"),
+                        ("selectivity_smoothness", "selectivity_smoothness_Faces")):
+        match = PANELS[key][2]
+        assert match(metric), (key, metric)
+        for suffix in ("_null_mean", "_null_sd", "_pvalue"):
+            assert not match(metric + suffix), (key, metric + suffix)
+        assert not match("map_present")

@@ -131,3 +131,112 @@ def test_bad_size_and_metadata_raise():
         validate_metadata(meta, 5)
     with pytest.raises(ValueError, match="positive integer"):
         default_orientations(0)
+
+
+# ---------------------------------------------------------------------------- valid at any size
+from topography.gratings import (  # noqa: E402
+    MAX_CYCLES_PER_PIXEL,
+    PAPER_FIELD_OF_VIEW_DEG,
+    grating_design,
+    paper_spatial_frequencies_cpd,
+)
+
+
+def _energy_near_intended(images, meta, size):
+    """Fraction of each grating's (Hann-windowed, mean-removed) spectral energy within 3 DFT bins
+    of its intended frequency +-(fx, fy): 1 when what was rendered is what was asked for, small
+    when the asked frequency lies above Nyquist and folds to another frequency and orientation."""
+    g = images[:, 0].astype(np.float64)  # the red channel is the grating g in both colour sets
+    g = g - g.mean(axis=(1, 2), keepdims=True)
+    win = np.outer(np.hanning(size), np.hanning(size))
+    power = np.abs(np.fft.fft2(g * win)) ** 2
+    k = np.fft.fftfreq(size) * size  # bin index of each frequency (cycles/image)
+    ky, kx = np.meshgrid(k, k, indexing="ij")  # rows: vertical frequency, columns: horizontal
+    ori = np.deg2rad(meta["orientation_deg"])
+    fx = -meta["sf_cpi"] * np.sin(ori)  # cycles/image along columns
+    fy = -meta["sf_cpi"] * np.cos(ori)  # rows run downwards, y upwards
+    out = np.empty(len(g))
+    for i in range(len(g)):
+        near = np.minimum(np.hypot(kx - fx[i], ky - fy[i]), np.hypot(kx + fx[i], ky + fy[i])) <= 3.0
+        out[i] = power[i][near].sum() / power[i].sum()
+    return out
+
+
+@pytest.mark.parametrize("size", [64, 112, 224])
+def test_every_rendered_grating_is_below_nyquist(size):
+    design = grating_design(size)
+    assert design.as_dict()["n_images"] == 640 and design.dropped_sfs_cpd.size == 0
+    assert np.all(design.sfs_cpp <= MAX_CYCLES_PER_PIXEL) and design.pixels_per_degree == pytest.approx(28.0)
+    # every frequency vector the set renders: each orientation x frequency (phase and colour
+    # change neither the frequency nor the orientation of the pattern)
+    one = grating_design(size, phases=[0.0], colors=(0,))
+    images, meta = one.render()
+    assert len(meta["sf_cpi"]) == 64
+    frac = _energy_near_intended(images, meta, size)
+    assert frac.min() > 0.9, (size, frac.min())
+
+
+def test_the_old_cycles_per_image_set_aliases_at_64_px():
+    """The check has teeth: the reference's cycles/image rendered at 64 px (what score and
+    positions did before) put 5 of the 8 frequencies above Nyquist."""
+    images, meta = sine_gratings(64, phases=[0.0], colors=(0,))
+    frac = _energy_near_intended(images, meta, 64)
+    bad_sfs = np.unique(meta["sf_cpi"][frac < 0.5])
+    assert len(bad_sfs) == 5 and bad_sfs.min() > 32  # Nyquist at 64 px: 32 cycles/image
+
+
+def test_paper_224_px_set_is_unchanged():
+    meta = grating_conditions()
+    design = grating_design(224)
+    ours_meta = design.metadata()
+    for key in ("orientation_deg", "sf_cpi", "phase", "color"):
+        np.testing.assert_array_equal(ours_meta[key], meta[key])
+    rows = np.arange(0, 640, 37)  # the images follow from the table; spot-check them bit for bit
+    sub = {k: v[rows] for k, v in meta.items()}
+    np.testing.assert_array_equal(render_gratings({k: v[rows] for k, v in ours_meta.items()}, 224),
+                                  render_gratings(sub, 224))
+    assert design.field_of_view_deg == PAPER_FIELD_OF_VIEW_DEG
+    np.testing.assert_allclose(design.sfs_cpd, np.linspace(5.5, 110, 9)[:-1] / 8.0)
+    rec = design.as_dict()
+    assert rec["image_size"] == 224 and rec["field_of_view_deg"] == 8.0 and rec["n_images"] == 640
+    assert rec["sfs_cycles_per_image"] == pytest.approx(list(default_spatial_frequencies()))
+
+
+def test_field_of_view_drops_or_refuses_aliasing_frequencies():
+    with pytest.warns(UserWarning, match=r"6 of 8 spatial frequencies .* exceed 0\.45 cycles/pixel"):
+        d = grating_design(64, field_of_view_deg=8.0)
+    assert d.sfs_cpd.size == 2 and d.dropped_sfs_cpd.size == 6
+    assert np.all(d.sfs_cpp <= MAX_CYCLES_PER_PIXEL) and d.as_dict()["dropped_sfs_cpd"][0] == pytest.approx(3.953125)
+    with pytest.raises(ValueError, match="exceed 0.45 cycles/pixel"):
+        grating_design(64, field_of_view_deg=8.0, on_alias="raise")
+    with pytest.raises(ValueError, match="no frequency left"):
+        grating_design(16, field_of_view_deg=8.0, sfs_cpd=[5.0, 6.0])
+    with pytest.raises(ValueError, match="field_of_view_deg"):
+        grating_design(64, field_of_view_deg=-1.0)
+    np.testing.assert_allclose(grating_design(96, field_of_view_deg=4.0, sfs_cpd=[1.0, 2.0]).sfs_cpi, [4.0, 8.0])
+
+
+def _gabor_energy_unit(size, ori_deg, f_cpd, ppd=28.0):
+    """A complex cell: quadrature Gabor pair at the image centre, its size fixed in degrees."""
+    f = f_cpd / ppd  # cycles/pixel
+    c = (size - 1) / 2.0
+    X, Y = np.meshgrid(np.arange(size) - c, c - np.arange(size))
+    o = np.deg2rad(ori_deg)
+    u = -X * np.sin(o) + Y * np.cos(o)  # across the bars
+    env = np.exp(-(X**2 + Y**2) / (2 * (0.8 / f) ** 2))
+    return env * np.cos(2 * np.pi * f * u), env * np.sin(2 * np.pi * f * u)
+
+
+@pytest.mark.parametrize("size", [64, 112, 224])
+def test_gabor_unit_has_its_orientation_and_is_selective_at_every_size(size):
+    from topography.tuning import v1_tuning
+
+    images, meta = grating_design(size).render()
+    gray = images.mean(axis=1) - np.float32(0.5)
+    responses = []
+    for ori, f_cpd in ((45.0, paper_spatial_frequencies_cpd()[5]), (112.5, paper_spatial_frequencies_cpd()[2])):
+        even, odd = (k.astype(np.float32) for k in _gabor_energy_unit(size, ori, f_cpd))
+        responses.append(np.tensordot(gray, even, 2) ** 2 + np.tensordot(gray, odd, 2) ** 2)
+    tuning = v1_tuning(np.stack(responses, 1), meta)
+    np.testing.assert_allclose(tuning["preferred_orientation"], [45.0, 112.5], atol=3.0)
+    assert np.all(tuning["cv"] < 0.3), tuning["cv"]

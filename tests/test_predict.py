@@ -121,20 +121,59 @@ def test_predict_on_own_recordings(tiny_run, my_recordings, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "IT -> layer" in out and "ceiled" in out
-    res = json.loads((tiny_run / "predictivity" / "images_trials.json").read_text())
+    # the console names the estimator, prints the ceiling and says what "ceiled" means
+    assert "metric ridge (ridge with fixed alpha = 1" in out
+    assert "ceiling 0." in out and "(r^2 / ceiling)" in out
+    res = json.loads((tiny_run / "predictivity" / "images_trials.ridge.json").read_text())
     assert res["metric"] == "ridge" and res["n_stimuli"] == 80 and res["split"]["n_test"] == 16
     assert res["split"]["stratified_on"] == "object_name"
     assert res["config"]["responses"].endswith("trials.npy") and res["config"]["region"] == "IT"
     c = res["commitments"]["IT"]
     assert c["layer"] in res["layers"]["IT"] and len(res["layers"]["IT"]) == 8
     assert 0 < c["ceiling"] <= 1 and c["test_ceiled"] == pytest.approx(c["test"] ** 2 / c["ceiling"])
-    with open(tiny_run / "predictivity" / "images_trials.csv", newline="") as fh:
+    with open(tiny_run / "predictivity" / "images_trials.ridge.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 8 and sum(int(r["committed"]) for r in rows) == 1
     # the seeded random initialisation goes to its own files
     assert main(args + ["--random-init"]) == 0
-    rnd = json.loads((tiny_run / "predictivity" / "images_trials.random_init.json").read_text())
+    rnd = json.loads((tiny_run / "predictivity" / "images_trials.ridge.random_init.json").read_text())
     assert rnd["random_init"] and rnd["weights"] is None
+    # another metric writes its own files: the ridge result is not overwritten
+    before = (tiny_run / "predictivity" / "images_trials.ridge.json").read_bytes()
+    assert main([a if a != "ridge" else "pls" for a in args]) == 0
+    assert "metric pls (PLS regression, 25 components)" in capsys.readouterr().out
+    pls = json.loads((tiny_run / "predictivity" / "images_trials.pls.json").read_text())
+    assert pls["metric"] == "pls"
+    assert (tiny_run / "predictivity" / "images_trials.ridge.json").read_bytes() == before
+
+
+def test_predict_nan_policy_on_own_recordings(tiny_run, my_recordings, tmp_path, capsys):
+    """Partly-NaN trials: refused with a pointer to --nan-policy; with `missing` each NaN is a
+    missing trial of that neuroid, and a stimulus without any trial is warned about and recorded."""
+    import shutil
+
+    trials = np.load(my_recordings / "trials.npy")
+    trials[3, 1, 2] = np.nan  # one neuroid missing on one trial
+    trials[5, :, 0] = np.nan  # one neuroid never recorded for stimulus im5 (the other neuroids were)
+    trials[7] = np.nan  # stimulus im7: no trial at all
+    np.save(tmp_path / "gappy.npy", trials)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    args = ["predict", str(run), "--neural", str(my_recordings / "images"), "--responses", str(tmp_path / "gappy.npy"),
+            "--region", "IT", "--metric", "pls", "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--nan-policy missing" in err[0]
+    assert not (run / "predictivity" / "images_gappy.pls.json").exists()
+    with pytest.warns(UserWarning, match=r"no recorded trial .* e\.g\. 'im7'"):
+        assert main(args + ["--nan-policy", "missing"]) == 0
+    out = capsys.readouterr().out
+    assert "dropped 1 stimuli without any recorded trial, e.g. im7" in out
+    assert "dropped 1 neuroids with missing stimuli, e.g. n0" in out
+    res = json.loads((run / "predictivity" / "images_gappy.pls.json").read_text())
+    assert res["nan_policy"] == "missing" and res["config"]["nan_policy"] == "missing"
+    assert res["dropped"] == {"stimuli": [], "neuroids": ["n0"], "stimuli_without_trials": ["im7"]}
+    assert res["n_stimuli"] == 79 and res["commitments"]["IT"]["n_neuroids"] == 5
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -173,7 +212,7 @@ def test_export_commits_what_predict_found_for_these_weights(tiny_run, my_record
         (run / "predictivity" / name).write_text(json.dumps(dict(res, region_layer_map={"IT": other}, **patch)))
     out = export_plugin(run, weights_url="file:///w.pt", out=tmp_path / "s.zip")
     assert out["region_layer_map"]["IT"] == layer
-    assert out["region_layer_map_source"]["IT"] == "predictivity:images_trials.json"
+    assert out["region_layer_map_source"]["IT"] == "predictivity:images_trials.one_to_one.json"
     # two results for these weights that disagree: refuse to guess
     (run / "predictivity" / "z.json").write_text(json.dumps(dict(res, region_layer_map={"IT": other})))
     with pytest.raises(ValueError, match="--region-layer-map"):

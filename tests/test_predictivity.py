@@ -305,9 +305,14 @@ def test_gram_ridge_equals_ridge(alphas):
     np.testing.assert_allclose(ours.predict(test), ref.predict(X[test]), atol=1e-8)
     np.testing.assert_allclose(ours.alpha_, ref.alpha_)
     # regression_score takes the Gram path here (150 features > 63 train stimuli) and agrees
-    a = regression_score(X, Y, method="ridge", alphas=alphas, n_splits=3)
+    # (ridge: one alpha; ridgecv: a grid, by default Brain-Score's)
+    from neurocwm.predictivity.metrics import BRAINSCORE_RIDGECV_ALPHAS
+
+    method = "ridge" if np.ndim(alphas) == 0 and alphas is not None else "ridgecv"
+    a = regression_score(X, Y, method=method, alphas=alphas, n_splits=3)
+    grid = BRAINSCORE_RIDGECV_ALPHAS if alphas is None else alphas
     splits = make_splits(70, n_splits=3)
-    manual = [np.nanmedian(pearson_columns(Ridge(alphas=alphas).fit(X[tr], Y[tr]).predict(X[te]), Y[te]))
+    manual = [np.nanmedian(pearson_columns(Ridge(alphas=grid).fit(X[tr], Y[tr]).predict(X[te]), Y[te]))
               for tr, te in splits]
     assert a.value == pytest.approx(np.mean(manual), abs=1e-9)
 
@@ -362,3 +367,93 @@ def test_regression_score_one_alpha_many_features_equals_per_split_fits():
     assert s.info["alpha"] == [1.0] * 10
     # a one-element grid is the same single alpha
     assert regression_score(X, Y, method="ridge", alphas=[1.0], splits=splits).value == pytest.approx(s.value, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------- Brain-Score names, NaN policy
+def test_ridge_is_brainscores_fixed_alpha_and_ridgecv_its_searched_one():
+    """``ridge`` = sklearn ``Ridge(alpha=1)`` (Brain-Score's ridge) with no alpha given;
+    ``ridgecv`` = sklearn ``RidgeCV`` over Brain-Score's grid, one alpha for all targets."""
+    from sklearn.linear_model import Ridge as SkRidge
+    from sklearn.linear_model import RidgeCV
+
+    from neurocwm.predictivity.metrics import BRAINSCORE_RIDGECV_ALPHAS
+
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(120, 100))
+    Y = X[:, :6] @ rng.normal(size=(6, 5)) + 1.5 * rng.normal(size=(120, 5))
+    splits = make_splits(120, n_splits=4)
+
+    def reference(model):
+        return np.mean([np.nanmedian(pearson_columns(model().fit(X[tr], Y[tr]).predict(X[te]), Y[te]))
+                        for tr, te in splits])
+
+    ridge = regression_score(X, Y, method="ridge", splits=splits)
+    assert ridge.value == pytest.approx(reference(lambda: SkRidge(alpha=1.0)), abs=1e-10)
+    assert ridge.info["alpha"] == [1.0] * 4
+    cv = regression_score(X, Y, method="ridgecv", splits=splits)
+    assert cv.value == pytest.approx(reference(lambda: RidgeCV(alphas=BRAINSCORE_RIDGECV_ALPHAS)), abs=1e-10)
+    assert len(BRAINSCORE_RIDGECV_ALPHAS) == 99 and cv.info["alpha"][0] in BRAINSCORE_RIDGECV_ALPHAS
+    assert cv.value > ridge.value + 0.05  # the noise needs far more shrinkage than alpha = 1
+    with pytest.raises(ValueError, match="use method 'ridgecv'"):
+        regression_score(X, Y, method="ridge", alphas=[1.0, 10.0], splits=splits)
+
+
+def test_pls_nipals_solver_is_sklearns_and_svd_its_converged_limit():
+    from sklearn.cross_decomposition import PLSRegression
+
+    X, Y, _ = _planted(n=150, p=80, q=10, noise=2.0, seed=22)
+    splits = make_splits(150, n_splits=3)
+
+    def reference(**kw):
+        return np.mean([np.nanmedian(pearson_columns(
+            PLSRegression(n_components=25, scale=False, **kw).fit(X[tr], Y[tr]).predict(X[te]), Y[te]))
+            for tr, te in splits])
+
+    nipals = regression_score(X, Y, method="pls", pls_solver="nipals", splits=splits)
+    assert nipals.value == pytest.approx(reference(), abs=1e-12) and nipals.info["pls_solver"] == "nipals"
+    svd = regression_score(X, Y, method="pls", splits=splits)
+    converged = reference(tol=1e-15, max_iter=100_000)
+    # the two differ by NIPALS' early stop only: run to convergence, scikit-learn gives "svd"
+    assert abs(svd.value - converged) < 1e-7 < 10 * abs(svd.value - converged) < abs(nipals.value - svd.value)
+    with pytest.raises(ValueError, match="pls_solver"):
+        regression_score(X, Y, method="pls", pls_solver="qr", splits=splits)
+
+
+def _gappy_trials(seed=23, n_stim=60, n_rep=6, n_neur=5):
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=(n_stim, n_neur))
+    trials = signal[:, None, :] + 0.7 * rng.normal(size=(n_stim, n_rep, n_neur))
+    ids = np.array([f"image{i}" for i in range(n_stim)])
+    return trials, ids, signal
+
+
+def test_nan_policy_missing_averages_recorded_trials_and_drops_what_has_none():
+    from neurocwm.predictivity import prepare_target
+
+    trials, ids, _ = _gappy_trials()
+    trials[2, 1, 3] = np.nan  # neuroid n3 missed one trial of image2
+    trials[4, :, 1] = np.nan  # neuroid n1 never recorded for image4
+    trials[9] = np.nan  # image9: no trial at all
+    n_stim, n_rep, n_neur = trials.shape
+    asm = make_assembly(trials.reshape(-1, n_neur), np.repeat(ids, n_rep), repetition=np.tile(np.arange(n_rep), n_stim),
+                        allow_nan=True)
+    with pytest.raises(ValueError, match="nan_policy='missing'"):
+        prepare_target(asm)
+    with pytest.warns(UserWarning) as record:
+        kept_ids, Y, avg = prepare_target(asm, nan_policy="missing")
+    assert any("image9" in str(w.message) for w in record) and any("'n1'" in str(w.message) for w in record)
+    assert avg.attrs["dropped"] == {"stimuli": ["image9"], "neuroids": ["n1"]}
+    assert list(kept_ids) == [s for s in ids if s != "image9"]
+    assert list(avg["neuroid_id"].values) == ["n0", "n2", "n3", "n4"]
+    # image2's n3 average is over its 5 recorded trials
+    assert Y[2, 2] == pytest.approx(np.mean(np.delete(trials[2, :, 3], 1)))
+    # the ceiling over recorded trials; without gaps it equals the plain one exactly
+    full, _, _ = _gappy_trials()
+    plain = make_assembly(full.reshape(-1, n_neur), np.repeat(ids, n_rep), repetition=np.tile(np.arange(n_rep), n_stim))
+    assert internal_consistency(plain, nan_policy="missing").value == internal_consistency(plain).value
+    c = internal_consistency(asm, nan_policy="missing")
+    assert np.isfinite(c.per_neuroid).all() and c.value == pytest.approx(internal_consistency(plain).value, abs=0.05)
+    with pytest.warns(UserWarning, match="dropped"):  # features for all 60 stimuli, in the assembly's order
+        scores = score_layers({"l": np.hstack([_gappy_trials()[2], np.ones((n_stim, 1))])}, asm, metric="ridge",
+                              nan_policy="missing", progress=False)
+    assert scores["l"].value > 0.5 and scores["l"].ceiling is not None

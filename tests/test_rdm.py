@@ -61,3 +61,54 @@ def test_file_errors(tmp_path):
     with pytest.raises(ValueError, match="similarity"):
         load_rdm(tmp_path / "sim.npy")
     assert load_rdm(tmp_path / "sim.npy", check_diagonal=False).shape == (8, 8)
+
+
+def _struct_array(rdms, names):
+    """A MATLAB struct array RDMs(i).RDM / RDMs(i).name, as rsatoolbox's demo files hold them."""
+    arr = np.empty((1, len(rdms)), dtype=[("RDM", object), ("name", object)])
+    for i, (m, name) in enumerate(zip(rdms, names)):
+        arr[0, i] = (m, name)
+    return arr
+
+
+def test_mat_struct_rdms_and_no_silent_pick_of_other_matrices(tmp_path):
+    """A Kriegeskorte-2008-style file: RDMs in a struct array beside a 92 x 12 category matrix
+    (here 8 x 3). Without a key the struct's RDMs are found, never the category matrix."""
+    rdms = [_rdm(seed=i) for i in range(3)]
+    categories = np.eye(8, 3)
+    scipy.io.savemat(tmp_path / "k.mat", {"RDMs": _struct_array(rdms, ["hIT", "mIT", "EVC"]),
+                                          "categoryVectors": categories})
+    out = load_rdm(tmp_path / "k.mat")
+    assert out.dims == ("rdm", "stimulus_a", "stimulus_b") and out.shape == (3, 8, 8)
+    np.testing.assert_allclose(out.values, np.stack(rdms), atol=1e-12)
+    assert list(out["rdm"].values) == ["hIT", "mIT", "EVC"]
+    assert load_rdm(tmp_path / "k.mat", key="RDMs").shape == (3, 8, 8)
+    np.testing.assert_allclose(load_rdm(tmp_path / "k.mat", key="RDMs.RDM").values, out.values)
+    with pytest.raises(ValueError, match=r"no RDM under 'categoryVectors'.*RDMs\.RDM"):
+        load_rdm(tmp_path / "k.mat", key="categoryVectors")
+    # only the category matrix: a clear refusal naming what the file holds
+    scipy.io.savemat(tmp_path / "c.mat", {"categoryVectors": categories})
+    with pytest.raises(ValueError, match=r"no square matrix.*categoryVectors float64 8x3"):
+        load_rdm(tmp_path / "c.mat")
+    # one RDM in a 1 x 1 struct
+    scipy.io.savemat(tmp_path / "one.mat", {"RDMs": _struct_array(rdms[:1], ["hIT"])})
+    np.testing.assert_allclose(load_rdm(tmp_path / "one.mat").values, rdms[0], atol=1e-12)
+
+
+def test_condensed_upper_triangle_vectors(tmp_path):
+    from scipy.spatial.distance import squareform
+
+    m = _rdm(n=9)
+    vec = squareform(m, checks=False)  # = MATLAB's pdist order
+    np.save(tmp_path / "v.npy", vec)
+    np.testing.assert_allclose(load_rdm(tmp_path / "v.npy").values, m, atol=1e-12)
+    scipy.io.savemat(tmp_path / "v.mat", {"rdm": vec[None, :]})  # a MATLAB row vector
+    np.testing.assert_allclose(load_rdm(tmp_path / "v.mat").values, m, atol=1e-12)
+    scipy.io.savemat(tmp_path / "s.mat", {"stack": np.stack([m, m], axis=2)})  # MATLAB (n, n, k)
+    assert load_rdm(tmp_path / "s.mat").shape == (2, 9, 9)
+    np.save(tmp_path / "bad.npy", np.arange(7.0))  # 7 is no n(n-1)/2
+    with pytest.raises(ValueError, match="condensed vector"):
+        load_rdm(tmp_path / "bad.npy")
+    scipy.io.savemat(tmp_path / "two.mat", {"a": m, "b": vec[None, :]})
+    with pytest.raises(ValueError, match="2 RDM-shaped variables"):
+        load_rdm(tmp_path / "two.mat")

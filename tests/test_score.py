@@ -104,6 +104,11 @@ def test_score_run_writes_every_metric_map_and_figure(tiny_run, tmp_path):
     res = score_run(tiny_run, out=out, floc=floc, ringach=ringach, **FAST)
     assert res["skipped"] == {}
     assert res["alpha"] == 0.25 and res["config"]["floc"] == str(floc) and res["run_config"]["steps"] == 2
+    # the gratings: the reference design in cycles/deg for a 32-px input spanning 8 * 32 / 224 deg
+    g = res["config"]["gratings"]
+    assert g["image_size"] == 32 and g["field_of_view_deg"] == pytest.approx(8 * 32 / 224) and g["n_images"] == 640
+    assert max(g["sfs_cycles_per_pixel"]) <= 0.45 and g["dropped_sfs_cpd"] == []
+    assert g["sfs_cpd"] == pytest.approx(list(np.linspace(5.5, 110, 9)[:-1] / 8))
     with open(out / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows == [{k: str(v) if k != "value" else repr(v) for k, v in r.items()} for r in res["rows"]]
@@ -113,11 +118,22 @@ def test_score_run_writes_every_metric_map_and_figure(tiny_run, tmp_path):
         assert 0 <= by[("ringach_ks_statistic", layer)] <= 1
         for key in ("orientation_smoothness", "pinwheel_density", "column_spacing_mm", "n_pinwheels"):
             assert (key, layer) in by
+        # every map metric against its null, and whether there is a map at all
+        for key in ("orientation_smoothness", "sf_smoothness", "color_smoothness", "n_pinwheels", "pinwheel_density"):
+            assert {(f"{key}_null_mean", layer), (f"{key}_null_sd", layer), (f"{key}_pvalue", layer)} <= set(by)
+        assert by[("map_present", layer)] in (0.0, 1.0)
+        assert (by[("map_present", layer)] == 1.0) == (by[("orientation_smoothness_pvalue", layer)] < 0.01)
+        with np.load(out / "maps" / f"v1_{layer}.npz") as z:
+            assert bool(z["map_present"]) == (by[("map_present", layer)] == 1.0)
     for layer in ("layer4.0", "layer4.1"):
         for dom in ("Faces", "Bodies", "Characters", "Places", "Objects"):
             assert by[(f"patch_count_{dom}", layer)] >= 0
             assert (f"selectivity_smoothness_{dom}", layer) in by
+            for key in (f"patch_count_{dom}", f"patch_area_mm2_{dom}", f"selectivity_smoothness_{dom}"):
+                assert (f"{key}_pvalue", layer) in by and (f"{key}_null_mean", layer) in by
     assert {("wiring_length", "layer2.0->layer2.1"), ("wiring_length", "layer4.0->layer4.1")} <= set(by)
+    for pair in ("layer2.0->layer2.1", "layer4.0->layer4.1"):
+        assert 0.1 <= by[("wiring_length_pvalue", pair)] <= 1 and ("wiring_length_null_mean", pair) in by
     eds = [by[("effective_dimensionality", f"layer{s}")] for s in ("1.0", "1.1", "2.0", "2.1", "3.0", "3.1", "4.0", "4.1")]
     assert all(1 <= e <= 24 for e in eds)  # a participation ratio is between 1 and the number of images
     areas = {r["layer"]: r["area"] for r in rows}
@@ -226,5 +242,6 @@ def test_vtc_map_is_the_one_fmri_compare_uses(tiny_run, tmp_path):
     model_counts = {r["domain"]: r["model"] for r in cmp["rows"]
                     if r["metric"] == "patch_count" and r["subject"] == "group"}
     score_counts = {r["metric"].removeprefix("patch_count_"): r["value"] for r in res["rows"]
-                    if r["metric"].startswith("patch_count_")}
+                    if r["metric"].startswith("patch_count_")
+                    and not r["metric"].endswith(("_null_mean", "_null_sd", "_pvalue"))}
     assert model_counts == score_counts

@@ -1,8 +1,15 @@
 """Full-field sine gratings for probing orientation, spatial-frequency and colour tuning.
 
-The default set reproduces the 640-image design of Margalit et al. 2024 (``tdann.md`` §4.1):
-8 orientations x 8 spatial frequencies x 5 phases x 2 colour sets. Images are rendered
-analytically at any size instead of being read from resized JPEG files.
+The default set reproduces the 640-image design of Margalit et al. 2024: 8 orientations x 8
+spatial frequencies x 5 phases x 2 colour sets, 224-px images spanning 8 deg of visual angle.
+Images are rendered analytically at any size instead of being read from resized JPEG files.
+
+At another image size, use :func:`grating_design`: frequencies are fixed in cycles/degree and
+the field of view is a parameter (default: 8 deg per 224 px, the reference design in cycles
+per pixel at every size). Frequencies above :data:`MAX_CYCLES_PER_PIXEL` would alias and are
+dropped or refused: rendering the reference's 5.5-96.9 cycles/image at 64 px would put 5 of the
+8 frequencies above Nyquist (32 cycles/image), where they appear as other frequencies and
+orientations.
 
 Conventions
 -----------
@@ -25,6 +32,8 @@ References
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -34,6 +43,15 @@ COLOR_NAMES: tuple[str, ...] = ("black/white", "red/cyan")
 
 #: Metadata keys returned by :func:`grating_conditions`.
 METADATA_KEYS: tuple[str, ...] = ("orientation_deg", "sf_cpi", "phase", "color")
+
+#: The reference design's image size (pixels) and field of view (degrees of visual angle): the
+#: 640 gratings of Margalit et al. 2024 are 224-px images spanning 8 deg.
+PAPER_IMAGE_SIZE: int = 224
+PAPER_FIELD_OF_VIEW_DEG: float = 8.0
+
+#: Highest grating frequency rendered, in cycles per pixel. Nyquist is 0.5; the margin keeps
+#: the top frequency clear of it for every orientation's separable pixel sampling.
+MAX_CYCLES_PER_PIXEL: float = 0.45
 
 
 def default_orientations(n: int = 8) -> np.ndarray:
@@ -331,3 +349,164 @@ def sine_gratings(
     """
     metadata = grating_conditions(orientations_deg, sfs_cpi, phases, colors)
     return render_gratings(metadata, image_size, dtype=dtype), metadata
+
+
+def paper_spatial_frequencies_cpd() -> np.ndarray:
+    """The reference's 8 spatial frequencies in cycles/degree: 5.5 ... 96.94 cycles per 8-deg
+    image, i.e. 0.6875 ... 12.12 cycles/deg (Margalit et al. 2024)."""
+    return default_spatial_frequencies() / PAPER_FIELD_OF_VIEW_DEG
+
+
+@dataclass(frozen=True)
+class GratingDesign:
+    """A grating stimulus set fixed in visual-angle units, valid at one image size.
+
+    Build it with :func:`grating_design`. Spatial frequencies are specified in cycles/degree
+    (``sfs_cpd``); the field of view (degrees spanned by the longer image side) converts them
+    to cycles/image (``sfs_cpi = sfs_cpd * field_of_view_deg``) and cycles/pixel
+    (``sfs_cpi / image_size``). Frequencies above :data:`MAX_CYCLES_PER_PIXEL` would alias
+    (a sampled grating above Nyquist shows up at another frequency and orientation), so they
+    are listed in ``dropped_sfs_cpd`` and not rendered.
+
+    Attributes
+    ----------
+    image_size : int
+        Pixels of the longer image side.
+    field_of_view_deg : float
+        Degrees of visual angle spanned by ``image_size`` pixels.
+    sfs_cpd : ndarray (n_sf,)
+        Rendered spatial frequencies (cycles/degree), ascending.
+    dropped_sfs_cpd : ndarray
+        Requested frequencies that were above the limit and are left out.
+    orientations_deg, phases : ndarray
+    colors : tuple of int
+    """
+
+    image_size: int
+    field_of_view_deg: float
+    sfs_cpd: np.ndarray
+    dropped_sfs_cpd: np.ndarray
+    orientations_deg: np.ndarray
+    phases: np.ndarray
+    colors: tuple[int, ...]
+
+    @property
+    def sfs_cpi(self) -> np.ndarray:
+        """(n_sf,) rendered frequencies in cycles/image."""
+        return self.sfs_cpd * self.field_of_view_deg
+
+    @property
+    def sfs_cpp(self) -> np.ndarray:
+        """(n_sf,) rendered frequencies in cycles/pixel (all <= :data:`MAX_CYCLES_PER_PIXEL`)."""
+        return self.sfs_cpi / self.image_size
+
+    @property
+    def pixels_per_degree(self) -> float:
+        return self.image_size / self.field_of_view_deg
+
+    def metadata(self) -> dict[str, np.ndarray]:
+        """Grating table (:func:`grating_conditions`) plus ``sf_cpd`` per image."""
+        meta = grating_conditions(self.orientations_deg, self.sfs_cpi, self.phases, self.colors)
+        meta["sf_cpd"] = meta["sf_cpi"] / self.field_of_view_deg
+        return meta
+
+    def render(self, dtype: np.dtype | type = np.float32) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``(images (N, 3, S, S) in [0, 1], metadata)`` at ``image_size``."""
+        meta = self.metadata()
+        return render_gratings(meta, self.image_size, dtype=dtype), meta
+
+    def as_dict(self) -> dict:
+        """JSON-ready record of the design (what ``results.json`` stores)."""
+        return {
+            "name": "sine_gratings",
+            "image_size": int(self.image_size),
+            "field_of_view_deg": float(self.field_of_view_deg),
+            "pixels_per_degree": float(self.pixels_per_degree),
+            "sfs_cpd": [float(v) for v in self.sfs_cpd],
+            "sfs_cycles_per_image": [float(v) for v in self.sfs_cpi],
+            "sfs_cycles_per_pixel": [float(v) for v in self.sfs_cpp],
+            "dropped_sfs_cpd": [float(v) for v in self.dropped_sfs_cpd],
+            "max_cycles_per_pixel": MAX_CYCLES_PER_PIXEL,
+            "orientations_deg": [float(v) for v in self.orientations_deg],
+            "phases": [float(v) for v in self.phases],
+            "colors": [int(c) for c in self.colors],
+            "n_images": int(len(self.orientations_deg) * len(self.sfs_cpd) * len(self.phases) * len(self.colors)),
+        }
+
+
+def grating_design(
+    image_size: int,
+    field_of_view_deg: float | None = None,
+    sfs_cpd: Sequence[float] | np.ndarray | None = None,
+    orientations_deg: Sequence[float] | np.ndarray | None = None,
+    phases: Sequence[float] | np.ndarray | None = None,
+    colors: Sequence[int] = (0, 1),
+    on_alias: str = "drop",
+) -> GratingDesign:
+    """The grating set for a model of input ``image_size``, free of aliasing.
+
+    Parameters
+    ----------
+    image_size : int
+        Model input size in pixels (square images).
+    field_of_view_deg : float, optional
+        Degrees of visual angle the image spans. Default: the reference's 8 deg per 224 px
+        (``8 * image_size / 224``), i.e. the reference design in cycles per pixel at every size:
+        at 224 px exactly the 640 gratings of Margalit et al. 2024 (5.5 ... 96.94 cycles/image),
+        at 64 px the same 0.025 ... 0.43 cycles/pixel.
+    sfs_cpd : sequence of float, optional
+        Spatial frequencies in cycles/degree; default :func:`paper_spatial_frequencies_cpd`.
+    orientations_deg, phases, colors
+        As :func:`grating_conditions` (defaults: 8 orientations, 5 phases, both colour sets).
+    on_alias : {"drop", "raise"}
+        What to do with frequencies above :data:`MAX_CYCLES_PER_PIXEL` at this size: leave them
+        out with a warning (default; they are listed in ``dropped_sfs_cpd``) or raise.
+
+    Returns
+    -------
+    GratingDesign
+
+    Raises
+    ------
+    ValueError
+        On a non-positive size or field of view, bad factor levels, an aliasing frequency with
+        ``on_alias="raise"``, or when no frequency is left.
+
+    Examples
+    --------
+    >>> d = grating_design(64)
+    >>> round(float(d.sfs_cpp.max()), 3), len(d.sfs_cpd), float(round(d.field_of_view_deg, 3))
+    (0.433, 8, 2.286)
+    >>> grating_design(64, field_of_view_deg=8.0).dropped_sfs_cpd.size  # doctest: +SKIP
+    6
+    """
+    if int(image_size) != image_size or image_size < 8:
+        raise ValueError(f"image_size must be an integer >= 8, got {image_size}")
+    size = int(image_size)
+    fov = PAPER_FIELD_OF_VIEW_DEG * size / PAPER_IMAGE_SIZE if field_of_view_deg is None else float(field_of_view_deg)
+    if not (np.isfinite(fov) and fov > 0):
+        raise ValueError(f"field_of_view_deg must be a positive number, got {field_of_view_deg}")
+    if on_alias not in ("drop", "raise"):
+        raise ValueError(f"on_alias must be 'drop' or 'raise', got {on_alias!r}")
+    cpd = paper_spatial_frequencies_cpd() if sfs_cpd is None else _as_1d("sfs_cpd", sfs_cpd)
+    if np.any(cpd <= 0):
+        raise ValueError("spatial frequencies must be positive")
+    cpd = np.sort(cpd)
+    cpp = cpd * fov / size
+    # a relative tolerance so that the reference's own top frequency never flips on rounding
+    bad = cpp > MAX_CYCLES_PER_PIXEL * (1 + 1e-9)
+    if bad.any():
+        msg = (f"{int(bad.sum())} of {cpd.size} spatial frequencies ({', '.join(f'{v:.3g}' for v in cpd[bad])} "
+               f"cycles/deg) exceed {MAX_CYCLES_PER_PIXEL} cycles/pixel at {size} px over {fov:.3g} deg "
+               f"(max {MAX_CYCLES_PER_PIXEL * size / fov:.3g} cycles/deg)")
+        if on_alias == "raise":
+            raise ValueError(msg)
+        if bad.all():
+            raise ValueError(msg + "; no frequency left")
+        warnings.warn(msg + "; they are left out", stacklevel=2)
+    ori = default_orientations() if orientations_deg is None else _as_1d("orientations_deg", orientations_deg)
+    ph = default_phases() if phases is None else _as_1d("phases", phases)
+    col = tuple(int(c) for c in colors)
+    grating_conditions(ori, cpd[~bad] * fov, ph, col)  # validates the levels
+    return GratingDesign(image_size=size, field_of_view_deg=fov, sfs_cpd=cpd[~bad], dropped_sfs_cpd=cpd[bad],
+                         orientations_deg=ori, phases=ph, colors=col)

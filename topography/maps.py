@@ -263,3 +263,84 @@ def smooth_map(
             resultant[empty] = np.nan
     out[empty] = np.nan
     return SmoothedMap(out, xc, yc, weight, resultant)
+
+
+def smoothing_operator(
+    positions: np.ndarray,
+    spacing: float,
+    width: float,
+    extent: Sequence[float] | None = None,
+    inset: float | None = None,
+) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+    """The boxcar smoothing of :func:`smooth_map` as one sparse matrix, for many value vectors.
+
+    ``W @ values`` sums each node's window, so one product smooths many maps of the same units
+    (e.g. the shuffled maps of a null distribution, :mod:`topography.nulls`) at the cost of a
+    sparse matrix times a dense block.
+
+    Parameters
+    ----------
+    positions : numpy.ndarray of shape (n_units, 2)
+    spacing, width, extent, inset
+        As :func:`smooth_map` with ``kernel="boxcar"``.
+
+    Returns
+    -------
+    W : scipy.sparse.csr_matrix of shape (ny * nx, n_units)
+        Window weights; node ``(i, j)`` is row ``i * nx + j``.
+    x : numpy.ndarray of shape (nx,)
+    y : numpy.ndarray of shape (ny,)
+    """
+    pos, _ = _check_positions_values(positions, np.zeros(np.asarray(positions).shape[0]))
+    if width is None or not width > 0:
+        raise ValueError(f"the boxcar kernel needs a positive width (mm), got {width}")
+    if extent is None:
+        xmin, ymin = pos.min(axis=0)
+        xmax, ymax = pos.max(axis=0)
+    else:
+        xmin, xmax, ymin, ymax = (float(e) for e in extent)
+    ins = width / 2.0 if inset is None else float(inset)
+    xc = grid_centres(xmin, xmax, spacing, ins)
+    yc = grid_centres(ymin, ymax, spacing, ins)
+    kx = _axis_weights(pos[:, 0], xc, "boxcar", width / 2.0, 0.0).tocsr()
+    ky = _axis_weights(pos[:, 1], yc, "boxcar", width / 2.0, 0.0).tocsr()
+    n = pos.shape[0]
+    cx, cy = np.diff(kx.indptr), np.diff(ky.indptr)
+    tot = cx * cy  # each unit touches (its x windows) x (its y windows) nodes
+    unit = np.repeat(np.arange(n), tot)
+    local = np.arange(int(tot.sum())) - np.repeat(np.cumsum(tot) - tot, tot)
+    ix = kx.indptr[unit] + local % np.maximum(cx[unit], 1)
+    iy = ky.indptr[unit] + local // np.maximum(cx[unit], 1)
+    node = ky.indices[iy].astype(np.int64) * xc.size + kx.indices[ix]
+    W = sparse.csr_matrix((kx.data[ix] * ky.data[iy], (node, unit)), shape=(yc.size * xc.size, n))
+    return W, xc, yc
+
+
+def circular_maps(W: sparse.spmatrix, values: np.ndarray, shape: tuple[int, int], period: float) -> np.ndarray:
+    """Circular means of many value vectors through a :func:`smoothing_operator`.
+
+    Parameters
+    ----------
+    W : sparse matrix of shape (ny * nx, n_units)
+    values : numpy.ndarray of shape (n_units, n_maps)
+        Circular values (e.g. preferred orientation in degrees).
+    shape : (ny, nx)
+    period : float
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_maps, ny, nx)
+        As :attr:`SmoothedMap.values` of :func:`smooth_map` with the same ``period``; NaN
+        where a window holds no unit.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim == 1:
+        v = v[:, None]
+    ang = 2.0 * np.pi * v / period
+    c = np.asarray(W @ np.cos(ang))
+    s = np.asarray(W @ np.sin(ang))
+    weight = np.asarray(W.sum(axis=1)).ravel()
+    out = np.mod(np.arctan2(s, c) * period / (2.0 * np.pi), period)
+    out = np.where(out >= period, 0.0, out)
+    out[weight <= 0] = np.nan
+    return out.T.reshape((v.shape[1],) + tuple(shape))

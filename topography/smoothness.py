@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy import sparse
 from scipy.spatial.distance import pdist
 
 
@@ -38,6 +39,9 @@ class SmoothnessCurve(NamedTuple):
     """(n_samples, n_bins) the same with distances randomly permuted across pairs."""
     counts: np.ndarray
     """(n_samples, n_bins) number of unit pairs per bin."""
+    null_index: np.ndarray | None = None
+    """(n_shuffles,) the map's smoothness index (mean over samples of :func:`smoothness_index`)
+    after each seeded shuffle of positions within groups; None unless ``n_shuffles`` > 0."""
 
     @property
     def bin_centers(self) -> np.ndarray:
@@ -141,6 +145,8 @@ def smoothness_curve(
     n_samples: int = 20,
     n_units: int = 1000,
     seed: int | None = 0,
+    n_shuffles: int = 0,
+    groups: np.ndarray | None = None,
 ) -> SmoothnessCurve:
     """Mean absolute value difference per cortical-distance bin, and its chance level.
 
@@ -172,12 +178,24 @@ def smoothness_curve(
         curves are then identical and only the chance permutations differ).
     seed : int or None, default=0
         Seed of :func:`numpy.random.default_rng` for the unit samples and permutations.
+    n_shuffles : int, default=0
+        Null distribution of the smoothness index: this many seeded shuffles of the unit
+        positions within ``groups`` over the whole map
+        (:func:`topography.nulls.shuffle_within_groups`), each measured exactly as the map
+        itself (same samples, bins and index; a shuffle of positions is a shuffle of values among
+        the same positions). Only the in-range pairs of each sample are re-differenced, so a
+        shuffle costs a fraction of a sample. Drawn from their own random stream: the curves do
+        not depend on ``n_shuffles``.
+    groups : numpy.ndarray of shape (n,), optional
+        Group label per unit (e.g. its retinotopic location); positions are shuffled only among
+        units of one group. None: the whole sheet is one group.
 
     Returns
     -------
     SmoothnessCurve
         ``bin_edges``, per-sample ``curves`` and ``chance`` (n_samples, n_bins) and pair
-        ``counts``; properties ``mean_curve``, ``mean_chance``, ``normalized``.
+        ``counts``; properties ``mean_curve``, ``mean_chance``, ``normalized``; ``null_index``
+        with ``n_shuffles``.
 
     Raises
     ------
@@ -215,8 +233,27 @@ def smoothness_curve(
     if period is not None and not period > 0:
         raise ValueError(f"period must be positive, got {period}")
 
-    rng = np.random.default_rng(seed)
+    if int(n_shuffles) != n_shuffles or n_shuffles < 0:
+        raise ValueError(f"n_shuffles must be a non-negative integer, got {n_shuffles}")
     n = pos.shape[0]
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups must have one label per unit ({n}), got shape {groups.shape}")
+    rng = np.random.default_rng(seed)
+    null_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]) if seed is not None else rng
+    null_curves = np.empty((int(n_shuffles), int(n_samples), edges.size - 1))
+    perms = None
+    if n_shuffles:
+        # one shuffle of the whole map per null replicate, seen by every sample, exactly as the
+        # map itself is one arrangement seen by every sample (int32: 4 bytes x units x shuffles)
+        from topography.nulls import shuffle_within_groups
+
+        perms = np.empty((int(n_shuffles), n), dtype=np.int32 if n < 2**31 else np.int64)
+        for t0 in range(0, int(n_shuffles), 16):
+            nt = min(16, int(n_shuffles) - t0)
+            perms[t0:t0 + nt] = shuffle_within_groups(n, groups, null_rng, size=nt)
+    v32 = (np.mod(val, period) if period is not None else val).astype(np.float32)
     k = min(int(n_units), n)
     n_bins = edges.size - 1
     curves = np.empty((int(n_samples), n_bins))
@@ -231,13 +268,32 @@ def smoothness_curve(
         i, j = _condensed_to_pairs(q, k)
         d_in = dist[q]
         curves[s], counts[s] = _binned_means(d_in, _wrapped_abs(v[i] - v[j], period), edges)
+        if perms is not None:
+            b = np.searchsorted(edges, d_in, side="right") - 1
+            b[d_in == edges[-1]] = n_bins - 1
+            # per-bin sums of the shuffled differences as one product with a (pairs x bins) one-hot
+            onehot = sparse.csr_matrix((np.ones(q.size, np.float32), (np.arange(q.size), b)), shape=(q.size, n_bins))
+            step = max(1, int(4e6 // max(q.size, 1)))  # shuffles per block (about 4M pair differences)
+            for t0 in range(0, int(n_shuffles), step):
+                nt = min(step, int(n_shuffles) - t0)
+                vs = v32[perms[t0:t0 + nt][:, idx]]  # (nt, k): the sample's units on each shuffled map
+                diff = np.abs(vs[:, i] - vs[:, j])
+                if period is not None:  # values in [0, period): |difference| < period, wrap once
+                    np.minimum(diff, np.float32(period) - diff, out=diff)
+                sums = np.asarray((onehot.T @ diff.T).T, dtype=np.float64)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    null_curves[t0:t0 + nt, s] = np.where(counts[s] > 0, sums / np.maximum(counts[s], 1), np.nan)
         # chance: permuting all distances across all pairs and keeping those that land in
         # range is the same as giving the in-range distances, in random order, to a uniformly
         # random subset of pairs of the same size
         rand = rng.choice(dist.size, size=q.size, replace=False)
         i, j = _condensed_to_pairs(rand, k)
         chance[s], _ = _binned_means(d_in, _wrapped_abs(v[i] - v[j], period), edges)
-    return SmoothnessCurve(edges, curves, chance, counts)
+    null_index = None
+    if n_shuffles:
+        per = smoothness_index(null_curves.reshape(-1, n_bins)).reshape(int(n_shuffles), int(n_samples))
+        null_index = _nanmean0(per.T)
+    return SmoothnessCurve(edges, curves, chance, counts, null_index)
 
 
 def smoothness_index(curve: np.ndarray) -> float | np.ndarray:

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
         description=(
             "Score every block of a TDANN run against neural recordings, commit the best layer per region "
             "(V1, V2, V4, IT; VTC counts as IT) on training stimuli only, and report the committed layers "
-            "on held-out stimuli. Writes RUN/predictivity/<data>.json and .csv. DATA is a netCDF assembly "
+            "on held-out stimuli. Writes RUN/predictivity/<data>.<metric>.json and .csv. DATA is a netCDF assembly "
             "(neurocwm.assemblies.save_assembly, with its stimulus set), a built-in like cowley_v4:190923, or a "
             "folder of images with --responses FILE (.npy/.csv/.mat: stimuli x neuroids, or single trials "
             "(stimuli, repetitions, neuroids) / a CSV with stimulus_id and repetition columns for a ceiled score)."
@@ -39,8 +39,13 @@ def add_parser(sub) -> None:
                    help="with an image folder: per-image columns (stimulus_id, object_name, ...); splits are "
                         "stratified on object_name when present")
     p.add_argument("--metric", choices=PREDICT_METRICS, default="pls",
-                   help="pls: 25-component PLS; ridge: alpha searched by leave-one-out; linear; one_to_one: each "
-                        "neuroid's best single unit; rsa/cka: representational similarity of the held-out stimuli")
+                   help="Brain-Score's names: pls: 25-component PLS; ridge: fixed alpha 1; ridgecv: alpha searched by "
+                        "leave-one-out on each training set; linear; one_to_one: each neuroid's best single unit; "
+                        "rsa/cka: representational similarity of the held-out stimuli")
+    p.add_argument("--nan-policy", choices=("refuse", "missing"), default="refuse",
+                   help="refuse: any NaN response is an error; missing: a NaN is a trial not recorded for that neuroid "
+                        "(its average uses the other trials; stimuli with no trial and neuroids lacking a stimulus "
+                        "are dropped, warned about and listed under 'dropped' in the JSON)")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/held-out split")
     p.add_argument("--test-size", type=float, default=0.2, help="fraction of stimuli held out")
     p.add_argument("--n-splits", type=int, default=5, help="inner cross-validation splits for layer selection")
@@ -62,16 +67,32 @@ def run(args: argparse.Namespace) -> int:
                   n_splits=args.n_splits, region=args.region, checkpoint=args.checkpoint,
                   random_init=args.random_init, batch_size=args.batch_size, max_units=args.max_units or None,
                   data_root=args.data_root, responses=args.responses, responses_key=args.responses_key,
-                  metadata=args.metadata, device=args.device, progress=args.progress)
+                  metadata=args.metadata, device=args.device, nan_policy=args.nan_policy, progress=args.progress)
     print(f"{res['data_name']}: {res['n_stimuli']} stimuli, {res['split']['n_train']} train / "
-          f"{res['split']['n_test']} held out (seed {args.split_seed}), metric {res['metric']}")
+          f"{res['split']['n_test']} held out (seed {args.split_seed}), metric {res['metric']}"
+          f"{_metric_note(res)}")
+    dropped = res.get("dropped", {})
+    for what, label in (("stimuli_without_trials", "stimuli without any recorded trial"),
+                        ("stimuli", "stimuli with all responses missing"),
+                        ("neuroids", "neuroids with missing stimuli")):
+        if dropped.get(what):
+            print(f"  dropped {len(dropped[what])} {label}, e.g. {dropped[what][0]}")
     for region, per_layer in res["layers"].items():
         c = res["commitments"][region]
         print(f"  {region}: " + "  ".join(f"{k} {v['value']:.3f}" if v["value"] is not None else f"{k} nan"
                                           for k, v in per_layer.items()))
-        ceiled = f", ceiled {c['test_ceiled']:.3f}" if c["test_ceiled"] is not None else ""
+        ceiled = (f", ceiling {c['ceiling']:.3f}, ceiled {c['test_ceiled']:.3f} (r^2 / ceiling)"
+                  if c["test_ceiled"] is not None else ", no ceiling (the data have no repetitions)")
         test = "nan" if c["test"] is None else f"{c['test']:.3f}"
         print(f"  {region} -> {c['layer']}: held-out {test}{ceiled}")
     for path in res.get("written", []):
         print(f"wrote {path}")
     return 0
+
+
+def _metric_note(res) -> str:
+    """What the metric name means, e.g. which ridge estimator ran."""
+    from neurocwm.predict import METRIC_DESCRIPTIONS
+
+    note = METRIC_DESCRIPTIONS.get(res["metric"])
+    return f" ({note})" if note else ""

@@ -40,6 +40,10 @@ def add_parser(sub) -> None:
     p.add_argument("--per-category", type=int, default=None, help="fLoc images per category (default: all)")
     p.add_argument("--wiring-images", type=int, default=50, help="images for the wiring length")
     p.add_argument("--dim-images", type=int, default=1000, help="images for the effective dimensionality")
+    p.add_argument("--field-of-view", type=float, default=None, metavar="DEG",
+                   help="degrees of visual angle the model input spans, for the gratings (frequencies in "
+                        "cycles/deg; default 8 deg per 224 px, the reference design at every size); "
+                        "frequencies above 0.45 cycles/pixel are left out")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="seeds sampling (smoothness samples, windows, k-means, images)")
     p.add_argument("--out", default=None, help="output folder (default: RUN/score)")
@@ -57,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
                     device=args.device, analyses=args.only, floc=args.floc, ringach=args.ringach, images=args.images,
                     v1_layers=args.v1_layers, vtc_layers=args.vtc_layers, per_category=args.per_category,
                     n_wiring_images=args.wiring_images, n_dim_images=args.dim_images, batch_size=args.batch_size,
-                    seed=args.seed, formats=args.formats, progress=args.progress)
+                    seed=args.seed, formats=args.formats, progress=args.progress,
+                    field_of_view_deg=args.field_of_view)
     out = args.out or f"{args.run}/{'score_random_init' if args.random_init else 'score'}"
     print(_summary(res["rows"]))
     for what, why in res["skipped"].items():

@@ -14,6 +14,13 @@ Images are the files with an image suffix directly in the folder, in natural ord
 * single trials, for the internal-consistency ceiling: a 3-D array (.npy/.mat) of shape
   (stimuli, repetitions, neuroids), where an all-NaN row is a missing trial, or a CSV with
   ``stimulus_id`` and ``repetition`` columns (one row per trial).
+
+Missing data: an all-NaN trial of a 3-D array is left out; a stimulus all of whose trials are
+NaN is then left out with a warning and listed in ``assembly.attrs["stimuli_without_trials"]``
+(``neurocwm predict`` records it in its JSON). Other NaN values are
+refused unless a NaN is declared a missing trial of that neuroid
+(``nan_policy="missing"``, ``neurocwm predict --nan-policy missing``; see
+:func:`neurocwm.predictivity.prepare_target`). Infinite values are always refused.
 """
 
 from __future__ import annotations
@@ -156,6 +163,7 @@ def load_image_folder_responses(
     region: str | None = None,
     metadata: str | os.PathLike | pd.DataFrame | None = None,
     identifier: str | None = None,
+    nan_policy: str = "refuse",
 ) -> tuple[StimulusSet, xr.DataArray]:
     """Stimuli from an image folder and an assembly from a response file, ids aligned.
 
@@ -180,6 +188,9 @@ def load_image_folder_responses(
         Per-image columns (``object_name``, ...) keyed by ``stimulus_id``.
     identifier : str, optional
         Stimulus set identifier (default: the folder name).
+    nan_policy : {"refuse", "missing"}
+        NaN values other than all-NaN trials: refused (default), or kept as missing trials of
+        that neuroid for :func:`neurocwm.predictivity.prepare_target` to handle.
     """
     stimuli = image_folder_stimuli(image_folder, identifier=identifier, metadata=metadata)
     n = len(stimuli)
@@ -189,6 +200,7 @@ def load_image_folder_responses(
         raise FileNotFoundError(f"response file not found: {path}")
     table = _read_csv_trials(path) if path.suffix.lower() == ".csv" else None
     repetition = None
+    without: list[str] = []
     if table is not None:
         if orientation == "neuroids_x_stimuli":
             raise ValueError("a CSV with a stimulus_id column has stimuli as rows")
@@ -220,6 +232,12 @@ def load_image_folder_responses(
             n_rep = arr.shape[1]
             flat = arr.reshape(n * n_rep, arr.shape[2])
             present = ~np.isnan(flat).all(1)  # an all-NaN row is a trial that was not recorded
+            without = [str(s) for s, row in zip(own, present.reshape(n, n_rep)) if not row.any()]
+            if without:
+                import warnings
+
+                warnings.warn(f"{path}: {len(without)} stimuli have no recorded trial (every repetition is NaN) and "
+                              f"are left out, e.g. {without[0]!r}", stacklevel=2)
             arr = flat[present]
             stim_ids = list(np.repeat(own, n_rep)[present])
             repetition = np.tile(np.arange(n_rep), n)[present]
@@ -241,6 +259,10 @@ def load_image_folder_responses(
         else:
             raise ValueError(f"{responses}: responses must be 2-D, or 3-D (stimuli, repetitions, neuroids); "
                              f"got shape {arr.shape}")
+    n_inf = int(np.isinf(np.asarray(arr, dtype=float)).sum())
+    if n_inf:
+        raise ValueError(f"{path}: responses contain {n_inf} infinite values")
     asm = make_assembly(arr, stimulus_id=stim_ids, neuroid_id=neuroid_ids, repetition=repetition, region=region,
-                        stimulus_set=stimuli)
+                        stimulus_set=stimuli, allow_nan=nan_policy == "missing")
+    asm.attrs["stimuli_without_trials"] = without
     return stimuli, asm

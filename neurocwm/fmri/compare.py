@@ -90,8 +90,17 @@ def human_params(cmap: CorticalMap, **overrides) -> MetricParams:
 
 
 def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] | None = None,
-                seed: int = 0, with_patches: bool = False, with_curves: bool = False) -> dict:
+                seed: int = 0, with_patches: bool = False, with_curves: bool = False,
+                null_shuffles: int = 0, patch_null_shuffles: int = 0, groups: np.ndarray | None = None) -> dict:
     """All map metrics of one map.
+
+    With ``null_shuffles`` (selectivity smoothness) and ``patch_null_shuffles`` (patch count and
+    mean area), each is also measured on seeded shuffles of the point positions within
+    ``groups`` (e.g. a model layer's retinotopic locations; None: the whole map), exactly as on
+    the map (:mod:`topography.nulls`); ``nulls`` then maps ``selectivity_smoothness_<domain>``,
+    ``patch_count_<domain>`` and ``patch_area_mm2_<domain>`` to a
+    :class:`topography.nulls.NullResult` (one-sided: an organised map has smoother selectivity,
+    more and larger patches than its shuffles; a shuffle without any patch counts as mean area 0).
 
     Returns
     -------
@@ -102,8 +111,20 @@ def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] 
         too few windows), ``domain_correlation`` (D x D list) and ``domains``; with
         ``with_patches`` also the :class:`topography.patches.Patch` lists under ``patches``.
     """
+    from topography.nulls import compare_to_null, shuffle_within_groups
+
+    if groups is not None:
+        if np.shape(groups) != (cmap.n_points,):
+            raise ValueError(f"groups has shape {np.shape(groups)} but the map has {cmap.n_points} points")
+        names0 = cmap.domains if domains is None else list(domains)
+        ok = np.ones(cmap.n_points, dtype=bool)
+        for n in names0:
+            if n in cmap.values:  # a missing domain is refused by cmap.finite below
+                ok &= np.isfinite(np.asarray(cmap.values[n], dtype=float))
+        groups = np.asarray(groups)[ok]
     m = cmap.finite(domains)
     names = m.domains
+    nulls = {}
     patches = find_domain_patches(m.positions_mm, m.values, **params.patch_kwargs())
     counts = patch_counts(patches)
     areas = {k: float(a.mean()) if a.size else float("nan") for k, a in patch_areas(patches).items()}
@@ -112,9 +133,26 @@ def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] 
     for name, ss in zip(names, rng.spawn(len(names))):
         curve = smoothness_curve(m.positions_mm, m.values[name], np.asarray(params.smooth_bins),
                                  n_samples=params.smooth_samples, n_units=params.smooth_units,
-                                 seed=int(ss.generate_state(1)[0]))
+                                 seed=int(ss.generate_state(1)[0]), n_shuffles=null_shuffles, groups=groups)
         curves[name] = curve
         smooth[name] = float(np.nanmean(smoothness_index(curve.curves)))
+        if curve.null_index is not None:
+            nulls[f"selectivity_smoothness_{name}"] = compare_to_null(smooth[name], curve.null_index, "greater")
+    if patch_null_shuffles:
+        rng_null = np.random.default_rng(np.random.SeedSequence(seed).spawn(len(names) + 1)[-1])
+        perms = shuffle_within_groups(m.n_points, groups, rng_null, size=int(patch_null_shuffles))
+        null_counts = {n: np.empty(len(perms)) for n in names}
+        null_areas = {n: np.zeros(len(perms)) for n in names}  # a shuffle without patches: area 0
+        for t, perm in enumerate(perms):
+            shuffled = find_domain_patches(m.positions_mm, {n: m.values[n][perm] for n in names},
+                                           **params.patch_kwargs())
+            for n, a in patch_areas(shuffled).items():
+                null_counts[n][t] = len(a)
+                if len(a):
+                    null_areas[n][t] = float(np.mean(a))
+        for n in names:
+            nulls[f"patch_count_{n}"] = compare_to_null(float(counts[n]), null_counts[n], "greater")
+            nulls[f"patch_area_mm2_{n}"] = compare_to_null(areas[n], null_areas[n], "greater")
     coloc = {}
     for a, b in COLOC_PAIRS:
         if a in m.values and b in m.values:
@@ -129,7 +167,7 @@ def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] 
     except ValueError:
         corr = None
     out = {"domains": names, "n_points": m.n_points, "patch_count": counts, "patch_area_mm2": areas,
-           "smoothness": smooth, "colocalization": coloc, "domain_correlation": corr}
+           "smoothness": smooth, "colocalization": coloc, "domain_correlation": corr, "nulls": nulls}
     if with_patches:
         out["patches"] = patches
     if with_curves:

@@ -84,16 +84,51 @@ def _heldout_is_cheaper(n: int, p: int, train_sizes: Sequence[int]) -> bool:
     return shared <= per_split
 
 
-def _make_model(method: str, alphas, alpha_per_target: bool, n_components: int):
-    if method == "pls":
-        return PLS(n_components=n_components)
+#: regression methods of :func:`regression_score`, named as Brain-Score names them
+REGRESSION_METHODS = ("pls", "ridge", "ridgecv", "linear", "one_to_one")
+
+#: the alpha grid of Brain-Score's ``ridgecv`` (``RidgeCV`` over 0.01 ... 1e7, shared alpha,
+#: leave-one-out): 0.01, 0.1, 0.5, 1, then 4, 18, 18, 18, 18 and 19 linear steps per decade
+BRAINSCORE_RIDGECV_ALPHAS = np.concatenate([
+    [0.01, 0.1, 0.5, 1.0],
+    np.linspace(1e1, 1e2, 4, endpoint=False),
+    *[np.linspace(10.0**k, 10.0 ** (k + 1), 18, endpoint=False) for k in (2, 3, 4, 5)],
+    np.linspace(1e6, 1e7, 19),
+])
+
+
+def _resolve_alphas(method: str, alphas):
+    """Brain-Score's meaning of the names: ``ridge`` one fixed alpha (default 1), ``ridgecv`` a grid
+    (default :data:`BRAINSCORE_RIDGECV_ALPHAS`) searched by leave-one-out on each training set."""
     if method == "ridge":
+        if alphas is None:
+            return 1.0
+        if np.size(alphas) != 1:
+            raise ValueError(f"method 'ridge' is Brain-Score's fixed-alpha ridge and takes one alpha, got "
+                             f"{np.size(alphas)}; use method 'ridgecv' to search a grid")
+        return float(np.ravel(alphas)[0])
+    if method == "ridgecv":
+        return BRAINSCORE_RIDGECV_ALPHAS if alphas is None else alphas
+    return alphas
+
+
+PLS_SOLVERS = ("svd", "nipals")
+
+
+def _make_model(method: str, alphas, alpha_per_target: bool, n_components: int, pls_solver: str = "svd"):
+    if method == "pls":
+        if pls_solver == "nipals":
+            from sklearn.cross_decomposition import PLSRegression
+
+            return PLSRegression(n_components=n_components, scale=False)
+        return PLS(n_components=n_components)
+    if method in ("ridge", "ridgecv"):
         return Ridge(alphas=alphas, alpha_per_target=alpha_per_target)
     if method == "linear":
         return Ridge(alphas=0.0)
     if method in ("one_to_one", "neuron_to_neuron"):
         return OneToOne()
-    raise ValueError(f"unknown regression method {method!r}: use 'pls', 'ridge', 'linear' or 'one_to_one'")
+    raise ValueError(f"unknown regression method {method!r}: use one of {', '.join(REGRESSION_METHODS)}")
 
 
 def _check_pair(features, responses):
@@ -121,6 +156,7 @@ def regression_score(
     alphas: float | Sequence[float] | None = None,
     alpha_per_target: bool = False,
     n_components: int = 25,
+    pls_solver: str = "svd",
     neuroid_ids: Sequence | None = None,
     progress: bool = False,
 ) -> Score:
@@ -134,16 +170,27 @@ def regression_score(
     ----------
     features : array (n_stimuli, n_features)
     responses : array (n_stimuli, n_neuroids)
-    method : {"pls", "ridge", "linear", "one_to_one"}
+    method : {"pls", "ridge", "ridgecv", "linear", "one_to_one"}
+        Brain-Score's names and meanings: ``ridge`` is ridge with one fixed alpha (default 1,
+        Brain-Score's ``ridge``); ``ridgecv`` searches an alpha grid by exact leave-one-out error
+        on each training set, one alpha shared by all neuroids (Brain-Score's ``RidgeCV``
+        estimator; default grid :data:`BRAINSCORE_RIDGECV_ALPHAS`).
     splits : list of (train_idx, test_idx), optional
         Explicit splits; otherwise built by :func:`make_splits` from ``n_splits``,
         ``train_size``, ``test_size``, ``stratify``, ``kfold`` and ``seed`` (Brain-Score's
         defaults: 10 shuffle splits, 90 % train, seed 1).
     alphas : float, sequence or None
-        Ridge only: fixed alpha (``1.0`` reproduces Brain-Score's ``ridge``), a grid searched by
-        leave-one-out on each training set, or None for a default relative grid.
+        ``ridge``: the fixed alpha (None: 1.0). ``ridgecv``: the grid (None: Brain-Score's).
     n_components : int
         PLS only (Brain-Score: 25).
+    pls_solver : {"svd", "nipals"}
+        PLS only. ``"svd"`` (default, :class:`PLS`): each component's weight vector is the exact
+        leading singular vector of the cross-covariance. ``"nipals"``: scikit-learn's
+        ``PLSRegression(scale=False)`` itself, whose NIPALS power iteration stops when the squared
+        change of the weight vector falls below 1e-6 (at most 500 iterations); this is what
+        Brain-Score runs, so it reproduces Brain-Score's ``pls`` to rounding. The two differ only
+        by that early stop: about 1e-4 in the score (``tests/test_brainscore_agreement.py``),
+        and scikit-learn run to convergence (``tol=1e-14``) gives the ``"svd"`` numbers.
 
     Examples
     --------
@@ -153,6 +200,11 @@ def regression_score(
     0.99
     """
     X, Y = _check_pair(features, responses)
+    if pls_solver not in PLS_SOLVERS:
+        raise ValueError(f"unknown pls_solver {pls_solver!r}; choose one of {', '.join(PLS_SOLVERS)}")
+    if method not in REGRESSION_METHODS and method != "neuron_to_neuron":
+        raise ValueError(f"unknown regression method {method!r}: use one of {', '.join(REGRESSION_METHODS)}")
+    alphas = _resolve_alphas(method, alphas)
     n = X.shape[0]
     split_list = _resolve_splits(n, splits, n_splits, train_size, test_size, stratify, kfold, seed)
     per_neuroid = np.full((len(split_list), Y.shape[1]), np.nan)
@@ -167,7 +219,7 @@ def regression_score(
     gram = None
     heldout = None
     positive = alphas is None or bool(np.all(np.asarray(alphas, dtype=float) > 0))
-    if method == "ridge" and positive:
+    if method in ("ridge", "ridgecv") and positive:
         if alphas is not None and np.size(alphas) == 1:
             if _heldout_is_cheaper(n, X.shape[1], [len(tr) for tr, _ in split_list]):
                 # one alpha: one Gram matrix and one Cholesky factorisation serve every split
@@ -184,7 +236,7 @@ def regression_score(
             model = GramRidge(gram, alphas=alphas, alpha_per_target=alpha_per_target).fit(train, Y[train])
             pred = model.predict(test)
         else:
-            model = _make_model(method, alphas, alpha_per_target, n_components)
+            model = _make_model(method, alphas, alpha_per_target, n_components, pls_solver)
             model.fit(X[train], Y[train])
             pred = model.predict(X[test])
         per_neuroid[i] = pearson_columns(pred, Y[test])
@@ -195,12 +247,13 @@ def regression_score(
     with np.errstate(all="ignore"):
         per_split = np.array([np.nanmedian(row) if np.isfinite(row).any() else np.nan for row in per_neuroid])
     info: dict = {"n_stimuli": n, "n_features": X.shape[1], "n_neuroids": Y.shape[1], "n_splits": len(split_list)}
-    if chosen_alpha and method == "ridge":
+    if chosen_alpha and method in ("ridge", "ridgecv"):
         info["alpha"] = [np.asarray(a).tolist() for a in chosen_alpha]
     if mappings:
         info["mapping"] = np.stack(mappings)
     if method == "pls":
         info["n_components"] = n_components
+        info["pls_solver"] = pls_solver
     return Score.from_splits(method, per_split, per_neuroid=per_neuroid,
                              neuroid_ids=None if neuroid_ids is None else np.asarray(neuroid_ids), info=info)
 

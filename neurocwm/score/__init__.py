@@ -20,7 +20,9 @@ metric x layer x area), ``maps/*.npz`` (per-unit preferences; VTC maps as
 PDF: orientation maps with pinwheels, SF and colour maps, category maps with patch outlines,
 smoothness curves, dimensionality). ``neurocwm figures`` reads these files across runs.
 
-Stimuli: the 640 default gratings are rendered at the model's input size. fLoc and the Ringach
+Stimuli: the 640 default gratings, specified in cycles/degree, are rendered at the model's input
+size for its field of view (default 8 deg per 224 px); frequencies above 0.45 cycles/pixel are
+left out, and ``results.json`` records the frequencies, field of view and image size. fLoc and the Ringach
 2002 file come from ``floc`` / ``ringach`` or, when not given, from the shared data folder
 (``$NEUROCWM_SHARED_DATA``, default ``../shared/data``); when absent, the analyses that need them
 are skipped and ``results.json`` says so. Wiring and dimensionality use ``images`` (a folder of
@@ -38,7 +40,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .v1 import V1Params, v1_metrics
+from .v1 import V1Params, grating_stimuli, v1_metrics
 
 __all__ = ["ANALYSES", "score_run", "V1Params", "v1_metrics", "FORMAT_VERSION"]
 
@@ -46,6 +48,15 @@ __all__ = ["ANALYSES", "score_run", "V1Params", "v1_metrics", "FORMAT_VERSION"]
 ANALYSES = ("v1", "vtc", "wiring", "dimensionality")
 FORMAT_VERSION = 1
 COLUMNS = ("metric", "layer", "area", "value")
+
+#: Shuffles of unit positions within retinotopic locations for the nulls of the VTC metrics
+#: (selectivity smoothness, patch count and area; smallest p-value 1/20): each shuffle re-runs the
+#: patch finder, so fewer than for V1 (:class:`neurocwm.score.v1.V1Params`).
+VTC_NULL_SHUFFLES = 19
+
+#: Shuffles for the null of the wiring length (positions of both layers shuffled within their
+#: retinotopic locations; each shuffle re-runs the k-means and matching, so few: smallest p 0.1).
+WIRING_NULL_SHUFFLES = 9
 
 #: Wiring-length parameters per area (``tdann.md`` §6): active percentile, fibre radius (mm),
 #: window side (mm; None = the whole sheet) and number of windows.
@@ -105,6 +116,7 @@ def score_run(
     batch_size: int = 64,
     seed: int = 0,
     v1_params: V1Params | None = None,
+    field_of_view_deg: float | None = None,
     formats: Sequence[str] = ("png", "pdf"),
     progress: bool = True,
 ) -> dict:
@@ -142,6 +154,9 @@ def score_run(
         k-means, windows).
     v1_params : V1Params, optional
         Map, pinwheel and smoothness parameters.
+    field_of_view_deg : float, optional
+        Degrees of visual angle the model's input spans, for the gratings
+        (:func:`neurocwm.score.v1.grating_stimuli`); default 8 deg per 224 px.
     formats : sequence of str
         Figure formats (``png``, ``pdf``, ``svg``); empty for no figures.
     progress : bool
@@ -187,7 +202,12 @@ def score_run(
         "per_category": per_category, "n_wiring_images": n_wiring_images, "n_dim_images": n_dim_images,
         "images": str(images) if images is not None else "dead-leaves (generated)", "v1_params": v1_params.as_dict(),
         "positions": sheet.meta.get("source", "run"), "formats": list(formats),
+        "field_of_view_deg": field_of_view_deg,
     }
+    gratings = None
+    if "v1" in analyses:  # checked before anything is written; recorded in results.json
+        gratings = grating_stimuli(input_size(run), field_of_view_deg)
+        resolved["gratings"] = gratings.as_dict()
     skipped: dict[str, str] = {}
     # resolve every input before anything is written, so bad input leaves no partial output
     ringach_path = floc_path = None
@@ -215,7 +235,7 @@ def score_run(
             if not resolved["v1_layers"]:
                 skipped["v1"] = "the sheet has no V1 layer"
             else:
-                ctx.v1(resolved["v1_layers"], ringach_path, v1_params)
+                ctx.v1(resolved["v1_layers"], ringach_path, v1_params, gratings)
         elif analysis == "vtc":
             if floc_path is None:
                 skipped["vtc"] = floc_why
@@ -278,33 +298,36 @@ class _Context:
         return self._stills[key]
 
     # -- V1 -------------------------------------------------------------------------------------
-    def v1(self, layers: list[str], ringach_path: Path | None, params: V1Params) -> None:
+    def v1(self, layers: list[str], ringach_path: Path | None, params: V1Params, gratings) -> None:
         from neurocwm.datasets.ringach import load_ringach2002
-        from neurocwm.features import input_size
         from topography.fileio import atomic_path
-        from topography.gratings import sine_gratings
+        from topography.nulls import location_groups
         from topography.tuning import v1_tuning
 
         from .plots import smoothness_figure, v1_map_figure
 
         ref_cv = load_ringach2002(ringach_path)["orivar"] if ringach_path is not None else None
-        images, meta = sine_gratings(input_size(self.run))
+        images, meta = gratings.render()
         resp = self.responses(images, layers, desc="grating responses")
         seeds = np.random.SeedSequence(self.seed).spawn(len(layers))
         for layer, ss in zip(layers, seeds):
             ly = self.sheet[layer]
             tuning = v1_tuning(resp.pop(layer), meta)
-            res = v1_metrics(ly.coordinates, tuning, params, ref_cv, seed=int(ss.generate_state(1)[0]))
+            res = v1_metrics(ly.coordinates, tuning, params, ref_cv, seed=int(ss.generate_state(1)[0]),
+                             groups=location_groups(ly.dims))
             for k, v in res["scalars"].items():
                 self.add(k, layer, ly.area, v)
             path = self.out / "maps" / f"v1_{layer}.npz"
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
                 np.savez_compressed(fh, positions_mm=ly.coordinates, **{k: np.asarray(tuning[k]) for k in (
                     "preferred_orientation", "cv", "mean_response", "preferred_sf", "preferred_color")},
-                    responsive=res["responsive"], layer=np.array(layer), area=np.array(ly.area))
+                    responsive=res["responsive"], layer=np.array(layer), area=np.array(ly.area),
+                    map_present=np.array(res["map_present"]), pinwheel_width_mm=np.array(params.pinwheel_width_mm),
+                    pinwheel_stride_mm=np.array(params.pinwheel_stride_mm))
             self.files.append(path)
             fig = self.out / "figures"
-            self.figure(v1_map_figure, layer, res["maps"], res["pinwheel_map"], res["pinwheels"], fig / f"v1_{layer}_maps")
+            self.figure(v1_map_figure, layer, res["maps"], res["pinwheel_map"], res["pinwheels"],
+                        fig / f"v1_{layer}_maps", map_present=res["map_present"], nulls=res["nulls"])
             if res["smoothness"]:
                 self.figure(smoothness_figure, f"{layer}: map smoothness", res["smoothness"], fig / f"v1_{layer}_smoothness")
 
@@ -324,8 +347,11 @@ class _Context:
         seeds = np.random.SeedSequence(self.seed + 3).spawn(len(layers))
         for (layer, cmap), ss in zip(maps.items(), seeds):
             area = self.sheet[layer].area
+            from topography.nulls import location_groups
+
             m = map_metrics(cmap, model_params(), seed=int(ss.generate_state(1)[0]), with_patches=True,
-                            with_curves=True)
+                            with_curves=True, null_shuffles=VTC_NULL_SHUFFLES, patch_null_shuffles=VTC_NULL_SHUFFLES,
+                            groups=location_groups(self.sheet[layer].dims))
             for dom in m["domains"]:
                 self.add(f"patch_count_{dom}", layer, area, m["patch_count"][dom])
                 self.add(f"patch_area_mm2_{dom}", layer, area, m["patch_area_mm2"][dom])
@@ -333,10 +359,18 @@ class _Context:
                 self.add(f"max_selectivity_t_{dom}", layer, area, np.nanmax(cmap.values[dom]))
             for pair, v in m["colocalization"].items():
                 self.add(f"colocalization_{pair}", layer, area, v)
+            for key, r in m["nulls"].items():
+                self.add(f"{key}_null_mean", layer, area, r.null_mean)
+                self.add(f"{key}_null_sd", layer, area, r.null_sd)
+                self.add(f"{key}_pvalue", layer, area, r.pvalue)
             self.add("n_units", layer, area, m["n_points"])
             self.files.append(cmap.save(self.out / "maps" / f"vtc_{layer}.npz"))
             fig = self.out / "figures"
-            self.figure(category_map_figure, layer, cmap, m["patches"], fig / f"vtc_{layer}_category_map")
+            prm = model_params()
+            rule = (f"smoothed ({prm.sigma_mm:g}-mm Gaussian) t >= {prm.threshold:g}, {prm.min_area_mm2:g}-"
+                    f"{prm.max_area_mm2:g} mm²" if prm.max_area_mm2 else f"smoothed t >= {prm.threshold:g}")
+            self.figure(category_map_figure, layer, cmap, m["patches"], fig / f"vtc_{layer}_category_map",
+                        patch_rule=rule)
             self.figure(smoothness_figure, f"{layer}: selectivity smoothness", m["smoothness_curves"],
                         fig / f"vtc_{layer}_smoothness", colors=DOMAIN_COLORS)
 
@@ -360,9 +394,22 @@ class _Context:
                     windows = None
                 else:
                     windows = random_square_windows(ps, prm["window_mm"], prm["n_windows"], seed=self.seed + 424)
-            res = wiring_length(ps, pt, resp[src], resp[tgt], percentile=prm["percentile"],
-                                fiber_radius_mm=prm["fiber_radius_mm"], windows=windows, seed=self.seed)
+            kw = dict(percentile=prm["percentile"], fiber_radius_mm=prm["fiber_radius_mm"], windows=windows,
+                      seed=self.seed)
+            res = wiring_length(ps, pt, resp[src], resp[tgt], **kw)
             self.add("wiring_length", f"{src}->{tgt}", area, res.mean_length_mm)
+            if WIRING_NULL_SHUFFLES:
+                from topography.nulls import compare_to_null, location_groups, shuffle_within_groups
+
+                rng = np.random.default_rng(np.random.SeedSequence([self.seed, 425]))
+                gs, gt = location_groups(self.sheet[src].dims), location_groups(self.sheet[tgt].dims)
+                null = [wiring_length(ps[shuffle_within_groups(len(ps), gs, rng)],
+                                      pt[shuffle_within_groups(len(pt), gt, rng)], resp[src], resp[tgt],
+                                      **kw).mean_length_mm for _ in range(WIRING_NULL_SHUFFLES)]
+                r = compare_to_null(res.mean_length_mm, np.asarray(null), "less")  # organised: shorter
+                self.add("wiring_length_null_mean", f"{src}->{tgt}", area, r.null_mean)
+                self.add("wiring_length_null_sd", f"{src}->{tgt}", area, r.null_sd)
+                self.add("wiring_length_pvalue", f"{src}->{tgt}", area, r.pvalue)
             self.add("wiring_fibers", f"{src}->{tgt}", area, float(np.mean(res.n_fibers)))
         return None
 

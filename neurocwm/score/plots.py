@@ -18,8 +18,13 @@ def _extent(m) -> tuple[float, float, float, float]:
 
 
 def v1_map_figure(layer: str, maps: Mapping, pinwheel_map, pinwheels: np.ndarray, stem: Path,
-                  formats: Sequence[str]) -> list[Path]:
-    """Orientation map with pinwheels (white +, black -), SF map and colour map of one layer."""
+                  formats: Sequence[str], map_present: bool | None = None, nulls: Mapping | None = None) -> list[Path]:
+    """Orientation map with pinwheels (white +, black -), SF map and colour map of one layer.
+
+    With ``map_present=False`` (orientation smoothness not above its null) the orientation
+    panel says "no map" and draws no pinwheels; ``nulls`` (metric -> NullResult) adds the
+    smoothness p-values to the titles.
+    """
     fig, axes = new_figure(10.5, 3.4, ncols=3)
     fig.suptitle(layer)
     ax = axes[0, 0]
@@ -27,17 +32,29 @@ def v1_map_figure(layer: str, maps: Mapping, pinwheel_map, pinwheels: np.ndarray
     im = ax.imshow(m.values, origin="lower", cmap="hsv", vmin=0, vmax=180, extent=_extent(m))
     fig.colorbar(im, ax=ax, shrink=0.8, label="preferred orientation (deg)", ticks=[0, 45, 90, 135, 180])
     pm = pinwheel_map
-    for sign, color in ((1, "white"), (-1, "black")):
-        s = pinwheels[pinwheels[:, 2] == sign] if len(pinwheels) else np.zeros((0, 3))
-        ax.scatter(pm.x[0] + s[:, 1] * pm.spacing, pm.y[0] + s[:, 0] * pm.spacing, s=8, c=color,
-                   edgecolors="black" if sign > 0 else "white", linewidths=0.3)
-    ax.set_title(f"orientation ({len(pinwheels)} pinwheels)")
+    nulls = nulls or {}
+
+    def _p(key: str) -> str:
+        r = nulls.get(key)
+        return "" if r is None or not np.isfinite(r.pvalue) else f"; smoothness p = {r.pvalue:.2g}"
+
+    if map_present is False:
+        ax.text(0.5, 0.5, "no map", transform=ax.transAxes, ha="center", va="center", fontsize=12,
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+        ax.set_title(f"orientation: no map\n{_p('orientation_smoothness')[2:]}", fontsize=8)
+    else:
+        for sign, color in ((1, "white"), (-1, "black")):
+            s = pinwheels[pinwheels[:, 2] == sign] if len(pinwheels) else np.zeros((0, 3))
+            ax.scatter(pm.x[0] + s[:, 1] * pm.spacing, pm.y[0] + s[:, 0] * pm.spacing, s=8, c=color,
+                       edgecolors="black" if sign > 0 else "white", linewidths=0.3)
+        ax.set_title(f"orientation: {len(pinwheels)} pinwheels\n{_p('orientation_smoothness')[2:]}", fontsize=8)
     for ax, key, cmap, label in ((axes[0, 1], "sf", "viridis", "log2 SF (cycles/image)"),
                                  (axes[0, 2], "color", "coolwarm", "0 b/w - 1 red/cyan")):
         m = maps[key]
         im = ax.imshow(m.values, origin="lower", cmap=cmap, extent=_extent(m))
         fig.colorbar(im, ax=ax, shrink=0.8, label=label)
-        ax.set_title("spatial frequency" if key == "sf" else "colour")
+        ax.set_title(("spatial frequency" if key == "sf" else "colour") + "\n" + _p(f"{key}_smoothness")[2:],
+                     fontsize=8)
     for ax in axes.ravel():
         ax.set_aspect("equal")
         ax.set_xlabel("x (mm)")
@@ -49,7 +66,7 @@ def smoothness_figure(title: str, curves: Mapping, stem: Path, formats: Sequence
                       colors: Mapping[str, str] | None = None) -> list[Path]:
     """Mean |difference| per distance bin divided by its chance level (1 = no map), one line per
     feature / domain, with the per-sample spread."""
-    fig, axes = new_figure(3.4, 2.6)
+    fig, axes = new_figure(4.6, 2.6)
     ax = axes[0, 0]
     for i, (name, c) in enumerate(curves.items()):
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -63,13 +80,18 @@ def smoothness_figure(title: str, curves: Mapping, stem: Path, formats: Sequence
     ax.set_xlabel("cortical distance (mm)")
     ax.set_ylabel("|difference| / chance")
     ax.set_title(title)
-    ax.legend(loc="best")
+    # beside the axes, never on the curves
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7)
     return save_figure(fig, stem, formats)
 
 
 def category_map_figure(layer: str, cmap, patches: Mapping[str, Sequence], stem: Path,
-                        formats: Sequence[str], threshold: float = 4.0) -> list[Path]:
-    """Units coloured by their most selective domain (t > ``threshold``), patch outlines on top."""
+                        formats: Sequence[str], threshold: float = 4.0, patch_rule: str | None = None) -> list[Path]:
+    """Units coloured by their most selective domain (t > ``threshold``), patch outlines on top.
+
+    ``patch_rule`` describes how the outlined patches were found (e.g. "smoothed t >= 2,
+    100-4500 mm^2"); the title states both rules, which differ.
+    """
     fig, axes = new_figure(4.6, 3.4)
     ax = axes[0, 0]
     plot_category_map(ax, cmap.positions_mm, cmap.values, threshold=threshold)
@@ -79,7 +101,8 @@ def category_map_figure(layer: str, cmap, patches: Mapping[str, Sequence], stem:
             if len(q.outline_mm):
                 ax.plot(q.outline_mm[:, 0], q.outline_mm[:, 1], color=DOMAIN_COLORS.get(dom, "black"), linewidth=1.2)
                 n += 1
-    ax.set_title(f"{layer}: t > {threshold:g}; {n} patch outlines")
+    rule = f"patches: {patch_rule}" if patch_rule else "patch outlines"
+    ax.set_title(f"{layer}: colour = best domain where t > {threshold:g}\n{n} {rule}", fontsize=8)
     return save_figure(fig, stem, formats)
 
 

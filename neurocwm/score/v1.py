@@ -39,7 +39,22 @@ from topography.pinwheels import estimate_column_spacing, find_pinwheels, pinwhe
 from topography.smoothness import smoothness_curve, smoothness_index
 from topography.tuning import cv_distribution_distance, fraction_selective, selectivity_mask
 
-__all__ = ["V1Params", "v1_metrics", "SMOOTHNESS_FEATURES"]
+__all__ = ["V1Params", "v1_metrics", "SMOOTHNESS_FEATURES", "grating_stimuli", "orientation_pinwheels", "pinwheel_null"]
+
+
+def grating_stimuli(image_size: int, field_of_view_deg: float | None = None):
+    """The one grating definition ``neurocwm score`` and ``neurocwm positions optimize`` share.
+
+    The reference's 640 gratings in cycles/degree, for a model whose ``image_size``-px input
+    spans ``field_of_view_deg`` (default: 8 deg per 224 px, the reference's cycles per pixel at
+    every size); frequencies above 0.45 cycles/pixel are left out with a warning
+    (:func:`topography.gratings.grating_design`). Returns the
+    :class:`topography.gratings.GratingDesign`; ``.render()`` gives the images and metadata,
+    ``.as_dict()`` the record for the output files.
+    """
+    from topography.gratings import grating_design
+
+    return grating_design(int(image_size), field_of_view_deg=field_of_view_deg)
 
 #: Tuned feature -> (per-unit value key, peak-to-peak key, period) for the smoothness analysis.
 SMOOTHNESS_FEATURES = {
@@ -67,6 +82,11 @@ class V1Params:
         Units above this percentile of their tuning peak-to-peak enter the smoothness (75).
     cv_threshold : float
         Orientation-selectivity threshold on the circular variance (0.6).
+    null_shuffles : int
+        Shuffles of unit positions within retinotopic locations for the null of each
+        smoothness index (119: the smallest possible p-value is 1/120 < 0.01); 0 = no null.
+    pinwheel_null_shuffles : int
+        Shuffles for the null of the pinwheel count and densities (39).
     """
 
     map_width_mm: float = 1.5
@@ -78,6 +98,8 @@ class V1Params:
     smooth_units: int = 1000
     ptp_percentile: float = 75.0
     cv_threshold: float = ORIENTATION_SELECTIVE_CV
+    null_shuffles: int = 119
+    pinwheel_null_shuffles: int = 39
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,12 +110,37 @@ class V1Params:
         return np.linspace(0.0, math.sqrt(2 * a * a) / 2, 10)
 
 
+def orientation_pinwheels(positions_mm: np.ndarray, preferred_deg: np.ndarray, width_mm: float = 1.5,
+                          stride_mm: float = 0.45, box=None):
+    """The map pinwheels are counted on, and its pinwheels: the one implementation behind both
+    ``neurocwm score`` and ``neurocwm figures``.
+
+    Units with a NaN preference are left out; the map is :func:`topography.maps.smooth_map`
+    (boxcar ``width_mm``, stride ``stride_mm``, period 180) over ``box`` (default: the bounding
+    box of all units) and the pinwheels are :func:`topography.pinwheels.find_pinwheels`.
+
+    Returns
+    -------
+    (SmoothedMap, ndarray (n, 3) of row, col, sign)
+        The pinwheels are empty when the map is smaller than 3 x 3 or has fewer than 9 values.
+    """
+    p = np.asarray(positions_mm, dtype=np.float64)
+    ori = np.asarray(preferred_deg, dtype=float)
+    tuned = np.isfinite(ori)
+    if box is None:
+        box = (float(p[:, 0].min()), float(p[:, 0].max()), float(p[:, 1].min()), float(p[:, 1].max()))
+    pm = smooth_map(p[tuned], ori[tuned], stride_mm, width=width_mm, period=180.0, extent=box)
+    if min(pm.values.shape) >= 3 and np.isfinite(pm.values).sum() >= 9:
+        return pm, find_pinwheels(pm.values)
+    return pm, np.zeros((0, 3))
+
+
 def _seed(ss: np.random.SeedSequence) -> int:
     return int(ss.generate_state(1)[0])
 
 
 def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None = None,
-               reference_cv: np.ndarray | None = None, seed: int = 0) -> dict:
+               reference_cv: np.ndarray | None = None, seed: int = 0, groups: np.ndarray | None = None) -> dict:
     """Orientation selectivity, maps, pinwheels and smoothness of one tuned, positioned layer.
 
     Parameters
@@ -106,7 +153,10 @@ def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None =
     reference_cv : array, optional
         Circular variances of reference cells (Ringach 2002 ``orivar``) for the KS distance.
     seed : int
-        Seeds the smoothness samples.
+        Seeds the smoothness samples and the null shuffles.
+    groups : array (n_units,), optional
+        Retinotopic location of each unit (:func:`topography.nulls.location_groups`): the nulls
+        shuffle positions only within a location. None: within the whole sheet.
 
     Returns
     -------
@@ -115,16 +165,25 @@ def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None =
         ``color``: :class:`topography.maps.SmoothedMap` at the display resolution),
         ``pinwheel_map`` (the SmoothedMap the pinwheels are counted on), ``pinwheels``
         ((n, 3) row, col, sign on ``pinwheel_map``), ``smoothness`` (feature ->
-        :class:`topography.smoothness.SmoothnessCurve`) and ``responsive`` (bool mask).
+        :class:`topography.smoothness.SmoothnessCurve`), ``responsive`` (bool mask), ``nulls``
+        (metric -> :class:`topography.nulls.NullResult`) and ``map_present`` (orientation
+        smoothness above its null at p < 0.01). Each null adds the scalars
+        ``<metric>_null_mean``, ``<metric>_null_sd`` and ``<metric>_pvalue``, and
+        ``map_present`` is a scalar too (1 or 0).
 
     Raises
     ------
     ValueError
         If positions and tuning disagree in length, or no unit is responsive.
     """
+    from topography.nulls import MAP_PRESENT_ALPHA, compare_to_null
+
     p = np.asarray(positions_mm, dtype=np.float64)
     params = params or V1Params()
     n = p.shape[0]
+    if groups is not None and np.shape(groups) != (n,):
+        raise ValueError(f"groups has shape {np.shape(groups)} but there are {n} units")
+    nulls = {}
     if tuning["cv"].shape != (n,):
         raise ValueError(f"tuning is for {tuning['cv'].shape[0]} units but there are {n} positions")
     mask = selectivity_mask(tuning["cv"], tuning["mean_response"])
@@ -139,7 +198,7 @@ def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None =
         scalars["ringach_ks_statistic"] = ks.statistic
         scalars["ringach_ks_pvalue"] = ks.pvalue
 
-    seeds = np.random.SeedSequence(seed).spawn(len(SMOOTHNESS_FEATURES))
+    seeds = np.random.SeedSequence(seed).spawn(len(SMOOTHNESS_FEATURES) + 1)
     curves = {}
     for (name, (key, ptp_key, period)), ss in zip(SMOOTHNESS_FEATURES.items(), seeds):
         ptp = tuning[ptp_key]
@@ -149,10 +208,13 @@ def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None =
             scalars[f"{name}_smoothness"] = float("nan")
             continue
         c = smoothness_curve(p[sel], values[sel], params.smooth_bins, period=period,
-                             n_samples=params.smooth_samples, n_units=params.smooth_units, seed=_seed(ss))
+                             n_samples=params.smooth_samples, n_units=params.smooth_units, seed=_seed(ss),
+                             n_shuffles=params.null_shuffles, groups=None if groups is None else groups[sel])
         curves[name] = c
         idx = smoothness_index(c.curves)
         scalars[f"{name}_smoothness"] = float(np.nanmean(idx)) if np.isfinite(idx).any() else float("nan")
+        if c.null_index is not None:
+            nulls[f"{name}_smoothness"] = compare_to_null(scalars[f"{name}_smoothness"], c.null_index, "greater")
 
     # maps over every unit with a defined preference (silent units have none); one extent for all
     w, s = params.map_width_mm, params.map_stride_mm
@@ -164,13 +226,10 @@ def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None =
         "sf": smooth_map(p, np.log2(np.asarray(tuning["preferred_sf"], dtype=float)), s, width=w, extent=box),
         "color": smooth_map(p, np.asarray(tuning["preferred_color"], dtype=float), s, width=w, extent=box),
     }
-    pm = smooth_map(p[tuned], ori[tuned], params.pinwheel_stride_mm, width=params.pinwheel_width_mm, period=180.0,
-                    extent=box)
-    pinwheels = np.zeros((0, 3))
+    pm, pinwheels = orientation_pinwheels(p, ori, params.pinwheel_width_mm, params.pinwheel_stride_mm, box)
     for key in ("column_spacing_mm", "pinwheel_density", "pinwheel_density_fixed_spacing", "n_pinwheels"):
         scalars[key] = float("nan")
     if min(pm.values.shape) >= 3 and np.isfinite(pm.values).sum() >= 9:
-        pinwheels = find_pinwheels(pm.values)
         scalars["n_pinwheels"] = float(pinwheels.shape[0])
         extent = float(np.ptp(p, axis=0).max())
         try:
@@ -180,5 +239,49 @@ def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None =
             pass
         scalars["pinwheel_density_fixed_spacing"] = pinwheel_density(
             pm.values, spacing=params.column_spacing_mm, pixel_size=pm.spacing, area=extent**2)
+        if params.pinwheel_null_shuffles:
+            g = None if groups is None else np.asarray(groups)[tuned]
+            null = pinwheel_null(p[tuned], ori[tuned], params, box, extent, g, params.pinwheel_null_shuffles,
+                                 _seed(seeds[-1]))
+            for key, alt in (("n_pinwheels", "less"), ("pinwheel_density", "less"),
+                             ("pinwheel_density_fixed_spacing", "less")):
+                nulls[key] = compare_to_null(scalars[key], null[key], alt)
+    for key, r in nulls.items():
+        scalars[f"{key}_null_mean"] = r.null_mean
+        scalars[f"{key}_null_sd"] = r.null_sd
+        scalars[f"{key}_pvalue"] = r.pvalue
+    ori_null = nulls.get("orientation_smoothness")
+    map_present = bool(ori_null is not None and ori_null.pvalue < MAP_PRESENT_ALPHA)
+    if ori_null is not None:
+        scalars["map_present"] = float(map_present)
     return {"scalars": scalars, "maps": maps, "pinwheel_map": pm, "pinwheels": pinwheels, "smoothness": curves,
-            "responsive": mask}
+            "responsive": mask, "nulls": nulls, "map_present": map_present}
+
+
+def pinwheel_null(positions: np.ndarray, orientation_deg: np.ndarray, params: V1Params, box, extent: float,
+                  groups: np.ndarray | None, n_shuffles: int, seed: int) -> dict[str, np.ndarray]:
+    """Pinwheel count and densities of ``n_shuffles`` maps with positions shuffled within groups.
+
+    Each shuffled map is smoothed exactly as the real one (one sparse operator,
+    :func:`topography.maps.smoothing_operator`, serves them all) and measured with the same
+    functions. Returns ``{"n_pinwheels", "pinwheel_density", "pinwheel_density_fixed_spacing"}``,
+    each of shape (n_shuffles,) (NaN where a map has no variation).
+    """
+    from topography.maps import circular_maps, smoothing_operator
+    from topography.nulls import shuffle_within_groups
+
+    W, x, y = smoothing_operator(positions, params.pinwheel_stride_mm, params.pinwheel_width_mm, extent=box)
+    perms = shuffle_within_groups(len(orientation_deg), groups, np.random.default_rng(seed), size=n_shuffles)
+    maps = circular_maps(W, np.asarray(orientation_deg, dtype=float)[perms].T, (y.size, x.size), 180.0)
+    out = {k: np.full(n_shuffles, np.nan) for k in ("n_pinwheels", "pinwheel_density",
+                                                     "pinwheel_density_fixed_spacing")}
+    step = float(x[1] - x[0]) if x.size > 1 else float(y[1] - y[0])
+    for t, m in enumerate(maps):
+        out["n_pinwheels"][t] = find_pinwheels(m).shape[0]
+        try:
+            out["pinwheel_density"][t] = pinwheel_density(m, pixel_size=step)
+        except ValueError:
+            pass
+        out["pinwheel_density_fixed_spacing"][t] = pinwheel_density(m, spacing=params.column_spacing_mm,
+                                                                    pixel_size=step, area=extent**2)
+    return out

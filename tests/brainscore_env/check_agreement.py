@@ -3,7 +3,8 @@
 Runs INSIDE the Brain-Score virtual environment (numpy<2, xarray 2022.3), fully offline:
 
     BS_INSTALL_DEPENDENCIES=no .venv-bs/bin/python tests/brainscore_env/check_agreement.py \
-        --data problem.npz --ours ours.json --out result.json [--metrics pls,ridge,rdm,cka,ceiling,neuron_to_neuron,rdm_cv,cka_cv]
+        --data problem.npz --ours ours.json --out result.json \
+        [--metrics pls,ridge,ridgecv,rdm,cka,ceiling,neuron_to_neuron,rdm_cv,cka_cv]
 
 ``problem.npz`` (written by the neurocwm side) holds
 
@@ -142,6 +143,13 @@ def main(argv=None) -> int:
             metric, data_args = load_ceiling("internal_consistency"), (trials,)
         elif name in ("pls", "ridge", "neuron_to_neuron", "rdm_cv", "cka_cv"):
             metric, data_args = load_metric(name, crossvalidation_kwargs=cv_kwargs), (source, target)
+        elif name == "ridgecv":  # Brain-Score's RidgeCV estimator (its ridgecv) on the same CV splits
+            from brainscore_vision.metrics.regression_correlation.metric import (
+                CrossRegressedCorrelation, pearsonr_correlation, ridge_cv_regression)
+
+            metric = CrossRegressedCorrelation(regression=ridge_cv_regression(), correlation=pearsonr_correlation(),
+                                               crossvalidation_kwargs=cv_kwargs)
+            data_args = (source, target)
         elif name in ("rdm", "cka"):
             metric, data_args = load_metric(name), (source, target)
         else:

@@ -1,0 +1,140 @@
+"""topography.nulls and the map metrics' nulls: is there a map or only noise?
+
+Oracles: a planted smooth map is far above its null (p < 0.01); a position-shuffled map is not
+(p > 0.05 in at least 90 % of 20 seeds); a planted pinwheel lattice gives its known count, the
+same in ``neurocwm score`` and ``neurocwm figures``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from topography.nulls import compare_to_null, location_groups, shuffle_within_groups
+from topography.smoothness import smoothness_curve, smoothness_index
+
+BINS = np.linspace(0.0, 3.3, 10)
+
+
+def _planted_map(n_side=60, side_mm=20.0, seed=0, shuffle=False):
+    """Units on a jittered grid; preferred orientation a smooth function of position."""
+    rng = np.random.default_rng(seed)
+    g = (np.arange(n_side) + 0.5) * side_mm / n_side
+    xy = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2) + rng.uniform(-0.05, 0.05, (n_side**2, 2))
+    ori = np.mod(np.degrees(np.arctan2(np.sin(xy[:, 0] * 0.9), np.cos(xy[:, 1] * 0.9))) / 2, 180)
+    if shuffle:
+        ori = rng.permutation(ori)
+    return xy, ori
+
+
+def _smoothness_p(xy, ori, seed, groups=None):
+    c = smoothness_curve(xy, ori, BINS, period=180.0, n_samples=4, n_units=800, seed=seed, n_shuffles=119,
+                         groups=groups)
+    return compare_to_null(float(np.nanmean(smoothness_index(c.curves))), c.null_index, "greater")
+
+
+def test_shuffle_within_groups_keeps_every_unit_in_its_group():
+    rng = np.random.default_rng(0)
+    groups = location_groups((5, 3, 4))
+    assert groups.shape == (60,) and list(groups[:13]) == list(range(12)) + [0]
+    perms = shuffle_within_groups(60, groups, rng, size=200)
+    assert all(np.array_equal(np.sort(p), np.arange(60)) for p in perms)
+    assert (groups[perms] == groups[None, :]).all()
+    assert len({tuple(p) for p in perms}) > 150  # and they differ
+    assert not np.array_equal(shuffle_within_groups(60, None, np.random.default_rng(1)), np.arange(60))
+
+
+def test_planted_smooth_map_is_far_above_its_null():
+    xy, ori = _planted_map()
+    r = _smoothness_p(xy, ori, seed=0)
+    assert r.pvalue < 0.01 and r.value > r.null_mean + 10 * r.null_sd and r.n_shuffles == 119
+    assert abs(r.null_mean) < 0.2  # a shuffled map has (almost) no smoothness
+    # shuffling only within "retinotopic locations" (blocks of 4 x 4 units) keeps a coarse map
+    blocks = (np.floor(xy[:, 0] / 1.33).astype(int) * 100 + np.floor(xy[:, 1] / 1.33).astype(int))
+    rb = _smoothness_p(xy, ori, seed=0, groups=blocks)
+    assert rb.null_mean > r.null_mean + 0.1
+
+
+def test_position_shuffled_map_is_not_above_its_null():
+    pvalues = []
+    for seed in range(20):
+        xy, ori = _planted_map(seed=seed, shuffle=True)
+        pvalues.append(_smoothness_p(xy, ori, seed=seed).pvalue)
+    assert np.mean(np.asarray(pvalues) > 0.05) >= 0.9, pvalues
+
+
+def test_compare_to_null_directions_and_edge_cases():
+    null = np.arange(1.0, 100.0)
+    assert compare_to_null(100.0, null).pvalue == pytest.approx(1 / 100)
+    assert compare_to_null(0.0, null, "less").pvalue == pytest.approx(1 / 100)
+    assert compare_to_null(50.0, null).pvalue == pytest.approx(51 / 100)
+    r = compare_to_null(float("nan"), null)
+    assert np.isnan(r.pvalue) and r.n_shuffles == 99
+    with pytest.raises(ValueError, match="alternative"):
+        compare_to_null(1.0, null, "two-sided")
+
+
+def _pinwheel_lattice(period_mm=4.0, side_mm=20.0, step=0.1):
+    """z = cos(k(x - 1)) + i cos(k(y - 1)): a pinwheel at every zero, x, y in {2, 4, ..., 18} mm with
+    L = 4 mm: 9 x 9 = 81, each at least 1.25 mm inside the smoothed map (whose windows stop
+    0.75 mm short of the edge)."""
+    g = np.arange(step / 2, side_mm, step)
+    xy = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    k = 2 * np.pi / period_mm
+    z = np.cos(k * (xy[:, 0] - 1)) + 1j * np.cos(k * (xy[:, 1] - 1))
+    return xy, np.mod(np.degrees(np.angle(z)) / 2, 180)
+
+
+def test_planted_pinwheel_lattice_gives_its_count_in_score_and_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neurocwm.figures import plot_orientation_map
+    from neurocwm.score.v1 import V1Params, orientation_pinwheels, v1_metrics
+
+    xy, ori = _pinwheel_lattice()
+    _, pw = orientation_pinwheels(xy, ori)
+    assert pw.shape[0] == 81 and abs(pw[:, 2].sum()) == 1  # alternating signs: 41 of one, 40 of the other
+    n = xy.shape[0]
+    tuning = {"cv": np.full(n, 0.3), "mean_response": np.full(n, 5.0), "preferred_orientation": ori,
+              "ptp_orientation": np.linspace(0, 1, n), "preferred_sf": np.full(n, 10.0),
+              "preferred_sf_index": np.zeros(n), "ptp_sf": np.linspace(0, 1, n),
+              "preferred_color": np.zeros(n), "ptp_color": np.linspace(0, 1, n)}
+    params = V1Params(smooth_samples=3, smooth_units=500, null_shuffles=119, pinwheel_null_shuffles=9)
+    res = v1_metrics(xy, tuning, params, seed=0)
+    s = res["scalars"]
+    assert s["n_pinwheels"] == 81 and res["map_present"] and s["map_present"] == 1.0
+    assert s["orientation_smoothness_pvalue"] < 0.01
+    # a shuffled lattice has many more pinwheels: the count is far below its null
+    assert s["n_pinwheels_null_mean"] > 110 and s["n_pinwheels_pvalue"] == pytest.approx(0.1)
+    for key in ("n_pinwheels", "pinwheel_density", "orientation_smoothness", "sf_smoothness"):
+        assert {f"{key}_null_mean", f"{key}_null_sd", f"{key}_pvalue"} <= set(s)
+    fig, ax = plt.subplots()
+    assert plot_orientation_map(ax, xy, ori) == s["n_pinwheels"]  # figures: the same implementation
+    assert plot_orientation_map(ax, xy, ori, map_present=False) == 0  # "no map": no pinwheels drawn
+    plt.close(fig)
+
+
+def test_vtc_patch_and_selectivity_nulls():
+    """A planted face patch: its count, area and selectivity smoothness are beyond every shuffle
+    (p = 1 / 20 with 19 shuffles); the same map shuffled is not."""
+    from neurocwm.fmri.compare import map_metrics, model_params
+    from neurocwm.fmri.cortical_map import CorticalMap
+
+    rng = np.random.default_rng(0)
+    g = np.arange(0.5, 70, 1.0)
+    xy = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    faces = 8 * np.exp(-((xy[:, 0] - 25) ** 2 + (xy[:, 1] - 30) ** 2) / (2 * 7.0**2)) + rng.normal(0, 1, len(xy))
+    places = rng.normal(0, 1, len(xy))
+    params = model_params(smooth_samples=3, smooth_units=400)
+    res = map_metrics(CorticalMap(xy, {"Faces": faces, "Places": places}), params, seed=0, null_shuffles=19,
+                      patch_null_shuffles=19)
+    nulls = res["nulls"]
+    assert res["patch_count"]["Faces"] == 1
+    for key in ("patch_count_Faces", "patch_area_mm2_Faces", "selectivity_smoothness_Faces"):
+        assert nulls[key].pvalue == pytest.approx(1 / 20) and nulls[key].n_shuffles >= 19, (key, nulls[key])
+    assert nulls["selectivity_smoothness_Places"].pvalue > 0.05
+    shuffled = map_metrics(CorticalMap(xy, {"Faces": rng.permutation(faces), "Places": places}), params, seed=0,
+                           null_shuffles=19, patch_null_shuffles=19)["nulls"]
+    assert shuffled["selectivity_smoothness_Faces"].pvalue > 0.05 and shuffled["patch_count_Faces"].pvalue > 0.05
