@@ -39,7 +39,6 @@ PENDING: frozenset[str] = frozenset(
         "neurocwm/score/__init__.py",
         "neurocwm/score/v1.py",
         "topography/dimensionality.py",
-        "topography/gratings.py",
         "topography/losses.py",
         "topography/maps.py",
         "topography/patches.py",
