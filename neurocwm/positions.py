@@ -1,6 +1,6 @@
 """Position pre-optimisation of a run's cortical sheet (``neurocwm positions optimize``).
 
-Procedure (``tdann.md`` §1.6, :mod:`topography.swapopt`):
+Procedure (Margalit et al. 2024, Neuron, STAR Methods; :mod:`topography.swapopt`):
 
 1. Open the run (meant to be an alpha = 0 model; another alpha only warns) and its sheet.
 2. Run the 640 default sine gratings (:func:`neurocwm.score.v1.grating_stimuli`, the definition
@@ -134,7 +134,7 @@ def optimize_positions(
     if alpha is None or float(alpha) != 0.0:
         warnings.warn(
             f"{run_path} was trained with alpha = {alpha}; swap optimisation is meant for the responses "
-            "of an alpha = 0 model (tdann.md 1.6)", stacklevel=2,
+            "of an alpha = 0 model (Margalit et al. 2024)", stacklevel=2,
         )
     sheet = run_sheet(run)
     names = list(sheet.layers)

@@ -34,21 +34,7 @@ PENDING: frozenset[str] = frozenset(
         "neurocwm/cli/fit.py",  # "(benchmarks/RESULTS.md, run Q)" in a help string
         "neurocwm/features.py",
         "neurocwm/figures.py",
-        "neurocwm/fmri/compare.py",
-        "neurocwm/positions.py",
         "neurocwm/score/__init__.py",
-        "neurocwm/score/v1.py",
-        "topography/dimensionality.py",
-        "topography/losses.py",
-        "topography/maps.py",
-        "topography/patches.py",
-        "topography/rsa.py",
-        "topography/selectivity.py",
-        "topography/sheet.py",
-        "topography/smoothness.py",
-        "topography/swapopt.py",
-        "topography/tuning.py",
-        "topography/wiring.py",
     }
 )
 

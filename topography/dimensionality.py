@@ -1,4 +1,4 @@
-"""Effective dimensionality of population responses (``tdann.md`` §7.1).
+"""Effective dimensionality of population responses (Margalit et al. 2024 [1]_, STAR Methods).
 
 Responses of a layer (or of voxels) to many images are summarised by the eigenvalues
 ``lambda_1 >= lambda_2 >= ...`` of their covariance (PCA explained variances). Two summaries:
@@ -6,10 +6,17 @@ Responses of a layer (or of voxels) to many images are summarised by the eigenva
 * effective dimensionality (participation ratio) ``ED = (sum lambda)^2 / sum lambda^2`` —
   d for d equal eigenvalues, 1 when one component holds all variance;
 * power-law exponent ``a`` of ``lambda_i ~ i^-a``, the negated slope of log lambda against
-  log rank over ranks 2..50.
+  log rank over ranks 2..50 (the power law of Stringer et al. 2019 [2]_).
 
 For convolutional feature maps the reference first takes, per channel, the maximum over space
 (:func:`channel_max_pool`), so a layer of C x H x W units gives C-dimensional vectors.
+
+References
+----------
+.. [1] Margalit, E. et al. (2024). A unifying framework for functional organization in early
+   and higher ventral visual cortex. *Neuron* 112(14), 2435-2451.
+.. [2] Stringer, C., Pachitariu, M., Steinmetz, N., Carandini, M. & Harris, K. D. (2019).
+   High-dimensional geometry of population responses in visual cortex. *Nature* 571, 361-365.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Spatial losses that tie response similarity to cortical distance (``tdann.md`` §2.3-2.5).
+"""Spatial losses that tie response similarity to cortical distance (Margalit et al. 2024 [1]_).
 
 Both losses compare, for the units of a neighbourhood,
 
@@ -6,7 +6,8 @@ Both losses compare, for the units of a neighbourhood,
 * ``S = 1 / (D + 1)``: a spatial similarity, ``D`` the Euclidean distance in mm.
 
 ``SL_rel = (1 - corr(R, S)) / 2`` over unit pairs (0 when response similarity falls exactly as
-``1/(d+1)``, 1 when anti-ordered); ``SL_abs = mean |R - S|``.
+``1/(d+1)``, 1 when anti-ordered; the loss of the TDANN, Margalit et al. 2024 [1]_, STAR Methods);
+``SL_abs = mean |R - S|`` (the absolute loss of Lee et al. 2020 [2]_).
 Gradients flow through ``R`` only. A unit that does not vary over the batch is treated as
 uncorrelated with all others, and a neighbourhood whose units are all silent gives a finite
 loss (0.5 for SL_rel) with finite (zero) gradients, unlike the reference, which returns NaN.
@@ -15,6 +16,14 @@ The batched forms evaluate ``K`` neighbourhoods in one call with batched matrix 
 using both triangles of the symmetric matrices gives the same Pearson r as the strict lower
 triangle, so no index gather is needed (see :func:`relative_spatial_loss_batched` for how SL_rel
 avoids forming the unit-by-unit correlation matrix at all).
+
+References
+----------
+.. [1] Margalit, E. et al. (2024). A unifying framework for functional organization in early
+   and higher ventral visual cortex. *Neuron* 112(14), 2435-2451.
+.. [2] Lee, H., Margalit, E., Jozwik, K. M., Cohen, M. A., Kanwisher, N., Yamins, D. L. K. &
+   DiCarlo, J. J. (2020). Topographic deep artificial neural networks reproduce the hallmarks of
+   the primate inferior temporal cortex face processing network. *bioRxiv* 2020.07.09.185116.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ units inside a kernel centred on every node of a regular grid:
 
 * ``kernel="boxcar"``: square window of side ``width`` (a unit at ``(x, y)`` belongs to the
   window centred on ``(cx, cy)`` iff ``|x - cx| <= width/2`` and ``|y - cy| <= width/2``) --
-  the sliding windows of Margalit et al. 2024 [1]_ (``tdann.md`` §4.5: width 1.5 mm, stride
+  the sliding windows of Margalit et al. 2024 [1]_ (STAR Methods: width 1.5 mm, stride
   0.15 mm for the figure maps, 1.5 / 0.45 mm for pinwheel detection).
 * ``kernel="gaussian"``: isotropic Gaussian weights with standard deviation ``sigma``,
   truncated at ``truncate * sigma`` along each axis.

@@ -1,4 +1,4 @@
-"""Category-selective patches on a cortical sheet (``tdann.md`` §5.2).
+"""Category-selective patches on a cortical sheet (Margalit et al. 2024 [1]_, STAR Methods).
 
 A *patch* is a contiguous region where the spatially smoothed selectivity of a domain is at
 least a threshold. The pipeline, for unit (or vertex / pixel) positions in mm and one value
@@ -12,11 +12,17 @@ per unit:
 3. Give every unit to the grid pixel nearest to it; the units of a component are the units whose
    pixel belongs to it. Rows of the grid are the *ascending* y anchors and columns the
    ascending x anchors, both starting at the data's own minimum: there is no image flip and no
-   assumption that coordinates start at 0 (the reference got both wrong, ``tdann.md`` §9).
+   assumption that coordinates start at 0 (the published code, neuroailab/TDANN
+   ``ITMap.find_patches``, flips the rows off by one and assumes coordinates start at 0).
 4. Patch area = area of the alpha shape (concave hull) of the member positions —
    :func:`alpha_shape`. Keep patches with enough units and an area inside the limits.
 
 Nothing here is model specific: positions can be model units or cortical pixels / vertices.
+
+References
+----------
+.. [1] Margalit, E. et al. (2024). A unifying framework for functional organization in early
+   and higher ventral visual cortex. *Neuron* 112(14), 2435-2451.
 """
 
 from __future__ import annotations

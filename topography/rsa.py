@@ -1,4 +1,4 @@
-"""Comparing category maps: domain-profile RSA and co-localisation (``tdann.md`` §5.4).
+"""Comparing category maps: domain-profile RSA and co-localisation (Margalit et al. 2024 [1]_).
 
 *Domain-profile RSA.* For one map (model units or cortical pixels) stack the selectivity
 vectors of the D domains and correlate them pairwise: a D x D matrix that says which domains
@@ -10,6 +10,16 @@ same units, only the same domains.
 enough units, take the fraction of units selective (t > threshold) for domain A and for
 domain B; the Spearman rho across windows says whether A and B occupy the same places.
 Score = (1 + rho) / 2 in [0, 1].
+
+Both follow Margalit et al. 2024 [1]_ (STAR Methods), who compare model maps with human
+fLoc maps of the Natural Scenes Dataset (Allen et al. 2022 [2]_).
+
+References
+----------
+.. [1] Margalit, E. et al. (2024). A unifying framework for functional organization in early
+   and higher ventral visual cortex. *Neuron* 112(14), 2435-2451.
+.. [2] Allen, E. J. et al. (2022). A massive 7T fMRI dataset to bridge cognitive neuroscience
+   and artificial intelligence. *Nat. Neurosci.* 25, 116-126.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Category selectivity of units (or voxels) for on- vs off-image sets.
 
 For a domain (e.g. Faces = {adult, child}) the "on" images are those of its categories and
-the "off" images those of the other domains' categories (``tdann.md`` §5.1). Per unit:
+the "off" images those of the other domains' categories (the fLoc domains of Stigliani et al.
+2015 [1]_ as used by Margalit et al. 2024 [2]_). Per unit:
 
 * Welch t (default)  ``t  = (m_on - m_off) / sqrt(s_on**2 / n_on + s_off**2 / n_off)``
 * d-prime            ``d' = (m_on - m_off) / sqrt((s_on**2 + s_off**2) / 2)``
@@ -9,6 +10,13 @@ the "off" images those of the other domains' categories (``tdann.md`` §5.1). Pe
 with population standard deviations (ddof 0), and 0 wherever the denominator is 0 (a unit that
 is constant over both sets). All functions are vectorised over units; nothing here knows about
 models, so the same code serves model units and cortical vertices.
+
+References
+----------
+.. [1] Stigliani, A., Weiner, K. S. & Grill-Spector, K. (2015). Temporal processing capacity in
+   high-level visual cortex is domain specific. *J. Neurosci.* 35(36), 12412-12424.
+.. [2] Margalit, E. et al. (2024). A unifying framework for functional organization in early
+   and higher ventral visual cortex. *Neuron* 112(14), 2435-2451.
 """
 
 from __future__ import annotations

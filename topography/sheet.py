@@ -3,13 +3,19 @@
 Every unit (channel x row x col) of a convolutional layer gets a position in mm on a square
 sheet whose side depends on the cortical area the layer is mapped to. Positions are
 retinotopic: the units of one spatial location (all channels) are scattered inside that
-location's receptive-field square, and adjacent squares overlap (Margalit et al. 2024,
-``tdann.md`` §1.2-1.4). Units are ordered C-major (index = c*H*W + h*W + w), as
+location's receptive-field square, and adjacent squares overlap (Margalit et al. 2024 [1]_,
+STAR Methods). Units are ordered C-major (index = c*H*W + h*W + w), as
 ``torch.flatten(x, 1)`` orders them.
 
-Neighbourhoods (§1.5) are square windows of side = the layer's RF width, drawn at random
+Neighbourhoods (same source) are square windows of side = the layer's RF width, drawn at random
 centres; each kept window is trimmed to the same number of units so that a batch of them is
-one dense index array. Unlike the reference, every random draw here uses a seeded generator.
+one dense index array. Unlike the published code (neuroailab/TDANN), every random draw here uses
+a seeded generator.
+
+References
+----------
+.. [1] Margalit, E. et al. (2024). A unifying framework for functional organization in early
+   and higher ventral visual cortex. *Neuron* 112(14), 2435-2451.
 """
 
 from __future__ import annotations
@@ -21,10 +27,11 @@ from typing import Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
-#: Sheet side in mm of each area at the two documented scales (``tdann.md`` §1.2-1.3).
+#: Sheet side in mm of each area at two scales (Margalit et al. 2024 [1]_ and their released positions).
 #: ``human`` follows the paper's stated human sizes (V1 = sqrt(13.5 cm^2), VTC = NSD ROI);
-#: ``macaque`` is the scale the released checkpoints were most likely trained at
-#: (human size divided by 0.6 / 1.5 / 1.75 / 1.4 / 7).
+#: ``macaque`` is the scale the released checkpoints were most likely trained at, our reading of
+#: the published code, whose analyses multiply the released position files by 0.6 / 1.5 / 1.75 /
+#: 1.4 / 7 to reach the human sizes (neuroailab/TDANN, ``spacetorch/analyses/core.py``).
 SHEET_SIDES_MM: dict[str, dict[str, float]] = {
     "human": {"retina": 2.4, "V1": 36.75, "V2": 35.0, "V4": 22.4, "VTC": 70.0},
     "macaque": {"retina": 4.0, "V1": 24.5, "V2": 20.0, "V4": 16.0, "VTC": 10.0},

@@ -7,7 +7,7 @@ difference per distance bin; a smooth map has small differences at short distanc
 with distance. The chance curve pairs the same differences with randomly permuted distances,
 i.e. what the curve would look like with no spatial organisation (flat at the mean
 difference). :func:`smoothness_index` summarises a curve as ``(max - first) / max``
-(Margalit et al. 2024 [1]_, ``tdann.md`` §4.7 and §5.3).
+(Margalit et al. 2024 [1]_, STAR Methods: V1 map smoothness and category-selectivity smoothness).
 
 The functions are generic: positions may be model units on a simulated sheet or pixels /
 vertices of a flattened human cortex (in mm), values any per-unit scalar (preferred

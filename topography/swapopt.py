@@ -1,7 +1,7 @@
 """Position pre-optimisation ("swapopt"): greedy pair swaps of unit positions in local windows.
 
 Before a TDANN is trained its retinotopic positions are shuffled locally so that units whose
-responses correlate sit close together (Margalit et al. 2024, ``tdann.md`` §1.6). Given the
+responses correlate sit close together (Margalit et al. 2024 [1]_, STAR Methods). Given the
 responses of an untrained-topography (alpha = 0) model to a probe set (the 640 sine gratings)
 and the initial positions of one layer:
 
@@ -19,9 +19,10 @@ and the initial positions of one layer:
 Positions therefore stay a permutation of the initial positions. Recompute the neighbourhoods
 afterwards with :func:`topography.sheet.sample_neighborhoods`.
 
-Unlike the reference, every draw is seeded (corners from one stream, each window's subsample and
-pair sequence from its own stream ``(seed, window)``, so windows of equal size do not replay
-the same pairs) and windows of 500+ units are subsampled instead of crashing.
+Unlike the published code (neuroailab/TDANN, ``spacetorch/swapopt.py``), every draw is seeded
+(corners from one stream, each window's subsample and pair sequence from its own stream
+``(seed, window)``, so windows of equal size do not replay the same pairs) and windows of 500+
+units are subsampled instead of crashing.
 
 How it is made fast, and what is exactly the sequential algorithm
 -------------------------------------------------------------------
@@ -550,7 +551,7 @@ def swap_optimize(
     max_batch_mb: float = 256.0,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, SwapStats]:
-    """Swap-optimise the positions of one layer (``tdann.md`` §1.6; see the module docstring).
+    """Swap-optimise the positions of one layer (Margalit et al. 2024; see the module docstring).
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
 All functions are vectorised over units: a 100,352-unit V1-like layer probed with the 640
 default gratings (:mod:`topography.gratings`) is analysed in about a second.
 
-Pipeline (Margalit et al. 2024 [1]_, ``tdann.md`` §4.2-4.3):
+Pipeline (Margalit et al. 2024 [1]_, STAR Methods, V1 analyses):
 
 1. :func:`preprocess_responses` -- shift responses to be non-negative and scale them so the
    median over units of the maximum response equals the median ``maxdc`` of the Ringach et al.

@@ -1,4 +1,4 @@
-"""Inter-layer wiring length (``tdann.md`` §6).
+"""Inter-layer wiring length (Margalit et al. 2024 [1]_, STAR Methods).
 
 For one input pattern, the strongly active units of a *source* layer must send fibres to the
 strongly active units of a *target* layer. Active units that are close together can share a
@@ -17,6 +17,11 @@ fibre, so:
 5. Average over patterns (and windows).
 
 All k-means fits are seeded (``random_state=seed``).
+
+References
+----------
+.. [1] Margalit, E. et al. (2024). A unifying framework for functional organization in early
+   and higher ventral visual cortex. *Neuron* 112(14), 2435-2451.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 No metric is implemented here: every number comes from :mod:`topography` (``patches``,
 ``smoothness``, ``rsa``), called with the same code on a model sheet and on a human hemisphere;
-only the *parameters* differ, as in the reference (``tdann.md`` §5.2-5.4):
+only the *parameters* differ, as in Margalit et al. 2024 (Neuron, STAR Methods), who compare
+model sheets with NSD fLoc t-maps (Allen et al. 2022, Nat. Neurosci.):
 
 ============================  ==========================================  =====================================
                               model units                                 human pixels / vertices
@@ -68,12 +69,12 @@ class MetricParams:
 
 
 def model_params(**overrides) -> MetricParams:
-    """Model-sheet parameters (``tdann.md`` §5.2, §5.3, §5.4 co-localisation)."""
+    """Model-sheet parameters of Margalit et al. 2024: patches, selectivity smoothness, co-localisation."""
     return MetricParams(**overrides)
 
 
 def human_params(cmap: CorticalMap, **overrides) -> MetricParams:
-    """Human-map parameters (``tdann.md`` §5.4): t > 4 without smoothing on the map's own pixel
+    """Human-map parameters (Margalit et al. 2024): t > 4 without smoothing on the map's own pixel
     grid, >= 100 pixels, area >= 100 mm^2, 10-mm co-localisation windows with > 10 pixels.
 
     For a vertex map (no pixel grid) the patch grid is 1 mm, smoothed with a 1-mm Gaussian, and

@@ -1,4 +1,4 @@
-"""V1 metrics of one layer from its grating tuning and its unit positions (``tdann.md`` §4).
+"""V1 metrics of one layer from its grating tuning and its unit positions (Margalit et al. 2024).
 
 Every number comes from :mod:`topography` (``tuning``, ``maps``, ``pinwheels``,
 ``smoothness``); this module only chains them with the parameters of the reference, so the same
@@ -7,13 +7,13 @@ function serves a model sheet and any other set of positioned, tuned units.
 =============================  ==================================================================
 metric                         definition
 =============================  ==================================================================
-``n_units_responsive``         finite CV and mean response > 1 spike/s after scaling (§4.3)
+``n_units_responsive``         finite CV and mean response > 1 spike/s after scaling
 ``fraction_orientation_        fraction of responsive units with CV < 0.6 (macaque 0.497)
 selective``
 ``median_cv``                  median CV of responsive units
 ``ringach_ks_statistic``       two-sample KS distance between the raw CVs and Ringach 2002's
                                ``orivar`` (with ``ringach_ks_pvalue``); needs the Ringach file
-``orientation_smoothness``,    smoothness index (§4.7) of preferred orientation (period 180), SF
+``orientation_smoothness``,    smoothness index of preferred orientation (period 180), SF
 ``sf_smoothness``,             index and colour preference, on units above the 75th percentile of
 ``color_smoothness``           their tuning-curve peak-to-peak; bins up to sqrt(2) (4/3) Lambda / 2
 ``column_spacing_mm``          Lambda estimated from the orientation map's power spectrum
@@ -22,7 +22,7 @@ selective``
                                ferrets, tree shrews, galagos)
 ``pinwheel_density_fixed_      the reference's convention: Lambda fixed (3.5 mm), area = squared
 spacing``                      tissue extent
-``n_pinwheels``                pinwheels of the 1.5-mm / 0.45-mm orientation map (§4.6)
+``n_pinwheels``                pinwheels of the 1.5-mm / 0.45-mm orientation map
 =============================  ==================================================================
 """
 
@@ -66,14 +66,14 @@ SMOOTHNESS_FEATURES = {
 
 @dataclass(frozen=True)
 class V1Params:
-    """Parameters of :func:`v1_metrics` (defaults: the reference, ``tdann.md`` §4.5-4.7).
+    """Parameters of :func:`v1_metrics` (defaults: Margalit et al. 2024, Neuron, STAR Methods).
 
     Attributes
     ----------
     map_width_mm, map_stride_mm : float
-        Boxcar window and stride of the displayed maps (F02: 1.5 mm / 0.15 mm).
+        Boxcar window and stride of the displayed maps (1.5 mm / 0.15 mm, as in the paper's figures).
     pinwheel_width_mm, pinwheel_stride_mm : float
-        Window and stride of the map the pinwheels are counted on (§4.6: 1.5 mm / 0.45 mm).
+        Window and stride of the map the pinwheels are counted on (1.5 mm / 0.45 mm).
     column_spacing_mm : float
         Lambda of the fixed-spacing pinwheel convention and of the smoothness bins (3.5 mm).
     smooth_samples, smooth_units : int
