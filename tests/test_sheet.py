@@ -21,7 +21,7 @@ QUICK = {
 
 
 def test_reference_rf_widths_at_224():
-    # tdann.md §1.2 table
+    # the sheet sizes of Margalit et al. 2024, STAR Methods
     grids = {"retina": 56, "V1": 28, "V2": 14, "V4": 14, "VTC": 7}
     expected = {"retina": 0.0475, "V1": 1.626, "V2": 3.977, "V4": 2.545, "VTC": 31.818}
     for area, n in grids.items():
