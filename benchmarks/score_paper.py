@@ -20,8 +20,9 @@ script prints the per-stage seconds of both, their ratio, and checks that the tw
 files are identical byte for byte.
 
 Run: ``python benchmarks/score_paper.py`` (paper scale; ~5-20 min on 2 cores), ``--paths new`` for
-the new code only, ``--quick`` for a small run (``resnet18_w16`` at 112 px, few images: the
-identity check of results before and after, in a minute). Needs the shared fLoc and Ringach data
+the new code only, ``--per-category`` / ``--dim-images`` for fewer images, ``--quick`` for a small
+run (``resnet18_w16`` at 112 px, few images: the identity check of results before and after, in a
+few minutes). Needs the shared fLoc and Ringach data
 (``$NEUROCWM_SHARED_DATA``, default ``../shared/data``).
 """
 
@@ -182,6 +183,8 @@ def main(argv=None) -> None:
                     help="small run (resnet18_w16, 112 px, 24 fLoc images per category, 100 dimensionality images)")
     ap.add_argument("--work", default=None, help="folder for the run and the outputs (default: a temporary one)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
+    ap.add_argument("--per-category", type=int, default=None, help="fLoc images per category (default: all 144)")
+    ap.add_argument("--dim-images", type=int, default=None, help="dimensionality images (default 1,000)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     if args.threads:
@@ -191,14 +194,16 @@ def main(argv=None) -> None:
     if not floc.is_dir() or not ringach.is_file():
         raise SystemExit(f"needs the shared fLoc and Ringach data under {shared} (set NEUROCWM_SHARED_DATA)")
     arch, size = ("resnet18_w16", 112) if args.quick else ("resnet18", 224)
-    kwargs = dict(floc=floc, ringach=ringach, per_category=24 if args.quick else None, n_wiring_images=50,
-                  n_dim_images=100 if args.quick else 1000, batch_size=64, seed=0, progress=False,
-                  formats=("png", "pdf"))
+    kwargs = dict(floc=floc, ringach=ringach, per_category=args.per_category or (24 if args.quick else None),
+                  n_wiring_images=50, n_dim_images=args.dim_images or (100 if args.quick else 1000), batch_size=64,
+                  seed=0, progress=False, formats=("png", "pdf"))
     with contextlib.ExitStack() as stack:
         work = Path(args.work) if args.work else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         run = build_run(work, arch, size)
+        print(f"fLoc images per category: {kwargs['per_category'] or 'all'}, dimensionality images: "
+              f"{kwargs['n_dim_images']}, wiring images: {kwargs['n_wiring_images']}")
         print(f"run {run} ({arch}, {size} px) ready in {time.perf_counter() - t0:.0f} s; "
               f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}", flush=True)
         paths = ["new", "old"] if args.paths == "both" else [args.paths]
