@@ -133,7 +133,8 @@ def _paint_crops(img, centre, radius, aspect, angle, kind, colour, colour2, text
 
     Every pixel goes through the very float32 operations of the batched loop in
     :func:`dead_leaves` (same operands, same order; the per-shape factors are computed on the
-    same (b,)-tensors), so the pixels are the same; only the pixels no shape can reach are skipped.
+    same (b,)-tensors and passed on as Python floats, which hold float32 values exactly), so the
+    pixels are the same; only the pixels no shape can reach are skipped.
     """
     b, k = radius.shape
     size = img.shape[-1]
