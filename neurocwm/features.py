@@ -110,7 +110,9 @@ def forward_layers(run, images: torch.Tensor, layers: Sequence[str] | None = Non
 
     Images of another size are resized (bilinear, antialiased) to the model's input. A TDANN gets
     ImageNet normalisation (as in training); a CWM sees each image as a static clip
-    (:meth:`neurocwm.cwm.model.CWM.hidden_units`).
+    (:meth:`neurocwm.cwm.model.CWM.hidden_units`). A TDANN trunk that can stop early
+    (``forward_blocks``, :class:`neurocwm.models.resnet.SpatialResNet18`) is run only as far as
+    the last requested layer (the outputs are the same).
     """
     net = run.model
     device = next(net.parameters()).device
@@ -118,10 +120,17 @@ def forward_layers(run, images: torch.Tensor, layers: Sequence[str] | None = Non
     if model_family(run) == "cwm":
         blocks = _net(net).hidden_units(x, run.config.get("topo_blocks"))
     else:
+        from neurocwm.models.resnet import BLOCK_NAMES
+
         mean = torch.tensor(IMAGENET_MEAN, device=device)[None, :, None, None]
         std = torch.tensor(IMAGENET_STD, device=device)[None, :, None, None]
-        out = net((x - mean) / std)
-        blocks = out[1] if isinstance(out, tuple) else out
+        x = (x - mean) / std
+        trunk = getattr(_net(net), "trunk", None)
+        if layers is not None and hasattr(trunk, "forward_blocks") and set(layers) <= set(BLOCK_NAMES):
+            blocks = trunk.forward_blocks(x, layers)
+        else:
+            out = net(x)
+            blocks = out[1] if isinstance(out, tuple) else out
     if layers is None:
         return dict(blocks)
     missing = [name for name in layers if name not in blocks]
@@ -139,13 +148,20 @@ def _batches(images, batch_size: int):
         yield s, t.float()
 
 
-def _pool(t: torch.Tensor, pool: str | None) -> np.ndarray:
-    x = t.float().cpu().numpy()
-    if pool == "channel_max":
-        from topography.dimensionality import channel_max_pool
+def _store(dst: np.ndarray, t: torch.Tensor, pool: str | None) -> None:
+    """Write one batch of a layer's outputs ``t`` (B, C, H, W) into the rows ``dst`` (B, width).
 
-        return channel_max_pool(x)
-    return x.reshape(x.shape[0], -1)
+    One copy, done by torch (threaded, any memory layout or device); channel-max pooling is a
+    torch ``amax``: the same maxima as :func:`topography.dimensionality.channel_max_pool`, with its
+    NaN check.
+    """
+    if pool == "channel_max":
+        v = t.amax(dim=(2, 3))
+        if torch.isnan(v).any():  # amax propagates NaN: a NaN feature gives a NaN maximum
+            raise ValueError("features contain NaN")
+        torch.from_numpy(dst).copy_(v)
+    else:
+        torch.from_numpy(dst).view(t.shape).copy_(t)
 
 
 def layer_responses(
@@ -227,9 +243,10 @@ def layer_responses(
     run.model.eval()
     if path is None:
         out = {k: np.empty((n, widths[k]), dtype=np.float32) for k in names}
-        for s, x in starts:
-            for k, t in forward_layers(run, x, names).items():
-                out[k][s:s + len(x)] = _pool(t, pool)
+        with torch.inference_mode():
+            for s, x in starts:
+                for k, t in forward_layers(run, x, names).items():
+                    _store(out[k][s:s + len(x)], t, pool)
         return out
     return _stream(run, starts, names, widths, n, Path(path), pool, attrs)
 
@@ -248,9 +265,12 @@ def _stream(run, starts, names, widths, n, path: Path, pool, attrs):
             var = {k: f.create_variable(k, ("presentation", f"unit_{k}"), "f4",
                                         chunks=(min(n, 64), min(widths[k], 1 << 16))) for k in names}
             f.attrs["neurocwm"] = json.dumps({"pool": pool, "layers": names, **dict(attrs or {})}, default=str)
-            for s, x in starts:
-                for k, t in forward_layers(run, x, names).items():
-                    var[k][s:s + len(x), :] = _pool(t, pool)
+            with torch.inference_mode():
+                for s, x in starts:
+                    for k, t in forward_layers(run, x, names).items():
+                        buf = np.empty((len(x), widths[k]), dtype=np.float32)
+                        _store(buf, t, pool)
+                        var[k][s:s + len(x), :] = buf
     return open_responses(path)
 
 

@@ -18,6 +18,17 @@ def test_dead_leaves_seeded_and_in_range():
     assert a.min() >= 0 and a.max() <= 1
 
 
+@pytest.mark.parametrize("size, seed", [(96, 0), (112, 7), (50, 3)])
+def test_dead_leaves_crops_paint_the_same_pixels_as_the_batched_loop(size, seed):
+    # the CPU path evaluates each shape only inside its bounding box: not one pixel may differ
+    a = dead_leaves(6, size, seed=seed, method="batched")
+    b = dead_leaves(6, size, seed=seed, method="crops")
+    assert torch.equal(a, b)
+    assert torch.equal(dead_leaves(6, size, seed=seed), a)  # "auto" is one of the two
+    with pytest.raises(ValueError, match="method"):
+        dead_leaves(2, size, method="fast")
+
+
 def test_dead_leaves_is_natural_like():
     # occluding power-law shapes give a falling power spectrum, roughly 1/f^2 (slope -2 ... -3)
     x = dead_leaves(32, 96, seed=0).mean(1).numpy()

@@ -71,6 +71,33 @@ def test_channel_max_pool_and_resizing(run):
         np.testing.assert_allclose(pooled[k], channel_max_pool(t.numpy()), rtol=1e-6)
 
 
+def test_trunk_stops_after_the_last_requested_layer_with_the_same_outputs(run, monkeypatch):
+    """layer_responses runs a TDANN only as far as it needs; the responses are bit-identical."""
+    x = _images(5)
+    mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
+    with torch.no_grad():
+        _, full = run.model((torch.from_numpy(x) - mean) / std)  # the whole network, same batch
+    trunk = run.model.trunk
+    seen = []
+    for name in ("layer2.1", "layer3.0"):
+        blk = trunk.get_submodule(name)
+        # (layer_dims' one-image probe runs the whole network: count the 5-image batches only)
+        monkeypatch.setattr(blk, "forward",
+                            lambda t, _f=blk.forward, _n=name: (len(t) == 5 and seen.append(_n)) or _f(t))
+    resp = layer_responses(run, x, ["layer2.0", "layer1.1"], batch_size=5, progress=False)
+    assert seen == []  # nothing after layer2.0 ran
+    for k in ("layer2.0", "layer1.1"):
+        np.testing.assert_array_equal(resp[k], full[k].reshape(5, -1).numpy())
+    pooled = layer_responses(run, x, ["layer4.1"], pool="channel_max", batch_size=5, progress=False)["layer4.1"]
+    np.testing.assert_array_equal(pooled, full["layer4.1"].numpy().max(axis=(2, 3)))
+    assert seen == ["layer2.1", "layer3.0"]
+    blocks = trunk.forward_blocks((torch.from_numpy(x) - mean) / std)
+    assert list(blocks) == list(full) and all(torch.equal(blocks[k], full[k]) for k in full)
+    with pytest.raises(ValueError, match=r"no block\(s\) \['layer5.0'\]"):
+        trunk.forward_blocks(torch.from_numpy(x), ["layer5.0"])
+
+
 def test_bad_input(run, tmp_path):
     with pytest.raises(ValueError, match=r"\(n, 3, H, W\)"):
         layer_responses(run, np.zeros((2, 1, 32, 32), np.float32), progress=False)

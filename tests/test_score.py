@@ -173,6 +173,19 @@ def test_score_is_reproducible_and_random_init_differs(tiny_run, tmp_path):
     assert [repr(x["value"]) for x in r["rows"]] != [repr(x["value"]) for x in a]
 
 
+def test_stopping_the_trunk_early_changes_no_number(tiny_run, tmp_path, monkeypatch):
+    """score's V1 pass runs the network only up to the V1 layers: results.csv is byte-identical to
+    the whole network's."""
+    from neurocwm.models.resnet import SpatialResNet18
+
+    kw = dict(FAST, analyses=("v1", "dimensionality"), formats=(), v1_layers=["layer1.1", "layer2.0"])
+    score_run(tiny_run, out=tmp_path / "early", **kw)
+    monkeypatch.delattr(SpatialResNet18, "forward_blocks")  # forward_layers falls back to the whole network
+    score_run(tiny_run, out=tmp_path / "whole", **kw)
+    a, b = ((tmp_path / d / "results.csv").read_bytes() for d in ("early", "whole"))
+    assert a == b and a.count(b"\n") > 20
+
+
 def test_score_skips_what_has_no_data_and_errors_clearly(tiny_run, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NEUROCWM_SHARED_DATA", str(tmp_path / "empty"))
     res = score_run(tiny_run, out=tmp_path / "s", analyses=("v1", "vtc"), **{**FAST, "formats": ()})

@@ -135,6 +135,45 @@ class SpatialResNet18(nn.Module):
                 blocks[f"{_stage_name(stage, self)}.{j}"] = x
         return torch.flatten(self.avgpool(x), 1), blocks
 
+    def forward_blocks(self, x: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
+        """Block outputs, computed only as far into the network as ``layers`` need.
+
+        Parameters
+        ----------
+        x : Tensor (B, 3, H, W)
+            Normalised images.
+        layers : collection of str, optional
+            Block names (``layer1.0`` ... ``layer4.1``); default all.
+
+        Returns
+        -------
+        dict of str to Tensor (B, C, H, W)
+            Every block output up to the last block of ``layers`` in network order, equal to
+            those of :meth:`forward` (same modules, same order); the later blocks, the pooling
+            and the head are not run.
+
+        Raises
+        ------
+        ValueError
+            On an unknown block name.
+        """
+        want = set(BLOCK_NAMES if layers is None else layers)
+        unknown = sorted(want - set(BLOCK_NAMES))
+        if unknown:
+            raise ValueError(f"no block(s) {unknown}; the blocks are {list(BLOCK_NAMES)}")
+        blocks: dict[str, torch.Tensor] = {}
+        if not want:
+            return blocks
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for name in ("layer1", "layer2", "layer3", "layer4"):
+            for j, block in enumerate(getattr(self, name)):
+                x = block(x)
+                blocks[f"{name}.{j}"] = x
+                want.discard(f"{name}.{j}")
+                if not want:
+                    return blocks
+        return blocks
+
     @torch.no_grad()
     def block_dims(self, image_size: int) -> dict[str, tuple[int, int, int]]:
         """(C, H, W) of each block output for a square input of ``image_size`` px."""
