@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     warnings.simplefilter("default")
-    warnings.formatwarning = _format_warning
+    old_format, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -117,5 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         msg = _one_line(str(exc))
         if isinstance(exc, UnicodeDecodeError):
             msg = f"a file is not valid UTF-8 text ({msg})"
+    finally:
+        warnings.formatwarning = old_format
     print(f"neurocwm {args.command}: error: {msg}", file=sys.stderr)
     return 2

@@ -143,6 +143,8 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer:
         save_file(_state_tensors(model), str(tmp / "model.safetensors"))
         opt_tensors, opt_info = _optimizer_payload(optimizer)
         save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
+        for f in ("model.safetensors", "optimizer.safetensors"):
+            os.chmod(tmp / f, _umask_mode(0o666))  # safetensors writes 0600
         files = {f: {"bytes": (tmp / f).stat().st_size, "sha256": _digest(tmp / f)}
                  for f in ("model.safetensors", "optimizer.safetensors")}
         write_json(tmp / "state.json", {"step": step, "optimizer": opt_info, "files": files, **(extra or {})})

@@ -148,9 +148,9 @@ def resolve_config(options: dict, task, device: torch.device, world: int) -> dic
         cfg = task.validate_config(cfg)
     except (ValueError, FileNotFoundError) as exc:
         raise ConfigError(str(exc)) from None
-    check_options(cfg)
     if cfg.get("epochs") is not None and int(cfg.get("steps") or 0) < 1:
         raise ConfigError(f"--epochs {cfg['epochs']} is less than one step (batch size {cfg['batch_size']})")
+    check_options(cfg)
     if cfg.get("data") is not None:
         cfg["data"] = str(Path(cfg["data"]).expanduser().resolve())
     cfg["out"] = str(Path(cfg["out"]).expanduser().resolve())

@@ -1,0 +1,230 @@
+"""Faults a run folder must survive (issue 16): two processes on one run, damaged or missing
+checkpoint pointers, truncated or corrupted checkpoints, invalid numbers, leftovers of kills."""
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+from neurocwm.cli import main
+from neurocwm.train.checkpoint import checkpoint_dirs, latest_checkpoint, save_checkpoint
+from neurocwm.train.lock import RunLock
+
+TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300", "--no-progress"]
+
+
+def _metrics_steps(run):
+    return [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    """A finished 4-step run with a checkpoint after every step (step_3 and step_4 kept), written under umask 022."""
+    out = tmp_path_factory.mktemp("rel") / "base"
+    old = os.umask(0o022)
+    try:
+        assert main(["fit", "--out", str(out), *TINY, "--steps", "4", "--checkpoint-every", "1", "--alpha", "0.5"]) == 0
+    finally:
+        os.umask(old)
+    return out
+
+
+def _copy(base, tmp_path, name="run"):
+    dst = tmp_path / name
+    shutil.copytree(base, dst)
+    return dst
+
+
+def test_files_respect_the_umask(base_run):
+    """Weights and checkpoints are as readable as any other file (not mkstemp's private 0600 / 0700)."""
+    assert stat.S_IMODE((base_run / "model.safetensors").stat().st_mode) == 0o644
+    assert stat.S_IMODE((base_run / "config.json").stat().st_mode) == 0o644
+    ckpt = base_run / "checkpoints" / "step_0000004"
+    assert stat.S_IMODE(ckpt.stat().st_mode) == 0o755
+    assert stat.S_IMODE((ckpt / "model.safetensors").stat().st_mode) == 0o644
+    assert not (base_run / ".lock").exists()  # released and removed at the end
+
+
+def test_resume_takes_the_runs_own_settings(base_run, tmp_path, capsys):
+    """`fit --out RUN --resume` needs no other option; a given option that disagrees is refused, one that agrees is not."""
+    run = _copy(base_run, tmp_path)
+    assert main(["fit", "--out", str(run), "--resume", "--steps", "6", "--no-progress", "--alpha", "0.5"]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["arch"] == "resnet18_w16" and cfg["image_size"] == 32 and cfg["steps"] == 6 and cfg["alpha"] == 0.5
+    assert _metrics_steps(run) == [1, 2, 3, 4, 5, 6]
+    assert main(["fit", "--out", str(run), "--resume", "--alpha", "0.25"]) == 2
+    err = capsys.readouterr().err
+    assert "--alpha: run has 0.5, asked 0.25" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("fault", ["missing", "dangling", "garbage"])
+def test_resume_falls_back_when_latest_json_is_wrong(base_run, tmp_path, fault):
+    run = _copy(base_run, tmp_path)
+    pointer = run / "checkpoints" / "latest.json"
+    if fault == "missing":
+        pointer.unlink()
+    elif fault == "dangling":
+        pointer.write_text(json.dumps({"step": 99, "dir": "step_0000099"}))
+    else:
+        pointer.write_text("{not json")
+    assert latest_checkpoint(run).name == "step_0000004"
+    assert main(["fit", "--out", str(run), "--resume", "--steps", "5", "--no-progress"]) == 0
+    assert _metrics_steps(run) == [1, 2, 3, 4, 5]  # continued, not started over
+    assert [p.name for _, p in checkpoint_dirs(run)] == ["step_0000005", "step_0000004"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_resume_skips_a_damaged_newest_checkpoint(base_run, tmp_path, damage):
+    """A truncated (or silently corrupted) newest checkpoint: resume from the older intact one, with a
+    warning, and keep the damaged one until it is overwritten (never delete something newer)."""
+    run = _copy(base_run, tmp_path)
+    f = run / "checkpoints" / "step_0000004" / "model.safetensors"
+    data = f.read_bytes()
+    f.write_bytes(data[: len(data) // 2] if damage == "truncate" else data[:-5] + bytes(5))
+    with pytest.warns(UserWarning, match="step_0000004"):
+        assert latest_checkpoint(run).name == "step_0000003"
+    with pytest.warns(UserWarning, match="resuming from step_0000003"):
+        assert main(["fit", "--out", str(run), "--resume", "--steps", "5", "--no-progress"]) == 0
+    assert _metrics_steps(run) == [1, 2, 3, 4, 5]
+    names = [p.name for _, p in checkpoint_dirs(run)]
+    assert names[:2] == ["step_0000005", "step_0000004"]  # step_4 rewritten by the resumed run, step_5 new
+    assert latest_checkpoint(run).name == "step_0000005"
+
+
+def test_resume_refuses_when_every_checkpoint_is_damaged(base_run, tmp_path, capsys):
+    run = _copy(base_run, tmp_path)
+    for _, ckpt in checkpoint_dirs(run):
+        (ckpt / "optimizer.safetensors").write_bytes(b"\0" * 16)
+    metrics = (run / "metrics.jsonl").read_bytes()
+    assert main(["fit", "--out", str(run), "--resume", "--steps", "5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no intact checkpoint" in err and err.count("\n") == 1
+    assert (run / "metrics.jsonl").read_bytes() == metrics  # nothing wiped
+
+
+def test_damaged_final_weights_give_one_line(base_run, tmp_path, capsys):
+    run = _copy(base_run, tmp_path)
+    (run / "model.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{broken}")
+    assert main(["positions", "optimize", str(run), "--steps", "10", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("neurocwm positions: error:") and "model.safetensors" in err and err.count("\n") == 1
+    assert not (run / "positions_swapopt").exists()
+
+
+def test_rotation_never_deletes_a_newer_checkpoint(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    save_checkpoint(tmp_path, 55, model, opt)
+    save_checkpoint(tmp_path, 1, model, opt)
+    save_checkpoint(tmp_path, 2, model, opt)
+    save_checkpoint(tmp_path, 3, model, opt)
+    assert [s for s, _ in checkpoint_dirs(tmp_path)] == [55, 3, 2]  # older ones rotated, keep = 2 of them
+    assert latest_checkpoint(tmp_path).name == "step_0000055"
+
+
+def test_interrupted_write_temporaries_are_cleaned(base_run, tmp_path):
+    run = _copy(base_run, tmp_path)
+    leftovers = [run / ".model.safetensors.abc123.safetensors", run / "checkpoints" / ".latest.json.x1.json",
+                 run / "positions" / ".positions.safetensors.q.safetensors"]
+    for f in leftovers:
+        f.write_bytes(b"x" * 100)
+    tmp_ckpt = run / "checkpoints" / ".step_0000005.zz9"
+    tmp_ckpt.mkdir()
+    (tmp_ckpt / "model.safetensors").write_bytes(b"x")
+    assert main(["fit", "--out", str(run), "--resume", "--steps", "5", "--no-progress"]) == 0
+    assert not any(f.exists() for f in leftovers) and not tmp_ckpt.exists()
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--lr", "nan"], "--lr"), (["--lr", "inf"], "--lr"), (["--weight-decay", "nan"], "--weight-decay"),
+    (["--epochs", "0"], "--epochs"), (["--epochs", "-1"], "--epochs"), (["--epochs", "inf"], "--epochs"),
+    (["--epochs", "0.00001"], "--epochs"), (["--alpha", "nan"], "--alpha"), (["--alpha", "inf"], "--alpha"),
+    (["--seed", "-1"], "--seed"), (["--checkpoint-every", "0"], "--checkpoint-every"),
+    (["--checkpoint-every", "-1"], "--checkpoint-every"), (["--neighborhoods-per-step", "0"], "--neighborhoods-per-step"),
+    (["--neighborhoods-per-step", "-1"], "--neighborhoods-per-step"), (["--position-jitter", "nan"], "--position-jitter"),
+    (["--data", ""], "--data"), (["--positions", ""], "--positions"), (["--steps", "0"], "--steps"),
+    (["--batch-size", "0"], "--batch-size"), (["--workers", "-1"], "--workers"),
+])
+def test_invalid_numbers_are_refused_before_anything_is_written(tmp_path, capsys, args, flag):
+    out = tmp_path / "run"
+    assert main(["fit", "--out", str(out), *TINY, "--steps", "1", *args] if "--steps" not in args and "--epochs" not in args
+                else ["fit", "--out", str(out), *TINY, *args]) == 2
+    err = capsys.readouterr().err
+    assert flag in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_early_failure_leaves_no_partial_run(tmp_path, capsys):
+    """Positions that do not fit the model are refused before the folder exists; a corrected rerun is accepted."""
+    bad = tmp_path / "pos.safetensors"
+    bad.write_text("not a sheet")
+    out = tmp_path / "run"
+    assert main(["fit", "--out", str(out), *TINY, "--steps", "1", "--positions", str(bad)]) == 2
+    assert "pos.safetensors" in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()  # an existing empty folder stays empty
+    assert main(["fit", "--out", str(out), *TINY, "--steps", "1", "--positions", str(bad)]) == 2
+    assert list(out.iterdir()) == []
+    assert main(["fit", "--out", str(out), *TINY, "--steps", "1"]) == 0
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+    from neurocwm.train.loop import _write_final
+
+    model = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight[0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="non-finite at step 7"):
+        _write_final(tmp_path, model, {}, 7)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_lock_is_taken_over_and_a_live_one_refused(base_run, tmp_path, capsys):
+    run = _copy(base_run, tmp_path)
+    (run / ".lock").write_text(json.dumps({"pid": 999999, "host": "x", "since": "then"}))  # a dead holder's file
+    assert main(["fit", "--out", str(run), "--resume", "--steps", "5", "--no-progress"]) == 0
+    assert not (run / ".lock").exists()
+    with RunLock(run):  # a live holder (flock on another open file: refused even within one process)
+        assert main(["fit", "--out", str(run), "--resume", "--steps", "6", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"in use by process {os.getpid()}" in err and err.count("\n") == 1
+    assert _metrics_steps(run) == [1, 2, 3, 4, 5]
+
+
+def test_two_processes_on_one_out(tmp_path, capsys):
+    """A second fit (another seed) and a concurrent --resume are refused while the first runs; the first
+    finishes with its own config, weights and metrics; after a kill -9, --resume takes the stale lock."""
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "neurocwm", "fit", "--out", str(out), *TINY, "--steps", "400", "--checkpoint-every", "1",
+           "--seed", "1"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (out / "checkpoints" / "latest.json").exists():
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.05)
+        assert main(["fit", "--out", str(out), *TINY, "--steps", "3", "--seed", "0", "--force"]) == 2
+        err = capsys.readouterr().err
+        assert f"in use by process {proc.pid}" in err and err.count("\n") == 1
+        assert main(["fit", "--out", str(out), "--resume", "--no-progress"]) == 2
+        assert f"in use by process {proc.pid}" in capsys.readouterr().err
+        assert json.loads((out / "config.json").read_text())["seed"] == 1
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+    assert (out / ".lock").exists()  # left by the killed process; the kernel released its flock
+    step = int(latest_checkpoint(out).name.split("_")[1])
+    assert main(["fit", "--out", str(out), "--resume", "--steps", str(step + 1), "--no-progress"]) == 0
+    assert json.loads((out / "config.json").read_text())["seed"] == 1
+    assert _metrics_steps(out) == list(range(1, step + 2))
+    assert load_file(str(out / "model.safetensors"))["trunk.conv1.weight"].shape[0] == 16
