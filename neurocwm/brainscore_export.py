@@ -50,9 +50,9 @@ def parse_region_layer_map(spec: str) -> dict[str, str]:
         if not path.is_file():
             raise FileNotFoundError(f"region-layer map file not found: {path}")
         try:
-            raw = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not valid UTF-8 JSON ({exc})") from None
         raw = raw.get("region_layer_map", raw) if isinstance(raw, dict) else raw
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a JSON object region -> layer")
@@ -97,8 +97,8 @@ def _committed_maps(run: Path, weights: str | Path | None = None) -> tuple[dict[
         if path.name.endswith(".random_init.json"):
             continue
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             continue
         rlm = data.get("region_layer_map") if isinstance(data, dict) else None
         if not isinstance(rlm, dict) or data.get("random_init"):

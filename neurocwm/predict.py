@@ -324,6 +324,9 @@ def commit_layers(
     train, test = np.sort(train), np.sort(test)
     if len(test) < 4 or len(train) < 10:
         raise ValueError(f"too few stimuli for a held-out split: {len(train)} train, {len(test)} held out")
+    if metric in REGRESSION_METRICS and len(train) // n_splits < 2:
+        raise ValueError(f"--n-splits {n_splits} leaves fewer than 2 of the {len(train)} training stimuli per split; "
+                         f"use at most {len(train) // 2}")
     inner_labels = labels[train] if labels is not None else None
     inner = make_splits(len(train), n_splits=n_splits, stratify=inner_labels, seed=split_seed + 1) \
         if metric in REGRESSION_METRICS else None

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from topography.sheet import CorticalSheet
+from topography.fileio import read_json
 from topography.sheet_io import load_sheet
 
 from .train.checkpoint import latest_checkpoint, load_weights
@@ -78,7 +79,9 @@ def load_run(path: str | Path, checkpoint: str | Path | None = None, device: str
     cfg_file = path / "config.json"
     if not cfg_file.is_file():
         raise FileNotFoundError(f"{path} is not a neurocwm run folder (no config.json)")
-    cfg = json.loads(cfg_file.read_text())
+    cfg = read_json(cfg_file)  # a damaged file: one line naming it
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{cfg_file} does not hold a run configuration (a JSON object)")
     family = cfg.get("model_family", "tdann")
     if family == "tdann":
         from .tdann import TDANNTask

@@ -20,15 +20,25 @@ COMMANDS = ["fit", "import", "positions", "score", "predict", "brainscore", "cwm
 MODULES = {"import": "imports"}
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``neurocwm CMD: error: ...``), exit code 2.
+    Sub-command parsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from neurocwm import __version__
 
-    parser = argparse.ArgumentParser(
+    from ._help import number
+
+    parser = OneLineParser(
         prog="neurocwm",
         description="Train topographic networks and counterfactual world models, map them onto cortex, score them against brain data.",
     )
     parser.add_argument("--version", action="version", version=f"neurocwm {__version__}")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
+    parser.add_argument("--threads", type=number(int, 1, 4096), default=None, metavar="N",
                         help="CPU threads (default: OMP_NUM_THREADS if set, else the cores the load average leaves "
                              "free, at least 1); waiting threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -101,9 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     configure_threads(_threads_from_argv(argv))  # before torch starts its thread pool
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (2) returns its code, as every other error does; --help / --version exit
+        if exc.code in (0, None):
+            raise
+        return exc.code if isinstance(exc.code, int) else 2
     warnings.simplefilter("default")
     old_format, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
