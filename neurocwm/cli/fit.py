@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=POSITIVE_INT, default=None, help="global images per step (quick 64, paper 512); SimCLR uses 2 views each")
     p.add_argument("--image-size", type=POSITIVE_INT, default=None, help="input side in px (quick 64, paper 224)")
     p.add_argument("--arch", type=nonempty, default=None, help="registered network (resnet18, resnet18_w32, ...)")
-    p.add_argument("--lr", type=number(float, 0, lo_open=True), default=None, help="base learning rate (default 0.3 * batch / 256, cosine to 0)")
+    p.add_argument("--lr", type=number(float, 0), default=None, help="base learning rate (default 0.3 * batch / 256, cosine to 0)")
     p.add_argument("--weight-decay", type=number(float, 0), default=None, help="weight decay on non-BatchNorm parameters (1e-6)")
     p.add_argument("--neighborhoods-per-step", type=POSITIVE_INT, default=None, help="neighbourhoods drawn per layer per step (quick preset 2, paper 8)")
     p.add_argument("--scale", choices=("human", "macaque"), default=None, help="cortical sheet sizes (default human)")

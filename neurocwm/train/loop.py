@@ -47,7 +47,7 @@ FLAGS = {"n_neighborhood_windows": "--neighborhood-windows"}
 #: Range of every numeric option: (type, lowest, lowest allowed?, highest). Checked before anything is written.
 NUMBERS = {
     "steps": (int, 1, True, 10**9), "epochs": (float, 0, False, 10**6), "batch_size": (int, 1, True, 10**7),
-    "image_size": (int, 1, True, 8192), "lr": (float, 0, False, 1e6), "weight_decay": (float, 0, True, 1e6),
+    "image_size": (int, 1, True, 8192), "lr": (float, 0, True, 1e6), "weight_decay": (float, 0, True, 1e6),
     "alpha": (float, 0, True, 1e6), "neighborhoods_per_step": (int, 1, True, 10**6),
     "n_neighborhood_windows": (int, 1, True, 10**8), "position_jitter": (float, 0, True, 1e4),
     "workers": (int, 0, True, 1024), "checkpoint_every": (int, 1, True, 10**9), "seed": (int, 0, True, 2**32 - 1),
