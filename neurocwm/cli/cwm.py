@@ -129,9 +129,11 @@ def load_cwm(path: str, checkpoint: str | None = None, device: str = "cpu"):
         raise ValueError(f"{p / 'config.json'} is not a valid run configuration ({exc})") from None
     if family is not None and family not in ("cwm", "optcwm"):
         raise ValueError(f"{p} is a {family} run, not a CWM; train one with `neurocwm fit --model cwm`")
+    from neurocwm.train.checkpoint import CheckpointError
+
     try:
         run = load_run(p, checkpoint=checkpoint, device=device)
-    except (SafetensorError, RuntimeError, OSError) as exc:
+    except (SafetensorError, RuntimeError, OSError, CheckpointError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
         raise ValueError(f"cannot load the weights of {p}: {exc}") from None
