@@ -1,12 +1,12 @@
 """Export a TDANN run as a Brain-Score vision model plugin (``neurocwm brainscore export``).
 
-The zip holds one top-level folder with ``models/<id>/``::
+The zip holds ``models/<id>/`` at its top, as it sits in a clone of Brain-Score's vision repository::
 
-    <id>/models/<id>/__init__.py                  registry line (model_registry['<id>'])
-    <id>/models/<id>/model.py                     ResNet-18 trunk in plain torch, preprocessing, weights download
-    <id>/models/<id>/test.py                      plugin tests (Brain-Score's CI runs them with pytest)
-    <id>/models/<id>/requirements.txt             torch
-    <id>/models/<id>/region_layer_map/<id>.json   committed layers {"V1": ..., "V2": ..., "V4": ..., "IT": ...}
+    models/<id>/__init__.py                  registry line (model_registry['<id>'])
+    models/<id>/model.py                     ResNet-18 trunk in plain torch, preprocessing, weights download
+    models/<id>/test.py                      plugin tests (Brain-Score's CI runs them with pytest)
+    models/<id>/requirements.txt             torch
+    models/<id>/region_layer_map/<id>.json   committed layers {"V1": ..., "V2": ..., "V4": ..., "IT": ...}
 
 The plugin imports neither neurocwm nor torchvision (torchvision is only used by Brain-Score's
 ``load_preprocess_images``; the plugin resizes and normalises with PIL + numpy instead, the same
@@ -216,14 +216,14 @@ def export_plugin(
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for rel, text in files.items():
-            info = zipfile.ZipInfo(f"{ident}/models/{ident}/{rel}", date_time=(2020, 1, 1, 0, 0, 0))
+            info = zipfile.ZipInfo(f"models/{ident}/{rel}", date_time=(2020, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, text)
     write_bytes(out, buf.getvalue())
     return {"identifier": ident, "zip": str(out), "weights": str(weights_path), "sha256": sha,
             "weights_url": weights_url, "region_layer_map": rlm, "region_layer_map_source": source,
-            "files": sorted(f"{ident}/models/{ident}/{rel}" for rel in files)}
+            "files": sorted(f"models/{ident}/{rel}" for rel in files)}
 
 
 def _step_of(weights: Path):

@@ -228,3 +228,23 @@ def test_two_processes_on_one_out(tmp_path, capsys):
     assert json.loads((out / "config.json").read_text())["seed"] == 1
     assert _metrics_steps(out) == list(range(1, step + 2))
     assert load_file(str(out / "model.safetensors"))["trunk.conv1.weight"].shape[0] == 16
+
+
+def test_export_zip_has_models_at_its_top(base_run, tmp_path):
+    """The README's layout: ``models/<id>/...``, no extra top folder; the weights file is world-readable under umask 022."""
+    import zipfile
+
+    from neurocwm.brainscore_export import export_plugin
+
+    old = os.umask(0o022)
+    try:
+        res = export_plugin(base_run, weights_url="file:///x.pt", out=tmp_path / "s.zip", weights_out=tmp_path / "w.pt")
+    finally:
+        os.umask(old)
+    with zipfile.ZipFile(res["zip"]) as zf:
+        names = set(zf.namelist())
+    ident = res["identifier"]
+    assert names == {f"models/{ident}/{p}" for p in ("__init__.py", "model.py", "test.py", "requirements.txt",
+                                                      f"region_layer_map/{ident}.json")}
+    assert set(res["files"]) == names
+    assert stat.S_IMODE((tmp_path / "w.pt").stat().st_mode) == 0o644
