@@ -85,11 +85,15 @@ def default_region_layer_map(areas: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _committed_maps(run: Path, weights: str | Path | None = None) -> tuple[dict[str, str], list[str]]:
+def _committed_maps(run: Path, weights: str | Path | None = None,
+                    areas: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
     """Region -> layer from ``RUN/predictivity/*.json`` (trained weights only); conflicts raise.
 
     With ``weights``, only commitments that ``neurocwm predict`` made with that very weights
     file count (a commitment of an earlier checkpoint says nothing about the exported one).
+    With the sheet's ``areas``, a commitment outside the region's mapped layers (written before
+    ``predict`` honoured the sheet, and not asked for with ``--search-all-layers``) is replaced by
+    the best mapped layer from the same file's selection scores, with a warning.
     """
     found: dict[str, tuple[str, str]] = {}
     sources: list[str] = []
@@ -106,12 +110,35 @@ def _committed_maps(run: Path, weights: str | Path | None = None) -> tuple[dict[
         if weights is not None and data.get("weights") and Path(data["weights"]).resolve() != Path(weights).resolve():
             continue
         sources.append(path.name)
+        if areas and not data.get("search_all"):
+            rlm = _within_mapped(rlm, data.get("layers") or {}, areas, path.name)
         for region, layer in rlm.items():
             if region in found and found[region][0] != layer:
                 raise ValueError(f"{run}/predictivity: {region} is committed to {found[region][0]} in {found[region][1]} "
                                  f"but to {layer} in {path.name}; pass --region-layer-map")
             found[region] = (layer, path.name)
     return _check_map({r: v[0] for r, v in found.items()}), sources
+
+
+def _within_mapped(rlm: Mapping[str, str], selection: Mapping, areas: Mapping[str, str], source: str) -> dict[str, str]:
+    import warnings
+
+    from .predict import best_layer, mapped_layers
+
+    out = {}
+    for region, layer in rlm.items():
+        pool = mapped_layers(areas, region)
+        if not pool or layer in pool:
+            out[region] = layer
+            continue
+        sel = selection.get(region) if isinstance(selection.get(region), dict) else {}
+        inside = best_layer(sel, pool) if sel else None
+        if inside in pool:
+            out[region] = inside
+        warnings.warn(f"{source} commits {region} to {layer}, a {areas.get(layer, '?')} layer on the sheet; exporting "
+                      f"{inside if inside in pool else 'the sheet default'} instead (--region-layer-map chooses)",
+                      stacklevel=3)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,7 +221,7 @@ def export_plugin(
     if region_layer_map is not None:
         rlm, source = _check_map(region_layer_map), {k: "given" for k in region_layer_map}
     else:
-        committed, files = _committed_maps(run, r.weights)
+        committed, files = _committed_maps(run, r.weights, areas)
         rlm = dict(committed)
         source = {k: "predictivity:" + ",".join(files) for k in committed}
         for k, v in default_region_layer_map(areas).items():

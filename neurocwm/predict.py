@@ -14,7 +14,9 @@ Procedure (``predict``)
    step 5.
 4. Selection: every layer is scored on the training stimuli only (cross-validated ``metric``,
    ``n_splits`` inner splits). For each region in the data (``V1``, ``V2``, ``V4``, ``IT``;
-   ``VTC`` counts as ``IT``) the best layer is committed.
+   ``VTC`` counts as ``IT``) the best layer is committed among the layers the run's cortical
+   sheet maps to that area (all layers when none is, or with ``search_all``); the result says
+   when the best layer over all layers lies elsewhere (``best_overall``).
 5. Report: each committed layer is fitted on all training stimuli and scored once on the
    held-out stimuli (Pearson r per neuroid, median over neuroids; ceiled when the data have
    repetitions).
@@ -265,6 +267,26 @@ def _score(metric: str, X: np.ndarray, Y: np.ndarray, *, splits=None, n_splits=5
     return cka(X, Y, **kw)
 
 
+def mapped_layers(areas: Mapping[str, str], region: str) -> list[str]:
+    """Layers whose sheet area is ``region`` (``VTC`` counts as ``IT``), in sheet order.
+
+    Parameters
+    ----------
+    areas : dict layer -> area name (the run's cortical sheet, e.g. ``{"layer3.0": "V4"}``)
+    region : str
+        A brain region of the neural data (``V1``, ``V2``, ``V4``, ``IT``).
+    """
+    return [layer for layer, area in areas.items() if _REGION_ALIASES.get(str(area), str(area)) == region]
+
+
+def best_layer(selection: Mapping[str, Mapping[str, Any]], candidates: Sequence[str] | None = None) -> str | None:
+    """The layer with the highest finite selection ``value`` among ``candidates`` (all if None or
+    none of them was scored); None when no layer has a finite value."""
+    finite = {k: v["value"] for k, v in selection.items() if v.get("value") is not None}
+    pool = {k: finite[k] for k in (candidates or ()) if k in finite} or finite
+    return max(pool, key=lambda k: pool[k]) if pool else None
+
+
 def commit_layers(
     features: Mapping[str, np.ndarray],
     assembly,
@@ -277,6 +299,7 @@ def commit_layers(
     region: str | None = None,
     ceiling: bool = True,
     progress: bool = True,
+    candidates: Mapping[str, Sequence[str]] | None = None,
     **metric_kwargs: Any,
 ) -> dict[str, Any]:
     """Commit one layer per region on training stimuli; score it on held-out stimuli.
@@ -298,6 +321,10 @@ def commit_layers(
     ceiling : bool
         Ceil the held-out score with the internal-consistency ceiling when the data have
         repetitions (the ceiling does not involve the model).
+    candidates : dict region -> layers, optional
+        Commit each region only among these layers (e.g. :func:`mapped_layers` of the run's
+        sheet); a region without any is committed among all layers. Each commitment records
+        ``best_overall``, the best layer over all layers.
 
     Returns
     -------
@@ -350,10 +377,11 @@ def commit_layers(
                    **metric_kwargs)
         selection.setdefault(r, {})[name] = {"value": _f(s.value), "error": _f(s.error)}
     for r, cols in regions.items():
-        finite = {k: v["value"] for k, v in selection[r].items() if v["value"] is not None}
-        if not finite:
+        overall = best_layer(selection[r])
+        if overall is None:
             raise ValueError(f"no layer gave a finite selection score for {r} (constant responses?)")
-        best = max(finite, key=lambda k: finite[k])
+        pool = [k for k in (candidates or {}).get(r, ()) if k in layer_X]
+        best = best_layer(selection[r], pool)
         X = layer_X[best]
         if metric in REGRESSION_METRICS:
             held = _score(metric, X, Y[:, cols], splits=[(train, test)], neuroid_ids=neuroid_ids[cols], **metric_kwargs)
@@ -363,6 +391,8 @@ def commit_layers(
             held = held.with_ceiling(ceiling_value)
         entry = {
             "layer": best,
+            "candidates": pool or sorted(layer_X),
+            "best_overall": overall,
             "selection": selection[r][best],
             "test": _f(held.value),
             "test_ceiled": _f(held.ceiled),
@@ -419,6 +449,7 @@ def predict(
     device: str = "cpu",
     write: bool = True,
     progress: bool = True,
+    search_all: bool = False,
     **metric_kwargs: Any,
 ) -> dict[str, Any]:
     """Score every layer of a run against ``neural``, commit layers, write the result into the run.
@@ -444,9 +475,11 @@ def predict(
                                     max_units=max_units, seed=split_seed, device=device, progress=progress)
     t_feat = time.perf_counter() - t0
     dims = r.model.trunk.block_dims(image_size)
-    result = commit_layers(feats, asm, stimulus_ids=ids, metric=metric, split_seed=split_seed, test_size=test_size,
-                           n_splits=n_splits, region=region, progress=progress, **metric_kwargs)
     areas = {layer.name: layer.area for layer in r.sheet} if r.sheet is not None else {}
+    candidates = None if search_all else {reg: mapped_layers(areas, reg) for reg in ("V1", "V2", "V4", "IT")}
+    result = commit_layers(feats, asm, stimulus_ids=ids, metric=metric, split_seed=split_seed, test_size=test_size,
+                           n_splits=n_splits, region=region, progress=progress, candidates=candidates, **metric_kwargs)
+    result["search_all"] = bool(search_all)
     result.update({
         "run": str(Path(run).resolve()),
         "weights": None if random_init else str(r.weights),
@@ -461,6 +494,7 @@ def predict(
         "max_units": max_units,
         "config": {  # every option of this call, as resolved
             "metric": metric, "split_seed": int(split_seed), "test_size": float(test_size), "n_splits": int(n_splits),
+            "search_all": bool(search_all),
             "region": region, "checkpoint": None if checkpoint is None else str(checkpoint),
             "random_init": bool(random_init), "batch_size": int(batch_size), "max_units": max_units,
             "data": str(neural), "data_root": None if data_root is None else str(data_root),

@@ -248,3 +248,52 @@ def test_export_zip_has_models_at_its_top(base_run, tmp_path):
                                                       f"region_layer_map/{ident}.json")}
     assert set(res["files"]) == names
     assert stat.S_IMODE((tmp_path / "w.pt").stat().st_mode) == 0o644
+
+
+def _planted_v4(seed=0, n=120, n_rep=3):
+    """'early' (a retina layer on the sheet) drives the V4 neuroids; 'mid' (mapped to V4) drives them weakly."""
+    import numpy as np
+
+    from neurocwm.assemblies import make_assembly
+
+    rng = np.random.default_rng(seed)
+    layers = {name: rng.normal(size=(n, 30)) for name in ("early", "mid", "late")}
+    signal = layers["early"][:, :4] @ rng.normal(size=(4, 6)) + 0.5 * layers["mid"][:, :4] @ rng.normal(size=(4, 6))
+    trials = signal[:, None, :] + 0.5 * signal.std(0) * rng.normal(size=(n, n_rep, 6))
+    ids = np.array([f"s{i:03d}" for i in range(n)])
+    asm = make_assembly(trials.reshape(-1, 6), np.repeat(ids, n_rep), repetition=np.tile(np.arange(n_rep), n),
+                        region=["V4"] * 6)
+    return layers, asm
+
+
+def test_commitment_stays_within_the_areas_mapped_layers():
+    from neurocwm.predict import commit_layers, mapped_layers
+
+    layers, asm = _planted_v4()
+    areas = {"early": "retina", "mid": "V4", "late": "VTC"}
+    assert mapped_layers(areas, "V4") == ["mid"] and mapped_layers(areas, "IT") == ["late"]
+    free = commit_layers(layers, asm, metric="ridge", progress=False, ceiling=False)
+    assert free["region_layer_map"] == {"V4": "early"}  # the planted best, over all layers
+    res = commit_layers(layers, asm, metric="ridge", progress=False, ceiling=False,
+                        candidates={"V4": mapped_layers(areas, "V4")})
+    c = res["commitments"]["V4"]
+    assert c["layer"] == "mid" and c["best_overall"] == "early" and c["candidates"] == ["mid"]
+    assert res["layers"] == free["layers"]  # the same selection scores, only the choice differs
+
+
+def test_export_moves_a_commitment_outside_the_sheet_area(base_run, tmp_path):
+    """An older predictivity file that committed V4 to a retina block is not carried into the submission."""
+    from neurocwm.brainscore_export import export_plugin
+
+    run = _copy(base_run, tmp_path)
+    areas = json.loads((run / "positions" / "positions.json").read_text())["layers"]
+    v4 = [k for k, v in areas.items() if v["area"] == "V4"]
+    retina = [k for k, v in areas.items() if v["area"] == "retina"][0]
+    scores = {k: {"value": 0.1, "error": 0.0} for k in areas}
+    scores[retina]["value"], scores[v4[-1]]["value"] = 0.9, 0.5
+    (run / "predictivity").mkdir()
+    (run / "predictivity" / "old.json").write_text(json.dumps(
+        {"region_layer_map": {"V4": retina}, "layers": {"V4": scores}, "weights": str(run / "model.safetensors")}))
+    with pytest.warns(UserWarning, match=f"commits V4 to {retina}"):
+        res = export_plugin(run, weights_url="file:///x.pt", out=tmp_path / "s.zip")
+    assert res["region_layer_map"]["V4"] == v4[-1]

@@ -48,6 +48,9 @@ def add_parser(sub) -> None:
     p.add_argument("--region", default=None, help="treat all neuroids as this region (default: the region coordinate)")
     p.add_argument("--checkpoint", type=nonempty, default=None, help="weights file or checkpoint folder (default: the final weights)")
     p.add_argument("--random-init", action="store_true", help="score the seeded random initialisation instead")
+    p.add_argument("--search-all-layers", dest="search_all", action="store_true",
+                   help="commit each region to its best layer over all layers (default: among the layers the run's "
+                        "cortical sheet maps to that area, VTC counting as IT)")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="images per forward pass")
     p.add_argument("--max-units", type=NONNEG_INT, default=50_000, help="seeded random subset of units for larger layers (0 = all)")
     p.add_argument("--data-root", type=nonempty, default=None, help="root of a built-in data set (default: the shared data folder)")
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                   n_splits=args.n_splits, region=args.region, checkpoint=args.checkpoint,
                   random_init=args.random_init, batch_size=args.batch_size, max_units=args.max_units or None,
                   data_root=args.data_root, responses=args.responses, responses_key=args.responses_key,
-                  metadata=args.metadata, device=args.device, progress=args.progress)
+                  metadata=args.metadata, device=args.device, progress=args.progress, search_all=args.search_all)
     print(f"{res['data_name']}: {res['n_stimuli']} stimuli, {res['split']['n_train']} train / "
           f"{res['split']['n_test']} held out (seed {args.split_seed}), metric {res['metric']}")
     for region, per_layer in res["layers"].items():
@@ -73,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
         ceiled = f", ceiled {c['test_ceiled']:.3f}" if c["test_ceiled"] is not None else ""
         test = "nan" if c["test"] is None else f"{c['test']:.3f}"
         print(f"  {region} -> {c['layer']}: held-out {test}{ceiled}")
+        if c.get("best_overall") not in (None, c["layer"]):
+            area = res.get("layer_areas", {}).get(c["best_overall"], "?")
+            print(f"  note: over all layers {region} fits {c['best_overall']} ({area} on the sheet) best; committed "
+                  f"{c['layer']}, the best of {region}'s mapped layers (--search-all-layers commits the other)")
     for path in res.get("written", []):
         print(f"wrote {path}")
     return 0
