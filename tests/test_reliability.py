@@ -297,3 +297,60 @@ def test_export_moves_a_commitment_outside_the_sheet_area(base_run, tmp_path):
     with pytest.warns(UserWarning, match=f"commits V4 to {retina}"):
         res = export_plugin(run, weights_url="file:///x.pt", out=tmp_path / "s.zip")
     assert res["region_layer_map"]["V4"] == v4[-1]
+
+
+def test_progress_is_line_wise_when_not_a_terminal():
+    import io
+
+    from neurocwm.progress import LineProgress, progress_bar
+
+    buf = io.StringIO()
+    bar = progress_bar(total=3, desc="x", file=buf, mininterval=0)
+    assert isinstance(bar, LineProgress)
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    text = buf.getvalue()
+    assert "\r" not in text and text.endswith("\n")
+    assert text.splitlines()[-1].startswith("x: 100%") and "3/3" in text.splitlines()[-1]
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from neurocwm.data.folder import to_rgb
+
+    a = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)  # 0 .. 63000
+    Image.fromarray(a).save(tmp_path / "g16.png")
+    with Image.open(tmp_path / "g16.png") as im:
+        assert im.mode.startswith("I")
+        rgb = np.asarray(to_rgb(im))
+    assert rgb.shape == (8, 8, 3) and rgb.dtype == np.uint8
+    assert np.array_equal(rgb[..., 0], np.round(a * 255.0 / 65535).astype(np.uint8))
+
+
+def test_bad_images_are_skipped_and_counted_once(tmp_path, capsys):
+    """A corrupt file and one above Pillow's decompression-bomb limit, seen in each of 2 epochs: one line each
+    (no Python source line), and 'skipped 2' at the end."""
+    import numpy as np
+    from PIL import Image
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(data / f"{i}.png")
+    (data / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    Image.new("L", (3000, 3000)).save(data / "huge.png")
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = 2000  # 3000 x 3000 is more than twice the limit: a DecompressionBombError
+    try:
+        out = tmp_path / "run"
+        with pytest.warns(UserWarning, match=r"skipped 2 unreadable image file\(s\)"):
+            assert main(["fit", "--out", str(out), *TINY, "--data", str(data), "--epochs", "2", "--workers", "0"]) == 0
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+    err = capsys.readouterr().err
+    assert err.count("skipping unreadable image") == 2 and "corrupt.png" in err and "huge.png" in err
+    assert "warnings.warn" not in err and "Traceback" not in err

@@ -22,6 +22,7 @@ import json
 import math
 import shutil
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -29,12 +30,12 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
 
 from topography.fileio import write_json, write_text
 
 from .checkpoint import (CheckpointError, checkpoint_dirs, checkpoint_problem, latest_checkpoint, load_checkpoint, load_weights,
                          save_checkpoint, save_weights)
+from ..progress import progress_bar
 from .distributed import DistInfo, init_distributed
 from .lock import LOCK_NAME, RunLock
 
@@ -374,9 +375,9 @@ def _fit_locked(cfg: dict, task, d: DistInfo, model: torch.nn.Module, run_dir: P
 
     batches = task.make_batches(cfg, d.rank, d.world, start, device)
     amp = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if cfg.get("amp") and device.type == "cuda" else contextlib.nullcontext()
-    bar = tqdm(total=total, initial=start, desc=f"fit {task.name}", unit="step", disable=not d.is_main or not cfg.get("progress", True), dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=start, desc=f"fit {task.name}", unit="step", disable=not d.is_main or not cfg.get("progress", True), dynamic_ncols=True)
     metrics_file = open(run_dir / "metrics.jsonl", "a") if d.is_main else None
-    n_bad = 0
+    n_bad, bad_files = 0, set()
     train_model.train()
     stop = _StopRequest() if d.world == 1 else contextlib.nullcontext(None)
     try:
@@ -384,7 +385,11 @@ def _fit_locked(cfg: dict, task, d: DistInfo, model: torch.nn.Module, run_dir: P
             for step in range(start, total):
                 t0 = time.perf_counter()
                 batch = next(batches)
-                n_bad += int(batch.get("n_bad", 0))
+                for path, why in batch.get("bad") or ():
+                    if path not in bad_files and d.is_main:
+                        bar.write(f"skipping unreadable image {path} ({why})", file=sys.stderr)
+                    bad_files.add(path)
+                n_bad = len(bad_files) if bad_files else n_bad + int(batch.get("n_bad", 0))
                 if batch.get("empty"):
                     continue
                 if cfg.get("channels_last"):
@@ -437,7 +442,7 @@ def _fit_locked(cfg: dict, task, d: DistInfo, model: torch.nn.Module, run_dir: P
         if metrics_file:
             metrics_file.close()
     if n_bad and d.is_main:
-        warnings.warn(f"skipped {n_bad} unreadable image(s) during training", stacklevel=2)
+        warnings.warn(f"skipped {n_bad} unreadable image file(s) during training", stacklevel=2)
     if d.is_main:
         _check_finite(model, total)
         save_checkpoint(run_dir, total, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"])
