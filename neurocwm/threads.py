@@ -66,13 +66,15 @@ def configure_threads(threads: int | None = None, environ=os.environ) -> int:
 
     ``OMP_WAIT_POLICY`` is set to ``PASSIVE`` unless the user set it. The thread count is
     ``threads`` if given, else ``OMP_NUM_THREADS`` if the user set it, else :func:`default_threads`;
-    it is written to :data:`THREAD_ENV` (where not set by the user) and, if torch is already
-    imported, applied with ``torch.set_num_threads``. Returns the count.
+    it is written to :data:`THREAD_ENV` (where not set by the user). If torch is already imported
+    (``neurocwm.cli.main`` called from Python), the environment no longer matters and only an
+    explicit ``threads`` (``--threads``) is applied with ``torch.set_num_threads``, so a caller's
+    own setting is kept. Returns the count in effect.
     """
     import sys
 
     environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    auto = False
+    auto, explicit = False, threads is not None
     if threads is None and user_chose_threads(environ):
         try:
             threads = int(environ["OMP_NUM_THREADS"])
@@ -89,6 +91,8 @@ def configure_threads(threads: int | None = None, environ=os.environ) -> int:
     else:
         environ.pop(AUTO_MARK, None)
     torch = sys.modules.get("torch")
-    if torch is not None and torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
+    if torch is not None:  # started already (a call from Python): only an explicit count changes it
+        if explicit and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        return torch.get_num_threads()
     return threads

@@ -354,3 +354,25 @@ def test_bad_images_are_skipped_and_counted_once(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("skipping unreadable image") == 2 and "corrupt.png" in err and "huge.png" in err
     assert "warnings.warn" not in err and "Traceback" not in err
+
+
+def test_thread_defaults_follow_the_free_cores():
+    from neurocwm.threads import AUTO_MARK, configure_threads, default_threads, user_chose_threads
+
+    assert [default_threads(2, load) for load in (0.0, 0.4, 0.6, 1.0, 2.0, 7.5)] == [2, 2, 1, 1, 1, 1]
+    assert default_threads(16, 4.2) == 12 and default_threads(4, float("nan")) == 4
+    env = {}
+    n = configure_threads(None, env)
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE" and env["OMP_NUM_THREADS"] == env[AUTO_MARK] and not user_chose_threads(env)
+    assert n >= 1
+    env = {"OMP_NUM_THREADS": "3", "OMP_WAIT_POLICY": "ACTIVE"}
+    configure_threads(None, env)
+    assert env["OMP_NUM_THREADS"] == "3" and env["OMP_WAIT_POLICY"] == "ACTIVE" and user_chose_threads(env)
+    before = torch.get_num_threads()
+    try:
+        assert configure_threads(1, {}) == 1 and torch.get_num_threads() == 1  # --threads applies at once
+        torch.set_num_threads(2)
+        configure_threads(None, {})  # a caller's own setting is kept when torch already runs
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
