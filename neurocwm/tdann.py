@@ -130,6 +130,7 @@ class TDANNTask:
     def setup(self, cfg: dict, model: nn.Module, run_dir: Path, device: torch.device, is_main: bool, barrier) -> None:
         """Create (rank 0) or load the cortical sheet and move it to the device."""
         pos_dir = run_dir / "positions"
+        sheet = None
         if is_main and not (pos_dir / "positions.safetensors").exists():
             if cfg.get("positions"):
                 sheet = load_sheet(cfg["positions"])
@@ -141,7 +142,8 @@ class TDANNTask:
                 )
             save_sheet(sheet, pos_dir)
         barrier()
-        sheet = load_sheet(pos_dir)
+        if sheet is None:  # the sheet just built is used as is (loading would regenerate its neighbourhoods)
+            sheet = load_sheet(pos_dir)
         dims = _unwrap(model).trunk.block_dims(cfg["image_size"])
         for name, d in dims.items():
             if sheet[name].dims != tuple(d):

@@ -376,3 +376,50 @@ def test_thread_defaults_follow_the_free_cores():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_neighborhoods_are_stored_as_a_recipe_and_regenerated_exactly(tmp_path):
+    """The run folder no longer holds the neighbourhood arrays (most of a quick run's 319 MB): load_sheet
+    regenerates exactly the arrays build_sheet made, checked against their SHA-256; a version-1 file
+    (arrays stored) still loads, and a recipe that no longer reproduces them is refused."""
+    import dataclasses
+
+    import numpy as np
+    from safetensors import safe_open
+    from safetensors.numpy import load_file as load_np, save_file as save_np
+
+    from neurocwm.models import create_model
+    from topography.sheet import CorticalSheet, build_sheet
+    from topography.sheet_io import load_sheet, save_sheet
+
+    dims = create_model("resnet18_w16").block_dims(32)
+    sheet = build_sheet(dims, n_windows=300, seed=3)
+    path = save_sheet(sheet, tmp_path / "pos")
+    assert set(load_np(str(path))) == {f"{n}.coordinates" for n in dims}  # no neighbourhood tensor
+    back = load_sheet(tmp_path / "pos")
+    for name, layer in sheet.layers.items():
+        assert back[name].neighborhoods.dtype == np.int64
+        assert np.array_equal(back[name].neighborhoods, layer.neighborhoods), name
+        assert np.array_equal(back[name].coordinates, layer.coordinates)
+    arrays = sum(layer.neighborhoods.nbytes for layer in sheet)
+    assert path.stat().st_size < 0.1 * arrays
+    # version 1: the arrays themselves
+    plain = CorticalSheet({n: dataclasses.replace(lay, neighborhood_recipe=None) for n, lay in sheet.layers.items()},
+                          sheet.meta)
+    save_sheet(plain, tmp_path / "v1")
+    assert json.loads((tmp_path / "v1" / "positions.json").read_text())["version"] == 1
+    assert all(np.array_equal(load_sheet(tmp_path / "v1")[n].neighborhoods, sheet[n].neighborhoods) for n in dims)
+    # a recipe that does not reproduce the recorded arrays
+    with safe_open(str(path), framework="numpy") as fh:
+        desc = json.loads(fh.metadata()["sheet"])
+    desc["layers"]["layer3.0"]["neighborhood_recipe"]["seed"] += 1
+    save_np(load_np(str(path)), str(path), metadata={"sheet": json.dumps(desc)})
+    with pytest.raises(ValueError, match="layer3.0 regenerated from their seed differ"):
+        load_sheet(tmp_path / "pos")
+
+
+def test_run_folder_is_a_small_multiple_of_the_weights(base_run):
+    total = sum(p.stat().st_size for p in base_run.rglob("*") if p.is_file())
+    weights = (base_run / "model.safetensors").stat().st_size
+    assert (base_run / "positions" / "positions.safetensors").stat().st_size < weights / 4
+    assert total < 8 * weights  # final weights + 2 checkpoints (weights and momentum) + small files
