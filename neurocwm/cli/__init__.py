@@ -25,7 +25,8 @@ class OneLineParser(argparse.ArgumentParser):
     Sub-command parsers inherit it."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+        cmd = " ".join(self.prog.split()[:2])  # "neurocwm CMD", as the errors main() reports
+        self.exit(2, f"{cmd}: error: {_one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
