@@ -32,7 +32,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from neurocwm import __version__
 
-    from ._help import number
+    from ._help import harden, number
 
     parser = OneLineParser(
         prog="neurocwm",
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMANDS:
         importlib.import_module(f"neurocwm.cli.{MODULES.get(name, name)}").add_parser(sub)
+    harden(parser)  # every number finite and in range, every path non-empty, checked while parsing
     return parser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from neurocwm.cli._help import DefaultsHelpFormatter, nonempty, number
+from neurocwm.cli._help import DefaultsHelpFormatter
 
 
 def add_parser(sub) -> None:
@@ -24,15 +24,15 @@ def add_parser(sub) -> None:
         formatter_class=DefaultsHelpFormatter,
     )
     e.add_argument("run", help="run folder written by neurocwm fit")
-    e.add_argument("--weights-url", type=nonempty, required=True, help="where the weights file will be hosted (https://, file://)")
-    e.add_argument("--out", type=nonempty, required=True, help="zip file to write (e.g. submission.zip)")
-    e.add_argument("--weights-out", type=nonempty, default=None, help="where to write the weights file (default: <out dir>/<id>.pt)")
-    e.add_argument("--checkpoint", type=nonempty, default=None, help="weights file or checkpoint folder (default: the final weights)")
-    e.add_argument("--identifier", type=nonempty, default=None, help="model identifier (default: tdann_<arch>_<run>_<sha256[:10]>)")
-    e.add_argument("--region-layer-map", type=nonempty, default=None,
+    e.add_argument("--weights-url", required=True, help="where the weights file will be hosted (https://, file://)")
+    e.add_argument("--out", required=True, help="zip file to write (e.g. submission.zip)")
+    e.add_argument("--weights-out", default=None, help="where to write the weights file (default: <out dir>/<id>.pt)")
+    e.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the final weights)")
+    e.add_argument("--identifier", default=None, help="model identifier (default: tdann_<arch>_<run>_<sha256[:10]>)")
+    e.add_argument("--region-layer-map", default=None,
                    help="V1=layer2.0,V2=layer3.0,... or a JSON file (default: RUN/predictivity commitments, "
                         "then the sheet's areas)")
-    e.add_argument("--visual-degrees", type=number(float, 0, 360, lo_open=True), default=8.0,
+    e.add_argument("--visual-degrees", type=float, default=8.0,
                    help="degrees of visual angle the model's input image spans (Brain-Score's visual_degrees)")
     e.add_argument("--force", action="store_true", help="overwrite --out and the weights file")
     e.set_defaults(func=run_export)

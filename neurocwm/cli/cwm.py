@@ -20,9 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ._help import NONNEG_INT, POSITIVE_INT, SEED, DefaultsHelpFormatter, nonempty, number, out_folder
-
-FRACTION = number(float, 0, 1, lo_open=True, hi_open=True)
+from ._help import DefaultsHelpFormatter
 
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 READOUTS = ("predict", "flow", "segment", "keypoints")
@@ -30,12 +28,12 @@ READOUTS = ("predict", "flow", "segment", "keypoints")
 
 def _tracer_options(p) -> None:
     """The tracer-probe options shared by ``cwm flow`` and ``cwm eval``."""
-    p.add_argument("--n-masks", type=POSITIVE_INT, default=8, help="random frame-1 masks averaged per point")
-    p.add_argument("--visible-fraction", type=FRACTION, default=0.1, help="visible frame-1 fraction of each mask")
-    p.add_argument("--search-radius", type=number(float), default=None, help="tracer peak search window in px (default: the run's readout_radius, 14; < 0 = whole frame)")
+    p.add_argument("--n-masks", type=int, default=8, help="random frame-1 masks averaged per point")
+    p.add_argument("--visible-fraction", type=float, default=0.1, help="visible frame-1 fraction of each mask")
+    p.add_argument("--search-radius", type=float, default=None, help="tracer peak search window in px (default: the run's readout_radius, 14; < 0 = whole frame)")
     p.add_argument("--hidden-target", action="store_true", help="tracer: second round with the estimate's patch neighbourhood hidden")
     p.add_argument("--static-contrast", action="store_true", help="tracer: localise the response minus that on the static clip (frame 0, frame 0); doubles the cost")
-    p.add_argument("--zoom-iters", type=number(int, 0, 20), default=0, help="tracer: multi-scale refinement rounds (crop around the point and the estimate, x0.75 per round, re-probe)")
+    p.add_argument("--zoom-iters", type=int, default=0, help="tracer: multi-scale refinement rounds (crop around the point and the estimate, x0.75 per round, re-probe)")
     p.add_argument("--mixture-fit", action="store_true",
                    help="tracer: localise by fitting the response as an in-place part plus a moved copy of the static-clip response "
                         "(better on large motions, worse on small ones; doubles the cost). cwm eval scores it as an extra column")
@@ -63,30 +61,30 @@ def add_parser(sub) -> None:
         q = cmds.add_parser(name, help=helps[name], description=helps[name], formatter_class=fmt)
         q.add_argument("run", help="run folder written by neurocwm fit --model cwm")
         q.add_argument("images", nargs="+", metavar="IMAGES", help="frame0 frame1 image files, or one folder of frames" + (" (or a single image)" if name == "segment" else ""))
-        q.add_argument("--start", type=NONNEG_INT, default=0, help="with a folder: index of frame 0 among its sorted images")
+        q.add_argument("--start", type=int, default=0, help="with a folder: index of frame 0 among its sorted images")
         q.add_argument("--resize", action="store_true", help="centre-crop to a square and resize to the model's input size (otherwise sizes must match)")
-        q.add_argument("--out", type=out_folder, default=None, help="output folder (default ./cwm-<readout>)")
-        q.add_argument("--seed", type=SEED, default=0, help="seed of the random masks")
-        q.add_argument("--checkpoint", type=nonempty, default=None, help="weights file or checkpoint folder (default: final weights)")
+        q.add_argument("--out", default=None, help="output folder (default ./cwm-<readout>)")
+        q.add_argument("--seed", type=int, default=0, help="seed of the random masks")
+        q.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
         q.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
         if name == "predict":
-            q.add_argument("--visible-fraction", type=FRACTION, default=None, help="revealed fraction of frame-1 patches (default: the run's readout_visible, 0.1)")
-            q.add_argument("--n-visible", type=NONNEG_INT, default=None, help="revealed frame-1 patches (overrides --visible-fraction)")
+            q.add_argument("--visible-fraction", type=float, default=None, help="revealed fraction of frame-1 patches (default: the run's readout_visible, 0.1)")
+            q.add_argument("--n-visible", type=int, default=None, help="revealed frame-1 patches (overrides --visible-fraction)")
         if name == "flow":
             q.add_argument("--method", choices=("tracer", "jacobian"), default="tracer")
-            q.add_argument("--stride", type=POSITIVE_INT, default=None, help="spacing of the query grid in px (default: the patch size)")
+            q.add_argument("--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)")
             _tracer_options(q)
-            q.add_argument("--occlusion-threshold", type=number(float), default=0.1, help="tracer visibility below which a point is called occluded")
+            q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
         if name == "segment":
             q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
-            q.add_argument("--n-samples", type=POSITIVE_INT, default=8, help="counterfactual moves per point")
-            q.add_argument("--min-move", type=POSITIVE_INT, default=2, help="shortest counterfactual move (px)")
-            q.add_argument("--max-move", type=POSITIVE_INT, default=3, help="largest counterfactual move along each axis (px)")
-            q.add_argument("--threshold", type=number(float), default=0.35, help="normalised-motion threshold of the segment")
+            q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
+            q.add_argument("--min-move", type=int, default=2, help="shortest counterfactual move (px)")
+            q.add_argument("--max-move", type=int, default=3, help="largest counterfactual move along each axis (px)")
+            q.add_argument("--threshold", type=float, default=0.35, help="normalised-motion threshold of the segment")
             q.add_argument("--snap", action="store_true", help="average the motion over fine Felzenszwalb superpixels before thresholding, so the edges follow image edges")
         if name == "keypoints":
-            q.add_argument("--k", type=POSITIVE_INT, default=8, help="keypoints to select")
-            q.add_argument("--n-candidates", type=POSITIVE_INT, default=16, help="highest-error patches tried per round")
+            q.add_argument("--k", type=int, default=8, help="keypoints to select")
+            q.add_argument("--n-candidates", type=int, default=16, help="highest-error patches tried per round")
         q.set_defaults(func=run)
 
     e = cmds.add_parser("eval", help="evaluate on held-out generated videos against classical baselines", formatter_class=fmt,
@@ -95,16 +93,16 @@ def add_parser(sub) -> None:
                                     "with zero flow, block matching, TV-L1, OpenCV Farneback/DIS (the cwm extra), "
                                     "Felzenszwalb/SLIC regions and compute per point for every method.")
     e.add_argument("run", help="run folder written by neurocwm fit --model cwm")
-    e.add_argument("--n-pairs", type=POSITIVE_INT, default=100, help="held-out video pairs for flow")
-    e.add_argument("--points-per-pair", type=POSITIVE_INT, default=10, help="query points per pair (n-pairs x points-per-pair >= 1000 for the benchmark)")
-    e.add_argument("--seed", type=SEED, default=None, help="seed of the held-out videos (default the fixed evaluation seed)")
+    e.add_argument("--n-pairs", type=int, default=100, help="held-out video pairs for flow")
+    e.add_argument("--points-per-pair", type=int, default=10, help="query points per pair (n-pairs x points-per-pair >= 1000 for the benchmark)")
+    e.add_argument("--seed", type=int, default=None, help="seed of the held-out videos (default the fixed evaluation seed)")
     _tracer_options(e)
     e.add_argument("--jacobian", action="store_true", help="also score Jacobian flow (slower)")
-    e.add_argument("--calibration-pairs", type=NONNEG_INT, default=20, help="separate pairs on which the occlusion threshold is chosen")
-    e.add_argument("--n-segments", type=NONNEG_INT, default=40, help="segment queries (0 = skip)")
-    e.add_argument("--n-keypoint-pairs", type=NONNEG_INT, default=10, help="pairs for the keypoint curve (0 = skip)")
-    e.add_argument("--out", type=out_folder, default=None, help="output folder (default RUN/eval)")
-    e.add_argument("--checkpoint", type=nonempty, default=None, help="weights file or checkpoint folder (default: final weights)")
+    e.add_argument("--calibration-pairs", type=int, default=20, help="separate pairs on which the occlusion threshold is chosen")
+    e.add_argument("--n-segments", type=int, default=40, help="segment queries (0 = skip)")
+    e.add_argument("--n-keypoint-pairs", type=int, default=10, help="pairs for the keypoint curve (0 = skip)")
+    e.add_argument("--out", default=None, help="output folder (default RUN/eval)")
+    e.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
     e.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     e.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     e.set_defaults(func=run_eval)

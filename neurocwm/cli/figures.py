@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._help import DefaultsHelpFormatter, nonempty, out_folder
+from ._help import DefaultsHelpFormatter
 
 
 def add_parser(sub) -> None:
@@ -22,9 +22,9 @@ def add_parser(sub) -> None:
         formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("runs", nargs="*", metavar="RUN", help="run folders or results.json / results.csv files")
-    p.add_argument("--out", type=out_folder, required=True, help="output folder")
-    p.add_argument("--human", type=nonempty, default=None, help="comparison.json of `neurocwm fmri compare` (human patch-count range)")
-    p.add_argument("--maps", nargs="*", type=nonempty, default=[], help="extra .npz map files (orientation or category maps)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--human", default=None, help="comparison.json of `neurocwm fmri compare` (human patch-count range)")
+    p.add_argument("--maps", nargs="*", default=[], help="extra .npz map files (orientation or category maps)")
     p.add_argument("--formats", nargs="+", default=["png", "pdf", "svg"], choices=["png", "pdf", "svg"])
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(func=run)

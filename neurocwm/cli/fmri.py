@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._help import POSITIVE_INT, SEED, DefaultsHelpFormatter, nonempty, out_folder
+from ._help import DefaultsHelpFormatter
 
 
 def add_parser(sub) -> None:
@@ -27,15 +27,15 @@ def add_parser(sub) -> None:
     )
     c.add_argument("run", help="run folder or model map .npz")
     c.add_argument("--subjects", nargs="+", required=True, metavar="FILE_OR_DIR", help="subject files or folders")
-    c.add_argument("--floc", type=nonempty, default=None, help="fLoc stimuli folder (needed when RUN is a run folder)")
+    c.add_argument("--floc", default=None, help="fLoc stimuli folder (needed when RUN is a run folder)")
     c.add_argument("--layer", default=None, help="model layer (default: the last VTC layer)")
-    c.add_argument("--per-category", type=POSITIVE_INT, default=None, help="fLoc images per category (default all)")
+    c.add_argument("--per-category", type=int, default=None, help="fLoc images per category (default all)")
     c.add_argument("--random-init", action="store_true", help="use the run's untrained initialisation (Unoptimized baseline)")
-    c.add_argument("--out", type=out_folder, default=None, help="output folder (default RUN/fmri, or next to the .npz)")
+    c.add_argument("--out", default=None, help="output folder (default RUN/fmri, or next to the .npz)")
     c.add_argument("--formats", nargs="+", default=["png", "pdf", "svg"], choices=["png", "pdf", "svg"])
-    c.add_argument("--smoothness-samples", type=POSITIVE_INT, default=25, help="random unit samples per smoothness curve")
-    c.add_argument("--seed", type=SEED, default=0)
-    c.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the network runs")
+    c.add_argument("--smoothness-samples", type=int, default=25, help="random unit samples per smoothness curve")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--device", default="cpu")
     c.add_argument("--save-model-map", action="store_true", help="also write the model map as model_map.npz")
     c.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     c.set_defaults(func=run_compare)

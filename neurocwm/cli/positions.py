@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from neurocwm.cli._help import POSITIVE_INT, SEED, DefaultsHelpFormatter, nonempty, out_folder
+from neurocwm.cli._help import DefaultsHelpFormatter
 
 EXAMPLES = """examples:
   neurocwm fit --alpha 0 --out runs/alpha0            # the model whose responses guide the swaps
@@ -37,15 +37,15 @@ def add_parser(sub) -> None:
         formatter_class=DefaultsHelpFormatter,
     )
     o.add_argument("run", help="run folder written by neurocwm fit (normally --alpha 0)")
-    o.add_argument("--steps", type=POSITIVE_INT, default=None,
+    o.add_argument("--steps", type=int, default=None,
                    help="swap attempts per layer (default: 500 per unit, at most 50,000,000)")
-    o.add_argument("--steps-per-window", type=POSITIVE_INT, default=500, help="attempts per random window")
+    o.add_argument("--steps-per-window", type=int, default=500, help="attempts per random window")
     o.add_argument("--layers", nargs="+", default=None, help="layers to optimise (default: all mapped layers)")
-    o.add_argument("--seed", type=SEED, default=0, help="seeds windows, pairs and the new neighbourhoods")
-    o.add_argument("--out", type=out_folder, default=None, help="output folder (default RUN/positions_swapopt)")
-    o.add_argument("--checkpoint", type=nonempty, default=None, help="weights file or checkpoint folder (default: final weights)")
+    o.add_argument("--seed", type=int, default=0, help="seeds windows, pairs and the new neighbourhoods")
+    o.add_argument("--out", default=None, help="output folder (default RUN/positions_swapopt)")
+    o.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
     o.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the network runs")
-    o.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="images per forward pass")
+    o.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     o.add_argument("--force", action="store_true", help="overwrite positions already in --out")
     o.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     o.set_defaults(func=run_optimize)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from neurocwm.cli._help import NONNEG_INT, POSITIVE_INT, SEED, DefaultsHelpFormatter, nonempty, number
+from neurocwm.cli._help import DefaultsHelpFormatter
 
 
 def add_parser(sub) -> None:
@@ -30,30 +30,29 @@ def add_parser(sub) -> None:
         formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("run", help="run folder written by neurocwm fit")
-    p.add_argument("--neural", type=nonempty, required=True, metavar="DATA",
+    p.add_argument("--neural", required=True, metavar="DATA",
                    help="netCDF assembly, image folder (with --responses) or built-in name:arg")
-    p.add_argument("--responses", type=nonempty, default=None, metavar="FILE",
+    p.add_argument("--responses", default=None, metavar="FILE",
                    help="with an image folder: the responses (.npy, .csv or .mat), file stems = stimulus ids")
     p.add_argument("--responses-key", default=None, metavar="KEY", help="variable name in a .mat response file")
-    p.add_argument("--metadata", type=nonempty, default=None, metavar="CSV",
+    p.add_argument("--metadata", default=None, metavar="CSV",
                    help="with an image folder: per-image columns (stimulus_id, object_name, ...); splits are "
                         "stratified on object_name when present")
     p.add_argument("--metric", choices=PREDICT_METRICS, default="pls",
                    help="pls: 25-component PLS; ridge: alpha searched by leave-one-out; linear; one_to_one: each "
                         "neuroid's best single unit; rsa/cka: representational similarity of the held-out stimuli")
-    p.add_argument("--split-seed", type=SEED, default=0, help="seed of the train/held-out split")
-    p.add_argument("--test-size", type=number(float, 0, 1, lo_open=True, hi_open=True), default=0.2, help="fraction of stimuli held out")
-    p.add_argument("--n-splits", type=number(int, 2, 100), default=5,
-                   help="inner cross-validation splits for layer selection (2-100; each needs training stimuli)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the train/held-out split")
+    p.add_argument("--test-size", type=float, default=0.2, help="fraction of stimuli held out")
+    p.add_argument("--n-splits", type=int, default=5, help="inner cross-validation splits for layer selection")
     p.add_argument("--region", default=None, help="treat all neuroids as this region (default: the region coordinate)")
-    p.add_argument("--checkpoint", type=nonempty, default=None, help="weights file or checkpoint folder (default: the final weights)")
+    p.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the final weights)")
     p.add_argument("--random-init", action="store_true", help="score the seeded random initialisation instead")
     p.add_argument("--search-all-layers", dest="search_all", action="store_true",
                    help="commit each region to its best layer over all layers (default: among the layers the run's "
                         "cortical sheet maps to that area, VTC counting as IT)")
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="images per forward pass")
-    p.add_argument("--max-units", type=NONNEG_INT, default=50_000, help="seeded random subset of units for larger layers (0 = all)")
-    p.add_argument("--data-root", type=nonempty, default=None, help="root of a built-in data set (default: the shared data folder)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
+    p.add_argument("--max-units", type=int, default=50_000, help="seeded random subset of units for larger layers (0 = all)")
+    p.add_argument("--data-root", default=None, help="root of a built-in data set (default: the shared data folder)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the network runs")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.set_defaults(func=run)
@@ -66,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
                   n_splits=args.n_splits, region=args.region, checkpoint=args.checkpoint,
                   random_init=args.random_init, batch_size=args.batch_size, max_units=args.max_units or None,
                   data_root=args.data_root, responses=args.responses, responses_key=args.responses_key,
-                  metadata=args.metadata, device=args.device, progress=args.progress, search_all=args.search_all)
+                  metadata=args.metadata, device=args.device, progress=args.progress,
+                  search_all=args.search_all)
     print(f"{res['data_name']}: {res['n_stimuli']} stimuli, {res['split']['n_train']} train / "
           f"{res['split']['n_test']} held out (seed {args.split_seed}), metric {res['metric']}")
     for region, per_layer in res["layers"].items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._help import POSITIVE_INT, SEED, DefaultsHelpFormatter, nonempty, number, out_folder
+from ._help import DefaultsHelpFormatter
 
 
 def add_parser(sub) -> None:
@@ -27,22 +27,22 @@ def add_parser(sub) -> None:
         formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("run", help="run folder written by neurocwm fit (TDANN or CWM)")
-    p.add_argument("--checkpoint", type=nonempty, default=None, help="weights file or checkpoint folder (default: the final weights)")
+    p.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the final weights)")
     p.add_argument("--random-init", action="store_true", help="score the seeded random initialisation ('Unoptimized')")
-    p.add_argument("--floc", type=nonempty, default=None, metavar="DIR", help="fLoc stimuli folder (stimuli/<category>/<category>-<n>.jpg)")
-    p.add_argument("--ringach", type=nonempty, default=None, metavar="FILE", help="Ringach 2002 ringach_2002_db.mat")
-    p.add_argument("--images", type=nonempty, default=None, metavar="DIR",
+    p.add_argument("--floc", default=None, metavar="DIR", help="fLoc stimuli folder (stimuli/<category>/<category>-<n>.jpg)")
+    p.add_argument("--ringach", default=None, metavar="FILE", help="Ringach 2002 ringach_2002_db.mat")
+    p.add_argument("--images", default=None, metavar="DIR",
                    help="natural images for wiring length and dimensionality (default: generated dead-leaves images)")
     p.add_argument("--only", nargs="+", choices=ANALYSES, default=list(ANALYSES), metavar="ANALYSIS",
                    help=f"analyses to run: {' '.join(ANALYSES)}")
     p.add_argument("--v1-layers", nargs="+", default=None, help="V1 layers (default: every V1 layer on the sheet)")
     p.add_argument("--vtc-layers", nargs="+", default=None, help="VTC layers (default: every VTC layer on the sheet)")
-    p.add_argument("--per-category", type=POSITIVE_INT, default=None, help="fLoc images per category (default: all)")
-    p.add_argument("--wiring-images", type=POSITIVE_INT, default=50, help="images for the wiring length")
-    p.add_argument("--dim-images", type=number(int, 2), default=1000, help="images for the effective dimensionality")
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=64)
-    p.add_argument("--seed", type=SEED, default=0, help="seeds sampling (smoothness samples, windows, k-means, images)")
-    p.add_argument("--out", type=out_folder, default=None, help="output folder (default: RUN/score)")
+    p.add_argument("--per-category", type=int, default=None, help="fLoc images per category (default: all)")
+    p.add_argument("--wiring-images", type=int, default=50, help="images for the wiring length")
+    p.add_argument("--dim-images", type=int, default=1000, help="images for the effective dimensionality")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="seeds sampling (smoothness samples, windows, k-means, images)")
+    p.add_argument("--out", default=None, help="output folder (default: RUN/score)")
     p.add_argument("--formats", nargs="*", default=["png", "pdf"], choices=["png", "pdf", "svg"],
                    help="figure formats (none: no figures)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
