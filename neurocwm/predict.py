@@ -297,9 +297,9 @@ def commit_layers(
     test_size: float = 0.2,
     n_splits: int = 5,
     region: str | None = None,
+    candidates: Mapping[str, Sequence[str]] | None = None,
     ceiling: bool = True,
     progress: bool = True,
-    candidates: Mapping[str, Sequence[str]] | None = None,
     **metric_kwargs: Any,
 ) -> dict[str, Any]:
     """Commit one layer per region on training stimuli; score it on held-out stimuli.
@@ -318,13 +318,13 @@ def commit_layers(
         Inner cross-validation splits on the training stimuli for the selection score.
     region : str, optional
         Treat every neuroid as this region (otherwise the ``region`` coordinate decides).
-    ceiling : bool
-        Ceil the held-out score with the internal-consistency ceiling when the data have
-        repetitions (the ceiling does not involve the model).
     candidates : dict region -> layers, optional
         Commit each region only among these layers (e.g. :func:`mapped_layers` of the run's
         sheet); a region without any is committed among all layers. Each commitment records
         ``best_overall``, the best layer over all layers.
+    ceiling : bool
+        Ceil the held-out score with the internal-consistency ceiling when the data have
+        repetitions (the ceiling does not involve the model).
 
     Returns
     -------
