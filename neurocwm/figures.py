@@ -436,9 +436,9 @@ def paper_figures(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, 
     ValueError
         If no panel can be drawn.
     """
-    from neurocwm.fmri.cortical_map import CorticalMap
-
     import zipfile
+
+    from neurocwm.fmri.cortical_map import CorticalMap
 
     out = Path(out)
     for m in map(Path, maps):  # every input is read before the output folder is made

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from topography.sheet import CorticalSheet
 from topography.fileio import read_json
+from topography.sheet import CorticalSheet
 from topography.sheet_io import load_sheet
 
 from .train.checkpoint import latest_checkpoint, load_weights
@@ -81,7 +80,7 @@ def load_run(path: str | Path, checkpoint: str | Path | None = None, device: str
         raise FileNotFoundError(f"{path} is not a neurocwm run folder (no config.json)")
     cfg = read_json(cfg_file)  # a damaged file: one line naming it
     if not isinstance(cfg, dict):
-        raise ValueError(f"{cfg_file} does not hold a run configuration (a JSON object)")
+        raise ValueError(f"{cfg_file} does not hold a run configuration (a JSON object)")  # noqa: TRY004 - bad input
     family = cfg.get("model_family", "tdann")
     if family == "tdann":
         from .tdann import TDANNTask

@@ -49,7 +49,7 @@ def default_threads(cores: int | None = None, load: float | None = None) -> int:
             load = 0.0
     if not math.isfinite(load):
         load = 0.0
-    return max(1, min(cores, int(math.floor(cores - load + 0.5))))
+    return max(1, min(cores, math.floor(cores - load + 0.5)))
 
 
 #: Set to the count the CLI chose by itself, so a later call can tell its own choice from the user's.

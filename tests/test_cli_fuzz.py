@@ -5,7 +5,6 @@ written, never a traceback. All calls run in-process and fail before any heavy w
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import numpy as np

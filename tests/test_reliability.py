@@ -15,7 +15,11 @@ import torch
 from safetensors.numpy import load_file
 
 from neurocwm.cli import main
-from neurocwm.train.checkpoint import checkpoint_dirs, latest_checkpoint, save_checkpoint
+from neurocwm.train.checkpoint import (
+    checkpoint_dirs,
+    latest_checkpoint,
+    save_checkpoint,
+)
 from neurocwm.train.lock import RunLock
 
 TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300", "--no-progress"]
@@ -288,7 +292,7 @@ def test_export_moves_a_commitment_outside_the_sheet_area(base_run, tmp_path):
     run = _copy(base_run, tmp_path)
     areas = json.loads((run / "positions" / "positions.json").read_text())["layers"]
     v4 = [k for k, v in areas.items() if v["area"] == "V4"]
-    retina = [k for k, v in areas.items() if v["area"] == "retina"][0]
+    retina = next(k for k, v in areas.items() if v["area"] == "retina")
     scores = {k: {"value": 0.1, "error": 0.0} for k in areas}
     scores[retina]["value"], scores[v4[-1]]["value"] = 0.9, 0.5
     (run / "predictivity").mkdir()
@@ -357,7 +361,12 @@ def test_bad_images_are_skipped_and_counted_once(tmp_path, capsys):
 
 
 def test_thread_defaults_follow_the_free_cores():
-    from neurocwm.threads import AUTO_MARK, configure_threads, default_threads, user_chose_threads
+    from neurocwm.threads import (
+        AUTO_MARK,
+        configure_threads,
+        default_threads,
+        user_chose_threads,
+    )
 
     assert [default_threads(2, load) for load in (0.0, 0.4, 0.6, 1.0, 2.0, 7.5)] == [2, 2, 1, 1, 1, 1]
     assert default_threads(16, 4.2) == 12 and default_threads(4, float("nan")) == 4
@@ -386,7 +395,8 @@ def test_neighborhoods_are_stored_as_a_recipe_and_regenerated_exactly(tmp_path):
 
     import numpy as np
     from safetensors import safe_open
-    from safetensors.numpy import load_file as load_np, save_file as save_np
+    from safetensors.numpy import load_file as load_np
+    from safetensors.numpy import save_file as save_np
 
     from neurocwm.models import create_model
     from topography.sheet import CorticalSheet, build_sheet

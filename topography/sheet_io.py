@@ -24,7 +24,13 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from .fileio import atomic_path, write_json
-from .sheet import FORMAT_NAME, FORMAT_VERSION, CorticalSheet, LayerSheet, neighborhoods_from_recipe
+from .sheet import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    CorticalSheet,
+    LayerSheet,
+    neighborhoods_from_recipe,
+)
 
 FILENAME = "positions.safetensors"
 

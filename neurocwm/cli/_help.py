@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["DefaultsHelpFormatter", "number", "nonempty", "out_folder", "SEED", "POSITIVE_INT", "NONNEG_INT"]
+__all__ = ["NONNEG_INT", "POSITIVE_INT", "SEED", "DefaultsHelpFormatter", "nonempty", "number", "out_folder"]
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -6,7 +6,15 @@ import argparse
 import os
 from pathlib import Path
 
-from ._help import NONNEG_INT, POSITIVE_INT, SEED, DefaultsHelpFormatter, nonempty, number, out_folder
+from ._help import (
+    NONNEG_INT,
+    POSITIVE_INT,
+    SEED,
+    DefaultsHelpFormatter,
+    nonempty,
+    number,
+    out_folder,
+)
 
 FAMILIES = ("tdann", "cwm")
 
