@@ -53,7 +53,9 @@ def _threads_from_argv(argv: list[str]) -> int | None:
     """``--threads N`` from the command line before it is parsed (it must act before torch starts);
     an invalid value is left to the parser to refuse."""
     for i, tok in enumerate(argv):
-        val = tok.split("=", 1)[1] if tok.startswith("--threads=") else (argv[i + 1] if tok == "--threads" and i + 1 < len(argv) else None)
+        val = tok.split("=", 1)[1] if tok.startswith("--threads=") else None
+        if tok == "--threads" and i + 1 < len(argv):
+            val = argv[i + 1]
         if val is not None:
             try:
                 return int(val) if int(val) >= 1 else None

@@ -42,7 +42,8 @@ def number(kind: type = float, lo: float | None = None, hi: float | None = None,
         try:
             value = int(text) if kind is int else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
         if lo is not None and (value < lo or (lo_open and value == lo)):
@@ -89,7 +90,8 @@ FRACTION = number(float, 0, 1, lo_open=True, hi_open=True)
 #: A numeric option not listed still refuses NaN and inf; ``(command, dest)`` keys override.
 NUMBER_RULES = {
     "batch_size": POSITIVE_INT, "seed": SEED, "split_seed": SEED, "per_category": POSITIVE_INT,
-    "wiring_images": POSITIVE_INT, "dim_images": number(int, 2), "steps": POSITIVE_INT, "steps_per_window": POSITIVE_INT,
+    "wiring_images": POSITIVE_INT, "dim_images": number(int, 2), "steps": POSITIVE_INT,
+    "steps_per_window": POSITIVE_INT,
     "test_size": FRACTION, "n_splits": number(int, 2, 100), "max_units": NONNEG_INT,
     "visual_degrees": number(float, 0, 360, lo_open=True), "field_of_view": number(float, 0, 360, lo_open=True),
     "n_masks": POSITIVE_INT, "n_pairs": POSITIVE_INT, "points_per_pair": POSITIVE_INT, "n_samples": POSITIVE_INT,
