@@ -14,7 +14,8 @@ from PIL import Image
 
 from neurocwm.cli import main
 
-TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300", "--no-progress"]
+TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300",
+        "--no-progress"]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ from neurocwm.train.checkpoint import (
 )
 from neurocwm.train.lock import RunLock
 
-TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300", "--no-progress"]
+TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300",
+        "--no-progress"]
 
 
 def _metrics_steps(run):
@@ -58,7 +59,8 @@ def test_files_respect_the_umask(base_run):
 
 
 def test_resume_takes_the_runs_own_settings(base_run, tmp_path, capsys):
-    """`fit --out RUN --resume` needs no other option; a given option that disagrees is refused, one that agrees is not."""
+    """`fit --out RUN --resume` needs no other option; a given option that disagrees is refused, one that
+    agrees is not."""
     run = _copy(base_run, tmp_path)
     assert main(["fit", "--out", str(run), "--resume", "--steps", "6", "--no-progress", "--alpha", "0.5"]) == 0
     cfg = json.loads((run / "config.json").read_text())
@@ -152,15 +154,17 @@ def test_interrupted_write_temporaries_are_cleaned(base_run, tmp_path):
     (["--epochs", "0"], "--epochs"), (["--epochs", "-1"], "--epochs"), (["--epochs", "inf"], "--epochs"),
     (["--epochs", "0.00001"], "--epochs"), (["--alpha", "nan"], "--alpha"), (["--alpha", "inf"], "--alpha"),
     (["--seed", "-1"], "--seed"), (["--checkpoint-every", "0"], "--checkpoint-every"),
-    (["--checkpoint-every", "-1"], "--checkpoint-every"), (["--neighborhoods-per-step", "0"], "--neighborhoods-per-step"),
-    (["--neighborhoods-per-step", "-1"], "--neighborhoods-per-step"), (["--position-jitter", "nan"], "--position-jitter"),
+    (["--checkpoint-every", "-1"], "--checkpoint-every"),
+    (["--neighborhoods-per-step", "0"], "--neighborhoods-per-step"),
+    (["--neighborhoods-per-step", "-1"], "--neighborhoods-per-step"),
+    (["--position-jitter", "nan"], "--position-jitter"),
     (["--data", ""], "--data"), (["--positions", ""], "--positions"), (["--steps", "0"], "--steps"),
     (["--batch-size", "0"], "--batch-size"), (["--workers", "-1"], "--workers"),
 ])
 def test_invalid_numbers_are_refused_before_anything_is_written(tmp_path, capsys, args, flag):
     out = tmp_path / "run"
-    assert main(["fit", "--out", str(out), *TINY, "--steps", "1", *args] if "--steps" not in args and "--epochs" not in args
-                else ["fit", "--out", str(out), *TINY, *args]) == 2
+    length = [] if "--steps" in args or "--epochs" in args else ["--steps", "1"]
+    assert main(["fit", "--out", str(out), *TINY, *length, *args]) == 2
     err = capsys.readouterr().err
     assert flag in err and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()
@@ -208,8 +212,8 @@ def test_two_processes_on_one_out(tmp_path, capsys):
     finishes with its own config, weights and metrics; after a kill -9, --resume takes the stale lock."""
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "neurocwm", "fit", "--out", str(out), *TINY, "--steps", "400", "--checkpoint-every", "1",
-           "--seed", "1"]
+    cmd = [sys.executable, "-m", "neurocwm", "fit", "--out", str(out), *TINY, "--steps", "400",
+           "--checkpoint-every", "1", "--seed", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 120
@@ -235,7 +239,8 @@ def test_two_processes_on_one_out(tmp_path, capsys):
 
 
 def test_export_zip_has_models_at_its_top(base_run, tmp_path):
-    """The README's layout: ``models/<id>/...``, no extra top folder; the weights file is world-readable under umask 022."""
+    """The README's layout: ``models/<id>/...``, no extra top folder; the weights file is world-readable
+    under umask 022."""
     import zipfile
 
     from neurocwm.brainscore_export import export_plugin
@@ -372,7 +377,8 @@ def test_thread_defaults_follow_the_free_cores():
     assert default_threads(16, 4.2) == 12 and default_threads(4, float("nan")) == 4
     env = {}
     n = configure_threads(None, env)
-    assert env["OMP_WAIT_POLICY"] == "PASSIVE" and env["OMP_NUM_THREADS"] == env[AUTO_MARK] and not user_chose_threads(env)
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE" and env["OMP_NUM_THREADS"] == env[AUTO_MARK]
+    assert not user_chose_threads(env)
     assert n >= 1
     env = {"OMP_NUM_THREADS": "3", "OMP_WAIT_POLICY": "ACTIVE"}
     configure_threads(None, env)

@@ -308,7 +308,8 @@ def neighborhoods_from_recipe(recipe: dict, coordinates: np.ndarray | None = Non
     if coordinates is not None and not np.array_equal(pos.astype(np.float32), np.asarray(coordinates, np.float32)):
         raise ValueError("the coordinates are not those of the neighbourhood recipe (positions were changed)")
     return sample_neighborhoods(pos, float(recipe["width_mm"]), n_windows=int(recipe["n_windows"]),
-                                min_size=int(recipe["min_size"]), max_size=int(recipe["max_size"]), seed=int(recipe["seed"]))
+                                min_size=int(recipe["min_size"]), max_size=int(recipe["max_size"]),
+                                seed=int(recipe["seed"]))
 
 
 def build_sheet(
@@ -362,8 +363,8 @@ def build_sheet(
             pos, width, n_windows=n_windows, min_size=min(min_size, pos.shape[0]),
             max_size=max_size, seed=nb_seed,
         )
-        recipe = {"positions": {"channels": c, "height": h, "width": w, "side_mm": float(side), "overlap": float(overlap),
-                                "jitter_mm": float(jitter_mm), "seed": pos_seed},
+        recipe = {"positions": {"channels": c, "height": h, "width": w, "side_mm": float(side),
+                                "overlap": float(overlap), "jitter_mm": float(jitter_mm), "seed": pos_seed},
                   "width_mm": float(width), "n_windows": int(n_windows), "min_size": int(min(min_size, pos.shape[0])),
                   "max_size": int(max_size), "seed": int(nb_seed)}
         layers[name] = LayerSheet(name, area, (c, h, w), side, width, pos, nb, recipe)

@@ -33,16 +33,24 @@ import torch.distributed as dist
 
 from topography.fileio import write_json, write_text
 
-from .checkpoint import (CheckpointError, checkpoint_dirs, checkpoint_problem, latest_checkpoint, load_checkpoint, load_weights,
-                         save_checkpoint, save_weights)
+from .checkpoint import (
+    CheckpointError,
+    checkpoint_dirs,
+    checkpoint_problem,
+    latest_checkpoint,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+    save_weights,
+)
 from ..progress import progress_bar
 from .distributed import DistInfo, init_distributed
 from .lock import LOCK_NAME, RunLock
 
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "positions", "model.safetensors", "model.json")
 #: Options that may change when a run is resumed (everything else must match the run).
-RESUMABLE_CHANGES = {"steps", "epochs", "resume", "force", "device", "workers", "progress", "checkpoint_every", "log_every",
-                     "out", "init_from", "threads"}
+RESUMABLE_CHANGES = {"steps", "epochs", "resume", "force", "device", "workers", "progress", "checkpoint_every",
+                     "log_every", "out", "init_from", "threads"}
 #: Command-line flags whose names differ from their configuration keys.
 FLAGS = {"n_neighborhood_windows": "--neighborhood-windows"}
 #: Range of every numeric option: (type, lowest, lowest allowed?, highest). Checked before anything is written.
@@ -208,7 +216,8 @@ def _check_run_dir(cfg: dict, defaults: dict | None = None) -> tuple[Path, bool]
         )
         if diffs:
             detail = ", ".join(f"{_flag(k)}: run has {old.get(k)!r}, asked {cfg.get(k)!r}" for k in diffs[:4])
-            raise ConfigError(f"cannot resume {run_dir} with different settings ({detail}); leave them out to use the run's")
+            raise ConfigError(f"cannot resume {run_dir} with different settings ({detail}); "
+                              "leave them out to use the run's")
         return run_dir, True
     if cfg.get("resume"):
         raise ConfigError(f"--resume: {run_dir} holds no run to resume")
@@ -229,8 +238,8 @@ def _clean_temporaries(run_dir: Path) -> None:
 
 
 #: Files written atomically inside a run folder (their temporaries are named ``.<name>.<random>``).
-_TEMP_NAMES = ("config.json", "metrics.jsonl", "model.safetensors", "model.json", "latest.json", "positions.safetensors",
-               "positions.json", "neighborhoods.safetensors")
+_TEMP_NAMES = ("config.json", "metrics.jsonl", "model.safetensors", "model.json", "latest.json",
+               "positions.safetensors", "positions.json", "neighborhoods.safetensors")
 
 
 def _clear_run(run_dir: Path) -> None:
@@ -375,7 +384,8 @@ def _fit_locked(cfg: dict, task, d: DistInfo, model: torch.nn.Module, run_dir: P
 
     batches = task.make_batches(cfg, d.rank, d.world, start, device)
     amp = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if cfg.get("amp") and device.type == "cuda" else contextlib.nullcontext()
-    bar = progress_bar(total=total, initial=start, desc=f"fit {task.name}", unit="step", disable=not d.is_main or not cfg.get("progress", True), dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=start, desc=f"fit {task.name}", unit="step",
+                       disable=not d.is_main or not cfg.get("progress", True), dynamic_ncols=True)
     metrics_file = open(run_dir / "metrics.jsonl", "a") if d.is_main else None
     n_bad, bad_files = 0, set()
     train_model.train()
