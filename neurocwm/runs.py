@@ -96,5 +96,7 @@ def load_run(path: str | Path, checkpoint: str | Path | None = None, device: str
     if not random_init:
         load_weights(model, weights)
     model.to(device).eval()
-    sheet = load_sheet(path / "positions") if (path / "positions" / "positions.safetensors").is_file() else None
+    pos_file = path / "positions" / "positions.safetensors"
+    # analyses need positions only; topography.sheet_io.ensure_neighborhoods regenerates the neighbourhoods
+    sheet = load_sheet(path / "positions", neighborhoods=False) if pos_file.is_file() else None
     return Run(path, cfg, model, sheet, weights)

@@ -419,6 +419,14 @@ def test_neighborhoods_are_stored_as_a_recipe_and_regenerated_exactly(tmp_path):
         assert np.array_equal(back[name].coordinates, layer.coordinates)
     arrays = sum(layer.neighborhoods.nbytes for layer in sheet)
     assert path.stat().st_size < 0.1 * arrays
+    # opened for positions only (as an analysis does), then filled, and saved again unchanged
+    from topography.sheet_io import ensure_neighborhoods
+
+    lazy = load_sheet(tmp_path / "pos", neighborhoods=False)
+    assert lazy["layer4.1"].neighborhoods.shape == (0, sheet["layer4.1"].neighborhoods.shape[1])
+    save_sheet(lazy, tmp_path / "again")
+    assert np.array_equal(ensure_neighborhoods(lazy["layer2.0"]).neighborhoods, sheet["layer2.0"].neighborhoods)
+    assert all(np.array_equal(load_sheet(tmp_path / "again")[n].neighborhoods, sheet[n].neighborhoods) for n in dims)
     # version 1: the arrays themselves
     plain = CorticalSheet({n: dataclasses.replace(lay, neighborhood_recipe=None) for n, lay in sheet.layers.items()},
                           sheet.meta)

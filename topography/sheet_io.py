@@ -60,8 +60,17 @@ def _digest(neighborhoods: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(neighborhoods, dtype=np.int64).tobytes()).hexdigest()
 
 
+def ensure_neighborhoods(layer: LayerSheet) -> LayerSheet:
+    """Regenerate (in place) the neighbourhoods of a layer loaded with ``neighborhoods=False``; return it."""
+    if layer.neighborhoods.shape[0] == 0 and layer.neighborhood_recipe is not None:
+        layer.neighborhoods = neighborhoods_from_recipe(layer.neighborhood_recipe, layer.coordinates)
+    return layer
+
+
 def save_sheet(sheet: CorticalSheet, folder: str | Path) -> Path:
     """Write ``sheet`` to ``folder/positions.safetensors`` (+ ``positions.json``); return the path."""
+    for layer in sheet:
+        ensure_neighborhoods(layer)  # a sheet loaded without them records their true size and digest
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {}
@@ -77,8 +86,12 @@ def save_sheet(sheet: CorticalSheet, folder: str | Path) -> Path:
     return path
 
 
-def load_sheet(path: str | Path) -> CorticalSheet:
+def load_sheet(path: str | Path, neighborhoods: bool = True) -> CorticalSheet:
     """Read a sheet written by :func:`save_sheet` (``path`` = the file or its folder).
+
+    With ``neighborhoods=False`` the neighbourhoods stored as a recipe are not regenerated (an
+    analysis that only needs positions saves the time); such a layer has an empty
+    ``(0, n)`` array until :func:`ensure_neighborhoods` fills it.
 
     Raises
     ------
@@ -119,6 +132,8 @@ def load_sheet(path: str | Path) -> CorticalSheet:
         recipe = info.get("neighborhood_recipe")
         if f"{name}.neighborhoods" in tensors:
             nb = tensors[f"{name}.neighborhoods"]
+        elif recipe is not None and not neighborhoods:
+            nb = np.empty((0, int(info.get("neighborhood_size", 0))), dtype=np.int64)
         elif recipe is not None:
             nb = neighborhoods_from_recipe(recipe, coords)
             if _digest(nb) != info.get("neighborhoods_sha256"):
