@@ -536,8 +536,13 @@ def load_assembly(path: str | os.PathLike, validate: bool = True) -> xr.DataArra
     path = Path(path)
     if not path.exists():
         raise ValueError(f"assembly file not found: {path}")
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        ds = ds.load()
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not an assembly file")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ds = ds.load()
+    except OSError as exc:  # h5py's "Unable to open file" does not name the file
+        raise ValueError(f"{path} is not a readable netCDF (HDF5) assembly ({exc})") from None
     if _VAR not in ds:
         raise ValueError(f"{path} holds no '{_VAR}' variable; not an assembly written by save_assembly")
     asm = ds[_VAR]

@@ -1,12 +1,12 @@
 """Export a TDANN run as a Brain-Score vision model plugin (``neurocwm brainscore export``).
 
-The zip holds one top-level folder with ``models/<id>/``::
+The zip holds ``models/<id>/`` at its top, as it sits in a clone of Brain-Score's vision repository::
 
-    <id>/models/<id>/__init__.py                  registry line (model_registry['<id>'])
-    <id>/models/<id>/model.py                     ResNet-18 trunk in plain torch, preprocessing, weights download
-    <id>/models/<id>/test.py                      plugin tests (Brain-Score's CI runs them with pytest)
-    <id>/models/<id>/requirements.txt             torch
-    <id>/models/<id>/region_layer_map/<id>.json   committed layers {"V1": ..., "V2": ..., "V4": ..., "IT": ...}
+    models/<id>/__init__.py                  registry line (model_registry['<id>'])
+    models/<id>/model.py                     ResNet-18 trunk in plain torch, preprocessing, weights download
+    models/<id>/test.py                      plugin tests (Brain-Score's CI runs them with pytest)
+    models/<id>/requirements.txt             torch
+    models/<id>/region_layer_map/<id>.json   committed layers {"V1": ..., "V2": ..., "V4": ..., "IT": ...}
 
 The plugin imports neither neurocwm nor torchvision (torchvision is only used by Brain-Score's
 ``load_preprocess_images``; the plugin resizes and normalises with PIL + numpy instead, the same
@@ -50,9 +50,9 @@ def parse_region_layer_map(spec: str) -> dict[str, str]:
         if not path.is_file():
             raise FileNotFoundError(f"region-layer map file not found: {path}")
         try:
-            raw = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not valid UTF-8 JSON ({exc})") from None
         raw = raw.get("region_layer_map", raw) if isinstance(raw, dict) else raw
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a JSON object region -> layer")
@@ -85,11 +85,15 @@ def default_region_layer_map(areas: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _committed_maps(run: Path, weights: str | Path | None = None) -> tuple[dict[str, str], list[str]]:
+def _committed_maps(run: Path, weights: str | Path | None = None,
+                    areas: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
     """Region -> layer from ``RUN/predictivity/*.json`` (trained weights only); conflicts raise.
 
     With ``weights``, only commitments that ``neurocwm predict`` made with that very weights
     file count (a commitment of an earlier checkpoint says nothing about the exported one).
+    With the sheet's ``areas``, a commitment outside the region's mapped layers (written before
+    ``predict`` honoured the sheet, and not asked for with ``--search-all-layers``) is replaced by
+    the best mapped layer from the same file's selection scores, with a warning.
     """
     found: dict[str, tuple[str, str]] = {}
     sources: list[str] = []
@@ -97,8 +101,8 @@ def _committed_maps(run: Path, weights: str | Path | None = None) -> tuple[dict[
         if path.name.endswith(".random_init.json"):
             continue
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             continue
         rlm = data.get("region_layer_map") if isinstance(data, dict) else None
         if not isinstance(rlm, dict) or data.get("random_init"):
@@ -106,12 +110,35 @@ def _committed_maps(run: Path, weights: str | Path | None = None) -> tuple[dict[
         if weights is not None and data.get("weights") and Path(data["weights"]).resolve() != Path(weights).resolve():
             continue
         sources.append(path.name)
+        if areas and not data.get("search_all"):
+            rlm = _within_mapped(rlm, data.get("layers") or {}, areas, path.name)
         for region, layer in rlm.items():
             if region in found and found[region][0] != layer:
                 raise ValueError(f"{run}/predictivity: {region} is committed to {found[region][0]} in {found[region][1]} "
                                  f"but to {layer} in {path.name}; pass --region-layer-map")
             found[region] = (layer, path.name)
     return _check_map({r: v[0] for r, v in found.items()}), sources
+
+
+def _within_mapped(rlm: Mapping[str, str], selection: Mapping, areas: Mapping[str, str], source: str) -> dict[str, str]:
+    import warnings
+
+    from .predict import best_layer, mapped_layers
+
+    out = {}
+    for region, layer in rlm.items():
+        pool = mapped_layers(areas, region)
+        if not pool or layer in pool:
+            out[region] = layer
+            continue
+        sel = selection.get(region) if isinstance(selection.get(region), dict) else {}
+        inside = best_layer(sel, pool) if sel else None
+        if inside in pool:
+            out[region] = inside
+        warnings.warn(f"{source} commits {region} to {layer}, a {areas.get(layer, '?')} layer on the sheet; exporting "
+                      f"{inside if inside in pool else 'the sheet default'} instead (--region-layer-map chooses)",
+                      stacklevel=3)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,7 +221,7 @@ def export_plugin(
     if region_layer_map is not None:
         rlm, source = _check_map(region_layer_map), {k: "given" for k in region_layer_map}
     else:
-        committed, files = _committed_maps(run, r.weights)
+        committed, files = _committed_maps(run, r.weights, areas)
         rlm = dict(committed)
         source = {k: "predictivity:" + ",".join(files) for k in committed}
         for k, v in default_region_layer_map(areas).items():
@@ -216,14 +243,14 @@ def export_plugin(
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for rel, text in files.items():
-            info = zipfile.ZipInfo(f"{ident}/models/{ident}/{rel}", date_time=(2020, 1, 1, 0, 0, 0))
+            info = zipfile.ZipInfo(f"models/{ident}/{rel}", date_time=(2020, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, text)
     write_bytes(out, buf.getvalue())
     return {"identifier": ident, "zip": str(out), "weights": str(weights_path), "sha256": sha,
             "weights_url": weights_url, "region_layer_map": rlm, "region_layer_map_source": source,
-            "files": sorted(f"{ident}/models/{ident}/{rel}" for rel in files)}
+            "files": sorted(f"models/{ident}/{rel}" for rel in files)}
 
 
 def _step_of(weights: Path):

@@ -25,6 +25,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from topography.fileio import read_json
+
 __all__ = ["STYLE", "FORMATS", "style", "new_figure", "save_figure", "load_results", "collect_results",
            "PANELS", "plot_alpha_sweep", "plot_orientation_map", "plot_category_map", "paper_figures"]
 
@@ -191,7 +193,7 @@ def load_results(path: str | os.PathLike) -> list[dict]:
             obj = json.loads(js.read_text())
             meta.update({k: v for k, v in _json_meta(obj).items() if v is not None})
     elif files:
-        obj = json.loads(src.read_text())
+        obj = read_json(src)
         meta.update({k: v for k, v in _json_meta(obj).items() if v is not None})
         rows = _rows_from_json(obj)
     out = []
@@ -451,12 +453,22 @@ def paper_figures(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, 
     ValueError
         If no panel can be drawn.
     """
+    import zipfile
+
     from neurocwm.fmri.cortical_map import CorticalMap
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    for m in map(Path, maps):  # every input is read before the output folder is made
+        if not m.is_file():
+            raise FileNotFoundError(f"--maps {m}: no such file")
+        try:
+            with np.load(m, allow_pickle=False):
+                pass
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"--maps {m} is not a readable .npz map file ({type(exc).__name__}: {exc})") from None
     rows = collect_results(runs) if runs else []
     hrange = _human_patch_range(human)
+    out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     keys = list(PANELS)
     it = keys

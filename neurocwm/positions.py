@@ -112,7 +112,7 @@ def optimize_positions(
         On an unknown layer, bad step counts, or an output folder that already holds positions.
     """
     from topography.sheet import CorticalSheet, LayerSheet, sample_neighborhoods
-    from topography.sheet_io import FILENAME, save_sheet
+    from topography.sheet_io import FILENAME, ensure_neighborhoods, save_sheet
     from topography.swapopt import mean_spatial_loss, swap_optimize, unit_scores
 
     from . import __version__
@@ -184,6 +184,7 @@ def optimize_positions(
         nb = sample_neighborhoods(new_pos, layer.neighborhood_width_mm, n_windows=n_nb_windows,
                                   min_size=min(min_size, layer.n_units), max_size=max_size, seed=nb_seed)
         scores = unit_scores(resp)
+        ensure_neighborhoods(layer)  # a run's sheet is opened without them
         before = mean_spatial_loss(resp, layer.coordinates, layer.neighborhoods, n_sample=EVAL_NEIGHBORHOODS,
                                    seed=nb_seed, scores=scores)
         after = mean_spatial_loss(resp, new_pos, nb, n_sample=EVAL_NEIGHBORHOODS, seed=nb_seed, scores=scores)

@@ -14,7 +14,9 @@ Procedure (``predict``)
    step 5.
 4. Selection: every layer is scored on the training stimuli only (cross-validated ``metric``,
    ``n_splits`` inner splits). For each region in the data (``V1``, ``V2``, ``V4``, ``IT``;
-   ``VTC`` counts as ``IT``) the best layer is committed.
+   ``VTC`` counts as ``IT``) the best layer is committed among the layers the run's cortical
+   sheet maps to that area (all layers when none is, or with ``search_all``); the result says
+   when the best layer over all layers lies elsewhere (``best_overall``).
 5. Report: each committed layer is fitted on all training stimuli and scored once on the
    held-out stimuli (Pearson r per neuroid, median over neuroids; ceiled when the data have
    repetitions).
@@ -280,6 +282,26 @@ def _score(metric: str, X: np.ndarray, Y: np.ndarray, *, splits=None, n_splits=5
     return cka(X, Y, **kw)
 
 
+def mapped_layers(areas: Mapping[str, str], region: str) -> list[str]:
+    """Layers whose sheet area is ``region`` (``VTC`` counts as ``IT``), in sheet order.
+
+    Parameters
+    ----------
+    areas : dict layer -> area name (the run's cortical sheet, e.g. ``{"layer3.0": "V4"}``)
+    region : str
+        A brain region of the neural data (``V1``, ``V2``, ``V4``, ``IT``).
+    """
+    return [layer for layer, area in areas.items() if _REGION_ALIASES.get(str(area), str(area)) == region]
+
+
+def best_layer(selection: Mapping[str, Mapping[str, Any]], candidates: Sequence[str] | None = None) -> str | None:
+    """The layer with the highest finite selection ``value`` among ``candidates`` (all if None or
+    none of them was scored); None when no layer has a finite value."""
+    finite = {k: v["value"] for k, v in selection.items() if v.get("value") is not None}
+    pool = {k: finite[k] for k in (candidates or ()) if k in finite} or finite
+    return max(pool, key=lambda k: pool[k]) if pool else None
+
+
 def commit_layers(
     features: Mapping[str, np.ndarray],
     assembly,
@@ -290,6 +312,7 @@ def commit_layers(
     test_size: float = 0.2,
     n_splits: int = 5,
     region: str | None = None,
+    candidates: Mapping[str, Sequence[str]] | None = None,
     ceiling: bool = True,
     nan_policy: str = "refuse",
     progress: bool = True,
@@ -311,6 +334,10 @@ def commit_layers(
         Inner cross-validation splits on the training stimuli for the selection score.
     region : str, optional
         Treat every neuroid as this region (otherwise the ``region`` coordinate decides).
+    candidates : dict region -> layers, optional
+        Commit each region only among these layers (e.g. :func:`mapped_layers` of the run's
+        sheet); a region without any is committed among all layers. Each commitment records
+        ``best_overall``, the best layer over all layers.
     ceiling : bool
         Ceil the held-out score with the internal-consistency ceiling when the data have
         repetitions (the ceiling does not involve the model).
@@ -344,6 +371,9 @@ def commit_layers(
     train, test = np.sort(train), np.sort(test)
     if len(test) < 4 or len(train) < 10:
         raise ValueError(f"too few stimuli for a held-out split: {len(train)} train, {len(test)} held out")
+    if metric in REGRESSION_METRICS and len(train) // n_splits < 2:
+        raise ValueError(f"--n-splits {n_splits} leaves fewer than 2 of the {len(train)} training stimuli per split; "
+                         f"use at most {len(train) // 2}")
     inner_labels = labels[train] if labels is not None else None
     inner = make_splits(len(train), n_splits=n_splits, stratify=inner_labels, seed=split_seed + 1) \
         if metric in REGRESSION_METRICS else None
@@ -368,10 +398,11 @@ def commit_layers(
                    **metric_kwargs)
         selection.setdefault(r, {})[name] = {"value": _f(s.value), "error": _f(s.error)}
     for r, cols in regions.items():
-        finite = {k: v["value"] for k, v in selection[r].items() if v["value"] is not None}
-        if not finite:
+        overall = best_layer(selection[r])
+        if overall is None:
             raise ValueError(f"no layer gave a finite selection score for {r} (constant responses?)")
-        best = max(finite, key=lambda k: finite[k])
+        pool = [k for k in (candidates or {}).get(r, ()) if k in layer_X]
+        best = best_layer(selection[r], pool)
         X = layer_X[best]
         if metric in REGRESSION_METRICS:
             held = _score(metric, X, Y[:, cols], splits=[(train, test)], neuroid_ids=neuroid_ids[cols], **metric_kwargs)
@@ -381,6 +412,8 @@ def commit_layers(
             held = held.with_ceiling(ceiling_value)
         entry = {
             "layer": best,
+            "candidates": pool or sorted(layer_X),
+            "best_overall": overall,
             "selection": selection[r][best],
             "test": _f(held.value),
             "test_ceiled": _f(held.ceiled),
@@ -440,6 +473,7 @@ def predict(
     nan_policy: str = "refuse",
     write: bool = True,
     progress: bool = True,
+    search_all: bool = False,
     **metric_kwargs: Any,
 ) -> dict[str, Any]:
     """Score every layer of a run against ``neural``, commit layers, write the result into the run.
@@ -468,11 +502,13 @@ def predict(
                                     max_units=max_units, seed=split_seed, device=device, progress=progress)
     t_feat = time.perf_counter() - t0
     dims = r.model.trunk.block_dims(image_size)
+    areas = {layer.name: layer.area for layer in r.sheet} if r.sheet is not None else {}
+    candidates = None if search_all else {reg: mapped_layers(areas, reg) for reg in ("V1", "V2", "V4", "IT")}
     result = commit_layers(feats, asm, stimulus_ids=ids, metric=metric, split_seed=split_seed, test_size=test_size,
                            n_splits=n_splits, region=region, nan_policy=nan_policy, progress=progress,
-                           **metric_kwargs)
+                           candidates=candidates, **metric_kwargs)
     result["dropped"]["stimuli_without_trials"] = list(asm.attrs.get("stimuli_without_trials", []))
-    areas = {layer.name: layer.area for layer in r.sheet} if r.sheet is not None else {}
+    result["search_all"] = bool(search_all)
     result.update({
         "run": str(Path(run).resolve()),
         "weights": None if random_init else str(r.weights),
@@ -487,6 +523,7 @@ def predict(
         "max_units": max_units,
         "config": {  # every option of this call, as resolved
             "metric": metric, "split_seed": int(split_seed), "test_size": float(test_size), "n_splits": int(n_splits),
+            "search_all": bool(search_all),
             "region": region, "checkpoint": None if checkpoint is None else str(checkpoint),
             "random_init": bool(random_init), "batch_size": int(batch_size), "max_units": max_units,
             "data": str(neural), "data_root": None if data_root is None else str(data_root),

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from topography.fileio import read_json
 from topography.sheet import CorticalSheet
 from topography.sheet_io import load_sheet
 
@@ -78,7 +78,9 @@ def load_run(path: str | Path, checkpoint: str | Path | None = None, device: str
     cfg_file = path / "config.json"
     if not cfg_file.is_file():
         raise FileNotFoundError(f"{path} is not a neurocwm run folder (no config.json)")
-    cfg = json.loads(cfg_file.read_text())
+    cfg = read_json(cfg_file)  # a damaged file: one line naming it
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{cfg_file} does not hold a run configuration (a JSON object)")  # noqa: TRY004 - bad input
     family = cfg.get("model_family", "tdann")
     if family == "tdann":
         from .tdann import TDANNTask
@@ -94,5 +96,7 @@ def load_run(path: str | Path, checkpoint: str | Path | None = None, device: str
     if not random_init:
         load_weights(model, weights)
     model.to(device).eval()
-    sheet = load_sheet(path / "positions") if (path / "positions" / "positions.safetensors").is_file() else None
+    pos_file = path / "positions" / "positions.safetensors"
+    # analyses need positions only; topography.sheet_io.ensure_neighborhoods regenerates the neighbourhoods
+    sheet = load_sheet(path / "positions", neighborhoods=False) if pos_file.is_file() else None
     return Run(path, cfg, model, sheet, weights)

@@ -105,12 +105,32 @@ class TDANNTask:
             cfg["lr"] = 0.3 * cfg["batch_size"] / 256
         return cfg
 
+    def check_inputs(self, cfg: dict, model: nn.Module) -> None:
+        """Check ``--positions`` against the model before the run folder is written.
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            A missing or unreadable positions file, or one whose layers differ from the model's.
+        """
+        if not cfg.get("positions"):
+            return
+        sheet = load_sheet(cfg["positions"])
+        dims = _unwrap(model).trunk.block_dims(cfg["image_size"])
+        for name, d in dims.items():
+            if name not in sheet.layers:
+                raise ValueError(f"--positions {cfg['positions']} has no layer {name}")
+            if sheet[name].dims != tuple(d):
+                raise ValueError(f"--positions {cfg['positions']}: {name} has {sheet[name].dims} units, "
+                                 f"the model has {tuple(d)}")
+
     def build_model(self, cfg: dict) -> nn.Module:
         return TDANNNet(cfg["arch"], cfg["objective"], cfg.get("num_classes"))
 
     def setup(self, cfg: dict, model: nn.Module, run_dir: Path, device: torch.device, is_main: bool, barrier) -> None:
         """Create (rank 0) or load the cortical sheet and move it to the device."""
         pos_dir = run_dir / "positions"
+        sheet = None
         if is_main and not (pos_dir / "positions.safetensors").exists():
             if cfg.get("positions"):
                 sheet = load_sheet(cfg["positions"])
@@ -122,7 +142,8 @@ class TDANNTask:
                 )
             save_sheet(sheet, pos_dir)
         barrier()
-        sheet = load_sheet(pos_dir)
+        if sheet is None:  # the sheet just built is used as is (loading would regenerate its neighbourhoods)
+            sheet = load_sheet(pos_dir)
         dims = _unwrap(model).trunk.block_dims(cfg["image_size"])
         for name, d in dims.items():
             if sheet[name].dims != tuple(d):

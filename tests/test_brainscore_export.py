@@ -108,7 +108,7 @@ def exported(tmp_path_factory):
     unpacked = tmp / "unpacked"
     with zipfile.ZipFile(tmp / "submission.zip") as zf:
         zf.extractall(unpacked)
-    plugin = unpacked / ident / "models" / ident
+    plugin = unpacked / "models" / ident
     site = _overlay(python, tmp / "overlay", plugin, ident)
     env = dict(os.environ, PYTHONPATH=str(site), BS_INSTALL_DEPENDENCIES="no", RESULTCACHING_DISABLE="1",
                RESULTCACHING_HOME=str(tmp / "rc"), BRAINIO_HOME=str(tmp / "brainio"),
@@ -125,7 +125,7 @@ def test_zip_layout_and_self_contained(exported):
     assert ident.startswith("tdann_resnet18_w16_tiny_") and ident.endswith(res["sha256"][:10])
     with zipfile.ZipFile(res["zip"]) as zf:
         names = set(zf.namelist())
-    base = f"{ident}/models/{ident}/"
+    base = f"models/{ident}/"  # as the README says, no extra top folder
     assert names == {base + p for p in ("__init__.py", "model.py", "test.py", "requirements.txt",
                                          f"region_layer_map/{ident}.json")}
     model_py = (exported["plugin"] / "model.py").read_text()

@@ -206,7 +206,7 @@ def test_export_commits_what_predict_found_for_these_weights(tiny_run, my_record
                   metric="one_to_one", progress=False)
     layer = res["region_layer_map"]["IT"]
     # a random-init result and a result for other weights commit IT elsewhere: both are ignored
-    other = next(b for b in res["layers"]["IT"] if b != layer)
+    other = next(b for b in res["commitments"]["IT"]["candidates"] if b != layer)  # another IT (VTC) layer
     for name, patch in (("x.random_init.json", {"random_init": True, "weights": None}),
                         ("y.json", {"weights": str(tmp_path / "earlier.safetensors")})):
         (run / "predictivity" / name).write_text(json.dumps(dict(res, region_layer_map={"IT": other}, **patch)))

@@ -195,7 +195,7 @@ def test_score_skips_what_has_no_data_and_errors_clearly(tiny_run, tmp_path, mon
     assert json.loads((tmp_path / "s" / "results.json").read_text())["skipped"] == res["skipped"]
     for args, msg in ((["--floc", str(tmp_path / "nope")], "fLoc stimuli folder not found"),
                       (["--only", "v1", "--v1-layers", "layer9"], "no layer(s) ['layer9']"),
-                      (["--dim-images", "1"], "n_dim_images")):
+                      (["--dim-images", "1"], "--dim-images: must be >= 2")):
         assert main(["score", str(tiny_run), "--out", str(tmp_path / "x"), "--no-progress", *args]) == 2
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1

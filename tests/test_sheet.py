@@ -78,7 +78,7 @@ def test_save_load_round_trip(tmp_path):
     sheet = build_sheet(QUICK, seed=1, n_windows=200, scale="macaque")
     save_sheet(sheet, tmp_path)
     back = load_sheet(tmp_path)
-    assert back.meta["scale"] == "macaque" and back.meta["version"] == 1
+    assert back.meta["scale"] == "macaque" and back.meta["version"] == 2  # neighbourhoods stored as their recipe
     for name in QUICK:
         np.testing.assert_array_equal(back[name].coordinates, sheet[name].coordinates)
         np.testing.assert_array_equal(back[name].neighborhoods, sheet[name].neighborhoods)

@@ -50,7 +50,7 @@ RESNET18_AREAS: dict[str, str] = {
 }
 
 FORMAT_NAME = "neurocwm-sheet"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def rf_width(side_mm: float, grid: int, overlap: float) -> float:
@@ -239,6 +239,10 @@ class LayerSheet:
         Unit positions in mm, C-major order.
     neighborhoods : ndarray (n_neighborhoods, n), int64
         Unit indices of each neighbourhood.
+    neighborhood_recipe : dict, optional
+        How :func:`build_sheet` made the positions and neighbourhoods (see
+        :func:`neighborhoods_from_recipe`); the on-disk format then stores the recipe and a
+        SHA-256 of the neighbourhoods instead of the array.
     """
 
     name: str
@@ -248,6 +252,7 @@ class LayerSheet:
     neighborhood_width_mm: float
     coordinates: np.ndarray
     neighborhoods: np.ndarray
+    neighborhood_recipe: dict | None = None
 
     def __post_init__(self) -> None:
         self.dims = tuple(int(d) for d in self.dims)  # type: ignore[assignment]
@@ -285,6 +290,33 @@ class CorticalSheet:
 
     def __len__(self) -> int:
         return len(self.layers)
+
+
+def neighborhoods_from_recipe(recipe: dict, coordinates: np.ndarray | None = None) -> np.ndarray:
+    """Recompute a layer's neighbourhoods from the recipe :func:`build_sheet` recorded.
+
+    The recipe holds the :func:`retinotopic_positions` arguments (``positions``: channels, height,
+    width, side_mm, overlap, jitter_mm, seed) and the :func:`sample_neighborhoods` ones
+    (``width_mm``, ``n_windows``, ``min_size``, ``max_size``, ``seed``). The positions are
+    regenerated in float64, exactly as :func:`build_sheet` sampled from them.
+
+    Parameters
+    ----------
+    recipe : dict
+    coordinates : ndarray (n_units, 2), optional
+        The stored float32 coordinates; if given they must equal the regenerated ones.
+
+    Raises
+    ------
+    ValueError
+        If ``coordinates`` are not the recipe's positions.
+    """
+    pos = retinotopic_positions(**recipe["positions"])
+    if coordinates is not None and not np.array_equal(pos.astype(np.float32), np.asarray(coordinates, np.float32)):
+        raise ValueError("the coordinates are not those of the neighbourhood recipe (positions were changed)")
+    return sample_neighborhoods(pos, float(recipe["width_mm"]), n_windows=int(recipe["n_windows"]),
+                                min_size=int(recipe["min_size"]), max_size=int(recipe["max_size"]),
+                                seed=int(recipe["seed"]))
 
 
 def build_sheet(
@@ -338,7 +370,11 @@ def build_sheet(
             pos, width, n_windows=n_windows, min_size=min(min_size, pos.shape[0]),
             max_size=max_size, seed=nb_seed,
         )
-        layers[name] = LayerSheet(name, area, (c, h, w), side, width, pos, nb)
+        recipe = {"positions": {"channels": c, "height": h, "width": w, "side_mm": float(side),
+                                "overlap": float(overlap), "jitter_mm": float(jitter_mm), "seed": pos_seed},
+                  "width_mm": float(width), "n_windows": int(n_windows), "min_size": int(min(min_size, pos.shape[0])),
+                  "max_size": int(max_size), "seed": int(nb_seed)}
+        layers[name] = LayerSheet(name, area, (c, h, w), side, width, pos, nb, recipe)
     meta = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,

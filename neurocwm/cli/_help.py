@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["DefaultsHelpFormatter"]
+__all__ = ["NONNEG_INT", "POSITIVE_INT", "SEED", "DefaultsHelpFormatter", "nonempty", "number", "out_folder"]
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -28,3 +28,111 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
                 or "default" in text.lower() or action.required):
             return text
         return super()._get_help_string(action)
+
+
+def number(kind: type = float, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+           hi_open: bool = False):
+    """An argparse ``type`` that parses a finite ``kind`` (int or float) within ``[lo, hi]`` (open ends
+    with ``lo_open`` / ``hi_open``), so that NaN, inf and out-of-range values are refused while the
+    command line is parsed, before any work (one line: ``argument --x: must be ...``)."""
+    import argparse
+    import math
+
+    def parse(text: str):
+        try:
+            value = int(text) if kind is int else float(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if lo is not None and (value < lo or (lo_open and value == lo)):
+            raise argparse.ArgumentTypeError(f"must be {'>' if lo_open else '>='} {lo:g}, got {text}")
+        if hi is not None and (value > hi or (hi_open and value == hi)):
+            raise argparse.ArgumentTypeError(f"must be {'<' if hi_open else '<='} {hi:g}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def nonempty(text: str) -> str:
+    """An argparse ``type`` for paths and names: an empty string is refused instead of meaning "not given"."""
+    import argparse
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def out_folder(text: str) -> str:
+    """An argparse ``type`` for an output folder: not empty, not an existing file, not below a file."""
+    import argparse
+    from pathlib import Path
+
+    nonempty(text)
+    p = Path(text).expanduser()
+    for parent in [p, *p.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{parent} is a file, not a folder")
+            break
+    return text
+
+
+#: Common argument types.
+SEED = number(int, 0, 2**32 - 1)
+POSITIVE_INT = number(int, 1)
+NONNEG_INT = number(int, 0)
+FRACTION = number(float, 0, 1, lo_open=True, hi_open=True)
+
+#: Range of every numeric option of every sub-command, by its ``dest`` (checked while parsing).
+#: A numeric option not listed still refuses NaN and inf; ``(command, dest)`` keys override.
+NUMBER_RULES = {
+    "batch_size": POSITIVE_INT, "seed": SEED, "split_seed": SEED, "per_category": POSITIVE_INT,
+    "wiring_images": POSITIVE_INT, "dim_images": number(int, 2), "steps": POSITIVE_INT,
+    "steps_per_window": POSITIVE_INT,
+    "test_size": FRACTION, "n_splits": number(int, 2, 100), "max_units": NONNEG_INT,
+    "visual_degrees": number(float, 0, 360, lo_open=True), "field_of_view": number(float, 0, 360, lo_open=True),
+    "n_masks": POSITIVE_INT, "n_pairs": POSITIVE_INT, "points_per_pair": POSITIVE_INT, "n_samples": POSITIVE_INT,
+    "min_move": POSITIVE_INT, "max_move": POSITIVE_INT, "k": POSITIVE_INT, "n_candidates": POSITIVE_INT,
+    "stride": POSITIVE_INT, "flow_stride": POSITIVE_INT, "tracers_per_image": POSITIVE_INT,
+    "smoothness_samples": POSITIVE_INT, "visible_fraction": FRACTION, "zoom_iters": number(int, 0, 20),
+    "start": NONNEG_INT, "n_visible": NONNEG_INT, "calibration_pairs": NONNEG_INT, "n_segments": NONNEG_INT,
+    "n_keypoint_pairs": NONNEG_INT, "workers": NONNEG_INT, "threads": number(int, 1, 4096),
+}
+#: Options naming files or folders: an empty string is refused (it would silently mean "the default").
+PATH_DESTS = {"run", "checkpoint", "floc", "ringach", "images", "neural", "responses", "metadata", "data_root",
+              "weights_url", "weights_out", "identifier", "region_layer_map", "human", "maps", "subjects", "layer",
+              "data", "positions", "init_from", "arch"}
+#: Output folders: not empty, not a file, not below a file (``brainscore export --out`` is a zip file).
+OUT_FOLDER_COMMANDS = {"positions", "score", "cwm", "fmri", "figures", "fit"}
+
+
+def harden(parser, command: str | None = None) -> None:
+    """Give every option of ``parser`` and its sub-commands a checked ``type``: numbers finite and
+    in the range :data:`NUMBER_RULES` gives, paths not empty, output folders not files.
+
+    Options that already have a custom ``type`` keep it. Applied once by
+    :func:`neurocwm.cli.build_parser`, so a new option is covered without code of its own.
+    """
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                harden(sub, command or name)
+            continue
+        if not action.option_strings and action.dest not in PATH_DESTS or action.nargs == 0:
+            continue
+        dest = action.dest
+        if action.type in (int, float):
+            rule = NUMBER_RULES.get(dest) or number(action.type)
+            if action.type is float and getattr(rule, "__name__", "") == "int":
+                rule = number(float)
+            action.type = rule
+        elif action.type in (None, str) and action.choices is None:
+            if dest == "out" and command in OUT_FOLDER_COMMANDS:
+                action.type = out_folder
+            elif dest in PATH_DESTS or dest == "out":
+                action.type = nonempty

@@ -143,14 +143,17 @@ def load_cwm(path: str, checkpoint: str | None = None, device: str = "cpu"):
     import json
 
     try:
-        family = json.loads((p / "config.json").read_text()).get("model_family", "tdann") if (p / "config.json").is_file() else None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p / 'config.json'} is not valid JSON ({exc})") from None
+        family = json.loads((p / "config.json").read_text(encoding="utf-8")).get("model_family", "tdann") \
+            if (p / "config.json").is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+        raise ValueError(f"{p / 'config.json'} is not a valid run configuration ({exc})") from None
     if family is not None and family not in ("cwm", "optcwm"):
         raise ValueError(f"{p} is a {family} run, not a CWM; train one with `neurocwm fit --model cwm`")
+    from neurocwm.train.checkpoint import CheckpointError
+
     try:
         run = load_run(p, checkpoint=checkpoint, device=device)
-    except (SafetensorError, RuntimeError, OSError) as exc:
+    except (SafetensorError, RuntimeError, OSError, CheckpointError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
         raise ValueError(f"cannot load the weights of {p}: {exc}") from None
@@ -246,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
     from neurocwm.cwm import readouts, viz
     from neurocwm.cwm.model import copy_frame0_mse
 
+    if args.cwm_command == "segment" and args.min_move > args.max_move:
+        raise ValueError(f"--min-move {args.min_move} is larger than --max-move {args.max_move}")
     run_ = load_cwm(args.run, args.checkpoint, args.device)
     model, cfg = run_.model, run_.config
     size, p, g = model.image_size, model.patch_size, model.grid

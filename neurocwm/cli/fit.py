@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
         ),
         formatter_class=DefaultsHelpFormatter,
     )
-    p.add_argument("--model", choices=FAMILIES, default="tdann", help="model family")
+    p.add_argument("--model", choices=FAMILIES, default=None,
+                   help="model family (default tdann; with --resume: the run's)")
     p.add_argument("--alpha", type=float, default=None, help="spatial-loss weight per layer (TDANN default 0.25)")
     p.add_argument("--objective", choices=("simclr", "supervised"), default=None, help="task objective (default simclr)")
     p.add_argument("--spatial-loss", choices=("relative", "absolute"), default=None, help="SL_rel (default) or SL_abs")
@@ -60,21 +61,43 @@ def add_parser(sub) -> None:
     p.add_argument("--positions", type=str, default=None, help="use these unit positions (a positions folder or file) instead of retinotopic ones")
     p.add_argument("--neighborhood-windows", dest="n_neighborhood_windows", type=int, default=None, help="random windows drawn to precompute neighbourhoods (20000)")
     p.add_argument("--position-jitter", type=float, default=None, help="sd in mm of Gaussian position jitter (0)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to train: auto = cuda if a GPU is visible, else cpu. The presets follow it: the CPU "
+                        "gets the quick preset, CUDA the paper-scale one with bf16 mixed precision and channels-last")
+    p.add_argument("--threads", type=int, default=argparse.SUPPRESS, metavar="N",
+                   help="CPU threads (as `neurocwm --threads N`; default: OMP_NUM_THREADS, else the cores the load "
+                        "average leaves free; a resumed run keeps the count it recorded, so that it equals an "
+                        "uninterrupted one)")
     p.add_argument("--workers", type=int, default=None, help="data-loading processes for --data (default: CPU count - 1, at most 8; 0 = in the main process)")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     p.add_argument("--out", type=str, default=None, help="run folder (default runs/<model>-<objective>-alpha<alpha>-seed<seed>)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--seed", type=int, default=None, help="seeds weights, data, augmentations, positions (default 0)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its newest intact checkpoint, with the run's own settings "
+                        "(options given must agree with them, except --steps/--epochs, --device, --workers, ...)")
     p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from neurocwm.train import fit
+    from neurocwm.threads import configure_threads, user_chose_threads
 
-    if args.model == "tdann":
+    family = args.model
+    run_cfg = _resumed_config(args)
+    if family is None:
+        family = run_cfg.get("model_family", "tdann") if run_cfg else "tdann"
+        family = "cwm" if family == "optcwm" else family
+    for name in ("pos_embed", "motion_weight", "spot_density", "camera_prob", "glued_prob"):
+        if family != "cwm" and getattr(args, name) is not None:
+            raise ValueError(f"--{name.replace('_', '-')} applies to --model cwm only")
+    threads_given = getattr(args, "threads", None) is not None or user_chose_threads()
+    if not threads_given and run_cfg and run_cfg.get("threads"):
+        # CPU float reductions are bitwise reproducible only for a fixed thread count: keep the run's
+        configure_threads(int(run_cfg["threads"]))
+    import torch
+
+    if family == "tdann":
         from neurocwm.tdann import TDANNTask
 
         task = TDANNTask()
@@ -82,16 +105,29 @@ def run(args: argparse.Namespace) -> int:
         from neurocwm.cwm.task import CWMTask
 
         task = CWMTask()
-    for name in ("pos_embed", "motion_weight", "spot_density", "camera_prob", "glued_prob"):
-        if args.model != "cwm" and getattr(args, name) is not None:
-            raise SystemExit(f"neurocwm fit: --{name.replace('_', '-')} applies to --model cwm only")
+    from neurocwm.train import fit
+
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "model")}
-    options["model_family"] = args.model
+    options["threads"] = torch.get_num_threads()
+    if args.model is not None or not run_cfg:
+        options["model_family"] = family
     if options["out"] is None:
-        alpha = args.alpha if args.alpha is not None else (0.25 if args.model == "tdann" else 0.0)
-        objective = args.objective or ("simclr" if args.model == "tdann" else "mae")
-        options["out"] = str(Path("runs") / f"{args.model}-{objective}-alpha{alpha:g}-seed{args.seed}")
+        if args.resume:
+            raise ValueError("--resume needs --out RUN (the run folder to continue)")
+        alpha = args.alpha if args.alpha is not None else (0.25 if family == "tdann" else 0.0)
+        objective = args.objective or ("simclr" if family == "tdann" else "mae")
+        options["out"] = str(Path("runs") / f"{family}-{objective}-alpha{alpha:g}-seed{args.seed or 0}")
     run_dir = fit(options, task)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"run written to {run_dir}")
     return 0
+
+
+def _resumed_config(args: argparse.Namespace) -> dict | None:
+    """The config.json of the run ``--resume`` continues (None when not resuming or no run is there)."""
+    if not args.resume or not args.out:
+        return None
+    from neurocwm.train.loop import read_run_config
+
+    out = Path(args.out).expanduser()
+    return read_run_config(out) if (out / "config.json").is_file() else None

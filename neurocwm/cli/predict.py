@@ -52,6 +52,9 @@ def add_parser(sub) -> None:
     p.add_argument("--region", default=None, help="treat all neuroids as this region (default: the region coordinate)")
     p.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the final weights)")
     p.add_argument("--random-init", action="store_true", help="score the seeded random initialisation instead")
+    p.add_argument("--search-all-layers", dest="search_all", action="store_true",
+                   help="commit each region to its best layer over all layers (default: among the layers the run's "
+                        "cortical sheet maps to that area, VTC counting as IT)")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     p.add_argument("--max-units", type=int, default=50_000, help="seeded random subset of units for larger layers (0 = all)")
     p.add_argument("--data-root", default=None, help="root of a built-in data set (default: the shared data folder)")
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from neurocwm.predict import predict
 
     res = predict(args.run, args.neural, metric=args.metric, split_seed=args.split_seed, test_size=args.test_size,
+                  search_all=args.search_all,
                   n_splits=args.n_splits, region=args.region, checkpoint=args.checkpoint,
                   random_init=args.random_init, batch_size=args.batch_size, max_units=args.max_units or None,
                   data_root=args.data_root, responses=args.responses, responses_key=args.responses_key,
@@ -85,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
                   if c["test_ceiled"] is not None else ", no ceiling (the data have no repetitions)")
         test = "nan" if c["test"] is None else f"{c['test']:.3f}"
         print(f"  {region} -> {c['layer']}: held-out {test}{ceiled}")
+        if c.get("best_overall") not in (None, c["layer"]):
+            area = res.get("layer_areas", {}).get(c["best_overall"], "?")
+            print(f"  note: over all layers {region} fits {c['best_overall']} ({area} on the sheet) best; committed "
+                  f"{c['layer']}, the best of {region}'s mapped layers (--search-all-layers commits the other)")
     for path in res.get("written", []):
         print(f"wrote {path}")
     return 0

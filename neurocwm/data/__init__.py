@@ -76,11 +76,11 @@ def image_batches(
     for batch in loader:
         g = torch.Generator().manual_seed(step_seed(seed, rank, step))
         if batch["views"] is None:
-            yield {"n_bad": batch["n_bad"], "empty": True}
+            yield {"n_bad": batch["n_bad"], "bad": batch.get("bad", []), "empty": True}
             step += 1
             continue
         v = batch["views"].to(device, non_blocking=True).float().div_(255.0)
-        out = {"n_bad": batch["n_bad"]}
+        out = {"n_bad": batch["n_bad"], "bad": batch.get("bad", [])}
         if objective == "simclr":
             out["x1"] = photometric(v[:, 0], g, image_size)
             out["x2"] = photometric(v[:, 1], g, image_size)

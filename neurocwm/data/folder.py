@@ -5,13 +5,13 @@ gives one class. Each item is decoded with Pillow and cut into ``n_views`` rando
 (with random horizontal flips) by the worker; colour augmentations then run batched on the
 training device (:mod:`neurocwm.data.augment`). Randomness depends only on ``(seed, epoch,
 index, view)``, so results do not depend on the number of workers, and a resumed run sees the
-same crops. Corrupt or unreadable files are skipped with a warning and counted.
+same crops. Corrupt, unreadable or oversized files (above Pillow's decompression-bomb limit) are
+skipped and reported once each by the trainer. 16-bit images are scaled to 8 bits, not clipped.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ def scan_image_folder(root: str | Path) -> tuple[list[Path], np.ndarray, list[st
     if not root.exists():
         raise FileNotFoundError(f"data folder {root} does not exist")
     if not root.is_dir():
-        raise FileNotFoundError(f"--data must be a folder of images, got the file {root}")
+        raise FileNotFoundError(f"expected a folder of images, got the file {root}")
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if not paths:
         raise ValueError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) found under {root}")
@@ -57,6 +57,38 @@ def scan_image_folder(root: str | Path) -> tuple[list[Path], np.ndarray, list[st
         classes = [root.name]
         labels = np.zeros(len(paths), dtype=np.int64)
     return paths, labels, classes
+
+
+#: 16-bit and 32-bit integer modes Pillow opens greyscale PNG / TIFF files in; RGB conversion would clip them.
+_WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """An 8-bit RGB copy of ``im``; 16-bit greyscale is scaled (``v * 255 / 65535``) instead of being
+    clipped at 255 as ``Image.convert("RGB")`` does.
+
+    Parameters
+    ----------
+    im : PIL.Image.Image
+        Any mode; ``I`` (32-bit) is read as 16-bit data, the only depth PNG and TIFF use for it.
+    """
+    top = _WIDE_MODES.get(im.mode)
+    if top is None:
+        return im.convert("RGB")
+    a = np.asarray(im, dtype=np.float64)
+    a8 = np.clip(np.round(a * (255.0 / top)), 0, 255).astype(np.uint8)
+    return Image.fromarray(a8, mode="L").convert("RGB")
+
+
+#: What reading an image can raise for a bad file (Pillow, the OS, a decompression bomb).
+IMAGE_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+class Unreadable:
+    """Placeholder item for an image file that could not be read (path and reason)."""
+
+    def __init__(self, path, reason: str):
+        self.path, self.reason = str(path), reason
 
 
 def _crop_box(w: int, h: int, rng: np.random.Generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
@@ -89,11 +121,10 @@ class ImageFolderViews(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         try:
             with Image.open(self.paths[index]) as im:
-                im = im.convert("RGB")
                 im.load()
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-            warnings.warn(f"skipping unreadable image {self.paths[index]}: {exc}", stacklevel=2)
-            return None
+                im = to_rgb(im)
+        except IMAGE_ERRORS as exc:  # reported once per file by the trainer, not per worker and epoch
+            return Unreadable(self.paths[index], f"{type(exc).__name__}: {exc}")
         views = []
         for _ in range(self.n_views):
             box = _crop_box(im.width, im.height, rng)
@@ -105,14 +136,15 @@ class ImageFolderViews(torch.utils.data.Dataset):
 
 
 def collate_views(items):
-    """Stack the readable items; count the unreadable ones (returned as ``None``)."""
-    good = [it for it in items if it is not None]
+    """Stack the readable items; list the unreadable ones (:class:`Unreadable`) as ``bad``: (path, reason)."""
+    good = [it for it in items if it is not None and not isinstance(it, Unreadable)]
+    bad = [(it.path, it.reason) for it in items if isinstance(it, Unreadable)]
     n_bad = len(items) - len(good)
     if not good:
-        return {"views": None, "labels": None, "n_bad": n_bad}
+        return {"views": None, "labels": None, "n_bad": n_bad, "bad": bad}
     views = torch.stack([v for v, _ in good])  # (B, V, 3, H, W) uint8
     labels = torch.tensor([lab for _, lab in good], dtype=torch.int64)
-    return {"views": views, "labels": labels, "n_bad": n_bad}
+    return {"views": views, "labels": labels, "n_bad": n_bad, "bad": bad}
 
 
 class EpochBatchSampler(torch.utils.data.Sampler):

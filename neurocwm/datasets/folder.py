@@ -120,6 +120,8 @@ def _read_mat(path: Path, key: str | None) -> np.ndarray:
         data = scipy.io.loadmat(path)
     except NotImplementedError:
         raise ValueError(f"{path} is a MATLAB v7.3 (HDF5) file; re-save with -v7 or load it with h5py") from None
+    except (ValueError, IndexError, TypeError, KeyError, OSError) as exc:  # scipy's errors on non-MAT files
+        raise ValueError(f"{path} is not a readable MATLAB .mat file ({type(exc).__name__}: {exc})") from None
     candidates = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray)
                   and np.issubdtype(v.dtype, np.number) and v.ndim >= 2}
     if key is not None:

@@ -114,8 +114,9 @@ def load_ringach2002(path: str | os.PathLike) -> dict[str, np.ndarray]:
         )
     try:
         mat = loadmat(str(p))
-    except (MatReadError, ValueError, OSError) as exc:
-        raise ValueError(f"{p} is not a readable MATLAB .mat file: {exc}") from exc
+    except (MatReadError, ValueError, OSError, IndexError, TypeError, KeyError, NotImplementedError) as exc:
+        # scipy raises IndexError / TypeError on some non-MAT files: all mean "not a readable .mat file"
+        raise ValueError(f"{p} is not a readable MATLAB .mat file ({type(exc).__name__}: {exc})") from None
     if "db" not in mat:
         found = sorted(k for k in mat if not k.startswith("__"))
         raise ValueError(f"{p} holds no 'db' variable (found {found}); is it ringach_2002_db.mat?")

@@ -188,6 +188,10 @@ def score_run(
             raise ValueError(f"{name} must be >= 1, got {v}")
     if n_dim_images < 2:
         raise ValueError(f"n_dim_images must be >= 2, got {n_dim_images}")
+    if per_category is not None and per_category < 1:
+        raise ValueError(f"per_category must be >= 1, got {per_category}")
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
     t_start = time.perf_counter()
     torch.manual_seed(seed)
     run = load_run(run_dir, checkpoint=checkpoint, device=device, random_init=random_init)
@@ -215,8 +219,14 @@ def score_run(
         ringach_path, why = _shared_file(ringach, "ringach2002", "ringach_2002_db.mat", kind="Ringach 2002 file")
         if why:
             skipped["ringach_comparison"] = why
+        elif ringach is not None:
+            from neurocwm.datasets.ringach import load_ringach2002
+
+            load_ringach2002(ringach_path)  # a damaged file is refused now, not after the V1 maps
     if "vtc" in analyses:
         floc_path, floc_why = _shared_file(floc, "floc", "stimuli", kind="fLoc stimuli folder")
+        if floc is not None and not floc_path.is_dir():
+            raise ValueError(f"--floc {floc_path} is a file; give the fLoc stimuli folder")
     if images is not None and ("wiring" in analyses or "dimensionality" in analyses):
         from neurocwm.data.folder import scan_image_folder
 

@@ -22,6 +22,7 @@ import json
 import math
 import shutil
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -29,20 +30,87 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
 
 from topography.fileio import write_json, write_text
 
-from .checkpoint import latest_checkpoint, load_checkpoint, load_weights, save_checkpoint, save_weights
+from .checkpoint import (
+    CheckpointError,
+    checkpoint_dirs,
+    checkpoint_problem,
+    latest_checkpoint,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+    save_weights,
+)
+from ..progress import progress_bar
 from .distributed import DistInfo, init_distributed
+from .lock import LOCK_NAME, RunLock
 
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "positions", "model.safetensors", "model.json")
 #: Options that may change when a run is resumed (everything else must match the run).
-RESUMABLE_CHANGES = {"steps", "epochs", "resume", "force", "device", "workers", "progress", "checkpoint_every", "log_every", "out", "init_from"}
+RESUMABLE_CHANGES = {"steps", "epochs", "resume", "force", "device", "workers", "progress", "checkpoint_every",
+                     "log_every", "out", "init_from", "threads"}
+#: Command-line flags whose names differ from their configuration keys.
+FLAGS = {"n_neighborhood_windows": "--neighborhood-windows"}
+#: Range of every numeric option: (type, lowest, lowest allowed?, highest). Checked before anything is written.
+NUMBERS = {
+    "steps": (int, 1, True, 10**9), "epochs": (float, 0, False, 10**6), "batch_size": (int, 1, True, 10**7),
+    "image_size": (int, 1, True, 8192), "lr": (float, 0, True, 1e6), "weight_decay": (float, 0, True, 1e6),
+    "alpha": (float, 0, True, 1e6), "neighborhoods_per_step": (int, 1, True, 10**6),
+    "n_neighborhood_windows": (int, 1, True, 10**8), "position_jitter": (float, 0, True, 1e4),
+    "workers": (int, 0, True, 1024), "checkpoint_every": (int, 1, True, 10**9), "seed": (int, 0, True, 2**32 - 1),
+    "gap_ms": (float, 0, False, 1e7), "motion_weight": (float, 0, True, 1e6), "spot_density": (float, 0, True, 100),
+    "camera_prob": (float, 0, True, 1), "glued_prob": (float, 0, True, 1), "fps": (float, 0, False, 1e6),
+    "threads": (int, 1, True, 4096), "log_every": (int, 1, True, 10**9), "keep_checkpoints": (int, 1, True, 10**6),
+    "warmup_steps": (int, 0, True, 10**9),
+}
+#: Options naming a file or folder: an empty string is refused rather than read as "not given".
+PATH_OPTIONS = ("data", "positions", "init_from", "out", "arch")
 
 
 class ConfigError(ValueError):
     """A bad option or a run folder that cannot be used as asked."""
+
+
+def _flag(key: str) -> str:
+    return FLAGS.get(key, "--" + key.replace("_", "-"))
+
+
+def check_options(cfg: dict) -> None:
+    """Refuse non-finite, out-of-range or mistyped numbers and empty paths (one line naming the flag).
+
+    Raises
+    ------
+    ConfigError
+    """
+    for key, (kind, lo, lo_ok, hi) in NUMBERS.items():
+        v = cfg.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not float(v).is_integer()):
+            raise ConfigError(f"{_flag(key)} must be {'an integer' if kind is int else 'a number'}, got {v!r}")
+        if not math.isfinite(v):
+            raise ConfigError(f"{_flag(key)} must be a finite number, got {v}")
+        if v < lo or (v == lo and not lo_ok) or v > hi:
+            low = f">= {lo}" if lo_ok else f"> {lo}"
+            raise ConfigError(f"{_flag(key)} must be {low} and <= {hi:g}, got {v}")
+    for key in PATH_OPTIONS:
+        v = cfg.get(key)
+        if v is not None and (not isinstance(v, str) or not v.strip()):
+            raise ConfigError(f"{_flag(key)} must not be empty")
+
+
+def read_run_config(run_dir: Path) -> dict:
+    """The ``config.json`` of a run folder (a one-line error naming the file if it is damaged)."""
+    f = Path(run_dir) / "config.json"
+    try:
+        cfg = json.loads(f.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{f} is not valid JSON ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{f} does not hold a run configuration (a JSON object)")
+    return cfg
 
 
 def resolve_device(name: str) -> torch.device:
@@ -56,9 +124,25 @@ def resolve_device(name: str) -> torch.device:
 
 
 def resolve_config(options: dict, task, device: torch.device, world: int) -> dict:
-    """Task defaults for the device type, overlaid with the user's non-None options."""
+    """Task defaults for the device type, overlaid with the user's non-None options.
+
+    With ``resume`` and a run in ``out``, the run's own ``config.json`` comes between the two, so
+    ``--resume`` needs no other option; an option given that disagrees with the run is refused
+    by :func:`_check_run_dir` (except those in :data:`RESUMABLE_CHANGES`).
+    """
+    given = {k: v for k, v in options.items() if v is not None}
+    check_options(given)
     cfg = task.default_config(device.type)
-    cfg.update({k: v for k, v in options.items() if v is not None})
+    out = Path(given["out"]).expanduser() if given.get("out") else None
+    if given.get("resume") and out is not None and (out / "config.json").is_file():
+        old = read_run_config(out)
+        if "steps" in given:  # --steps and --epochs exclude each other: the one given wins
+            old.pop("epochs", None)
+        elif "epochs" in given:
+            old.pop("steps", None)
+        cfg.update({k: v for k, v in old.items() if k not in ("device_type", "world_size", "n_images")})
+    cfg.update(given)
+    cfg["_given"] = sorted(given)
     cfg.setdefault("seed", 0)
     cfg.setdefault("amp", device.type == "cuda")
     cfg.setdefault("channels_last", device.type == "cuda")
@@ -66,20 +150,22 @@ def resolve_config(options: dict, task, device: torch.device, world: int) -> dic
     cfg.setdefault("keep_checkpoints", 2)
     cfg["device_type"] = device.type
     cfg["world_size"] = world
-    if cfg.get("steps") is not None and cfg["steps"] < 1:
-        raise ConfigError(f"--steps must be >= 1, got {cfg['steps']}")
+    check_options(cfg)
     if cfg["batch_size"] % world:
         raise ConfigError(f"--batch-size {cfg['batch_size']} is not divisible by the {world} processes")
     try:
         cfg = task.validate_config(cfg)
     except (ValueError, FileNotFoundError) as exc:
         raise ConfigError(str(exc)) from None
+    if cfg.get("epochs") is not None and int(cfg.get("steps") or 0) < 1:
+        raise ConfigError(f"--epochs {cfg['epochs']} is less than one step (batch size {cfg['batch_size']})")
+    check_options(cfg)
     if cfg.get("data") is not None:
         cfg["data"] = str(Path(cfg["data"]).expanduser().resolve())
     cfg["out"] = str(Path(cfg["out"]).expanduser().resolve())
     if cfg.get("resume") and (Path(cfg["out"]) / "config.json").is_file():
         # a resumed run keeps the starting point it recorded (its checkpoints override it anyway)
-        cfg["init_from"] = json.loads((Path(cfg["out"]) / "config.json").read_text()).get("init_from")
+        cfg["init_from"] = read_run_config(Path(cfg["out"])).get("init_from")
     elif cfg.get("init_from") is not None:
         cfg["init_from"] = str(_init_weights(cfg["init_from"]))
     return cfg
@@ -105,14 +191,16 @@ def _init_weights(path: str | Path) -> Path:
 def _check_run_dir(cfg: dict, defaults: dict | None = None) -> tuple[Path, bool]:
     """Return (run_dir, resuming). Refuse a folder holding a different run unless asked.
 
-    A key the run's ``config.json`` lacks (a setting added to the task after the run was written)
-    is no difference when ``cfg`` holds the task's default for it, which keeps the old behaviour.
+    Only the options the user gave (``cfg["_given"]``) are compared with the run's ``config.json``
+    on resume; the others were taken from it.
     """
-    defaults = defaults or {}
     run_dir = Path(cfg["out"])
     cfg_file = run_dir / "config.json"
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"--out {run_dir} is a file, not a folder")
+    for parent in [run_dir, *run_dir.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {run_dir}: {parent} is a file, not a folder")
+            break
     if cfg_file.exists():
         if cfg.get("force"):
             return run_dir, False
@@ -120,21 +208,38 @@ def _check_run_dir(cfg: dict, defaults: dict | None = None) -> tuple[Path, bool]
             raise ConfigError(
                 f"--out {run_dir} already holds a run; pass --resume to continue it or --force to overwrite it"
             )
-        old = json.loads(cfg_file.read_text())
+        old = read_run_config(run_dir)
+        given = set(cfg.get("_given", cfg))
         diffs = sorted(
-            k for k in set(old) | set(cfg)
-            if k not in RESUMABLE_CHANGES and k not in ("n_images",) and old.get(k) != cfg.get(k)
-            and not (k not in old and k in defaults and cfg.get(k) == defaults[k])
+            k for k in given
+            if k not in RESUMABLE_CHANGES and k not in ("n_images", "_given") and k in old and old.get(k) != cfg.get(k)
         )
         if diffs:
-            detail = ", ".join(f"{k}: run has {old.get(k)!r}, asked {cfg.get(k)!r}" for k in diffs[:4])
-            raise ConfigError(f"cannot resume {run_dir} with different settings ({detail})")
+            detail = ", ".join(f"{_flag(k)}: run has {old.get(k)!r}, asked {cfg.get(k)!r}" for k in diffs[:4])
+            raise ConfigError(f"cannot resume {run_dir} with different settings ({detail}); "
+                              "leave them out to use the run's")
         return run_dir, True
     if cfg.get("resume"):
         raise ConfigError(f"--resume: {run_dir} holds no run to resume")
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not cfg.get("force"):
+    if run_dir.is_dir() and any(p.name != LOCK_NAME for p in run_dir.iterdir()) and not cfg.get("force"):
         raise ConfigError(f"--out {run_dir} is not empty and holds no neurocwm run; choose another folder or pass --force")
     return run_dir, False
+
+
+def _clean_temporaries(run_dir: Path) -> None:
+    """Remove dot-named temporaries that interrupted atomic writes left (only while holding the lock)."""
+    for folder in (run_dir, run_dir / "checkpoints", run_dir / "positions"):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if p.name.startswith(".") and p.name != LOCK_NAME and (
+                    p.name.startswith(".step_") or any(p.name.startswith(f".{n}.") for n in _TEMP_NAMES)):
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+#: Files written atomically inside a run folder (their temporaries are named ``.<name>.<random>``).
+_TEMP_NAMES = ("config.json", "metrics.jsonl", "model.safetensors", "model.json", "latest.json",
+               "positions.safetensors", "positions.json", "neighborhoods.safetensors")
 
 
 def _clear_run(run_dir: Path) -> None:
@@ -193,26 +298,60 @@ def fit(options: dict, task) -> Path:
 def _fit(options: dict, task, d: DistInfo) -> Path:
     device = d.device
     cfg = resolve_config(options, task, device, d.world)
+    defaults = task.default_config(device.type)
     if d.is_main:
-        run_dir, resuming = _check_run_dir(cfg, task.default_config(device.type))
+        _check_run_dir(cfg, defaults)  # read-only: nothing is written before the run can start
     torch.manual_seed(cfg["seed"])
     model = task.build_model(cfg).to(device)
-    if cfg.get("init_from") and not (cfg.get("resume") and latest_checkpoint(Path(cfg["out"])) is not None):
+    if cfg.get("init_from") and not (cfg.get("resume") and latest_checkpoint(Path(cfg["out"]), warn=False) is not None):
         # before the run folder is touched (a bad file leaves nothing behind); a checkpoint of this run overrides it
         try:
             load_weights(model, Path(cfg["init_from"]))
+        except CheckpointError as exc:
+            raise ConfigError(f"--init-from: {exc}") from None
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"--init-from {cfg['init_from']}: weights do not fit this model (same architecture and sizes needed): {str(exc)[:300]}") from None
-        except Exception as exc:  # a damaged or foreign file (safetensors' own error type)
-            raise ConfigError(f"--init-from {cfg['init_from']}: cannot read the weights ({exc})") from None
-    if d.is_main:
-        if cfg.get("force") and not resuming:
-            _clear_run(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-    d.barrier()
+    if hasattr(task, "check_inputs"):
+        task.check_inputs(cfg, model)  # e.g. that --positions fit the model, before the folder is written
     run_dir = Path(cfg["out"])
-    resuming = bool(cfg.get("resume")) and (run_dir / "config.json").exists()
-    saved_cfg = {k: v for k, v in cfg.items() if k not in ("resume", "force")}
+    lock, new_dir = None, False
+    if d.is_main:
+        new_dir = not run_dir.exists()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(run_dir)
+        try:
+            lock.acquire()
+            _check_run_dir(cfg, defaults)  # again, under the lock: another process may have written a run meanwhile
+        except BaseException:
+            lock.release()
+            if new_dir:
+                with contextlib.suppress(OSError):
+                    run_dir.rmdir()
+            raise
+    progress = {"started": False, "resuming": bool(cfg.get("resume")) and (run_dir / "config.json").exists()}
+    try:
+        return _fit_locked(cfg, task, d, model, run_dir, progress)
+    except BaseException:
+        if d.is_main and not progress["started"] and not progress["resuming"]:
+            _clear_run(run_dir)  # a run that never made a step leaves nothing, so a corrected rerun is not refused
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+            if new_dir and not progress["started"] and not progress["resuming"]:
+                with contextlib.suppress(OSError):
+                    run_dir.rmdir()  # only if empty
+
+
+def _fit_locked(cfg: dict, task, d: DistInfo, model: torch.nn.Module, run_dir: Path, progress: dict) -> Path:
+    device = d.device
+    if d.is_main:
+        _clean_temporaries(run_dir)
+        if cfg.get("force") and not progress["resuming"]:
+            _clear_run(run_dir)
+    d.barrier()
+    resuming = progress["resuming"]
+    saved_cfg = {k: v for k, v in cfg.items() if k not in ("resume", "force", "_given")}
     if d.is_main:
         write_json(run_dir / "config.json", saved_cfg)
 
@@ -226,10 +365,8 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
         optimizer = torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg.get("weight_decay", 0.0))
 
     start = 0
-    ckpt = latest_checkpoint(run_dir) if resuming else None
-    if ckpt is not None:
-        state = load_checkpoint(ckpt, model, optimizer)
-        start = int(state["step"])
+    if resuming:
+        start = _restore(run_dir, model, optimizer, d.is_main)
     if d.is_main:
         _truncate_metrics(run_dir / "metrics.jsonl", start)
     train_model = model
@@ -247,9 +384,10 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
 
     batches = task.make_batches(cfg, d.rank, d.world, start, device)
     amp = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if cfg.get("amp") and device.type == "cuda" else contextlib.nullcontext()
-    bar = tqdm(total=total, initial=start, desc=f"fit {task.name}", unit="step", disable=not d.is_main or not cfg.get("progress", True), dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=start, desc=f"fit {task.name}", unit="step",
+                       disable=not d.is_main or not cfg.get("progress", True), dynamic_ncols=True)
     metrics_file = open(run_dir / "metrics.jsonl", "a") if d.is_main else None
-    n_bad = 0
+    n_bad, bad_files = 0, set()
     train_model.train()
     stop = _StopRequest() if d.world == 1 else contextlib.nullcontext(None)
     try:
@@ -257,7 +395,11 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
             for step in range(start, total):
                 t0 = time.perf_counter()
                 batch = next(batches)
-                n_bad += int(batch.get("n_bad", 0))
+                for path, why in batch.get("bad") or ():
+                    if path not in bad_files and d.is_main:
+                        bar.write(f"skipping unreadable image {path} ({why})", file=sys.stderr)
+                    bad_files.add(path)
+                n_bad = len(bad_files) if bad_files else n_bad + int(batch.get("n_bad", 0))
                 if batch.get("empty"):
                     continue
                 if cfg.get("channels_last"):
@@ -282,6 +424,7 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
                 if hasattr(task, "validate") and cfg.get("validate_every") and (step + 1) % cfg["validate_every"] == 0:
                     metrics.update(task.validate(model, step + 1))
                     train_model.train()
+                progress["started"] = True
                 if d.is_main:
                     if (step + 1) % cfg["log_every"] == 0 or step + 1 == total:
                         metrics_file.write(json.dumps(metrics) + "\n")
@@ -293,13 +436,15 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
                     bar.update(1)
                 if (step + 1) % cfg["checkpoint_every"] == 0 and step + 1 < total:
                     if d.is_main:
+                        _check_finite(model, step + 1)
                         save_checkpoint(run_dir, step + 1, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"])
                     d.barrier()
                 elif stop is not None and stop.requested and step + 1 < total:
+                    _check_finite(model, step + 1)
                     save_checkpoint(run_dir, step + 1, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"])
                 if stop is not None and stop.requested and step + 1 < total:
                     bar.close()
-                    print(f"stopped at step {step + 1} of {total}; checkpoint written. Continue with: neurocwm fit ... "
+                    print(f"stopped at step {step + 1} of {total}; checkpoint written. Continue with: neurocwm fit "
                           f"--out {run_dir} --resume", flush=True)
                     raise KeyboardInterrupt
     finally:
@@ -307,8 +452,9 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
         if metrics_file:
             metrics_file.close()
     if n_bad and d.is_main:
-        warnings.warn(f"skipped {n_bad} unreadable image(s) during training", stacklevel=2)
+        warnings.warn(f"skipped {n_bad} unreadable image file(s) during training", stacklevel=2)
     if d.is_main:
+        _check_finite(model, total)
         save_checkpoint(run_dir, total, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"])
         _write_final(run_dir, model, cfg, total)
     d.barrier()
@@ -340,7 +486,43 @@ class _StopRequest(contextlib.AbstractContextManager):
         return None
 
 
+def _restore(run_dir: Path, model: torch.nn.Module, optimizer, is_main: bool) -> int:
+    """Load the newest intact checkpoint of ``run_dir`` (older ones if a newer one fails to load) and
+    return its step; 0 (with a note) if the run never reached one. Never starts over silently: a
+    run whose checkpoints are all damaged is refused."""
+    skipped = []
+    for _, path in checkpoint_dirs(run_dir):
+        why = checkpoint_problem(path)
+        if why is None:
+            try:
+                state = load_checkpoint(path, model, optimizer)
+            except (CheckpointError, KeyError, ValueError) as exc:
+                why = f"{type(exc).__name__}: {exc}"
+            else:
+                if skipped and is_main:
+                    warnings.warn(f"skipped damaged checkpoint(s) {'; '.join(skipped)}; resuming from {path.name}",
+                                  stacklevel=2)
+                return int(state["step"])
+        skipped.append(f"{path.name} ({why})")
+    if checkpoint_dirs(run_dir):
+        names = ", ".join(p.name for _, p in checkpoint_dirs(run_dir))
+        raise ConfigError(f"--resume: no intact checkpoint in {run_dir / 'checkpoints'} ({names} damaged); "
+                          "pass --force instead of --resume to start the run over")
+    if is_main:
+        print(f"note: {run_dir} has no checkpoint yet; the run starts again from step 0", flush=True)
+    return 0
+
+
+def _check_finite(model: torch.nn.Module, step: int) -> None:
+    """Refuse to save non-finite weights (e.g. from a learning rate so high that the last update diverged)."""
+    for name, t in model.state_dict().items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise FloatingPointError(f"the weights became non-finite at step {step} ({name}); nothing was saved for "
+                                     "this step; lower --lr or check the data")
+
+
 def _write_final(run_dir: Path, model: torch.nn.Module, cfg: dict, step: int) -> None:
-    meta = {"step": step, "config": {k: v for k, v in cfg.items() if k not in ("resume", "force")}}
+    _check_finite(model, step)
+    meta = {"step": step, "config": {k: v for k, v in cfg.items() if k not in ("resume", "force", "_given")}}
     save_weights(model, run_dir / "model.safetensors", meta)
     write_json(run_dir / "model.json", meta)
