@@ -513,7 +513,7 @@ def test_cli_import_then_score_v1_and_other_commands(published, tmp_path, capsys
     np.save(tmp_path / "resp.npy", rng.normal(size=(24, 4)))
     assert main(["predict", str(run), "--neural", str(tmp_path / "imgs"), "--responses", str(tmp_path / "resp.npy"),
                  "--region", "IT"]) == 0
-    assert (run / "predictivity" / "imgs_resp.json").is_file()
+    assert (run / "predictivity" / "imgs_resp.pls.json").is_file()  # <data>.<metric>: runs of other metrics kept
     with pytest.warns(UserWarning, match="alpha = 0.5"):
         assert main(["positions", "optimize", str(run), "--steps", "200", "--layers", "layer2.0", "--no-progress"]) == 0
 
