@@ -193,6 +193,21 @@ def _cases():
         "fig-human-bad": ["figures", R, "--human", "{root}/bad.json", "--out", "{root}/figs"],
         # import
         "import-nothing": ["import"],
+        "import-tdann-missing": ["import", "tdann", M, "--positions", FR, "--out", "{root}/imp"],
+        "import-tdann-text": ["import", "tdann", T, "--positions", FR, "--out", "{root}/imp"],
+        "import-tdann-folder": ["import", "tdann", FR, "--positions", FR, "--out", "{root}/imp"],
+        "import-tdann-bad-positions": ["import", "tdann", "{root}/bad.npz", "--positions", T, "--out", "{root}/imp"],
+        "import-tdann-unknown-name": ["import", "tdann", "no-such-model", "--out", "{root}/imp"],
+        "import-tdann-empty": ["import", "tdann", "", "--out", "{root}/imp"],
+        "import-toponets-text": ["import", "toponets", T, "--out", "{root}/imp"],
+        "import-toponets-pickle": ["import", "toponets", "{root}/bad.json", "--out", "{root}/imp"],
+        "import-toponets-bad-size": ["import", "toponets", T, "--image-size", "nan", "--out", "{root}/imp"],
+        "import-cwm-text": ["import", "cwm", T, "--out", "{root}/imp"],
+        "import-cwm-npz": ["import", "cwm", "{root}/bad.npz", "--out", "{root}/imp"],
+        "import-cwm-folder": ["import", "cwm", FR, "--out", "{root}/imp"],
+        "import-cwm-run": ["import", "cwm", "{root}/run/model.safetensors", "--out", "{root}/imp"],
+        "import-cwm-out-file": ["import", "cwm", "{root}/run/model.safetensors", "--out", T],
+        "import-cwm-variant": ["import", "cwm", T, "--variant", "vit-huge"],
     }
     return cases
 
