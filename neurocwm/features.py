@@ -191,7 +191,7 @@ def layer_responses(
     pool : {None, "channel_max"}
         ``None`` keeps every unit (``C * H * W`` columns); ``"channel_max"`` keeps one value per
         channel, the maximum over space (:func:`topography.dimensionality.channel_max_pool`,
-        ``tdann.md`` §7.1), before anything is stored.
+        the effective-dimensionality features of Margalit et al. 2024, Fig. 6), before anything is stored.
     path : path, optional
         Stream the responses into this netCDF file (written atomically: a temporary file renamed
         at the end) and return it opened lazily.

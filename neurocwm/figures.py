@@ -1,7 +1,7 @@
 """Paper-style figures from result files, in one consistent, deterministic style.
 
 :func:`paper_figures` reads the ``results.json`` / ``results.csv`` of ``neurocwm score`` runs
-across alphas and seeds and draws the alpha sweeps of Margalit et al. 2024 (``tdann.md`` §8):
+across alphas and seeds and draws the alpha sweeps of Margalit et al. 2024 (Neuron):
 orientation-map smoothness, pinwheel density (line at pi), % orientation-selective units (line at
 the macaque 49.7 %), patch counts (band = human range when a ``neurocwm fmri compare`` result is
 given), wiring length, effective dimensionality (line at the human 16.71) and predictivity when

@@ -26,19 +26,6 @@ RUN_RE = re.compile(r"\b[Rr]uns? [A-Z][0-9]*\b(?![\w-])")
 #: A list of three or more compass points ("runs E, SE, S, SW") is not a run letter.
 COMPASS_RE = re.compile(r"\b(?:N|NE|E|SE|S|SW|W|NW)(?:, (?:N|NE|E|SE|S|SW|W|NW)){2,}\b")
 
-# PENDING: files outside the citations branch's scope (issue 14, item 5) that still cite the reference
-# notes or run letters; other engineers are editing them. The lead empties this list after merging
-# their branches. A file listed here that has become clean fails the test, so the list only shrinks.
-PENDING: frozenset[str] = frozenset(
-    {
-        "neurocwm/cli/fit.py",  # "(benchmarks/RESULTS.md, run Q)" in a help string
-        "neurocwm/features.py",
-        "neurocwm/figures.py",
-        "neurocwm/score/__init__.py",
-    }
-)
-
-
 def note_citations(source: str) -> list[str]:
     """Lines of ``source`` (comments included) that mention a reference-note file, as ``'LINE: text'``."""
     return [f"{i}: {line.strip()}" for i, line in enumerate(source.splitlines(), 1) if NOTE_RE.search(line)]
@@ -117,21 +104,14 @@ def test_run_letter_detector_passes_ordinary_text(text):
 def test_scan_covers_the_packages():
     rel = {p.relative_to(REPO).as_posix() for p in _files()}
     assert "neurocwm/cwm/readouts.py" in rel and "topography/sheet.py" in rel and "benchmarks/swapopt.py" in rel
-    missing = sorted(PENDING - rel)
-    assert not missing, f"PENDING names files that do not exist: {missing}"
 
 
 def test_docstrings_cite_papers_not_reference_notes():
     bad = {}
     for path in _files():
         rel = path.relative_to(REPO).as_posix()
-        if rel not in PENDING and (problems := _problems(path)):
+        if problems := _problems(path):
             bad[rel] = problems
     assert not bad, "cite the paper (author, year, figure/equation) instead of:\n" + "\n".join(
         f"{f}:{p}" for f, ps in bad.items() for p in ps
     )
-
-
-def test_pending_list_only_shrinks():
-    clean = sorted(rel for rel in PENDING if not _problems(REPO / rel))
-    assert not clean, f"these PENDING files are clean now, remove them from PENDING: {clean}"

@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
                         "(0 = none; validation and cwm eval scenes have none; see benchmarks/RESULTS.md)")
     p.add_argument("--camera-prob", dest="camera_prob", type=float, default=None,
                    help="CWM on generated videos: share of scenes whose camera moves (0.5); a lower share teaches the model "
-                        "that the background can stand still, which the Spelke segments need (benchmarks/RESULTS.md, run Q)")
+                        "that the background can stand still, which the Spelke segments need (benchmarks/RESULTS.md)")
     p.add_argument("--glued-prob", dest="glued_prob", type=float, default=None,
                    help="CWM on generated videos: chance that an object is a glued pair of two differently coloured shapes (0.3)")
     p.add_argument("--init-from", dest="init_from", type=str, default=None,

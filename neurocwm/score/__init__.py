@@ -1,7 +1,7 @@
 """``neurocwm score``: the topographic measurements of a run, computed as on the brain.
 
 :func:`score_run` opens a run (TDANN or CWM), shows its mapped layers the standard stimuli and
-measures (``tdann.md`` §4-7):
+measures (Margalit et al. 2024, Neuron, STAR Methods):
 
 * **V1** (every layer of area V1; gratings, :mod:`neurocwm.score.v1`): % orientation-selective
   units, CV distribution against Ringach 2002, orientation / SF / colour maps and their
@@ -58,8 +58,8 @@ VTC_NULL_SHUFFLES = 19
 #: retinotopic locations; each shuffle re-runs the k-means and matching, so few: smallest p 0.1).
 WIRING_NULL_SHUFFLES = 9
 
-#: Wiring-length parameters per area (``tdann.md`` §6): active percentile, fibre radius (mm),
-#: window side (mm; None = the whole sheet) and number of windows.
+#: Wiring-length parameters per area (Margalit et al. 2024, STAR Methods, Fig. 7): active percentile,
+#: fibre radius (mm), window side (mm; None = the whole sheet) and number of windows.
 WIRING = {"V1": {"percentile": 95.0, "fiber_radius_mm": 0.9, "window_mm": 3.5, "n_windows": 20},
           "VTC": {"percentile": 99.0, "fiber_radius_mm": 10.0, "window_mm": None, "n_windows": 1}}
 
