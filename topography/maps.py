@@ -271,7 +271,7 @@ def smoothing_operator(
     width: float,
     extent: Sequence[float] | None = None,
     inset: float | None = None,
-) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+) -> tuple[sparse.csc_matrix, np.ndarray, np.ndarray]:
     """The boxcar smoothing of :func:`smooth_map` as one sparse matrix, for many value vectors.
 
     ``W @ values`` sums each node's window, so one product smooths many maps of the same units
@@ -286,7 +286,7 @@ def smoothing_operator(
 
     Returns
     -------
-    W : scipy.sparse.csr_matrix of shape (ny * nx, n_units)
+    W : scipy.sparse.csc_matrix of shape (ny * nx, n_units)
         Window weights; node ``(i, j)`` is row ``i * nx + j``.
     x : numpy.ndarray of shape (nx,)
     y : numpy.ndarray of shape (ny,)
@@ -312,7 +312,9 @@ def smoothing_operator(
     ix = kx.indptr[unit] + local % np.maximum(cx[unit], 1)
     iy = ky.indptr[unit] + local // np.maximum(cx[unit], 1)
     node = ky.indices[iy].astype(np.int64) * xc.size + kx.indices[ix]
-    W = sparse.csr_matrix((kx.data[ix] * ky.data[iy], (node, unit)), shape=(yc.size * xc.size, n))
+    # entries come unit by unit: the compressed-column layout directly, no sort of a COO list
+    indptr = np.concatenate([[0], np.cumsum(tot)])
+    W = sparse.csc_matrix((kx.data[ix] * ky.data[iy], node, indptr), shape=(yc.size * xc.size, n))
     return W, xc, yc
 
 
@@ -336,11 +338,15 @@ def circular_maps(W: sparse.spmatrix, values: np.ndarray, shape: tuple[int, int]
     v = np.asarray(values, dtype=float)
     if v.ndim == 1:
         v = v[:, None]
-    ang = 2.0 * np.pi * v / period
-    c = np.asarray(W @ np.cos(ang))
-    s = np.asarray(W @ np.sin(ang))
+    return _circular_means(W, np.exp(2j * np.pi * v / period), shape, period)
+
+
+def _circular_means(W: sparse.spmatrix, z: np.ndarray, shape: tuple[int, int], period: float) -> np.ndarray:
+    """:func:`circular_maps` from the unit vectors ``z = exp(2 pi i v / period)``, (n_units, n_maps)."""
+    sz = np.asarray(W @ z)
+    c, s = sz.real, sz.imag
     weight = np.asarray(W.sum(axis=1)).ravel()
     out = np.mod(np.arctan2(s, c) * period / (2.0 * np.pi), period)
     out = np.where(out >= period, 0.0, out)
     out[weight <= 0] = np.nan
-    return out.T.reshape((v.shape[1],) + tuple(shape))
+    return out.T.reshape((z.shape[1],) + tuple(shape))

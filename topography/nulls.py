@@ -18,8 +18,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import ndimage
 
-__all__ = ["location_groups", "shuffle_within_groups", "NullResult", "compare_to_null", "MAP_PRESENT_ALPHA"]
+__all__ = ["location_groups", "shuffle_within_groups", "NullResult", "compare_to_null", "MAP_PRESENT_ALPHA",
+           "pinwheel_counts", "column_spacings"]
 
 #: Significance level of ``map_present`` (orientation smoothness above its null).
 MAP_PRESENT_ALPHA: float = 0.01
@@ -45,7 +47,7 @@ def location_groups(dims: tuple[int, int, int]) -> np.ndarray:
 
 
 def shuffle_within_groups(n: int, groups: np.ndarray | None, rng: np.random.Generator,
-                          size: int | None = None) -> np.ndarray:
+                          size: int | None = None, at: np.ndarray | None = None) -> np.ndarray:
     """Random permutations of ``range(n)`` that map every unit to one of its own group.
 
     ``values[perm]`` gives each unit the value of a random member of its group, i.e. shuffles
@@ -60,12 +62,26 @@ def shuffle_within_groups(n: int, groups: np.ndarray | None, rng: np.random.Gene
     rng : numpy.random.Generator
     size : int, optional
         Number of independent permutations; None for one.
+    at : numpy.ndarray of shape (k,), optional
+        Distinct unit indices: return only these entries of each permutation, ``perm[..., at]``,
+        drawn from exactly the same distribution (each group's requested entries are a uniformly
+        random ordered subset of its members) but without shuffling the whole map, when ``k`` is
+        at most half of ``n`` (a null that looks at a sample of units needs only theirs).
 
     Returns
     -------
-    numpy.ndarray of shape (n,) or (size, n), int
+    numpy.ndarray of shape (n,) or (size, n), int; (k,) or (size, k) with ``at``
     """
     m = 1 if size is None else int(size)
+    if at is not None:
+        at = np.asarray(at, dtype=np.int64)
+        if at.ndim != 1 or (at.size and (at.min() < 0 or at.max() >= n)) or np.unique(at).size != at.size:
+            raise ValueError(f"at must hold distinct unit indices in [0, {n}), got shape {at.shape}")
+        if 2 * at.size <= n:
+            perm = _shuffle_at(n, groups, rng, m, at)
+            return perm[0] if size is None else perm
+        perm = shuffle_within_groups(n, groups, rng, m)[:, at]
+        return perm[0] if size is None else perm
     if groups is None:
         perm = rng.random((m, n)).argsort(axis=1)
     else:
@@ -83,6 +99,65 @@ def shuffle_within_groups(n: int, groups: np.ndarray | None, rng: np.random.Gene
             members = (code[None, :] + rng.random((m, n))).argsort(axis=1)  # each group's units, shuffled
             perm[:, slots] = members
     return perm[0] if size is None else perm
+
+
+def _shuffle_at(n: int, groups: np.ndarray | None, rng: np.random.Generator, m: int, at: np.ndarray) -> np.ndarray:
+    """``shuffle_within_groups(...)[:, at]`` without the whole permutations, (m, len(at)).
+
+    Every requested entry draws a uniform member of its group; an entry whose draw another entry
+    of the same group and permutation already holds (or wins in the same round) draws again.
+    The rule that picks a winner looks at positions only, never at the drawn members, so the
+    result is invariant under any relabelling of each group's members: it is a uniformly random
+    injection of the requested entries into their groups, exactly as restricting a uniform
+    permutation. The last few entries of a round-robin (when groups are nearly full) draw from
+    their group's free members directly, which has the same conditional distribution.
+    """
+    if groups is None:
+        code, sizes = np.zeros(n, dtype=np.int64), np.array([n])
+    else:
+        g = np.asarray(groups)
+        if g.shape != (n,):
+            raise ValueError(f"groups must have one label per unit ({n}), got shape {g.shape}")
+        _, code, sizes = np.unique(g, return_inverse=True, return_counts=True)
+        code = code.ravel()
+    slots = np.argsort(code, kind="stable")  # each group's units, in order
+    start = np.cumsum(sizes) - sizes
+    by_group = np.argsort(code[at], kind="stable")  # work group by group: local memory access
+    a_code = code[at][by_group]
+    k, n_groups, gmax = at.size, sizes.size, int(sizes.max())
+    out = np.empty((m, k), dtype=np.int64)
+    chunk = max(1, int(2**21 // max(n_groups * gmax, 1)))  # permutations per block (2M cells)
+    g_at = sizes[a_code].astype(np.float64)
+    for t0 in range(0, m, chunk):
+        nt = min(chunk, m - t0)
+        cell = ((np.arange(nt)[:, None] * n_groups + a_code[None, :]) * gmax).ravel()  # (nt * k,)
+        span = np.tile(g_at, nt)
+        val = np.empty(nt * k, dtype=np.int64)
+        taken = np.zeros(nt * n_groups * gmax, dtype=bool)
+        owner = np.empty(nt * n_groups * gmax, dtype=np.int32 if nt * k < 2**31 else np.int64)
+        todo = np.arange(nt * k)
+        for _ in range(32):
+            if todo.size == 0:
+                break
+            everyone = todo.size == nt * k  # first round: no gathers
+            r = (rng.random(todo.size) * (span if everyone else span[todo])).astype(np.int64)
+            key = (cell if everyone else cell[todo]) + r
+            free = ~taken[key]
+            cand, ck, cr = todo[free], key[free], r[free]
+            owner[ck] = cand  # one candidate per member wins: whichever write lands (by position)
+            win = owner[ck] == cand
+            val[cand[win]] = cr[win]
+            taken[ck[win]] = True
+            todo = np.concatenate([todo[~free], cand[~win]])
+        if todo.size:  # nearly full groups: draw the rest among each group's free members
+            cells = cell[todo]
+            for c in np.unique(cells):
+                pos = todo[cells == c]
+                size_c = int(span[pos[0]])
+                free_members = np.flatnonzero(~taken[c:c + size_c])
+                val[pos] = rng.choice(free_members, size=pos.size, replace=False)
+        out[t0:t0 + nt, by_group] = slots[start[a_code][None, :] + val.reshape(nt, k)]
+    return out
 
 
 @dataclass(frozen=True)
@@ -140,3 +215,81 @@ def compare_to_null(value: float, null: np.ndarray, alternative: str = "greater"
     extreme = np.sum(null >= value) if alternative == "greater" else np.sum(null <= value)
     sd = float(null.std(ddof=1)) if n > 1 else float("nan")
     return NullResult(float(value), float(null.mean()), sd, float((1 + extreme) / (1 + n)), n, alternative)
+
+
+def pinwheel_counts(maps: np.ndarray, period: float = 180.0) -> np.ndarray:
+    """Pinwheels of every map of a stack at once: ``find_pinwheels(m).shape[0]`` for each ``m``.
+
+    The same winding numbers (:func:`topography.pinwheels.winding_numbers`, 8-neighbour loop)
+    and the same 8-connected same-sign groups, computed on the whole stack with one labelling
+    per sign (a structure that never connects two maps).
+
+    Parameters
+    ----------
+    maps : numpy.ndarray of shape (n_maps, rows, cols)
+        Angle maps in degrees, NaN where masked; rows and cols at least 3.
+    period : float, default=180.0
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_maps,), int
+    """
+    from topography.pinwheels import RING_OFFSETS
+
+    a = np.asarray(maps, dtype=float)
+    if a.ndim != 3 or min(a.shape[1:]) < 3:
+        raise ValueError(f"maps must have shape (n_maps, rows >= 3, cols >= 3), got {a.shape}")
+    _, rows, cols = a.shape
+    ring = [a[:, 1 + dr:rows - 1 + dr, 1 + dc:cols - 1 + dc] for dr, dc in RING_OFFSETS]
+    total = np.zeros(ring[0].shape)
+    half = period / 2.0
+    for k in range(8):
+        total += np.mod(ring[(k + 1) % 8] - ring[k] + half, period) - half
+    valid = np.isfinite(total) & np.isfinite(a[:, 1:-1, 1:-1])
+    wn = np.zeros(a.shape)
+    wn[:, 1:-1, 1:-1] = np.where(valid, np.round(np.where(valid, total, 0.0) / period) * period / 360.0, 0.0)
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = True
+    n = np.zeros(a.shape[0], dtype=np.int64)
+    for sign in (1, -1):
+        labels, n_lab = ndimage.label(sign * wn > 0.25, structure=structure)
+        if n_lab:  # labels are numbered in scan order, so map t holds the next block of labels
+            last = np.maximum.accumulate(labels.reshape(a.shape[0], -1).max(axis=1))
+            n += np.diff(np.concatenate([[0], last]))
+    return n
+
+
+def column_spacings(maps: np.ndarray, period: float = 180.0, pixel_size: float | None = None) -> np.ndarray:
+    """:func:`topography.pinwheels.estimate_column_spacing` (``weighting="power2"``) of a stack.
+
+    Parameters
+    ----------
+    maps : numpy.ndarray of shape (n_maps, rows, cols)
+        Angle maps in degrees, NaN where masked.
+    period : float, default=180.0
+    pixel_size : float, optional
+        Spacing in mm when given, in pixels otherwise.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_maps,)
+        NaN for a map without spatial variation (where the single-map function raises).
+    """
+    a = np.asarray(maps, dtype=float)
+    if a.ndim != 3:
+        raise ValueError(f"maps must have shape (n_maps, rows, cols), got {a.shape}")
+    valid = np.isfinite(a)
+    z = np.exp(2j * np.pi * np.where(valid, a, 0.0) / period)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(valid, z, 0).sum(axis=(1, 2)) / valid.sum(axis=(1, 2))
+    z = np.where(valid, z - mean[:, None, None], 0.0)
+    power = np.abs(np.fft.fft2(z, axes=(1, 2))) ** 2
+    power[:, 0, 0] = 0.0
+    w = power**2
+    total = w.sum(axis=(1, 2))
+    ky = np.fft.fftfreq(a.shape[1])[:, None]
+    kx = np.fft.fftfreq(a.shape[2])[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k_mean = np.sum(np.hypot(ky, kx)[None] * w, axis=(1, 2)) / total
+        spacing = np.where(total > 0, 1.0 / k_mean, np.nan)
+    return spacing * pixel_size if pixel_size is not None else spacing
