@@ -93,7 +93,16 @@ def shuffle_within_groups(n: int, groups: np.ndarray | None, rng: np.random.Gene
         perm = np.empty((m, n), dtype=np.int64)
         if np.all(sizes == sizes[0]):  # equal groups (a layer's locations): sort short rows only
             rows = slots.reshape(len(sizes), int(sizes[0]))
-            order = rng.random((m,) + rows.shape, dtype=np.float32).argsort(axis=2)
+            bits = max(1, int(sizes[0] - 1).bit_length())
+            # random keys with the member's rank in the low bits: a plain sort of integers (no
+            # argsort) orders the members randomly (ties, as with float keys, have probability
+            # < size^2 / 2^(33 - bits) per row)
+            kind = np.uint32 if bits <= 12 else np.uint64
+            keys = rng.integers(0, 2 ** ((32 if kind is np.uint32 else 64) - bits), size=(m,) + rows.shape, dtype=kind)
+            keys <<= kind(bits)
+            keys |= np.arange(rows.shape[1], dtype=kind)
+            keys.sort(axis=2)
+            order = (keys & kind(2**bits - 1)).astype(np.int64)
             perm[:, slots] = np.take_along_axis(np.broadcast_to(rows, order.shape), order, axis=2).reshape(m, n)
         else:
             members = (code[None, :] + rng.random((m, n))).argsort(axis=1)  # each group's units, shuffled

@@ -262,19 +262,23 @@ def pinwheel_null(positions: np.ndarray, orientation_deg: np.ndarray, params: V1
                   groups: np.ndarray | None, n_shuffles: int, seed: int) -> dict[str, np.ndarray]:
     """Pinwheel count and densities of ``n_shuffles`` maps with positions shuffled within groups.
 
-    Each shuffled map is smoothed exactly as the real one (one sparse operator,
-    :func:`topography.maps.smoothing_operator`, serves them all) and measured with the same
-    functions. Returns ``{"n_pinwheels", "pinwheel_density", "pinwheel_density_fixed_spacing"}``,
+    Each shuffled map is smoothed exactly as the real one (the same boxcar windows,
+    :func:`topography.maps.boxcar_windows`, summed for all shuffles at once) and measured as
+    :func:`topography.pinwheels.find_pinwheels` and ``pinwheel_density`` measure one map. Returns ``{"n_pinwheels", "pinwheel_density", "pinwheel_density_fixed_spacing"}``,
     each of shape (n_shuffles,) (NaN where a map has no variation).
     """
-    from topography.maps import _circular_means, smoothing_operator
+    from topography.maps import boxcar_sums, boxcar_windows
     from topography.nulls import column_spacings, pinwheel_counts, shuffle_within_groups
 
-    W, x, y = smoothing_operator(positions, params.pinwheel_stride_mm, params.pinwheel_width_mm, extent=box)
+    win = boxcar_windows(positions, params.pinwheel_stride_mm, params.pinwheel_width_mm, extent=box)
+    x, y = win.x, win.y
     perms = shuffle_within_groups(len(orientation_deg), groups, np.random.default_rng(seed), size=n_shuffles)
-    # unit vectors once, gathered per shuffle; complex64 with the 0/1 boxcar weights in float32
-    z = np.exp(2j * np.pi * np.asarray(orientation_deg, dtype=float) / 180.0).astype(np.complex64)
-    maps = _circular_means(W.astype(np.float32), z[perms.T], (y.size, x.size), 180.0)
+    # unit vectors once, gathered per shuffle; window sums of all shuffles at once
+    z = np.exp(2j * np.pi * np.asarray(orientation_deg, dtype=float) / 180.0)
+    sums = boxcar_sums(win, z[perms.T])
+    count = boxcar_sums(win, np.ones(z.size))[0]
+    maps = np.mod(np.angle(sums) * 90.0 / np.pi, 180.0)
+    maps[np.broadcast_to(count <= 0, maps.shape)] = np.nan
     step = float(x[1] - x[0]) if x.size > 1 else float(y[1] - y[0])
     # all shuffles at once, as find_pinwheels / pinwheel_density measure one map (tests: same numbers)
     n_pw = pinwheel_counts(maps).astype(float)
