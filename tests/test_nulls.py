@@ -202,7 +202,9 @@ def test_batched_pinwheel_null_equals_the_per_map_functions():
     perms = shuffle_within_groups(6000, groups, np.random.default_rng(5), size=6)
     maps = []
     for t, perm in enumerate(perms):
-        m = smooth_map(xy, ori[perm], prm.pinwheel_stride_mm, width=prm.pinwheel_width_mm, period=180.0, extent=box)
+        shuffled = np.empty_like(ori)
+        shuffled[perm] = ori  # the null puts unit w's value on unit perm[w]
+        m = smooth_map(xy, shuffled, prm.pinwheel_stride_mm, width=prm.pinwheel_width_mm, period=180.0, extent=box)
         maps.append(m.values)
         assert null["n_pinwheels"][t] == find_pinwheels(m.values).shape[0] > 10
         assert null["pinwheel_density"][t] == pytest.approx(pinwheel_density(m.values, pixel_size=m.spacing), rel=1e-5)

@@ -357,13 +357,13 @@ class BoxcarWindows(NamedTuple):
 
     A unit lies in the windows ``x_lo..x_hi`` (columns) times ``y_lo..y_hi`` (rows), so a window's
     sum of any per-unit vector is a sum of rectangles: :func:`boxcar_sums` adds the units of each
-    rectangle (sparse product), puts the sums in a 2-D difference array (four corners) and takes cumulative sums,
+    rectangle (one ``bincount``), puts the sums in a 2-D difference array (four corners) and takes cumulative sums,
     for many vectors at once (e.g. the shuffled maps of a null distribution), in time
     proportional to ``n_units + n_windows`` per vector.
     """
 
-    members: sparse.csr_matrix
-    """(n_rectangles, n_units) 1 where a unit has that rectangle (units in no window: none)."""
+    rectangle: np.ndarray
+    """(n_units,) int index of each unit's rectangle; ``n_rectangles`` for a unit in no window."""
     corners: sparse.csr_matrix
     """((ny + 1) * (nx + 1), n_rectangles) the +1 / -1 corners of each rectangle."""
     x: np.ndarray
@@ -414,7 +414,8 @@ def boxcar_windows(positions: np.ndarray, spacing: float, width: float, extent: 
     nx, ny = xc.size, yc.size
     code = ((ylo[inside] * ny + yhi[inside]) * nx + xlo[inside]) * nx + xhi[inside]
     rect, first, sig = np.unique(code, return_index=True, return_inverse=True)
-    members = sparse.csr_matrix((np.ones(inside.size), (sig.ravel(), inside)), shape=(rect.size, pos.shape[0]))
+    rectangle = np.full(pos.shape[0], rect.size, dtype=np.int64)
+    rectangle[inside] = sig.ravel()
     u = inside[first]
     y0, y1, x0, x1 = ylo[u], yhi[u] + 1, xlo[u], xhi[u] + 1
     w1 = nx + 1
@@ -422,33 +423,49 @@ def boxcar_windows(positions: np.ndarray, spacing: float, width: float, extent: 
     vals = np.repeat([1.0, -1.0, -1.0, 1.0], rect.size)
     cols = np.tile(np.arange(rect.size), 4)
     corners = sparse.csr_matrix((vals, (rows, cols)), shape=((ny + 1) * w1, rect.size))
-    return BoxcarWindows(members, corners, xc, yc)
+    return BoxcarWindows(rectangle, corners, xc, yc)
 
 
-def boxcar_sums(windows: BoxcarWindows, values: np.ndarray) -> np.ndarray:
-    """Sum of each of many per-unit vectors over every window of :func:`boxcar_windows`.
+def boxcar_sums(windows: BoxcarWindows, values: np.ndarray, placements: np.ndarray | None = None) -> np.ndarray:
+    """Window sums of a per-unit vector, on the map itself or on many rearranged maps at once.
 
     Parameters
     ----------
     windows : BoxcarWindows
-    values : numpy.ndarray of shape (n_units, n_maps) or (n_units,), real or complex
-        Units along the first axis (each window's units are then contiguous rows).
+    values : numpy.ndarray of shape (n_units,), real or complex
+    placements : numpy.ndarray of shape (n_maps, n_units), int, optional
+        Map ``t`` puts ``values[w]`` on unit ``placements[t, w]`` (each row a permutation, e.g.
+        positions shuffled within groups: map ``t`` is ``values[argsort(placements[t])]``).
+        None: one map, ``values`` where they are.
 
     Returns
     -------
     numpy.ndarray of shape (n_maps, ny, nx)
-        ``out[t, i, j]`` = sum of ``values[u, t]`` over the units in window ``(i, j)`` (the
+        ``out[t, i, j]`` = sum of the values map ``t`` has on the units of window ``(i, j)`` (the
         weighted sum of :func:`smooth_map`, up to round-off), float64 or complex128; 0 where a
         window holds no unit.
     """
     v = np.asarray(values)
-    if v.ndim == 1:
-        v = v[:, None]
+    n = windows.rectangle.size
+    if v.shape != (n,):
+        raise ValueError(f"values must have shape ({n},) (the windows' units), got {v.shape}")
     ny, nx = windows.y.size, windows.x.size
-    if v.shape[0] != windows.members.shape[1]:
-        raise ValueError(f"values has {v.shape[0]} units but the windows were built for {windows.members.shape[1]}")
-    m = v.shape[1]
-    dtype = np.complex128 if np.iscomplexobj(v) else np.float64
-    agg = np.asarray(windows.members @ np.asarray(v, dtype=dtype))  # (n_rect, m): each rectangle's sum
-    diff = np.asarray(windows.corners @ agg).T.reshape(m, ny + 1, nx + 1)
-    return np.cumsum(np.cumsum(diff, axis=1), axis=2)[:, :ny, :nx]
+    n_rect = windows.corners.shape[1]
+    if placements is None:
+        rect = windows.rectangle[None, :]
+    else:
+        p = np.asarray(placements)
+        if p.ndim != 2 or p.shape[1] != n:
+            raise ValueError(f"placements must have shape (n_maps, {n}), got {p.shape}")
+        rect = windows.rectangle[p]
+        rect += (np.arange(p.shape[0]) * (n_rect + 1))[:, None]
+    m = rect.shape[0]
+    rect = rect.ravel()
+
+    def rect_sums(part):  # (m, n_rect): each rectangle's sum on each map
+        w = np.broadcast_to(np.asarray(part, dtype=np.float64), (m, n)).ravel()
+        return np.bincount(rect, weights=w, minlength=m * (n_rect + 1)).reshape(m, n_rect + 1)[:, :n_rect]
+
+    agg = rect_sums(v.real) + 1j * rect_sums(v.imag) if np.iscomplexobj(v) else rect_sums(v)
+    diff = np.asarray(windows.corners @ agg.T).reshape(ny + 1, nx + 1, m)  # (n_rect, m) -> corners
+    return np.moveaxis(np.cumsum(np.cumsum(diff, axis=0), axis=1)[:ny, :nx], 2, 0)

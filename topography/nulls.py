@@ -102,8 +102,9 @@ def shuffle_within_groups(n: int, groups: np.ndarray | None, rng: np.random.Gene
             keys <<= kind(bits)
             keys |= np.arange(rows.shape[1], dtype=kind)
             keys.sort(axis=2)
-            order = (keys & kind(2**bits - 1)).astype(np.int64)
-            perm[:, slots] = np.take_along_axis(np.broadcast_to(rows, order.shape), order, axis=2).reshape(m, n)
+            keys &= kind(2**bits - 1)  # the members' ranks in random order
+            keys += (np.arange(rows.shape[0], dtype=kind) * kind(rows.shape[1]))[:, None]  # their slots
+            perm[:, slots] = slots[keys.reshape(m, n)]
         else:
             members = (code[None, :] + rng.random((m, n))).argsort(axis=1)  # each group's units, shuffled
             perm[:, slots] = members
@@ -139,21 +140,27 @@ def _shuffle_at(n: int, groups: np.ndarray | None, rng: np.random.Generator, m: 
     g_at = sizes[a_code].astype(np.float64)
     for t0 in range(0, m, chunk):
         nt = min(chunk, m - t0)
-        cell = ((np.arange(nt)[:, None] * n_groups + a_code[None, :]) * gmax).ravel()  # (nt * k,)
+        it = np.int32 if nt * n_groups * gmax < 2**31 else np.int64
+        cell = ((np.arange(nt, dtype=it)[:, None] * n_groups + a_code[None, :].astype(it)) * gmax).ravel()
         span = np.tile(g_at, nt)
-        val = np.empty(nt * k, dtype=np.int64)
         taken = np.zeros(nt * n_groups * gmax, dtype=bool)
-        owner = np.empty(nt * n_groups * gmax, dtype=np.int32 if nt * k < 2**31 else np.int64)
-        todo = np.arange(nt * k)
+        owner = np.empty(nt * n_groups * gmax, dtype=it)
+        # first round: every entry draws; of equal draws one wins (whichever write lands: a rule
+        # on positions only), and every drawn member is then taken
+        val = (rng.random(nt * k) * span).astype(it)
+        key = cell + val
+        todo = np.arange(nt * k, dtype=it)
+        owner[key] = todo
+        todo = np.flatnonzero(owner[key] != todo).astype(it)
+        taken[key] = True
         for _ in range(32):
             if todo.size == 0:
                 break
-            everyone = todo.size == nt * k  # first round: no gathers
-            r = (rng.random(todo.size) * (span if everyone else span[todo])).astype(np.int64)
-            key = (cell if everyone else cell[todo]) + r
+            r = (rng.random(todo.size) * span[todo]).astype(it)
+            key = cell[todo] + r
             free = ~taken[key]
             cand, ck, cr = todo[free], key[free], r[free]
-            owner[ck] = cand  # one candidate per member wins: whichever write lands (by position)
+            owner[ck] = cand
             win = owner[ck] == cand
             val[cand[win]] = cr[win]
             taken[ck[win]] = True

@@ -273,9 +273,11 @@ def pinwheel_null(positions: np.ndarray, orientation_deg: np.ndarray, params: V1
     win = boxcar_windows(positions, params.pinwheel_stride_mm, params.pinwheel_width_mm, extent=box)
     x, y = win.x, win.y
     perms = shuffle_within_groups(len(orientation_deg), groups, np.random.default_rng(seed), size=n_shuffles)
-    # unit vectors once, gathered per shuffle; window sums of all shuffles at once
+    # unit vectors once; window sums of all shuffles at once
     z = np.exp(2j * np.pi * np.asarray(orientation_deg, dtype=float) / 180.0)
-    sums = boxcar_sums(win, z[perms.T])
+    # a uniform within-group permutation and its inverse are equally likely: map t puts unit
+    # w's value on unit perms[t, w]
+    sums = boxcar_sums(win, z, perms)
     count = boxcar_sums(win, np.ones(z.size))[0]
     maps = np.mod(np.angle(sums) * 90.0 / np.pi, 180.0)
     maps[np.broadcast_to(count <= 0, maps.shape)] = np.nan
