@@ -399,14 +399,16 @@ def boxcar_windows(positions: np.ndarray, spacing: float, width: float, extent: 
     xc = grid_centres(xmin, xmax, spacing, ins)
     yc = grid_centres(ymin, ymax, spacing, ins)
 
-    def ranges(coord, centres):
-        k = _axis_weights(coord, centres, "boxcar", width / 2.0, 0.0).tocsr()
-        k.sort_indices()
-        cnt = np.diff(k.indptr)
-        last = max(k.indices.size - 1, 0)
-        lo = k.indices[np.minimum(k.indptr[:-1], last)].astype(np.int64)
-        hi = k.indices[np.clip(k.indptr[1:] - 1, 0, last)].astype(np.int64)
-        return lo, hi, cnt > 0
+    def ranges(coord, centres):  # first and last window holding each unit: _axis_weights' test
+        step = centres[1] - centres[0] if centres.size > 1 else 1.0
+        k = int(np.floor(width / step)) + 3
+        first = np.floor((coord - width / 2.0 - centres[0]) / step).astype(np.int64)
+        cols = first[:, None] + np.arange(k)[None, :]
+        inside = (cols >= 0) & (cols < centres.size)
+        hit = inside & (np.abs(centres[np.clip(cols, 0, centres.size - 1)] - coord[:, None]) <= width / 2.0)
+        lo = first + hit.argmax(axis=1)
+        hi = first + (k - 1) - hit[:, ::-1].argmax(axis=1)
+        return lo, hi, hit.any(axis=1)
 
     xlo, xhi, okx = ranges(pos[:, 0], xc)
     ylo, yhi, oky = ranges(pos[:, 1], yc)
@@ -451,21 +453,19 @@ def boxcar_sums(windows: BoxcarWindows, values: np.ndarray, placements: np.ndarr
         raise ValueError(f"values must have shape ({n},) (the windows' units), got {v.shape}")
     ny, nx = windows.y.size, windows.x.size
     n_rect = windows.corners.shape[1]
-    if placements is None:
-        rect = windows.rectangle[None, :]
-    else:
+    p = None
+    if placements is not None:
         p = np.asarray(placements)
         if p.ndim != 2 or p.shape[1] != n:
             raise ValueError(f"placements must have shape (n_maps, {n}), got {p.shape}")
-        rect = windows.rectangle[p]
-        rect += (np.arange(p.shape[0]) * (n_rect + 1))[:, None]
-    m = rect.shape[0]
-    rect = rect.ravel()
-
-    def rect_sums(part):  # (m, n_rect): each rectangle's sum on each map
-        w = np.broadcast_to(np.asarray(part, dtype=np.float64), (m, n)).ravel()
-        return np.bincount(rect, weights=w, minlength=m * (n_rect + 1)).reshape(m, n_rect + 1)[:, :n_rect]
-
-    agg = rect_sums(v.real) + 1j * rect_sums(v.imag) if np.iscomplexobj(v) else rect_sums(v)
+    m = 1 if p is None else p.shape[0]
+    parts = (v.real, v.imag) if np.iscomplexobj(v) else (v,)
+    parts = [np.asarray(a, dtype=np.float64) for a in parts]
+    agg = np.empty((len(parts), m, n_rect + 1))
+    for t in range(m):  # one map at a time: each rectangle's sum of the values the map puts there
+        rect = windows.rectangle if p is None else windows.rectangle[p[t]]
+        for k, a in enumerate(parts):
+            agg[k, t] = np.bincount(rect, weights=a, minlength=n_rect + 1)
+    agg = agg[0, :, :n_rect] + 1j * agg[1, :, :n_rect] if len(parts) == 2 else agg[0, :, :n_rect]
     diff = np.asarray(windows.corners @ agg.T).reshape(ny + 1, nx + 1, m)  # (n_rect, m) -> corners
-    return np.moveaxis(np.cumsum(np.cumsum(diff, axis=0), axis=1)[:ny, :nx], 2, 0)
+    return np.ascontiguousarray(np.moveaxis(np.cumsum(np.cumsum(diff, axis=0), axis=1)[:ny, :nx], 2, 0))

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["location_groups", "shuffle_within_groups", "NullResult", "compare_to_null", "MAP_PRESENT_ALPHA",
+__all__ = ["location_groups", "shuffle_within_groups", "shuffle_moves", "NullResult", "compare_to_null", "MAP_PRESENT_ALPHA",
            "pinwheel_counts", "column_spacings"]
 
 #: Significance level of ``map_present`` (orientation smoothness above its null).
@@ -82,33 +82,59 @@ def shuffle_within_groups(n: int, groups: np.ndarray | None, rng: np.random.Gene
             return perm[0] if size is None else perm
         perm = shuffle_within_groups(n, groups, rng, m)[:, at]
         return perm[0] if size is None else perm
-    if groups is None:
-        perm = rng.random((m, n)).argsort(axis=1)
+    order, moves = shuffle_moves(n, groups, rng, m)
+    if order is None:
+        perm = np.asarray(moves, dtype=np.int64)
     else:
-        g = np.asarray(groups)
-        if g.shape != (n,):
-            raise ValueError(f"groups must have one label per unit ({n}), got shape {g.shape}")
-        _, code, sizes = np.unique(g, return_inverse=True, return_counts=True)
-        slots = np.argsort(code, kind="stable")  # each group's units, in order
         perm = np.empty((m, n), dtype=np.int64)
-        if np.all(sizes == sizes[0]):  # equal groups (a layer's locations): sort short rows only
-            rows = slots.reshape(len(sizes), int(sizes[0]))
-            bits = max(1, int(sizes[0] - 1).bit_length())
-            # random keys with the member's rank in the low bits: a plain sort of integers (no
-            # argsort) orders the members randomly (ties, as with float keys, have probability
-            # < size^2 / 2^(33 - bits) per row)
-            kind = np.uint32 if bits <= 12 else np.uint64
-            keys = rng.integers(0, 2 ** ((32 if kind is np.uint32 else 64) - bits), size=(m,) + rows.shape, dtype=kind)
-            keys <<= kind(bits)
-            keys |= np.arange(rows.shape[1], dtype=kind)
-            keys.sort(axis=2)
-            keys &= kind(2**bits - 1)  # the members' ranks in random order
-            keys += (np.arange(rows.shape[0], dtype=kind) * kind(rows.shape[1]))[:, None]  # their slots
-            perm[:, slots] = slots[keys.reshape(m, n)]
-        else:
-            members = (code[None, :] + rng.random((m, n))).argsort(axis=1)  # each group's units, shuffled
-            perm[:, slots] = members
+        perm[:, order] = order[moves]
     return perm[0] if size is None else perm
+
+
+def shuffle_moves(n: int, groups: np.ndarray | None, rng: np.random.Generator,
+                  size: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """The permutations of :func:`shuffle_within_groups` in the units' group order (cheaper).
+
+    Parameters
+    ----------
+    n, groups, rng
+        As :func:`shuffle_within_groups`.
+    size : int
+        Number of permutations.
+
+    Returns
+    -------
+    order : numpy.ndarray of shape (n,) or None
+        The units sorted by group (None: the identity).
+    moves : numpy.ndarray of shape (size, n), int
+        Permutation ``t`` moves the unit ``order[s]`` to ``order[moves[t, s]]``, within its group
+        (``shuffle_within_groups`` gives ``perm[t, order] = order[moves[t]]`` from the same draws).
+    """
+    m = int(size)
+    if groups is None:
+        return None, rng.random((m, n)).argsort(axis=1)
+    g = np.asarray(groups)
+    if g.shape != (n,):
+        raise ValueError(f"groups must have one label per unit ({n}), got shape {g.shape}")
+    _, code, sizes = np.unique(g, return_inverse=True, return_counts=True)
+    slots = np.argsort(code.ravel(), kind="stable")  # each group's units, in order
+    if not np.all(sizes == sizes[0]):
+        perm = np.empty((m, n), dtype=np.int64)
+        perm[:, slots] = (code.ravel()[None, :] + rng.random((m, n))).argsort(axis=1)  # each group's units, shuffled
+        return None, perm
+    # equal groups (a layer's locations): random integer keys with the member's rank in the low
+    # bits; a plain sort of short rows (no argsort) orders the members randomly (ties, as with
+    # float keys, have probability < size^2 / 2^(33 - bits) per row)
+    n_groups, gsize = len(sizes), int(sizes[0])
+    bits = max(1, (gsize - 1).bit_length())
+    kind = np.uint32 if bits <= 12 else np.uint64
+    keys = rng.integers(0, 2 ** ((32 if kind is np.uint32 else 64) - bits), size=(m, n_groups, gsize), dtype=kind)
+    keys <<= kind(bits)
+    keys |= np.arange(gsize, dtype=kind)
+    keys.sort(axis=2)
+    keys &= kind(2**bits - 1)  # the members' ranks in random order
+    keys += (np.arange(n_groups, dtype=kind) * kind(gsize))[:, None]  # their slots
+    return slots, keys.reshape(m, n)
 
 
 def _shuffle_at(n: int, groups: np.ndarray | None, rng: np.random.Generator, m: int, at: np.ndarray) -> np.ndarray:

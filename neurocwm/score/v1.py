@@ -268,16 +268,18 @@ def pinwheel_null(positions: np.ndarray, orientation_deg: np.ndarray, params: V1
     each of shape (n_shuffles,) (NaN where a map has no variation).
     """
     from topography.maps import boxcar_sums, boxcar_windows
-    from topography.nulls import column_spacings, pinwheel_counts, shuffle_within_groups
+    from topography.nulls import column_spacings, pinwheel_counts, shuffle_moves
 
     win = boxcar_windows(positions, params.pinwheel_stride_mm, params.pinwheel_width_mm, extent=box)
     x, y = win.x, win.y
-    perms = shuffle_within_groups(len(orientation_deg), groups, np.random.default_rng(seed), size=n_shuffles)
-    # unit vectors once; window sums of all shuffles at once
+    order, moves = shuffle_moves(len(orientation_deg), groups, np.random.default_rng(seed), n_shuffles)
+    # unit vectors once; window sums of all shuffles at once. Map t moves each unit's value to
+    # another unit of its group (a uniform within-group permutation and its inverse are equally
+    # likely), in group order: no scatter back to unit order
     z = np.exp(2j * np.pi * np.asarray(orientation_deg, dtype=float) / 180.0)
-    # a uniform within-group permutation and its inverse are equally likely: map t puts unit
-    # w's value on unit perms[t, w]
-    sums = boxcar_sums(win, z, perms)
+    if order is not None:
+        win, z = win._replace(rectangle=win.rectangle[order]), z[order]
+    sums = boxcar_sums(win, z, moves)
     count = boxcar_sums(win, np.ones(z.size))[0]
     maps = np.mod(np.angle(sums) * 90.0 / np.pi, 180.0)
     maps[np.broadcast_to(count <= 0, maps.shape)] = np.nan
