@@ -215,3 +215,7 @@ def test_batched_pinwheel_null_equals_the_per_map_functions():
     assert np.allclose(column_spacings(maps, pixel_size=0.45), [estimate_column_spacing(m, pixel_size=0.45) for m in maps],
                        rtol=1e-12)
     assert np.isnan(column_spacings(np.full((1, 5, 5), 30.0)))[0]
+    # steps of exactly +-90 deg (the wrap boundary) and masked pixels count as in find_pinwheels
+    odd = [np.round(random_orientation_map((40, 50), 8.0, seed=s) / 45) * 45 for s in range(4)]
+    odd[1][10:20, 5:9] = np.nan
+    assert np.array_equal(pinwheel_counts(np.stack(odd)), [find_pinwheels(m).shape[0] for m in odd])

@@ -276,17 +276,24 @@ def pinwheel_counts(maps: np.ndarray, period: float = 180.0) -> np.ndarray:
     -------
     numpy.ndarray of shape (n_maps,), int
     """
-    from topography.pinwheels import RING_OFFSETS
-
     a = np.asarray(maps, dtype=float)
     if a.ndim != 3 or min(a.shape[1:]) < 3:
         raise ValueError(f"maps must have shape (n_maps, rows >= 3, cols >= 3), got {a.shape}")
     _, rows, cols = a.shape
-    ring = [a[:, 1 + dr:rows - 1 + dr, 1 + dc:cols - 1 + dc] for dr, dc in RING_OFFSETS]
-    total = np.zeros(ring[0].shape)
     half = period / 2.0
-    for k in range(8):
-        total += np.mod(ring[(k + 1) % 8] - ring[k] + half, period) - half
+    # the loop's 8 steps (RING_OFFSETS order) are unit steps between neighbours: wrap every
+    # horizontal and vertical difference once, in both directions, then add the 8 per pixel
+    dh, dv = a[:, :, 1:] - a[:, :, :-1], a[:, 1:, :] - a[:, :-1, :]
+    h, hr = np.mod(dh + half, period) - half, np.mod(half - dh, period) - half  # right, left
+    v, vr = np.mod(dv + half, period) - half, np.mod(half - dv, period) - half  # down, up
+    r2, c2 = rows - 2, cols - 2
+    total = v[:, 1:r2 + 1, 2:] + hr[:, 2:, 1:c2 + 1]  # (0,1)->(1,1), (1,1)->(1,0)
+    total += hr[:, 2:, :c2]  # (1,0)->(1,-1)
+    total += vr[:, 1:r2 + 1, :c2]  # (1,-1)->(0,-1)
+    total += vr[:, :r2, :c2]  # (0,-1)->(-1,-1)
+    total += h[:, :r2, :c2]  # (-1,-1)->(-1,0)
+    total += h[:, :r2, 1:c2 + 1]  # (-1,0)->(-1,1)
+    total += v[:, :r2, 2:]  # (-1,1)->(0,1)
     valid = np.isfinite(total) & np.isfinite(a[:, 1:-1, 1:-1])
     wn = np.zeros(a.shape)
     wn[:, 1:-1, 1:-1] = np.where(valid, np.round(np.where(valid, total, 0.0) / period) * period / 360.0, 0.0)
