@@ -275,25 +275,24 @@ def smoothness_curve(
 
         units = np.unique(np.concatenate([kp[0] for kp in kept]))
         src = shuffle_within_groups(n, groups, null_rng, size=int(n_shuffles), at=units)
-        shuffled = v32[src]  # (n_shuffles, n_sampled_units): values the sampled units get
+        shuffled = v32[src.T]  # (n_sampled_units, n_shuffles): the values the sampled units get
         for s, (idx, i, j, d_in) in enumerate(kept):
             b = np.searchsorted(edges, d_in, side="right") - 1
             b[d_in == edges[-1]] = n_bins - 1
             # per-bin sums of the shuffled differences as one product with a (pairs x bins) one-hot
             onehot = sparse.csr_matrix((np.ones(i.size, np.float32), (np.arange(i.size), b)), shape=(i.size, n_bins))
-            vs = shuffled[:, np.searchsorted(units, idx)]  # (n_shuffles, k): the sample's units
-            step = max(1, int(4e6 // max(i.size, 1)))  # shuffles per block (about 4M pair differences)
-            for t0 in range(0, int(n_shuffles), step):
-                blk = vs[t0:t0 + step]
-                diff = blk[:, i]
-                diff -= blk[:, j]
+            vs = shuffled[np.searchsorted(units, idx)]  # (k, n_shuffles): the sample's units, rows contiguous
+            sums = np.zeros((n_bins, int(n_shuffles)))
+            step = max(1, int(4e6 // int(n_shuffles)))  # pairs per block (about 4M pair differences)
+            for p0 in range(0, i.size, step):
+                diff = vs[i[p0:p0 + step]]  # (pairs, n_shuffles)
+                diff -= vs[j[p0:p0 + step]]
                 np.abs(diff, out=diff)
                 if period is not None:  # values in [0, period): |difference| < period, wrap once
                     np.minimum(diff, np.float32(period) - diff, out=diff)
-                sums = np.asarray((onehot.T @ diff.T).T, dtype=np.float64)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    null_curves[t0:t0 + blk.shape[0], s] = np.where(counts[s] > 0, sums / np.maximum(counts[s], 1),
-                                                                    np.nan)
+                sums += onehot[p0:p0 + step].T @ diff
+            with np.errstate(invalid="ignore", divide="ignore"):
+                null_curves[:, s] = np.where(counts[s] > 0, sums.T / np.maximum(counts[s], 1), np.nan)
     null_index = None
     if n_shuffles:
         per = smoothness_index(null_curves.reshape(-1, n_bins)).reshape(int(n_shuffles), int(n_samples))
