@@ -414,8 +414,14 @@ def boxcar_windows(positions: np.ndarray, spacing: float, width: float, extent: 
     ylo, yhi, oky = ranges(pos[:, 1], yc)
     inside = np.flatnonzero(okx & oky)
     nx, ny = xc.size, yc.size
-    code = ((ylo[inside] * ny + yhi[inside]) * nx + xlo[inside]) * nx + xhi[inside]
-    rect, first, sig = np.unique(code, return_index=True, return_inverse=True)
+    kx_, ky_ = int(np.max(xhi[inside] - xlo[inside], initial=0)) + 1, int(np.max(yhi[inside] - ylo[inside], initial=0)) + 1
+    code = ((ylo[inside] * ky_ + (yhi - ylo)[inside]) * nx + xlo[inside]) * kx_ + (xhi - xlo)[inside]
+    present = np.zeros(ny * ky_ * nx * kx_, dtype=bool)  # rectangles that hold a unit, without a sort
+    present[code] = True
+    rect = np.flatnonzero(present)
+    sig = (np.cumsum(present) - 1)[code]
+    first = np.empty(rect.size, dtype=np.int64)
+    first[sig[::-1]] = np.arange(inside.size)[::-1]  # a unit of each rectangle (any will do)
     rectangle = np.full(pos.shape[0], rect.size, dtype=np.int64)
     rectangle[inside] = sig.ravel()
     u = inside[first]
@@ -461,11 +467,13 @@ def boxcar_sums(windows: BoxcarWindows, values: np.ndarray, placements: np.ndarr
     m = 1 if p is None else p.shape[0]
     parts = (v.real, v.imag) if np.iscomplexobj(v) else (v,)
     parts = [np.asarray(a, dtype=np.float64) for a in parts]
-    agg = np.empty((len(parts), m, n_rect + 1))
+    agg = np.empty((n_rect + 1, len(parts) * m))  # rectangles x (maps of each part): C order for the product
     for t in range(m):  # one map at a time: each rectangle's sum of the values the map puts there
         rect = windows.rectangle if p is None else windows.rectangle[p[t]]
         for k, a in enumerate(parts):
-            agg[k, t] = np.bincount(rect, weights=a, minlength=n_rect + 1)
-    agg = agg[0, :, :n_rect] + 1j * agg[1, :, :n_rect] if len(parts) == 2 else agg[0, :, :n_rect]
-    diff = np.asarray(windows.corners @ agg.T).reshape(ny + 1, nx + 1, m)  # (n_rect, m) -> corners
-    return np.ascontiguousarray(np.moveaxis(np.cumsum(np.cumsum(diff, axis=0), axis=1)[:ny, :nx], 2, 0))
+            agg[:, k * m + t] = np.bincount(rect, weights=a, minlength=n_rect + 1)
+    diff = np.asarray(windows.corners @ agg[:n_rect]).reshape(ny + 1, nx + 1, len(parts) * m)
+    out = np.cumsum(np.cumsum(diff, axis=0), axis=1)[:ny, :nx]
+    if len(parts) == 2:
+        out = out[..., :m] + 1j * out[..., m:]
+    return np.ascontiguousarray(np.moveaxis(out, 2, 0))

@@ -308,7 +308,8 @@ def pinwheel_counts(maps: np.ndarray, period: float = 180.0) -> np.ndarray:
     return n
 
 
-def column_spacings(maps: np.ndarray, period: float = 180.0, pixel_size: float | None = None) -> np.ndarray:
+def column_spacings(maps: np.ndarray, period: float = 180.0, pixel_size: float | None = None,
+                    unit_vectors: np.ndarray | None = None) -> np.ndarray:
     """:func:`topography.pinwheels.estimate_column_spacing` (``weighting="power2"``) of a stack.
 
     Parameters
@@ -318,6 +319,9 @@ def column_spacings(maps: np.ndarray, period: float = 180.0, pixel_size: float |
     period : float, default=180.0
     pixel_size : float, optional
         Spacing in mm when given, in pixels otherwise.
+    unit_vectors : numpy.ndarray of shape (n_maps, rows, cols), complex, optional
+        ``exp(2 pi i maps / period)`` where already known (e.g. window sums over their modulus),
+        the same up to round-off; NaN pixels of ``maps`` are masked either way.
 
     Returns
     -------
@@ -328,7 +332,12 @@ def column_spacings(maps: np.ndarray, period: float = 180.0, pixel_size: float |
     if a.ndim != 3:
         raise ValueError(f"maps must have shape (n_maps, rows, cols), got {a.shape}")
     valid = np.isfinite(a)
-    z = np.exp(2j * np.pi * np.where(valid, a, 0.0) / period)
+    if unit_vectors is None:
+        z = np.exp(2j * np.pi * np.where(valid, a, 0.0) / period)
+    else:
+        z = np.asarray(unit_vectors)
+        if z.shape != a.shape:
+            raise ValueError(f"unit_vectors has shape {z.shape} but maps has {a.shape}")
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(valid, z, 0).sum(axis=(1, 2)) / valid.sum(axis=(1, 2))
     z = np.where(valid, z - mean[:, None, None], 0.0)

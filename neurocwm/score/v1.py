@@ -288,7 +288,10 @@ def pinwheel_null(positions: np.ndarray, orientation_deg: np.ndarray, params: V1
     n_pw = pinwheel_counts(maps).astype(float)
     f = np.isfinite(maps)
     cells = np.sum(f[:, :-1, :-1] & f[:, 1:, :-1] & f[:, :-1, 1:] & f[:, 1:, 1:], axis=(1, 2))
-    lam = column_spacings(maps, pixel_size=step)
+    mod = np.abs(sums)
+    with np.errstate(invalid="ignore", divide="ignore"):  # exp(2 pi i map / 180), no round trip via angles
+        unit = np.where(mod > 0, sums / mod, 1.0)  # angle(0) = 0
+    lam = column_spacings(maps, pixel_size=step, unit_vectors=unit)
     with np.errstate(invalid="ignore", divide="ignore"):
         dens = np.where(cells > 0, n_pw / (cells * step**2 / lam**2), np.nan)
     return {"n_pinwheels": n_pw, "pinwheel_density": dens,
