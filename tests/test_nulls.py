@@ -212,8 +212,8 @@ def test_batched_pinwheel_null_equals_the_per_map_functions():
             m.values, spacing=prm.column_spacing_mm, pixel_size=m.spacing, area=extent**2), rel=1e-12)
     maps = np.stack(maps)
     assert np.array_equal(pinwheel_counts(maps), [find_pinwheels(m).shape[0] for m in maps])
-    assert np.allclose(column_spacings(maps, pixel_size=0.45), [estimate_column_spacing(m, pixel_size=0.45) for m in maps],
-                       rtol=1e-12)
+    assert np.allclose(column_spacings(maps, pixel_size=0.45),
+                       [estimate_column_spacing(m, pixel_size=0.45) for m in maps], rtol=1e-12)
     assert np.isnan(column_spacings(np.full((1, 5, 5), 30.0)))[0]
     # steps of exactly +-90 deg (the wrap boundary) and masked pixels count as in find_pinwheels
     odd = [np.round(random_orientation_map((40, 50), 8.0, seed=s) / 45) * 45 for s in range(4)]
@@ -240,4 +240,5 @@ def test_boxcar_sums_equal_smooth_map_sums():
     moved[perm] = v
     z = np.exp(1j * v)
     both = boxcar_sums(win, z, np.stack([np.arange(len(xy)), perm]))
-    assert np.allclose(both[0], boxcar_sums(win, z)[0]) and np.allclose(both[1].real, boxcar_sums(win, np.cos(moved))[0])
+    assert np.allclose(both[0], boxcar_sums(win, z)[0])
+    assert np.allclose(both[1].real, boxcar_sums(win, np.cos(moved))[0])

@@ -414,7 +414,8 @@ def boxcar_windows(positions: np.ndarray, spacing: float, width: float, extent: 
     ylo, yhi, oky = ranges(pos[:, 1], yc)
     inside = np.flatnonzero(okx & oky)
     nx, ny = xc.size, yc.size
-    kx_, ky_ = int(np.max(xhi[inside] - xlo[inside], initial=0)) + 1, int(np.max(yhi[inside] - ylo[inside], initial=0)) + 1
+    kx_ = int(np.max(xhi[inside] - xlo[inside], initial=0)) + 1  # widest rectangle + 1, per axis
+    ky_ = int(np.max(yhi[inside] - ylo[inside], initial=0)) + 1
     code = ((ylo[inside] * ky_ + (yhi - ylo)[inside]) * nx + xlo[inside]) * kx_ + (xhi - xlo)[inside]
     present = np.zeros(ny * ky_ * nx * kx_, dtype=bool)  # rectangles that hold a unit, without a sort
     present[code] = True

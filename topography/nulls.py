@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["location_groups", "shuffle_within_groups", "shuffle_moves", "NullResult", "compare_to_null", "MAP_PRESENT_ALPHA",
+__all__ = ["location_groups", "shuffle_within_groups", "shuffle_moves", "NullResult", "compare_to_null",
+           "MAP_PRESENT_ALPHA",
            "pinwheel_counts", "column_spacings"]
 
 #: Significance level of ``map_present`` (orientation smoothness above its null).

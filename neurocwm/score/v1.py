@@ -264,7 +264,8 @@ def pinwheel_null(positions: np.ndarray, orientation_deg: np.ndarray, params: V1
 
     Each shuffled map is smoothed exactly as the real one (the same boxcar windows,
     :func:`topography.maps.boxcar_windows`, summed for all shuffles at once) and measured as
-    :func:`topography.pinwheels.find_pinwheels` and ``pinwheel_density`` measure one map. Returns ``{"n_pinwheels", "pinwheel_density", "pinwheel_density_fixed_spacing"}``,
+    :func:`topography.pinwheels.find_pinwheels` and ``pinwheel_density`` measure one map.
+    Returns ``{"n_pinwheels", "pinwheel_density", "pinwheel_density_fixed_spacing"}``,
     each of shape (n_shuffles,) (NaN where a map has no variation).
     """
     from topography.maps import boxcar_sums, boxcar_windows
