@@ -271,7 +271,7 @@ def smoothing_operator(
     width: float,
     extent: Sequence[float] | None = None,
     inset: float | None = None,
-) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+) -> tuple[sparse.csc_matrix, np.ndarray, np.ndarray]:
     """The boxcar smoothing of :func:`smooth_map` as one sparse matrix, for many value vectors.
 
     ``W @ values`` sums each node's window, so one product smooths many maps of the same units
@@ -286,7 +286,7 @@ def smoothing_operator(
 
     Returns
     -------
-    W : scipy.sparse.csr_matrix of shape (ny * nx, n_units)
+    W : scipy.sparse.csc_matrix of shape (ny * nx, n_units)
         Window weights; node ``(i, j)`` is row ``i * nx + j``.
     x : numpy.ndarray of shape (nx,)
     y : numpy.ndarray of shape (ny,)
@@ -312,7 +312,9 @@ def smoothing_operator(
     ix = kx.indptr[unit] + local % np.maximum(cx[unit], 1)
     iy = ky.indptr[unit] + local // np.maximum(cx[unit], 1)
     node = ky.indices[iy].astype(np.int64) * xc.size + kx.indices[ix]
-    W = sparse.csr_matrix((kx.data[ix] * ky.data[iy], (node, unit)), shape=(yc.size * xc.size, n))
+    # entries come unit by unit: the compressed-column layout directly, no sort of a COO list
+    indptr = np.concatenate([[0], np.cumsum(tot)])
+    W = sparse.csc_matrix((kx.data[ix] * ky.data[iy], node, indptr), shape=(yc.size * xc.size, n))
     return W, xc, yc
 
 
@@ -336,11 +338,143 @@ def circular_maps(W: sparse.spmatrix, values: np.ndarray, shape: tuple[int, int]
     v = np.asarray(values, dtype=float)
     if v.ndim == 1:
         v = v[:, None]
-    ang = 2.0 * np.pi * v / period
-    c = np.asarray(W @ np.cos(ang))
-    s = np.asarray(W @ np.sin(ang))
+    return _circular_means(W, np.exp(2j * np.pi * v / period), shape, period)
+
+
+def _circular_means(W: sparse.spmatrix, z: np.ndarray, shape: tuple[int, int], period: float) -> np.ndarray:
+    """:func:`circular_maps` from the unit vectors ``z = exp(2 pi i v / period)``, (n_units, n_maps)."""
+    sz = np.asarray(W @ z)
+    c, s = sz.real, sz.imag
     weight = np.asarray(W.sum(axis=1)).ravel()
     out = np.mod(np.arctan2(s, c) * period / (2.0 * np.pi), period)
     out = np.where(out >= period, 0.0, out)
     out[weight <= 0] = np.nan
-    return out.T.reshape((v.shape[1],) + tuple(shape))
+    return out.T.reshape((z.shape[1],) + tuple(shape))
+
+
+class BoxcarWindows(NamedTuple):
+    """Which boxcar windows of :func:`smooth_map` hold each unit: rectangles of window indices.
+
+    A unit lies in the windows ``x_lo..x_hi`` (columns) times ``y_lo..y_hi`` (rows), so a window's
+    sum of any per-unit vector is a sum of rectangles: :func:`boxcar_sums` adds the units of each
+    rectangle (one ``bincount``), puts the sums in a 2-D difference array (four corners) and takes cumulative sums,
+    for many vectors at once (e.g. the shuffled maps of a null distribution), in time
+    proportional to ``n_units + n_windows`` per vector.
+    """
+
+    rectangle: np.ndarray
+    """(n_units,) int index of each unit's rectangle; ``n_rectangles`` for a unit in no window."""
+    corners: sparse.csr_matrix
+    """((ny + 1) * (nx + 1), n_rectangles) the +1 / -1 corners of each rectangle."""
+    x: np.ndarray
+    """(nx,) window centres along x (mm)."""
+    y: np.ndarray
+    """(ny,) window centres along y (mm)."""
+
+
+def boxcar_windows(positions: np.ndarray, spacing: float, width: float, extent: Sequence[float] | None = None,
+                   inset: float | None = None) -> BoxcarWindows:
+    """The windows of :func:`smooth_map` (``kernel="boxcar"``) that hold each unit.
+
+    Parameters
+    ----------
+    positions : numpy.ndarray of shape (n_units, 2)
+    spacing, width, extent, inset
+        As :func:`smooth_map`; membership is decided by the same per-axis test
+        ``|coordinate - centre| <= width / 2``.
+
+    Returns
+    -------
+    BoxcarWindows
+    """
+    pos, _ = _check_positions_values(positions, np.zeros(np.asarray(positions).shape[0]))
+    if width is None or not width > 0:
+        raise ValueError(f"the boxcar kernel needs a positive width (mm), got {width}")
+    if extent is None:
+        xmin, ymin = pos.min(axis=0)
+        xmax, ymax = pos.max(axis=0)
+    else:
+        xmin, xmax, ymin, ymax = (float(e) for e in extent)
+    ins = width / 2.0 if inset is None else float(inset)
+    xc = grid_centres(xmin, xmax, spacing, ins)
+    yc = grid_centres(ymin, ymax, spacing, ins)
+
+    def ranges(coord, centres):  # first and last window holding each unit: _axis_weights' test
+        step = centres[1] - centres[0] if centres.size > 1 else 1.0
+        k = int(np.floor(width / step)) + 3
+        first = np.floor((coord - width / 2.0 - centres[0]) / step).astype(np.int64)
+        cols = first[:, None] + np.arange(k)[None, :]
+        inside = (cols >= 0) & (cols < centres.size)
+        hit = inside & (np.abs(centres[np.clip(cols, 0, centres.size - 1)] - coord[:, None]) <= width / 2.0)
+        lo = first + hit.argmax(axis=1)
+        hi = first + (k - 1) - hit[:, ::-1].argmax(axis=1)
+        return lo, hi, hit.any(axis=1)
+
+    xlo, xhi, okx = ranges(pos[:, 0], xc)
+    ylo, yhi, oky = ranges(pos[:, 1], yc)
+    inside = np.flatnonzero(okx & oky)
+    nx, ny = xc.size, yc.size
+    kx_ = int(np.max(xhi[inside] - xlo[inside], initial=0)) + 1  # widest rectangle + 1, per axis
+    ky_ = int(np.max(yhi[inside] - ylo[inside], initial=0)) + 1
+    code = ((ylo[inside] * ky_ + (yhi - ylo)[inside]) * nx + xlo[inside]) * kx_ + (xhi - xlo)[inside]
+    present = np.zeros(ny * ky_ * nx * kx_, dtype=bool)  # rectangles that hold a unit, without a sort
+    present[code] = True
+    rect = np.flatnonzero(present)
+    sig = (np.cumsum(present) - 1)[code]
+    first = np.empty(rect.size, dtype=np.int64)
+    first[sig[::-1]] = np.arange(inside.size)[::-1]  # a unit of each rectangle (any will do)
+    rectangle = np.full(pos.shape[0], rect.size, dtype=np.int64)
+    rectangle[inside] = sig.ravel()
+    u = inside[first]
+    y0, y1, x0, x1 = ylo[u], yhi[u] + 1, xlo[u], xhi[u] + 1
+    w1 = nx + 1
+    rows = np.concatenate([y0 * w1 + x0, y0 * w1 + x1, y1 * w1 + x0, y1 * w1 + x1])
+    vals = np.repeat([1.0, -1.0, -1.0, 1.0], rect.size)
+    cols = np.tile(np.arange(rect.size), 4)
+    corners = sparse.csr_matrix((vals, (rows, cols)), shape=((ny + 1) * w1, rect.size))
+    return BoxcarWindows(rectangle, corners, xc, yc)
+
+
+def boxcar_sums(windows: BoxcarWindows, values: np.ndarray, placements: np.ndarray | None = None) -> np.ndarray:
+    """Window sums of a per-unit vector, on the map itself or on many rearranged maps at once.
+
+    Parameters
+    ----------
+    windows : BoxcarWindows
+    values : numpy.ndarray of shape (n_units,), real or complex
+    placements : numpy.ndarray of shape (n_maps, n_units), int, optional
+        Map ``t`` puts ``values[w]`` on unit ``placements[t, w]`` (each row a permutation, e.g.
+        positions shuffled within groups: map ``t`` is ``values[argsort(placements[t])]``).
+        None: one map, ``values`` where they are.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_maps, ny, nx)
+        ``out[t, i, j]`` = sum of the values map ``t`` has on the units of window ``(i, j)`` (the
+        weighted sum of :func:`smooth_map`, up to round-off), float64 or complex128; 0 where a
+        window holds no unit.
+    """
+    v = np.asarray(values)
+    n = windows.rectangle.size
+    if v.shape != (n,):
+        raise ValueError(f"values must have shape ({n},) (the windows' units), got {v.shape}")
+    ny, nx = windows.y.size, windows.x.size
+    n_rect = windows.corners.shape[1]
+    p = None
+    if placements is not None:
+        p = np.asarray(placements)
+        if p.ndim != 2 or p.shape[1] != n:
+            raise ValueError(f"placements must have shape (n_maps, {n}), got {p.shape}")
+    m = 1 if p is None else p.shape[0]
+    parts = (v.real, v.imag) if np.iscomplexobj(v) else (v,)
+    parts = [np.asarray(a, dtype=np.float64) for a in parts]
+    agg = np.empty((n_rect + 1, len(parts) * m))  # rectangles x (maps of each part): C order for the product
+    for t in range(m):  # one map at a time: each rectangle's sum of the values the map puts there
+        rect = windows.rectangle if p is None else windows.rectangle[p[t]]
+        for k, a in enumerate(parts):
+            agg[:, k * m + t] = np.bincount(rect, weights=a, minlength=n_rect + 1)
+    diff = np.asarray(windows.corners @ agg[:n_rect]).reshape(ny + 1, nx + 1, len(parts) * m)
+    out = np.cumsum(np.cumsum(diff, axis=0), axis=1)[:ny, :nx]
+    if len(parts) == 2:
+        out = out[..., :m] + 1j * out[..., m:]
+    return np.ascontiguousarray(np.moveaxis(out, 2, 0))

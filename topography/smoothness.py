@@ -243,22 +243,13 @@ def smoothness_curve(
     rng = np.random.default_rng(seed)
     null_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]) if seed is not None else rng
     null_curves = np.empty((int(n_shuffles), int(n_samples), edges.size - 1))
-    perms = None
-    if n_shuffles:
-        # one shuffle of the whole map per null replicate, seen by every sample, exactly as the
-        # map itself is one arrangement seen by every sample (int32: 4 bytes x units x shuffles)
-        from topography.nulls import shuffle_within_groups
-
-        perms = np.empty((int(n_shuffles), n), dtype=np.int32 if n < 2**31 else np.int64)
-        for t0 in range(0, int(n_shuffles), 16):
-            nt = min(16, int(n_shuffles) - t0)
-            perms[t0:t0 + nt] = shuffle_within_groups(n, groups, null_rng, size=nt)
     v32 = (np.mod(val, period) if period is not None else val).astype(np.float32)
     k = min(int(n_units), n)
     n_bins = edges.size - 1
     curves = np.empty((int(n_samples), n_bins))
     chance = np.empty((int(n_samples), n_bins))
     counts = np.empty((int(n_samples), n_bins), dtype=np.int64)
+    kept = []  # per sample: its units and in-range pairs, for the null
     for s in range(int(n_samples)):
         idx = rng.choice(n, size=k, replace=False) if k < n else np.arange(n)
         p, v = pos[idx], val[idx]
@@ -268,27 +259,40 @@ def smoothness_curve(
         i, j = _condensed_to_pairs(q, k)
         d_in = dist[q]
         curves[s], counts[s] = _binned_means(d_in, _wrapped_abs(v[i] - v[j], period), edges)
-        if perms is not None:
-            b = np.searchsorted(edges, d_in, side="right") - 1
-            b[d_in == edges[-1]] = n_bins - 1
-            # per-bin sums of the shuffled differences as one product with a (pairs x bins) one-hot
-            onehot = sparse.csr_matrix((np.ones(q.size, np.float32), (np.arange(q.size), b)), shape=(q.size, n_bins))
-            step = max(1, int(4e6 // max(q.size, 1)))  # shuffles per block (about 4M pair differences)
-            for t0 in range(0, int(n_shuffles), step):
-                nt = min(step, int(n_shuffles) - t0)
-                vs = v32[perms[t0:t0 + nt][:, idx]]  # (nt, k): the sample's units on each shuffled map
-                diff = np.abs(vs[:, i] - vs[:, j])
-                if period is not None:  # values in [0, period): |difference| < period, wrap once
-                    np.minimum(diff, np.float32(period) - diff, out=diff)
-                sums = np.asarray((onehot.T @ diff.T).T, dtype=np.float64)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    null_curves[t0:t0 + nt, s] = np.where(counts[s] > 0, sums / np.maximum(counts[s], 1), np.nan)
+        if n_shuffles:
+            kept.append((idx, i, j, d_in))
         # chance: permuting all distances across all pairs and keeping those that land in
         # range is the same as giving the in-range distances, in random order, to a uniformly
         # random subset of pairs of the same size
         rand = rng.choice(dist.size, size=q.size, replace=False)
         i, j = _condensed_to_pairs(rand, k)
         chance[s], _ = _binned_means(d_in, _wrapped_abs(v[i] - v[j], period), edges)
+    if n_shuffles:
+        # one shuffle of the whole map per null replicate, seen by every sample, exactly as the
+        # map itself is one arrangement seen by every sample; only the sampled units' entries of
+        # each shuffle are drawn (same distribution as the whole permutation, far cheaper)
+        from topography.nulls import shuffle_within_groups
+
+        units = np.unique(np.concatenate([kp[0] for kp in kept]))
+        src = shuffle_within_groups(n, groups, null_rng, size=int(n_shuffles), at=units)
+        shuffled = v32[src.T]  # (n_sampled_units, n_shuffles): the values the sampled units get
+        for s, (idx, i, j, d_in) in enumerate(kept):
+            b = np.searchsorted(edges, d_in, side="right") - 1
+            b[d_in == edges[-1]] = n_bins - 1
+            # per-bin sums of the shuffled differences as one product with a (pairs x bins) one-hot
+            onehot = sparse.csr_matrix((np.ones(i.size, np.float32), (np.arange(i.size), b)), shape=(i.size, n_bins))
+            vs = shuffled[np.searchsorted(units, idx)]  # (k, n_shuffles): the sample's units, rows contiguous
+            sums = np.zeros((n_bins, int(n_shuffles)))
+            step = max(1, int(4e6 // int(n_shuffles)))  # pairs per block (about 4M pair differences)
+            for p0 in range(0, i.size, step):
+                diff = vs[i[p0:p0 + step]]  # (pairs, n_shuffles)
+                diff -= vs[j[p0:p0 + step]]
+                np.abs(diff, out=diff)
+                if period is not None:  # values in [0, period): |difference| < period, wrap once
+                    np.minimum(diff, np.float32(period) - diff, out=diff)
+                sums += onehot[p0:p0 + step].T @ diff
+            with np.errstate(invalid="ignore", divide="ignore"):
+                null_curves[:, s] = np.where(counts[s] > 0, sums.T / np.maximum(counts[s], 1), np.nan)
     null_index = None
     if n_shuffles:
         per = smoothness_index(null_curves.reshape(-1, n_bins)).reshape(int(n_shuffles), int(n_samples))

@@ -262,26 +262,38 @@ def pinwheel_null(positions: np.ndarray, orientation_deg: np.ndarray, params: V1
                   groups: np.ndarray | None, n_shuffles: int, seed: int) -> dict[str, np.ndarray]:
     """Pinwheel count and densities of ``n_shuffles`` maps with positions shuffled within groups.
 
-    Each shuffled map is smoothed exactly as the real one (one sparse operator,
-    :func:`topography.maps.smoothing_operator`, serves them all) and measured with the same
-    functions. Returns ``{"n_pinwheels", "pinwheel_density", "pinwheel_density_fixed_spacing"}``,
+    Each shuffled map is smoothed exactly as the real one (the same boxcar windows,
+    :func:`topography.maps.boxcar_windows`, summed for all shuffles at once) and measured as
+    :func:`topography.pinwheels.find_pinwheels` and ``pinwheel_density`` measure one map.
+    Returns ``{"n_pinwheels", "pinwheel_density", "pinwheel_density_fixed_spacing"}``,
     each of shape (n_shuffles,) (NaN where a map has no variation).
     """
-    from topography.maps import circular_maps, smoothing_operator
-    from topography.nulls import shuffle_within_groups
+    from topography.maps import boxcar_sums, boxcar_windows
+    from topography.nulls import column_spacings, pinwheel_counts, shuffle_moves
 
-    W, x, y = smoothing_operator(positions, params.pinwheel_stride_mm, params.pinwheel_width_mm, extent=box)
-    perms = shuffle_within_groups(len(orientation_deg), groups, np.random.default_rng(seed), size=n_shuffles)
-    maps = circular_maps(W, np.asarray(orientation_deg, dtype=float)[perms].T, (y.size, x.size), 180.0)
-    out = {k: np.full(n_shuffles, np.nan) for k in ("n_pinwheels", "pinwheel_density",
-                                                     "pinwheel_density_fixed_spacing")}
+    win = boxcar_windows(positions, params.pinwheel_stride_mm, params.pinwheel_width_mm, extent=box)
+    x, y = win.x, win.y
+    order, moves = shuffle_moves(len(orientation_deg), groups, np.random.default_rng(seed), n_shuffles)
+    # unit vectors once; window sums of all shuffles at once. Map t moves each unit's value to
+    # another unit of its group (a uniform within-group permutation and its inverse are equally
+    # likely), in group order: no scatter back to unit order
+    z = np.exp(2j * np.pi * np.asarray(orientation_deg, dtype=float) / 180.0)
+    if order is not None:
+        win, z = win._replace(rectangle=win.rectangle[order]), z[order]
+    sums = boxcar_sums(win, z, moves)
+    count = boxcar_sums(win, np.ones(z.size))[0]
+    maps = np.mod(np.angle(sums) * 90.0 / np.pi, 180.0)
+    maps[np.broadcast_to(count <= 0, maps.shape)] = np.nan
     step = float(x[1] - x[0]) if x.size > 1 else float(y[1] - y[0])
-    for t, m in enumerate(maps):
-        out["n_pinwheels"][t] = find_pinwheels(m).shape[0]
-        try:
-            out["pinwheel_density"][t] = pinwheel_density(m, pixel_size=step)
-        except ValueError:
-            pass
-        out["pinwheel_density_fixed_spacing"][t] = pinwheel_density(m, spacing=params.column_spacing_mm,
-                                                                    pixel_size=step, area=extent**2)
-    return out
+    # all shuffles at once, as find_pinwheels / pinwheel_density measure one map (tests: same numbers)
+    n_pw = pinwheel_counts(maps).astype(float)
+    f = np.isfinite(maps)
+    cells = np.sum(f[:, :-1, :-1] & f[:, 1:, :-1] & f[:, :-1, 1:] & f[:, 1:, 1:], axis=(1, 2))
+    mod = np.abs(sums)
+    with np.errstate(invalid="ignore", divide="ignore"):  # exp(2 pi i map / 180), no round trip via angles
+        unit = np.where(mod > 0, sums / mod, 1.0)  # angle(0) = 0
+    lam = column_spacings(maps, pixel_size=step, unit_vectors=unit)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dens = np.where(cells > 0, n_pw / (cells * step**2 / lam**2), np.nan)
+    return {"n_pinwheels": n_pw, "pinwheel_density": dens,
+            "pinwheel_density_fixed_spacing": n_pw / (extent**2 / params.column_spacing_mm**2)}
