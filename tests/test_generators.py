@@ -66,12 +66,14 @@ def test_oriented_textures_energy_at_the_told_orientation(orientation):
 
 
 def test_uniform_orientations_are_isotropic():
+    # a few large bars carry much of the power, so the resultant of a finite batch is not 0; seeds 0-3 give
+    # 0.02-0.14 against > 0.5 when an orientation is told
     for fn in (oriented_edges, oriented_textures):
-        _, strength = _stripe_orientation(fn(64, 64, seed=3))
-        assert strength < 0.1, (fn.__name__, strength)
+        _, strength = _stripe_orientation(fn(128, 48, seed=3))
+        assert strength < 0.2, (fn.__name__, strength)
     # a told orientation with a 180-degree spread is uniform again
-    _, strength = _stripe_orientation(oriented_edges(64, 64, seed=3, orientation_deg=45.0, orientation_spread_deg=180.0))
-    assert strength < 0.1
+    _, strength = _stripe_orientation(oriented_edges(128, 48, seed=3, orientation_deg=45.0, orientation_spread_deg=180.0))
+    assert strength < 0.2
 
 
 def test_pink_noise_has_the_told_spectral_slope():
