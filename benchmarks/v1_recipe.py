@@ -25,6 +25,10 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/v1_recipe.py RUN [RUN ...] [--random-init] [--shuffles 200]
     OMP_NUM_THREADS=1 python benchmarks/v1_recipe.py RUN --figure      # also RUN/v1_recipe_<layer>.png
+    OMP_NUM_THREADS=1 python benchmarks/v1_recipe.py RUN --optimize-positions   # -> RUN/positions_swapopt
+
+``--optimize-positions`` runs ``neurocwm positions optimize`` (every layer, default steps) with this
+script's non-aliased gratings in place of the default set, for the swapopt probes.
 """
 
 from __future__ import annotations
@@ -167,6 +171,25 @@ def _line(result: dict) -> str:
     return head + "\n  " + "\n  ".join(parts)
 
 
+def optimize_with_valid_gratings(run_dir: Path) -> Path:
+    """``neurocwm positions optimize RUN`` with :func:`grating_set` instead of the aliased default set."""
+    import topography.gratings as gratings
+    from neurocwm.positions import optimize_positions
+
+    original = gratings.sine_gratings
+
+    def valid(size, *args, **kwargs):
+        images, meta, _ = grating_set(size)
+        return images, meta
+
+    gratings.sine_gratings = valid
+    try:
+        res = optimize_positions(run_dir, force=True, progress=False)
+    finally:
+        gratings.sine_gratings = original
+    return Path(res["out"])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", help="run folders of neurocwm fit")
@@ -176,6 +199,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--random-init", action="store_true", help="measure the runs' seeded random initialisation")
     ap.add_argument("--figure", action="store_true", help="write RUN/v1_recipe_<layer>.png (orientation map)")
+    ap.add_argument("--optimize-positions", action="store_true",
+                    help="only swap-optimise the run's positions on the valid gratings (-> RUN/positions_swapopt)")
     args = ap.parse_args(argv)
     import torch
 
@@ -185,6 +210,11 @@ def main(argv=None) -> int:
         if not (run_dir / "config.json").is_file():
             print(f"v1_recipe: error: {run_dir} is not a run folder (no config.json)", file=sys.stderr)
             return 2
+        if args.optimize_positions:
+            t0 = time.perf_counter()
+            out = optimize_with_valid_gratings(run_dir)
+            print(f"{run_dir}: positions swap-optimised on the valid gratings in {time.perf_counter() - t0:.0f} s -> {out}")
+            continue
         res = evaluate_run(run_dir, layers=args.layers, shuffles=args.shuffles, null_samples=args.null_samples,
                            seed=args.seed, random_init=args.random_init, figure=args.figure)
         name = "v1_recipe_init.json" if args.random_init else "v1_recipe.json"
