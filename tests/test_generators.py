@@ -147,3 +147,9 @@ def test_fit_trains_on_the_chosen_generator_and_records_it(tmp_path, capsys):
         main(["fit", "--out", str(tmp_path / "bad"), *tiny, "--generator", "noise"])
     assert exc.value.code == 2 and "invalid choice: 'noise'" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_grey_textures_have_no_colour():
+    x = generate("textures-grey", 4, 32, seed=0)
+    assert torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 1], x[:, 2])
+    assert float(x.std()) > 0.05

@@ -13,6 +13,7 @@ same ``(seed, size)`` always gives the same images. :data:`GENERATORS` names the
 * ``textures`` (:func:`oriented_textures`): occluding regions, each filled with band-pass noise of
   its own orientation and spatial frequency (log-Gabor-shaped spectrum), grating-like patterns
   with the broad bandwidths of natural textures.
+* ``textures-grey``: ``textures`` in grey levels only (``chroma=0``).
 * ``mix`` (:func:`mixture`): each image drawn from one of the above or dead leaves.
 
 Orientation convention (as :mod:`topography.gratings`): ``orientation_deg`` is the orientation of
@@ -30,6 +31,7 @@ Baradad, M. et al. (2021). Learning to see by looking at noise. *NeurIPS*.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Mapping
 
@@ -63,9 +65,9 @@ def _grid(size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     return xx, yy
 
 
-def _colours(n: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
-    """Natural-ish colours: a luminance plus a moderate chromatic offset, (*n, 3) in [0, 1]."""
-    return (torch.rand(*n, 1, generator=g) + 0.45 * (torch.rand(*n, 3, generator=g) - 0.5)).clamp(0, 1)
+def _colours(n: tuple[int, ...], g: torch.Generator, chroma: float = 0.45) -> torch.Tensor:
+    """Natural-ish colours: a luminance plus a chromatic offset of range ``chroma``, (*n, 3) in [0, 1]."""
+    return (torch.rand(*n, 1, generator=g) + chroma * (torch.rand(*n, 3, generator=g) - 0.5)).clamp(0, 1)
 
 
 def _spectral_noise(n_images: int, size: int, g: torch.Generator, device, gain) -> torch.Tensor:
@@ -225,6 +227,7 @@ def oriented_textures(
     orientation_bandwidth_deg: tuple[float, float] = (8.0, 30.0),
     orientation_deg: float | None = None,
     orientation_spread_deg: float = 0.0,
+    chroma: float = 0.45,
     device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """Occluding regions of oriented band-pass noise (grating-like textures).
@@ -254,6 +257,9 @@ def oriented_textures(
         Every texture's stripes at this orientation (degrees); default uniform on [0, 180).
     orientation_spread_deg : float
         With ``orientation_deg``: orientations uniform on ``orientation_deg +- spread / 2``.
+    chroma : float
+        Range of the chromatic offset of the two colours of a texture (0 = grey levels only, so
+        that two views of an image can be matched by their patterns but not by their colours).
     device : str or torch.device
 
     Returns
@@ -273,7 +279,7 @@ def oriented_textures(
     o_lo, o_hi = (math.radians(x) for x in orientation_bandwidth_deg)
     o_sd = o_lo + (o_hi - o_lo) * torch.rand(b, k, generator=g)
     contrast = 0.5 + 0.5 * torch.rand(b, k, generator=g)
-    c1, c2 = _colours((b, k), g), _colours((b, k), g)
+    c1, c2 = _colours((b, k), g, chroma), _colours((b, k), g, chroma)
     centre = (torch.rand(b, k, 2, generator=g) - 0.5) * 1.1
     radius = _power_law_radii((b, k), 0.1, 0.6, 3.0, g).sort(dim=1, descending=True).values
     aspect = torch.exp((torch.rand(b, k, generator=g) - 0.5) * 1.0)
@@ -360,7 +366,9 @@ _BASE: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 #: ``neurocwm fit --generator`` name -> generator.
-GENERATORS: dict[str, Callable[..., torch.Tensor]] = {**_BASE, "mix": mixture}
+GENERATORS: dict[str, Callable[..., torch.Tensor]] = {
+    **_BASE, "mix": mixture, "textures-grey": functools.partial(oriented_textures, chroma=0.0),
+}
 
 
 def generate(name: str, n_images: int, size: int, *, seed: int = 0, device: str | torch.device = "cpu") -> torch.Tensor:
