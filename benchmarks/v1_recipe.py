@@ -19,6 +19,10 @@ Per V1 layer it prints and records (``RUN/v1_recipe.json``):
   retinotopic layout is kept, any map beyond it destroyed); ``p = (1 + #{null >= observed}) /
   (1 + shuffles)`` (one-sided);
 * ``pinwheel_density`` (pinwheels per estimated Lambda^2) where the map beats its null at p < 0.01;
+* ``os_at_preferred_sf``, a diagnostic: the same CV < 0.6 fraction among the responsive units, but
+  with each unit's orientation curve taken at its preferred spatial frequency only (as Ringach et
+  al. 2002 measured macaque cells) instead of averaged over all frequencies (the library's and the
+  reference's definition, which the table's OS column uses);
 * the run's steps and median seconds per step (from ``metrics.jsonl``).
 
 Usage::
@@ -109,6 +113,23 @@ def evaluate_layer(coords: np.ndarray, dims, tuning: dict, *, shuffles: int, nul
     return out, res
 
 
+def os_at_preferred_sf(responses: np.ndarray, meta: dict, tuning: dict, threshold: float = 0.6) -> float:
+    """Fraction of responsive units whose orientation curve at their preferred SF has CV < threshold."""
+    from topography.tuning import circular_variance, preprocess_responses, selectivity_mask, tuning_curves
+
+    r = preprocess_responses(responses)
+    sfs = np.unique(meta["sf_cpi"])
+    cv = np.empty((sfs.size, r.shape[1]))
+    for i, sf in enumerate(sfs):
+        m = meta["sf_cpi"] == sf
+        oris, curves = tuning_curves(r[m], meta["orientation_deg"][m])
+        cv[i] = circular_variance(curves, oris)
+    pref = np.asarray(tuning["preferred_sf_index"], dtype=int)
+    at_pref = cv[pref, np.arange(r.shape[1])]
+    mask = selectivity_mask(tuning["cv"], tuning["mean_response"]) & np.isfinite(at_pref)
+    return float(np.mean(at_pref[mask] < threshold))
+
+
 def run_timing(run_dir: Path) -> dict:
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
@@ -145,9 +166,11 @@ def evaluate_run(run_dir: Path, *, layers, shuffles: int, null_samples: int, see
     result.update(run_timing(run_dir) if not random_init else {"steps": 0, "s_per_step": float("nan")})
     for name in names:
         t0 = time.perf_counter()
-        tuning = v1_tuning(resp.pop(name), meta)
+        r = resp.pop(name)
+        tuning = v1_tuning(r, meta)
         layer_res, full = evaluate_layer(np.asarray(sheet[name].coordinates), dims[name], tuning, shuffles=shuffles,
                                          null_samples=null_samples, seed=seed)
+        layer_res["os_at_preferred_sf"] = os_at_preferred_sf(r, meta, tuning)
         layer_res["eval_s"] = time.perf_counter() - t0
         result["layers"][name] = layer_res
         if figure:
@@ -165,7 +188,7 @@ def _line(result: dict) -> str:
         parts.append(f"{name}: OS {100 * r['os_fraction']:.1f}% (median CV {r['median_cv']:.2f}, "
                      f"{r['n_responsive']}/{r['n_units']} responsive), smoothness {r['orientation_smoothness']:.3f}, "
                      f"stat {r['smooth_stat']:.3f} vs null {r['null_mean']:.3f}+-{r['null_sd']:.3f} p={r['pvalue']:.4f}, "
-                     f"pinwheel density {r['pinwheel_density']:.2f}")
+                     f"pinwheel density {r['pinwheel_density']:.2f}; OS at preferred SF {100 * r['os_at_preferred_sf']:.1f}%")
     head = f"{result['run']}{' [random init]' if result['random_init'] else ''}: steps {result['steps']}, " \
            f"{result['s_per_step']:.2f} s/step"
     return head + "\n  " + "\n  ".join(parts)
@@ -190,6 +213,35 @@ def optimize_with_valid_gratings(run_dir: Path) -> Path:
     return Path(res["out"])
 
 
+#: Seconds per step of the CPU main job on 2 idle cores (a fresh-clone run: 1,048 s for 1,000 steps).
+MAIN_JOB_2CORE_S_PER_STEP = 1.048
+
+
+def table(run_dirs, reference_s_per_step: float) -> str:
+    """Markdown rows from the runs' ``v1_recipe.json``; 2-core minutes estimated as steps x s/step x
+    (``MAIN_JOB_2CORE_S_PER_STEP`` / ``reference_s_per_step``), the main job's 1-thread s/step here."""
+    rows = []
+    for r in run_dirs:
+        res = json.loads((Path(r) / "v1_recipe.json").read_text())
+        cfg = res["config"]
+        est = res["steps"] * res["s_per_step"] * MAIN_JOB_2CORE_S_PER_STEP / reference_s_per_step / 60
+        cells = []
+        for name in ("layer2.0", "layer2.1"):
+            x = res["layers"].get(name)
+            if x is None:
+                continue
+            pw = "-" if not x["map_present"] else f"{x['pinwheel_density']:.2f}"
+            cells.append(f"{100 * x['os_fraction']:.1f} | {x['median_cv']:.2f} | {100 * x['os_at_preferred_sf']:.1f} | "
+                         f"{x['orientation_smoothness']:.3f} | {x['smooth_stat']:.3f} / {x['null_mean']:.3f}±{x['null_sd']:.3f} | "
+                         f"{x['pvalue']:.3f} | {pw}")
+        setting = (f"{cfg.get('generator') or 'deadleaves'}, {cfg['image_size']} px, {cfg['arch']}, batch {cfg['batch_size']}, "
+                   f"lr {cfg['lr']:g}, alpha {cfg['alpha']:g}, seed {cfg['seed']}"
+                   + (", swapopt positions" if cfg.get("positions") else ""))
+        for name, c in zip(("layer2.0", "layer2.1"), cells):
+            rows.append(f"| {Path(r).name} | {setting} | {name} | {res['steps']} | {res['s_per_step']:.2f} | {est:.1f} | {c} |")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", help="run folders of neurocwm fit")
@@ -201,7 +253,12 @@ def main(argv=None) -> int:
     ap.add_argument("--figure", action="store_true", help="write RUN/v1_recipe_<layer>.png (orientation map)")
     ap.add_argument("--optimize-positions", action="store_true",
                     help="only swap-optimise the run's positions on the valid gratings (-> RUN/positions_swapopt)")
+    ap.add_argument("--table", type=float, default=None, metavar="S_PER_STEP",
+                    help="print RESULTS rows from the runs' v1_recipe.json, with the main job's 1-thread s/step here")
     args = ap.parse_args(argv)
+    if args.table is not None:
+        print(table(args.runs, args.table))
+        return 0
     import torch
 
     torch.set_num_threads(1)
