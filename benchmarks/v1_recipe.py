@@ -187,8 +187,9 @@ def _line(result: dict) -> str:
     for name, r in result["layers"].items():
         parts.append(f"{name}: OS {100 * r['os_fraction']:.1f}% (median CV {r['median_cv']:.2f}, "
                      f"{r['n_responsive']}/{r['n_units']} responsive), smoothness {r['orientation_smoothness']:.3f}, "
-                     f"stat {r['smooth_stat']:.3f} vs null {r['null_mean']:.3f}+-{r['null_sd']:.3f} p={r['pvalue']:.4f}, "
-                     f"pinwheel density {r['pinwheel_density']:.2f}; OS at preferred SF {100 * r['os_at_preferred_sf']:.1f}%")
+                     f"stat {r['smooth_stat']:.3f} vs null {r['null_mean']:.3f}+-{r['null_sd']:.3f} "
+                     f"p={r['pvalue']:.4f}, pinwheel density {r['pinwheel_density']:.2f}; "
+                     f"OS at preferred SF {100 * r['os_at_preferred_sf']:.1f}%")
     head = f"{result['run']}{' [random init]' if result['random_init'] else ''}: steps {result['steps']}, " \
            f"{result['s_per_step']:.2f} s/step"
     return head + "\n  " + "\n  ".join(parts)
@@ -232,13 +233,15 @@ def table(run_dirs, reference_s_per_step: float) -> str:
                 continue
             pw = "-" if not x["map_present"] else f"{x['pinwheel_density']:.2f}"
             cells.append(f"{100 * x['os_fraction']:.1f} | {x['median_cv']:.2f} | {100 * x['os_at_preferred_sf']:.1f} | "
-                         f"{x['orientation_smoothness']:.3f} | {x['smooth_stat']:.3f} / {x['null_mean']:.3f}±{x['null_sd']:.3f} | "
+                         f"{x['orientation_smoothness']:.3f} | "
+                         f"{x['smooth_stat']:.3f} / {x['null_mean']:.3f}±{x['null_sd']:.3f} | "
                          f"{x['pvalue']:.3f} | {pw}")
-        setting = (f"{cfg.get('generator') or 'deadleaves'}, {cfg['image_size']} px, {cfg['arch']}, batch {cfg['batch_size']}, "
+        setting = (f"{cfg.get('generator') or 'deadleaves'}, {cfg['image_size']} px, "
                    f"lr {cfg['lr']:g}, alpha {cfg['alpha']:g}, seed {cfg['seed']}"
                    + (", swapopt positions" if cfg.get("positions") else ""))
         for name, c in zip(("layer2.0", "layer2.1"), cells):
-            rows.append(f"| {Path(r).name} | {setting} | {name} | {res['steps']} | {res['s_per_step']:.2f} | {est:.1f} | {c} |")
+            rows.append(f"| {Path(r).name} | {setting} | {name} | {res['steps']} | {res['s_per_step']:.2f} | "
+                        f"{est:.1f} | {c} |")
     return "\n".join(rows)
 
 
@@ -270,7 +273,8 @@ def main(argv=None) -> int:
         if args.optimize_positions:
             t0 = time.perf_counter()
             out = optimize_with_valid_gratings(run_dir)
-            print(f"{run_dir}: positions swap-optimised on the valid gratings in {time.perf_counter() - t0:.0f} s -> {out}")
+            print(f"{run_dir}: positions swap-optimised on the valid gratings in {time.perf_counter() - t0:.0f} s "
+                  f"-> {out}")
             continue
         res = evaluate_run(run_dir, layers=args.layers, shuffles=args.shuffles, null_samples=args.null_samples,
                            seed=args.seed, random_init=args.random_init, figure=args.figure)

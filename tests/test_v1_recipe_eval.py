@@ -45,7 +45,8 @@ def _tuning(preferred_deg: np.ndarray, rng) -> dict:
 def test_planted_map_beats_its_null_and_a_shuffled_one_does_not():
     rng = np.random.default_rng(1)
     pos = retinotopic_positions(*DIMS, side_mm=36.75, overlap=0.2, seed=0)
-    smooth = (np.degrees(np.arctan2(np.sin(2 * np.pi * pos[:, 1] / 9.0), np.cos(2 * np.pi * pos[:, 0] / 9.0))) / 2) % 180
+    phase_y, phase_x = 2 * np.pi * pos[:, 1] / 9.0, 2 * np.pi * pos[:, 0] / 9.0
+    smooth = (np.degrees(np.arctan2(np.sin(phase_y), np.cos(phase_x))) / 2) % 180
     res, _ = v1_recipe.evaluate_layer(pos, DIMS, _tuning(smooth, rng), shuffles=100, null_samples=2, seed=0)
     assert res["os_fraction"] > 0.9
     assert res["pvalue"] == pytest.approx(1 / 101) and res["map_present"]

@@ -19,7 +19,8 @@ from .deadleaves import dead_leaves
 from .generators import GENERATORS, generate
 from .folder import EpochBatchSampler, ImageFolderViews, _EpochIndexed, collate_views, scan_image_folder
 
-__all__ = ["dead_leaves", "GENERATORS", "generate", "image_batches", "scan_image_folder", "step_seed", "GENERATED_EPOCH"]
+__all__ = ["dead_leaves", "GENERATORS", "generate", "image_batches", "scan_image_folder", "step_seed",
+           "GENERATED_EPOCH"]
 
 #: Images per "epoch" of the generated (dead-leaves) data, so that ``--epochs`` means something.
 GENERATED_EPOCH = 10_000
