@@ -216,16 +216,24 @@ def optimize_with_valid_gratings(run_dir: Path) -> Path:
 
 #: Seconds per step of the CPU main job on 2 idle cores (a fresh-clone run: 1,048 s for 1,000 steps).
 MAIN_JOB_2CORE_S_PER_STEP = 1.048
+#: ``neurocwm positions optimize`` on a CPU quick-preset run, 2 cores (benchmarks/RESULTS.md: 3 min 28 s).
+SWAPOPT_2CORE_S = 208.0
 
 
-def table(run_dirs, reference_s_per_step: float) -> str:
-    """Markdown rows from the runs' ``v1_recipe.json``; 2-core minutes estimated as steps x s/step x
-    (``MAIN_JOB_2CORE_S_PER_STEP`` / ``reference_s_per_step``), the main job's 1-thread s/step here."""
+def table(run_dirs) -> str:
+    """Markdown rows from the runs' ``v1_recipe.json``.
+
+    The 2-core minutes are an estimate that does not use the loaded machine's timings: steps x
+    ``MAIN_JOB_2CORE_S_PER_STEP`` x (image_size / 64)^2, plus, for a run on swap-optimised positions,
+    its alpha-0 run of the same length and ``SWAPOPT_2CORE_S``.
+    """
     rows = []
     for r in run_dirs:
         res = json.loads((Path(r) / "v1_recipe.json").read_text())
         cfg = res["config"]
-        est = res["steps"] * res["s_per_step"] * MAIN_JOB_2CORE_S_PER_STEP / reference_s_per_step / 60
+        per_step = MAIN_JOB_2CORE_S_PER_STEP * (cfg["image_size"] / 64) ** 2
+        est = (res["steps"] * per_step * (2 if cfg.get("positions") else 1)
+               + (SWAPOPT_2CORE_S if cfg.get("positions") else 0)) / 60
         cells = []
         for name in ("layer2.0", "layer2.1"):
             x = res["layers"].get(name)
@@ -256,11 +264,10 @@ def main(argv=None) -> int:
     ap.add_argument("--figure", action="store_true", help="write RUN/v1_recipe_<layer>.png (orientation map)")
     ap.add_argument("--optimize-positions", action="store_true",
                     help="only swap-optimise the run's positions on the valid gratings (-> RUN/positions_swapopt)")
-    ap.add_argument("--table", type=float, default=None, metavar="S_PER_STEP",
-                    help="print RESULTS rows from the runs' v1_recipe.json, with the main job's 1-thread s/step here")
+    ap.add_argument("--table", action="store_true", help="print RESULTS rows from the runs' v1_recipe.json")
     args = ap.parse_args(argv)
-    if args.table is not None:
-        print(table(args.runs, args.table))
+    if args.table:
+        print(table(args.runs))
         return 0
     import torch
 
