@@ -201,10 +201,16 @@ def optimize_with_valid_gratings(run_dir: Path) -> Path:
     from neurocwm.positions import optimize_positions
 
     original = gratings.sine_gratings
+    cache = {}
 
     def valid(size, *args, **kwargs):
-        images, meta, _ = grating_set(size)
-        return images, meta
+        if size not in cache:
+            gratings.sine_gratings = original  # grating_set renders with the real function
+            try:
+                cache[size] = grating_set(size)[:2]
+            finally:
+                gratings.sine_gratings = valid
+        return cache[size]
 
     gratings.sine_gratings = valid
     try:
