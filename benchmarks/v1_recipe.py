@@ -113,8 +113,9 @@ def evaluate_layer(coords: np.ndarray, dims, tuning: dict, *, shuffles: int, nul
     return out, res
 
 
-def os_at_preferred_sf(responses: np.ndarray, meta: dict, tuning: dict, threshold: float = 0.6) -> float:
-    """Fraction of responsive units whose orientation curve at their preferred SF has CV < threshold."""
+def os_at_preferred_sf(responses: np.ndarray, meta: dict, tuning: dict, threshold: float = 0.6):
+    """Fraction of responsive units whose orientation curve at their preferred SF has CV < threshold,
+    and the same fraction at each SF (list, low to high)."""
     from topography.tuning import circular_variance, preprocess_responses, selectivity_mask, tuning_curves
 
     r = preprocess_responses(responses)
@@ -127,7 +128,8 @@ def os_at_preferred_sf(responses: np.ndarray, meta: dict, tuning: dict, threshol
     pref = np.asarray(tuning["preferred_sf_index"], dtype=int)
     at_pref = cv[pref, np.arange(r.shape[1])]
     mask = selectivity_mask(tuning["cv"], tuning["mean_response"]) & np.isfinite(at_pref)
-    return float(np.mean(at_pref[mask] < threshold))
+    per_sf = [float(np.mean(c[mask & np.isfinite(c)] < threshold)) for c in cv]
+    return float(np.mean(at_pref[mask] < threshold)), per_sf
 
 
 def run_timing(run_dir: Path) -> dict:
@@ -170,7 +172,9 @@ def evaluate_run(run_dir: Path, *, layers, shuffles: int, null_samples: int, see
         tuning = v1_tuning(r, meta)
         layer_res, full = evaluate_layer(np.asarray(sheet[name].coordinates), dims[name], tuning, shuffles=shuffles,
                                          null_samples=null_samples, seed=seed)
-        layer_res["os_at_preferred_sf"] = os_at_preferred_sf(r, meta, tuning)
+        layer_res["os_at_preferred_sf"], layer_res["os_per_sf"] = os_at_preferred_sf(r, meta, tuning)
+        layer_res["preferred_sf_histogram"] = np.bincount(np.asarray(tuning["preferred_sf_index"], dtype=int),
+                                                          minlength=len(cpp)).tolist()
         layer_res["eval_s"] = time.perf_counter() - t0
         result["layers"][name] = layer_res
         if figure:
