@@ -17,7 +17,7 @@ from topography.losses import layer_spatial_loss
 from topography.sheet import CorticalSheet, build_sheet
 from topography.sheet_io import load_sheet, save_sheet
 
-from .data import GENERATED_EPOCH, count_images, image_batches, step_seed
+from .data import GENERATED_EPOCH, GENERATORS, count_images, image_batches, step_seed
 from .models import create_model
 from .objectives import ProjectionHead, info_nce
 
@@ -43,6 +43,7 @@ DEFAULTS = {
     "positions": None,
     "n_neighborhood_windows": 20_000,
     "num_classes": None,
+    "generator": "deadleaves",
 }
 
 
@@ -86,6 +87,8 @@ class TDANNTask:
             raise ValueError(f"SimCLR needs --batch-size >= 2 (negatives), got {cfg['batch_size']}")
         if cfg["objective"] == "supervised" and cfg.get("data") is None:
             raise ValueError("--objective supervised needs --data FOLDER with one sub-folder per class")
+        if cfg.get("generator", "deadleaves") not in GENERATORS:
+            raise ValueError(f"--generator must be one of {sorted(GENERATORS)}, got {cfg['generator']!r}")
         if cfg["image_size"] < 32:
             raise ValueError(f"--image-size must be >= 32, got {cfg['image_size']}")
         if cfg.get("data") is not None:
@@ -160,6 +163,7 @@ class TDANNTask:
             data=cfg.get("data"), objective=cfg["objective"], batch_size=cfg["batch_size"] // world,
             image_size=cfg["image_size"], seed=cfg["seed"], device=device, rank=rank, world=world,
             start_step=start_step, total_steps=cfg["steps"], workers=cfg.get("workers", 0),
+            generator=cfg.get("generator", "deadleaves"),
         )
 
     def param_groups(self, model: nn.Module, cfg: dict) -> list[dict]:

@@ -29,6 +29,11 @@ def add_parser(sub) -> None:
     p.add_argument("--objective", choices=("simclr", "supervised"), default=None, help="task objective (default simclr)")
     p.add_argument("--spatial-loss", choices=("relative", "absolute"), default=None, help="SL_rel (default) or SL_abs")
     p.add_argument("--data", type=str, default=None, help="image folder (e.g. ImageNet train/); default: generated dead-leaves images")
+    p.add_argument("--generator", choices=("deadleaves", "edges", "textures", "textures-grey", "pink", "mix"),
+                   default=None,
+                   help="TDANN without --data: what the generated images show (default deadleaves; edges = oriented "
+                        "bars, textures = oriented band-pass noise (textures-grey: without colour), pink = 1/f noise, "
+                        "mix = all four)")
     p.add_argument("--gap-ms", dest="gap_ms", type=float, default=None, help="CWM with --data: time between the two frames in ms (150)")
     p.add_argument("--pos-embed", dest="pos_embed", choices=("1d", "separable", "rope"), default=None,
                    help="CWM: position encoding (default rope on the CPU tiers, 1d on the GPU shapes; rope = the separable "
@@ -91,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("pos_embed", "motion_weight", "spot_density", "camera_prob", "glued_prob"):
         if family != "cwm" and getattr(args, name) is not None:
             raise ValueError(f"--{name.replace('_', '-')} applies to --model cwm only")
+    if family != "tdann" and args.generator is not None:
+        raise ValueError("--generator applies to --model tdann only")
     threads_given = getattr(args, "threads", None) is not None or user_chose_threads()
     if not threads_given and run_cfg and run_cfg.get("threads"):
         # CPU float reductions are bitwise reproducible only for a fixed thread count: keep the run's

@@ -1,4 +1,4 @@
-"""Training data: the embedded dead-leaves generator and image folders, as per-step batches.
+"""Training data: the embedded generators (dead leaves by default) and image folders, as per-step batches.
 
 :func:`image_batches` yields, for every training step, a dict with either two augmented views
 ``x1``, ``x2`` (SimCLR) or ``x`` and labels ``y`` (supervised), already on the device and
@@ -16,9 +16,11 @@ import torch
 
 from . import augment
 from .deadleaves import dead_leaves
+from .generators import GENERATORS, generate
 from .folder import EpochBatchSampler, ImageFolderViews, _EpochIndexed, collate_views, scan_image_folder
 
-__all__ = ["dead_leaves", "image_batches", "scan_image_folder", "step_seed", "GENERATED_EPOCH"]
+__all__ = ["dead_leaves", "GENERATORS", "generate", "image_batches", "scan_image_folder", "step_seed",
+           "GENERATED_EPOCH"]
 
 #: Images per "epoch" of the generated (dead-leaves) data, so that ``--epochs`` means something.
 GENERATED_EPOCH = 10_000
@@ -42,8 +44,12 @@ def image_batches(
     start_step: int = 0,
     total_steps: int | None = None,
     workers: int = 0,
+    generator: str = "deadleaves",
 ) -> Iterator[dict]:
-    """Per-step batches for TDANN training (``batch_size`` = images per rank)."""
+    """Per-step batches for TDANN training (``batch_size`` = images per rank).
+
+    Without ``data`` the images come from the procedural ``generator`` (:data:`GENERATORS`).
+    """
     photometric = augment.simclr_photometric if objective == "simclr" else augment.supervised_photometric
     n_views = 2 if objective == "simclr" else 1
     step = start_step
@@ -53,7 +59,7 @@ def image_batches(
         source = max(image_size, int(math.ceil(image_size * 1.25 / 8) * 8))
         while total_steps is None or step < total_steps:
             g = torch.Generator().manual_seed(step_seed(seed, rank, step))
-            imgs = dead_leaves(batch_size, source, seed=step_seed(seed, rank, step, 1), device=device)
+            imgs = generate(generator, batch_size, source, seed=step_seed(seed, rank, step, 1), device=device)
             views = []
             for _ in range(n_views):
                 boxes = augment.crop_boxes(batch_size, g)
