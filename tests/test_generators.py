@@ -144,9 +144,10 @@ def test_fit_trains_on_the_chosen_generator_and_records_it(tmp_path, capsys):
     import json
 
     assert json.loads((out / "config.json").read_text())["generator"] == "edges"
-    with pytest.raises(SystemExit) as exc:
-        main(["fit", "--out", str(tmp_path / "bad"), *tiny, "--generator", "noise"])
-    assert exc.value.code == 2 and "invalid choice: 'noise'" in capsys.readouterr().err
+    assert main(["fit", "--out", str(tmp_path / "bad"), *tiny, "--generator", "noise"]) == 2  # one line, exit 2
+    assert "invalid choice: 'noise'" in capsys.readouterr().err
+    assert main(["fit", "--model", "cwm", "--out", str(tmp_path / "bad"), "--generator", "edges"]) == 2
+    assert "--generator applies to --model tdann only" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
 
 
