@@ -108,7 +108,7 @@ def test_trainer_fit_and_resume(tmp_path):
     old = json.loads(cfg_file.read_text())
     del old["motion_weight"]
     cfg_file.write_text(json.dumps(old))
-    with pytest.raises(ConfigError, match="motion_weight: run has None, asked 1.0"):
+    with pytest.raises(ConfigError, match="--motion-weight: run has None, asked 1.0"):
         fit({**opts, "steps": 5, "resume": True, "motion_weight": 1.0}, CWMTask())
     fit({**opts, "steps": 5, "resume": True}, CWMTask())
     assert json.loads(cfg_file.read_text())["motion_weight"] == 0.0  # recorded from now on

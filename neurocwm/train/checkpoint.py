@@ -83,7 +83,7 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     except (SafetensorError, OSError, ValueError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise CheckpointError(f"{path} is damaged or not a safetensors file ({exc})") from None
+        raise CheckpointError(f"cannot read {path}: damaged or not a safetensors file ({exc})") from None
 
 
 def safetensors_complete(path: Path) -> bool:

@@ -210,9 +210,13 @@ def _check_run_dir(cfg: dict, defaults: dict | None = None) -> tuple[Path, bool]
             )
         old = read_run_config(run_dir)
         given = set(cfg.get("_given", cfg))
+        defaults = defaults or {}
+        # a key the run's config lacks (a setting added after the run was written) is no difference
+        # when the task's default is asked for, which keeps the run's behaviour; any other value is
         diffs = sorted(
             k for k in given
-            if k not in RESUMABLE_CHANGES and k not in ("n_images", "_given") and k in old and old.get(k) != cfg.get(k)
+            if k not in RESUMABLE_CHANGES and k not in ("n_images", "_given") and old.get(k) != cfg.get(k)
+            and not (k not in old and k in defaults and cfg.get(k) == defaults[k])
         )
         if diffs:
             detail = ", ".join(f"{_flag(k)}: run has {old.get(k)!r}, asked {cfg.get(k)!r}" for k in diffs[:4])
