@@ -274,10 +274,7 @@ def test_trained_run_beats_its_random_init_on_real_v4(tmp_path, all_cores):
     trained = predict(run, "cowley_v4:190923", data_root=root, progress=False, write=False)
     random = predict(run, "cowley_v4:190923", data_root=root, random_init=True, progress=False, write=False)
     deep = lambda res: np.mean([res["layers"]["V4"][k]["value"] for k in DEEP])  # noqa: E731
-    # measured: 0.3193 vs 0.2902 with the packages a fresh install resolves on 2026-12-05, the same
-    # for this code and for 1dcaf3c (whose CI passed with 0.03 on 2026-12-01): the trained weights
-    # and the predictivity code are bit-identical, the environment moved the margin
-    assert deep(trained) > deep(random) + 0.025
+    assert deep(trained) > deep(random) + 0.03
     assert trained["commitments"]["V4"]["test"] > random["commitments"]["V4"]["test"] + 0.01
 
 
