@@ -178,8 +178,38 @@ def export_plugin(
 ) -> dict[str, Any]:
     """Write the Brain-Score plugin zip and the weights file of a TDANN run.
 
-    Returns a dict with ``identifier``, ``zip``, ``weights``, ``sha256``, ``weights_url``,
-    ``region_layer_map`` and ``region_layer_map_source``.
+    Parameters
+    ----------
+    run : str or Path
+        The run folder.
+    weights_url : str
+        Where the plugin will download the weights from (``https://`` or ``file://``).
+    out : str or Path
+        The plugin zip to write (``.zip``).
+    weights_out : str or Path, optional
+        The weights file to write (default ``<identifier>.pt`` next to ``out``); upload it to
+        ``weights_url``.
+    checkpoint : str or Path, optional
+        Weights other than the run's final ones.
+    identifier : str, optional
+        The Brain-Score model identifier (default ``tdann_<arch>_<run folder>_<sha256 prefix>``).
+    region_layer_map : mapping of str to str, optional
+        Region -> layer commitments; default: those ``neurocwm predict`` found for these weights.
+    visual_degrees : float
+        The field of view of the model's input, in degrees (8, as Brain-Score assumes).
+    force : bool
+        Replace existing output files.
+
+    Returns
+    -------
+    dict
+        ``identifier``, ``zip``, ``weights``, ``sha256``, ``weights_url``, ``region_layer_map`` and
+        ``region_layer_map_source``.
+
+    Raises
+    ------
+    ValueError
+        For a run that is not an exportable TDANN, a bad URL, or disagreeing commitments.
     """
     from topography.fileio import write_bytes
 

@@ -69,6 +69,11 @@ def load_run(path: str | Path, checkpoint: str | Path | None = None, device: str
         Keep the seeded random initialisation instead of loading weights (the "Unoptimized"
         baseline of the same architecture).
 
+    Returns
+    -------
+    Run
+        The configuration, the model in eval mode, the sheet (TDANN runs) and the weights file.
+
     Raises
     ------
     FileNotFoundError

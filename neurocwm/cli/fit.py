@@ -86,6 +86,14 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    run_dir = train(args)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"run written to {run_dir}")
+    return 0
+
+
+def train(args: argparse.Namespace) -> Path:
+    """Resolve the family, task and output folder of parsed ``fit`` arguments, train, return the run folder."""
     from neurocwm.threads import configure_threads, user_chose_threads
 
     family = args.model
@@ -124,10 +132,7 @@ def run(args: argparse.Namespace) -> int:
         alpha = args.alpha if args.alpha is not None else (0.25 if family == "tdann" else 0.0)
         objective = args.objective or ("simclr" if family == "tdann" else "mae")
         options["out"] = str(Path("runs") / f"{family}-{objective}-alpha{alpha:g}-seed{args.seed or 0}")
-    run_dir = fit(options, task)
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(f"run written to {run_dir}")
-    return 0
+    return fit(options, task)
 
 
 def _resumed_config(args: argparse.Namespace) -> dict | None:

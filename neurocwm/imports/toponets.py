@@ -157,6 +157,17 @@ def import_toponets(checkpoint: str | Path, out: str | Path | None = None, *, ta
         Replace a non-empty ``out``.
     catalogue : dict, optional
         ``{"checkpoint": entry}`` the file came from (recorded).
+
+    Returns
+    -------
+    pathlib.Path
+        The run folder: ``config.json``, ``model.safetensors``, the tiled positions and the
+        provenance of ``checkpoint``.
+
+    Raises
+    ------
+    ValueError
+        For a file that is not the published layout (the message names the first odd key).
     """
     from neurocwm import __version__
     from neurocwm.tdann import TDANNNet
