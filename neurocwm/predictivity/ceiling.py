@@ -14,8 +14,8 @@ import warnings
 
 import numpy as np
 
-from .metrics import pearson_columns
-from .score import Score
+from .correlation import pearson_columns
+from .score import Score, ceil_score  # noqa: F401 - ceil_score re-exported
 
 __all__ = ["spearman_brown", "internal_consistency", "split_half_consistency", "ceil_score"]
 
@@ -26,24 +26,6 @@ def spearman_brown(r, n: float = 2.0):
     with np.errstate(invalid="ignore", divide="ignore"):
         out = n * r / (1.0 + (n - 1.0) * r)
     return out if out.ndim else float(out)
-
-
-def ceil_score(raw: float, ceiling: float, method: str = "explained_variance") -> float:
-    """Normalise a raw Pearson-r score by a ceiling.
-
-    ``"explained_variance"`` (Brain-Score's ``NeuralBenchmark``): ``raw**2 / ceiling``, the
-    ceiling being a split-half reliability. ``"ratio"`` (``benchmarks.ceil_score``):
-    ``raw / ceiling``.
-    """
-    raw = float(raw)
-    ceiling = float(ceiling)
-    if not np.isfinite(ceiling) or ceiling <= 0:
-        raise ValueError(f"ceiling must be a positive number, got {ceiling}")
-    if method == "explained_variance":
-        return raw**2 / ceiling
-    if method == "ratio":
-        return raw / ceiling
-    raise ValueError(f"unknown ceiling method {method!r}: use 'explained_variance' or 'ratio'")
 
 
 def _trial_tensor(values: np.ndarray, stimulus_id, repetition):

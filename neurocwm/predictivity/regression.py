@@ -23,6 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .correlation import correlation_matrix
+
 __all__ = ["Ridge", "PLS", "OneToOne", "GramRidge", "heldout_ridge_predictions", "default_alphas"]
 
 
@@ -263,8 +265,6 @@ class OneToOne:
     """
 
     def fit(self, X, Y) -> "OneToOne":
-        from .metrics import correlation_matrix
-
         X, Y = _check_xy(X, Y)
         r = correlation_matrix(X, Y)  # (n_features, n_targets)
         r = np.where(np.isfinite(r), r, -np.inf)

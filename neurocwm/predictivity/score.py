@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Score", "aggregate_splits", "sem"]
+__all__ = ["Score", "aggregate_splits", "ceil_score", "sem"]
 
 
 def sem(values: np.ndarray) -> float:
@@ -26,6 +26,24 @@ def aggregate_splits(per_split: np.ndarray) -> tuple[float, float]:
     finite = per_split[np.isfinite(per_split)]
     value = float(finite.mean()) if len(finite) else float("nan")
     return value, sem(per_split)
+
+
+def ceil_score(raw: float, ceiling: float, method: str = "explained_variance") -> float:
+    """Normalise a raw Pearson-r score by a ceiling.
+
+    ``"explained_variance"`` (Brain-Score's ``NeuralBenchmark``): ``raw**2 / ceiling``, the
+    ceiling being a split-half reliability. ``"ratio"`` (``benchmarks.ceil_score``):
+    ``raw / ceiling``.
+    """
+    raw = float(raw)
+    ceiling = float(ceiling)
+    if not np.isfinite(ceiling) or ceiling <= 0:
+        raise ValueError(f"ceiling must be a positive number, got {ceiling}")
+    if method == "explained_variance":
+        return raw**2 / ceiling
+    if method == "ratio":
+        return raw / ceiling
+    raise ValueError(f"unknown ceiling method {method!r}: use 'explained_variance' or 'ratio'")
 
 
 @dataclass
@@ -71,8 +89,6 @@ class Score:
 
     def with_ceiling(self, ceiling: "float | Score", method: str = "explained_variance") -> "Score":
         """A copy with :attr:`ceiling` and :attr:`ceiled` filled in (see ``ceil_score``)."""
-        from .ceiling import ceil_score
-
         c = ceiling.value if isinstance(ceiling, Score) else float(ceiling)
         info = dict(self.info, ceiling_method=method)
         return replace(self, ceiling=c, ceiled=ceil_score(self.value, c, method=method), info=info)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .errors import ConfigError
+
 
 @dataclass
 class DistInfo:
@@ -26,14 +28,22 @@ class DistInfo:
             dist.barrier()
 
 
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA device is available")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
 def init_distributed(device_option: str = "auto") -> DistInfo:
     """Join the process group that ``torchrun`` describes in the environment, if any.
 
     With ``WORLD_SIZE`` > 1, CUDA processes use NCCL on ``cuda:LOCAL_RANK`` and CPU processes
     use gloo. Without torchrun this returns a single-process description.
     """
-    from .loop import resolve_device
-
     device = resolve_device(device_option)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))

@@ -33,6 +33,7 @@ import torch.distributed as dist
 
 from topography.fileio import write_json, write_text
 
+from ..progress import progress_bar
 from .checkpoint import (
     CheckpointError,
     checkpoint_dirs,
@@ -43,8 +44,8 @@ from .checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from ..progress import progress_bar
 from .distributed import DistInfo, init_distributed
+from .errors import ConfigError
 from .lock import LOCK_NAME, RunLock
 
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "positions", "model.safetensors", "model.json")
@@ -67,10 +68,6 @@ NUMBERS = {
 }
 #: Options naming a file or folder: an empty string is refused rather than read as "not given".
 PATH_OPTIONS = ("data", "positions", "init_from", "out", "arch")
-
-
-class ConfigError(ValueError):
-    """A bad option or a run folder that cannot be used as asked."""
 
 
 def _flag(key: str) -> str:
@@ -111,16 +108,6 @@ def read_run_config(run_dir: Path) -> dict:
     if not isinstance(cfg, dict):
         raise ConfigError(f"{f} does not hold a run configuration (a JSON object)")
     return cfg
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"--device must be auto, cpu or cuda, got {name!r}")
-    return torch.device(name)
 
 
 def resolve_config(options: dict, task, device: torch.device, world: int) -> dict:
