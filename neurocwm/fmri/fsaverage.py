@@ -250,6 +250,6 @@ def plot_fsaverage5_categories(ax, cmap, domains, *, threshold: float = 4.0, vie
     colours = ListedColormap([DOMAIN_COLORS.get(d, f"C{i}") for i, d in enumerate(domains)])
     sulc = load_fsaverage_data("fsaverage5", data_type="sulcal").data.parts[hemi]
     plotting.plot_surf_roi((mesh.coordinates, mesh.faces), labels, hemi=hemi, view=view, bg_map=np.asarray(sulc),
-                           cmap=colours, vmin=1, vmax=len(domains), axes=ax, figure=ax.figure,
+                           cmap=colours, vmin=1, vmax=len(domains), threshold=0.5, axes=ax, figure=ax.figure,
                            colorbar=False, engine="matplotlib")
     return ax

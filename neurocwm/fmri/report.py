@@ -109,7 +109,7 @@ def write_comparison(comp: Comparison, out: str | os.PathLike, *, model: Cortica
 
                 from .fsaverage import plot_fsaverage5_categories
 
-                fig = Figure(figsize=(3.0 * n + 1.0, 3.0))
+                fig = Figure(figsize=(3.4 * n + 1.2, 3.2), layout="constrained")
                 axes = [[fig.add_subplot(1, n, 1)] + [fig.add_subplot(1, n, i + 2, projection="3d") if surf
                                                       else fig.add_subplot(1, n, i + 2)
                                                       for i, surf in enumerate(on_surface)]]
