@@ -66,7 +66,9 @@ def run_compare(args: argparse.Namespace) -> int:
                         progress=args.progress)
     meta = {"run": str(src), "subjects": [str(s) for s in args.subjects], "seed": args.seed, "layer": model.meta.get("layer"),
             "n_subjects": len(subjects), "smoothness_samples": args.smoothness_samples,
-            "human_geometry": args.human_geometry}
+            "human_geometry": args.human_geometry,
+            "human_maps": {s: {m.hemisphere or f"map{i}": {"n_points": m.n_points, "kind": m.kind, **m.meta}
+                               for i, m in enumerate(maps)} for s, maps in subjects.items()}}
     files = write_comparison(comp, out, model=model, subjects=subjects, formats=args.formats, meta=meta)
     if args.save_model_map:
         files.append(model.save(out / "model_map.npz"))
