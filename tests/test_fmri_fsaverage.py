@@ -179,6 +179,9 @@ def test_cli_fmri_compare_on_fsaverage5_planted(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     obj = json.loads((out / "comparison.json").read_text())
     assert obj["meta"]["human_geometry"] == "fsaverage5"
+    geo = obj["meta"]["human_maps"]["s02"]["lh"]
+    assert geo["surface"] == "fsaverage5" and geo["area_surface"] == "midthickness"
+    assert geo["roi"] == "ventral_temporal_mask" and geo["n_points"] == int(np.isfinite(t["Faces"]).sum())
     want_count = {"Faces": 2, "Bodies": 1, "Characters": 0, "Places": 1, "Objects": 0}
     for s in ("s01", "s02"):
         hm = obj["human_metrics"][s]["lh"]

@@ -5,7 +5,10 @@ triangle mesh itself: each vertex owns one third of the area of every triangle i
 (the barycentric vertex area), and a patch is a connected set of mesh vertices above threshold
 (connected along mesh edges), whose area is the sum of its vertex areas. Meshes are plain
 arrays: ``coords`` (n_vertices, 3) in mm and ``faces`` (n_faces, 3) vertex indices, e.g.
-FreeSurfer's fsaverage surfaces (Fischl et al. 1999).
+FreeSurfer's fsaverage surfaces (Fischl et al. 1999). :func:`mesh_domain_patches` gives the
+patches of several domains as :class:`topography.patches.Patch` lists, the type the model-sheet
+patch finder returns, so that counts and areas of human cortex and model sheet are read alike;
+:func:`midthickness` builds the surface areas are conventionally measured on.
 """
 
 from __future__ import annotations
