@@ -55,11 +55,12 @@ class Patch:
     Attributes
     ----------
     unit_indices : numpy.ndarray of int64, shape (n_units,)
-        Indices (into ``positions_mm``) of the member units, ascending.
+        Indices (into ``positions_mm``) of the member units, ascending (mesh vertex numbers for
+        a patch on a surface mesh, :func:`topography.mesh.mesh_domain_patches`).
     area_mm2 : float
         Area of the alpha shape of the member positions, mm^2.
     centroid_mm : numpy.ndarray of shape (2,)
-        Mean (x, y) position of the member units, mm.
+        Mean (x, y) position of the member units, mm ((3,) on a surface mesh).
     outline_mm : numpy.ndarray of shape (m, 2)
         Closed exterior ring (first point == last point) of the largest polygon of the alpha
         shape, mm; empty (0, 2) if the members are degenerate (collinear).

@@ -20,13 +20,20 @@ def add_parser(sub) -> None:
             "Compute patch counts and areas, selectivity smoothness, domain-profile RSA and co-localisation "
             "with the same topography code on the model's VTC sheet and on every subject's hemispheres; write "
             "comparison.csv, comparison.json and figures (PNG, PDF, SVG). RUN is a run folder (with --floc) or "
-            "a model map .npz (CorticalMap.save). Subjects: NSD-style <subject>_<category>.mat files, CorticalMap "
-            ".npz files, or subject .json specs pointing at NIfTI / GIfTI / FreeSurfer files (folders of them too)."
+            "a model map .npz (CorticalMap.save). Subjects: <subject>_<lh|rh>.func.gii maps per fsaverage5 vertex, "
+            "NSD-style <subject>_<category>.mat files, CorticalMap .npz files, or subject .json specs pointing at "
+            "fsaverage5 .gii / .npy / .mgh maps or NIfTI / GIfTI / FreeSurfer files (folders of them too). Maps per "
+            "fsaverage5 vertex are measured on the real fsaverage5 surface (nilearn's, offline): patches connected "
+            "along the mesh, areas in mm^2 of the mid-thickness surface, distances on the flat patch; figures on "
+            "the inflated surface."
         ),
         formatter_class=DefaultsHelpFormatter,
     )
     c.add_argument("run", help="run folder or model map .npz")
     c.add_argument("--subjects", nargs="+", required=True, metavar="FILE_OR_DIR", help="subject files or folders")
+    c.add_argument("--human-geometry", default="fsaverage5", choices=["fsaverage5", "flat"],
+                   help="maps per fsaverage5 vertex: patches and their mm^2 on the fsaverage5 mesh (fsaverage5), or "
+                        "everything on its flat patch, whose areas flattening distorts (flat: the earlier 2-D sheet)")
     c.add_argument("--floc", default=None, help="fLoc stimuli folder (needed when RUN is a run folder)")
     c.add_argument("--layer", default=None, help="model layer (default: the last VTC layer)")
     c.add_argument("--per-category", type=int, default=None, help="fLoc images per category (default all)")
@@ -50,7 +57,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.smoothness_samples < 1:
         raise ValueError(f"--smoothness-samples must be >= 1, got {args.smoothness_samples}")
     src = Path(args.run)
-    subjects = load_subjects(args.subjects)
+    subjects = load_subjects(args.subjects, geometry=args.human_geometry)
     model = load_model_map(src, args.floc, layer=args.layer, per_category=args.per_category,
                            random_init=args.random_init, device=args.device, seed=args.seed, progress=args.progress)
     out = Path(args.out) if args.out else (src / "fmri" if src.is_dir() else src.parent / f"{src.stem}_fmri")
@@ -58,7 +65,10 @@ def run_compare(args: argparse.Namespace) -> int:
                         human_overrides={"smooth_samples": args.smoothness_samples}, seed=args.seed,
                         progress=args.progress)
     meta = {"run": str(src), "subjects": [str(s) for s in args.subjects], "seed": args.seed, "layer": model.meta.get("layer"),
-            "n_subjects": len(subjects), "smoothness_samples": args.smoothness_samples}
+            "n_subjects": len(subjects), "smoothness_samples": args.smoothness_samples,
+            "human_geometry": args.human_geometry,
+            "human_maps": {s: {m.hemisphere or f"map{i}": {"n_points": m.n_points, "kind": m.kind, **m.meta}
+                               for i, m in enumerate(maps)} for s, maps in subjects.items()}}
     files = write_comparison(comp, out, model=model, subjects=subjects, formats=args.formats, meta=meta)
     if args.save_model_map:
         files.append(model.save(out / "model_map.npz"))

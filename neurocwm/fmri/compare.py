@@ -14,8 +14,18 @@ co-localisation windows       7 mm, > 5 units                             10 mm,
 selectivity smoothness        bins linspace(0, 60, 10) mm, 25 x 500 units same
 ============================  ==========================================  =====================================
 
-For a map on a surface mesh (irregular vertices) the patch grid is 1 mm with a 1-mm Gaussian
-(pixels need no smoothing, vertices do to fill the grid) and at least 10 vertices.
+Human maps given per vertex of a surface mesh (by default fsaverage5, Fischl et al. 1999:
+:func:`neurocwm.fmri.fsaverage.fsaverage5_map`) are measured on the folded cortex itself: a
+patch is a set of vertices with t > 4 (no smoothing) connected along mesh edges, and its area
+is the sum of the member vertices' barycentric areas on the mid-thickness surface, in mm²
+(:func:`topography.mesh.mesh_domain_patches`; >= 100 mm², no maximum). Distances (the
+selectivity-smoothness bins and the co-localisation windows) are measured on the flat patch,
+whose positions the map carries. A human vertex map on a flat 2-D sheet only (the explicit
+``geometry="flat"``, or a subject's own flat patch) has no mesh; then the patch grid is 1 mm
+with a 1-mm Gaussian (pixels need no smoothing, vertices do to fill the grid), at least 10
+vertices, and areas are measured on the flat sheet, which flattening distorts. Smoothness,
+RSA, co-localisation, patch counts and areas are the same :mod:`topography` functions for
+every kind of map, human or model.
 """
 
 from __future__ import annotations
@@ -32,8 +42,8 @@ from topography.smoothness import smoothness_curve, smoothness_index
 
 from .cortical_map import CorticalMap
 
-__all__ = ["MetricParams", "model_params", "human_params", "map_metrics", "Comparison", "compare_maps",
-           "COLOC_PAIRS", "METRIC_DIRECTION"]
+__all__ = ["MetricParams", "model_params", "human_params", "find_map_patches", "map_metrics", "Comparison",
+           "compare_maps", "COLOC_PAIRS", "METRIC_DIRECTION"]
 
 #: Domain pairs of the co-localisation analysis (Face-Body should co-localise, Face-Place not).
 COLOC_PAIRS: tuple[tuple[str, str], ...] = (("Faces", "Bodies"), ("Faces", "Places"))
@@ -77,17 +87,47 @@ def human_params(cmap: CorticalMap, **overrides) -> MetricParams:
     """Human-map parameters (Margalit et al. 2024): t > 4 without smoothing on the map's own pixel
     grid, >= 100 pixels, area >= 100 mm^2, 10-mm co-localisation windows with > 10 pixels.
 
-    For a vertex map (no pixel grid) the patch grid is 1 mm, smoothed with a 1-mm Gaussian, and
-    a patch needs >= 10 vertices.
+    For a map on a surface mesh (``cmap.mesh``, e.g. fsaverage5) the vertices pass unsmoothed
+    and a patch is kept from 100 mm² of mesh area on, whatever its vertex count. For a vertex
+    map without a mesh (no pixel grid) the patch grid is 1 mm, smoothed with a 1-mm Gaussian,
+    and a patch needs >= 10 vertices.
     """
     t_gt_4 = float(np.nextafter(4.0, np.inf))  # find_patches keeps values >= threshold; the reference uses t > 4
-    if cmap.pixel_size_mm is not None:
+    if cmap.mesh is not None:
+        base = dict(threshold=t_gt_4, sigma_mm=0.0, grid_spacing_mm=None, min_units=1)
+    elif cmap.pixel_size_mm is not None:
         base = dict(threshold=t_gt_4, sigma_mm=0.0, grid_spacing_mm=cmap.pixel_size_mm, min_units=100)
     else:
         base = dict(threshold=t_gt_4, sigma_mm=1.0, grid_spacing_mm=1.0, min_units=10)
     base.update(min_area_mm2=100.0, max_area_mm2=None, coloc_window_mm=10.0, coloc_min_units=11)
     base.update(overrides)
     return MetricParams(**base)
+
+
+def find_map_patches(cmap: CorticalMap, values: Mapping[str, np.ndarray], params: MetricParams) -> dict:
+    """Category patches of ``values`` (one array per domain, one value per point of ``cmap``).
+
+    On a map with a surface mesh: :func:`topography.mesh.mesh_domain_patches` (vertices
+    connected along the mesh, areas in mm² on it; ``unit_indices`` are mesh vertex numbers);
+    otherwise :func:`topography.patches.find_domain_patches` on ``cmap.positions_mm``.
+
+    Returns
+    -------
+    dict of str to list of topography.patches.Patch
+    """
+    if cmap.mesh is None:
+        return find_domain_patches(cmap.positions_mm, values, **params.patch_kwargs())
+    from topography.mesh import mesh_domain_patches
+
+    coords, faces = cmap.mesh
+    inside = np.zeros(coords.shape[0], dtype=bool)
+    inside[cmap.vertices] = True
+    full = {}
+    for name, v in values.items():
+        full[name] = np.full(coords.shape[0], np.nan)
+        full[name][cmap.vertices] = v
+    return mesh_domain_patches(coords, faces, full, threshold=params.threshold, min_area_mm2=params.min_area_mm2,
+                               max_area_mm2=params.max_area_mm2, min_vertices=params.min_units, mask=inside)
 
 
 def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] | None = None,
@@ -126,7 +166,7 @@ def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] 
     m = cmap.finite(domains)
     names = m.domains
     nulls = {}
-    patches = find_domain_patches(m.positions_mm, m.values, **params.patch_kwargs())
+    patches = find_map_patches(m, m.values, params)
     counts = patch_counts(patches)
     areas = {k: float(a.mean()) if a.size else float("nan") for k, a in patch_areas(patches).items()}
     rng = np.random.SeedSequence(seed)
@@ -145,8 +185,7 @@ def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] 
         null_counts = {n: np.empty(len(perms)) for n in names}
         null_areas = {n: np.zeros(len(perms)) for n in names}  # a shuffle without patches: area 0
         for t, perm in enumerate(perms):
-            shuffled = find_domain_patches(m.positions_mm, {n: m.values[n][perm] for n in names},
-                                           **params.patch_kwargs())
+            shuffled = find_map_patches(m, {n: m.values[n][perm] for n in names}, params)
             for n, a in patch_areas(shuffled).items():
                 null_counts[n][t] = len(a)
                 if len(a):

@@ -49,6 +49,14 @@ class CorticalMap:
         Side of a pixel when the points lie on a regular grid (pixels, voxels); None otherwise.
     meta : dict
         Free-form JSON-serialisable provenance (source files, px_per_mm, extents, ...).
+    vertices : numpy.ndarray of int64, shape (n,), optional
+        With ``mesh``: the mesh vertex number of every point (distinct).
+    mesh : tuple of (numpy.ndarray (n_vertices, 3), numpy.ndarray (n_faces, 3)), optional
+        The folded surface the points lie on, ``(coords mm, faces)`` (e.g. the fsaverage5
+        mid-thickness surface, :func:`neurocwm.fmri.fsaverage.fsaverage5_map`). When set,
+        category patches are connected along its edges and their areas measured on it in mm²
+        (:func:`topography.mesh.mesh_domain_patches`); ``positions_mm`` (e.g. the flat patch)
+        still give the distances of the smoothness and co-localisation analyses.
     """
 
     positions_mm: np.ndarray
@@ -58,6 +66,8 @@ class CorticalMap:
     kind: str = "pixels"
     pixel_size_mm: float | None = None
     meta: dict = field(default_factory=dict)
+    vertices: np.ndarray | None = None
+    mesh: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         p = np.asarray(self.positions_mm, dtype=np.float64)
@@ -88,6 +98,22 @@ class CorticalMap:
             self.pixel_size_mm = float(self.pixel_size_mm)
             if not self.pixel_size_mm > 0:
                 raise ValueError(f"pixel_size_mm must be positive, got {self.pixel_size_mm}")
+        if (self.mesh is None) != (self.vertices is None):
+            raise ValueError(f"map {self.label!r}: give both mesh and vertices, or neither")
+        if self.mesh is not None:
+            coords = np.asarray(self.mesh[0], dtype=np.float64)
+            faces = np.asarray(self.mesh[1])
+            if coords.ndim != 2 or coords.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3 \
+                    or not np.issubdtype(faces.dtype, np.integer):
+                raise ValueError(f"map {self.label!r}: mesh must be (coords (n, 3), integer faces (m, 3)), got shapes "
+                                 f"{coords.shape} and {faces.shape}")
+            vno = np.asarray(self.vertices)
+            if vno.shape != (p.shape[0],) or not np.issubdtype(vno.dtype, np.integer):
+                raise ValueError(f"map {self.label!r}: vertices must be ({p.shape[0]},) integers, got {vno.shape}")
+            if vno.min() < 0 or vno.max() >= coords.shape[0] or np.unique(vno).size != vno.size:
+                raise ValueError(f"map {self.label!r}: vertices must be distinct numbers in [0, {coords.shape[0]})")
+            self.mesh = (coords, faces.astype(np.int64))
+            self.vertices = vno.astype(np.int64)
         self.positions_mm = p
         self.values = vals
 
@@ -113,7 +139,8 @@ class CorticalMap:
         if not m.any():
             raise ValueError(f"map {self.label!r}: the mask selects no point")
         return CorticalMap(self.positions_mm[m], {k: v[m] for k, v in self.values.items()}, self.hemisphere,
-                           self.subject, self.kind, self.pixel_size_mm, dict(self.meta))
+                           self.subject, self.kind, self.pixel_size_mm, dict(self.meta),
+                           None if self.vertices is None else self.vertices[m], self.mesh)
 
     def finite(self, domains: list[str] | None = None) -> "CorticalMap":
         """Keep the points where every (requested) domain value is finite.
@@ -152,6 +179,8 @@ class CorticalMap:
         arrays = {"positions_mm": self.positions_mm, "header": np.array(json.dumps(header, sort_keys=True))}
         for i, name in enumerate(self.domains):
             arrays[f"value_{i}"] = self.values[name]
+        if self.mesh is not None:
+            arrays.update(vertices=self.vertices, mesh_coords=self.mesh[0], mesh_faces=self.mesh[1])
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **arrays)
@@ -170,7 +199,9 @@ class CorticalMap:
                     raise ValueError(f"{path} is not a neurocwm cortical map (format {header.get('format')!r})")
                 values = {name: z[f"value_{i}"] for i, name in enumerate(header["domains"])}
                 pos = z["positions_mm"]
+                mesh = (z["mesh_coords"], z["mesh_faces"]) if "mesh_coords" in z.files else None
+                vertices = z["vertices"] if mesh is not None else None
         except (KeyError, OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path} is not a readable neurocwm cortical map: {exc}") from None
         return cls(pos, values, header["hemisphere"], header["subject"], header["kind"], header["pixel_size_mm"],
-                   header.get("meta", {}))
+                   header.get("meta", {}), vertices, mesh)

@@ -38,7 +38,9 @@ def write_comparison(comp: Comparison, out: str | os.PathLike, *, model: Cortica
     Figures: ``rsa`` (model tau per subject with each subject's leave-one-out ceiling),
     ``patch_counts`` (human hemispheres as dots, model as a bar, per domain),
     ``domain_correlations`` (model vs mean human D x D matrices) and, when the maps are given,
-    ``maps`` (model and first subject's hemispheres, coloured by the winning domain).
+    ``maps`` (model and first subject's hemispheres, coloured by the winning domain where its
+    t > 4; a hemisphere given per fsaverage5 vertex is drawn on the inflated fsaverage5 surface,
+    ventral view, with nilearn's ``plot_surf_roi``).
     """
     from topography.fileio import write_json
 
@@ -100,15 +102,32 @@ def write_comparison(comp: Comparison, out: str | os.PathLike, *, model: Cortica
         if model is not None and subjects:
             first = next(iter(subjects.values()))
             n = 1 + len(first)
-            fig, axes = new_figure(3.0 * n + 1.0, 2.8, ncols=n)
-            plot_category_map(axes[0, 0], model.positions_mm, {d: model.values[d] for d in comp.domains})
-            axes[0, 0].set_title("model")
-            axes[0, 0].get_legend().remove()
-            for ax, h in zip(axes[0, 1:], first):
+            on_surface = [h.vertices is not None and h.meta.get("surface") == "fsaverage5" for h in first]
+            if any(on_surface):
+                # human hemispheres on the inflated fsaverage5 surface, drawn by nilearn
+                from matplotlib.figure import Figure
+
+                from .fsaverage import plot_fsaverage5_categories
+
+                fig = Figure(figsize=(3.4 * n + 1.2, 3.2), layout="constrained")
+                axes = [[fig.add_subplot(1, n, 1)] + [fig.add_subplot(1, n, i + 2, projection="3d") if surf
+                                                      else fig.add_subplot(1, n, i + 2)
+                                                      for i, surf in enumerate(on_surface)]]
+            else:
+                fig, axes = new_figure(3.0 * n + 1.0, 2.8, ncols=n)
+            plot_category_map(axes[0][0], model.positions_mm, {d: model.values[d] for d in comp.domains})
+            axes[0][0].set_title("model")
+            if not any(on_surface):
+                axes[0][0].get_legend().remove()
+            for i, (ax, h) in enumerate(zip(axes[0][1:], first)):
+                if on_surface[i]:
+                    plot_fsaverage5_categories(ax, h, comp.domains)
+                    ax.set_title(f"{h.label} (fsaverage5, ventral)")
+                    continue
                 hf = h.finite(comp.domains)
                 plot_category_map(ax, hf.positions_mm, hf.values)
                 ax.set_title(h.label)
-                if ax is not axes[0, -1]:
+                if i < len(first) - 1 or any(on_surface):
                     ax.get_legend().remove()
             written += save_figure(fig, out / "maps", formats)
     return written

@@ -4,8 +4,12 @@ Accepted, per argument (a file, or a folder of such files):
 
 * NSD-style ``<subject>_<category>.mat`` flat maps (:mod:`neurocwm.fmri.nsd`);
 * ``.npz`` :class:`CorticalMap` files (``CorticalMap.save``), grouped by their ``subject``;
-* ``.json`` subject specs that point at NIfTI / GIfTI / FreeSurfer files, paths relative to the
-  spec::
+* ``<subject>_<lh|rh>.func.gii`` files (in a folder, other ``.gii`` files are data that specs
+  point at, and are left alone) with one named array per domain and one value per
+  fsaverage5 vertex (10,242), read by :func:`neurocwm.fmri.fsaverage.fsaverage5_map` on the
+  default fsaverage5 geometry (ventral temporal ROI);
+* ``.json`` subject specs that point at NIfTI / GIfTI / FreeSurfer / ``.npy`` files, paths
+  relative to the spec::
 
       {"subject": "s01",
        "hemispheres": [
@@ -15,8 +19,17 @@ Accepted, per argument (a file, or a folder of such files):
          {"hemisphere": "rh", "nifti": "rh_flat_tmaps.nii.gz",
           "names": ["Faces", "Bodies", "Characters", "Places", "Objects"], "roi": "rh_vtc_mask.nii.gz"}]}
 
-  A hemisphere has either ``flat`` + ``data`` (surface; optional ``roi``: ``.label``,
-  ``.annot`` with ``annotation_names``, or a mask ``.gii``) or ``nifti`` (+ ``names``, ``roi``).
+  A hemisphere has ``data`` alone (maps per fsaverage5 vertex: ``.gii``, ``.npy``, ``.mgh``
+  or FreeSurfer morph files; the default human geometry, optional ``roi``, default ventral
+  temporal cortex), ``flat`` + ``data`` (a subject's own flat surface or patch; optional
+  ``roi``: ``.label``, ``.annot`` with ``annotation_names``, or a mask ``.gii``) or ``nifti``
+  (+ ``names``, ``roi``)::
+
+      {"subject": "s02",
+       "hemispheres": [{"hemisphere": "lh", "data": {"Faces": "lh.faces.npy", "Places": "lh.places.mgh"}}]}
+
+``geometry`` picks how fsaverage5 maps are measured: ``"fsaverage5"`` (patches on the mesh, in
+mm² of the mid-thickness surface) or ``"flat"`` (everything on the flat patch).
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .cortical_map import CorticalMap
+from .fsaverage import GEOMETRIES, fsaverage5_map
 from .nsd import load_nsd_subjects
 from .surfaces import surface_map
 from .volumes import nifti_map
@@ -34,8 +48,11 @@ from .volumes import nifti_map
 __all__ = ["load_subjects", "load_subject_spec"]
 
 
-def load_subject_spec(path: str | os.PathLike) -> tuple[str, list[CorticalMap]]:
-    """Read a ``.json`` subject spec (see the module docstring): ``(subject, maps)``."""
+def load_subject_spec(path: str | os.PathLike, geometry: str = "fsaverage5") -> tuple[str, list[CorticalMap]]:
+    """Read a ``.json`` subject spec (see the module docstring): ``(subject, maps)``.
+
+    ``geometry`` (``"fsaverage5"`` or ``"flat"``) applies to hemispheres given per fsaverage5
+    vertex (``data`` without ``flat``)."""
     path = Path(path)
     try:
         spec = json.loads(path.read_text())
@@ -60,15 +77,33 @@ def load_subject_spec(path: str | os.PathLike) -> tuple[str, list[CorticalMap]]:
             roi = rel(h["roi"]) if h.get("roi") else None
             maps.append(surface_map(rel(h["flat"]), data, roi, subject=subject, hemisphere=hemi,
                                     annotation_names=h.get("annotation_names")))
+        elif "data" in h:
+            data = h["data"]
+            data = {k: rel(v) for k, v in data.items()} if isinstance(data, dict) else rel(data)
+            roi = rel(h["roi"]) if h.get("roi") else None
+            maps.append(fsaverage5_map(data, hemi, roi, geometry=geometry, subject=subject,
+                                       annotation_names=h.get("annotation_names")))
         else:
-            raise ValueError(f"{path}: hemisphere {i} needs 'nifti' or 'flat' + 'data'")
+            raise ValueError(f"{path}: hemisphere {i} needs 'data' (fsaverage5), 'flat' + 'data' or 'nifti'")
     if not maps:
         raise ValueError(f"{path}: no hemisphere listed")
     return subject, maps
 
 
-def load_subjects(paths: Sequence[str | os.PathLike]) -> dict[str, list[CorticalMap]]:
+def _gifti_subject(path: Path) -> tuple[str, str]:
+    """``(subject, hemisphere)`` of a ``<subject>_<lh|rh>.func.gii`` file name."""
+    stem = path.name[:-len(".func.gii")] if path.name.endswith(".func.gii") else path.name[:-len(".gii")]
+    subject, _, hemi = stem.rpartition("_")
+    if hemi not in ("lh", "rh") or not subject:
+        raise ValueError(f"{path}: a per-vertex subject file is named <subject>_<lh|rh>.func.gii")
+    return subject, hemi
+
+
+def load_subjects(paths: Sequence[str | os.PathLike], geometry: str = "fsaverage5") -> dict[str, list[CorticalMap]]:
     """Subject -> hemisphere maps from files / folders (see the module docstring).
+
+    ``geometry`` (``"fsaverage5"``, default, or ``"flat"``) is how maps given per fsaverage5
+    vertex are measured (:func:`neurocwm.fmri.fsaverage.fsaverage5_map`).
 
     Raises
     ------
@@ -77,18 +112,22 @@ def load_subjects(paths: Sequence[str | os.PathLike]) -> dict[str, list[Cortical
     ValueError
         When nothing readable is found, or a subject appears twice with the same hemisphere.
     """
+    if geometry not in GEOMETRIES:
+        raise ValueError(f"geometry must be one of {', '.join(GEOMETRIES)}, got {geometry!r}")
     mats: list[Path] = []
     others: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(p.glob("*.mat")) + sorted(p.glob("*.npz")) + sorted(p.glob("*.json"))
+            found = (sorted(p.glob("*.mat")) + sorted(p.glob("*.npz")) + sorted(p.glob("*.json"))
+                     + [f for f in sorted(p.glob("*_[lr]h.func.gii")) if f.name[0] != "."])
             if not found:
-                raise ValueError(f"{p}: no .mat, .npz or .json subject file inside")
+                raise ValueError(f"{p}: no .mat, .npz, .json or .func.gii subject file inside")
             for f in found:
                 (mats if f.suffix == ".mat" else others).append(f)
         elif p.is_file():
-            if p.suffix not in (".mat", ".npz", ".json"):
-                raise ValueError(f"{p}: expected an NSD .mat, a map .npz or a subject .json")
+            if p.suffix not in (".mat", ".npz", ".json", ".gii"):
+                raise ValueError(f"{p}: expected an NSD .mat, a map .npz, a subject .json or a "
+                                 "<subject>_<lh|rh>.func.gii")
             (mats if p.suffix == ".mat" else others).append(p)
         else:
             raise FileNotFoundError(f"no such file or folder: {p}")
@@ -108,8 +147,11 @@ def load_subjects(paths: Sequence[str | os.PathLike]) -> dict[str, list[Cortical
         if f.suffix == ".npz":
             m = CorticalMap.load(f)
             add(m.subject or f.stem, [m])
+        elif f.suffix == ".gii":
+            subject, hemi = _gifti_subject(f)
+            add(subject, [fsaverage5_map(f, hemi, geometry=geometry, subject=subject)])
         else:
-            add(*load_subject_spec(f))
+            add(*load_subject_spec(f, geometry))
     if not out:
         raise ValueError("no subject map found")
     return dict(sorted(out.items()))

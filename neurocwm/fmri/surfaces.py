@@ -29,6 +29,7 @@ __all__ = [
     "load_flat",
     "flat_positions",
     "surface_map",
+    "roi_mask",
     "write_gifti_surface",
     "write_gifti_data",
     "write_gifti_map",
@@ -135,7 +136,15 @@ def load_curvature(path: PathLike, n_vertices: int | None = None) -> np.ndarray:
     if p.name.endswith((".mgh", ".mgz")):
         import nibabel as nib
 
-        a = np.asarray(nib.load(str(p)).get_fdata(), dtype=np.float64)
+        raw = p.read_bytes()  # read whole: nib.load of an MGH leaves its file open
+        try:
+            if p.name.endswith(".mgz"):
+                import gzip
+
+                raw = gzip.decompress(raw)
+            a = np.asarray(nib.MGHImage.from_bytes(raw).get_fdata(), dtype=np.float64)
+        except Exception as exc:
+            raise ValueError(f"{p}: not a readable MGH/MGZ file ({' '.join(str(exc).split())})") from None
         if a.size != a.shape[0]:
             a = a.reshape(a.shape[0], -1)
             if a.shape[1] != 1:
@@ -275,16 +284,41 @@ def load_flat(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
     return vno, flat_positions(xyz, where=str(p))
 
 
+def _load_npy(path: PathLike) -> np.ndarray:
+    """A per-vertex ``.npy`` array (no pickled objects) as (n,) float64."""
+    p = _exists(path)
+    try:
+        a = np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{p}: not a readable .npy array of numbers ({_first_line(exc)})") from None
+    if a.ndim == 2 and 1 in a.shape:
+        a = a.reshape(-1)
+    if a.ndim != 1 or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise ValueError(f"{p}: expected one number per vertex, got an array of shape {a.shape} dtype {a.dtype}")
+    return a.astype(np.float64)
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _one_file(p: Path) -> dict[str, np.ndarray]:
+    if p.name.endswith(".gii"):
+        return load_gifti_data(p)
+    if p.name.endswith(".npy"):
+        return {p.name.split(".")[0]: _load_npy(p)}
+    return {p.name.split(".")[0]: load_curvature(p)}
+
+
 def _data_arrays(data, where: str) -> dict[str, np.ndarray]:
     if isinstance(data, (str, os.PathLike)):
-        p = Path(data)
-        return load_gifti_data(p) if p.name.endswith(".gii") else {p.name.split(".")[0]: load_curvature(p)}
+        return _one_file(Path(data))
     if isinstance(data, Mapping):
         out = {}
         for name, d in data.items():
             if isinstance(d, (str, os.PathLike)):
                 p = Path(d)
-                arrs = load_gifti_data(p) if p.name.endswith(".gii") else {"": load_curvature(p)}
+                arrs = _one_file(p)
                 if len(arrs) != 1:
                     raise ValueError(f"{p} holds {len(arrs)} arrays; map it to one domain or pass the file alone")
                 out[str(name)] = next(iter(arrs.values()))
@@ -292,6 +326,38 @@ def _data_arrays(data, where: str) -> dict[str, np.ndarray]:
                 out[str(name)] = np.asarray(d, dtype=np.float64)
         return out
     raise ValueError(f"{where}: data must be a file or a mapping of domain -> file / array")
+
+
+def roi_mask(roi, n_vertices: int, annotation_names: Sequence[str] | None = None) -> np.ndarray:
+    """A region of interest as a boolean vertex mask of length ``n_vertices``.
+
+    Parameters
+    ----------
+    roi : path or array-like of shape (n_vertices,)
+        A boolean / 0-1 vertex array, a FreeSurfer ``.label`` file, a ``.annot`` file (with
+        ``annotation_names``), or a per-vertex ``.gii`` / ``.npy`` / ``.mgh`` mask (non-zero,
+        finite = in).
+    n_vertices : int
+        Vertices of the surface.
+    annotation_names : sequence of str, optional
+        Parcels of the ``.annot`` that form the ROI.
+    """
+    if isinstance(roi, (str, os.PathLike)):
+        rp = Path(roi)
+        if rp.name.endswith(".label"):
+            return load_label(rp, n_vertices)
+        if rp.name.endswith(".annot"):
+            if not annotation_names:
+                raise ValueError(f"{rp}: give annotation_names to pick parcels from an annotation")
+            return load_annotation(rp, annotation_names, n_vertices)
+        m = next(iter(_data_arrays(rp, str(rp)).values()))
+        if m.shape[0] != n_vertices:
+            raise ValueError(f"ROI {rp} has {m.shape[0]} vertices but the data has {n_vertices}")
+        return np.isfinite(m) & (m != 0)
+    mask = np.asarray(roi, dtype=bool)
+    if mask.shape != (n_vertices,):
+        raise ValueError(f"ROI mask has shape {mask.shape} but the data has {n_vertices} vertices")
+    return mask
 
 
 def surface_map(
@@ -356,25 +422,7 @@ def surface_map(
                          "(mismatched vertex counts)")
     keep = np.ones(vno.size, dtype=bool)
     if roi is not None:
-        if isinstance(roi, (str, os.PathLike)):
-            rp = Path(roi)
-            if rp.name.endswith(".label"):
-                mask = load_label(rp, n)
-            elif rp.name.endswith(".annot"):
-                if not annotation_names:
-                    raise ValueError(f"{rp}: give annotation_names to pick parcels from an annotation")
-                mask = load_annotation(rp, annotation_names, n)
-            else:
-                arr = _data_arrays(rp, str(rp))
-                m = next(iter(arr.values()))
-                if m.shape[0] != n:
-                    raise ValueError(f"ROI {rp} has {m.shape[0]} vertices but the data has {n}")
-                mask = np.isfinite(m) & (m != 0)
-        else:
-            mask = np.asarray(roi, dtype=bool)
-            if mask.shape != (n,):
-                raise ValueError(f"ROI mask has shape {mask.shape} but the data has {n} vertices")
-        keep = mask[vno]
+        keep = roi_mask(roi, n, annotation_names)[vno]
         if not keep.any():
             raise ValueError("the ROI holds no vertex of the flat patch")
     values = {k: v[vno[keep]] for k, v in arrays.items()}
