@@ -274,6 +274,14 @@ def compare_maps(model: CorticalMap, subjects: Mapping[str, Sequence[CorticalMap
         Overrides passed to :func:`human_params` for every human map.
     seed : int
         Seeds the smoothness samples (each map gets its own derived stream).
+    progress : bool
+        Show a progress bar over the human maps.
+
+    Returns
+    -------
+    Comparison
+        The tidy table of model, human and ceiling values per subject, hemisphere, metric and
+        domain, with the metrics of every map.
 
     Raises
     ------
