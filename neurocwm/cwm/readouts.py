@@ -153,7 +153,7 @@ class TracerResult:
     flow_soft : Tensor, (P, 2)
         (dx, dy) from the soft-argmax (softmax of ``inv_temp`` x response / its max).
     peak : Tensor, (P,)
-        Maximum of the mask-averaged response (sum over channels of |delta|).
+        Maximum of the mask-averaged response (sum over channels of ``|delta|``).
     visibility : Tensor, (P,)
         ``peak`` divided by the tracer's own peak (amplitude x sum of colour), about 1 when the
         tracer reappears intact, near 0 when it vanishes (occlusion, as in Stojanov et al. 2025).
@@ -316,7 +316,7 @@ def tracer_flow(
     """Optical flow from a tracer added to frame 0 (Bear et al. 2023; Stojanov et al. 2025, Fig. 1B).
 
     For every point p a Gaussian bump (``sigma`` px, ``amplitude`` x ``colour`` in [0, 1] units) is
-    added to frame 0 at p; the response is the channel-summed |difference| between the perturbed
+    added to frame 0 at p; the response is the channel-summed ``|difference|`` between the perturbed
     and the clean prediction of frame 1, restricted to hidden pixels and averaged over ``n_masks``
     random masks by each pixel's hidden count. The flow is the location of the response peak
     (argmax, and soft-argmax) minus p.
@@ -596,9 +596,9 @@ def jacobian_flow(
     Returns
     -------
     flow : Tensor, shape (P, 2)
-        (dx, dy) from the argmax of the summed |Jacobian| map.
+        (dx, dy) from the argmax of the summed ``|Jacobian|`` map.
     affinity : Tensor, shape (P, H, W)
-        The |Jacobian| map (channel-summed, ReLU) averaged over usable masks.
+        The ``|Jacobian|`` map (channel-summed, ReLU) averaged over usable masks.
     """
     from torch.func import jacrev
 
