@@ -8,8 +8,8 @@ K revealed patches pasted in ("paste"), and on the true frame 1 ("true", the cei
 diagnostic of what the model learned, not a readout (it uses a classical matcher); the tracer and
 Jacobian readouts are in ``neurocwm cwm eval``.
 
-    python benchmarks/cwm_transport.py runs/smokeD
-    python benchmarks/cwm_transport.py runs/smokeH --scene default --where object
+    python benchmarks/cwm_transport.py runs/cwm-smoke
+    python benchmarks/cwm_transport.py runs/cwm-smoke --scene default --where object
 
 Prints one row per K: EPE (px) of predicted / paste / zero / true, and the ratio predicted / zero.
 """

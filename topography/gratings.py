@@ -1,6 +1,6 @@
 """Full-field sine gratings for probing orientation, spatial-frequency and colour tuning.
 
-The default set reproduces the 640-image design of Margalit et al. 2024: 8 orientations x 8
+The default set reproduces the 640-image design of Margalit et al. 2024 [1]_: 8 orientations x 8
 spatial frequencies x 5 phases x 2 colour sets, 224-px images spanning 8 deg of visual angle.
 Images are rendered analytically at any size instead of being read from resized JPEG files.
 

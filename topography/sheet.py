@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
-#: Sheet side in mm of each area at two scales (Margalit et al. 2024 [1]_ and their released positions).
+#: Sheet side in mm of each area at two scales (Margalit et al. 2024 and their released positions).
 #: ``human`` follows the paper's stated human sizes (V1 = sqrt(13.5 cm^2), VTC = NSD ROI);
 #: ``macaque`` is the scale the released checkpoints were most likely trained at, our reading of
 #: the published code, whose analyses multiply the released position files by 0.6 / 1.5 / 1.75 /

@@ -10,7 +10,7 @@ Pipeline (Margalit et al. 2024 [1]_, STAR Methods, V1 analyses):
    2002 [2]_ macaque cells (spikes/s).
 2. :func:`tuning_curves` -- mean response per level of one factor (orientation, spatial
    frequency or colour), averaged over all other factors.
-3. :func:`circular_variance`, :func:`preferred_orientation` (vectorised von Mises fit),
+3. :func:`circular_variance`, :func:`preferred_orientation` (vectorised von Mises fit, Swindale 1998 [3]_),
    :func:`preferred_level` (preferred SF / colour), :func:`peak_to_peak`.
 4. Comparison with macaque V1: :func:`selectivity_mask`, :func:`fraction_selective` and
    :func:`cv_distribution_distance` (two-sample Kolmogorov-Smirnov on the RAW circular

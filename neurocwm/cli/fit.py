@@ -37,16 +37,16 @@ def add_parser(sub) -> None:
     p.add_argument("--gap-ms", dest="gap_ms", type=float, default=None, help="CWM with --data: time between the two frames in ms (150)")
     p.add_argument("--pos-embed", dest="pos_embed", choices=("1d", "separable", "rope"), default=None,
                    help="CWM: position encoding (default rope on the CPU tiers, 1d on the GPU shapes; rope = the separable "
-                        "2-D table plus rotary embeddings in every attention, see benchmarks/RESULTS.md)")
+                        "2-D table plus rotary embeddings in every attention, measured in docs/experiments.md)")
     p.add_argument("--motion-weight", dest="motion_weight", type=float, default=None,
                    help="CWM: weight each hidden pixel's error by 1 + LAMBDA * |frame 1 - frame 0| / mean (0 = the plain MSE; "
-                        "an option of this project, see benchmarks/RESULTS.md)")
+                        "an option of this project, measured in docs/experiments.md)")
     p.add_argument("--spot-density", dest="spot_density", type=float, default=None,
                    help="CWM on generated videos: grey spots per 100 px^2 painted into the textures, moving with their surface "
-                        "(0 = none; validation and cwm eval scenes have none; see benchmarks/RESULTS.md)")
+                        "(0 = none; validation and cwm eval scenes have none; measured in docs/experiments.md)")
     p.add_argument("--camera-prob", dest="camera_prob", type=float, default=None,
                    help="CWM on generated videos: share of scenes whose camera moves (0.5); a lower share teaches the model "
-                        "that the background can stand still, which the Spelke segments need (benchmarks/RESULTS.md)")
+                        "that the background can stand still, which the Spelke segments need (docs/experiments.md)")
     p.add_argument("--glued-prob", dest="glued_prob", type=float, default=None,
                    help="CWM on generated videos: chance that an object is a glued pair of two differently coloured shapes (0.3)")
     p.add_argument("--init-from", dest="init_from", type=str, default=None,

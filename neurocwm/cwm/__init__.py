@@ -2,6 +2,7 @@
 
 Modules
 -------
+=========  ==================================================================================
 model      the ViT masked autoencoder and its size registry
 masking    frame-1 visibility masks
 video      synthetic two-frame videos with exact ground truth; folders of real videos
@@ -11,6 +12,7 @@ task       :class:`CWMTask` (and :class:`OptCWMTask`), the objects the trainer d
 eval       flow / occlusion / segment / keypoint evaluation against classical baselines
 optcwm     Opt-CWM-lite: a learned tracer trained through a flow-conditioned reconstruction
 viz        pictures of the readouts
+=========  ==================================================================================
 """
 
 from .masking import count_for_fraction, force_hidden, sample_visible

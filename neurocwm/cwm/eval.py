@@ -17,7 +17,7 @@ generated videos (fixed seeds):
 
 Flow metrics on GT-visible points: EPE and TAP-style ``<delta_avg`` (Doersch et al. 2022, TAP-Vid,
 NeurIPS Datasets and Benchmarks; coordinates rescaled to 256, thresholds 1, 2, 4, 8, 16), split by
-|GT flow| bins and by object / background. Occlusion: accuracy and F1 (occluded = positive) for the
+``|GT flow|`` bins and by object / background. Occlusion: accuracy and F1 (occluded = positive) for the
 tracer visibility (threshold chosen on separate calibration pairs) and for forward-backward
 consistency of TV-L1. Every method's compute is reported per point.
 """

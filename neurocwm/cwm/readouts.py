@@ -153,7 +153,7 @@ class TracerResult:
     flow_soft : Tensor, (P, 2)
         (dx, dy) from the soft-argmax (softmax of ``inv_temp`` x response / its max).
     peak : Tensor, (P,)
-        Maximum of the mask-averaged response (sum over channels of |delta|).
+        Maximum of the mask-averaged response (sum over channels of ``|delta|``).
     visibility : Tensor, (P,)
         ``peak`` divided by the tracer's own peak (amplitude x sum of colour), about 1 when the
         tracer reappears intact, near 0 when it vanishes (occlusion, as in Stojanov et al. 2025).
@@ -316,7 +316,7 @@ def tracer_flow(
     """Optical flow from a tracer added to frame 0 (Bear et al. 2023; Stojanov et al. 2025, Fig. 1B).
 
     For every point p a Gaussian bump (``sigma`` px, ``amplitude`` x ``colour`` in [0, 1] units) is
-    added to frame 0 at p; the response is the channel-summed |difference| between the perturbed
+    added to frame 0 at p; the response is the channel-summed ``|difference|`` between the perturbed
     and the clean prediction of frame 1, restricted to hidden pixels and averaged over ``n_masks``
     random masks by each pixel's hidden count. The flow is the location of the response peak
     (argmax, and soft-argmax) minus p.
@@ -375,7 +375,7 @@ def tracer_flow(
         response peaks between p and p + d and the plain argmax falls short of the motion; the
         fit reads the moved copy instead. Both returned flows are the fit's. This project's
         addition (not in the papers); doubles the cost. Better on large motions, worse on
-        small ones (``benchmarks/RESULTS.md``). Not with ``zoom_iters`` or ``static_contrast``.
+        small ones (``docs/experiments.md``). Not with ``zoom_iters`` or ``static_contrast``.
     mixture_radius : int, default=8
         Largest offset (px) the fit considers: the generated videos move at most 7.5 px.
     seed : int, default=0
@@ -596,9 +596,9 @@ def jacobian_flow(
     Returns
     -------
     flow : Tensor, shape (P, 2)
-        (dx, dy) from the argmax of the summed |Jacobian| map.
+        (dx, dy) from the argmax of the summed ``|Jacobian|`` map.
     affinity : Tensor, shape (P, H, W)
-        The |Jacobian| map (channel-summed, ReLU) averaged over usable masks.
+        The ``|Jacobian|`` map (channel-summed, ReLU) averaged over usable masks.
     """
     from torch.func import jacrev
 
@@ -700,7 +700,7 @@ def move_patches(model, image, moves, static=None, *, batch_size: int = 256) -> 
     return predict_batched(model, frames, visible, batch_size)
 
 
-#: Threshold on the normalised counterfactual motion (chosen on tuning queries, ``benchmarks/RESULTS.md``).
+#: Threshold on the normalised counterfactual motion (chosen on tuning queries, ``docs/experiments.md``).
 SEGMENT_THRESHOLD = 0.35
 
 
@@ -746,7 +746,7 @@ def spelke_segment(
 
     Moves of a few pixels, as in training, keep the prompt in the model's distribution; moving a
     whole patch (:func:`move_patches`, several times the largest training motion at 32 px) made
-    the models move only that patch (``benchmarks/RESULTS.md``).
+    the models move only that patch (``docs/experiments.md``).
 
     Parameters
     ----------
@@ -838,7 +838,7 @@ def snap_to_superpixels(motion, image, *, threshold: float = SEGMENT_THRESHOLD, 
     its edges are blocky; averaging it over small scikit-image Felzenszwalb regions (``scale``,
     ``sigma``, ``min_size``; many per object) puts the edges on image edges. No pre-smoothing by
     default: a ``sigma`` of 0.5 leaves one-pixel strips along sharp edges, and it scored lower on
-    the tuning queries (``benchmarks/RESULTS.md``). Which regions join the segment
+    the tuning queries (``docs/experiments.md``). Which regions join the segment
     is still decided by the motion alone.
 
     Parameters

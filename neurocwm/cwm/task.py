@@ -72,7 +72,7 @@ DEFAULTS: dict = {
     "clump": 1,
     "motion_weight": 0.0,  # > 0: weight hidden pixels by how much they change between the frames (hidden_mse)
     # None -> "rope" on the CPU tiers (with rotary embeddings the tiny model's error fell as more frame-1 patches
-    # were revealed, without them it stayed flat; benchmarks/RESULTS.md), the size's own ("1d") on the GPU shapes
+    # were revealed, without them it stayed flat; docs/experiments.md), the size's own ("1d") on the GPU shapes
     "pos_embed": None,
     "data": None,
     "data_pool": 0,  # > 0: pre-generate this many synthetic pairs per rank and reuse them (see make_batches)

@@ -79,7 +79,7 @@ def _patch_overlay(mask_patches: np.ndarray, patch: int) -> np.ndarray:
 
 
 def prediction_figure(frame0: np.ndarray, frame1: np.ndarray, prediction: np.ndarray, visible: np.ndarray, patch: int):
-    """Frame 0 | frame 1 with the revealed patches | prediction | |error| on hidden pixels."""
+    """Frame 0, frame 1 with the revealed patches, the prediction and ``|error|`` on hidden pixels."""
     fig, ax = _figure(4)
     vis = _patch_overlay(visible, patch)
     shown = frame1 * (0.3 + 0.7 * vis[..., None])

@@ -1,4 +1,4 @@
-"""Orientation tuning of 308 macaque V1 cells (Ringach, Shapley & Hawken 2002).
+"""Orientation tuning of 308 macaque V1 cells (Ringach, Shapley & Hawken 2002 [1]_).
 
 The data base ``ringach_2002_db.mat`` (MATLAB 5 file, one 1x1 struct ``db``) holds one value
 per cell for each of these fields:

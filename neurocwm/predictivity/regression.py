@@ -80,10 +80,12 @@ class Ridge:
     alpha_per_target : bool
         Choose a separate alpha for every target (neuroid) instead of one shared alpha.
 
-    Attributes (after ``fit``)
-    --------------------------
+    Attributes
+    ----------
     alpha_ : float or ndarray (n_targets,)
-    loo_mse_ : ndarray (n_alphas, n_targets) when a grid was searched
+        Set by ``fit``.
+    loo_mse_ : ndarray (n_alphas, n_targets)
+        Set by ``fit`` when a grid was searched.
     """
 
     def __init__(self, alphas: float | Sequence[float] | None = None, alpha_per_target: bool = False):
@@ -258,10 +260,12 @@ class PLS:
 class OneToOne:
     """Each target gets the one source unit with the highest Pearson r on the training stimuli.
 
-    Attributes (after ``fit``)
-    --------------------------
-    mapping_ : ndarray (n_targets,) of source unit indices
-    train_r_ : ndarray (n_targets,) training correlation of the chosen unit
+    Attributes
+    ----------
+    mapping_ : ndarray (n_targets,) of int
+        Set by ``fit``: source unit indices.
+    train_r_ : ndarray (n_targets,)
+        Set by ``fit``: training correlation of the chosen unit.
     """
 
     def fit(self, X, Y) -> "OneToOne":

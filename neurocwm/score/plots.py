@@ -64,7 +64,7 @@ def v1_map_figure(layer: str, maps: Mapping, pinwheel_map, pinwheels: np.ndarray
 
 def smoothness_figure(title: str, curves: Mapping, stem: Path, formats: Sequence[str] = ("png",),
                       colors: Mapping[str, str] | None = None) -> list[Path]:
-    """Mean |difference| per distance bin divided by its chance level (1 = no map), one line per
+    """Mean ``|difference|`` per distance bin divided by its chance level (1 = no map), one line per
     feature / domain, with the per-sample spread."""
     fig, axes = new_figure(4.6, 2.6)
     ax = axes[0, 0]

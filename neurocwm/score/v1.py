@@ -4,26 +4,25 @@ Every number comes from :mod:`topography` (``tuning``, ``maps``, ``pinwheels``,
 ``smoothness``); this module only chains them with the parameters of the reference, so the same
 function serves a model sheet and any other set of positioned, tuned units.
 
-=============================  ==================================================================
-metric                         definition
-=============================  ==================================================================
-``n_units_responsive``         finite CV and mean response > 1 spike/s after scaling
-``fraction_orientation_        fraction of responsive units with CV < 0.6 (macaque 0.497)
-selective``
-``median_cv``                  median CV of responsive units
-``ringach_ks_statistic``       two-sample KS distance between the raw CVs and Ringach 2002's
-                               ``orivar`` (with ``ringach_ks_pvalue``); needs the Ringach file
-``orientation_smoothness``,    smoothness index of preferred orientation (period 180), SF
-``sf_smoothness``,             index and colour preference, on units above the 75th percentile of
-``color_smoothness``           their tuning-curve peak-to-peak; bins up to sqrt(2) (4/3) Lambda / 2
-``column_spacing_mm``          Lambda estimated from the orientation map's power spectrum
-                               (Kaschube et al. 2010)
-``pinwheel_density``           pinwheels per Lambda^2 with the estimated Lambda (pi in cats,
-                               ferrets, tree shrews, galagos)
-``pinwheel_density_fixed_      the reference's convention: Lambda fixed (3.5 mm), area = squared
-spacing``                      tissue extent
-``n_pinwheels``                pinwheels of the 1.5-mm / 0.45-mm orientation map
-=============================  ==================================================================
+====================================  ======================================================================
+metric                                definition
+====================================  ======================================================================
+``n_units_responsive``                finite CV and mean response > 1 spike/s after scaling
+``fraction_orientation_selective``    fraction of responsive units with CV < 0.6 (macaque 0.497)
+``median_cv``                         median CV of responsive units
+``ringach_ks_statistic``              two-sample KS distance between the raw CVs and Ringach 2002's
+                                      ``orivar`` (with ``ringach_ks_pvalue``); needs the Ringach file
+``orientation_smoothness``,           smoothness index of preferred orientation (period 180), SF
+``sf_smoothness``,                    index and colour preference, on units above the 75th percentile of
+``color_smoothness``                  their tuning-curve peak-to-peak; bins up to sqrt(2) (4/3) Lambda / 2
+``column_spacing_mm``                 Lambda estimated from the orientation map's power spectrum
+                                      (Kaschube et al. 2010)
+``pinwheel_density``                  pinwheels per Lambda^2 with the estimated Lambda (pi in cats,
+                                      ferrets, tree shrews, galagos)
+``pinwheel_density_fixed_spacing``    the reference's convention: Lambda fixed (3.5 mm), area = squared
+                                      tissue extent
+``n_pinwheels``                       pinwheels of the 1.5-mm / 0.45-mm orientation map
+====================================  ======================================================================
 """
 
 from __future__ import annotations
