@@ -8,7 +8,6 @@ autosummary from the numpydoc docstrings of ``topography`` and ``neurocwm``.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -62,29 +61,5 @@ def _skip_foreign(app, what, name, obj, skip, options):
     return None  # the default decision (autosummary's and autodoc's rules for private names)
 
 
-#: Docstrings that do not parse as reStructuredText yet and live in files other work is editing
-#: (issue 14 moves the category-map metrics into ``topography``). Their ``|x|`` absolute values
-#: (read as substitutions) are escaped and the over-wide table of ``neurocwm.fmri.compare`` is shown
-#: as preformatted text. Fix the docstrings and empty this set.
-PENDING_RST_FIXES = {
-    "neurocwm.fmri.compare",
-    "neurocwm.fmri.compare.map_metrics",
-    "neurocwm.fmri.map_metrics",
-    "neurocwm.fmri.fsaverage.ventral_temporal_mask",
-}
-_ABS_RE = re.compile(r"(?<![`\\])\|([^|`\n]+)\|(?!`)")
-
-
-def _pending_rst(app, what, name, obj, options, lines):
-    if name not in PENDING_RST_FIXES:
-        return
-    lines[:] = [_ABS_RE.sub(r"\\|\1\\|", line) for line in lines]
-    rules = [i for i, line in enumerate(lines) if line.startswith("====")]
-    if rules:  # a simple table whose cells overflow their columns: preformatted
-        first, last = rules[0], rules[-1]
-        lines[first:last + 1] = ["::", ""] + ["    " + line for line in lines[first:last + 1]] + [""]
-
-
 def setup(app):
     app.connect("autodoc-skip-member", _skip_foreign)
-    app.connect("autodoc-process-docstring", _pending_rst)

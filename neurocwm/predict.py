@@ -349,7 +349,8 @@ def commit_layers(
     Returns
     -------
     dict with ``split`` (sizes, seed, held-out stimulus ids), ``layers`` (per region, every
-    layer's selection score on the training stimuli), ``commitments`` (per region: layer,
+    layer's selection score on the training stimuli: ``value``, ``error`` and the ``per_split``
+    values, the same inner splits for every layer and every run), ``commitments`` (per region: layer,
     selection score, held-out score) and ``region_layer_map``.
     """
     from neurocwm.predictivity import internal_consistency, make_splits, prepare_target
@@ -396,7 +397,8 @@ def commit_layers(
         cols = regions[r]
         s = _score(metric, layer_X[name][train], Y[train][:, cols], splits=inner, neuroid_ids=neuroid_ids[cols],
                    **metric_kwargs)
-        selection.setdefault(r, {})[name] = {"value": _f(s.value), "error": _f(s.error)}
+        selection.setdefault(r, {})[name] = {"value": _f(s.value), "error": _f(s.error),
+                                             "per_split": [_f(v) for v in np.atleast_1d(s.per_split)]}
     for r, cols in regions.items():
         overall = best_layer(selection[r])
         if overall is None:

@@ -5,14 +5,14 @@ No metric is implemented here: every number comes from :mod:`topography` (``patc
 only the *parameters* differ, as in Margalit et al. 2024 (Neuron, STAR Methods), who compare
 model sheets with NSD fLoc t-maps (Allen et al. 2022, Nat. Neurosci.):
 
-============================  ==========================================  =====================================
-                              model units                                 human pixels / vertices
-============================  ==========================================  =====================================
-patches                       smoothed t >= 2 (sigma 2.4 mm, 100-px grid) t > 4, no smoothing, >= 100 pixels
-patch area limits             100-4500 mm^2, >= 10 units                  >= 100 mm^2, no maximum
-co-localisation windows       7 mm, > 5 units                             10 mm, > 10 pixels
-selectivity smoothness        bins linspace(0, 60, 10) mm, 25 x 500 units same
-============================  ==========================================  =====================================
+=======================  ===========================================  ==================================
+                         model units                                  human pixels / vertices
+=======================  ===========================================  ==================================
+patches                  smoothed t >= 2 (sigma 2.4 mm, 100-px grid)  t > 4, no smoothing, >= 100 pixels
+patch area limits        100-4500 mm^2, >= 10 units                   >= 100 mm^2, no maximum
+co-localisation windows  7 mm, > 5 units                              10 mm, > 10 pixels
+selectivity smoothness   bins linspace(0, 60, 10) mm, 25 x 500 units  same
+=======================  ===========================================  ==================================
 
 Human maps given per vertex of a surface mesh (by default fsaverage5, Fischl et al. 1999:
 :func:`neurocwm.fmri.fsaverage.fsaverage5_map`) are measured on the folded cortex itself: a
@@ -147,7 +147,7 @@ def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] 
     -------
     dict
         ``patch_count`` and ``patch_area_mm2`` (mean; NaN without patches) per domain,
-        ``smoothness`` per domain (mean per-sample index of the |delta t| vs distance curve),
+        ``smoothness`` per domain (mean per-sample index of the ``|delta t|`` vs distance curve),
         ``colocalization`` per pair in :data:`COLOC_PAIRS` present (score (1 + rho) / 2; NaN if
         too few windows), ``domain_correlation`` (D x D list) and ``domains``; with
         ``with_patches`` also the :class:`topography.patches.Patch` lists under ``patches``.

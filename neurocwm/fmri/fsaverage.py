@@ -64,7 +64,7 @@ def _load_mesh(hemisphere: str, surface: str) -> tuple[np.ndarray, np.ndarray]:
 
 def ventral_temporal_mask(hemisphere: str = "left") -> np.ndarray:
     """Vertices of ventral temporal cortex on fsaverage5: the inferior (z < -5 mm on the pial
-    surface), lateral-of-midline (|x| > 20 mm) temporal and occipito-temporal cortex from 10 to
+    surface), lateral-of-midline (``|x| > 20`` mm) temporal and occipito-temporal cortex from 10 to
     85 mm behind the anterior commissure (-85 < y < -10 mm), where the category-selective
     regions of ventral temporal cortex lie (Grill-Spector & Weiner 2014, Fig. 1)."""
     coords, _ = fsaverage5_mesh(hemisphere, "pial")
