@@ -44,8 +44,6 @@ REGIONS = ("V1", "V2", "V4", "IT")
 #: exportable trunks: arch -> (first-stage width, blur-pooled strided convolutions)
 _ARCHS = {"resnet18": (64, False), "resnet18_w32": (32, False), "resnet18_w16": (16, False),
           "resnet18_blurpool": (64, True), "resnet18_blurpool_w16": (16, True)}
-#: the plugin resizes and normalises as these runs were fed (neurocwm.imports.common.PREPROCESSING)
-_MEAN, _STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 _CITATIONS = {
     "tdann": """@article{margalit2024unifying,
   title={A unifying framework for functional organization in early and higher ventral visual cortex},
@@ -177,6 +175,7 @@ def model_identifier(arch: str, run_name: str, sha256: str, family: str = "tdann
 
 def _exportable(run: Path, r) -> tuple[str, int, bool]:
     """(family, width, blurpool) of a run the plugin's ResNet-18 can reproduce; ValueError otherwise."""
+    from neurocwm.imports.common import PREPROCESSING
     from neurocwm.models.resnet import SpatialResNet18
 
     arch = r.config.get("arch")
@@ -188,8 +187,8 @@ def _exportable(run: Path, r) -> tuple[str, int, bool]:
     if not isinstance(trunk, SpatialResNet18) or (trunk.width, trunk.blurpool) != (width, blurpool):
         raise ValueError(f"{run}: arch {arch} should be a ResNet-18 trunk of width {width} (blur-pool {blurpool}), "
                          f"the run's model has {type(trunk).__name__}")
-    pre = r.config.get("preprocessing") or {}
-    if pre.get("center_crop") or pre.get("mean", _MEAN) != _MEAN or pre.get("std", _STD) != _STD:
+    pre = r.config.get("preprocessing") or {}  # our runs record none: whole image, ImageNet mean/std
+    if pre.get("center_crop") or any(pre.get(k, PREPROCESSING[k]) != PREPROCESSING[k] for k in ("mean", "std")):
         raise ValueError(f"{run}: the plugin resizes the whole image and uses ImageNet mean/std, the run's "
                          f"preprocessing is {pre}")
     family = str((r.config.get("imported") or {}).get("family") or "tdann")
@@ -367,14 +366,14 @@ def plugin_files(identifier: str, *, weights_url: str, sha256: str, width: int, 
         "@@URL@@": repr(weights_url),
         "@@SHA@@": repr(sha256),
         "@@WIDTH@@": repr(int(width)),
-        "@@IMAGE_SIZE@@": repr(int(image_size)),
-        "@@VD@@": repr(vd),
-        "@@SCALE@@": repr(scale),
-        "@@RUN@@": repr(run_name),
         "@@BLURPOOL@@": repr(bool(blurpool)),
         "@@FAMILY@@": repr(family),
         "@@TITLE@@": _TITLES[family],
         "@@BIBTEX@@": _CITATIONS[family],
+        "@@IMAGE_SIZE@@": repr(int(image_size)),
+        "@@VD@@": repr(vd),
+        "@@SCALE@@": repr(scale),
+        "@@RUN@@": repr(run_name),
     }
     model_py = _MODEL_PY
     for k, v in subs.items():
@@ -431,12 +430,12 @@ MODEL_ID = @@ID@@
 WEIGHTS_URL = @@URL@@
 WEIGHTS_SHA256 = @@SHA@@
 WIDTH = @@WIDTH@@
+FAMILY = @@FAMILY@@
+BLURPOOL = @@BLURPOOL@@  # blur before every strided conv with >= 16 input channels (TopoNets / FFCV ResNet-18)
 IMAGE_SIZE = @@IMAGE_SIZE@@
 VISUAL_DEGREES = @@VD@@
 SHEET_SCALE = @@SCALE@@  # cortical sheet sizes the positions were made at ("human" or "macaque")
 RUN_NAME = @@RUN@@
-FAMILY = @@FAMILY@@
-BLURPOOL = @@BLURPOOL@@  # blur before every strided conv with >= 16 input channels (TopoNets / FFCV ResNet-18)
 LAYERS = ["layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1"]
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)

@@ -97,12 +97,17 @@ def test_toponets_zip_is_self_contained(toponets_export):
 
 def test_toponets_plugin_equals_neurocwm_and_keeps_predicts_map(toponets_export):
     """Same activations as neurocwm on every block (1e-5); region -> layer as predict committed."""
-    from neurocwm.assemblies import StimulusSet
-    from neurocwm.predict import extract_features
+    from neurocwm.features import layer_responses
     from neurocwm.runs import load_run
 
     e = toponets_export
-    paths = [str(e["images"] / f"im{i}.png") for i in range(4)]
+    # images at the input size: neither side resizes, so the networks themselves are compared (the resize is
+    # compared in tests/test_brainscore_export.py)
+    rng = np.random.default_rng(6)
+    (e["tmp"] / "probes").mkdir()
+    paths = [str(e["tmp"] / "probes" / f"p{i}.png") for i in range(4)]
+    for p in paths:
+        Image.fromarray(rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)).save(p)
     out = e["tmp"] / "plugin_acts.npz"
     code = (f"import json, numpy as np, brainscore_vision as bv\n"
             f"import brainscore_vision.models.{e['ident']}.model as plugin\n"
@@ -121,9 +126,9 @@ def test_toponets_plugin_equals_neurocwm_and_keeps_predicts_map(toponets_export)
     assert proc.returncode == 0, proc.stderr[-3000:]
     theirs = np.load(out)
     assert int(theirs["n_blur"]) == 6  # layer2-4: conv1 and downsample of each first block
-    stim = StimulusSet.from_records(stimulus_id=[f"im{i}" for i in range(4)], path=paths)
-    r = load_run(e["run"])
-    ours, _ = extract_features(r.model, stim, 32, layers=list(BLOCKS), max_units=None, progress=False)
+    images = np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255
+                       for p in paths])
+    ours = layer_responses(load_run(e["run"]), images, list(BLOCKS), progress=False)
     for layer in BLOCKS:
         assert theirs[layer].shape == ours[layer].shape, layer
         np.testing.assert_allclose(theirs[layer], ours[layer], rtol=1e-5, atol=1e-5, err_msg=layer)
