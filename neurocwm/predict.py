@@ -217,7 +217,7 @@ def extract_features(
     units: dict[str, np.ndarray] = {}
     starts = range(0, len(ids), batch_size)
     if progress:
-        from tqdm.auto import tqdm
+        from neurocwm.progress import progress_bar as tqdm
 
         starts = tqdm(starts, desc="extracting features", unit="batch")
     model.eval()
@@ -389,7 +389,7 @@ def commit_layers(
     jobs = [(r, name) for r in regions for name in layer_X]
     it = jobs
     if progress:
-        from tqdm.auto import tqdm
+        from neurocwm.progress import progress_bar as tqdm
 
         it = tqdm(jobs, desc=f"selecting layers ({metric}, training stimuli)")
     for r, name in it:

@@ -236,7 +236,7 @@ def score_run(
     seconds: dict[str, float] = {}
     steps = list(analyses)
     if progress:
-        from tqdm.auto import tqdm
+        from neurocwm.progress import progress_bar as tqdm
 
         steps = tqdm(steps, desc="score", unit="analysis")
     for analysis in steps:
