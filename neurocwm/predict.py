@@ -217,7 +217,7 @@ def extract_features(
     units: dict[str, np.ndarray] = {}
     starts = range(0, len(ids), batch_size)
     if progress:
-        from neurocwm.progress import progress_bar as tqdm
+        from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc="extracting features", unit="batch")
     model.eval()
