@@ -378,7 +378,7 @@ def plugin_files(identifier: str, *, weights_url: str, sha256: str, width: int, 
     model_py = _MODEL_PY
     for k, v in subs.items():
         model_py = model_py.replace(k, v)
-    init_py = _INIT_PY.replace("@@ID@@", repr(identifier)).replace("@@FAMILY@@", family_name(family))
+    init_py = _INIT_PY.replace("@@ID@@", repr(identifier)).replace("@@FAMILY@@", _family_name(family))
     test_py = _TEST_PY.replace("@@ID@@", repr(identifier))
     return {
         "__init__.py": init_py,
@@ -389,7 +389,7 @@ def plugin_files(identifier: str, *, weights_url: str, sha256: str, width: int, 
     }
 
 
-def family_name(family: str) -> str:
+def _family_name(family: str) -> str:
     return {"tdann": "TDANN", "toponets": "TopoNets"}.get(family, family)
 
 
