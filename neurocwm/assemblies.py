@@ -174,7 +174,7 @@ class StimulusSet:
         """All images in table order."""
         ids = self.stimulus_ids
         if progress:
-            from tqdm.auto import tqdm
+            from neurocwm.progress import progress_bar as tqdm
 
             ids = tqdm(ids, desc=f"loading {self.identifier}")
         return [self.open_image(s, mode=mode) for s in ids]

@@ -1,9 +1,11 @@
-"""Export a TDANN run as a Brain-Score vision model plugin (``neurocwm brainscore export``).
+"""Export a TDANN or TopoNets run as a Brain-Score vision model plugin (``neurocwm brainscore export``).
 
 The zip holds ``models/<id>/`` at its top, as it sits in a clone of Brain-Score's vision repository::
 
     models/<id>/__init__.py                  registry line (model_registry['<id>'])
-    models/<id>/model.py                     ResNet-18 trunk in plain torch, preprocessing, weights download
+    models/<id>/model.py                     ResNet-18 trunk in plain torch (with the blur-pooled strided
+                                             convolutions of TopoNets where the run has them), preprocessing,
+                                             weights download
     models/<id>/test.py                      plugin tests (Brain-Score's CI runs them with pytest)
     models/<id>/requirements.txt             torch
     models/<id>/region_layer_map/<id>.json   committed layers {"V1": ..., "V2": ..., "V4": ..., "IT": ...}
@@ -16,9 +18,11 @@ each block's unit positions in mm, loadable with ``torch.load(weights_only=True)
 hosts at ``--weights-url``; the plugin downloads it at load time (urllib; ``file://`` works),
 checks its sha256 and caches it under ``$BRAINSCORE_HOME/tdann_weights``.
 
-The identifier is ``tdann_<arch>_<run name>_<first 10 hex of the weights sha256>``: one per
-checkpoint. The model is a ``ModelCommitment`` subclass whose neural ``look_at`` adds per-neuroid
-``tissue_x`` / ``tissue_y`` (mm) coordinates for topographic benchmarks (Brain-Score PR #2289).
+The identifier is ``<family>_<arch>_<run name>_<first 10 hex of the weights sha256>``: one per
+checkpoint; the family is ``tdann`` for our runs and imported TDANN checkpoints, ``toponets`` for an
+imported TopoNets ResNet-18 (Deb et al. 2025, ICLR; arch ``resnet18_blurpool``). The model is a
+``ModelCommitment`` subclass whose neural ``look_at`` adds per-neuroid ``tissue_x`` / ``tissue_y``
+(mm) coordinates for topographic benchmarks (Brain-Score PR #2289).
 """
 
 from __future__ import annotations
@@ -37,7 +41,26 @@ __all__ = ["export_plugin", "parse_region_layer_map", "default_region_layer_map"
 
 BLOCKS = ("layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1")
 REGIONS = ("V1", "V2", "V4", "IT")
-_WIDTHS = {"resnet18": 64, "resnet18_w32": 32, "resnet18_w16": 16}
+#: exportable trunks: arch -> (first-stage width, blur-pooled strided convolutions)
+_ARCHS = {"resnet18": (64, False), "resnet18_w32": (32, False), "resnet18_w16": (16, False),
+          "resnet18_blurpool": (64, True), "resnet18_blurpool_w16": (16, True)}
+_CITATIONS = {
+    "tdann": """@article{margalit2024unifying,
+  title={A unifying framework for functional organization in early and higher ventral visual cortex},
+  author={Margalit, Eshed and Lee, Hyodong and Finzi, Dawn and DiCarlo, James J and Grill-Spector, Kalanit and Yamins, Daniel LK},
+  journal={Neuron}, volume={112}, number={14}, pages={2435--2451}, year={2024}
+}""",
+    "toponets": """@inproceedings{deb2025toponets,
+  title={TopoNets: High performing vision and language models with brain-like topography},
+  author={Deb, Mayukh and Deb, Mainak and Murty, N. Apurva Ratan},
+  booktitle={International Conference on Learning Representations (ICLR)}, year={2025}
+}""",
+}
+_TITLES = {
+    "tdann": "TDANN: a ResNet-18 trunk whose block outputs are placed on simulated cortical sheets.",
+    "toponets": ("TopoNets ResNet-18 (blur-pooled strided convolutions, TopoLoss), block outputs placed on a "
+                 "mosaic of\nTopoLoss's channel grids scaled to cortical sheets."),
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,9 +167,34 @@ def _within_mapped(rlm: Mapping[str, str], selection: Mapping, areas: Mapping[st
 # --------------------------------------------------------------------------------------------
 # export
 # --------------------------------------------------------------------------------------------
-def model_identifier(arch: str, run_name: str, sha256: str) -> str:
+def model_identifier(arch: str, run_name: str, sha256: str, family: str = "tdann") -> str:
+    """``<family>_<arch>_<run name slug>_<sha256[:10]>``, lower-case letters, digits and ``_``."""
     slug = re.sub(r"[^a-z0-9]+", "_", run_name.lower()).strip("_")[:40] or "run"
-    return f"tdann_{re.sub(r'[^a-z0-9]+', '_', arch.lower())}_{slug}_{sha256[:10]}"
+    return f"{family}_{re.sub(r'[^a-z0-9]+', '_', arch.lower())}_{slug}_{sha256[:10]}"
+
+
+def _exportable(run: Path, r) -> tuple[str, int, bool]:
+    """(family, width, blurpool) of a run the plugin's ResNet-18 can reproduce; ValueError otherwise."""
+    from neurocwm.imports.common import PREPROCESSING
+    from neurocwm.models.resnet import SpatialResNet18
+
+    arch = r.config.get("arch")
+    if r.config.get("model_family", "tdann") != "tdann" or arch not in _ARCHS:
+        raise ValueError(f"{run}: export supports TDANN and TopoNets runs with arch in {sorted(_ARCHS)}, got "
+                         f"model_family={r.config.get('model_family')!r}, arch={arch!r}")
+    width, blurpool = _ARCHS[arch]
+    trunk = getattr(r.model, "trunk", None)
+    if not isinstance(trunk, SpatialResNet18) or (trunk.width, trunk.blurpool) != (width, blurpool):
+        raise ValueError(f"{run}: arch {arch} should be a ResNet-18 trunk of width {width} (blur-pool {blurpool}), "
+                         f"the run's model has {type(trunk).__name__}")
+    pre = r.config.get("preprocessing") or {}  # our runs record none: whole image, ImageNet mean/std
+    if pre.get("center_crop") or any(pre.get(k, PREPROCESSING[k]) != PREPROCESSING[k] for k in ("mean", "std")):
+        raise ValueError(f"{run}: the plugin resizes the whole image and uses ImageNet mean/std, the run's "
+                         f"preprocessing is {pre}")
+    family = str((r.config.get("imported") or {}).get("family") or "tdann")
+    if family not in _CITATIONS:
+        raise ValueError(f"{run}: cannot export an imported {family!r} model; families: {sorted(_CITATIONS)}")
+    return family, width, blurpool
 
 
 def _weights_bytes(run, positions: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> bytes:
@@ -176,7 +224,12 @@ def export_plugin(
     visual_degrees: float = 8.0,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Write the Brain-Score plugin zip and the weights file of a TDANN run.
+    """Write the Brain-Score plugin zip and the weights file of a TDANN or TopoNets run.
+
+    The plugin's network is the run's ResNet-18 trunk written out in plain torch: for an imported
+    TopoNets run (``resnet18_blurpool``, Deb et al. 2025, ICLR) every strided convolution with at
+    least 16 input channels is preceded by the fixed binomial blur (Zhang 2019, ICML), as in
+    :class:`neurocwm.models.resnet.BlurPoolConv2d`.
 
     Parameters
     ----------
@@ -192,7 +245,8 @@ def export_plugin(
     checkpoint : str or Path, optional
         Weights other than the run's final ones.
     identifier : str, optional
-        The Brain-Score model identifier (default ``tdann_<arch>_<run folder>_<sha256 prefix>``).
+        The Brain-Score model identifier (default ``<family>_<arch>_<run folder>_<sha256 prefix>``,
+        family ``tdann`` or ``toponets``).
     region_layer_map : mapping of str to str, optional
         Region -> layer commitments; default: those ``neurocwm predict`` found for these weights.
     visual_degrees : float
@@ -209,7 +263,8 @@ def export_plugin(
     Raises
     ------
     ValueError
-        For a run that is not an exportable TDANN, a bad URL, or disagreeing commitments.
+        For a run that is not an exportable TDANN / TopoNets ResNet-18 (the message names its arch),
+        a bad URL, or disagreeing commitments.
     """
     from topography.fileio import write_bytes
 
@@ -225,9 +280,7 @@ def export_plugin(
         raise ValueError(f"--out must end in .zip, got {out}")
     r = load_run(run, checkpoint=checkpoint)
     arch = r.config.get("arch")
-    if r.config.get("model_family", "tdann") != "tdann" or arch not in _WIDTHS:
-        raise ValueError(f"{run}: export supports TDANN runs with arch in {sorted(_WIDTHS)}, got "
-                         f"model_family={r.config.get('model_family')!r}, arch={arch!r}")
+    family, width, blurpool = _exportable(run, r)
     if r.sheet is None:
         raise ValueError(f"{run}: the run has no unit positions (positions/positions.safetensors)")
     image_size = int(r.config["image_size"])
@@ -239,12 +292,12 @@ def export_plugin(
             raise ValueError(f"{run}: positions of {name} are for {layer.dims}, the model gives {dims[name]}")
         positions[name] = layer.coordinates
     areas = {layer.name: layer.area for layer in r.sheet}
-    meta = {"arch": arch, "width": _WIDTHS[arch], "image_size": image_size, "scale": r.config.get("scale", "human"),
+    meta = {"family": family, "arch": arch, "width": width, "blurpool": blurpool, "image_size": image_size, "scale": r.config.get("scale", "human"),
             "areas": json.dumps(areas), "source_weights": Path(r.weights).name,
             "step": json.dumps(_step_of(r.weights))}
     blob = _weights_bytes(r, positions, meta)
     sha = hashlib.sha256(blob).hexdigest()
-    ident = identifier or model_identifier(arch, run.resolve().name, sha)
+    ident = identifier or model_identifier(arch, run.resolve().name, sha, family)
     if not re.fullmatch(r"[a-z][a-z0-9_]*", ident):
         raise ValueError(f"identifier {ident!r} must be lower-case letters, digits and '_' (a Python package name)")
 
@@ -266,9 +319,9 @@ def export_plugin(
     for path in (out, weights_path):
         if path.exists() and not force:
             raise ValueError(f"{path} exists; pass --force to overwrite")
-    files = plugin_files(ident, weights_url=weights_url, sha256=sha, width=_WIDTHS[arch], image_size=image_size,
+    files = plugin_files(ident, weights_url=weights_url, sha256=sha, width=width, image_size=image_size,
                          visual_degrees=visual_degrees, region_layer_map=rlm, scale=str(meta["scale"]),
-                         run_name=run.resolve().name)
+                         run_name=run.resolve().name, blurpool=blurpool, family=family)
     write_bytes(weights_path, blob)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -298,14 +351,25 @@ def _step_of(weights: Path):
 # plugin sources
 # --------------------------------------------------------------------------------------------
 def plugin_files(identifier: str, *, weights_url: str, sha256: str, width: int, image_size: int,
-                 visual_degrees: float, region_layer_map: Mapping[str, str], scale: str, run_name: str) -> dict[str, str]:
-    """Relative path -> text of every file of the plugin folder."""
+                 visual_degrees: float, region_layer_map: Mapping[str, str], scale: str, run_name: str,
+                 blurpool: bool = False, family: str = "tdann") -> dict[str, str]:
+    """Relative path -> text of every file of the plugin folder.
+
+    ``blurpool`` builds the TopoNets / FFCV variant of the trunk; ``family`` (``tdann`` or
+    ``toponets``) picks the docstring and the BibTeX the plugin reports.
+    """
+    if family not in _CITATIONS:
+        raise ValueError(f"unknown model family {family!r}; families: {sorted(_CITATIONS)}")
     vd = int(visual_degrees) if float(visual_degrees).is_integer() else float(visual_degrees)
     subs = {
         "@@ID@@": repr(identifier),
         "@@URL@@": repr(weights_url),
         "@@SHA@@": repr(sha256),
         "@@WIDTH@@": repr(int(width)),
+        "@@BLURPOOL@@": repr(bool(blurpool)),
+        "@@FAMILY@@": repr(family),
+        "@@TITLE@@": _TITLES[family],
+        "@@BIBTEX@@": _CITATIONS[family],
         "@@IMAGE_SIZE@@": repr(int(image_size)),
         "@@VD@@": repr(vd),
         "@@SCALE@@": repr(scale),
@@ -314,7 +378,7 @@ def plugin_files(identifier: str, *, weights_url: str, sha256: str, width: int, 
     model_py = _MODEL_PY
     for k, v in subs.items():
         model_py = model_py.replace(k, v)
-    init_py = _INIT_PY.replace("@@ID@@", repr(identifier))
+    init_py = _INIT_PY.replace("@@ID@@", repr(identifier)).replace("@@FAMILY@@", _family_name(family))
     test_py = _TEST_PY.replace("@@ID@@", repr(identifier))
     return {
         "__init__.py": init_py,
@@ -325,7 +389,11 @@ def plugin_files(identifier: str, *, weights_url: str, sha256: str, width: int, 
     }
 
 
-_INIT_PY = '''"""TDANN (topographic ResNet-18) exported by neurocwm; see model.py."""
+def _family_name(family: str) -> str:
+    return {"tdann": "TDANN", "toponets": "TopoNets"}.get(family, family)
+
+
+_INIT_PY = '''"""@@FAMILY@@ (topographic ResNet-18) exported by neurocwm; see model.py."""
 from brainscore_vision import model_registry
 
 from .model import MODEL_ID, get_model
@@ -333,7 +401,7 @@ from .model import MODEL_ID, get_model
 model_registry[@@ID@@] = lambda: get_model(MODEL_ID)
 '''
 
-_MODEL_PY = r'''"""TDANN: a ResNet-18 trunk whose block outputs are placed on simulated cortical sheets.
+_MODEL_PY = r'''"""@@TITLE@@
 
 Self-contained Brain-Score plugin (torch, numpy, PIL; no torchvision). The weights file is
 downloaded from WEIGHTS_URL at load time, checked against WEIGHTS_SHA256 and cached under
@@ -362,6 +430,8 @@ MODEL_ID = @@ID@@
 WEIGHTS_URL = @@URL@@
 WEIGHTS_SHA256 = @@SHA@@
 WIDTH = @@WIDTH@@
+FAMILY = @@FAMILY@@
+BLURPOOL = @@BLURPOOL@@  # blur before every strided conv with >= 16 input channels (TopoNets / FFCV ResNet-18)
 IMAGE_SIZE = @@IMAGE_SIZE@@
 VISUAL_DEGREES = @@VD@@
 SHEET_SCALE = @@SCALE@@  # cortical sheet sizes the positions were made at ("human" or "macaque")
@@ -390,8 +460,31 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
+class BlurPoolConv2d(nn.Module):
+    """Fixed depthwise binomial blur [1, 2, 1] x [1, 2, 1] / 16 (stride 1, zero padding 1), then conv
+    (Zhang 2019, ICML); state dict keys <name>.conv.weight and <name>.blur_filter."""
+
+    def __init__(self, conv):
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        self.conv = conv
+        self.register_buffer("blur_filter", (k[:, None] * k[None, :] / 16.0).expand(conv.in_channels, 1, 3, 3).clone())
+
+    def forward(self, x):
+        x = nn.functional.conv2d(x, self.blur_filter, stride=1, padding=1, groups=self.conv.in_channels)
+        return self.conv(x)
+
+
+def _blurpool(module):
+    for name, child in module.named_children():
+        if isinstance(child, nn.Conv2d) and max(child.stride) > 1 and child.in_channels >= 16:
+            setattr(module, name, BlurPoolConv2d(child))
+        else:
+            _blurpool(child)
+
+
 class ResNet18Trunk(nn.Module):
-    def __init__(self, width=64):
+    def __init__(self, width=64, blurpool=False):
         super().__init__()
         self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -403,6 +496,8 @@ class ResNet18Trunk(nn.Module):
         self.layer3 = self._make_layer(width * 4, 2)
         self.layer4 = self._make_layer(width * 8, 2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
+        if blurpool:
+            _blurpool(self)
 
     def _make_layer(self, planes, stride):
         down = None
@@ -452,7 +547,7 @@ def weights_path():
 def load_weights():
     """(trunk with trained weights in eval mode, {layer: (n_units, 2) positions in mm})."""
     blob = torch.load(weights_path(), map_location="cpu", weights_only=True)
-    net = ResNet18Trunk(WIDTH)
+    net = ResNet18Trunk(WIDTH, BLURPOOL)
     net.load_state_dict(blob["state_dict"], strict=True)
     net.eval()
     positions = {k: v.numpy().astype(np.float64) for k, v in blob["positions"].items()}
@@ -521,11 +616,7 @@ def get_layers(name):
 
 
 def get_bibtex(name):
-    return """@article{margalit2024unifying,
-  title={A unifying framework for functional organization in early and higher ventral visual cortex},
-  author={Margalit, Eshed and Lee, Hyodong and Finzi, Dawn and DiCarlo, James J and Grill-Spector, Kalanit and Yamins, Daniel LK},
-  journal={Neuron}, volume={112}, number={14}, pages={2435--2451}, year={2024}
-}"""
+    return """@@BIBTEX@@"""
 '''
 
 _TEST_PY = r'''"""Plugin tests: identifier, committed layers, and a neural recording with tissue coordinates."""

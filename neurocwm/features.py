@@ -237,7 +237,7 @@ def layer_responses(
                       stacklevel=2)
     starts = _batches(images, batch_size)
     if progress:
-        from tqdm.auto import tqdm
+        from neurocwm.progress import progress_bar as tqdm
 
         starts = tqdm(starts, total=math.ceil(n / batch_size), desc=desc, unit="batch", leave=False)
     run.model.eval()

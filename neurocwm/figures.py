@@ -473,7 +473,7 @@ def paper_figures(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, 
     keys = list(PANELS)
     it = keys
     if progress:
-        from tqdm.auto import tqdm
+        from neurocwm.progress import progress_bar as tqdm
 
         it = tqdm(keys, desc="figures", unit="fig")
     drawn = []

@@ -169,7 +169,7 @@ def optimize_positions(
         t0 = time.perf_counter()
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from neurocwm.progress import progress_bar as tqdm
 
             bar = tqdm(total=n_windows, desc=f"swapopt {name}", unit="window", leave=False)
         try:

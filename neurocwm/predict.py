@@ -390,7 +390,7 @@ def commit_layers(
     jobs = [(r, name) for r in regions for name in layer_X]
     it = jobs
     if progress:
-        from tqdm.auto import tqdm
+        from neurocwm.progress import progress_bar as tqdm
 
         it = tqdm(jobs, desc=f"selecting layers ({metric}, training stimuli)")
     for r, name in it:

@@ -3,7 +3,13 @@
 On a terminal :func:`progress_bar` is an ordinary ``tqdm`` bar. When its stream is not a
 terminal (output redirected to a file, a batch job), a bar redrawn with carriage returns turns
 into one long line of noise, so :class:`LineProgress` writes a plain line instead, at most every
-``mininterval`` seconds (30 by default) and once at the end.
+``mininterval`` seconds (30 by default) and once at the end. Messages written with
+``tqdm.write`` while a bar is open (e.g. "skipping unreadable image ...") are whole lines too.
+
+Every long command (``fit``, ``score``, ``predict``, ``positions optimize``, ``figures``,
+``fmri compare``, ``cwm eval`` / ``flow``, ``brainscore export``) draws its bars with
+:func:`progress_bar`; downloads (``import``) print one line per 10 % when not on a terminal
+(:mod:`neurocwm.hub`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ class LineProgress(tqdm):
             self.fp.flush()
             self._last_line = line
         return True
+
+    def clear(self, nolock=False):
+        # tqdm.write() clears every bar on the stream first, with carriage returns; a line never needs it
+        return
 
     def close(self):
         if self.disable:

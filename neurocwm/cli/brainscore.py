@@ -23,12 +23,12 @@ def add_parser(sub) -> None:
         ),
         formatter_class=DefaultsHelpFormatter,
     )
-    e.add_argument("run", help="run folder written by neurocwm fit")
+    e.add_argument("run", help="run folder written by neurocwm fit, neurocwm import tdann or neurocwm import toponets")
     e.add_argument("--weights-url", required=True, help="where the weights file will be hosted (https://, file://)")
     e.add_argument("--out", required=True, help="zip file to write (e.g. submission.zip)")
     e.add_argument("--weights-out", default=None, help="where to write the weights file (default: <out dir>/<id>.pt)")
     e.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the final weights)")
-    e.add_argument("--identifier", default=None, help="model identifier (default: tdann_<arch>_<run>_<sha256[:10]>)")
+    e.add_argument("--identifier", default=None, help="model identifier (default: <tdann|toponets>_<arch>_<run>_<sha256[:10]>)")
     e.add_argument("--region-layer-map", default=None,
                    help="V1=layer2.0,V2=layer3.0,... or a JSON file (default: RUN/predictivity commitments, "
                         "then the sheet's areas)")

@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from neurocwm.progress import progress_bar as tqdm
 
 from topography.fileio import write_json, write_text
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
+from neurocwm.progress import progress_bar as tqdm
 
 from .masking import count_for_fraction, force_hidden, sample_visible
 from .model import explicit_attention

@@ -278,7 +278,7 @@ def track_queries(model, video: np.ndarray, query_points: np.ndarray, *, occlusi
     """
     import torch
     import torch.nn.functional as F
-    from tqdm.auto import tqdm
+    from neurocwm.progress import progress_bar as tqdm
 
     from .readouts import occlusion_from_tracer, tracer_flow
 

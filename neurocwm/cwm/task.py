@@ -475,7 +475,7 @@ def synthetic_pool(synth: SyntheticVideos, n: int, entropy: list[int], progress:
     Generating a 64 px pair costs about 10 ms of one core, the same order as a training step of
     the tiny tier per 32 pairs; a pool reused with :func:`_augment` removes that cost.
     """
-    from tqdm.auto import tqdm
+    from neurocwm.progress import progress_bar as tqdm
 
     out = np.empty((n, 2, 3, synth.cfg.size, synth.cfg.size), np.float16)
     for i in tqdm(range(n), disable=not progress, desc="data pool"):

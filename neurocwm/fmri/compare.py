@@ -299,7 +299,7 @@ def compare_maps(model: CorticalMap, subjects: Mapping[str, Sequence[CorticalMap
     seeds = iter(int(s.generate_state(1)[0]) for s in ss)
     items = [(s, h) for s, maps in subjects.items() for h in maps]
     if progress:
-        from tqdm.auto import tqdm
+        from neurocwm.progress import progress_bar as tqdm
 
         items = tqdm(items, desc="human maps", unit="map")
     mm = map_metrics(model, model_metric_params or model_params(), domains, seed=next(seeds))

@@ -214,7 +214,7 @@ def score_layers(
     layers = list(features)
     iterator = layers
     if progress and len(layers) > 1:
-        from tqdm.auto import tqdm
+        from neurocwm.progress import progress_bar as tqdm
 
         iterator = tqdm(layers, desc=f"scoring layers ({metric})")
     out: dict[str, Score] = {}

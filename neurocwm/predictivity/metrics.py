@@ -178,7 +178,7 @@ def regression_score(
     mappings = []
     iterator = enumerate(split_list)
     if progress:
-        from tqdm.auto import tqdm
+        from neurocwm.progress import progress_bar as tqdm
 
         iterator = tqdm(iterator, total=len(split_list), desc=f"{method} cross-validation")
     max_train = max(len(tr) for tr, _ in split_list)

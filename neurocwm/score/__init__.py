@@ -35,6 +35,7 @@ import csv
 import io
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -236,7 +237,7 @@ def score_run(
     seconds: dict[str, float] = {}
     steps = list(analyses)
     if progress:
-        from tqdm.auto import tqdm
+        from neurocwm.progress import progress_bar as tqdm
 
         steps = tqdm(steps, desc="score", unit="analysis")
     for analysis in steps:
@@ -282,6 +283,7 @@ class _Context:
         self.rows: list[dict] = []
         self.files: list[Path] = []
         self._stills: dict = {}
+        self._warned: set[str] = set()  # warnings already shown (reading the image folder twice)
 
     def add(self, metric: str, layer: str, area: str, value) -> None:
         self.rows.append({"metric": metric, "layer": layer, "area": area, "value": float(value)})
@@ -303,8 +305,16 @@ class _Context:
         key = (n, seed)
         if key not in self._stills:
             size = input_size(self.run)
-            self._stills[key] = (load_stills(folder, size, n, seed) if folder is not None
-                                 else generated_stills(n, size, seed))
+            if folder is None:
+                self._stills[key] = generated_stills(n, size, seed)
+            else:  # wiring and dimensionality both read the folder: say "skipped 1 ..." once, not once per read
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    self._stills[key] = load_stills(folder, size, n, seed)
+                for w in caught:
+                    if str(w.message) not in self._warned:
+                        self._warned.add(str(w.message))
+                        warnings.warn(str(w.message), w.category, stacklevel=2)
         return self._stills[key]
 
     # -- V1 -------------------------------------------------------------------------------------
