@@ -26,6 +26,8 @@ from typing import Iterator
 import numpy as np
 from scipy import ndimage
 
+from neurocwm.images import IMAGE_EXTENSIONS, read_rgb
+
 __all__ = [
     "SceneConfig",
     "Scene",
@@ -395,7 +397,6 @@ class SyntheticVideos:
 
 
 # ----------------------------------------------------------------------------- real videos
-_IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 _VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 
 
@@ -428,7 +429,7 @@ class VideoFolder:
         self.gap_ms, self.size, self.fps = float(gap_ms), int(size), fps
         self.videos: list[tuple[str, Path, list[Path] | None, float]] = []
         for d in sorted(p for p in self.root.rglob("*") if p.is_dir()) + [self.root]:
-            frames = sorted(p for p in d.iterdir() if p.suffix.lower() in _IMAGE_EXT)
+            frames = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
             if len(frames) >= 2:
                 rate = self._folder_fps(d)
                 self.videos.append(("frames", d, frames, rate))
@@ -458,9 +459,7 @@ class VideoFolder:
             if len(frames) <= gap:
                 return None
             i = int(rng.integers(0, len(frames) - gap))
-            from PIL import Image
-
-            return np.stack([np.asarray(Image.open(frames[j]).convert("RGB")) for j in (i, i + gap)])
+            return np.stack([read_rgb(frames[j]) for j in (i, i + gap)])
         import av
 
         with av.open(str(path)) as container:

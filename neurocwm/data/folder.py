@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+from neurocwm.images import IMAGE_EXTENSIONS
+
 
 
 def scan_image_folder(root: str | Path) -> tuple[list[Path], np.ndarray, list[str]]:
