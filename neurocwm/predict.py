@@ -20,7 +20,9 @@ Procedure (``predict``)
 4. Selection: every layer is scored on the training stimuli only (cross-validated ``metric``,
    ``n_splits`` inner splits). For each region in the data (``V1``, ``V2``, ``V4``, ``IT``;
    ``VTC`` counts as ``IT``) the best layer is committed among the layers the run's cortical
-   sheet maps to that area (all layers when none is, or with ``search_all``); the result says
+   sheet maps to that area (a run without saved positions, e.g. a CWM trained at alpha 0: the
+   default areas, :func:`neurocwm.features.layer_areas`; all layers when no layer is in that
+   area, or with ``search_all``); the result says
    when the best layer over all layers lies elsewhere (``best_overall``).
 5. Report: each committed layer is fitted on all training stimuli and scored once on the
    held-out stimuli (Pearson r per neuroid, median over neuroids; ceiled when the data have
