@@ -5,7 +5,8 @@ flip, the resize for a model and the ImageNet constants.
   torchvision's models (and ours: He et al. 2016's ResNet in the TDANN of Margalit et al. 2024,
   the ViT encoders of the CWMs of Bear et al. 2023 and Venkatesh et al. 2024) normalise with.
 * :data:`IMAGE_EXTENSIONS`, :func:`is_image_file` - the file suffixes read as images everywhere.
-* :func:`read_rgb` - one image file (or bytes) as an ``(H, W, 3)`` uint8 array, one-line errors.
+* :func:`read_rgb` - one image file (or bytes) as an ``(H, W, 3)`` uint8 array, one-line errors
+  (:func:`to_rgb`: any Pillow mode to 8-bit RGB, 16-bit greyscale scaled rather than clipped).
 * :func:`channels_first` - ``(..., H, W, 3)`` -> ``(..., 3, H, W)``, contiguous (the frame-layout
   flip between image files and torch).
 * :func:`resize_images` - the resize every image gets before a model sees it: bilinear,
@@ -37,6 +38,7 @@ __all__ = [
     "IMAGENET_STD",
     "IMAGE_EXTENSIONS",
     "READ_ERRORS",
+    "to_rgb",
     "is_image_file",
     "read_rgb",
     "channels_first",
@@ -55,13 +57,40 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", 
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:
-    from PIL import UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
-    return (OSError, UnidentifiedImageError, SyntaxError, ValueError)
+    return (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
-#: What Pillow raises on a file that is not a readable image.
+#: What reading an image can raise for a bad file (Pillow, the OS, a decompression bomb).
 READ_ERRORS = _read_errors()
+
+#: 16-bit and 32-bit integer modes Pillow opens greyscale PNG / TIFF files in; RGB conversion would clip them.
+_WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
+
+
+def to_rgb(im):
+    """An 8-bit RGB copy of a Pillow image; 16-bit greyscale is scaled (``v * 255 / 65535``)
+    instead of being clipped at 255 as ``Image.convert("RGB")`` does.
+
+    Parameters
+    ----------
+    im : PIL.Image.Image
+        Any mode; ``I`` (32-bit) is read as 16-bit data, the only depth PNG and TIFF use for it.
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode ``RGB``.
+    """
+    from PIL import Image
+
+    top = _WIDE_MODES.get(im.mode)
+    if top is None:
+        return im.convert("RGB")
+    a = np.asarray(im, dtype=np.float64)
+    a8 = np.clip(np.round(a * (255.0 / top)), 0, 255).astype(np.uint8)
+    return Image.fromarray(a8, mode="L").convert("RGB")
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -83,7 +112,8 @@ def read_rgb(source: str | os.PathLike | bytes, name: str | None = None) -> np.n
     Returns
     -------
     numpy.ndarray, shape (H, W, 3), uint8
-        Grayscale, palette and RGBA images are converted with Pillow's ``convert("RGB")``.
+        Greyscale, palette and RGBA images are converted with Pillow's ``convert("RGB")``;
+        16-bit greyscale is scaled to 8 bits (:func:`to_rgb`).
 
     Raises
     ------
@@ -105,7 +135,7 @@ def read_rgb(source: str | os.PathLike | bytes, name: str | None = None) -> np.n
     try:
         with Image.open(fh) as im:
             im.load()
-            rgb = im.convert("RGB")
+            rgb = to_rgb(im)
     except READ_ERRORS as exc:
         raise ValueError(f"cannot read {label} as an image ({type(exc).__name__}: {exc})") from None
     return np.asarray(rgb, dtype=np.uint8)

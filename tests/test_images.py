@@ -64,6 +64,9 @@ def test_read_rgb(tmp_path):
     rgba = np.concatenate([rgb, np.full((6, 9, 1), 7, np.uint8)], axis=2)
     Image.fromarray(rgba).save(tmp_path / "t.png")
     np.testing.assert_array_equal(images.read_rgb(tmp_path / "t.png"), rgb)  # alpha dropped
+    wide = np.array([[0, 257, 65535], [32896, 1000, 60000]], dtype=np.uint16)  # 16-bit greyscale: scaled, not clipped
+    Image.fromarray(wide).save(tmp_path / "w.png")
+    np.testing.assert_array_equal(images.read_rgb(tmp_path / "w.png")[..., 0], [[0, 1, 255], [128, 4, 233]])
     (tmp_path / "bad.png").write_text("not an image")
     with pytest.raises(ValueError, match=r"^cannot read .*bad\.png as an image \(UnidentifiedImageError") as err:
         images.read_rgb(tmp_path / "bad.png")

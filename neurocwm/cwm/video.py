@@ -26,7 +26,7 @@ from typing import Iterator
 import numpy as np
 from scipy import ndimage
 
-from neurocwm.images import IMAGE_EXTENSIONS, read_rgb
+from neurocwm.images import IMAGE_EXTENSIONS, channels_first, read_rgb, resize_images
 
 __all__ = [
     "SceneConfig",
@@ -484,7 +484,6 @@ class VideoFolder:
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """One pair, float32 ``(2, 3, size, size)`` in [0, 1]."""
         import torch
-        import torch.nn.functional as F
 
         for _ in range(20):
             pair = self._pair_frames(rng, self.videos[int(rng.integers(len(self.videos)))])
@@ -495,8 +494,8 @@ class VideoFolder:
         h, w = pair.shape[1:3]
         side = int(min(h, w) * rng.choice([1.0, 0.875, 0.75, 0.66]))
         y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-        crop = torch.from_numpy(pair[:, y : y + side, x : x + side].astype(np.float32) / 255).permute(0, 3, 1, 2)
-        crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        crop = channels_first(pair[:, y : y + side, x : x + side].astype(np.float32) / 255)
+        crop = resize_images(torch.from_numpy(crop), self.size)
         if rng.uniform() < 0.5:
             crop = crop.flip(-1)
         return crop.clamp(0, 1).numpy()
