@@ -38,8 +38,8 @@ import torch
 
 from neurocwm.images import IMAGENET_MEAN, IMAGENET_STD, normalize, resize_images  # noqa: F401 - re-exported
 
-__all__ = ["model_family", "input_size", "layer_dims", "layer_areas", "run_sheet", "unit_subsets", "forward_layers",
-           "layer_responses", "open_responses"]
+__all__ = ["model_family", "input_size", "layer_dims", "layer_areas", "feature_readout", "run_sheet", "unit_subsets",
+           "forward_layers", "layer_responses", "open_responses"]
 
 #: Default bound on the responses kept in memory before :func:`layer_responses` streams to disk.
 DEFAULT_MAX_MEMORY_GB = 4.0
@@ -140,6 +140,17 @@ def _prepare(images: torch.Tensor, size: int) -> torch.Tensor:
     if not torch.isfinite(images).all():
         raise ValueError("images contain NaN or infinite values")
     return resize_images(images, size)
+
+
+def feature_readout(run) -> dict[str, str]:
+    """How :func:`forward_layers` shows images to the run's model, in words (recorded in outputs)."""
+    size = input_size(run)
+    if model_family(run) == "cwm":
+        model_input = ("each image as a static clip (every frame the image, the last frame fully hidden); "
+                       "MLP hidden units of the frame-0 tokens")
+    else:
+        model_input = "ImageNet mean/std normalisation"
+    return {"resize": f"whole image to {size} x {size}, bilinear, antialiased", "input": model_input}
 
 
 @torch.no_grad()

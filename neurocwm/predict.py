@@ -477,7 +477,7 @@ def predict(
     from neurocwm.predictivity import prepare_target
 
     ids, _, _ = prepare_target(asm, nan_policy=nan_policy)
-    from neurocwm.features import input_size, layer_areas, layer_dims, model_family
+    from neurocwm.features import feature_readout, input_size, layer_areas, layer_dims, model_family
 
     image_size = input_size(r)
     feats, units = stimulus_features(r, stimuli, ids, batch_size=batch_size, max_units=max_units, seed=split_seed,
@@ -494,6 +494,7 @@ def predict(
     result.update({
         "run": str(Path(run).resolve()),
         "model_family": model_family(r),
+        "features": feature_readout(r),  # how the images reached the layers
         "weights": None if random_init else str(r.weights),
         "random_init": bool(random_init),
         "data": str(neural),

@@ -263,6 +263,7 @@ def _check_cwm_prediction(run_dir, my_recordings, capsys):
     depth, size = len(r.model.encoder), r.model.config.image_size
     names = [f"encoder.{i}.mlp" for i in range(depth)]
     assert res["model_family"] == "cwm" and res["image_size"] == size and res["n_stimuli"] == 80
+    assert "static clip" in res["features"]["input"] and "antialiased" in res["features"]["resize"]
     assert list(res["layers"]["IT"]) == names
     c = res["commitments"]["IT"]
     vtc = [k for k, a in res["layer_areas"].items() if a == "VTC"]
