@@ -5,11 +5,17 @@ The mapped layers are the ones laid on the cortical sheet: the 8 block outputs o
 (``encoder.<i>.mlp``, the hidden channels at every frame-0 token). A unit is one element of the
 ``(C, H, W)`` layer output, flattened C-major as :mod:`topography.sheet` orders positions.
 
+This is the one feature path: ``score``, ``predict``, ``positions``, ``fmri`` and the layers
+``brainscore export`` commits all take their responses from :func:`layer_responses`. Images are
+resized for the model in one place, :func:`neurocwm.images.resize_images` (bilinear, antialiased).
+
 * :func:`forward_layers` - one batch of images in [0, 1] -> ``{layer: (B, C, H, W)}``.
-* :func:`layer_responses` - a whole stimulus set -> ``{layer: (n_images, n_units)}`` float32, kept
+* :func:`layer_responses` - a whole stimulus set (an array, or image files read batch by batch
+  with :class:`neurocwm.images.StimulusImages`) -> ``{layer: (n_images, n_units)}`` float32, kept
   in memory, or streamed batch by batch into a netCDF file (h5netcdf) when ``path`` is given or
   the responses would exceed ``max_memory_gb``; the file opens lazily with xarray, so analyses can
-  read one layer (or a slice of units) at a time.
+  read one layer (or a slice of units) at a time. ``units=`` keeps a subset of a layer's units
+  (:func:`unit_subsets`).
 * :func:`open_responses` - reopen such a file.
 * :func:`run_sheet` - the unit positions of a run (its saved sheet, or for a run without one the
   default retinotopic sheet of its layers, seeded by the run's seed).
