@@ -9,9 +9,11 @@ flip, the resize for a model and the ImageNet constants.
   (:func:`to_rgb`: any Pillow mode to 8-bit RGB, 16-bit greyscale scaled rather than clipped).
 * :func:`channels_first` - ``(..., H, W, 3)`` -> ``(..., 3, H, W)``, contiguous (the frame-layout
   flip between image files and torch).
-* :func:`resize_images` - the resize every image gets before a model sees it: bilinear,
+* :func:`resize_images` - the resize :func:`neurocwm.features.layer_responses` (so ``score``,
+  ``predict``, ``positions``, ``fmri``) gives an image not already at the model's size: bilinear,
   antialiased (low-pass filtered first, so frequencies above the new Nyquist limit are removed
-  instead of aliased).
+  instead of aliased). Data loaders that resize while reading (fLoc, still-image folders, the
+  training crops) do so with Pillow's antialiased filters at read time.
 * :func:`normalize` - ImageNet normalisation of ``(B, 3, H, W)`` images in [0, 1].
 * :class:`StimulusImages` - the images of a stimulus set, read lazily batch by batch at a model's
   input size (what :func:`neurocwm.features.layer_responses` takes).
