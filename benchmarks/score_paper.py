@@ -45,6 +45,7 @@ import torch
 
 from neurocwm import features
 from neurocwm.cli import main as cli_main
+from neurocwm.images import IMAGENET_MEAN, IMAGENET_STD
 from neurocwm.paths import shared_data_dir
 
 # -- the old code paths ---------------------------------------------------------------------------
@@ -56,8 +57,8 @@ def old_forward_layers(run, images, layers):
     net = run.model
     device = next(net.parameters()).device
     x = features._prepare(images.to(device=device, dtype=torch.float32), features.input_size(run))
-    mean = torch.tensor(features.IMAGENET_MEAN, device=device)[None, :, None, None]
-    std = torch.tensor(features.IMAGENET_STD, device=device)[None, :, None, None]
+    mean = torch.tensor(IMAGENET_MEAN, device=device)[None, :, None, None]
+    std = torch.tensor(IMAGENET_STD, device=device)[None, :, None, None]
     out = net((x - mean) / std)
     blocks = out[1] if isinstance(out, tuple) else out
     return {name: blocks[name] for name in layers}

@@ -11,8 +11,10 @@ The zip holds ``models/<id>/`` at its top, as it sits in a clone of Brain-Score'
     models/<id>/region_layer_map/<id>.json   committed layers {"V1": ..., "V2": ..., "V4": ..., "IT": ...}
 
 The plugin imports neither neurocwm nor torchvision (torchvision is only used by Brain-Score's
-``load_preprocess_images``; the plugin resizes and normalises with PIL + numpy instead, the same
-bilinear resize and ImageNet normalisation that ``neurocwm predict`` uses). The weights are **not**
+``load_preprocess_images``; the plugin reads images with PIL and resizes and normalises them in
+torch, the same antialiased bilinear resize and ImageNet normalisation as
+:func:`neurocwm.images.resize_images` and :func:`neurocwm.images.normalize`, which every neurocwm
+command uses; the constants are written into the plugin from :mod:`neurocwm.images`). The weights are **not**
 bundled: the export writes ``<id>.pt`` (a ``torch.save`` dict of tensors: the trunk state dict and
 each block's unit positions in mm, loadable with ``torch.load(weights_only=True)``) which the user
 hosts at ``--weights-url``; the plugin downloads it at load time (urllib; ``file://`` works),
@@ -36,6 +38,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+from neurocwm.images import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["export_plugin", "parse_region_layer_map", "default_region_layer_map", "plugin_files", "model_identifier"]
 
@@ -374,6 +378,8 @@ def plugin_files(identifier: str, *, weights_url: str, sha256: str, width: int, 
         "@@VD@@": repr(vd),
         "@@SCALE@@": repr(scale),
         "@@RUN@@": repr(run_name),
+        "@@MEAN@@": repr(list(IMAGENET_MEAN)),
+        "@@STD@@": repr(list(IMAGENET_STD)),
     }
     model_py = _MODEL_PY
     for k, v in subs.items():
@@ -421,7 +427,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from PIL import Image
+import torch.nn.functional as F
 
 from brainscore_vision.model_helpers.activations.pytorch import PytorchWrapper, load_images
 from brainscore_vision.model_helpers.brain_transformation import ModelCommitment
@@ -437,8 +443,8 @@ VISUAL_DEGREES = @@VD@@
 SHEET_SCALE = @@SCALE@@  # cortical sheet sizes the positions were made at ("human" or "macaque")
 RUN_NAME = @@RUN@@
 LAYERS = ["layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1"]
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+IMAGENET_MEAN = torch.tensor(@@MEAN@@, dtype=torch.float32)[None, :, None, None]
+IMAGENET_STD = torch.tensor(@@STD@@, dtype=torch.float32)[None, :, None, None]
 PLUGIN_DIR = Path(__file__).resolve().parent
 
 
@@ -556,13 +562,14 @@ def load_weights():
 
 # ---- preprocessing (no torchvision) --------------------------------------------------------------
 def preprocess(image_filepaths, image_size=IMAGE_SIZE):
+    """RGB in [0, 1], resized bilinearly with antialiasing (low-pass first), ImageNet-normalised."""
     arrays = []
     for image in load_images(image_filepaths):
-        image = image.convert("RGB")
-        if image.size != (image_size, image_size):
-            image = image.resize((image_size, image_size), Image.BILINEAR)
-        x = (np.asarray(image, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-        arrays.append(x.transpose(2, 0, 1))
+        x = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1).copy())
+        x = x.float().div_(255.0)[None]
+        if tuple(x.shape[-2:]) != (image_size, image_size):
+            x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+        arrays.append(((x - IMAGENET_MEAN) / IMAGENET_STD)[0].numpy())
     return np.stack(arrays).astype(np.float32)
 
 

@@ -5,11 +5,17 @@ The mapped layers are the ones laid on the cortical sheet: the 8 block outputs o
 (``encoder.<i>.mlp``, the hidden channels at every frame-0 token). A unit is one element of the
 ``(C, H, W)`` layer output, flattened C-major as :mod:`topography.sheet` orders positions.
 
+This is the one feature path: ``score``, ``predict``, ``positions``, ``fmri`` and the layers
+``brainscore export`` commits all take their responses from :func:`layer_responses`. Images are
+resized for the model in one place, :func:`neurocwm.images.resize_images` (bilinear, antialiased).
+
 * :func:`forward_layers` - one batch of images in [0, 1] -> ``{layer: (B, C, H, W)}``.
-* :func:`layer_responses` - a whole stimulus set -> ``{layer: (n_images, n_units)}`` float32, kept
+* :func:`layer_responses` - a whole stimulus set (an array, or image files read batch by batch
+  with :class:`neurocwm.images.StimulusImages`) -> ``{layer: (n_images, n_units)}`` float32, kept
   in memory, or streamed batch by batch into a netCDF file (h5netcdf) when ``path`` is given or
   the responses would exceed ``max_memory_gb``; the file opens lazily with xarray, so analyses can
-  read one layer (or a slice of units) at a time.
+  read one layer (or a slice of units) at a time. ``units=`` keeps a subset of a layer's units
+  (:func:`unit_subsets`).
 * :func:`open_responses` - reopen such a file.
 * :func:`run_sheet` - the unit positions of a run (its saved sheet, or for a run without one the
   default retinotopic sheet of its layers, seeded by the run's seed).
@@ -35,13 +41,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "model_family", "layer_dims", "run_sheet", "forward_layers",
-           "layer_responses", "open_responses"]
+from neurocwm.images import IMAGENET_MEAN, IMAGENET_STD, normalize, resize_images  # noqa: F401 - re-exported
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["model_family", "input_size", "layer_dims", "layer_areas", "feature_readout", "run_sheet", "unit_subsets",
+           "forward_layers", "layer_responses", "open_responses"]
 
 #: Default bound on the responses kept in memory before :func:`layer_responses` streams to disk.
 DEFAULT_MAX_MEMORY_GB = 4.0
@@ -71,6 +75,24 @@ def layer_dims(run) -> dict[str, tuple[int, int, int]]:
     return {k: tuple(int(d) for d in v) for k, v in net.trunk.block_dims(input_size(run)).items()}
 
 
+def layer_areas(run) -> dict[str, str]:
+    """Cortical area of every mapped layer: the run's saved sheet, else the default areas.
+
+    The default is what :func:`run_sheet` builds for a run without positions: the depth split of a
+    CWM's encoder into V1, V2, V4 and VTC quarters (:func:`neurocwm.cwm.model.block_areas`), or
+    the ResNet-18 areas of Margalit et al. (2024) (:data:`topography.sheet.RESNET18_AREAS`).
+    """
+    if run.sheet is not None:
+        return {layer.name: layer.area for layer in run.sheet}
+    if model_family(run) == "cwm":
+        from neurocwm.cwm.model import block_areas
+
+        return block_areas(len(_net(run.model).encoder), run.config.get("topo_blocks"))
+    from topography.sheet import RESNET18_AREAS
+
+    return {k: RESNET18_AREAS[k] for k in layer_dims(run) if k in RESNET18_AREAS}
+
+
 def run_sheet(run):
     """The run's :class:`topography.sheet.CorticalSheet`.
 
@@ -83,15 +105,39 @@ def run_sheet(run):
         run.sheet.meta.setdefault("source", "run")
         return run.sheet
     dims = layer_dims(run)
-    areas = None
-    if model_family(run) == "cwm":
-        from neurocwm.cwm.model import block_areas
-
-        areas = block_areas(len(_net(run.model).encoder), run.config.get("topo_blocks"))
+    areas = layer_areas(run) if model_family(run) == "cwm" else None
     sheet = build_sheet(dims, areas=areas, scale=run.config.get("scale", "human"),
                         n_windows=int(run.config.get("n_neighborhood_windows", 5000)), seed=int(run.config.get("seed", 0)))
     sheet.meta["source"] = "default retinotopic (the run saved no positions)"
     return sheet
+
+
+def unit_subsets(dims: Mapping[str, Sequence[int]], max_units: int | None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Column indices of the units kept per layer: all, or a seeded random subset for large layers.
+
+    Parameters
+    ----------
+    dims : dict layer -> (C, H, W)
+        In network order (:func:`layer_dims`); the subsets are drawn in this order from one
+        generator, so a layer's subset depends on the layers before it.
+    max_units : int or None
+        Layers with more than ``max_units`` units keep ``max_units`` of them, drawn without
+        replacement and sorted; ``None`` or 0 keeps every unit.
+    seed : int
+        Seed of :func:`numpy.random.default_rng`.
+
+    Returns
+    -------
+    dict layer -> numpy.ndarray (n_kept,) int64
+        Ascending indices into the C-major flattened ``(C, H, W)`` units.
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, d in dims.items():
+        n = int(np.prod(d))
+        out[name] = np.arange(n) if (not max_units or n <= max_units) else np.sort(
+            rng.choice(n, size=int(max_units), replace=False))
+    return out
 
 
 def _prepare(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -99,20 +145,34 @@ def _prepare(images: torch.Tensor, size: int) -> torch.Tensor:
         raise ValueError(f"images must be (n, 3, H, W), got shape {tuple(images.shape)}")
     if not torch.isfinite(images).all():
         raise ValueError("images contain NaN or infinite values")
-    if images.shape[-2:] != (size, size):
-        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return images
+    return resize_images(images, size)
+
+
+def feature_readout(run) -> dict[str, str]:
+    """How :func:`forward_layers` shows images to the run's model, in words (recorded in outputs)."""
+    size = input_size(run)
+    if model_family(run) == "cwm":
+        model_input = ("each image as a static clip (every frame the image, the last frame fully hidden); "
+                       "MLP hidden units of the frame-0 tokens")
+    else:
+        model_input = "ImageNet mean/std normalisation"
+    return {"resize": f"whole image to {size} x {size}, bilinear, antialiased", "input": model_input}
 
 
 @torch.no_grad()
 def forward_layers(run, images: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
     """Mapped-layer outputs ``{layer: (B, C, H, W)}`` for a batch of RGB ``images`` in [0, 1].
 
-    Images of another size are resized (bilinear, antialiased) to the model's input. A TDANN gets
-    ImageNet normalisation (as in training); a CWM sees each image as a static clip
-    (:meth:`neurocwm.cwm.model.CWM.hidden_units`). A TDANN trunk that can stop early
-    (``forward_blocks``, :class:`neurocwm.models.resnet.SpatialResNet18`) is run only as far as
-    the last requested layer (the outputs are the same).
+    Images of another size are resized to the model's input with
+    :func:`neurocwm.images.resize_images` (bilinear, antialiased). A TDANN gets ImageNet
+    normalisation (as in training). A CWM sees each image as a static clip, the image as every
+    frame and the last frame fully hidden, and its units are the MLP hidden units of the frame-0
+    tokens (:meth:`neurocwm.cwm.model.CWM.hidden_units`): the static-image readout of the CWM
+    papers, which replicate one image into a static clip (Bear et al. 2023, segmentation) and read
+    features with the last frame fully hidden (Venkatesh et al. 2024, the Physion readout).
+    A TDANN trunk that can stop early (``forward_blocks``,
+    :class:`neurocwm.models.resnet.SpatialResNet18`) is run only as far as the last requested
+    layer (the outputs are the same).
     """
     net = run.model
     device = next(net.parameters()).device
@@ -122,9 +182,7 @@ def forward_layers(run, images: torch.Tensor, layers: Sequence[str] | None = Non
     else:
         from neurocwm.models.resnet import BLOCK_NAMES
 
-        mean = torch.tensor(IMAGENET_MEAN, device=device)[None, :, None, None]
-        std = torch.tensor(IMAGENET_STD, device=device)[None, :, None, None]
-        x = (x - mean) / std
+        x = normalize(x)
         trunk = getattr(_net(net), "trunk", None)
         if layers is not None and hasattr(trunk, "forward_blocks") and set(layers) <= set(BLOCK_NAMES):
             blocks = trunk.forward_blocks(x, layers)
@@ -148,18 +206,20 @@ def _batches(images, batch_size: int):
         yield s, t.float()
 
 
-def _store(dst: np.ndarray, t: torch.Tensor, pool: str | None) -> None:
+def _store(dst: np.ndarray, t: torch.Tensor, pool: str | None, keep: torch.Tensor | None = None) -> None:
     """Write one batch of a layer's outputs ``t`` (B, C, H, W) into the rows ``dst`` (B, width).
 
     One copy, done by torch (threaded, any memory layout or device); channel-max pooling is a
     torch ``amax``: the same maxima as :func:`topography.dimensionality.channel_max_pool`, with its
-    NaN check.
+    NaN check. ``keep`` (column indices) selects units of the flattened output.
     """
     if pool == "channel_max":
         v = t.amax(dim=(2, 3))
         if torch.isnan(v).any():  # amax propagates NaN: a NaN feature gives a NaN maximum
             raise ValueError("features contain NaN")
         torch.from_numpy(dst).copy_(v)
+    elif keep is not None:
+        torch.from_numpy(dst).copy_(t.reshape(t.shape[0], -1).index_select(1, keep.to(t.device)))
     else:
         torch.from_numpy(dst).view(t.shape).copy_(t)
 
@@ -176,6 +236,7 @@ def layer_responses(
     attrs: Mapping | None = None,
     progress: bool = True,
     desc: str = "responses",
+    units: Mapping[str, np.ndarray] | None = None,
 ):
     """Responses of mapped layers to every image.
 
@@ -183,8 +244,11 @@ def layer_responses(
     ----------
     run : neurocwm.runs.Run
         An opened run (:func:`neurocwm.runs.load_run`); its model's device is used.
-    images : array or tensor (n_images, 3, H, W)
-        RGB in [0, 1], any size (resized to the model input).
+    images : array or tensor (n_images, 3, H, W), or a lazy sequence of them
+        RGB in [0, 1], any size (resized to the model input by
+        :func:`neurocwm.images.resize_images`). Anything whose slices ``images[a:b]`` are such
+        arrays works, e.g. :class:`neurocwm.images.StimulusImages`, which reads image files batch
+        by batch.
     layers : sequence of str, optional
         Mapped layers to keep; default all.
     batch_size : int, default 64
@@ -202,6 +266,12 @@ def layer_responses(
         Recorded in the file's attributes (JSON), e.g. the resolved configuration.
     progress : bool
         Show a progress bar.
+    desc : str
+        Label of the progress bar.
+    units : dict layer -> int array, optional
+        Keep only these columns of a layer's flattened ``(C, H, W)`` units (e.g. a seeded subset
+        of a very large layer, :func:`unit_subsets`); layers not named keep every unit. Not
+        combined with ``pool``.
 
     Returns
     -------
@@ -227,7 +297,8 @@ def layer_responses(
     unknown = [k for k in names if k not in dims]
     if unknown:
         raise ValueError(f"the model has no layer(s) {unknown}; its mapped layers are {list(dims)}")
-    widths = {k: (dims[k][0] if pool else int(np.prod(dims[k]))) for k in names}
+    keep = _keep_columns(units, dims, names, pool)
+    widths = {k: (dims[k][0] if pool else len(keep[k]) if k in keep else int(np.prod(dims[k]))) for k in names}
     total_gb = n * sum(widths.values()) * 4 / 1e9
     if path is None and total_gb > max_memory_gb:
         fd, tmp = tempfile.mkstemp(suffix=".nc", prefix="neurocwm-responses-")
@@ -246,12 +317,33 @@ def layer_responses(
         with torch.inference_mode():
             for s, x in starts:
                 for k, t in forward_layers(run, x, names).items():
-                    _store(out[k][s:s + len(x)], t, pool)
+                    _store(out[k][s:s + len(x)], t, pool, keep.get(k))
         return out
-    return _stream(run, starts, names, widths, n, Path(path), pool, attrs)
+    return _stream(run, starts, names, widths, n, Path(path), pool, attrs, keep)
 
 
-def _stream(run, starts, names, widths, n, path: Path, pool, attrs):
+def _keep_columns(units, dims, names, pool) -> dict[str, torch.Tensor]:
+    """Validated ``units`` of :func:`layer_responses` as int64 tensors (only for a kept subset)."""
+    if not units:
+        return {}
+    if pool is not None:
+        raise ValueError(f"units and pool={pool!r} cannot be combined")
+    out = {}
+    for k, idx in units.items():
+        if k not in names:
+            raise ValueError(f"units names layer {k!r}, which is not among the layers asked for {names}")
+        n = int(np.prod(dims[k]))
+        idx = np.asarray(idx)
+        bad = idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer)
+        if bad or (idx.size and (idx.min() < 0 or idx.max() >= n)):
+            raise ValueError(f"units[{k!r}] must be a 1-D array of indices in [0, {n}), got shape {idx.shape}, "
+                             f"dtype {idx.dtype}")
+        if len(idx) != n or not np.array_equal(idx, np.arange(n)):
+            out[k] = torch.from_numpy(idx.astype(np.int64))
+    return out
+
+
+def _stream(run, starts, names, widths, n, path: Path, pool, attrs, keep):
     import h5netcdf
 
     from topography.fileio import atomic_path
@@ -269,7 +361,7 @@ def _stream(run, starts, names, widths, n, path: Path, pool, attrs):
                 for s, x in starts:
                     for k, t in forward_layers(run, x, names).items():
                         buf = np.empty((len(x), widths[k]), dtype=np.float32)
-                        _store(buf, t, pool)
+                        _store(buf, t, pool, keep.get(k))
                         var[k][s:s + len(x), :] = buf
     return open_responses(path)
 

@@ -7,15 +7,22 @@ Procedure (``predict``)
    whose stimulus set has image paths, a built-in name such as ``cowley_v4:190923``, or an
    image folder with a response file, see :mod:`neurocwm.datasets.folder`) and average
    repetitions.
-2. Run every stimulus through the network (resized to the run's ``image_size``, ImageNet
-   normalisation, as in training) and keep the 8 block outputs (``layer1.0`` ... ``layer4.1``).
+2. Run every stimulus through the network with :func:`neurocwm.features.layer_responses`, the
+   feature path every command shares (resized to the model's input, bilinear and antialiased;
+   ImageNet normalisation for a TDANN, as in training), and keep the mapped layers: the 8 block
+   outputs of a TDANN (``layer1.0`` ... ``layer4.1``), or the MLP hidden units of a CWM's encoder
+   blocks (``encoder.<i>.mlp``; the image shown as a static clip with the last frame fully hidden,
+   see :func:`neurocwm.features.forward_layers`). Layers above ``max_units`` units keep a seeded
+   random subset.
 3. One seeded, stratified (on ``object_name`` when present) outer split: ``1 - test_size`` of
    the stimuli for training, ``test_size`` held out. The held-out stimuli are not touched until
    step 5.
 4. Selection: every layer is scored on the training stimuli only (cross-validated ``metric``,
    ``n_splits`` inner splits). For each region in the data (``V1``, ``V2``, ``V4``, ``IT``;
    ``VTC`` counts as ``IT``) the best layer is committed among the layers the run's cortical
-   sheet maps to that area (all layers when none is, or with ``search_all``); the result says
+   sheet maps to that area (a run without saved positions, e.g. a CWM trained at alpha 0: the
+   default areas, :func:`neurocwm.features.layer_areas`; all layers when no layer is in that
+   area, or with ``search_all``); the result says
    when the best layer over all layers lies elsewhere (``best_overall``).
 5. Report: each committed layer is fitted on all training stimuli and scored once on the
    held-out stimuli (Pearson r per neuroid, median over neuroids; ceiled when the data have
@@ -49,7 +56,7 @@ __all__ = [
     "PREDICT_METRICS",
     "METRIC_DESCRIPTIONS",
     "load_neural",
-    "extract_features",
+    "stimulus_features",
     "commit_layers",
     "predict",
     "data_name",
@@ -70,8 +77,6 @@ METRIC_DESCRIPTIONS = {
     "rsa": "Spearman r between 1 - Pearson RDMs",
     "cka": "unbiased linear CKA",
 }
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,83 +172,60 @@ def load_neural(spec: str | Path, root: str | Path | None = None, *, responses: 
 # --------------------------------------------------------------------------------------------
 # features
 # --------------------------------------------------------------------------------------------
-def _image_tensor(stimuli, ids: Sequence[str], image_size: int):
-    import torch
-    from PIL import Image
-
-    arrs = []
-    for sid in ids:
-        img = stimuli.open_image(sid, mode="RGB")
-        if img.size != (image_size, image_size):
-            img = img.resize((image_size, image_size), Image.BILINEAR)
-        arrs.append(np.asarray(img, dtype=np.float32) / 255.0)
-    x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2)
-    mean = torch.tensor(IMAGENET_MEAN)[None, :, None, None]
-    std = torch.tensor(IMAGENET_STD)[None, :, None, None]
-    return ((x - mean) / std).contiguous()
-
-
-def extract_features(
-    model,
+def stimulus_features(
+    run,
     stimuli,
-    image_size: int,
+    stimulus_ids: Sequence[str],
     *,
-    stimulus_ids: Sequence[str] | None = None,
     layers: Sequence[str] | None = None,
     batch_size: int = 64,
     max_units: int | None = 50_000,
     seed: int = 0,
-    device: str = "cpu",
     progress: bool = True,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Block outputs of a TDANN model (``forward(x) -> (head, blocks)``) for every stimulus.
+    """Mapped-layer responses of an opened run to the images of a stimulus set.
 
-    Images are resized (bilinear) to ``image_size`` and ImageNet-normalised. Returns
-    ``(features, units)``: ``features[layer]`` is ``(n_stimuli, n_units)`` float32 (units in
-    torch.flatten order of (C, H, W)); ``units[layer]`` are the unit indices kept (all, or a
-    seeded random subset of ``max_units`` for very large layers).
+    The images are read batch by batch (:class:`neurocwm.images.StimulusImages`) and go through
+    :func:`neurocwm.features.layer_responses`, the one feature path of ``score``, ``positions``,
+    ``fmri`` and ``brainscore export``: resized to the model's input (bilinear, antialiased),
+    ImageNet-normalised for a TDANN, shown as a static clip to a CWM.
+
+    Parameters
+    ----------
+    run : neurocwm.runs.Run
+        An opened run (:func:`neurocwm.runs.load_run`), TDANN or CWM.
+    stimuli : neurocwm.assemblies.StimulusSet
+    stimulus_ids : sequence of str
+        The stimuli, in the row order of the result.
+    layers : sequence of str, optional
+        Mapped layers (default all, :func:`neurocwm.features.layer_dims`).
+    batch_size : int
+    max_units : int or None
+        Layers with more units keep a seeded random subset of this many
+        (:func:`neurocwm.features.unit_subsets`); ``None`` keeps all.
+    seed : int
+        Seed of the unit subsets.
+    progress : bool
+
+    Returns
+    -------
+    features : dict layer -> numpy.ndarray (n_stimuli, n_kept) float32
+    units : dict layer -> numpy.ndarray (n_kept,) int
+        The unit indices kept, into the C-major flattened ``(C, H, W)`` layer output.
     """
-    import torch
+    from neurocwm.features import input_size, layer_dims, layer_responses, unit_subsets
+    from neurocwm.images import StimulusImages
 
-    if image_size < 8:
-        raise ValueError(f"image_size must be >= 8, got {image_size}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    ids = list(stimuli.stimulus_ids if stimulus_ids is None else stimulus_ids)
+    ids = [str(s) for s in stimulus_ids]
     if not ids:
         raise ValueError("no stimuli to extract features for")
-    rng = np.random.default_rng(seed)
-    chunks: dict[str, list[np.ndarray]] = {}
-    units: dict[str, np.ndarray] = {}
-    starts = range(0, len(ids), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc="extracting features", unit="batch")
-    model.eval()
-    with torch.no_grad():
-        for start in starts:
-            x = _image_tensor(stimuli, ids[start:start + batch_size], image_size).to(device)
-            out = model(x)
-            blocks = out[1] if isinstance(out, tuple) else out
-            if not isinstance(blocks, Mapping):
-                raise ValueError("the model's forward must return (head, blocks) or a dict of block outputs")
-            for name, t in blocks.items():
-                if layers is not None and name not in layers:
-                    continue
-                flat = t.detach().reshape(t.shape[0], -1).float().cpu().numpy()
-                if name not in units:
-                    n = flat.shape[1]
-                    keep = np.arange(n) if (not max_units or n <= max_units) else np.sort(
-                        rng.choice(n, size=max_units, replace=False))
-                    units[name] = keep
-                flat = flat if len(units[name]) == flat.shape[1] else flat[:, units[name]]
-                chunks.setdefault(name, []).append(np.ascontiguousarray(flat))
-    if layers is not None:
-        missing = [name for name in layers if name not in chunks]
-        if missing:
-            raise ValueError(f"the model has no layer(s) {missing}; it has {sorted(chunks)}")
-    return {k: np.concatenate(v) for k, v in chunks.items()}, units
+    dims = layer_dims(run)
+    units = unit_subsets(dims, max_units, seed=seed)  # drawn over every layer, so a subset never depends on `layers`
+    names = list(dims if layers is None else layers)
+    units = {k: units[k] for k in names if k in units}
+    feats = layer_responses(run, StimulusImages(stimuli, ids, input_size(run)), names, batch_size=batch_size,
+                            units=units, progress=progress, desc="extracting features")
+    return feats, units
 
 
 # --------------------------------------------------------------------------------------------
@@ -492,19 +474,19 @@ def predict(
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(PREDICT_METRICS)}")
     t0 = time.perf_counter()
     r = load_run(run, checkpoint=checkpoint, device=device, random_init=random_init)
-    if r.config.get("model_family", "tdann") != "tdann":
-        raise ValueError(f"{run}: predict needs a TDANN run, got model_family={r.config.get('model_family')!r}")
     name, stimuli, asm = load_neural(neural, root=data_root, responses=responses, key=responses_key, metadata=metadata,
                                      nan_policy=nan_policy)
     from neurocwm.predictivity import prepare_target
 
     ids, _, _ = prepare_target(asm, nan_policy=nan_policy)
-    image_size = int(r.config["image_size"])
-    feats, units = extract_features(r.model, stimuli, image_size, stimulus_ids=ids, batch_size=batch_size,
-                                    max_units=max_units, seed=split_seed, device=device, progress=progress)
+    from neurocwm.features import feature_readout, input_size, layer_areas, layer_dims, model_family
+
+    image_size = input_size(r)
+    feats, units = stimulus_features(r, stimuli, ids, batch_size=batch_size, max_units=max_units, seed=split_seed,
+                                     progress=progress)
     t_feat = time.perf_counter() - t0
-    dims = r.model.trunk.block_dims(image_size)
-    areas = {layer.name: layer.area for layer in r.sheet} if r.sheet is not None else {}
+    dims = layer_dims(r)
+    areas = layer_areas(r)
     candidates = None if search_all else {reg: mapped_layers(areas, reg) for reg in ("V1", "V2", "V4", "IT")}
     result = commit_layers(feats, asm, stimulus_ids=ids, metric=metric, split_seed=split_seed, test_size=test_size,
                            n_splits=n_splits, region=region, nan_policy=nan_policy, progress=progress,
@@ -513,6 +495,8 @@ def predict(
     result["search_all"] = bool(search_all)
     result.update({
         "run": str(Path(run).resolve()),
+        "model_family": model_family(r),
+        "features": feature_readout(r),  # how the images reached the layers
         "weights": None if random_init else str(r.weights),
         "random_init": bool(random_init),
         "data": str(neural),

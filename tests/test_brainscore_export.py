@@ -212,7 +212,7 @@ def test_plugin_activations_equal_neurocwm_features(exported):
     from PIL import Image
 
     from neurocwm.assemblies import StimulusSet
-    from neurocwm.predict import extract_features
+    from neurocwm.predict import stimulus_features
     from neurocwm.runs import load_run
 
     e = exported
@@ -240,8 +240,8 @@ def test_plugin_activations_equal_neurocwm_features(exported):
     theirs = np.load(out)
     stim = StimulusSet.from_records(stimulus_id=[f"p{k}" for k in range(3)], path=paths)
     r = load_run(e["run"])
-    feats, _ = extract_features(r.model, stim, int(r.config["image_size"]), layers=["layer2.0", "layer4.1"],
-                                max_units=None, progress=False)
+    feats, _ = stimulus_features(r, stim, [f"p{k}" for k in range(3)], layers=["layer2.0", "layer4.1"],
+                                 max_units=None, progress=False)
     ours = np.concatenate([feats["layer2.0"], feats["layer4.1"]], 1)
     assert theirs.shape == ours.shape
     np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-5)

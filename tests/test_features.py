@@ -138,13 +138,13 @@ def test_cwm_units_are_the_mlp_hidden_units(tmp_path):
 
 def test_resizing_for_the_model_is_antialiased(tmp_path):
     """A 224-px grating at 0.4 cycles/pixel is 1.4 cycles/pixel at 64 px: above Nyquist. The
-    resize a model's images get (torch in features, Pillow in predict) must low-pass it away
-    instead of folding it into a strong false grating; a 0.05 cycles/pixel grating survives."""
+    resize a model's images get (arrays in features, image files read for predict) must low-pass it
+    away instead of folding it into a strong false grating; a 0.05 cycles/pixel grating survives."""
     from PIL import Image
 
     from neurocwm.assemblies import StimulusSet
     from neurocwm.features import _prepare
-    from neurocwm.predict import _image_tensor
+    from neurocwm.images import StimulusImages
     from topography.gratings import render_gratings
 
     meta = {"orientation_deg": np.array([30.0, 30.0]), "sf_cpi": np.array([0.4 * 224, 0.05 * 224]),
@@ -158,6 +158,65 @@ def test_resizing_for_the_model_is_antialiased(tmp_path):
         paths.append(tmp_path / f"g{i}.png")
         Image.fromarray((im.transpose(1, 2, 0) * 255).round().astype(np.uint8)).save(paths[-1])
     stim = StimulusSet.from_records(["hi", "lo"], [str(p) for p in paths])
-    x = _image_tensor(stim, ["hi", "lo"], 64).numpy()
-    contrast = x[:, 0].std(axis=(1, 2)) / (imgs[:, 0].std(axis=(1, 2)) / 0.229)
+    x = StimulusImages(stim, ["hi", "lo"], 64)[0:2]
+    contrast = x[:, 0].std(axis=(1, 2)) / imgs[:, 0].std(axis=(1, 2))
     assert contrast[0] < 0.05 and contrast[1] > 0.8, contrast
+
+
+def test_unit_subsets_keep_the_same_columns_in_memory_and_streamed(run, tmp_path):
+    """`units=` keeps exactly those columns of the full responses; `unit_subsets` draws them seeded."""
+    from neurocwm.features import unit_subsets
+
+    dims = layer_dims(run)
+    sizes = {k: int(np.prod(d)) for k, d in dims.items()}
+    cap = sorted(sizes.values())[len(sizes) // 2]  # about half the layers are above it
+    subsets = unit_subsets(dims, cap, seed=3)
+    assert list(subsets) == list(dims)
+    for k, idx in subsets.items():
+        if sizes[k] <= cap:
+            np.testing.assert_array_equal(idx, np.arange(sizes[k]))
+        else:
+            assert len(idx) == cap and np.all(np.diff(idx) > 0) and idx[-1] < sizes[k]
+    assert any(len(v) < sizes[k] for k, v in subsets.items())
+    again, other = unit_subsets(dims, cap, seed=3), unit_subsets(dims, cap, seed=4)
+    assert all(np.array_equal(subsets[k], again[k]) for k in dims)
+    assert any(not np.array_equal(subsets[k], other[k]) for k in dims)
+    assert all(len(v) == sizes[k] for k, v in unit_subsets(dims, None).items())
+    x = _images(7)
+    full = layer_responses(run, x, batch_size=3, progress=False)
+    kept = layer_responses(run, x, batch_size=3, progress=False, units=subsets)
+    ds = layer_responses(run, x, ["layer2.0", "layer4.1"], batch_size=3, progress=False, path=tmp_path / "u.nc",
+                         units={k: subsets[k] for k in ("layer2.0", "layer4.1")})
+    for k in dims:
+        np.testing.assert_array_equal(kept[k], full[k][:, subsets[k]])
+    for k in ("layer2.0", "layer4.1"):
+        np.testing.assert_array_equal(np.asarray(ds[k]), full[k][:, subsets[k]])
+    ds.close()
+    with pytest.raises(ValueError, match="cannot be combined"):
+        layer_responses(run, x, progress=False, units=subsets, pool="channel_max")
+    with pytest.raises(ValueError, match="not among the layers asked for"):
+        layer_responses(run, x, ["layer2.0"], progress=False, units={"layer4.1": [0, 1]})
+    n = sizes["layer4.1"]
+    with pytest.raises(ValueError, match=rf"units\['layer4.1'\] must be a 1-D array of indices in \[0, {n}\)"):
+        layer_responses(run, x, ["layer4.1"], progress=False, units={"layer4.1": np.array([0, n])})
+
+
+def test_lazy_stimulus_images_give_the_responses_of_the_array(run, tmp_path):
+    """Image files read batch by batch (predict's path) = the same images as one array (score's path)."""
+    from PIL import Image
+
+    from neurocwm.assemblies import StimulusSet
+    from neurocwm.images import StimulusImages
+
+    rng = np.random.default_rng(5)
+    raw = rng.integers(0, 256, (5, 48, 48, 3), dtype=np.uint8)
+    paths = []
+    for i, a in enumerate(raw):
+        paths.append(tmp_path / f"i{i}.png")
+        Image.fromarray(a).save(paths[-1])
+    stim = StimulusSet.from_records([f"i{i}" for i in range(5)], [str(p) for p in paths])
+    lazy = layer_responses(run, StimulusImages(stim, stim.stimulus_ids, 48), ["layer2.0"], batch_size=2,
+                           progress=False)
+    arr = layer_responses(run, raw.transpose(0, 3, 1, 2).astype(np.float32) / 255, ["layer2.0"], batch_size=2,
+                          progress=False)
+    np.testing.assert_array_equal(lazy["layer2.0"], arr["layer2.0"])

@@ -219,11 +219,102 @@ def test_export_commits_what_predict_found_for_these_weights(tiny_run, my_record
         export_plugin(run, weights_url="file:///w.pt", out=tmp_path / "s2.zip", force=True)
 
 
+# ---------------------------------------------------------------------------- CWM runs
+def _static_clip_units(model, images):
+    """Reference for a CWM's units, written from the model's modules: each image as every frame,
+    the last frame fully hidden; the GELU outputs of each encoder block's MLP at the frame-0 tokens."""
+    import torch
+
+    n_frames, n = model.config.n_frames, model.grid ** 2
+    frames = torch.stack([images] * n_frames, 1)
+    visible = torch.zeros(len(images), n, dtype=torch.bool)
+    got = {}
+    hooks = [blk.mlp[1].register_forward_hook(lambda _m, _i, y, i=i: got.__setitem__(i, y[:, :n]))
+             for i, blk in enumerate(model.encoder)]
+    with torch.no_grad():
+        model(frames, visible)
+    for h in hooks:
+        h.remove()
+    return {f"encoder.{i}.mlp": y.transpose(1, 2).reshape(len(images), -1).numpy() for i, y in got.items()}
+
+
+def _read_resized(paths, size):
+    """Image files as the model takes them, read here with Pillow and resized with torch."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32) / 255 for p in paths]))
+    return F.interpolate(x.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=True)
+
+
+def _check_cwm_prediction(run_dir, my_recordings, capsys):
+    from neurocwm.datasets.folder import image_folder_stimuli
+    from neurocwm.predict import stimulus_features
+    from neurocwm.runs import load_run
+
+    args = ["predict", str(run_dir), "--neural", str(my_recordings / "images"), "--responses",
+            str(my_recordings / "trials.npy"), "--region", "IT", "--metric", "ridge", "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "IT -> encoder." in out
+    res = json.loads((run_dir / "predictivity" / "images_trials.ridge.json").read_text())
+    r = load_run(run_dir)
+    depth, size = len(r.model.encoder), r.model.config.image_size
+    names = [f"encoder.{i}.mlp" for i in range(depth)]
+    assert res["model_family"] == "cwm" and res["image_size"] == size and res["n_stimuli"] == 80
+    assert "static clip" in res["features"]["input"] and "antialiased" in res["features"]["resize"]
+    assert list(res["layers"]["IT"]) == names
+    c = res["commitments"]["IT"]
+    vtc = [k for k, a in res["layer_areas"].items() if a == "VTC"]
+    assert c["candidates"] == (vtc or names) and c["layer"] in c["candidates"]
+    assert c["test"] is not None and 0 < c["ceiling"] <= 1
+    hidden = r.model.encoder[0].mlp[0].out_features
+    assert res["units"][names[0]]["n_total"] == hidden * r.model.grid ** 2
+    # the features are the static-clip MLP units of the images, resized as every command resizes
+    stimuli = image_folder_stimuli(my_recordings / "images")
+    ids = [f"im{i}" for i in (0, 7, 33)]
+    feats, units = stimulus_features(r, stimuli, ids, progress=False, max_units=None)
+    ref = _static_clip_units(r.model, _read_resized([my_recordings / "images" / f"{s}.png" for s in ids], size))
+    assert list(feats) == names
+    for k in names:
+        np.testing.assert_allclose(feats[k], ref[k], rtol=1e-5, atol=1e-6)
+    return res
+
+
+def test_predict_on_a_trained_cwm_run(tmp_path, my_recordings, capsys):
+    """`neurocwm fit --model cwm` then `neurocwm predict`: the encoder's MLP layers are committed."""
+    run = tmp_path / "cwm"
+    assert main(["fit", "--model", "cwm", "--arch", "smoke", "--steps", "1", "--batch-size", "2", "--out", str(run),
+                 "--no-progress"]) == 0
+    res = _check_cwm_prediction(run, my_recordings, capsys)
+    assert res["layer_areas"]["encoder.3.mlp"] == "VTC" and res["commitments"]["IT"]["candidates"] == ["encoder.3.mlp"]
+
+
+@pytest.mark.parametrize("variant", ["vitb8-2frame", "vitb8-3frame", "optcwm-base-256"])
+def test_predict_on_an_imported_cwm(tmp_path, my_recordings, capsys, monkeypatch, variant):
+    """`neurocwm import cwm` (tiny stand-ins of the published layouts) then `neurocwm predict`."""
+    from dataclasses import replace
+
+    from test_import_cwm import _save, make_state, tiny
+
+    from neurocwm.imports import cwm as imp
+
+    small = {k: replace(v, config=tiny(v.config)) for k, v in imp.VARIANTS.items()}
+    monkeypatch.setattr(imp, "VARIANTS", small)
+    var = small[variant]
+    path = _save(tmp_path, make_state(var.config), var.filename)
+    assert main(["import", "cwm", str(path), "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    res = _check_cwm_prediction(tmp_path / "run", my_recordings, capsys)
+    assert res["config"]["max_units"] == 50_000
+
+
 # ---------------------------------------------------------------------------- real V4 (Cowley 2023)
 def test_random_init_on_real_v4_beats_only_its_shuffled_control(tiny_run):
     """A random-init network on the real V4 session, against the same responses with the
     stimulus-response pairing shuffled (the chance level of the held-out score)."""
-    from neurocwm.predict import extract_features
+    from neurocwm.predict import stimulus_features
     from neurocwm.predictivity import prepare_target
     from neurocwm.runs import load_run
 
@@ -231,7 +322,7 @@ def test_random_init_on_real_v4_beats_only_its_shuffled_control(tiny_run):
     _, stimuli, asm = load_neural("cowley_v4:190923", root=root)
     ids, _, _ = prepare_target(asm)
     r = load_run(tiny_run, random_init=True)
-    feats, _ = extract_features(r.model, stimuli, int(r.config["image_size"]), stimulus_ids=ids, progress=False)
+    feats, _ = stimulus_features(r, stimuli, ids, progress=False)
     real = commit_layers(feats, asm, metric="pls", progress=False)["commitments"]["V4"]
     perm = np.random.default_rng(0).permutation(asm.sizes["presentation"])
     shuffled = asm.copy(data=asm.values[perm])

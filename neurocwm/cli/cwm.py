@@ -22,7 +22,6 @@ from pathlib import Path
 
 from ._help import DefaultsHelpFormatter
 
-IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 READOUTS = ("predict", "flow", "segment", "keypoints")
 
 
@@ -161,12 +160,14 @@ def load_cwm(path: str, checkpoint: str | None = None, device: str = "cpu"):
 
 
 def _image_files(paths: list[str], start: int, allow_single: bool, n_frames: int = 2) -> list[Path]:
+    from neurocwm.images import IMAGE_EXTENSIONS
+
     ps = [Path(x) for x in paths]
     for x in ps:
         if not x.exists():
             raise FileNotFoundError(f"no such image or folder: {x}")
     if len(ps) == 1 and ps[0].is_dir():
-        files = sorted(f for f in ps[0].iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXT)
+        files = sorted(f for f in ps[0].iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
         if start < 0 or start + n_frames > len(files):
             raise ValueError(f"{ps[0]} holds {len(files)} image(s); "
                              f"frames {start} to {start + n_frames - 1} are needed")
@@ -181,14 +182,11 @@ def _image_files(paths: list[str], start: int, allow_single: bool, n_frames: int
 
 def _read_image(path: Path, size: int, resize: bool):
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(path) as im:
-            im.load()
-            img = im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {path} as an image ({type(exc).__name__}: {exc})") from None
+    from neurocwm.images import read_rgb
+
+    img = Image.fromarray(read_rgb(path))
     w, h = img.size
     if (w, h) != (size, size):
         if not resize:
@@ -210,13 +208,15 @@ def load_frames(paths: list[str], size: int, *, start: int = 0, resize: bool = F
     import numpy as np
     import torch
 
+    from neurocwm.images import channels_first
+
     files = _image_files(paths, start, allow_single, n_frames)
     imgs = [_read_image(f, size, resize) for f in files]
     if len(imgs) == 2 and resize is False and imgs[0].shape != imgs[1].shape:  # pragma: no cover - sizes checked above
         raise ValueError(f"frames differ in size: {imgs[0].shape[:2]} and {imgs[1].shape[:2]}")
     if len(imgs) == 1:
         imgs = imgs * 2
-    frames = torch.from_numpy(np.ascontiguousarray(np.stack(imgs).transpose(0, 3, 1, 2)))
+    frames = torch.from_numpy(channels_first(np.stack(imgs)))
     return frames, [str(f) for f in files]
 
 

@@ -14,7 +14,8 @@ def add_parser(sub) -> None:
         "predict",
         help="score every layer of a run against neural data; commit V1/V2/V4/IT layers on held-out stimuli",
         description=(
-            "Score every block of a TDANN run against neural recordings, commit the best layer per region "
+            "Score every mapped layer of a run against neural recordings (a TDANN's blocks, or the MLP units of a "
+            "CWM's encoder blocks, each image shown as a static clip), commit the best layer per region "
             "(V1, V2, V4, IT; VTC counts as IT) on training stimuli only, and report the committed layers "
             "on held-out stimuli. Writes RUN/predictivity/<data>.<metric>.json and .csv. DATA is a netCDF assembly "
             "(neurocwm.assemblies.save_assembly, with its stimulus set), a built-in like cowley_v4:190923, or a "
@@ -24,6 +25,7 @@ def add_parser(sub) -> None:
         epilog=(
             "examples:\n"
             "  neurocwm predict runs/tdann --neural cowley_v4:190923\n"
+            "  neurocwm predict runs/cwm --neural cowley_v4:190923\n"
             "  neurocwm predict runs/tdann --neural my_images/ --responses it_trials.npy --region IT \\\n"
             "      --metadata my_images.csv --metric ridge"
         ),

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from neurocwm.progress import progress_bar as tqdm
 
+from neurocwm.images import channels_first
 from topography.fileio import write_json, write_text
 
 from .readouts import SEGMENT_THRESHOLD, greedy_keypoints, jacobian_flow, predict_batched, snap_to_superpixels, spelke_segment, tracer_flow
@@ -324,7 +325,7 @@ def evaluate_flow(
                 fb = fb_occlusion(tvl1_flow(f0, f1), tvl1_flow(f1, f0))
                 fb_occ.append(fb[ij])
         if model is not None:
-            frames = torch.from_numpy(np.ascontiguousarray(item["frames"].transpose(0, 3, 1, 2)))
+            frames = torch.from_numpy(channels_first(item["frames"]))
             t0 = time.perf_counter()
             res = tracer_flow(model, frames, pts, seed=seed + i, **tk)
             dt = time.perf_counter() - t0
@@ -382,7 +383,7 @@ def evaluate_flow(
         for i in tqdm(range(calibration_pairs), disable=not progress, desc="calibrate occlusion"):
             item = cal[i]
             pts = sample_points(item, points_per_pair, crng)
-            frames = torch.from_numpy(np.ascontiguousarray(item["frames"].transpose(0, 3, 1, 2)))
+            frames = torch.from_numpy(channels_first(item["frames"]))
             cs.append(tracer_flow(model, frames, pts, seed=CALIBRATION_SEED + i, **tk).visibility.numpy())
             co.append(item["occluded"][pts[:, 1].astype(int), pts[:, 0].astype(int)])
         thr = _best_threshold(np.concatenate(cs), np.concatenate(co))
@@ -532,7 +533,7 @@ def evaluate_segments(
         for m in methods:
             t0 = time.perf_counter()
             if m == "cwm_spelke":
-                mask, motion = spelke_segment(model, torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), (x, y), seed=seed + i, **kw)
+                mask, motion = spelke_segment(model, torch.from_numpy(channels_first(img)), (x, y), seed=seed + i, **kw)
                 mask = mask.numpy()
             elif m == "cwm_spelke_snapped":  # the motion of cwm_spelke (listed just before), its edges put on image edges
                 mask = snap_to_superpixels(motion.numpy(), img, threshold=kw.get("threshold", SEGMENT_THRESHOLD))
@@ -587,7 +588,7 @@ def evaluate_keypoints(model, *, n_pairs: int = 10, k: int = 8, n_random: int = 
     secs = 0.0
     for i in tqdm(range(n_pairs), disable=not progress, desc="keypoints"):
         item = data[i]
-        frames = torch.from_numpy(np.ascontiguousarray(item["frames"].transpose(0, 3, 1, 2)))
+        frames = torch.from_numpy(channels_first(item["frames"]))
         t0 = time.perf_counter()
         _, errs = greedy_keypoints(model, frames, k)
         secs += time.perf_counter() - t0

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neurocwm.images import IMAGENET_MEAN, IMAGENET_STD
+
 __all__ = [
     "CWMConfig",
     "CWM",
@@ -38,9 +40,6 @@ __all__ = [
     "block_areas",
     "capture_mlp_units",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neurocwm.images import IMAGENET_MEAN, IMAGENET_STD
+
 from .masking import count_for_fraction, sample_visible
-from .model import CWM, IMAGENET_MEAN, IMAGENET_STD, Block, _position_table, unpatchify
+from .model import CWM, Block, _position_table, unpatchify
 
 __all__ = ["TracerMLP", "FlowPredictor", "OptCWM", "render_tracers", "soft_probe", "learned_tracer_flow"]
 

@@ -17,11 +17,12 @@ Each video is scored on its own and the benchmark reports the mean over videos.
 
 from __future__ import annotations
 
-import io
 import pickle
 from pathlib import Path
 
 import numpy as np
+
+from neurocwm.images import channels_first, read_rgb
 
 __all__ = [
     "THRESHOLDS",
@@ -175,9 +176,7 @@ def _resize_video(video: np.ndarray, size: int = RESOLUTION) -> np.ndarray:
 
 def _decode_frames(video) -> np.ndarray:
     if isinstance(video, (list, tuple)) and video and isinstance(video[0], (bytes, bytearray)):
-        from PIL import Image
-
-        return np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in video])
+        return np.stack([read_rgb(b, name=f"frame {i} of a TAP-Vid video") for i, b in enumerate(video)])
     return np.asarray(video)
 
 
@@ -282,7 +281,7 @@ def track_queries(model, video: np.ndarray, query_points: np.ndarray, *, occlusi
 
     from .readouts import occlusion_from_tracer, tracer_flow
 
-    v = torch.from_numpy(np.ascontiguousarray(np.asarray(video, np.float32).transpose(0, 3, 1, 2)))
+    v = torch.from_numpy(channels_first(np.asarray(video, np.float32)))
     t_len, res = v.shape[0], v.shape[-1]
     s = model.image_size
     frames = F.interpolate(v, size=(s, s), mode="bilinear", align_corners=False, antialias=True) if res != s else v

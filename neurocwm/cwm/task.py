@@ -43,6 +43,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from neurocwm.images import channels_first
+
 from .masking import sample_visible
 from topography.losses import layer_spatial_loss
 
@@ -501,7 +503,7 @@ def _augment(pair: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _synth_frames(synth: SyntheticVideos, entropy: list[int]) -> np.ndarray:
     """Frames (2, 3, H, W) of the synthetic pair seeded by ``entropy``."""
-    return np.ascontiguousarray(make_pair(np.random.SeedSequence(entropy), synth.cfg)["frames"].transpose(0, 3, 1, 2))
+    return channels_first(make_pair(np.random.SeedSequence(entropy), synth.cfg)["frames"])
 
 
 #: Defaults of the Opt-CWM-lite stage (Stojanov et al. 2025, scaled down), on top of :data:`DEFAULTS`.

@@ -26,6 +26,8 @@ from typing import Iterator
 import numpy as np
 from scipy import ndimage
 
+from neurocwm.images import IMAGE_EXTENSIONS, channels_first, read_rgb, resize_images
+
 __all__ = [
     "SceneConfig",
     "Scene",
@@ -395,7 +397,6 @@ class SyntheticVideos:
 
 
 # ----------------------------------------------------------------------------- real videos
-_IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 _VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 
 
@@ -428,7 +429,7 @@ class VideoFolder:
         self.gap_ms, self.size, self.fps = float(gap_ms), int(size), fps
         self.videos: list[tuple[str, Path, list[Path] | None, float]] = []
         for d in sorted(p for p in self.root.rglob("*") if p.is_dir()) + [self.root]:
-            frames = sorted(p for p in d.iterdir() if p.suffix.lower() in _IMAGE_EXT)
+            frames = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
             if len(frames) >= 2:
                 rate = self._folder_fps(d)
                 self.videos.append(("frames", d, frames, rate))
@@ -458,9 +459,7 @@ class VideoFolder:
             if len(frames) <= gap:
                 return None
             i = int(rng.integers(0, len(frames) - gap))
-            from PIL import Image
-
-            return np.stack([np.asarray(Image.open(frames[j]).convert("RGB")) for j in (i, i + gap)])
+            return np.stack([read_rgb(frames[j]) for j in (i, i + gap)])
         import av
 
         with av.open(str(path)) as container:
@@ -485,7 +484,6 @@ class VideoFolder:
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """One pair, float32 ``(2, 3, size, size)`` in [0, 1]."""
         import torch
-        import torch.nn.functional as F
 
         for _ in range(20):
             pair = self._pair_frames(rng, self.videos[int(rng.integers(len(self.videos)))])
@@ -496,8 +494,8 @@ class VideoFolder:
         h, w = pair.shape[1:3]
         side = int(min(h, w) * rng.choice([1.0, 0.875, 0.75, 0.66]))
         y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-        crop = torch.from_numpy(pair[:, y : y + side, x : x + side].astype(np.float32) / 255).permute(0, 3, 1, 2)
-        crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        crop = channels_first(pair[:, y : y + side, x : x + side].astype(np.float32) / 255)
+        crop = resize_images(torch.from_numpy(crop), self.size)
         if rng.uniform() < 0.5:
             crop = crop.flip(-1)
         return crop.clamp(0, 1).numpy()

@@ -18,8 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from neurocwm.images import normalize
 _RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 
 
@@ -124,13 +123,6 @@ def gaussian_blur(x: torch.Tensor, g: torch.Generator, p: float, sigma: tuple[fl
     y = F.conv2d(F.pad(y, (radius, radius, 0, 0), mode="reflect"), kk[:, None, None, :], groups=b * c)
     y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="reflect"), kk[:, None, :, None], groups=b * c)
     return y.reshape(b, c, h, w)
-
-
-def normalize(x: torch.Tensor) -> torch.Tensor:
-    """ImageNet mean/std normalisation."""
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype)[None, :, None, None]
-    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype)[None, :, None, None]
-    return (x - mean) / std
 
 
 def simclr_photometric(x: torch.Tensor, g: torch.Generator, image_size: int) -> torch.Tensor:

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+from neurocwm.images import IMAGE_EXTENSIONS, channels_first, to_rgb
+from neurocwm.images import READ_ERRORS as IMAGE_ERRORS
+
 
 
 def scan_image_folder(root: str | Path) -> tuple[list[Path], np.ndarray, list[str]]:
@@ -57,31 +59,6 @@ def scan_image_folder(root: str | Path) -> tuple[list[Path], np.ndarray, list[st
         classes = [root.name]
         labels = np.zeros(len(paths), dtype=np.int64)
     return paths, labels, classes
-
-
-#: 16-bit and 32-bit integer modes Pillow opens greyscale PNG / TIFF files in; RGB conversion would clip them.
-_WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
-
-
-def to_rgb(im: Image.Image) -> Image.Image:
-    """An 8-bit RGB copy of ``im``; 16-bit greyscale is scaled (``v * 255 / 65535``) instead of being
-    clipped at 255 as ``Image.convert("RGB")`` does.
-
-    Parameters
-    ----------
-    im : PIL.Image.Image
-        Any mode; ``I`` (32-bit) is read as 16-bit data, the only depth PNG and TIFF use for it.
-    """
-    top = _WIDE_MODES.get(im.mode)
-    if top is None:
-        return im.convert("RGB")
-    a = np.asarray(im, dtype=np.float64)
-    a8 = np.clip(np.round(a * (255.0 / top)), 0, 255).astype(np.uint8)
-    return Image.fromarray(a8, mode="L").convert("RGB")
-
-
-#: What reading an image can raise for a bad file (Pillow, the OS, a decompression bomb).
-IMAGE_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 class Unreadable:
@@ -131,7 +108,7 @@ class ImageFolderViews(torch.utils.data.Dataset):
             v = im.resize((self.image_size, self.image_size), Image.BILINEAR, box=box)
             if rng.random() < 0.5:
                 v = v.transpose(Image.FLIP_LEFT_RIGHT)
-            views.append(torch.from_numpy(np.asarray(v, dtype=np.uint8).copy()).permute(2, 0, 1))
+            views.append(torch.from_numpy(channels_first(np.asarray(v, dtype=np.uint8))))
         return torch.stack(views), int(self.labels[index])
 
 

@@ -35,7 +35,9 @@ def load_stills(root: str | os.PathLike, size: int, n: int | None = None, seed: 
     ValueError
         If it holds no image, or none can be read.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from neurocwm.images import channels_first, read_rgb
 
     paths, _, _ = scan_image_folder(root)
     order = np.random.default_rng(seed).permutation(len(paths)) if n is not None else np.arange(len(paths))
@@ -45,16 +47,15 @@ def load_stills(root: str | os.PathLike, size: int, n: int | None = None, seed: 
         if n is not None and len(images) == n:
             break
         try:
-            with Image.open(p) as im:
-                rgb = im.convert("RGB")
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+            rgb = Image.fromarray(read_rgb(p))
+        except ValueError:
             bad.append(p)
             continue
         w, h = rgb.size
         s = min(w, h)
         box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
         rgb = rgb.resize((size, size), Image.Resampling.BICUBIC, box=box)
-        images.append(np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0))
+        images.append(channels_first(np.asarray(rgb, dtype=np.float32)) / np.float32(255.0))
     if bad:
         warnings.warn(f"skipped {len(bad)} unreadable image(s) under {root}, e.g. {bad[0]}", UserWarning, stacklevel=2)
     if not images:

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from neurocwm.images import IMAGE_EXTENSIONS, channels_first, read_rgb
 
 #: The five fLoc domains and their two categories each (Margalit et al. 2024, Neuron, STAR Methods).
 DOMAINS: dict[str, tuple[str, str]] = {
@@ -44,7 +46,6 @@ EXCLUDED_CATEGORIES: tuple[str, ...] = ("scrambled",)
 #: The ten domain categories, in the deterministic (alphabetical) loading order.
 DOMAIN_CATEGORIES: tuple[str, ...] = tuple(sorted(c for pair in DOMAINS.values() for c in pair))
 
-_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def list_floc_files(
         pattern = re.compile(rf"^{re.escape(category)}-(\d+)$", re.IGNORECASE)
         found = []
         for path in folder.iterdir():
-            if not path.is_file() or path.suffix.lower() not in _EXTENSIONS:
+            if not path.is_file() or path.suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
             match = pattern.match(path.stem)
             if match:
@@ -210,16 +211,14 @@ def load_floc(
     skipped: list[Path] = []
     for category, _, path in entries:
         try:
-            with Image.open(path) as im:
-                im.load()
-                rgb = im.convert("RGB")
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+            rgb = Image.fromarray(read_rgb(path))
+        except ValueError:
             skipped.append(path)
             continue
         if rgb.size != (w, h):
             rgb = rgb.resize((w, h), Image.Resampling.BILINEAR)
         arr = np.asarray(rgb, dtype=np.float32) / np.float32(255.0)
-        images[len(labels)] = arr.transpose(2, 0, 1)
+        images[len(labels)] = channels_first(arr)
         labels.append(category)
         paths.append(path)
     if skipped:

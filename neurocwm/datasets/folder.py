@@ -35,10 +35,12 @@ import pandas as pd
 import xarray as xr
 
 from neurocwm.assemblies import StimulusSet, make_assembly
+from neurocwm.images import IMAGE_EXTENSIONS
 
 __all__ = ["IMAGE_SUFFIXES", "image_folder_stimuli", "read_matrix", "load_image_folder_responses"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
+#: The image suffixes read from a folder (:data:`neurocwm.images.IMAGE_EXTENSIONS`, sorted).
+IMAGE_SUFFIXES = tuple(sorted(IMAGE_EXTENSIONS))
 
 
 def _natural_key(name: str):

@@ -16,6 +16,7 @@ from typing import Iterable, Mapping
 import torch
 
 from neurocwm.hub import sha256_of
+from neurocwm.images import IMAGENET_MEAN, IMAGENET_STD
 from topography.fileio import write_json
 
 __all__ = ["StrictState", "file_record", "load_into", "write_run", "PREPROCESSING", "check_out"]
@@ -26,8 +27,8 @@ __all__ = ["StrictState", "file_record", "load_into", "write_run", "PREPROCESSIN
 PREPROCESSING = {
     "resize": "whole image to image_size x image_size, bilinear, antialiased",
     "center_crop": None,
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
+    "mean": list(IMAGENET_MEAN),
+    "std": list(IMAGENET_STD),
     "input_range": "RGB in [0, 1] before normalisation",
 }
 
