@@ -357,8 +357,8 @@ def test_trained_run_beats_its_random_init_on_real_v4(tmp_path, all_cores):
     the same splits for both; a sign test, p = 1/32 under no difference).
 
     Measured, same code and packages, on two CPUs whose float kernels differ (the 1,000 chaotic
-    steps amplify rounding): AVX2 machine (2026-12-05) mean 0.319 vs 0.290, per split +0.041
-    +0.058 +0.019 +0.014 +0.013; the machine of 2026-12-01 0.356 vs 0.290. The held-out score of
+    steps amplify rounding): AVX2 machine (2026-12-05) mean 0.319 vs 0.290, per split +0.042
+    +0.058 +0.022 +0.013 +0.015; the machine of 2026-12-01 0.356 vs 0.290. The held-out score of
     the committed layer does NOT reliably beat random init (2026-12-05: 0.288 vs 0.298 in V4's
     mapped layer3.1, 0.296 vs 0.306 searching all layers; 2026-12-01: 0.346 vs 0.306), so it is not
     asserted. Shorter runs (30, 300, 500 steps) did not beat it reliably even in the deep layers:
