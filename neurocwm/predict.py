@@ -462,11 +462,64 @@ def predict(
 ) -> dict[str, Any]:
     """Score every layer of a run against ``neural``, commit layers, write the result into the run.
 
-    See the module docstring for the procedure and :func:`load_neural` for ``neural``,
-    ``data_root``, ``responses``, ``responses_key`` and ``metadata``. Returns the result dict
-    (also written to ``RUN/predictivity/<data>.<metric>[.random_init].json`` and ``.csv`` when
-    ``write``). ``nan_policy``: see :func:`commit_layers`; stimuli the loader found without any
-    recorded trial are listed under ``dropped["stimuli_without_trials"]``.
+    The procedure is in the module docstring: every layer is scored on the training stimuli, each
+    region is committed to its best layer among the layers the run's sheet maps to it, and the
+    committed layer is scored once on the held-out stimuli.
+
+    Parameters
+    ----------
+    run : str or Path
+        A run folder (TDANN or CWM, trained or imported).
+    neural : str or Path
+        A built-in dataset name (``cowley_v4:190923``) or a folder of stimulus images; see
+        :func:`load_neural`, which also explains ``data_root``, ``responses``, ``responses_key``
+        and ``metadata``.
+    metric : str
+        One of :data:`PREDICT_METRICS` (Brain-Score's names; default ``pls``).
+    split_seed : int
+        Seeds the held-out split, the inner splits and the unit subsets.
+    test_size : float
+        Share of the stimuli held out, in (0, 1).
+    n_splits : int
+        Inner splits of the training stimuli for the regression metrics.
+    region : str, optional
+        Score this region only (default every region in the data).
+    checkpoint : str or Path, optional
+        Weights other than the run's final ones.
+    random_init : bool
+        Score the run's seeded random initialisation instead (written to ``.random_init`` files).
+    batch_size : int
+        Images per forward pass.
+    max_units : int, optional
+        A seeded random subset of at most this many units per layer (None: all units).
+    data_root, responses, responses_key, metadata
+        See :func:`load_neural`.
+    device : str
+        Where the model runs.
+    nan_policy : {"refuse", "missing"}
+        What a NaN response means (see :func:`commit_layers`); stimuli the loader found without any
+        recorded trial are listed under ``dropped["stimuli_without_trials"]``.
+    write : bool
+        Write ``RUN/predictivity/<data>.<metric>[.random_init].json`` and ``.csv``.
+    progress : bool
+        Show progress (whole lines when not on a terminal).
+    search_all : bool
+        Commit each region among all layers, not only those its sheet area maps to.
+    **metric_kwargs
+        Passed to the metric (e.g. ``n_components`` for ``pls``).
+
+    Returns
+    -------
+    dict
+        ``split``, ``layers`` (every layer's selection score with its per-split values),
+        ``commitments`` (per region: layer, candidates, held-out score, ceiling),
+        ``region_layer_map``, the resolved ``config`` and how the features were read.
+
+    Raises
+    ------
+    ValueError
+        For an unknown metric, data that do not match the stimuli, or NaN responses under
+        ``nan_policy="refuse"``.
     """
     from neurocwm.runs import load_run
 
