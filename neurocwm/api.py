@@ -52,7 +52,6 @@ def fit(**options) -> Path:
     ValueError
         For a value the command line would refuse (the parser's message).
     """
-    import argparse
     import contextlib
     import io
 
