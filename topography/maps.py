@@ -265,6 +265,20 @@ def smooth_map(
     return SmoothedMap(out, xc, yc, weight, resultant)
 
 
+def _boxcar_grid(positions, spacing, width, extent, inset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked positions and the window centres along x and y of a boxcar grid (see :func:`smooth_map`)."""
+    pos, _ = _check_positions_values(positions, np.zeros(np.asarray(positions).shape[0]))
+    if width is None or not width > 0:
+        raise ValueError(f"the boxcar kernel needs a positive width (mm), got {width}")
+    if extent is None:
+        xmin, ymin = pos.min(axis=0)
+        xmax, ymax = pos.max(axis=0)
+    else:
+        xmin, xmax, ymin, ymax = (float(e) for e in extent)
+    ins = width / 2.0 if inset is None else float(inset)
+    return pos, grid_centres(xmin, xmax, spacing, ins), grid_centres(ymin, ymax, spacing, ins)
+
+
 def smoothing_operator(
     positions: np.ndarray,
     spacing: float,
@@ -291,17 +305,7 @@ def smoothing_operator(
     x : numpy.ndarray of shape (nx,)
     y : numpy.ndarray of shape (ny,)
     """
-    pos, _ = _check_positions_values(positions, np.zeros(np.asarray(positions).shape[0]))
-    if width is None or not width > 0:
-        raise ValueError(f"the boxcar kernel needs a positive width (mm), got {width}")
-    if extent is None:
-        xmin, ymin = pos.min(axis=0)
-        xmax, ymax = pos.max(axis=0)
-    else:
-        xmin, xmax, ymin, ymax = (float(e) for e in extent)
-    ins = width / 2.0 if inset is None else float(inset)
-    xc = grid_centres(xmin, xmax, spacing, ins)
-    yc = grid_centres(ymin, ymax, spacing, ins)
+    pos, xc, yc = _boxcar_grid(positions, spacing, width, extent, inset)
     kx = _axis_weights(pos[:, 0], xc, "boxcar", width / 2.0, 0.0).tocsr()
     ky = _axis_weights(pos[:, 1], yc, "boxcar", width / 2.0, 0.0).tocsr()
     n = pos.shape[0]
@@ -387,17 +391,7 @@ def boxcar_windows(positions: np.ndarray, spacing: float, width: float, extent: 
     -------
     BoxcarWindows
     """
-    pos, _ = _check_positions_values(positions, np.zeros(np.asarray(positions).shape[0]))
-    if width is None or not width > 0:
-        raise ValueError(f"the boxcar kernel needs a positive width (mm), got {width}")
-    if extent is None:
-        xmin, ymin = pos.min(axis=0)
-        xmax, ymax = pos.max(axis=0)
-    else:
-        xmin, xmax, ymin, ymax = (float(e) for e in extent)
-    ins = width / 2.0 if inset is None else float(inset)
-    xc = grid_centres(xmin, xmax, spacing, ins)
-    yc = grid_centres(ymin, ymax, spacing, ins)
+    pos, xc, yc = _boxcar_grid(positions, spacing, width, extent, inset)
 
     def ranges(coord, centres):  # first and last window holding each unit: _axis_weights' test
         step = centres[1] - centres[0] if centres.size > 1 else 1.0
