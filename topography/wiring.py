@@ -59,6 +59,16 @@ def _check_positions(positions_mm, name: str) -> np.ndarray:
     return p
 
 
+
+def _check_fiber_options(fiber_radius_mm: float, max_k: int, n_init: int, search: str) -> None:
+    """The options every fibre count shares: a positive radius, k and restarts >= 1, a known search."""
+    if not fiber_radius_mm > 0:
+        raise ValueError(f"fiber_radius_mm must be positive, got {fiber_radius_mm}")
+    if max_k < 1 or n_init < 1:
+        raise ValueError(f"max_k and n_init must be >= 1, got {max_k} and {n_init}")
+    if search not in ("bisect", "linear"):
+        raise ValueError(f"search must be 'bisect' or 'linear', got {search!r}")
+
 def _check_responses(responses, n_units: int, name: str) -> np.ndarray:
     r = np.asarray(responses, dtype=np.float64)
     if r.ndim == 1:
@@ -146,12 +156,7 @@ def count_fibers(
         The k-means centroids for that k (k = 1: the mean).
     """
     p = _check_positions(points_mm, "points_mm")
-    if not fiber_radius_mm > 0:
-        raise ValueError(f"fiber_radius_mm must be positive, got {fiber_radius_mm}")
-    if max_k < 1 or n_init < 1:
-        raise ValueError(f"max_k and n_init must be >= 1, got {max_k} and {n_init}")
-    if search not in ("bisect", "linear"):
-        raise ValueError(f"search must be 'bisect' or 'linear', got {search!r}")
+    _check_fiber_options(fiber_radius_mm, max_k, n_init, search)
     with threadpool_limits(limits=1, user_api="openmp"):
         return _count_fibers(p, fiber_radius_mm, max_k, n_init, seed, search)
 
@@ -346,12 +351,7 @@ def wiring_length(
             return (p[:, 0] >= box[0]) & (p[:, 0] <= box[2]) & (p[:, 1] >= box[1]) & (p[:, 1] <= box[3])
 
         masks = [(inside(ps, box), inside(pt, box)) for box in w]
-    if not fiber_radius_mm > 0:
-        raise ValueError(f"fiber_radius_mm must be positive, got {fiber_radius_mm}")
-    if max_k < 1 or n_init < 1:
-        raise ValueError(f"max_k and n_init must be >= 1, got {max_k} and {n_init}")
-    if search not in ("bisect", "linear"):
-        raise ValueError(f"search must be 'bisect' or 'linear', got {search!r}")
+    _check_fiber_options(fiber_radius_mm, max_k, n_init, search)
     shift = float(np.ptp(ps[:, 0])) if shift_mm is None else float(shift_mm)
     if not np.isfinite(shift):
         raise ValueError(f"shift_mm must be finite, got {shift_mm}")
