@@ -59,7 +59,6 @@ def _check_positions(positions_mm, name: str) -> np.ndarray:
     return p
 
 
-
 def _check_fiber_options(fiber_radius_mm: float, max_k: int, n_init: int, search: str) -> None:
     """The options every fibre count shares: a positive radius, k and restarts >= 1, a known search."""
     if not fiber_radius_mm > 0:
@@ -68,6 +67,7 @@ def _check_fiber_options(fiber_radius_mm: float, max_k: int, n_init: int, search
         raise ValueError(f"max_k and n_init must be >= 1, got {max_k} and {n_init}")
     if search not in ("bisect", "linear"):
         raise ValueError(f"search must be 'bisect' or 'linear', got {search!r}")
+
 
 def _check_responses(responses, n_units: int, name: str) -> np.ndarray:
     r = np.asarray(responses, dtype=np.float64)
