@@ -36,6 +36,8 @@ from scipy.spatial import Delaunay, QhullError
 from skimage.measure import label as _label
 from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
+from .validation import check_positions
+
 __all__ = [
     "Patch",
     "SmoothedGrid",
@@ -109,17 +111,6 @@ class SmoothedGrid:
 
 # --------------------------------------------------------------------------------------------
 # validation
-
-
-def _check_positions(positions_mm) -> np.ndarray:
-    p = np.asarray(positions_mm, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] != 2:
-        raise ValueError(f"positions_mm must have shape (n, 2), got {p.shape}")
-    if p.shape[0] == 0:
-        raise ValueError("positions_mm is empty")
-    if not np.isfinite(p).all():
-        raise ValueError("positions_mm contains NaN or inf")
-    return p
 
 
 def _check_values(values, n: int, name: str = "values") -> np.ndarray:
@@ -245,7 +236,7 @@ def smooth_to_grid(
     matrix products, ``W_y^T (v * W_x)`` and ``W_y^T W_x`` (cost n * n_x * n_y, no truncation
     and no Python loop over pixels).
     """
-    p = _check_positions(positions_mm)
+    p = check_positions(positions_mm, "positions_mm")
     v = _check_values(values, p.shape[0])
     return _Smoother(p, sigma_mm, grid_size, grid_spacing_mm)(v)
 
@@ -295,7 +286,7 @@ def alpha_shape(points_mm: np.ndarray, alpha_radius_mm: float = 10.0):
         Its ``area`` is the exact sum of the kept triangle areas (Delaunay triangles do not
         overlap).
     """
-    p = _check_positions(points_mm)
+    p = check_positions(points_mm, "points_mm")
     if not alpha_radius_mm > 0:
         raise ValueError(f"alpha_radius_mm must be positive, got {alpha_radius_mm}")
     tris = _alpha_triangles(p, alpha_radius_mm)
@@ -441,7 +432,7 @@ def find_patches(
     position passes the threshold. The reference instead took every unit within 1 mm of any
     component pixel and needed at least 3 such units.
     """
-    p = _check_positions(positions_mm)
+    p = check_positions(positions_mm, "positions_mm")
     v = _check_values(selectivity, p.shape[0], "selectivity")
     _check_patch_params(threshold, alpha_radius_mm, min_area_mm2, max_area_mm2, min_units, connectivity)
     grid = _Smoother(p, sigma_mm, grid_size, grid_spacing_mm)(v)
@@ -481,7 +472,7 @@ max_area_mm2, min_units, connectivity
     -------
     dict of str to list of Patch
     """
-    p = _check_positions(positions_mm)
+    p = check_positions(positions_mm, "positions_mm")
     if not selectivities:
         raise ValueError("selectivities is empty")
     vals = {name: _check_values(v, p.shape[0], f"selectivities[{name!r}]") for name, v in selectivities.items()}

@@ -27,6 +27,8 @@ from typing import Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .validation import check_positions
+
 #: Sheet side in mm of each area at two scales (Margalit et al. 2024 and their released positions).
 #: ``human`` follows the paper's stated human sizes (V1 = sqrt(13.5 cm^2), VTC = NSD ROI);
 #: ``macaque`` is the scale the released checkpoints were most likely trained at, our reading of
@@ -153,7 +155,7 @@ def sample_neighborhoods(
     ValueError
         If no window holds ``n`` units (the layer has too few units for ``min_size``).
     """
-    positions = _check_positions(positions)
+    positions = check_positions(positions)
     if width_mm <= 0:
         raise ValueError(f"width_mm must be positive, got {width_mm}")
     if n_windows < 1:
@@ -208,17 +210,6 @@ def sample_neighborhoods(
     return out
 
 
-def _check_positions(positions: np.ndarray) -> np.ndarray:
-    positions = np.asarray(positions, dtype=np.float64)
-    if positions.ndim != 2 or positions.shape[1] != 2:
-        raise ValueError(f"positions must have shape (n_units, 2), got {positions.shape}")
-    if positions.shape[0] == 0:
-        raise ValueError("positions is empty")
-    if not np.all(np.isfinite(positions)):
-        raise ValueError("positions contain NaN or inf")
-    return positions
-
-
 @dataclass
 class LayerSheet:
     """Positions and neighbourhoods of one layer.
@@ -257,7 +248,7 @@ class LayerSheet:
     def __post_init__(self) -> None:
         self.dims = tuple(int(d) for d in self.dims)  # type: ignore[assignment]
         n_units = int(np.prod(self.dims))
-        self.coordinates = _check_positions(self.coordinates).astype(np.float32)
+        self.coordinates = check_positions(self.coordinates).astype(np.float32)
         if self.coordinates.shape[0] != n_units:
             raise ValueError(
                 f"{self.name}: {self.coordinates.shape[0]} positions for {n_units} units {self.dims}"

@@ -34,6 +34,8 @@ from scipy.spatial.distance import cdist
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
+from .validation import check_positions
+
 __all__ = [
     "active_units",
     "count_fibers",
@@ -48,15 +50,6 @@ _LINEAR_UNTIL = 8
 
 #: Unit shift directions: right, left, up, down.
 DIRECTIONS = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
-
-
-def _check_positions(positions_mm, name: str) -> np.ndarray:
-    p = np.asarray(positions_mm, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] != 2 or p.shape[0] == 0:
-        raise ValueError(f"{name} must have shape (n, 2) with n > 0, got {p.shape}")
-    if not np.isfinite(p).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return p
 
 
 def _check_fiber_options(fiber_radius_mm: float, max_k: int, n_init: int, search: str) -> None:
@@ -155,7 +148,7 @@ def count_fibers(
     centroids : numpy.ndarray of shape (k, 2)
         The k-means centroids for that k (k = 1: the mean).
     """
-    p = _check_positions(points_mm, "points_mm")
+    p = check_positions(points_mm, "points_mm")
     _check_fiber_options(fiber_radius_mm, max_k, n_init, search)
     with threadpool_limits(limits=1, user_api="openmp"):
         return _count_fibers(p, fiber_radius_mm, max_k, n_init, seed, search)
@@ -242,7 +235,7 @@ def random_square_windows(
         ``(x0, y0, x1, y1)`` per window, lower-left corner uniform in
         ``[min, max - size_mm]`` on each axis.
     """
-    p = _check_positions(positions_mm, "positions_mm")
+    p = check_positions(positions_mm, "positions_mm")
     lo, hi = p.min(axis=0), p.max(axis=0) - size_mm
     if not size_mm > 0 or np.any(hi < lo):
         raise ValueError(f"size_mm must be positive and fit in the extent {p.max(axis=0) - lo}, got {size_mm}")
@@ -332,8 +325,8 @@ def wiring_length(
     fewer active units than the source's k, it is clustered into that many clusters and only
     that many fibres are matched.
     """
-    ps = _check_positions(source_positions_mm, "source_positions_mm")
-    pt = _check_positions(target_positions_mm, "target_positions_mm")
+    ps = check_positions(source_positions_mm, "source_positions_mm")
+    pt = check_positions(target_positions_mm, "target_positions_mm")
     rs = _check_responses(source_responses, ps.shape[0], "source_responses")
     rt = _check_responses(target_responses, pt.shape[0], "target_responses")
     if rs.shape[0] != rt.shape[0]:
