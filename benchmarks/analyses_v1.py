@@ -240,8 +240,8 @@ def loop_pinwheels(theta, period=180.0):
 
 def bench_nulls(pos, pref, channels, grid, repeats=5):
     """Print the cost of each null against its metric's own time (best of ``repeats``, alternating)."""
-    from neurocwm.score.v1 import V1Params, pinwheel_null
     from topography.nulls import location_groups
+    from topography.v1 import V1Params, pinwheel_null
 
     prm = V1Params()
     groups = location_groups((channels, grid, grid))

@@ -10,8 +10,8 @@ the same number of input pixels at any input size, so the same cycles/px probe i
 Per V1 layer it prints and records (``RUN/v1_recipe.json``):
 
 * ``os_fraction``: fraction of responsive units with circular variance < 0.6 (Ringach et al.
-  2002), ``median_cv``, from :func:`topography.tuning.v1_tuning` / :func:`neurocwm.score.v1_metrics`;
-* ``orientation_smoothness``: the library's index (:func:`neurocwm.score.v1_metrics`, 20 samples
+  2002), ``median_cv``, from :func:`topography.tuning.v1_tuning` / :func:`topography.v1_metrics`;
+* ``orientation_smoothness``: the library's index (:func:`topography.v1_metrics`, 20 samples
   of 1,000 units among those above the 75th percentile of orientation peak-to-peak);
 * ``smooth_stat`` and its null: the same index, averaged over ``--null-samples`` unit samples, on
   the true positions and on ``--shuffles`` seeded shuffles of the positions *within each
@@ -87,7 +87,7 @@ def smooth_stat(positions: np.ndarray, values: np.ndarray, params, n_samples: in
 
 def evaluate_layer(coords: np.ndarray, dims, tuning: dict, *, shuffles: int, null_samples: int, seed: int) -> dict:
     """OS fraction, smoothness, within-location shuffle null and pinwheels of one tuned layer."""
-    from neurocwm.score.v1 import V1Params, v1_metrics
+    from topography.v1 import V1Params, v1_metrics
 
     params = V1Params()
     res = v1_metrics(coords, tuning, params, seed=seed)

@@ -342,14 +342,14 @@ def plot_orientation_map(ax, positions_mm: np.ndarray, preferred_deg: np.ndarray
 
     The display map is :func:`topography.maps.smooth_map` (boxcar, period 180; ``width_mm``
     default 1.5 mm, ``spacing_mm`` default 0.15 mm, as ``neurocwm score``). The pinwheels are
-    counted by :func:`neurocwm.score.v1.orientation_pinwheels` with ``pinwheel_width_mm`` /
+    counted by :func:`topography.v1.orientation_pinwheels` with ``pinwheel_width_mm`` /
     ``pinwheel_stride_mm``, the very function and parameters of ``neurocwm score``, so both
     report the same count. With ``map_present=False`` (orientation smoothness not above its
     null) no pinwheel is drawn and the axes say "no map". Units with a NaN preference are left
     out. Returns the number of pinwheels drawn.
     """
-    from neurocwm.score.v1 import orientation_pinwheels
     from topography.maps import smooth_map
+    from topography.v1 import orientation_pinwheels
 
     p = np.asarray(positions_mm, dtype=np.float64)
     pref = np.asarray(preferred_deg, dtype=np.float64)
@@ -455,7 +455,7 @@ def paper_figures(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, 
     """
     import zipfile
 
-    from neurocwm.fmri.cortical_map import CorticalMap
+    from topography.cortical_map import CorticalMap
 
     out = Path(out)
     for m in map(Path, maps):  # every input is read before the output folder is made

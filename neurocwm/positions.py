@@ -3,7 +3,7 @@
 Procedure (Margalit et al. 2024, Neuron, STAR Methods; :mod:`topography.swapopt`):
 
 1. Open the run (meant to be an alpha = 0 model; another alpha only warns) and its sheet.
-2. Run the 640 default sine gratings (:func:`neurocwm.score.v1.grating_stimuli`, the definition
+2. Run the 640 default sine gratings (:func:`topography.v1.grating_stimuli`, the definition
    ``neurocwm score`` uses: cycles/degree for the run's field of view, rendered at its input size)
    through the network and keep every mapped layer's responses.
 3. For each layer, swap-optimise the positions (:func:`topography.swapopt.swap_optimize`) with
@@ -96,7 +96,7 @@ def optimize_positions(
         Progress bars.
     field_of_view_deg : float, optional
         Degrees of visual angle of the model input, for the gratings; default 8 deg per 224 px.
-        The same definition as ``neurocwm score`` (:func:`neurocwm.score.v1.grating_stimuli`).
+        The same definition as ``neurocwm score`` (:func:`topography.v1.grating_stimuli`).
 
     Returns
     -------
@@ -144,7 +144,7 @@ def optimize_positions(
         raise ValueError(f"no layer(s) {unknown} on the run's sheet; its layers are {names}")
     if not todo:
         raise ValueError("no layers to optimise")
-    from .score.v1 import grating_stimuli
+    from topography.v1 import grating_stimuli
 
     size = input_size(run)
     gratings = grating_stimuli(size, field_of_view_deg)

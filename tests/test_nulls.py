@@ -91,7 +91,7 @@ def test_planted_pinwheel_lattice_gives_its_count_in_score_and_figures():
     import matplotlib.pyplot as plt
 
     from neurocwm.figures import plot_orientation_map
-    from neurocwm.score.v1 import V1Params, orientation_pinwheels, v1_metrics
+    from topography.v1 import V1Params, orientation_pinwheels, v1_metrics
 
     xy, ori = _pinwheel_lattice()
     _, pw = orientation_pinwheels(xy, ori)
@@ -119,8 +119,8 @@ def test_planted_pinwheel_lattice_gives_its_count_in_score_and_figures():
 def test_vtc_patch_and_selectivity_nulls():
     """A planted face patch: its count, area and selectivity smoothness are beyond every shuffle
     (p = 1 / 20 with 19 shuffles); the same map shuffled is not."""
-    from neurocwm.fmri.compare import map_metrics, model_params
-    from neurocwm.fmri.cortical_map import CorticalMap
+    from topography.category_maps import map_metrics, model_params
+    from topography.cortical_map import CorticalMap
 
     rng = np.random.default_rng(0)
     g = np.arange(0.5, 70, 1.0)
@@ -185,10 +185,10 @@ def test_smoothness_null_is_calibrated():
 def test_batched_pinwheel_null_equals_the_per_map_functions():
     """The null's batched count, spacing and densities equal find_pinwheels / pinwheel_density on
     each shuffled map smoothed by smooth_map."""
-    from neurocwm.score.v1 import V1Params, pinwheel_null
     from topography.maps import smooth_map
     from topography.nulls import column_spacings, pinwheel_counts
     from topography.pinwheels import estimate_column_spacing, find_pinwheels, pinwheel_density, random_orientation_map
+    from topography.v1 import V1Params, pinwheel_null
 
     rng = np.random.default_rng(0)
     xy = rng.uniform(0, 15, (6000, 2))

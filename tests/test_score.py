@@ -5,14 +5,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import require_shared
 
 from neurocwm.cli import main
 from neurocwm.figures import load_results, paper_figures
 from neurocwm.score import ANALYSES, score_run
-from neurocwm.score.v1 import V1Params, v1_metrics
 from topography.pinwheels import random_orientation_map
-
-from conftest import require_shared
+from topography.v1 import V1Params, v1_metrics
 
 TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300",
         "--no-progress"]
@@ -145,7 +144,7 @@ def test_score_run_writes_every_metric_map_and_figure(tiny_run, tmp_path):
     with np.load(out / "maps" / "v1_layer2.0.npz") as z:
         assert z["positions_mm"].shape == (512, 2) and z["preferred_orientation"].shape == (512,)
     # the VTC map is a CorticalMap: fmri compare / figures read it
-    from neurocwm.fmri.cortical_map import CorticalMap
+    from topography.cortical_map import CorticalMap
 
     cm = CorticalMap.load(out / "maps" / "vtc_layer4.1.npz")
     assert cm.domains == ["Faces", "Bodies", "Characters", "Places", "Objects"] and cm.n_points == 128
@@ -236,8 +235,8 @@ def test_vtc_map_is_the_one_fmri_compare_uses(tiny_run, tmp_path):
     """score's VTC map and `neurocwm fmri compare RUN` are the same units, t values and patch code."""
     from test_fmri import _nsd_dir
 
-    from neurocwm.fmri.cortical_map import CorticalMap
     from neurocwm.fmri.model_map import model_map
+    from topography.cortical_map import CorticalMap
 
     floc = require_shared("floc", "stimuli")
     res = score_run(tiny_run, out=tmp_path / "s", floc=floc, analyses=("vtc",), vtc_layers=["layer4.1"],

@@ -217,7 +217,7 @@ def test_cli_optimize_then_fit_with_the_positions(alpha0_run, tmp_path, capsys):
     sw = meta["swapopt"]
     assert sw["source_run"] == str(alpha0_run.resolve()) and sw["steps"] == 1000 and sw["seed"] == 3
     assert sw["steps_per_window"] == 100 and sw["stimuli"]["n_images"] == 640
-    from neurocwm.score.v1 import grating_stimuli  # one stimulus definition for positions and score
+    from topography.v1 import grating_stimuli  # one stimulus definition for positions and score
 
     size = json.loads((alpha0_run / "config.json").read_text())["image_size"]
     assert sw["stimuli"] == grating_stimuli(size).as_dict()

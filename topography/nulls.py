@@ -9,7 +9,7 @@ shuffle exactly as on the map. The result is reported as the value, the null mea
 deviation, and a one-sided permutation p-value ``(1 + #{null at least as extreme}) /
 (1 + n_shuffles)`` (Phipson & Smyth 2010), in the direction an organised map departs from chance.
 
-Used by ``neurocwm score`` (:mod:`neurocwm.score.v1`): a V1 layer has a map
+Used by ``neurocwm score`` (:mod:`topography.v1`): a V1 layer has a map
 (``map_present``) when its orientation smoothness exceeds its null at p < 0.01.
 """
 

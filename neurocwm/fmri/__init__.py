@@ -3,8 +3,9 @@
 model-vs-human comparison. Maps per fsaverage5 vertex are measured on the real fsaverage5
 surface (:func:`fsaverage5_map`)."""
 
+from topography.cortical_map import CorticalMap
+
 from .compare import Comparison, compare_maps, human_params, map_metrics, model_params
-from .cortical_map import CorticalMap
 from .fsaverage import fsaverage5_map
 from .nsd import load_nsd_subjects, read_nsd_flatmap, write_nsd_flatmap
 from .surfaces import (

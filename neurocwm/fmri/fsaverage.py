@@ -5,7 +5,7 @@ sphere and flat meshes of both hemispheres (10,242 vertices each), FreeSurfer's 
 subject (Fischl et al. 1999). :func:`fsaverage5_mesh` returns one as ``(coords mm, faces)``
 for :mod:`topography.mesh`; :func:`ventral_temporal_mask` marks ventral temporal cortex;
 :func:`fsaverage5_map` reads human maps given per fsaverage5 vertex (GIfTI, ``.npy``, ``.mgh``,
-FreeSurfer morph files) as a :class:`~neurocwm.fmri.cortical_map.CorticalMap` that carries the
+FreeSurfer morph files) as a :class:`~topography.cortical_map.CorticalMap` that carries the
 mesh, so that ``neurocwm fmri compare`` measures its patches on the folded cortex;
 :func:`plot_fsaverage5_map` and :func:`plot_fsaverage5_categories` draw on the inflated surface
 with nilearn.
@@ -95,7 +95,7 @@ def _area_mesh(hemisphere: str, area_surface: str) -> tuple[np.ndarray, np.ndarr
 
 def fsaverage5_map(data, hemisphere: str, roi=None, *, geometry: str = "fsaverage5",
                    area_surface: str = "midthickness", subject: str = "", annotation_names=None):
-    """A human map given per fsaverage5 vertex as a :class:`~neurocwm.fmri.cortical_map.CorticalMap`.
+    """A human map given per fsaverage5 vertex as a :class:`~topography.cortical_map.CorticalMap`.
 
     The points are the region-of-interest vertices that the fsaverage5 flat patch keeps; their
     ``positions_mm`` are flat-patch positions (the distances of the smoothness and
@@ -134,7 +134,8 @@ def fsaverage5_map(data, hemisphere: str, roi=None, *, geometry: str = "fsaverag
         For an unknown hemisphere, geometry or area surface; data whose length is not 10,242
         (both sizes named); NaN inside the ROI; an ROI with no vertex on the flat patch.
     """
-    from .cortical_map import CorticalMap
+    from topography.cortical_map import CorticalMap
+
     from .surfaces import _data_arrays, roi_mask
 
     if hemisphere not in ("lh", "rh"):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cortical_map import CorticalMap
+from topography.cortical_map import CorticalMap
 
 __all__ = ["model_map", "model_maps", "load_model_map"]
 

@@ -31,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .cortical_map import CorticalMap
+from topography.cortical_map import CorticalMap
 
 __all__ = ["NSD_DOMAINS", "read_nsd_flatmap", "write_nsd_flatmap", "load_nsd_subjects", "split_nsd_name"]
 
@@ -169,6 +169,7 @@ def write_nsd_flatmap(path: str | os.PathLike, lh: np.ndarray, rh: np.ndarray, l
     the bottom. ``mid`` (= ``lh.shape[1]``) is stored in ``transform_info`` too.
     """
     import scipy.io
+
     from topography.fileio import atomic_path
 
     lh = np.asarray(lh, dtype=np.float64)

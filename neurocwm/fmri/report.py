@@ -9,8 +9,9 @@ from typing import Sequence
 
 import numpy as np
 
+from topography.cortical_map import CorticalMap
+
 from .compare import Comparison
-from .cortical_map import CorticalMap
 
 __all__ = ["write_comparison", "COLUMNS"]
 
@@ -42,10 +43,17 @@ def write_comparison(comp: Comparison, out: str | os.PathLike, *, model: Cortica
     t > 4; a hemisphere given per fsaverage5 vertex is drawn on the inflated fsaverage5 surface,
     ventral view, with nilearn's ``plot_surf_roi``).
     """
+    from neurocwm.figures import (
+        DOMAIN_COLORS,
+        HUMAN_COLOR,
+        MODEL_COLOR,
+        new_figure,
+        plot_category_map,
+        save_figure,
+        style,
+        write_table_csv,
+    )
     from topography.fileio import write_json
-
-    from neurocwm.figures import DOMAIN_COLORS, HUMAN_COLOR, MODEL_COLOR, new_figure, plot_category_map, \
-        save_figure, style, write_table_csv
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

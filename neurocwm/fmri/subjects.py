@@ -39,7 +39,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from .cortical_map import CorticalMap
+from topography.cortical_map import CorticalMap
+
 from .fsaverage import GEOMETRIES, fsaverage5_map
 from .nsd import load_nsd_subjects
 from .surfaces import surface_map

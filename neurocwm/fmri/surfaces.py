@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .cortical_map import CorticalMap
+from topography.cortical_map import CorticalMap
 
 __all__ = [
     "load_gifti_surface",
@@ -441,6 +441,7 @@ def surface_map(
 def write_gifti_surface(path: PathLike, coords: np.ndarray, faces: np.ndarray) -> None:
     """Write a ``.surf.gii`` (float32 coordinates, int32 triangles: GIfTI's types), atomically."""
     import nibabel as nib
+
     from topography.fileio import atomic_path
 
     c = np.asarray(coords, dtype=np.float32)
@@ -462,6 +463,7 @@ def write_gifti_data(path: PathLike, arrays: Mapping[str, np.ndarray]) -> None:
     float32; model positions already are float32.
     """
     import nibabel as nib
+
     from topography.fileio import atomic_path
 
     das = []

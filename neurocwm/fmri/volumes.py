@@ -3,7 +3,7 @@
 Two uses:
 
 * A *flat* volume (one spatial axis of length 1, e.g. a flattened-cortex image saved as NIfTI)
-  becomes a :class:`~neurocwm.fmri.cortical_map.CorticalMap` directly: voxel centres are mapped
+  becomes a :class:`~topography.cortical_map.CorticalMap` directly: voxel centres are mapped
   through the affine into mm and expressed in the plane of the two in-plane axes
   (:func:`nifti_map`).
 * A 3-D volume is sampled at the vertices of a surface (:func:`sample_volume`); with a flat
@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .cortical_map import CorticalMap
+from topography.cortical_map import CorticalMap
 
 __all__ = ["check_affine", "load_volume", "load_roi", "nifti_map", "sample_volume"]
 

@@ -3,7 +3,7 @@
 :func:`score_run` opens a run (TDANN or CWM), shows its mapped layers the standard stimuli and
 measures (Margalit et al. 2024, Neuron, STAR Methods):
 
-* **V1** (every layer of area V1; gratings, :mod:`neurocwm.score.v1`): % orientation-selective
+* **V1** (every layer of area V1; gratings, :mod:`topography.v1`): % orientation-selective
   units, CV distribution against Ringach 2002, orientation / SF / colour maps and their
   smoothness, column spacing, pinwheel density (estimated Lambda, and the fixed-Lambda
   convention of the reference);
@@ -41,7 +41,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .v1 import V1Params, grating_stimuli, v1_metrics
+from topography.v1 import V1Params, grating_stimuli, v1_metrics
 
 __all__ = ["ANALYSES", "score_run", "V1Params", "v1_metrics", "FORMAT_VERSION"]
 
@@ -52,7 +52,7 @@ COLUMNS = ("metric", "layer", "area", "value")
 
 #: Shuffles of unit positions within retinotopic locations for the nulls of the VTC metrics
 #: (selectivity smoothness, patch count and area; smallest p-value 1/20): each shuffle re-runs the
-#: patch finder, so fewer than for V1 (:class:`neurocwm.score.v1.V1Params`).
+#: patch finder, so fewer than for V1 (:class:`topography.v1.V1Params`).
 VTC_NULL_SHUFFLES = 19
 
 #: Shuffles for the null of the wiring length (positions of both layers shuffled within their
@@ -157,7 +157,7 @@ def score_run(
         Map, pinwheel and smoothness parameters.
     field_of_view_deg : float, optional
         Degrees of visual angle the model's input spans, for the gratings
-        (:func:`neurocwm.score.v1.grating_stimuli`); default 8 deg per 224 px.
+        (:func:`topography.v1.grating_stimuli`); default 8 deg per 224 px.
     formats : sequence of str
         Figure formats (``png``, ``pdf``, ``svg``); empty for no figures.
     progress : bool
@@ -356,7 +356,7 @@ class _Context:
         from neurocwm.datasets.floc import load_floc
         from neurocwm.features import input_size
         from neurocwm.figures import DOMAIN_COLORS
-        from neurocwm.fmri.compare import map_metrics, model_params
+        from topography.category_maps import map_metrics, model_params
         from neurocwm.fmri.model_map import model_maps
 
         from .plots import category_map_figure, smoothness_figure

@@ -1,7 +1,7 @@
 """``CorticalMap``: per-domain values at 2-D positions in mm, for a human hemisphere or a model sheet.
 
-Every reader in :mod:`neurocwm.fmri` returns this one type, and the model side
-(:func:`neurocwm.fmri.model_map.model_map`) does too, so that the map metrics of
+Every reader of human maps (``neurocwm.fmri``) returns this one type, and so does the model
+side (``neurocwm.fmri.model_map``), so that the map metrics of
 :mod:`topography` (patches, selectivity smoothness, domain-profile RSA, co-localisation) run on
 human cortex and on model units through the very same code.
 """
@@ -167,7 +167,7 @@ class CorticalMap:
     # ---------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the map to an ``.npz`` file (no pickled objects; atomic)."""
-        from topography.fileio import atomic_path
+        from .fileio import atomic_path
 
         path = Path(path)
         if path.suffix != ".npz":

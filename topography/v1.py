@@ -32,11 +32,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from topography.constants import ORIENTATION_SELECTIVE_CV, TDANN_COLUMN_SPACING_MM
-from topography.maps import smooth_map
-from topography.pinwheels import estimate_column_spacing, find_pinwheels, pinwheel_density
-from topography.smoothness import smoothness_curve, smoothness_index
-from topography.tuning import cv_distribution_distance, fraction_selective, selectivity_mask
+from .constants import ORIENTATION_SELECTIVE_CV, TDANN_COLUMN_SPACING_MM
+from .maps import smooth_map
+from .pinwheels import estimate_column_spacing, find_pinwheels, pinwheel_density
+from .smoothness import smoothness_curve, smoothness_index
+from .tuning import cv_distribution_distance, fraction_selective, selectivity_mask
 
 __all__ = ["V1Params", "v1_metrics", "SMOOTHNESS_FEATURES", "grating_stimuli", "orientation_pinwheels", "pinwheel_null"]
 
@@ -51,7 +51,7 @@ def grating_stimuli(image_size: int, field_of_view_deg: float | None = None):
     :class:`topography.gratings.GratingDesign`; ``.render()`` gives the images and metadata,
     ``.as_dict()`` the record for the output files.
     """
-    from topography.gratings import grating_design
+    from .gratings import grating_design
 
     return grating_design(int(image_size), field_of_view_deg=field_of_view_deg)
 
@@ -175,7 +175,7 @@ def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None =
     ValueError
         If positions and tuning disagree in length, or no unit is responsive.
     """
-    from topography.nulls import MAP_PRESENT_ALPHA, compare_to_null
+    from .nulls import MAP_PRESENT_ALPHA, compare_to_null
 
     p = np.asarray(positions_mm, dtype=np.float64)
     params = params or V1Params()
@@ -267,8 +267,8 @@ def pinwheel_null(positions: np.ndarray, orientation_deg: np.ndarray, params: V1
     Returns ``{"n_pinwheels", "pinwheel_density", "pinwheel_density_fixed_spacing"}``,
     each of shape (n_shuffles,) (NaN where a map has no variation).
     """
-    from topography.maps import boxcar_sums, boxcar_windows
-    from topography.nulls import column_spacings, pinwheel_counts, shuffle_moves
+    from .maps import boxcar_sums, boxcar_windows
+    from .nulls import column_spacings, pinwheel_counts, shuffle_moves
 
     win = boxcar_windows(positions, params.pinwheel_stride_mm, params.pinwheel_width_mm, extent=box)
     x, y = win.x, win.y
