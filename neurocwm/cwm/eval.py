@@ -35,6 +35,7 @@ from neurocwm.progress import progress_bar as tqdm
 from neurocwm.images import channels_first
 from topography.fileio import write_json, write_text
 
+from .masking import hidden_pixels
 from .readouts import SEGMENT_THRESHOLD, greedy_keypoints, jacobian_flow, predict_batched, snap_to_superpixels, spelke_segment, tracer_flow
 from .video import SceneConfig, SyntheticVideos
 
@@ -606,7 +607,7 @@ def evaluate_keypoints(model, *, n_pairs: int = 10, k: int = 8, n_random: int = 
                     vis[j, torch.as_tensor(order[:j])] = True
                 for j in range(k + 1):  # one count per batch
                     pred = predict_batched(model, frames[None], vis[j : j + 1])
-                    hid = (~vis[j]).float().view(g, g).repeat_interleave(p, 0).repeat_interleave(p, 1)
+                    hid = hidden_pixels(vis[j], g, p)[0]
                     se = ((pred[0] - frames[1]) ** 2).mean(0)
                     curve[j] += float((se * hid).sum() / hid.sum().clamp_min(1)) / len(ords)
             curves[m].append(curve)

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from neurocwm.images import channels_first
 
-from .masking import sample_visible
+from .masking import hidden_pixels, sample_visible
 from topography.losses import layer_spatial_loss
 
 from .model import CWM, PRESETS, build_cwm, capture_mlp_units, copy_frame0_mse, hidden_mse
@@ -438,7 +438,7 @@ class CWMTask:
             gen = torch.Generator().manual_seed(VAL_SEED + k)
             vis = sample_visible(len(frames), g, k, generator=gen).to(dev)
             pred = net.predict(frames, vis).float().cpu()
-            hid = (~vis.cpu()).float().view(-1, g, g).repeat_interleave(p, 1).repeat_interleave(p, 2)
+            hid = hidden_pixels(vis.cpu(), g, p)
             f0, f1 = val["frames"][:, 0], val["frames"][:, 1]
             se = ((pred - torch.from_numpy(f1)) ** 2).mean(1)
             ce = ((torch.from_numpy(f0) - torch.from_numpy(f1)) ** 2).mean(1)
