@@ -244,10 +244,9 @@ def _parse_point(text: str, size: int):
 # ----------------------------------------------------------------------------- readouts
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
 
-    from neurocwm.cwm import readouts, viz
-    from neurocwm.cwm.model import copy_frame0_mse
+    from neurocwm.cwm import apply, viz
+    from neurocwm.images import channels_last
 
     if args.cwm_command == "segment" and args.min_move > args.max_move:
         raise ValueError(f"--min-move {args.min_move} is larger than --max-move {args.max_move}")
@@ -260,8 +259,7 @@ def run(args: argparse.Namespace) -> int:
         model.context = frames[:-2]
         frames = frames[-2:]
     out = Path(args.out or f"cwm-{args.cwm_command}")  # created with the first file, once the inputs have passed
-    f0 = frames[0].permute(1, 2, 0).numpy()
-    f1 = frames[1].permute(1, 2, 0).numpy()
+    f0, f1 = channels_last(frames)
     cmd = args.cwm_command
     settings = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
     settings.update(run=str(Path(args.run).resolve()), weights=str(run_.weights))
@@ -272,67 +270,44 @@ def run(args: argparse.Namespace) -> int:
         frac = float(cfg.get("readout_visible", 0.1) if args.visible_fraction is None else args.visible_fraction)
         if args.n_visible is not None and not 0 <= args.n_visible <= g * g:
             raise ValueError(f"--n-visible must be in [0, {g * g}], got {args.n_visible}")
-        pred, vis = readouts.factual_prediction(model, frames, visible_fraction=frac, n_visible=args.n_visible, seed=args.seed)
-        hid = (~vis).float().view(g, g).repeat_interleave(p, 0).repeat_interleave(p, 1)
-        mse = float((((pred - frames[1]) ** 2).mean(0) * hid).sum() / hid.sum().clamp_min(1))
-        copy = float(copy_frame0_mse(frames[None], vis[None], p))
-        pred_np = pred.permute(1, 2, 0).numpy()
-        _write_npz(out / "predict.npz", prediction=pred_np, visible=vis.numpy(), hidden_mse=mse, copy_frame0_mse=copy, **common)
-        viz.save_png(viz.prediction_figure(f0, f1, pred_np, vis.numpy(), p), out / "predict.png")
-        print(f"hidden-patch MSE {mse:.4f} (copy frame 0: {copy:.4f}) with {int(vis.sum())}/{g * g} patches revealed")
+        r = apply.predict_readout(model, frames, visible_fraction=frac, n_visible=args.n_visible, seed=args.seed)
+        _write_npz(out / "predict.npz", **r, **common)
+        viz.save_png(viz.prediction_figure(f0, f1, r["prediction"], r["visible"], p), out / "predict.png")
+        print(f"hidden-patch MSE {r['hidden_mse']:.4f} (copy frame 0: {r['copy_frame0_mse']:.4f}) "
+              f"with {int(r['visible'].sum())}/{g * g} patches revealed")
     elif cmd == "flow":
         stride = p if args.stride is None else args.stride
         if stride < 1 or stride > size:
             raise ValueError(f"--stride must be in [1, {size}], got {stride}")
-        centres = np.arange(stride // 2, size, stride, dtype=np.float32)
-        gx, gy = np.meshgrid(centres, centres)
-        pts = np.stack([gx.ravel(), gy.ravel()], 1)
-        extra = {}
+        opts = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "seed": args.seed}
         if args.method == "tracer":
-            radius = args.search_radius if args.search_radius is not None else cfg.get("readout_radius", 14.0)
-            radius = None if radius is None or radius < 0 else float(radius)
-            res = readouts.tracer_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, search_radius=radius,
-                                       hidden_target=args.hidden_target, static_contrast=args.static_contrast, zoom_iters=args.zoom_iters,
-                                       mixture_fit=args.mixture_fit, seed=args.seed,
-                                       tracers_per_image=args.tracers_per_image)
-            flow = res.flow_argmax.numpy()
-            occ = readouts.occlusion_from_tracer(res, args.occlusion_threshold).numpy()
-            extra = {"flow_soft": res.flow_soft.numpy(), "visibility": res.visibility.numpy(), "occluded": occ, "n_passes": res.n_passes}
-        else:
-            jf, _ = readouts.jacobian_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, seed=args.seed)
-            flow, occ = jf.numpy(), None
-        grid_flow = torch.from_numpy(flow.reshape(len(centres), len(centres), 2)).permute(2, 0, 1)[None]
-        dense = torch.nn.functional.interpolate(grid_flow, size=(size, size), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
-        _write_npz(out / "flow.npz", points=pts, flow=flow, dense_flow=dense, method=args.method, **extra, **common)
-        viz.save_png(viz.flow_figure(f0, f1, pts, flow, dense, occ, title="tracer (two-part fit)" if args.method == "tracer" and args.mixture_fit else args.method), out / "flow.png")
-        mag = np.linalg.norm(flow, axis=1)
-        print(f"{args.method} flow at {len(pts)} points: median |flow| {np.median(mag):.2f} px, max {mag.max():.2f} px" + (f", {int(occ.sum())} occluded" if occ is not None else ""))
+            opts.update(search_radius=apply.readout_radius(args.search_radius, cfg), hidden_target=args.hidden_target,
+                        static_contrast=args.static_contrast, zoom_iters=args.zoom_iters, mixture_fit=args.mixture_fit,
+                        tracers_per_image=args.tracers_per_image)
+        r = apply.flow_readout(model, frames, method=args.method, stride=stride, occlusion_threshold=args.occlusion_threshold, **opts)
+        occ = r.get("occluded")
+        _write_npz(out / "flow.npz", method=args.method, **r, **common)
+        title = "tracer (two-part fit)" if args.method == "tracer" and args.mixture_fit else args.method
+        viz.save_png(viz.flow_figure(f0, f1, r["points"], r["flow"], r["dense_flow"], occ, title=title), out / "flow.png")
+        mag = np.linalg.norm(r["flow"], axis=1)
+        print(f"{args.method} flow at {len(r['points'])} points: median |flow| {np.median(mag):.2f} px, max {mag.max():.2f} px"
+              + (f", {int(occ.sum())} occluded" if occ is not None else ""))
     elif cmd == "segment":
         pts = np.array([_parse_point(t, size) for t in args.point] if args.point else [((size - 1) / 2, (size - 1) / 2)], np.float32)
-        masks, motions = [], []
-        for i, pt in enumerate(pts):
-            m, mo = readouts.spelke_segment(model, frames[0], pt, n_samples=args.n_samples, min_move=args.min_move, max_move=args.max_move,
-                                            threshold=args.threshold, seed=args.seed + i, progress=True,
-                                            flow_stride=args.flow_stride, flow_search_radius=args.flow_radius,
-                                            tracers_per_image=args.tracers_per_image)
-            masks.append(readouts.snap_to_superpixels(mo.numpy(), frames[0].numpy(), threshold=args.threshold) if args.snap else m.numpy())
-            motions.append(mo.numpy())
-        masks_a, motion_a = np.stack(masks), np.stack(motions)
+        masks_a, motion_a = apply.segment_readout(
+            model, frames[0], pts, snap=args.snap, threshold=args.threshold, seed=args.seed, n_samples=args.n_samples,
+            min_move=args.min_move, max_move=args.max_move, progress=True, flow_stride=args.flow_stride,
+            flow_search_radius=args.flow_radius, tracers_per_image=args.tracers_per_image)
         _write_npz(out / "segment.npz", points=pts, masks=masks_a, motion=motion_a, **common)
         viz.save_png(viz.segment_figure(f0, pts, masks_a, motion_a), out / "segment.png")
         print(f"segments of {len(pts)} point(s): " + ", ".join(f"{int(m.sum())} px" for m in masks_a))
     elif cmd == "keypoints":
         if not 1 <= args.k < g * g:
             raise ValueError(f"--k must be in [1, {g * g - 1}], got {args.k}")
-        kp, errs = readouts.greedy_keypoints(model, frames, args.k, n_candidates=args.n_candidates)
-        kp_a = np.asarray(kp, np.int64)
-        xy = np.stack([(kp_a % g) * p + (p - 1) / 2, (kp_a // g) * p + (p - 1) / 2], 1).astype(np.float32)
-        vis = torch.zeros(1, g * g, dtype=torch.bool)
-        vis[0, kp_a] = True
-        pred = readouts.predict_batched(model, frames[None], vis)[0].permute(1, 2, 0).numpy()
-        _write_npz(out / "keypoints.npz", keypoints=kp_a, keypoints_xy=xy, errors=errs.numpy(), prediction=pred, **common)
-        viz.save_png(viz.keypoint_figure(f1, pred, xy, errs.numpy(), p), out / "keypoints.png")
-        print(f"{args.k} keypoints; hidden-pixel MSE {float(errs[0]):.4f} -> {float(errs[-1]):.4f}")
+        r = apply.keypoint_readout(model, frames, args.k, n_candidates=args.n_candidates)
+        _write_npz(out / "keypoints.npz", **r, **common)
+        viz.save_png(viz.keypoint_figure(f1, r["prediction"], r["keypoints_xy"], r["errors"], p), out / "keypoints.png")
+        print(f"{args.k} keypoints; hidden-pixel MSE {float(r['errors'][0]):.4f} -> {float(r['errors'][-1]):.4f}")
     print(f"wrote {out / (cmd + '.npz')} and {out / (cmd + '.png')}")
     return 0
 
@@ -341,6 +316,7 @@ def run(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     import sys
 
+    from neurocwm.cwm.apply import readout_radius
     from neurocwm.cwm.eval import EVAL_SEED, evaluate_flow, evaluate_keypoints, evaluate_segments, save_results
 
     for name in ("n_pairs", "points_per_pair", "n_masks"):
@@ -363,8 +339,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print('note: OpenCV is not installed, so Farneback and DIS are left out; pip install "neurocwm[cwm]"', file=sys.stderr)
     if not 0 < args.visible_fraction < 1:
         raise ValueError(f"--visible-fraction must be in (0, 1), got {args.visible_fraction}")
-    radius = args.search_radius if args.search_radius is not None else run_.config.get("readout_radius", 14.0)
-    radius = None if radius is None or radius < 0 else float(radius)
+    radius = readout_radius(args.search_radius, run_.config)
     tracer = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "search_radius": radius, "hidden_target": args.hidden_target,
               "static_contrast": args.static_contrast, "zoom_iters": args.zoom_iters}
     results = evaluate_flow(model, n_pairs=args.n_pairs, points_per_pair=args.points_per_pair, seed=seed,
@@ -391,6 +366,7 @@ def run_tapvid(args: argparse.Namespace) -> int:
     import numpy as np
 
     from neurocwm.cwm import tapvid
+    from neurocwm.cwm.apply import readout_radius
     from topography.fileio import write_json
 
     if args.tapvid_max_videos is not None and args.tapvid_max_videos < 1:
@@ -399,8 +375,7 @@ def run_tapvid(args: argparse.Namespace) -> int:
         raise ValueError(f"--visible-fraction must be in (0, 1), got {args.visible_fraction}")
     run_ = load_cwm(args.run, args.checkpoint, args.device)
     videos = tapvid.load_tapvid(args.tapvid, max_videos=args.tapvid_max_videos)
-    radius = args.search_radius if args.search_radius is not None else run_.config.get("readout_radius", 14.0)
-    radius = None if radius is None or radius < 0 else float(radius)
+    radius = readout_radius(args.search_radius, run_.config)
     tracer = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "search_radius": radius,
               "tracers_per_image": args.tracers_per_image, "seed": 0 if args.seed is None else args.seed}
     per_video, t0 = [], time.perf_counter()

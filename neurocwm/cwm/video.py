@@ -392,7 +392,7 @@ class SyntheticVideos:
         """Stack several items; ``frames`` becomes (B, 2, 3, H, W) float32 (channels first)."""
         items = [self[i] for i in indices]
         out = {k: np.stack([it[k] for it in items]) for k in ("frames", "flow", "ids", "ids1", "occluded")}
-        out["frames"] = np.ascontiguousarray(out["frames"].transpose(0, 1, 4, 2, 3))
+        out["frames"] = channels_first(out["frames"])
         return out
 
 
