@@ -6,7 +6,7 @@ starts from (:meth:`neurocwm.cwm.task.CWMTask.default_config`) and the helpers t
 
 from __future__ import annotations
 
-from .video import SceneConfig
+from .scenes import SceneConfig
 
 __all__ = ["VAL_SEED", "GENERATED_EPOCH", "CURVE_FRACTIONS", "DEFAULTS", "DEVICE_PRESETS", "OPT_DEFAULTS", "scene_config", "visible_count"]
 

@@ -21,7 +21,8 @@ from neurocwm.images import channels_first
 from .config import VAL_SEED, scene_config, visible_count
 from .masking import sample_visible
 from .model import PRESETS
-from .video import SyntheticVideos, VideoFolder, make_pair
+from .scenes import SyntheticVideos, make_pair
+from .video_files import VideoFolder
 
 __all__ = ["batch_stream", "validation_set", "synthetic_pool", "augment_pair", "synth_frames"]
 

@@ -38,7 +38,7 @@ from topography.fileio import write_json, write_text
 
 from .masking import hidden_pixels
 from .readouts import SEGMENT_THRESHOLD, greedy_keypoints, jacobian_flow, predict_batched, snap_to_superpixels, spelke_segment, tracer_flow
-from .video import SceneConfig, SyntheticVideos
+from .scenes import SceneConfig, SyntheticVideos
 
 __all__ = [
     "EVAL_SEED",

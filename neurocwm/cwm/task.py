@@ -54,7 +54,7 @@ from .data import batch_stream, synthetic_pool, validation_set
 from .data import synth_frames as _synth_frames  # noqa: F401 (re-exported)
 from .model import PRESETS, build_cwm
 from .objective import _unwrap, cwm_loss, validation_metrics
-from .video import VideoFolder
+from .video_files import VideoFolder
 
 __all__ = ["CWMTask", "OptCWMTask", "DEFAULTS", "OPT_DEFAULTS", "DEVICE_PRESETS", "VAL_SEED", "validation_set", "synthetic_pool"]
 
