@@ -25,7 +25,15 @@ from . import readouts
 from .masking import hidden_pixels
 from .model import copy_frame0_mse
 
-__all__ = ["readout_radius", "query_grid", "dense_flow", "predict_readout", "flow_readout", "segment_readout", "keypoint_readout"]
+__all__ = [
+    "readout_radius",
+    "query_grid",
+    "dense_flow",
+    "predict_readout",
+    "flow_readout",
+    "segment_readout",
+    "keypoint_readout",
+]
 
 
 def readout_radius(search_radius: float | None, cfg: dict) -> float | None:
@@ -64,15 +72,24 @@ def predict_readout(model, frames: Tensor, *, visible_fraction: float, n_visible
         and ``copy_frame0_mse`` (the same error of copying frame 0, the reference).
     """
     g, p = model.grid, model.patch_size
-    pred, vis = readouts.factual_prediction(model, frames, visible_fraction=visible_fraction, n_visible=n_visible, seed=seed)
+    pred, vis = readouts.factual_prediction(
+        model, frames, visible_fraction=visible_fraction, n_visible=n_visible, seed=seed
+    )
     hid = hidden_pixels(vis, g, p)[0]
     mse = float((((pred - frames[1]) ** 2).mean(0) * hid).sum() / hid.sum().clamp_min(1))
     copy = float(copy_frame0_mse(frames[None], vis[None], p))
     return {"prediction": channels_last(pred), "visible": vis.numpy(), "hidden_mse": mse, "copy_frame0_mse": copy}
 
 
-def flow_readout(model, frames: Tensor, *, method: str = "tracer", stride: int | None = None, occlusion_threshold: float = 0.1,
-                 **tracer_options) -> dict:
+def flow_readout(
+    model,
+    frames: Tensor,
+    *,
+    method: str = "tracer",
+    stride: int | None = None,
+    occlusion_threshold: float = 0.1,
+    **tracer_options,
+) -> dict:
     """Flow at a grid of points and upsampled to every pixel, with the tracer's occlusion.
 
     Parameters
@@ -99,8 +116,12 @@ def flow_readout(model, frames: Tensor, *, method: str = "tracer", stride: int |
     if method == "tracer":
         res = readouts.tracer_flow(model, frames, pts, **tracer_options)
         flow = res.flow_argmax.numpy()
-        extra = {"flow_soft": res.flow_soft.numpy(), "visibility": res.visibility.numpy(),
-                 "occluded": readouts.occlusion_from_tracer(res, occlusion_threshold).numpy(), "n_passes": res.n_passes}
+        extra = {
+            "flow_soft": res.flow_soft.numpy(),
+            "visibility": res.visibility.numpy(),
+            "occluded": readouts.occlusion_from_tracer(res, occlusion_threshold).numpy(),
+            "n_passes": res.n_passes,
+        }
     elif method == "jacobian":
         jk = {k: tracer_options[k] for k in ("n_masks", "visible_fraction", "seed") if k in tracer_options}
         flow, extra = readouts.jacobian_flow(model, frames, pts, **jk)[0].numpy(), {}
@@ -109,8 +130,16 @@ def flow_readout(model, frames: Tensor, *, method: str = "tracer", stride: int |
     return {"points": pts, "flow": flow, "dense_flow": dense_flow(flow, size), **extra}
 
 
-def segment_readout(model, image: Tensor, points: np.ndarray, *, snap: bool = False, threshold: float = readouts.SEGMENT_THRESHOLD,
-                    seed: int = 0, **segment_options) -> tuple[np.ndarray, np.ndarray]:
+def segment_readout(
+    model,
+    image: Tensor,
+    points: np.ndarray,
+    *,
+    snap: bool = False,
+    threshold: float = readouts.SEGMENT_THRESHOLD,
+    seed: int = 0,
+    **segment_options,
+) -> tuple[np.ndarray, np.ndarray]:
     """Spelke segments of query points, point ``i`` seeded ``seed + i``.
 
     Parameters
@@ -136,7 +165,9 @@ def segment_readout(model, image: Tensor, points: np.ndarray, *, snap: bool = Fa
     masks, motions = [], []
     for i, pt in enumerate(points):
         m, mo = readouts.spelke_segment(model, image, pt, threshold=threshold, seed=seed + i, **segment_options)
-        masks.append(readouts.snap_to_superpixels(mo.numpy(), image.numpy(), threshold=threshold) if snap else m.numpy())
+        masks.append(
+            readouts.snap_to_superpixels(mo.numpy(), image.numpy(), threshold=threshold) if snap else m.numpy()
+        )
         motions.append(mo.numpy())
     return np.stack(masks), np.stack(motions)
 

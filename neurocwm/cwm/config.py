@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from .scenes import SceneConfig
 
-__all__ = ["VAL_SEED", "GENERATED_EPOCH", "CURVE_FRACTIONS", "DEFAULTS", "DEVICE_PRESETS", "OPT_DEFAULTS", "scene_config", "visible_count"]
+__all__ = [
+    "VAL_SEED",
+    "GENERATED_EPOCH",
+    "CURVE_FRACTIONS",
+    "DEFAULTS",
+    "DEVICE_PRESETS",
+    "OPT_DEFAULTS",
+    "scene_config",
+    "visible_count",
+]
 
 #: Seed of the fixed validation set (independent of the training seed).
 VAL_SEED = 20_240_917
@@ -43,7 +52,8 @@ DEFAULTS: dict = {
     "max_camera": None,  # px; None -> max_motion / 2
     "noise_sigma": None,  # px blur of the texture noise; None -> SceneConfig's 0.8
     "camera_quantum": None,  # px; round camera motion to multiples of it (None: continuous)
-    "spot_density": 0.0,  # grey spots per 100 px² painted into the training textures (SceneConfig); validation scenes have none
+    # grey spots per 100 px² painted into the training textures (SceneConfig); validation scenes have none
+    "spot_density": 0.0,
     "glued_prob": 0.3,
     "n_objects": [2, 3],
     "val_pairs": 32,
@@ -61,10 +71,24 @@ DEFAULTS: dict = {
 #: Per-device presets. ``cpu``: the tiny tier (64 px, patch 8, 3.2 M parameters, ~0.45 s/step on
 #: 2 threads). ``cuda``: ViT-B/8 at 224 px as the 2023 CWM (92.7 M parameters).
 DEVICE_PRESETS: dict[str, dict] = {
-    "cpu": {"arch": "tiny", "batch_size": 32, "steps": 10_000, "checkpoint_every": 500, "validate_every": 500,
-            "warmup_steps": 500, "neighborhoods_per_step": 2},
-    "cuda": {"arch": "vitb8", "batch_size": 64, "steps": 100_000, "checkpoint_every": 2_000, "validate_every": 2_000,
-             "warmup_steps": 2_000, "neighborhoods_per_step": 8},
+    "cpu": {
+        "arch": "tiny",
+        "batch_size": 32,
+        "steps": 10_000,
+        "checkpoint_every": 500,
+        "validate_every": 500,
+        "warmup_steps": 500,
+        "neighborhoods_per_step": 2,
+    },
+    "cuda": {
+        "arch": "vitb8",
+        "batch_size": 64,
+        "steps": 100_000,
+        "checkpoint_every": 2_000,
+        "validate_every": 2_000,
+        "warmup_steps": 2_000,
+        "neighborhoods_per_step": 8,
+    },
 }
 
 #: Defaults of the Opt-CWM-lite stage (Stojanov et al. 2025, scaled down), on top of :data:`DEFAULTS`.

@@ -27,8 +27,9 @@ from .video_files import VideoFolder
 __all__ = ["batch_stream", "validation_set", "synthetic_pool", "augment_pair", "synth_frames"]
 
 
-def batch_stream(cfg: dict, rank: int = 0, world: int = 1, start_step: int = 0,
-                 device: torch.device | str | None = None) -> Iterator[dict[str, Tensor]]:
+def batch_stream(
+    cfg: dict, rank: int = 0, world: int = 1, start_step: int = 0, device: torch.device | str | None = None
+) -> Iterator[dict[str, Tensor]]:
     """Endless batches ``{"frames": (b, 2, 3, H, W), "visible": (b, N)}`` for one rank.
 
     ``b = batch_size // world``. Batch ``s`` depends only on ``(seed, rank, s)``; the next
@@ -112,7 +113,11 @@ def validation_set(cfg: dict, size: int, n_pairs: int, n_points: int) -> dict[st
             pts.append((t % size, t // size))
     pair_a = np.asarray(pair, np.int64)
     pts_a = np.asarray(pts, np.float32).reshape(-1, 2)
-    gt = data["flow"][pair_a, pts_a[:, 1].astype(int), pts_a[:, 0].astype(int)] if len(pair_a) else np.zeros((0, 2), np.float32)
+    gt = (
+        data["flow"][pair_a, pts_a[:, 1].astype(int), pts_a[:, 0].astype(int)]
+        if len(pair_a)
+        else np.zeros((0, 2), np.float32)
+    )
     return {"frames": data["frames"], "flow": data["flow"], "pair": pair_a, "points": pts_a, "gt": gt}
 
 

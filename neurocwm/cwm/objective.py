@@ -26,8 +26,18 @@ def _unwrap(model: nn.Module) -> CWM:
     return model.module if hasattr(model, "module") else model
 
 
-def cwm_loss(model: nn.Module, batch: dict, cfg: dict, *, step: int, rank: int = 0, layers=(), blocks=(),
-             positions: dict | None = None, neighborhoods: dict | None = None) -> tuple[Tensor, dict[str, float]]:
+def cwm_loss(
+    model: nn.Module,
+    batch: dict,
+    cfg: dict,
+    *,
+    step: int,
+    rank: int = 0,
+    layers=(),
+    blocks=(),
+    positions: dict | None = None,
+    neighborhoods: dict | None = None,
+) -> tuple[Tensor, dict[str, float]]:
     """MSE on hidden frame-1 pixels, with the copy-frame-0 MSE on the same patches beside it.
 
     Parameters
@@ -72,10 +82,19 @@ def cwm_loss(model: nn.Module, batch: dict, cfg: dict, *, step: int, rank: int =
         logs["weighted_mse"] = float(objective.detach())
     loss = objective
     if alpha > 0:
-        g = torch.Generator().manual_seed(int(np.random.SeedSequence([int(cfg.get("seed", 0)), rank, step, 2]).generate_state(1)[0]))
+        g = torch.Generator().manual_seed(
+            int(np.random.SeedSequence([int(cfg.get("seed", 0)), rank, step, 2]).generate_state(1)[0])
+        )
         sls = []
         for name in layers:
-            sl = layer_spatial_loss(units[name], positions[name], neighborhoods[name], int(cfg.get("neighborhoods_per_step") or 2), g, cfg.get("spatial_loss", "relative"))
+            sl = layer_spatial_loss(
+                units[name],
+                positions[name],
+                neighborhoods[name],
+                int(cfg.get("neighborhoods_per_step") or 2),
+                g,
+                cfg.get("spatial_loss", "relative"),
+            )
             logs[f"sl/{name}"] = float(sl.detach())
             sls.append(sl)
         total = torch.stack(sls).sum()
@@ -131,8 +150,15 @@ def validation_metrics(net: CWM, val: dict, cfg: dict) -> dict[str, float]:
     for i in np.unique(val["pair"]):
         sel = val["pair"] == i
         radius = cfg.get("readout_radius")
-        res = tracer_flow(net, frames[i].cpu(), val["points"][sel], n_masks=int(cfg["val_masks"]), visible_fraction=float(cfg["readout_visible"]),
-                          search_radius=None if radius is None else float(radius), seed=VAL_SEED + int(i))
+        res = tracer_flow(
+            net,
+            frames[i].cpu(),
+            val["points"][sel],
+            n_masks=int(cfg["val_masks"]),
+            visible_fraction=float(cfg["readout_visible"]),
+            search_radius=None if radius is None else float(radius),
+            seed=VAL_SEED + int(i),
+        )
         gt = torch.from_numpy(val["gt"][sel])
         errs.append((res.flow_argmax - gt).norm(dim=1))
         soft.append((res.flow_soft - gt).norm(dim=1))

@@ -56,7 +56,10 @@ def predict_batched(model, frames: Tensor, visible: Tensor, batch_size: int = 25
     dev = _device(model)
     tokens = getattr(model, "grid", 1) ** 2 * getattr(model, "n_frames", 2)
     batch_size = max(1, min(int(batch_size), TOKEN_BUDGET // max(1, tokens)))
-    outs = [model.predict(frames[i : i + batch_size].to(dev), visible[i : i + batch_size].to(dev)).float().cpu() for i in range(0, len(frames), batch_size)]
+    outs = [
+        model.predict(frames[i : i + batch_size].to(dev), visible[i : i + batch_size].to(dev)).float().cpu()
+        for i in range(0, len(frames), batch_size)
+    ]
     return torch.cat(outs) if outs else frames.new_zeros((0, *frames.shape[2:]))
 
 
@@ -77,4 +80,3 @@ def _gaussian(size: int, centres: Tensor, sigma: float) -> Tensor:
     gx = torch.exp(-((ax[None] - centres[:, :1]) ** 2) / (2 * sigma**2))
     gy = torch.exp(-((ax[None] - centres[:, 1:]) ** 2) / (2 * sigma**2))
     return gy[:, :, None] * gx[:, None, :]
-

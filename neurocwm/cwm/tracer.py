@@ -118,7 +118,8 @@ def multiplex_groups(points: Tensor, separation: float, max_per_image: int) -> l
 
 
 def _tracer_round(model, frames, pts, masks, *, bumps, batch_size, per_point_masks):
-    """Mask-averaged responses (P, H, W) of tracers ``bumps`` (P, 3, H, W) for masks (M, N) shared or (P, M, N) per point.
+    """Mask-averaged responses (P, H, W) of tracers ``bumps`` (P, 3, H, W) for masks (M, N) shared
+    or (P, M, N) per point.
 
     ``frames`` is one clip (2, 3, H, W) or one clip per point (P, 2, 3, H, W; needs per-point masks).
     Returns the maps and the forward passes. :func:`_grouped_round` shares perturbed frames instead.
@@ -131,21 +132,33 @@ def _tracer_round(model, frames, pts, masks, *, bumps, batch_size, per_point_mas
     if per_point_masks:
         M = masks.shape[1]
         flat_masks = masks.reshape(P * M, -1)
-        clips = frames[:, None].expand(-1, M, -1, -1, -1, -1).reshape(P * M, 2, 3, H, H) if per_point_frames else frames[None].expand(P * M, -1, -1, -1, -1)
+        clips = (
+            frames[:, None].expand(-1, M, -1, -1, -1, -1).reshape(P * M, 2, 3, H, H)
+            if per_point_frames
+            else frames[None].expand(P * M, -1, -1, -1, -1)
+        )
         clean = predict_batched(model, clips, flat_masks, batch_size).view(P, M, 3, H, H)
         hidden = _hidden_pixels(model, flat_masks).view(P, M, H, H)
     else:
         M = masks.shape[0]
-        clean = predict_batched(model, frames[None].expand(M, -1, -1, -1, -1), masks, batch_size)[None]  # (1, M, 3, H, W)
+        clean = predict_batched(model, frames[None].expand(M, -1, -1, -1, -1), masks, batch_size)[
+            None
+        ]  # (1, M, 3, H, W)
         hidden = _hidden_pixels(model, masks)[None]  # (1, M, H, W)
     resp = torch.empty(P, H, H)
     chunk = max(1, batch_size // M)
     for i in range(0, P, chunk):
         j = min(P, i + chunk)
-        f = frames[i:j, None].repeat(1, M, 1, 1, 1, 1) if per_point_frames else frames[None, None].repeat(j - i, M, 1, 1, 1, 1)  # (c, M, 2, 3, H, W)
+        f = (
+            frames[i:j, None].repeat(1, M, 1, 1, 1, 1)
+            if per_point_frames
+            else frames[None, None].repeat(j - i, M, 1, 1, 1, 1)
+        )  # (c, M, 2, 3, H, W)
         f[:, :, 0] += bumps[i:j, None]
         m = masks[i:j] if per_point_masks else masks[None].expand(j - i, -1, -1)
-        pert = predict_batched(model, f.reshape(-1, 2, 3, H, H), m.reshape((j - i) * M, -1), batch_size).view(j - i, M, 3, H, H)
+        pert = predict_batched(model, f.reshape(-1, 2, 3, H, H), m.reshape((j - i) * M, -1), batch_size).view(
+            j - i, M, 3, H, H
+        )
         cl = clean[i:j] if per_point_masks else clean
         hd = hidden[i:j] if per_point_masks else hidden
         delta = (pert - cl).abs().sum(2) * hd  # (c, M, H, W)
@@ -220,10 +233,13 @@ class _Probe:
 
     def draw(self, where: Tensor) -> Tensor:
         """Gaussian tracers (P, 3, H, W) centred on ``where`` (P, 2)."""
-        return _gaussian(self.model.image_size, where, self.opts["sigma"])[:, None] * self.colour * self.opts["amplitude"]
+        return (
+            _gaussian(self.model.image_size, where, self.opts["sigma"])[:, None] * self.colour * self.opts["amplitude"]
+        )
 
-    def respond(self, masks: Tensor, per_point: bool, clip: Tensor, where: Tensor, win: Tensor | None,
-                bumps: Tensor) -> tuple[Tensor, int]:
+    def respond(
+        self, masks: Tensor, per_point: bool, clip: Tensor, where: Tensor, win: Tensor | None, bumps: Tensor
+    ) -> tuple[Tensor, int]:
         """Responses (P, H, W) and forward passes of one round; with ``static_contrast`` the positive
         excess over the static clip's response, where it reaches ``contrast_floor`` of the plain peak."""
         kw = {"bumps": bumps, "batch_size": self.opts["batch_size"], "per_point_masks": per_point}
@@ -259,8 +275,10 @@ def _make_probe(model, frames, points, o: dict) -> _Probe:
         raise ValueError(f"tracers_per_image must be >= 1, got {o['tracers_per_image']}")
     other = o["hidden_target"] or o["static_contrast"] or o["mixture_fit"] or o["zoom_iters"] or o["tracer"] is not None
     if o["tracers_per_image"] > 1 and (o["search_radius"] is None or other):
-        raise ValueError("tracers_per_image > 1 needs a search_radius and no hidden_target, static_contrast, "
-                         "mixture_fit, zoom_iters or custom tracer")
+        raise ValueError(
+            "tracers_per_image > 1 needs a search_radius and no hidden_target, static_contrast, "
+            "mixture_fit, zoom_iters or custom tracer"
+        )
     pts = _check_points(model, points)
     if o["n_masks"] < 1:
         raise ValueError(f"n_masks must be >= 1, got {o['n_masks']}")
@@ -273,7 +291,18 @@ def _make_probe(model, frames, points, o: dict) -> _Probe:
     k = count_for_fraction(g * g, o["visible_fraction"]) if o["n_visible"] is None else int(o["n_visible"])
     gen = torch.Generator().manual_seed(o["seed"])
     masks = sample_visible(o["n_masks"], g, k, generator=gen)
-    probe = _Probe(model, frames, pts, masks, gen, None, None, None, torch.as_tensor(colour, dtype=torch.float32).view(1, 3, 1, 1), o)
+    probe = _Probe(
+        model,
+        frames,
+        pts,
+        masks,
+        gen,
+        None,
+        None,
+        None,
+        torch.as_tensor(colour, dtype=torch.float32).view(1, 3, 1, 1),
+        o,
+    )
     if o["tracer"] is None:
         probe.bumps = probe.draw(pts)
         probe.tracer_peak = torch.full((len(pts),), o["amplitude"] * sum(abs(c) for c in colour))
@@ -296,9 +325,13 @@ def _check_refinements(o: dict) -> None:
     if o["zoom_iters"] and not 0 < o["zoom_factor"] < 1:
         raise ValueError(f"zoom_factor must be in (0, 1), got {o['zoom_factor']}")
     if o["zoom_iters"] and o["tracer"] is not None:
-        raise ValueError("zoom refinement needs the Gaussian tracer (it is re-drawn in every crop); got a custom tracer")
+        raise ValueError(
+            "zoom refinement needs the Gaussian tracer (it is re-drawn in every crop); got a custom tracer"
+        )
     if o["mixture_fit"] and (o["zoom_iters"] or o["static_contrast"]):
-        raise ValueError("mixture_fit replaces the localisation; it does not combine with zoom_iters or static_contrast")
+        raise ValueError(
+            "mixture_fit replaces the localisation; it does not combine with zoom_iters or static_contrast"
+        )
     if o["mixture_fit"] and int(o["mixture_radius"]) < 1:
         raise ValueError(f"mixture_radius must be >= 1, got {o['mixture_radius']}")
 
@@ -314,8 +347,9 @@ def _multiplexed_round(probe: _Probe) -> _Estimate:
     """Tracers more than ``2 search_radius + 6 sigma`` px apart share a perturbed frame (this project's)."""
     o = probe.opts
     groups = multiplex_groups(probe.pts, 2 * float(o["search_radius"]) + 6 * o["sigma"], int(o["tracers_per_image"]))
-    resp, n = _grouped_round(probe.model, probe.frames, probe.pts, probe.masks, bumps=probe.bumps,
-                             batch_size=o["batch_size"], groups=groups)
+    resp, n = _grouped_round(
+        probe.model, probe.frames, probe.pts, probe.masks, bumps=probe.bumps, batch_size=o["batch_size"], groups=groups
+    )
     return _Estimate(*_localise(resp, o["inv_temp"], probe.window), resp, n, probe.masks, False)
 
 
@@ -348,8 +382,15 @@ def _hidden_target_round(probe: _Probe, est: _Estimate) -> _Estimate:
 def _mixture_round(probe: _Probe, est: _Estimate) -> _Estimate:
     """Localise by the two-part fit of the last response to the static clip's (:func:`_mixture_offset`)."""
     pts = probe.pts
-    still, extra = _tracer_round(probe.model, _static_clip(probe.frames), pts, est.masks, bumps=probe.bumps,
-                                 batch_size=probe.opts["batch_size"], per_point_masks=est.per_point)
+    still, extra = _tracer_round(
+        probe.model,
+        _static_clip(probe.frames),
+        pts,
+        est.masks,
+        bumps=probe.bumps,
+        batch_size=probe.opts["batch_size"],
+        per_point_masks=est.per_point,
+    )
     radius = int(probe.opts["mixture_radius"])
     d = torch.cat([_mixture_offset(est.resp[i : i + 16], still[i : i + 16], radius) for i in range(0, len(pts), 16)])
     return replace(est, hard=pts + d, soft=pts + d, n_passes=est.n_passes + extra)
@@ -498,12 +539,19 @@ def tracer_flow(
         if opts[option] and len(probe.pts):
             est = refine(probe, est)
     pts = probe.pts
-    return TracerResult(est.hard - pts, est.soft - pts, est.peak, est.peak / probe.tracer_peak.clamp_min(1e-12),
-                        est.resp if return_response else None, est.n_passes)
+    return TracerResult(
+        est.hard - pts,
+        est.soft - pts,
+        est.peak,
+        est.peak / probe.tracer_peak.clamp_min(1e-12),
+        est.resp if return_response else None,
+        est.n_passes,
+    )
 
 
 def _static_clip(clip: Tensor) -> Tensor:
-    """The counterfactual clip (frame 0, frame 0) of one clip (2, 3, H, W) or of a stack (P, 2, 3, H, W): nothing moves."""
+    """The counterfactual clip (frame 0, frame 0) of one clip (2, 3, H, W) or of a stack (P, 2, 3, H, W):
+    nothing moves."""
     return clip[..., [0, 0], :, :, :]
 
 
@@ -513,8 +561,12 @@ def _mixture_offset(resp: Tensor, still: Tensor, radius: int) -> Tensor:
     n = 2 * radius + 1
     resp, still = resp.double(), still.double()  # near d = 0 the two parts are nearly collinear: float32 cancels
     pad = F.pad(still, (radius, radius, radius, radius))
-    offs = torch.tensor([(dx, dy) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)], dtype=torch.float64)
-    moved = torch.stack([pad[:, radius - dy : radius - dy + H, radius - dx : radius - dx + W] for dx, dy in offs.long().tolist()], 1).flatten(2)  # (P, D, HW)
+    offs = torch.tensor(
+        [(dx, dy) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)], dtype=torch.float64
+    )
+    moved = torch.stack(
+        [pad[:, radius - dy : radius - dy + H, radius - dx : radius - dx + W] for dx, dy in offs.long().tolist()], 1
+    ).flatten(2)  # (P, D, HW)
     r, k = resp.flatten(1), still.flatten(1)
     kk, rk, rr = (k * k).sum(1, keepdim=True), (r * k).sum(1, keepdim=True), (r * r).sum(1, keepdim=True)
     tt = (moved * moved).sum(2)
@@ -558,4 +610,3 @@ def occlusion_from_tracer(result: TracerResult, threshold: float = 0.1) -> Tenso
     The occlusion test of Opt-CWM (Stojanov et al. 2025, arXiv:2503.19953).
     """
     return result.visibility < threshold
-

@@ -3,7 +3,14 @@ the reader of real videos (:mod:`neurocwm.cwm.video_files`), re-exported under t
 
 from __future__ import annotations
 
-from .scenes import Scene, SceneConfig, SyntheticVideos, _spots, make_pair, make_scene  # noqa: F401 (_spots: re-exported)
+from .scenes import (
+    Scene,
+    SceneConfig,
+    SyntheticVideos,
+    _spots,  # noqa: F401 (re-exported for its test)
+    make_pair,
+    make_scene,
+)
 from .video_files import VideoFolder
 
 __all__ = [

@@ -56,7 +56,9 @@ class VideoFolder:
             try:
                 import av  # noqa: F401
             except ImportError as err:
-                raise ValueError(f"{len(files)} video files under {self.root} need PyAV (pip install av); or give folders of frames") from err
+                raise ValueError(
+                    f"{len(files)} video files under {self.root} need PyAV (pip install av); or give folders of frames"
+                ) from err
             for f in files:
                 self.videos.append(("file", f, None, 0.0))
         if not self.videos:
