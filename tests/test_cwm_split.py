@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurocwm.cwm import apply, eval as cwm_eval, masking, tracer
+from neurocwm.cwm import apply, masking, tracer
+from neurocwm.cwm import eval as cwm_eval
 from neurocwm.images import channels_first, channels_last
 
 
