@@ -57,48 +57,57 @@ def add_parser(sub) -> None:
         "keypoints": "greedy keypoints: the frame-1 patches that most reduce the prediction error",
     }
     for name in READOUTS:
-        q = cmds.add_parser(name, help=helps[name], description=helps[name], formatter_class=fmt)
-        q.add_argument("run", help="run folder written by neurocwm fit --model cwm")
-        q.add_argument("images", nargs="+", metavar="IMAGES",
-                       help="frame0 frame1 image files (a 3-frame model also takes three: context first), "
-                            "or one folder of frames" + (" (or a single image)" if name == "segment" else ""))
-        q.add_argument("--start", type=int, default=0, help="with a folder: index of frame 0 among its sorted images")
-        q.add_argument("--resize", action="store_true", help="centre-crop to a square and resize to the model's input size (otherwise sizes must match)")
-        q.add_argument("--out", default=None, help="output folder (default ./cwm-<readout>)")
-        q.add_argument("--seed", type=int, default=0, help="seed of the random masks")
-        q.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
-        q.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-        if name == "predict":
-            q.add_argument("--visible-fraction", type=float, default=None, help="revealed fraction of frame-1 patches (default: the run's readout_visible, 0.1)")
-            q.add_argument("--n-visible", type=int, default=None, help="revealed frame-1 patches (overrides --visible-fraction)")
-        if name == "flow":
-            q.add_argument("--method", choices=("tracer", "jacobian"), default="tracer")
-            q.add_argument("--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)")
-            _tracer_options(q)
-            q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
-            q.add_argument("--tracers-per-image", type=int, default=1,
-                           help="tracer: up to this many points share one perturbed frame when more than "
-                                "2 x search radius + 9 px apart (fewer forward passes; an approximation; "
-                                "needs a --search-radius >= 0)")
-        if name == "segment":
-            q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
-            q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
-            q.add_argument("--min-move", type=int, default=2, help="shortest counterfactual move (px)")
-            q.add_argument("--max-move", type=int, default=3, help="largest counterfactual move along each axis (px)")
-            q.add_argument("--threshold", type=float, default=0.35, help="normalised-motion threshold of the segment")
-            q.add_argument("--flow-stride", type=int, default=None,
-                           help="grid spacing (px) of the flow probe that measures each counterfactual "
-                                "(default: the patch size)")
-            q.add_argument("--flow-radius", type=float, default=None,
-                           help="search radius (px) of that probe (default: the whole frame)")
-            q.add_argument("--tracers-per-image", type=int, default=1,
-                           help="probe tracers sharing one perturbed frame (needs --flow-radius; see cwm flow)")
-            q.add_argument("--snap", action="store_true", help="average the motion over fine Felzenszwalb superpixels before thresholding, so the edges follow image edges")
-        if name == "keypoints":
-            q.add_argument("--k", type=int, default=8, help="keypoints to select")
-            q.add_argument("--n-candidates", type=int, default=16, help="highest-error patches tried per round")
-        q.set_defaults(func=run)
+        _add_readout(cmds, name, helps[name], fmt)
+    _add_eval(cmds, fmt)
 
+
+def _add_readout(cmds, name: str, help_text: str, fmt) -> None:
+    """The parser of one readout sub-command (``predict``, ``flow``, ``segment``, ``keypoints``)."""
+    q = cmds.add_parser(name, help=help_text, description=help_text, formatter_class=fmt)
+    q.add_argument("run", help="run folder written by neurocwm fit --model cwm")
+    q.add_argument("images", nargs="+", metavar="IMAGES",
+                   help="frame0 frame1 image files (a 3-frame model also takes three: context first), "
+                        "or one folder of frames" + (" (or a single image)" if name == "segment" else ""))
+    q.add_argument("--start", type=int, default=0, help="with a folder: index of frame 0 among its sorted images")
+    q.add_argument("--resize", action="store_true", help="centre-crop to a square and resize to the model's input size (otherwise sizes must match)")
+    q.add_argument("--out", default=None, help="output folder (default ./cwm-<readout>)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the random masks")
+    q.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
+    q.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    if name == "predict":
+        q.add_argument("--visible-fraction", type=float, default=None, help="revealed fraction of frame-1 patches (default: the run's readout_visible, 0.1)")
+        q.add_argument("--n-visible", type=int, default=None, help="revealed frame-1 patches (overrides --visible-fraction)")
+    if name == "flow":
+        q.add_argument("--method", choices=("tracer", "jacobian"), default="tracer")
+        q.add_argument("--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)")
+        _tracer_options(q)
+        q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
+        q.add_argument("--tracers-per-image", type=int, default=1,
+                       help="tracer: up to this many points share one perturbed frame when more than "
+                            "2 x search radius + 9 px apart (fewer forward passes; an approximation; "
+                            "needs a --search-radius >= 0)")
+    if name == "segment":
+        q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
+        q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
+        q.add_argument("--min-move", type=int, default=2, help="shortest counterfactual move (px)")
+        q.add_argument("--max-move", type=int, default=3, help="largest counterfactual move along each axis (px)")
+        q.add_argument("--threshold", type=float, default=0.35, help="normalised-motion threshold of the segment")
+        q.add_argument("--flow-stride", type=int, default=None,
+                       help="grid spacing (px) of the flow probe that measures each counterfactual "
+                            "(default: the patch size)")
+        q.add_argument("--flow-radius", type=float, default=None,
+                       help="search radius (px) of that probe (default: the whole frame)")
+        q.add_argument("--tracers-per-image", type=int, default=1,
+                       help="probe tracers sharing one perturbed frame (needs --flow-radius; see cwm flow)")
+        q.add_argument("--snap", action="store_true", help="average the motion over fine Felzenszwalb superpixels before thresholding, so the edges follow image edges")
+    if name == "keypoints":
+        q.add_argument("--k", type=int, default=8, help="keypoints to select")
+        q.add_argument("--n-candidates", type=int, default=16, help="highest-error patches tried per round")
+    q.set_defaults(func=run)
+
+
+def _add_eval(cmds, fmt) -> None:
+    """The parser of ``cwm eval``."""
     e = cmds.add_parser("eval", help="evaluate on held-out generated videos against classical baselines", formatter_class=fmt,
                         description="Flow (EPE, TAP <delta_avg, by motion size and object/background), occlusion (accuracy, F1), "
                                     "segment IoU and the keypoint error-reduction curve on held-out generated videos (fixed seeds), "
