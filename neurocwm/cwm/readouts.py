@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from neurocwm.images import channels_last
 from neurocwm.progress import progress_bar as tqdm
 
 from .masking import count_for_fraction, sample_visible
@@ -380,7 +381,7 @@ def snap_to_superpixels(motion, image, *, threshold: float = SEGMENT_THRESHOLD, 
     motion = np.asarray(motion, dtype=np.float64)
     img = np.asarray(image, dtype=np.float64)
     if img.ndim == 3 and img.shape[0] == 3 and img.shape[-1] != 3:
-        img = img.transpose(1, 2, 0)
+        img = channels_last(img)
     if img.shape[:2] != motion.shape or img.ndim != 3:
         raise ValueError(f"image {img.shape} and motion {motion.shape} must cover the same H x W")
     labels = felzenszwalb(img, scale=scale, sigma=sigma, min_size=min_size)
