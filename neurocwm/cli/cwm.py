@@ -387,17 +387,13 @@ def run_tapvid(args: argparse.Namespace) -> int:
     radius = readout_radius(args.search_radius, run_.config)
     tracer = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "search_radius": radius,
               "tracers_per_image": args.tracers_per_image, "seed": 0 if args.seed is None else args.seed}
-    per_video, t0 = [], time.perf_counter()
-    for v in videos:
-        tracks, occ = tapvid.track_queries(run_.model, v["video"], v["query_points"],
-                                           occlusion_threshold=args.occlusion_threshold, progress=args.progress,
-                                           **tracer)
-        m = tapvid.compute_metrics(v["query_points"], v["occluded"], v["target_points"], occ, tracks)
-        per_video.append({"name": v["name"], "n_queries": int(len(v["query_points"])),
-                          "n_frames": int(v["video"].shape[0]), **m})
-        print(f"{v['name']}: AJ {m['average_jaccard']:.3f}, <delta_avg {m['average_pts_within_thresh']:.3f}, "
+    def show(m: dict) -> None:
+        print(f"{m['name']}: AJ {m['average_jaccard']:.3f}, <delta_avg {m['average_pts_within_thresh']:.3f}, "
               f"OA {m['occlusion_accuracy']:.3f}")
-    mean = tapvid.average_metrics([{k: x for k, x in m.items() if isinstance(x, float)} for m in per_video])
+
+    t0 = time.perf_counter()
+    per_video, mean = tapvid.evaluate_tapvid(run_.model, videos, occlusion_threshold=args.occlusion_threshold,
+                                             progress=args.progress, on_video=show, **tracer)
     out = Path(args.out) if args.out else Path(args.run) / "eval"
     settings = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
     write_json(out / "tapvid.json", {
