@@ -176,8 +176,9 @@ def test_evaluate_tapvid_scores_each_video_and_averages():
     gt = np.stack([starts[i] + np.arange(3)[:, None] * d for i in range(2)])
     far = gt.copy()
     far[:, 1:] += 40.0  # every scored target 40 px off: nothing within 16 px
-    videos = [{"name": "exact", "video": video, "query_points": qp, "target_points": gt, "occluded": np.zeros((2, 3), bool)},
-              {"name": "off", "video": video, "query_points": qp, "target_points": far, "occluded": np.zeros((2, 3), bool)}]
+    clean = np.zeros((2, 3), bool)
+    videos = [{"name": "exact", "video": video, "query_points": qp, "target_points": gt, "occluded": clean},
+              {"name": "off", "video": video, "query_points": qp, "target_points": far, "occluded": clean}]
     seen = []
     per_video, mean = tapvid.evaluate_tapvid(_RollOracle([(t, -t) for t in range(-3, 4)]), videos, on_video=seen.append,
                                              n_masks=2, search_radius=12.0)
