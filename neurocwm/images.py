@@ -44,6 +44,7 @@ __all__ = [
     "is_image_file",
     "read_rgb",
     "channels_first",
+    "channels_last",
     "resize_images",
     "normalize",
     "StimulusImages",
@@ -162,6 +163,26 @@ def channels_first(images: np.ndarray) -> np.ndarray:
     if a.ndim < 3:
         raise ValueError(f"images must have shape (..., H, W, C), got shape {a.shape}")
     return np.ascontiguousarray(np.moveaxis(a, -1, -3))
+
+
+def channels_last(images) -> np.ndarray:
+    """Move the channel axis from third-last to last: ``(..., C, H, W)`` -> ``(..., H, W, C)``.
+
+    The inverse of :func:`channels_first`, for writing or drawing what a model produced. A torch
+    tensor is moved to the CPU first; the result is a C-contiguous numpy array of the same dtype.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or torch.Tensor, shape (..., C, H, W), at least 3-D
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., H, W, C)
+    """
+    a = images.detach().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)  # a torch tensor
+    if a.ndim < 3:
+        raise ValueError(f"images must have shape (..., C, H, W), got shape {a.shape}")
+    return np.ascontiguousarray(np.moveaxis(a, -3, -1))
 
 
 def resize_images(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:

@@ -163,3 +163,27 @@ def test_synthetic_video_is_tracked_exactly():
     np.testing.assert_allclose(tracks[:, -1], gt[:, -1], atol=1e-4)
     m = tapvid.compute_metrics(qp, occ, gt, pocc, tracks)
     assert m["average_jaccard"] == 1.0 and m["occlusion_accuracy"] == 1.0
+
+
+def test_evaluate_tapvid_scores_each_video_and_averages():
+    """Two videos tracked exactly by the oracle, one shifted target: per-video records in order, their mean."""
+    rng = np.random.default_rng(1)
+    base = np.kron(rng.random((64, 64, 3)), np.ones((4, 4, 1))).astype(np.float32)
+    d = np.array([4, -4])
+    video = np.stack([np.roll(base, (t * d[1], t * d[0]), (0, 1)) for t in range(3)])
+    starts = np.array([[82.0, 90.0], [130.0, 150.0]])
+    qp = np.stack([np.zeros(2), starts[:, 1], starts[:, 0]], 1)
+    gt = np.stack([starts[i] + np.arange(3)[:, None] * d for i in range(2)])
+    far = gt.copy()
+    far[:, 1:] += 40.0  # every scored target 40 px off: nothing within 16 px
+    clean = np.zeros((2, 3), bool)
+    videos = [{"name": "exact", "video": video, "query_points": qp, "target_points": gt, "occluded": clean},
+              {"name": "off", "video": video, "query_points": qp, "target_points": far, "occluded": clean}]
+    seen = []
+    per_video, mean = tapvid.evaluate_tapvid(_RollOracle([(t, -t) for t in range(-3, 4)]), videos, on_video=seen.append,
+                                             n_masks=2, search_radius=12.0)
+    assert [r["name"] for r in per_video] == ["exact", "off"] and seen == per_video
+    assert per_video[0]["n_queries"] == 2 and per_video[0]["n_frames"] == 3
+    assert per_video[0]["average_jaccard"] == 1.0 and per_video[1]["average_pts_within_thresh"] == 0.0
+    assert mean["average_jaccard"] == pytest.approx((1.0 + per_video[1]["average_jaccard"]) / 2)
+    assert mean["average_pts_within_thresh"] == pytest.approx(0.5)

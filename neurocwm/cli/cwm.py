@@ -57,48 +57,57 @@ def add_parser(sub) -> None:
         "keypoints": "greedy keypoints: the frame-1 patches that most reduce the prediction error",
     }
     for name in READOUTS:
-        q = cmds.add_parser(name, help=helps[name], description=helps[name], formatter_class=fmt)
-        q.add_argument("run", help="run folder written by neurocwm fit --model cwm")
-        q.add_argument("images", nargs="+", metavar="IMAGES",
-                       help="frame0 frame1 image files (a 3-frame model also takes three: context first), "
-                            "or one folder of frames" + (" (or a single image)" if name == "segment" else ""))
-        q.add_argument("--start", type=int, default=0, help="with a folder: index of frame 0 among its sorted images")
-        q.add_argument("--resize", action="store_true", help="centre-crop to a square and resize to the model's input size (otherwise sizes must match)")
-        q.add_argument("--out", default=None, help="output folder (default ./cwm-<readout>)")
-        q.add_argument("--seed", type=int, default=0, help="seed of the random masks")
-        q.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
-        q.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-        if name == "predict":
-            q.add_argument("--visible-fraction", type=float, default=None, help="revealed fraction of frame-1 patches (default: the run's readout_visible, 0.1)")
-            q.add_argument("--n-visible", type=int, default=None, help="revealed frame-1 patches (overrides --visible-fraction)")
-        if name == "flow":
-            q.add_argument("--method", choices=("tracer", "jacobian"), default="tracer")
-            q.add_argument("--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)")
-            _tracer_options(q)
-            q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
-            q.add_argument("--tracers-per-image", type=int, default=1,
-                           help="tracer: up to this many points share one perturbed frame when more than "
-                                "2 x search radius + 9 px apart (fewer forward passes; an approximation; "
-                                "needs a --search-radius >= 0)")
-        if name == "segment":
-            q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
-            q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
-            q.add_argument("--min-move", type=int, default=2, help="shortest counterfactual move (px)")
-            q.add_argument("--max-move", type=int, default=3, help="largest counterfactual move along each axis (px)")
-            q.add_argument("--threshold", type=float, default=0.35, help="normalised-motion threshold of the segment")
-            q.add_argument("--flow-stride", type=int, default=None,
-                           help="grid spacing (px) of the flow probe that measures each counterfactual "
-                                "(default: the patch size)")
-            q.add_argument("--flow-radius", type=float, default=None,
-                           help="search radius (px) of that probe (default: the whole frame)")
-            q.add_argument("--tracers-per-image", type=int, default=1,
-                           help="probe tracers sharing one perturbed frame (needs --flow-radius; see cwm flow)")
-            q.add_argument("--snap", action="store_true", help="average the motion over fine Felzenszwalb superpixels before thresholding, so the edges follow image edges")
-        if name == "keypoints":
-            q.add_argument("--k", type=int, default=8, help="keypoints to select")
-            q.add_argument("--n-candidates", type=int, default=16, help="highest-error patches tried per round")
-        q.set_defaults(func=run)
+        _add_readout(cmds, name, helps[name], fmt)
+    _add_eval(cmds, fmt)
 
+
+def _add_readout(cmds, name: str, help_text: str, fmt) -> None:
+    """The parser of one readout sub-command (``predict``, ``flow``, ``segment``, ``keypoints``)."""
+    q = cmds.add_parser(name, help=help_text, description=help_text, formatter_class=fmt)
+    q.add_argument("run", help="run folder written by neurocwm fit --model cwm")
+    q.add_argument("images", nargs="+", metavar="IMAGES",
+                   help="frame0 frame1 image files (a 3-frame model also takes three: context first), "
+                        "or one folder of frames" + (" (or a single image)" if name == "segment" else ""))
+    q.add_argument("--start", type=int, default=0, help="with a folder: index of frame 0 among its sorted images")
+    q.add_argument("--resize", action="store_true", help="centre-crop to a square and resize to the model's input size (otherwise sizes must match)")
+    q.add_argument("--out", default=None, help="output folder (default ./cwm-<readout>)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the random masks")
+    q.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
+    q.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    if name == "predict":
+        q.add_argument("--visible-fraction", type=float, default=None, help="revealed fraction of frame-1 patches (default: the run's readout_visible, 0.1)")
+        q.add_argument("--n-visible", type=int, default=None, help="revealed frame-1 patches (overrides --visible-fraction)")
+    if name == "flow":
+        q.add_argument("--method", choices=("tracer", "jacobian"), default="tracer")
+        q.add_argument("--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)")
+        _tracer_options(q)
+        q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
+        q.add_argument("--tracers-per-image", type=int, default=1,
+                       help="tracer: up to this many points share one perturbed frame when more than "
+                            "2 x search radius + 9 px apart (fewer forward passes; an approximation; "
+                            "needs a --search-radius >= 0)")
+    if name == "segment":
+        q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
+        q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
+        q.add_argument("--min-move", type=int, default=2, help="shortest counterfactual move (px)")
+        q.add_argument("--max-move", type=int, default=3, help="largest counterfactual move along each axis (px)")
+        q.add_argument("--threshold", type=float, default=0.35, help="normalised-motion threshold of the segment")
+        q.add_argument("--flow-stride", type=int, default=None,
+                       help="grid spacing (px) of the flow probe that measures each counterfactual "
+                            "(default: the patch size)")
+        q.add_argument("--flow-radius", type=float, default=None,
+                       help="search radius (px) of that probe (default: the whole frame)")
+        q.add_argument("--tracers-per-image", type=int, default=1,
+                       help="probe tracers sharing one perturbed frame (needs --flow-radius; see cwm flow)")
+        q.add_argument("--snap", action="store_true", help="average the motion over fine Felzenszwalb superpixels before thresholding, so the edges follow image edges")
+    if name == "keypoints":
+        q.add_argument("--k", type=int, default=8, help="keypoints to select")
+        q.add_argument("--n-candidates", type=int, default=16, help="highest-error patches tried per round")
+    q.set_defaults(func=run)
+
+
+def _add_eval(cmds, fmt) -> None:
+    """The parser of ``cwm eval``."""
     e = cmds.add_parser("eval", help="evaluate on held-out generated videos against classical baselines", formatter_class=fmt,
                         description="Flow (EPE, TAP <delta_avg, by motion size and object/background), occlusion (accuracy, F1), "
                                     "segment IoU and the keypoint error-reduction curve on held-out generated videos (fixed seeds), "
@@ -244,10 +253,9 @@ def _parse_point(text: str, size: int):
 # ----------------------------------------------------------------------------- readouts
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
 
-    from neurocwm.cwm import readouts, viz
-    from neurocwm.cwm.model import copy_frame0_mse
+    from neurocwm.cwm import apply, viz
+    from neurocwm.images import channels_last
 
     if args.cwm_command == "segment" and args.min_move > args.max_move:
         raise ValueError(f"--min-move {args.min_move} is larger than --max-move {args.max_move}")
@@ -260,8 +268,7 @@ def run(args: argparse.Namespace) -> int:
         model.context = frames[:-2]
         frames = frames[-2:]
     out = Path(args.out or f"cwm-{args.cwm_command}")  # created with the first file, once the inputs have passed
-    f0 = frames[0].permute(1, 2, 0).numpy()
-    f1 = frames[1].permute(1, 2, 0).numpy()
+    f0, f1 = channels_last(frames)
     cmd = args.cwm_command
     settings = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
     settings.update(run=str(Path(args.run).resolve()), weights=str(run_.weights))
@@ -272,67 +279,44 @@ def run(args: argparse.Namespace) -> int:
         frac = float(cfg.get("readout_visible", 0.1) if args.visible_fraction is None else args.visible_fraction)
         if args.n_visible is not None and not 0 <= args.n_visible <= g * g:
             raise ValueError(f"--n-visible must be in [0, {g * g}], got {args.n_visible}")
-        pred, vis = readouts.factual_prediction(model, frames, visible_fraction=frac, n_visible=args.n_visible, seed=args.seed)
-        hid = (~vis).float().view(g, g).repeat_interleave(p, 0).repeat_interleave(p, 1)
-        mse = float((((pred - frames[1]) ** 2).mean(0) * hid).sum() / hid.sum().clamp_min(1))
-        copy = float(copy_frame0_mse(frames[None], vis[None], p))
-        pred_np = pred.permute(1, 2, 0).numpy()
-        _write_npz(out / "predict.npz", prediction=pred_np, visible=vis.numpy(), hidden_mse=mse, copy_frame0_mse=copy, **common)
-        viz.save_png(viz.prediction_figure(f0, f1, pred_np, vis.numpy(), p), out / "predict.png")
-        print(f"hidden-patch MSE {mse:.4f} (copy frame 0: {copy:.4f}) with {int(vis.sum())}/{g * g} patches revealed")
+        r = apply.predict_readout(model, frames, visible_fraction=frac, n_visible=args.n_visible, seed=args.seed)
+        _write_npz(out / "predict.npz", **r, **common)
+        viz.save_png(viz.prediction_figure(f0, f1, r["prediction"], r["visible"], p), out / "predict.png")
+        print(f"hidden-patch MSE {r['hidden_mse']:.4f} (copy frame 0: {r['copy_frame0_mse']:.4f}) "
+              f"with {int(r['visible'].sum())}/{g * g} patches revealed")
     elif cmd == "flow":
         stride = p if args.stride is None else args.stride
         if stride < 1 or stride > size:
             raise ValueError(f"--stride must be in [1, {size}], got {stride}")
-        centres = np.arange(stride // 2, size, stride, dtype=np.float32)
-        gx, gy = np.meshgrid(centres, centres)
-        pts = np.stack([gx.ravel(), gy.ravel()], 1)
-        extra = {}
+        opts = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "seed": args.seed}
         if args.method == "tracer":
-            radius = args.search_radius if args.search_radius is not None else cfg.get("readout_radius", 14.0)
-            radius = None if radius is None or radius < 0 else float(radius)
-            res = readouts.tracer_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, search_radius=radius,
-                                       hidden_target=args.hidden_target, static_contrast=args.static_contrast, zoom_iters=args.zoom_iters,
-                                       mixture_fit=args.mixture_fit, seed=args.seed,
-                                       tracers_per_image=args.tracers_per_image)
-            flow = res.flow_argmax.numpy()
-            occ = readouts.occlusion_from_tracer(res, args.occlusion_threshold).numpy()
-            extra = {"flow_soft": res.flow_soft.numpy(), "visibility": res.visibility.numpy(), "occluded": occ, "n_passes": res.n_passes}
-        else:
-            jf, _ = readouts.jacobian_flow(model, frames, pts, n_masks=args.n_masks, visible_fraction=args.visible_fraction, seed=args.seed)
-            flow, occ = jf.numpy(), None
-        grid_flow = torch.from_numpy(flow.reshape(len(centres), len(centres), 2)).permute(2, 0, 1)[None]
-        dense = torch.nn.functional.interpolate(grid_flow, size=(size, size), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
-        _write_npz(out / "flow.npz", points=pts, flow=flow, dense_flow=dense, method=args.method, **extra, **common)
-        viz.save_png(viz.flow_figure(f0, f1, pts, flow, dense, occ, title="tracer (two-part fit)" if args.method == "tracer" and args.mixture_fit else args.method), out / "flow.png")
-        mag = np.linalg.norm(flow, axis=1)
-        print(f"{args.method} flow at {len(pts)} points: median |flow| {np.median(mag):.2f} px, max {mag.max():.2f} px" + (f", {int(occ.sum())} occluded" if occ is not None else ""))
+            opts.update(search_radius=apply.readout_radius(args.search_radius, cfg), hidden_target=args.hidden_target,
+                        static_contrast=args.static_contrast, zoom_iters=args.zoom_iters, mixture_fit=args.mixture_fit,
+                        tracers_per_image=args.tracers_per_image)
+        r = apply.flow_readout(model, frames, method=args.method, stride=stride, occlusion_threshold=args.occlusion_threshold, **opts)
+        occ = r.get("occluded")
+        _write_npz(out / "flow.npz", method=args.method, **r, **common)
+        title = "tracer (two-part fit)" if args.method == "tracer" and args.mixture_fit else args.method
+        viz.save_png(viz.flow_figure(f0, f1, r["points"], r["flow"], r["dense_flow"], occ, title=title), out / "flow.png")
+        mag = np.linalg.norm(r["flow"], axis=1)
+        print(f"{args.method} flow at {len(r['points'])} points: median |flow| {np.median(mag):.2f} px, max {mag.max():.2f} px"
+              + (f", {int(occ.sum())} occluded" if occ is not None else ""))
     elif cmd == "segment":
         pts = np.array([_parse_point(t, size) for t in args.point] if args.point else [((size - 1) / 2, (size - 1) / 2)], np.float32)
-        masks, motions = [], []
-        for i, pt in enumerate(pts):
-            m, mo = readouts.spelke_segment(model, frames[0], pt, n_samples=args.n_samples, min_move=args.min_move, max_move=args.max_move,
-                                            threshold=args.threshold, seed=args.seed + i, progress=True,
-                                            flow_stride=args.flow_stride, flow_search_radius=args.flow_radius,
-                                            tracers_per_image=args.tracers_per_image)
-            masks.append(readouts.snap_to_superpixels(mo.numpy(), frames[0].numpy(), threshold=args.threshold) if args.snap else m.numpy())
-            motions.append(mo.numpy())
-        masks_a, motion_a = np.stack(masks), np.stack(motions)
+        masks_a, motion_a = apply.segment_readout(
+            model, frames[0], pts, snap=args.snap, threshold=args.threshold, seed=args.seed, n_samples=args.n_samples,
+            min_move=args.min_move, max_move=args.max_move, progress=True, flow_stride=args.flow_stride,
+            flow_search_radius=args.flow_radius, tracers_per_image=args.tracers_per_image)
         _write_npz(out / "segment.npz", points=pts, masks=masks_a, motion=motion_a, **common)
         viz.save_png(viz.segment_figure(f0, pts, masks_a, motion_a), out / "segment.png")
         print(f"segments of {len(pts)} point(s): " + ", ".join(f"{int(m.sum())} px" for m in masks_a))
     elif cmd == "keypoints":
         if not 1 <= args.k < g * g:
             raise ValueError(f"--k must be in [1, {g * g - 1}], got {args.k}")
-        kp, errs = readouts.greedy_keypoints(model, frames, args.k, n_candidates=args.n_candidates)
-        kp_a = np.asarray(kp, np.int64)
-        xy = np.stack([(kp_a % g) * p + (p - 1) / 2, (kp_a // g) * p + (p - 1) / 2], 1).astype(np.float32)
-        vis = torch.zeros(1, g * g, dtype=torch.bool)
-        vis[0, kp_a] = True
-        pred = readouts.predict_batched(model, frames[None], vis)[0].permute(1, 2, 0).numpy()
-        _write_npz(out / "keypoints.npz", keypoints=kp_a, keypoints_xy=xy, errors=errs.numpy(), prediction=pred, **common)
-        viz.save_png(viz.keypoint_figure(f1, pred, xy, errs.numpy(), p), out / "keypoints.png")
-        print(f"{args.k} keypoints; hidden-pixel MSE {float(errs[0]):.4f} -> {float(errs[-1]):.4f}")
+        r = apply.keypoint_readout(model, frames, args.k, n_candidates=args.n_candidates)
+        _write_npz(out / "keypoints.npz", **r, **common)
+        viz.save_png(viz.keypoint_figure(f1, r["prediction"], r["keypoints_xy"], r["errors"], p), out / "keypoints.png")
+        print(f"{args.k} keypoints; hidden-pixel MSE {float(r['errors'][0]):.4f} -> {float(r['errors'][-1]):.4f}")
     print(f"wrote {out / (cmd + '.npz')} and {out / (cmd + '.png')}")
     return 0
 
@@ -341,6 +325,7 @@ def run(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     import sys
 
+    from neurocwm.cwm.apply import readout_radius
     from neurocwm.cwm.eval import EVAL_SEED, evaluate_flow, evaluate_keypoints, evaluate_segments, save_results
 
     for name in ("n_pairs", "points_per_pair", "n_masks"):
@@ -363,8 +348,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print('note: OpenCV is not installed, so Farneback and DIS are left out; pip install "neurocwm[cwm]"', file=sys.stderr)
     if not 0 < args.visible_fraction < 1:
         raise ValueError(f"--visible-fraction must be in (0, 1), got {args.visible_fraction}")
-    radius = args.search_radius if args.search_radius is not None else run_.config.get("readout_radius", 14.0)
-    radius = None if radius is None or radius < 0 else float(radius)
+    radius = readout_radius(args.search_radius, run_.config)
     tracer = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "search_radius": radius, "hidden_target": args.hidden_target,
               "static_contrast": args.static_contrast, "zoom_iters": args.zoom_iters}
     results = evaluate_flow(model, n_pairs=args.n_pairs, points_per_pair=args.points_per_pair, seed=seed,
@@ -391,6 +375,7 @@ def run_tapvid(args: argparse.Namespace) -> int:
     import numpy as np
 
     from neurocwm.cwm import tapvid
+    from neurocwm.cwm.apply import readout_radius
     from topography.fileio import write_json
 
     if args.tapvid_max_videos is not None and args.tapvid_max_videos < 1:
@@ -399,21 +384,16 @@ def run_tapvid(args: argparse.Namespace) -> int:
         raise ValueError(f"--visible-fraction must be in (0, 1), got {args.visible_fraction}")
     run_ = load_cwm(args.run, args.checkpoint, args.device)
     videos = tapvid.load_tapvid(args.tapvid, max_videos=args.tapvid_max_videos)
-    radius = args.search_radius if args.search_radius is not None else run_.config.get("readout_radius", 14.0)
-    radius = None if radius is None or radius < 0 else float(radius)
+    radius = readout_radius(args.search_radius, run_.config)
     tracer = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "search_radius": radius,
               "tracers_per_image": args.tracers_per_image, "seed": 0 if args.seed is None else args.seed}
-    per_video, t0 = [], time.perf_counter()
-    for v in videos:
-        tracks, occ = tapvid.track_queries(run_.model, v["video"], v["query_points"],
-                                           occlusion_threshold=args.occlusion_threshold, progress=args.progress,
-                                           **tracer)
-        m = tapvid.compute_metrics(v["query_points"], v["occluded"], v["target_points"], occ, tracks)
-        per_video.append({"name": v["name"], "n_queries": int(len(v["query_points"])),
-                          "n_frames": int(v["video"].shape[0]), **m})
-        print(f"{v['name']}: AJ {m['average_jaccard']:.3f}, <delta_avg {m['average_pts_within_thresh']:.3f}, "
+    def show(m: dict) -> None:
+        print(f"{m['name']}: AJ {m['average_jaccard']:.3f}, <delta_avg {m['average_pts_within_thresh']:.3f}, "
               f"OA {m['occlusion_accuracy']:.3f}")
-    mean = tapvid.average_metrics([{k: x for k, x in m.items() if isinstance(x, float)} for m in per_video])
+
+    t0 = time.perf_counter()
+    per_video, mean = tapvid.evaluate_tapvid(run_.model, videos, occlusion_threshold=args.occlusion_threshold,
+                                             progress=args.progress, on_video=show, **tracer)
     out = Path(args.out) if args.out else Path(args.run) / "eval"
     settings = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
     write_json(out / "tapvid.json", {

@@ -25,6 +25,7 @@ consistency of TV-L1. Every method's compute is reported per point.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -35,8 +36,9 @@ from neurocwm.progress import progress_bar as tqdm
 from neurocwm.images import channels_first
 from topography.fileio import write_json, write_text
 
+from .masking import hidden_pixels
 from .readouts import SEGMENT_THRESHOLD, greedy_keypoints, jacobian_flow, predict_batched, snap_to_superpixels, spelke_segment, tracer_flow
-from .video import SceneConfig, SyntheticVideos
+from .scenes import SceneConfig, SyntheticVideos
 
 __all__ = [
     "EVAL_SEED",
@@ -285,23 +287,22 @@ def evaluate_flow(
         raise ValueError(f"scene size {scene.size} differs from the model's input size {size}")
     if n_pairs < 1 or points_per_pair < 1:
         raise ValueError(f"n_pairs and points_per_pair must be >= 1, got {n_pairs}, {points_per_pair}")
-    dense = {"tvl1": tvl1_flow, **opencv_flows()}
-    available = ["zero", "block_matching", *dense]
+    baselines = _baseline_methods()
+    available = list(baselines)
     methods = list(available if methods is None else methods)
     bad = [m for m in methods if m not in available]
     if bad:
         raise ValueError(f"unknown or unavailable methods {bad}; available: {available}")
     tk = {"n_masks": 8, **(tracer_kwargs or {})}
+    table = [((m,), baselines[m]) for m in methods]
+    if model is not None:
+        table += _cwm_methods(model, tk, mixture=mixture, jacobian=jacobian)
+    columns = [c for cols, _ in table for c in cols]
+    order = [c for c in columns if not c.startswith(("cwm_", "optcwm_"))] + [c for c in _CWM_COLUMNS if c in columns]
+    preds: dict[str, list] = {m: [] for m in order}
+    secs: dict[str, float] = {m: 0.0 for m in order}
     data = SyntheticVideos(scene, seed=seed)
     rng = np.random.default_rng(seed)
-    preds: dict[str, list] = {m: [] for m in methods}
-    secs: dict[str, float] = {m: 0.0 for m in methods}
-    from .optcwm import OptCWM, learned_tracer_flow
-
-    learned = isinstance(model, OptCWM)
-    cwm_names = ["cwm_tracer", "cwm_tracer_soft"] + (["cwm_tracer_mixture"] if mixture else []) + (["cwm_jacobian"] if jacobian else []) + (["optcwm_tracer", "optcwm_tracer_soft"] if learned else []) if model is not None else []
-    for m in cwm_names:
-        preds[m], secs[m] = [], 0.0
     gts, occ, obj, vis_score, fb_occ = [], [], [], [], []
     for i in tqdm(range(n_pairs), disable=not progress, desc="cwm eval"):
         item = data[i]
@@ -310,86 +311,27 @@ def evaluate_flow(
         gts.append(item["flow"][ij])
         occ.append(item["occluded"][ij])
         obj.append(item["ids"][ij] > 0)
-        f0, f1 = item["frames"]
-        for m in methods:
-            t0 = time.perf_counter()
-            if m == "zero":
-                p = np.zeros((len(pts), 2), np.float32)
-            elif m == "block_matching":
-                p = block_matching_flow(f0, f1, pts)
-            else:
-                p = _bilinear(dense[m](f0, f1), pts)
-            secs[m] += time.perf_counter() - t0
-            preds[m].append(p)
-            if m == "tvl1":
-                fb = fb_occlusion(tvl1_flow(f0, f1), tvl1_flow(f1, f0))
-                fb_occ.append(fb[ij])
-        if model is not None:
-            frames = torch.from_numpy(channels_first(item["frames"]))
-            t0 = time.perf_counter()
-            res = tracer_flow(model, frames, pts, seed=seed + i, **tk)
-            dt = time.perf_counter() - t0
-            secs["cwm_tracer"] += dt
-            secs["cwm_tracer_soft"] += dt
-            preds["cwm_tracer"].append(res.flow_argmax.numpy())
-            preds["cwm_tracer_soft"].append(res.flow_soft.numpy())
-            vis_score.append(res.visibility.numpy())
-            if mixture:
-                t0 = time.perf_counter()
-                mres = tracer_flow(model, frames, pts, seed=seed + i, **{**tk, "mixture_fit": True, "static_contrast": False, "zoom_iters": 0})
-                secs["cwm_tracer_mixture"] += time.perf_counter() - t0
-                preds["cwm_tracer_mixture"].append(mres.flow_argmax.numpy())
-            if learned:
-                lk = {k: v for k, v in tk.items() if k in ("n_masks", "visible_fraction", "search_radius", "inv_temp")}
-                t0 = time.perf_counter()
-                lres = learned_tracer_flow(model, frames, pts, seed=seed + i, **lk)
-                dt = time.perf_counter() - t0
-                secs["optcwm_tracer"] += dt
-                secs["optcwm_tracer_soft"] += dt
-                preds["optcwm_tracer"].append(lres.flow_argmax.numpy())
-                preds["optcwm_tracer_soft"].append(lres.flow_soft.numpy())
-            if jacobian:
-                t0 = time.perf_counter()
-                jf, _ = jacobian_flow(model.base if learned else model, frames, pts, seed=seed + i)
-                secs["cwm_jacobian"] += time.perf_counter() - t0
-                preds["cwm_jacobian"].append(jf.numpy())
-    gt = np.concatenate(gts)
-    occluded = np.concatenate(occ)
-    is_obj = np.concatenate(obj)
-    mag = np.linalg.norm(gt, axis=1)
-    n_points = len(gt)
-    summary: dict[str, dict] = {}
-    for m, plist in preds.items():
-        p = np.concatenate(plist)
-        vis = ~occluded
-        rows = {"all": flow_metrics(p[vis], gt[vis], size)}
-        for lo, hi in MOTION_BINS:
-            sel = vis & (mag > lo) & (mag <= hi) if lo > 0 else vis & (mag <= hi)
-            rows[f"motion {lo:g}-{hi:g}"] = flow_metrics(p[sel], gt[sel], size)
-        rows["object"] = flow_metrics(p[vis & is_obj], gt[vis & is_obj], size)
-        rows["background"] = flow_metrics(p[vis & ~is_obj], gt[vis & ~is_obj], size)
-        rows["object, motion >= 3"] = flow_metrics(p[vis & is_obj & (mag >= 3)], gt[vis & is_obj & (mag >= 3)], size)
-        summary[m] = rows
+        pair = _Pair(item["frames"][0], item["frames"][1], torch.from_numpy(channels_first(item["frames"])), pts, seed + i)
+        for cols, fn in table:
+            flows, visibility = _timed(secs, cols, fn, pair)
+            for c, f in zip(cols, flows):
+                preds[c].append(f)
+            if visibility is not None:
+                vis_score.append(visibility)
+            if cols == ("tvl1",):
+                fb_occ.append(fb_occlusion(tvl1_flow(pair.f0, pair.f1), tvl1_flow(pair.f1, pair.f0))[ij])
+    gt, occluded, is_obj = np.concatenate(gts), np.concatenate(occ), np.concatenate(obj)
+    summary = {m: _flow_splits(np.concatenate(plist), gt, occluded, is_obj, size) for m, plist in preds.items()}
     occlusion: dict[str, dict] = {"always_visible": occlusion_metrics(np.zeros_like(occluded), occluded)}
     settings = {"n_pairs": n_pairs, "points_per_pair": points_per_pair, "seed": seed, "scene": scene.__dict__, "tracer": tk, "mixture": bool(mixture),
-                "missing_baselines": [] if "farneback" in dense else ["farneback", "dis", "dis_x4"]}
+                "missing_baselines": [] if "farneback" in baselines else ["farneback", "dis", "dis_x4"]}
     if fb_occ:
         occlusion["tvl1_forward_backward"] = occlusion_metrics(np.concatenate(fb_occ), occluded)
     if model is not None:
-        # calibrate the visibility threshold on separate pairs
-        cal = SyntheticVideos(scene, seed=CALIBRATION_SEED)
-        crng = np.random.default_rng(CALIBRATION_SEED)
-        cs, co = [], []
-        for i in tqdm(range(calibration_pairs), disable=not progress, desc="calibrate occlusion"):
-            item = cal[i]
-            pts = sample_points(item, points_per_pair, crng)
-            frames = torch.from_numpy(channels_first(item["frames"]))
-            cs.append(tracer_flow(model, frames, pts, seed=CALIBRATION_SEED + i, **tk).visibility.numpy())
-            co.append(item["occluded"][pts[:, 1].astype(int), pts[:, 0].astype(int)])
-        thr = _best_threshold(np.concatenate(cs), np.concatenate(co))
+        thr = _occlusion_threshold(model, scene, calibration_pairs, points_per_pair, tk, progress)
         occlusion["cwm_tracer"] = {**occlusion_metrics(np.concatenate(vis_score) < thr, occluded), "threshold": thr}
         settings["occlusion_threshold"] = thr
-    per_point = {m: secs[m] / n_points for m in secs}
+    per_point = {m: secs[m] / len(gt) for m in secs}
     return {
         "summary": summary,
         "occlusion": occlusion,
@@ -397,6 +339,109 @@ def evaluate_flow(
         "points": {"gt": gt.tolist(), "occluded": occluded.tolist(), "object": is_obj.tolist(), **{m: np.concatenate(v).tolist() for m, v in preds.items()}},
         "settings": settings,
     }
+
+
+@dataclass
+class _Pair:
+    """One evaluation pair as the methods see it: frames ``f0``, ``f1`` (H, W, 3), the clip ``frames``
+    (2, 3, H, W) as the CWM readouts take it, query points ``pts`` (P, 2) and the readouts' ``seed``."""
+
+    f0: np.ndarray
+    f1: np.ndarray
+    frames: torch.Tensor
+    pts: np.ndarray
+    seed: int
+
+
+#: A method: columns it fills, and ``fn(pair) -> (one (P, 2) flow per column, visibility (P,) or None)``.
+Method = tuple[tuple[str, ...], Callable[["_Pair"], tuple[tuple[np.ndarray, ...], np.ndarray | None]]]
+
+#: The CWM columns in the order of the results.
+_CWM_COLUMNS = ("cwm_tracer", "cwm_tracer_soft", "cwm_tracer_mixture", "cwm_jacobian", "optcwm_tracer", "optcwm_tracer_soft")
+
+
+def _timed(secs: dict[str, float], columns: tuple[str, ...], fn, *args):
+    """``fn(*args)``, its wall time added to each of ``columns`` in ``secs`` (one call fills them all)."""
+    t0 = time.perf_counter()
+    out = fn(*args)
+    dt = time.perf_counter() - t0
+    for c in columns:
+        secs[c] += dt
+    return out
+
+
+def _baseline_methods() -> dict[str, Callable]:
+    """The classical baselines by name: zero flow, block matching, then the dense flows read at the points."""
+
+    def dense(flow_fn):
+        return lambda pair: ((_bilinear(flow_fn(pair.f0, pair.f1), pair.pts),), None)
+
+    return {
+        "zero": lambda pair: ((np.zeros((len(pair.pts), 2), np.float32),), None),
+        "block_matching": lambda pair: ((block_matching_flow(pair.f0, pair.f1, pair.pts),), None),
+        **{name: dense(fn) for name, fn in {"tvl1": tvl1_flow, **opencv_flows()}.items()},
+    }
+
+
+def _cwm_methods(model, tk: dict, *, mixture: bool, jacobian: bool) -> list[Method]:
+    """The CWM readouts, in the order they run: the tracer (with its visibility), the two-part fit,
+    the learned tracer of an Opt-CWM, the Jacobian."""
+    from .optcwm import OptCWM, learned_tracer_flow
+
+    learned = isinstance(model, OptCWM)
+
+    def tracer(pair):
+        res = tracer_flow(model, pair.frames, pair.pts, seed=pair.seed, **tk)
+        return (res.flow_argmax.numpy(), res.flow_soft.numpy()), res.visibility.numpy()
+
+    def mixture_fit(pair):
+        kw = {**tk, "mixture_fit": True, "static_contrast": False, "zoom_iters": 0}
+        return (tracer_flow(model, pair.frames, pair.pts, seed=pair.seed, **kw).flow_argmax.numpy(),), None
+
+    def learned_tracer(pair):
+        lk = {k: v for k, v in tk.items() if k in ("n_masks", "visible_fraction", "search_radius", "inv_temp")}
+        res = learned_tracer_flow(model, pair.frames, pair.pts, seed=pair.seed, **lk)
+        return (res.flow_argmax.numpy(), res.flow_soft.numpy()), None
+
+    def jacobian_readout(pair):
+        return (jacobian_flow(model.base if learned else model, pair.frames, pair.pts, seed=pair.seed)[0].numpy(),), None
+
+    table: list[Method] = [(("cwm_tracer", "cwm_tracer_soft"), tracer)]
+    if mixture:
+        table.append((("cwm_tracer_mixture",), mixture_fit))
+    if learned:
+        table.append((("optcwm_tracer", "optcwm_tracer_soft"), learned_tracer))
+    if jacobian:
+        table.append((("cwm_jacobian",), jacobian_readout))
+    return table
+
+
+def _flow_splits(p: np.ndarray, gt: np.ndarray, occluded: np.ndarray, is_obj: np.ndarray, size: int) -> dict[str, dict]:
+    """Flow metrics of one method's (N, 2) flows on GT-visible points: all, by motion bin, object/background."""
+    mag = np.linalg.norm(gt, axis=1)
+    vis = ~occluded
+    rows = {"all": flow_metrics(p[vis], gt[vis], size)}
+    for lo, hi in MOTION_BINS:
+        sel = vis & (mag > lo) & (mag <= hi) if lo > 0 else vis & (mag <= hi)
+        rows[f"motion {lo:g}-{hi:g}"] = flow_metrics(p[sel], gt[sel], size)
+    rows["object"] = flow_metrics(p[vis & is_obj], gt[vis & is_obj], size)
+    rows["background"] = flow_metrics(p[vis & ~is_obj], gt[vis & ~is_obj], size)
+    rows["object, motion >= 3"] = flow_metrics(p[vis & is_obj & (mag >= 3)], gt[vis & is_obj & (mag >= 3)], size)
+    return rows
+
+
+def _occlusion_threshold(model, scene: SceneConfig, n_pairs: int, points_per_pair: int, tk: dict, progress: bool) -> float:
+    """The tracer-visibility threshold of best occlusion F1 on separate calibration pairs (seed ``CALIBRATION_SEED``)."""
+    cal = SyntheticVideos(scene, seed=CALIBRATION_SEED)
+    crng = np.random.default_rng(CALIBRATION_SEED)
+    cs, co = [], []
+    for i in tqdm(range(n_pairs), disable=not progress, desc="calibrate occlusion"):
+        item = cal[i]
+        pts = sample_points(item, points_per_pair, crng)
+        frames = torch.from_numpy(channels_first(item["frames"]))
+        cs.append(tracer_flow(model, frames, pts, seed=CALIBRATION_SEED + i, **tk).visibility.numpy())
+        co.append(item["occluded"][pts[:, 1].astype(int), pts[:, 0].astype(int)])
+    return _best_threshold(np.concatenate(cs), np.concatenate(co))
 
 
 def results_markdown(results: dict) -> str:
@@ -606,7 +651,7 @@ def evaluate_keypoints(model, *, n_pairs: int = 10, k: int = 8, n_random: int = 
                     vis[j, torch.as_tensor(order[:j])] = True
                 for j in range(k + 1):  # one count per batch
                     pred = predict_batched(model, frames[None], vis[j : j + 1])
-                    hid = (~vis[j]).float().view(g, g).repeat_interleave(p, 0).repeat_interleave(p, 1)
+                    hid = hidden_pixels(vis[j], g, p)[0]
                     se = ((pred[0] - frames[1]) ** 2).mean(0)
                     curve[j] += float((se * hid).sum() / hid.sum().clamp_min(1)) / len(ords)
             curves[m].append(curve)

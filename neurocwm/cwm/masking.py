@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["sample_visible", "count_for_fraction", "force_hidden"]
+__all__ = ["sample_visible", "count_for_fraction", "force_hidden", "hidden_pixels"]
 
 
 def count_for_fraction(n_patches: int, fraction: float) -> int:
@@ -123,3 +123,28 @@ def force_hidden(visible: Tensor, hidden: Tensor, *, generator: torch.Generator)
         out[b, clash] = False
         out[b, pick] = True
     return out
+
+
+def hidden_pixels(visible: Tensor, grid: int, patch: int) -> Tensor:
+    """Pixel map of the hidden frame-1 patches: 1.0 where a patch is hidden, 0.0 where it is shown.
+
+    The weight of a hidden-patch error (the masked-prediction loss of He et al. 2022, CVPR, as the
+    CWM of Bear et al. 2023 uses it) and of the tracer response (Bear et al. 2023, arXiv:2306.01828).
+
+    Parameters
+    ----------
+    visible : Tensor, shape (M, grid * grid) or (grid * grid,), bool
+        Frame-1 visibility, row-major over the patch grid.
+    grid : int
+        Patches per side.
+    patch : int
+        Patch side in pixels.
+
+    Returns
+    -------
+    Tensor, shape (M, grid * patch, grid * patch), float32
+        One map per mask (M = 1 for a single mask).
+    """
+    if visible.shape[-1] != grid * grid:
+        raise ValueError(f"visible has {visible.shape[-1]} patches per mask, the {grid}x{grid} grid has {grid * grid}")
+    return (~visible).float().view(-1, grid, grid).repeat_interleave(patch, 1).repeat_interleave(patch, 2)

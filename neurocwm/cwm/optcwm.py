@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from neurocwm.images import IMAGENET_MEAN, IMAGENET_STD
 
-from .masking import count_for_fraction, sample_visible
+from .masking import count_for_fraction, hidden_pixels, sample_visible
 from .model import CWM, Block, _position_table, unpatchify
 
 __all__ = ["TracerMLP", "FlowPredictor", "OptCWM", "render_tracers", "soft_probe", "learned_tracer_flow"]
@@ -83,11 +83,6 @@ def render_tracers(params: Tensor, points: Tensor, size: int) -> Tensor:
     return params[..., 0, None, None] * gy[..., :, None] * gx[..., None, :]
 
 
-def _hidden_map(base: CWM, visible: Tensor) -> Tensor:
-    g, p = base.grid, base.patch_size
-    return (~visible).float().view(-1, g, g).repeat_interleave(p, 1).repeat_interleave(p, 2)
-
-
 def soft_probe(base: CWM, frames: Tensor, points: Tensor, tracers: Tensor, visible: Tensor, *, inv_temp: float = 20.0, search_radius: float | None = None) -> tuple[Tensor, Tensor]:
     """Differentiable tracer probe on a frozen base.
 
@@ -119,7 +114,7 @@ def soft_probe(base: CWM, frames: Tensor, points: Tensor, tracers: Tensor, visib
     pert0 = frames[:, None, 0] + tracers  # (B, Q, 3, H, W)
     pert = torch.stack([pert0, frames[:, None, 1].expand_as(pert0)], 2).flatten(0, 1)
     pred = base.predict(pert, visible.repeat_interleave(q, 0)).view(b, q, 3, h, h)
-    resp = (pred - clean[:, None]).abs().sum(2) * _hidden_map(base, visible)[:, None]
+    resp = (pred - clean[:, None]).abs().sum(2) * hidden_pixels(visible, base.grid, base.patch_size)[:, None]
     flat = resp.flatten(2)
     logits = inv_temp * flat / flat.detach().amax(-1, keepdim=True).clamp_min(1e-12)
     ax = torch.arange(h, dtype=resp.dtype, device=resp.device)

@@ -32,6 +32,7 @@ __all__ = [
     "sample_queries_first",
     "load_tapvid",
     "track_queries",
+    "evaluate_tapvid",
 ]
 
 THRESHOLDS = (1, 2, 4, 8, 16)
@@ -301,3 +302,40 @@ def track_queries(model, video: np.ndarray, query_points: np.ndarray, *, occlusi
         tracks[idx, t] = dest
         occ[idx, t] = occlusion_from_tracer(res_, occlusion_threshold).numpy()
     return tracks, occ
+
+
+def evaluate_tapvid(model, videos: list[dict], *, occlusion_threshold: float = 0.1, progress: bool = False,
+                    on_video=None, **tracer_kwargs) -> tuple[list[dict], dict]:
+    """TAP-Vid metrics (Doersch et al. 2022) of :func:`track_queries` on each video, and their mean.
+
+    Parameters
+    ----------
+    model : predictor (see :mod:`neurocwm.cwm.readouts`)
+    videos : list of dict
+        As :func:`load_tapvid` returns them: ``name``, ``video`` (T, 256, 256, 3), ``query_points``
+        (Q, 3), ``target_points`` (Q, T, 2), ``occluded`` (Q, T).
+    occlusion_threshold : float, default=0.1
+    progress : bool, default=False
+    on_video : callable, optional
+        Called with each video's record as soon as it is scored (e.g. to print it).
+    **tracer_kwargs
+        Passed to :func:`neurocwm.cwm.readouts.tracer_flow`.
+
+    Returns
+    -------
+    per_video : list of dict
+        ``name``, ``n_queries``, ``n_frames`` and the metrics of :func:`compute_metrics`.
+    mean : dict
+        :func:`average_metrics` of the float metrics over the videos.
+    """
+    per_video = []
+    for v in videos:
+        tracks, occ = track_queries(model, v["video"], v["query_points"], occlusion_threshold=occlusion_threshold,
+                                    progress=progress, **tracer_kwargs)
+        m = compute_metrics(v["query_points"], v["occluded"], v["target_points"], occ, tracks)
+        record = {"name": v["name"], "n_queries": int(len(v["query_points"])), "n_frames": int(v["video"].shape[0]), **m}
+        per_video.append(record)
+        if on_video is not None:
+            on_video(record)
+    mean = average_metrics([{k: x for k, x in m.items() if isinstance(x, float)} for m in per_video])
+    return per_video, mean

@@ -30,11 +30,14 @@ channels, a ``(C, grid, grid)`` layer per block like a TDANN conv layer - and th
 ``mse + alpha * sum_blocks SL`` with the relative (or absolute) spatial loss of
 :mod:`topography.losses`; ``sl/encoder.<i>.mlp`` and ``spatial_loss`` (mean over blocks) are
 logged. Positions are saved in the run's ``positions/`` folder.
+
+The family's parts live in their own modules, re-exported here: defaults and presets in
+:mod:`neurocwm.cwm.config`, batches and the validation set in :mod:`neurocwm.cwm.data`, the objective
+and the validation measures in :mod:`neurocwm.cwm.objective`. This module is the glue.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
@@ -43,130 +46,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from neurocwm.images import channels_first
-
-from .masking import sample_visible
-from topography.losses import layer_spatial_loss
-
-from .model import CWM, PRESETS, build_cwm, capture_mlp_units, copy_frame0_mse, hidden_mse
-from .video import SceneConfig, SyntheticVideos, VideoFolder, make_pair
+from .config import CURVE_FRACTIONS, DEFAULTS, DEVICE_PRESETS, GENERATED_EPOCH, OPT_DEFAULTS, VAL_SEED  # noqa: F401 (re-exported)
+from .config import scene_config as _scene_config
+from .config import visible_count as _count
+from .data import augment_pair as _augment  # noqa: F401 (re-exported)
+from .data import batch_stream, synthetic_pool, validation_set
+from .data import synth_frames as _synth_frames  # noqa: F401 (re-exported)
+from .model import PRESETS, build_cwm
+from .objective import _unwrap, cwm_loss, validation_metrics
+from .video_files import VideoFolder
 
 __all__ = ["CWMTask", "OptCWMTask", "DEFAULTS", "OPT_DEFAULTS", "DEVICE_PRESETS", "VAL_SEED", "validation_set", "synthetic_pool"]
-
-#: Seed of the fixed validation set (independent of the training seed).
-VAL_SEED = 20_240_917
-#: Synthetic pairs per "epoch" when ``epochs`` is given instead of ``steps``.
-GENERATED_EPOCH = 10_000
-#: Visible frame-1 patch counts of the validation curve, as fractions of the tiny tier's 64.
-#: K = 0 (no frame-1 patch: the model can only guess the motion) anchors the curve.
-CURVE_FRACTIONS = (0.0, 3 / 64, 6 / 64, 12 / 64, 24 / 64)
-
-DEFAULTS: dict = {
-    "model_family": "cwm",
-    "alpha": 0.0,
-    "lr": None,  # None -> 3e-4 * batch / 32 on the CPU tiers, 1.5e-4 * batch / 256 on the GPU shapes
-    "weight_decay": 0.05,
-    "betas": [0.9, 0.95],
-    "visible_min": 3 / 64,
-    "visible_max": 24 / 64,
-    "readout_visible": 0.1,
-    "readout_radius": 14.0,  # px; the tracer looks for its peak within this distance (as block matching's +-14)
-    "clump": 1,
-    "motion_weight": 0.0,  # > 0: weight hidden pixels by how much they change between the frames (hidden_mse)
-    # None -> "rope" on the CPU tiers (with rotary embeddings the tiny model's error fell as more frame-1 patches
-    # were revealed, without them it stayed flat; docs/experiments.md), the size's own ("1d") on the GPU shapes
-    "pos_embed": None,
-    "data": None,
-    "data_pool": 0,  # > 0: pre-generate this many synthetic pairs per rank and reuse them (see make_batches)
-    "gap_ms": 150.0,
-    "fps": None,
-    "max_motion": 5.0,
-    "min_motion": 1.0,
-    "camera_prob": 0.5,
-    "max_camera": None,  # px; None -> max_motion / 2
-    "noise_sigma": None,  # px blur of the texture noise; None -> SceneConfig's 0.8
-    "camera_quantum": None,  # px; round camera motion to multiples of it (None: continuous)
-    "spot_density": 0.0,  # grey spots per 100 px² painted into the training textures (SceneConfig); validation scenes have none
-    "glued_prob": 0.3,
-    "n_objects": [2, 3],
-    "val_pairs": 32,
-    "val_points": 64,
-    "val_masks": 4,
-    # topographic CWM (``--alpha`` > 0): MLP hidden units of encoder blocks on a cortical sheet
-    "spatial_loss": "relative",
-    "topo_blocks": None,  # None -> every encoder block
-    "scale": "human",
-    "position_jitter": 0.0,
-    "positions": None,
-    "n_neighborhood_windows": 5_000,
-}
-
-#: Per-device presets. ``cpu``: the tiny tier (64 px, patch 8, 3.2 M parameters, ~0.45 s/step on
-#: 2 threads). ``cuda``: ViT-B/8 at 224 px as the 2023 CWM (92.7 M parameters).
-DEVICE_PRESETS: dict[str, dict] = {
-    "cpu": {"arch": "tiny", "batch_size": 32, "steps": 10_000, "checkpoint_every": 500, "validate_every": 500,
-            "warmup_steps": 500, "neighborhoods_per_step": 2},
-    "cuda": {"arch": "vitb8", "batch_size": 64, "steps": 100_000, "checkpoint_every": 2_000, "validate_every": 2_000,
-             "warmup_steps": 2_000, "neighborhoods_per_step": 8},
-}
-
-
-def _unwrap(model: nn.Module) -> CWM:
-    return model.module if hasattr(model, "module") else model
-
-
-def _scene_config(cfg: dict, size: int, spots: bool = True) -> SceneConfig:
-    """The generator settings of a run's config (``spots=False``: without the training spots)."""
-    return SceneConfig(
-        spot_density=float(cfg.get("spot_density") or 0.0) if spots else 0.0,
-        size=size,
-        max_motion=float(cfg["max_motion"]),
-        min_motion=float(cfg["min_motion"]),
-        camera_prob=float(cfg["camera_prob"]),
-        max_camera=None if cfg.get("max_camera") is None else float(cfg["max_camera"]),
-        **({} if cfg.get("noise_sigma") is None else {"noise_sigma": float(cfg["noise_sigma"])}),
-        camera_quantum=None if cfg.get("camera_quantum") is None else float(cfg["camera_quantum"]),
-        glued_prob=float(cfg["glued_prob"]),
-        n_objects=tuple(int(n) for n in cfg["n_objects"]),
-    )
-
-
-def _count(n: int, frac: float) -> int:
-    return int(min(n, max(0, round(frac * n))))
-
-
-def validation_set(cfg: dict, size: int, n_pairs: int, n_points: int) -> dict[str, np.ndarray]:
-    """The fixed validation pairs and query points (independent of the training seed).
-
-    Points are non-occluded frame-0 pixels that move at least 1 px, at least 2 px from the border,
-    half of them on objects when there are any.
-
-    Returns
-    -------
-    dict with ``frames`` (n_pairs, 2, 3, H, W), ``flow`` (n_pairs, H, W, 2), ``pair`` (P,),
-    ``points`` (P, 2) (x, y), ``gt`` (P, 2).
-    """
-    data = SyntheticVideos(_scene_config(cfg, size, spots=False), seed=VAL_SEED).batch(range(n_pairs))
-    rng = np.random.default_rng(VAL_SEED)
-    per = max(1, n_points // n_pairs)
-    pair, pts = [], []
-    yy, xx = np.mgrid[0:size, 0:size]
-    inner = (xx >= 2) & (xx <= size - 3) & (yy >= 2) & (yy <= size - 3)
-    for i in range(n_pairs):
-        ok = inner & ~data["occluded"][i] & (np.linalg.norm(data["flow"][i], axis=-1) >= 1.0)
-        obj = np.flatnonzero((ok & (data["ids"][i] > 0)).ravel())
-        anyp = np.flatnonzero(ok.ravel())
-        if len(anyp) == 0:
-            continue
-        n_obj = per // 2 if len(obj) else 0
-        take = list(rng.choice(obj, n_obj)) + list(rng.choice(anyp, per - n_obj))
-        for t in take:
-            pair.append(i)
-            pts.append((t % size, t // size))
-    pair_a = np.asarray(pair, np.int64)
-    pts_a = np.asarray(pts, np.float32).reshape(-1, 2)
-    gt = data["flow"][pair_a, pts_a[:, 1].astype(int), pts_a[:, 0].astype(int)] if len(pair_a) else np.zeros((0, 2), np.float32)
-    return {"frames": data["frames"], "flow": data["flow"], "pair": pair_a, "points": pts_a, "gt": gt}
 
 
 class CWMTask:
@@ -321,93 +211,14 @@ class CWMTask:
 
     # ------------------------------------------------------------------ data
     def make_batches(self, cfg: dict, rank: int = 0, world: int = 1, start_step: int = 0, device: torch.device | str | None = None) -> Iterator[dict[str, Tensor]]:
-        """Endless batches ``{"frames": (b, 2, 3, H, W), "visible": (b, N)}`` for one rank.
+        """Endless batches ``{"frames": (b, 2, 3, H, W), "visible": (b, N)}`` for one rank (:func:`~neurocwm.cwm.data.batch_stream`)."""
+        return batch_stream(cfg, rank, world, start_step, device)
 
-        ``b = batch_size // world``. Batch ``s`` depends only on ``(seed, rank, s)``; the next
-        batch is generated in a background thread while the current step runs.
-        """
-        if world < 1 or not 0 <= rank < world:
-            raise ValueError(f"need 0 <= rank < world, got rank={rank}, world={world}")
-        if cfg["batch_size"] % world:
-            raise ValueError(f"batch_size {cfg['batch_size']} is not divisible by world size {world}")
-        b = cfg["batch_size"] // world
-        size = int(cfg["image_size"])
-        patch = PRESETS[cfg["arch"]].patch_size
-        grid = size // patch
-        n = grid * grid
-        clump = int(cfg["clump"])
-        lo, hi = _count(n, cfg["visible_min"]), _count(n, cfg["visible_max"])
-        counts = [k for k in range(lo, hi + 1) if k % (clump * clump) == 0]
-        seed = int(cfg.get("seed", 0))
-        folder = VideoFolder(cfg["data"], cfg["gap_ms"], size=size, fps=cfg.get("fps")) if cfg.get("data") else None
-        synth = SyntheticVideos(_scene_config(cfg, size), seed=seed) if folder is None else None
-        n_pool = int(cfg.get("data_pool") or 0) if folder is None else 0
-        pool = synthetic_pool(synth, n_pool, [seed, rank]) if n_pool else None
-
-        def make(step: int) -> dict[str, Tensor]:
-            ss = np.random.SeedSequence([seed, rank, step])
-            rng = np.random.default_rng(ss)
-            if folder is not None:
-                frames = np.stack([folder.sample(rng) for _ in range(b)])
-            elif pool is not None:
-                frames = np.stack([_augment(pool[int(i)], rng) for i in rng.integers(0, n_pool, size=b)])
-            else:
-                frames = np.stack([_synth_frames(synth, [seed, rank, step, 1 + j]) for j in range(b)])
-            k = int(counts[int(rng.integers(len(counts)))])
-            gen = torch.Generator().manual_seed(int(ss.generate_state(1)[0]))
-            vis = sample_visible(b, grid, k, generator=gen, clump=clump)
-            out = {"frames": torch.from_numpy(frames), "visible": vis}
-            if device is not None:
-                out = {key: v.to(device, non_blocking=True) for key, v in out.items()}
-            return out
-
-        def stream() -> Iterator[dict[str, Tensor]]:
-            with cf.ThreadPoolExecutor(max_workers=1) as pool:
-                nxt = pool.submit(make, start_step)
-                step = start_step
-                while True:
-                    cur = nxt.result()
-                    step += 1
-                    nxt = pool.submit(make, step)
-                    yield cur
-
-        return stream()
-
-    # ------------------------------------------------------------------ loss
     def compute_loss(self, model: nn.Module, batch: dict, step: int, rank: int = 0) -> tuple[Tensor, dict[str, float]]:
-        """MSE on hidden frame-1 pixels, with the copy-frame-0 MSE on the same patches beside it."""
-        frames, visible = batch["frames"], batch["visible"]
-        cfg = self.cfg or {}
-        alpha = float(cfg.get("alpha") or 0.0)
+        """MSE on hidden frame-1 pixels, with the copy-frame-0 MSE on the same patches beside it (:func:`~neurocwm.cwm.objective.cwm_loss`)."""
         layers = getattr(self, "layers", [])
-        if alpha > 0 and not layers:
-            raise RuntimeError("alpha > 0 needs CWMTask.setup(cfg, model, ...) to lay the units on a sheet first")
-        with capture_mlp_units(model, self.blocks if alpha > 0 else []) as units:
-            pred, hid_idx = model(frames, visible)
-        patch = _unwrap(model).patch_size
-        lam = float(cfg.get("motion_weight") or 0.0)
-        objective = hidden_mse(pred, frames, hid_idx, patch, motion_weight=lam)
-        with torch.no_grad():
-            mse = hidden_mse(pred, frames, hid_idx, patch) if lam > 0 else objective  # the plain MSE, logged either way
-            copy = copy_frame0_mse(frames.float(), visible, patch)
-        mv = float(mse.detach())
-        cv = float(copy)
-        logs = {"mse": mv, "copy_mse": cv, "rel_copy": mv / max(cv, 1e-12), "n_visible": float(visible[0].sum())}
-        if lam > 0:
-            logs["weighted_mse"] = float(objective.detach())
-        loss = objective
-        if alpha > 0:
-            g = torch.Generator().manual_seed(int(np.random.SeedSequence([int(cfg.get("seed", 0)), rank, step, 2]).generate_state(1)[0]))
-            sls = []
-            for name in layers:
-                sl = layer_spatial_loss(units[name], self.positions[name], self.neighborhoods[name], int(cfg.get("neighborhoods_per_step") or 2), g, cfg.get("spatial_loss", "relative"))
-                logs[f"sl/{name}"] = float(sl.detach())
-                sls.append(sl)
-            total = torch.stack(sls).sum()
-            logs["spatial_loss"] = float(total.detach()) / len(sls)
-            loss = objective + alpha * total
-        logs["loss"] = float(loss.detach())
-        return loss, logs
+        return cwm_loss(model, batch, self.cfg or {}, step=step, rank=rank, layers=layers, blocks=getattr(self, "blocks", []),
+                        positions=getattr(self, "positions", {}), neighborhoods=getattr(self, "neighborhoods", {}))
 
     # ------------------------------------------------------------------ validation
     def _validation(self, cfg: dict, size: int) -> dict:
@@ -420,110 +231,9 @@ class CWMTask:
     @torch.no_grad()
     def validate(self, model: nn.Module, step: int) -> dict[str, float]:
         """Error-versus-revealed-patches curve and tracer-probe EPE on a fixed validation set."""
-        from .readouts import tracer_flow
-
         net = _unwrap(model)
         cfg = {**DEFAULTS, **(self.cfg or {})}
-        val = self._validation(cfg, net.image_size)
-        was_training = net.training
-        net.eval()
-        dev = next(net.parameters()).device
-        frames = torch.from_numpy(val["frames"]).to(dev)
-        flow = torch.from_numpy(val["flow"])
-        moving = (flow.norm(dim=-1) >= 0.5).float()  # (B, H, W)
-        out: dict[str, float] = {}
-        g, p = net.grid, net.patch_size
-        for frac in CURVE_FRACTIONS:
-            k = _count(g * g, frac)
-            gen = torch.Generator().manual_seed(VAL_SEED + k)
-            vis = sample_visible(len(frames), g, k, generator=gen).to(dev)
-            pred = net.predict(frames, vis).float().cpu()
-            hid = (~vis.cpu()).float().view(-1, g, g).repeat_interleave(p, 1).repeat_interleave(p, 2)
-            f0, f1 = val["frames"][:, 0], val["frames"][:, 1]
-            se = ((pred - torch.from_numpy(f1)) ** 2).mean(1)
-            ce = ((torch.from_numpy(f0) - torch.from_numpy(f1)) ** 2).mean(1)
-            out[f"val/mse_at_{k}"] = float((se * hid).sum() / hid.sum())
-            out[f"val/copy_at_{k}"] = float((ce * hid).sum() / hid.sum())
-            hm = hid * moving
-            out[f"val/mse_moving_at_{k}"] = float((se * hm).sum() / hm.sum().clamp_min(1))
-            out[f"val/copy_moving_at_{k}"] = float((ce * hm).sum() / hm.sum().clamp_min(1))
-        errs, soft, zero = [], [], []
-        for i in np.unique(val["pair"]):
-            sel = val["pair"] == i
-            radius = cfg.get("readout_radius")
-            res = tracer_flow(net, frames[i].cpu(), val["points"][sel], n_masks=int(cfg["val_masks"]), visible_fraction=float(cfg["readout_visible"]),
-                              search_radius=None if radius is None else float(radius), seed=VAL_SEED + int(i))
-            gt = torch.from_numpy(val["gt"][sel])
-            errs.append((res.flow_argmax - gt).norm(dim=1))
-            soft.append((res.flow_soft - gt).norm(dim=1))
-            zero.append(gt.norm(dim=1))
-        if errs:
-            e, es, z = torch.cat(errs), torch.cat(soft), torch.cat(zero)
-            out["val/tracer_epe"] = float(e.mean())
-            out["val/tracer_soft_epe"] = float(es.mean())
-            out["val/zero_epe"] = float(z.mean())
-            fast = z >= 3.0  # the issue's target split: points moving 3 px or more
-            if bool(fast.any()):
-                out["val/tracer_epe_fast"] = float(e[fast].mean())
-                out["val/zero_epe_fast"] = float(z[fast].mean())
-        if was_training:
-            net.train()
-        return out
-
-
-def synthetic_pool(synth: SyntheticVideos, n: int, entropy: list[int], progress: bool = False) -> np.ndarray:
-    """``n`` synthetic pairs (n, 2, 3, H, W) float16, pair ``i`` seeded by ``entropy + [-1, i]``.
-
-    Generating a 64 px pair costs about 10 ms of one core, the same order as a training step of
-    the tiny tier per 32 pairs; a pool reused with :func:`_augment` removes that cost.
-    """
-    from neurocwm.progress import progress_bar as tqdm
-
-    out = np.empty((n, 2, 3, synth.cfg.size, synth.cfg.size), np.float16)
-    for i in tqdm(range(n), disable=not progress, desc="data pool"):
-        out[i] = _synth_frames(synth, [*entropy, 2**31 - 1, i])
-    return out
-
-
-def _augment(pair: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random symmetry of a pair that is still a valid video: one of the 8 flips/transposes of the
-    square applied to both frames, and time reversal with probability 1/2."""
-    x = pair.astype(np.float32)
-    k = int(rng.integers(8))
-    if k & 1:
-        x = x[..., ::-1]
-    if k & 2:
-        x = x[..., ::-1, :]
-    if k & 4:
-        x = x.swapaxes(-1, -2)
-    if rng.uniform() < 0.5:
-        x = x[::-1]
-    return np.ascontiguousarray(x)
-
-
-def _synth_frames(synth: SyntheticVideos, entropy: list[int]) -> np.ndarray:
-    """Frames (2, 3, H, W) of the synthetic pair seeded by ``entropy``."""
-    return channels_first(make_pair(np.random.SeedSequence(entropy), synth.cfg)["frames"])
-
-
-#: Defaults of the Opt-CWM-lite stage (Stojanov et al. 2025, scaled down), on top of :data:`DEFAULTS`.
-OPT_DEFAULTS: dict = {
-    "model_family": "optcwm",
-    "base_run": None,  # required: a run folder of `neurocwm fit --model cwm`
-    "n_flow_pts": 8,
-    "probe_visible": 0.1,
-    "inv_temp": 20.0,
-    "tracer_hidden": 128,
-    "flow_dim": 128,
-    "flow_depth": 4,
-    "flow_heads": 4,
-    "lr": 3e-4,
-    "batch_size": 8,
-    "steps": 1_000,
-    "warmup_steps": 100,
-    "checkpoint_every": 200,
-    "validate_every": 200,
-}
+        return validation_metrics(net, self._validation(cfg, net.image_size), cfg)
 
 
 class OptCWMTask(CWMTask):
