@@ -187,8 +187,14 @@ def _download(e: dict, path: Path, progress: bool) -> None:
 
 
 def resolve(source: str | os.PathLike, family: str, kind: str | None = None, progress: bool = True) -> Path:
-    """A local path for ``source``: the path itself when it exists, else the cached (downloaded if
-    needed) file of the catalogue entry of that name.
+    """The local path of :func:`resolve_entry` (same parameters and errors)."""
+    return resolve_entry(source, family, kind, progress)[0]
+
+
+def resolve_entry(source: str | os.PathLike, family: str, kind: str | None = None,
+                  progress: bool = True) -> tuple[Path, dict | None]:
+    """A local path for ``source`` and its catalogue entry: the path itself (and None) when it
+    exists, else the cached (downloaded if needed) file of the catalogue entry of that name.
 
     Parameters
     ----------
@@ -203,7 +209,9 @@ def resolve(source: str | os.PathLike, family: str, kind: str | None = None, pro
 
     Returns
     -------
-    Path
+    path : Path
+    entry : dict or None
+        The catalogue entry (None for a local path).
 
     Raises
     ------
@@ -218,7 +226,7 @@ def resolve(source: str | os.PathLike, family: str, kind: str | None = None, pro
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     local = Path(source).expanduser()
     if local.exists():
-        return local
+        return local, None
     try:
         e = entry(str(source), family)
     except KeyError:
@@ -233,4 +241,4 @@ def resolve(source: str | os.PathLike, family: str, kind: str | None = None, pro
         _check_cached(e, path)  # offline-first: no network when the cached copy matches
     else:
         _download(e, path, progress)
-    return path
+    return path, e

@@ -36,11 +36,11 @@ def run(args: argparse.Namespace) -> int:
     from neurocwm import hub
     from neurocwm.imports.cwm import import_cwm
 
-    ckpt = hub.resolve(args.checkpoint, "cwm", kind="checkpoint", progress=args.progress)
+    ckpt, ckpt_entry = hub.resolve_entry(args.checkpoint, "cwm", kind="checkpoint", progress=args.progress)
     variant, out = args.variant, args.out
-    if not Path(args.checkpoint).expanduser().exists():  # a catalogue name: its entry names the variant
-        variant = variant or hub.entry(args.checkpoint, "cwm").get("variant")
-        out = out if out is not None else Path("runs") / args.checkpoint
+    if ckpt_entry:  # a catalogue name: its entry names the variant
+        variant = variant or ckpt_entry.get("variant")
+        out = out if out is not None else Path("runs") / ckpt_entry["name"]
     path, prov = import_cwm(ckpt, out, variant=variant, force=args.force)
     extra = "".join(f"; left out {n} tensors of {k}" for k, n in prov["not_imported"].items())
     print(f"imported {prov['variant']} ({prov['detected_by']}): {prov['n_tensors']} tensors, "

@@ -53,18 +53,16 @@ def run(args: argparse.Namespace) -> int:
     from neurocwm import hub
     from neurocwm.imports.tdann import import_tdann
 
-    ckpt = hub.resolve(args.checkpoint, "tdann", kind="checkpoint", progress=args.progress)
-    entries = {}
-    if not Path(args.checkpoint).expanduser().exists():
-        entries["checkpoint"] = hub.entry(args.checkpoint, "tdann")
+    ckpt, ckpt_entry = hub.resolve_entry(args.checkpoint, "tdann", kind="checkpoint", progress=args.progress)
+    entries = {"checkpoint": ckpt_entry} if ckpt_entry else {}
     positions = args.positions
     if positions is None:
-        positions = entries.get("checkpoint", {}).get("variant", {}).get("positions")
+        positions = (ckpt_entry or {}).get("variant", {}).get("positions")
         if positions is None:
             raise ValueError("--positions DIR is required (the positions folder published with the checkpoint)")
-    pos = hub.resolve(positions, "tdann", kind="positions", progress=args.progress)
-    if not Path(positions).expanduser().exists():
-        entries["positions"] = hub.entry(positions, "tdann")
+    pos, pos_entry = hub.resolve_entry(positions, "tdann", kind="positions", progress=args.progress)
+    if pos_entry:
+        entries["positions"] = pos_entry
     out = args.out
     if out is None and "checkpoint" in entries:
         out = Path("runs") / entries["checkpoint"]["name"]

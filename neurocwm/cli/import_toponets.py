@@ -50,12 +50,11 @@ def run(args: argparse.Namespace) -> int:
     from neurocwm import hub
     from neurocwm.imports.toponets import import_toponets
 
-    ckpt = hub.resolve(args.checkpoint, "toponets", kind="checkpoint", progress=args.progress)
-    catalogue = None
+    ckpt, ckpt_entry = hub.resolve_entry(args.checkpoint, "toponets", kind="checkpoint", progress=args.progress)
+    catalogue = {"checkpoint": ckpt_entry} if ckpt_entry else None
     out = args.out
-    if not Path(args.checkpoint).expanduser().exists():
-        catalogue = {"checkpoint": hub.entry(args.checkpoint, "toponets")}
-        out = out if out is not None else Path("runs") / args.checkpoint
+    if ckpt_entry and out is None:
+        out = Path("runs") / ckpt_entry["name"]
     run_dir = import_toponets(ckpt, out, tau=args.tau, image_size=args.image_size, scale=args.scale,
                               seed=args.seed, n_windows=args.neighborhood_windows, force=args.force,
                               catalogue=catalogue)
