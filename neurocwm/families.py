@@ -305,6 +305,10 @@ class OptCWMFamily(CWMFamily):
 
         return OptCWMTask()
 
+    def accepts_base(self, cfg: Mapping[str, Any]) -> bool:
+        """Whether a run configuration is of :attr:`base_family`, the family an Opt-CWM is trained from."""
+        return family_name(cfg) == self.base_family
+
     def encoder_model(self, run):
         return _net(run.model).base
 

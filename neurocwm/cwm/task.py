@@ -48,7 +48,7 @@ from neurocwm.images import channels_first
 from .masking import sample_visible
 from topography.losses import layer_spatial_loss
 
-from ..families import CWMModelConfig, OptCWMModelConfig, family_name, get_family
+from ..families import CWMModelConfig, OptCWMModelConfig, get_family
 from ..train.task import Task
 from .model import CWM, PRESETS, build_cwm, capture_mlp_units, copy_frame0_mse, hidden_mse
 from .video import SceneConfig, SyntheticVideos, VideoFolder, make_pair
@@ -552,7 +552,7 @@ class OptCWMTask(CWMTask):
         if not bcfg_file.is_file():
             raise ValueError(f"base_run {base} is not a run folder (no config.json)")
         bcfg = json.loads(bcfg_file.read_text())
-        if family_name(bcfg) != get_family(self.name).base_family:
+        if not get_family(self.name).accepts_base(bcfg):
             raise ValueError(f"base_run {base} is a {bcfg.get('model_family')} run, not a CWM")
         cfg["base_run"] = str(Path(base).resolve())
         cfg["arch"], cfg["image_size"] = bcfg["arch"], bcfg["image_size"]
