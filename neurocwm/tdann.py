@@ -19,7 +19,7 @@ from topography.sheet_io import load_sheet, save_sheet
 
 from .data import GENERATED_EPOCH, GENERATORS, count_images, image_batches, step_seed
 from .models import create_model
-from .families import TDANNModelConfig
+from .family_configs import TDANNModelConfig
 from .objectives import ProjectionHead, info_nce
 from .train.task import Task
 
@@ -130,7 +130,10 @@ class TDANNTask(Task):
                                  f"the model has {tuple(d)}")
 
     def build_model(self, cfg: dict) -> nn.Module:
-        """The trunk and head of :class:`neurocwm.families.TDANNModelConfig` (``arch``, ``objective``, ``num_classes``)."""
+        """The trunk and head named by ``arch``, ``objective``, ``num_classes``.
+
+        The keys read are those of :class:`neurocwm.family_configs.TDANNModelConfig`.
+        """
         m = TDANNModelConfig.from_config(cfg)
         return TDANNNet(m.arch, m.objective, m.num_classes)
 

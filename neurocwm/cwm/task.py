@@ -48,7 +48,7 @@ from neurocwm.images import channels_first
 from .masking import sample_visible
 from topography.losses import layer_spatial_loss
 
-from ..families import CWMModelConfig, OptCWMModelConfig, get_family
+from ..family_configs import CWMModelConfig, OptCWMModelConfig
 from ..train.task import Task
 from .model import CWM, PRESETS, build_cwm, capture_mlp_units, copy_frame0_mse, hidden_mse
 from .video import SceneConfig, SyntheticVideos, VideoFolder, make_pair
@@ -248,7 +248,10 @@ class CWMTask(Task):
         return cfg
 
     def build_model(self, cfg: dict) -> nn.Module:
-        """The CWM named by ``cfg["arch"]`` at ``cfg["image_size"]`` (:class:`neurocwm.families.CWMModelConfig`)."""
+        """The CWM named by ``cfg["arch"]`` at ``cfg["image_size"]``.
+
+        The keys read are those of :class:`neurocwm.family_configs.CWMModelConfig`.
+        """
         m = CWMModelConfig.from_config(cfg)
         if m.cwm_config:  # an imported model records its whole shape (neurocwm.imports.cwm)
             return build_cwm(m.cwm_config)
@@ -552,7 +555,7 @@ class OptCWMTask(CWMTask):
         if not bcfg_file.is_file():
             raise ValueError(f"base_run {base} is not a run folder (no config.json)")
         bcfg = json.loads(bcfg_file.read_text())
-        if not get_family(self.name).accepts_base(bcfg):
+        if not OptCWMModelConfig.accepts_base(bcfg):
             raise ValueError(f"base_run {base} is a {bcfg.get('model_family')} run, not a CWM")
         cfg["base_run"] = str(Path(base).resolve())
         cfg["arch"], cfg["image_size"] = bcfg["arch"], bcfg["image_size"]
@@ -567,7 +570,10 @@ class OptCWMTask(CWMTask):
         return super().validate_config(cfg)
 
     def build_model(self, cfg: dict) -> nn.Module:
-        """A fresh base CWM with the learned tracer and flow predictor (:class:`neurocwm.families.OptCWMModelConfig`)."""
+        """A fresh base CWM with the learned tracer and flow predictor.
+
+        The keys read are those of :class:`neurocwm.family_configs.OptCWMModelConfig`.
+        """
         from .optcwm import OptCWM
 
         m = OptCWMModelConfig.from_config(cfg)

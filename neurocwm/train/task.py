@@ -83,7 +83,8 @@ class Task(abc.ABC):
     def make_optimizer(self, groups: list[dict], cfg: dict) -> torch.optim.Optimizer:
         """The optimizer over ``groups``; the default is SGD with ``cfg["lr"]``, ``cfg["momentum"]`` and
         ``cfg.get("weight_decay", 0)`` (the ImageNet recipe of He et al. 2016)."""
-        return torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg.get("weight_decay", 0.0))
+        return torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"],
+                               weight_decay=cfg.get("weight_decay", 0.0))
 
     def validate(self, model: nn.Module, step: int) -> dict[str, float]:
         """Validation metrics after ``step`` steps, merged into that step's log; the default logs nothing."""
