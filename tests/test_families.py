@@ -284,3 +284,25 @@ def test_fit_refuses_an_object_that_is_not_a_task(tmp_path):
     with pytest.raises(TypeError, match="fit needs a neurocwm.train.task.Task, got DuckTask"):
         fit({"out": str(tmp_path / "run")}, DuckTask())
     assert not (tmp_path / "run").exists()
+
+
+def test_fit_resume_continues_an_optcwm_run_with_its_own_task(tmp_path):
+    """``neurocwm fit --resume`` takes the task from the run's family: an Opt-CWM run resumed on the command
+    line ends with the same weights as the same run resumed through :class:`neurocwm.cwm.task.OptCWMTask`."""
+    from neurocwm.cli import main
+    from neurocwm.cwm.task import CWMTask, OptCWMTask
+
+    base = tmp_path / "base"
+    fit({"arch": "smoke", "batch_size": 4, "steps": 1, "device": "cpu", "progress": False, "validate_every": 0,
+         "out": str(base)}, CWMTask())
+    opts = {"base_run": str(base), "batch_size": 2, "n_flow_pts": 2, "flow_dim": 16, "flow_depth": 1, "flow_heads": 2,
+            "tracer_hidden": 16, "device": "cpu", "progress": False, "checkpoint_every": 1, "validate_every": 0}
+    for name in ("cli", "api"):
+        fit({**opts, "steps": 1, "out": str(tmp_path / name)}, OptCWMTask())
+    assert main(["fit", "--resume", "--out", str(tmp_path / "cli"), "--steps", "2", "--no-progress"]) == 0
+    fit({**opts, "steps": 2, "resume": True, "out": str(tmp_path / "api")}, OptCWMTask())
+    got = load_file(str(tmp_path / "cli" / "model.safetensors"))
+    want = load_file(str(tmp_path / "api" / "model.safetensors"))
+    assert list(got) == list(want) and all(torch.equal(got[k], want[k]) for k in got)
+    step1 = load_file(str(tmp_path / "cli" / "checkpoints" / "step_0000001" / "model.safetensors"))
+    assert any(not torch.equal(got[k], step1[k]) for k in got)  # step 2 was trained
