@@ -179,11 +179,12 @@ def model_identifier(arch: str, run_name: str, sha256: str, family: str = "tdann
 
 def _exportable(run: Path, r) -> tuple[str, int, bool]:
     """(family, width, blurpool) of a run the plugin's ResNet-18 can reproduce; ValueError otherwise."""
+    from neurocwm.families import family_of
     from neurocwm.imports.common import PREPROCESSING
     from neurocwm.models.resnet import SpatialResNet18
 
     arch = r.config.get("arch")
-    if r.config.get("model_family", "tdann") != "tdann" or arch not in _ARCHS:
+    if not family_of(r.config).brainscore_export or arch not in _ARCHS:
         raise ValueError(f"{run}: export supports TDANN and TopoNets runs with arch in {sorted(_ARCHS)}, got "
                          f"model_family={r.config.get('model_family')!r}, arch={arch!r}")
     width, blurpool = _ARCHS[arch]

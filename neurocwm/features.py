@@ -42,6 +42,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from neurocwm.families import family_name, family_of
 from neurocwm.images import IMAGENET_MEAN, IMAGENET_STD, normalize, resize_images  # noqa: F401 - re-exported
 
 __all__ = ["model_family", "input_size", "layer_dims", "layer_areas", "feature_readout", "run_sheet", "unit_subsets",
@@ -51,28 +52,19 @@ __all__ = ["model_family", "input_size", "layer_dims", "layer_areas", "feature_r
 DEFAULT_MAX_MEMORY_GB = 4.0
 
 
-def _net(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") else model
-
-
 def model_family(run) -> str:
-    """``"tdann"`` or ``"cwm"`` (from the run's config)."""
-    return str(run.config.get("model_family", "tdann"))
+    """The run's ``model_family`` (``"tdann"``, ``"cwm"``, ``"optcwm"``; :mod:`neurocwm.families`)."""
+    return family_name(run.config)
 
 
 def input_size(run) -> int:
     """Side in pixels of the images the run's model takes."""
-    if model_family(run) == "cwm":
-        return int(_net(run.model).config.image_size)
-    return int(run.config.get("image_size", 224))
+    return family_of(run.config).input_size(run)
 
 
 def layer_dims(run) -> dict[str, tuple[int, int, int]]:
     """``(C, H, W)`` of every mapped layer of a run, in network order."""
-    net = _net(run.model)
-    if model_family(run) == "cwm":
-        return dict(net.block_dims(run.config.get("topo_blocks")))
-    return {k: tuple(int(d) for d in v) for k, v in net.trunk.block_dims(input_size(run)).items()}
+    return family_of(run.config).layer_dims(run)
 
 
 def layer_areas(run) -> dict[str, str]:
@@ -84,13 +76,7 @@ def layer_areas(run) -> dict[str, str]:
     """
     if run.sheet is not None:
         return {layer.name: layer.area for layer in run.sheet}
-    if model_family(run) == "cwm":
-        from neurocwm.cwm.model import block_areas
-
-        return block_areas(len(_net(run.model).encoder), run.config.get("topo_blocks"))
-    from topography.sheet import RESNET18_AREAS
-
-    return {k: RESNET18_AREAS[k] for k in layer_dims(run) if k in RESNET18_AREAS}
+    return family_of(run.config).default_areas(run)
 
 
 def run_sheet(run):
@@ -105,7 +91,7 @@ def run_sheet(run):
         run.sheet.meta.setdefault("source", "run")
         return run.sheet
     dims = layer_dims(run)
-    areas = layer_areas(run) if model_family(run) == "cwm" else None
+    areas = family_of(run.config).sheet_areas(run)
     sheet = build_sheet(dims, areas=areas, scale=run.config.get("scale", "human"),
                         n_windows=int(run.config.get("n_neighborhood_windows", 5000)), seed=int(run.config.get("seed", 0)))
     sheet.meta["source"] = "default retinotopic (the run saved no positions)"
@@ -151,11 +137,7 @@ def _prepare(images: torch.Tensor, size: int) -> torch.Tensor:
 def feature_readout(run) -> dict[str, str]:
     """How :func:`forward_layers` shows images to the run's model, in words (recorded in outputs)."""
     size = input_size(run)
-    if model_family(run) == "cwm":
-        model_input = ("each image as a static clip (every frame the image, the last frame fully hidden); "
-                       "MLP hidden units of the frame-0 tokens")
-    else:
-        model_input = "ImageNet mean/std normalisation"
+    model_input = family_of(run.config).feature_input
     return {"resize": f"whole image to {size} x {size}, bilinear, antialiased", "input": model_input}
 
 
@@ -174,21 +156,9 @@ def forward_layers(run, images: torch.Tensor, layers: Sequence[str] | None = Non
     :class:`neurocwm.models.resnet.SpatialResNet18`) is run only as far as the last requested
     layer (the outputs are the same).
     """
-    net = run.model
-    device = next(net.parameters()).device
+    device = next(run.model.parameters()).device
     x = _prepare(images.to(device=device, dtype=torch.float32), input_size(run))
-    if model_family(run) == "cwm":
-        blocks = _net(net).hidden_units(x, run.config.get("topo_blocks"))
-    else:
-        from neurocwm.models.resnet import BLOCK_NAMES
-
-        x = normalize(x)
-        trunk = getattr(_net(net), "trunk", None)
-        if layers is not None and hasattr(trunk, "forward_blocks") and set(layers) <= set(BLOCK_NAMES):
-            blocks = trunk.forward_blocks(x, layers)
-        else:
-            out = net(x)
-            blocks = out[1] if isinstance(out, tuple) else out
+    blocks = family_of(run.config).forward_layers(run, x, layers)  # neurocwm.families: per-family extraction
     if layers is None:
         return dict(blocks)
     missing = [name for name in layers if name not in blocks]

@@ -11,6 +11,7 @@ from topography.fileio import read_json
 from topography.sheet import CorticalSheet
 from topography.sheet_io import load_sheet
 
+from .families import family_of
 from .train.checkpoint import latest_checkpoint, load_weights
 
 
@@ -86,17 +87,9 @@ def load_run(path: str | Path, checkpoint: str | Path | None = None, device: str
     cfg = read_json(cfg_file)  # a damaged file: one line naming it
     if not isinstance(cfg, dict):
         raise ValueError(f"{cfg_file} does not hold a run configuration (a JSON object)")  # noqa: TRY004 - bad input
-    family = cfg.get("model_family", "tdann")
-    if family == "tdann":
-        from .tdann import TDANNTask
-
-        task = TDANNTask()
-    else:
-        from .cwm.task import CWMTask
-
-        task = CWMTask()
+    family = family_of(cfg)  # an unknown family: one line naming the known ones
     torch.manual_seed(cfg.get("seed", 0))
-    model = task.build_model(cfg)
+    model = family.build_model(cfg)
     weights = weights_file(path, checkpoint)
     if not random_init:
         load_weights(model, weights)

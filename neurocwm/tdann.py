@@ -19,7 +19,9 @@ from topography.sheet_io import load_sheet, save_sheet
 
 from .data import GENERATED_EPOCH, GENERATORS, count_images, image_batches, step_seed
 from .models import create_model
+from .family_configs import TDANNModelConfig
 from .objectives import ProjectionHead, info_nce
+from .train.task import Task
 
 #: Defaults per preset. ``quick`` is what a CPU-only machine gets; ``paper`` what CUDA gets.
 PRESETS = {
@@ -67,7 +69,7 @@ class TDANNNet(nn.Module):
         return self.head(pooled), blocks
 
 
-class TDANNTask:
+class TDANNTask(Task):
     """Glue between the TDANN model family and the trainer."""
 
     name = "tdann"
@@ -128,7 +130,12 @@ class TDANNTask:
                                  f"the model has {tuple(d)}")
 
     def build_model(self, cfg: dict) -> nn.Module:
-        return TDANNNet(cfg["arch"], cfg["objective"], cfg.get("num_classes"))
+        """The trunk and head named by ``arch``, ``objective``, ``num_classes``.
+
+        The keys read are those of :class:`neurocwm.family_configs.TDANNModelConfig`.
+        """
+        m = TDANNModelConfig.from_config(cfg)
+        return TDANNNet(m.arch, m.objective, m.num_classes)
 
     def setup(self, cfg: dict, model: nn.Module, run_dir: Path, device: torch.device, is_main: bool, barrier) -> None:
         """Create (rank 0) or load the cortical sheet and move it to the device."""

@@ -143,6 +143,7 @@ def load_cwm(path: str, checkpoint: str | None = None, device: str = "cpu"):
     """Open a CWM run; clear errors for a missing folder, another family or unreadable weights."""
     from safetensors import SafetensorError
 
+    from neurocwm.families import family_name, family_names, get_family
     from neurocwm.runs import load_run
 
     p = Path(path)
@@ -151,11 +152,11 @@ def load_cwm(path: str, checkpoint: str | None = None, device: str = "cpu"):
     import json
 
     try:
-        family = json.loads((p / "config.json").read_text(encoding="utf-8")).get("model_family", "tdann") \
+        family = family_name(json.loads((p / "config.json").read_text(encoding="utf-8"))) \
             if (p / "config.json").is_file() else None
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
         raise ValueError(f"{p / 'config.json'} is not a valid run configuration ({exc})") from None
-    if family is not None and family not in ("cwm", "optcwm"):
+    if family is not None and not (family in family_names() and get_family(family).readouts):
         raise ValueError(f"{p} is a {family} run, not a CWM; train one with `neurocwm fit --model cwm`")
     from neurocwm.train.checkpoint import CheckpointError
 

@@ -6,9 +6,12 @@ import argparse
 import os
 from pathlib import Path
 
+from neurocwm.families import family_of, fit_models, get_family
+
 from ._help import DefaultsHelpFormatter
 
-FAMILIES = ("tdann", "cwm")
+#: The ``--model`` choices: the families ``fit`` trains (:mod:`neurocwm.families`).
+FAMILIES = fit_models()
 
 
 def add_parser(sub) -> None:
@@ -96,30 +99,21 @@ def train(args: argparse.Namespace) -> Path:
     """Resolve the family, task and output folder of parsed ``fit`` arguments, train, return the run folder."""
     from neurocwm.threads import configure_threads, user_chose_threads
 
-    family = args.model
     run_cfg = _resumed_config(args)
-    if family is None:
-        family = run_cfg.get("model_family", "tdann") if run_cfg else "tdann"
-        family = "cwm" if family == "optcwm" else family
-    for name in ("pos_embed", "motion_weight", "spot_density", "camera_prob", "glued_prob"):
-        if family != "cwm" and getattr(args, name) is not None:
-            raise ValueError(f"--{name.replace('_', '-')} applies to --model cwm only")
-    if family != "tdann" and args.generator is not None:
-        raise ValueError("--generator applies to --model tdann only")
+    # the run's family trains it; the --model choice whose options apply is its fit_model
+    fam = get_family(args.model) if args.model is not None else family_of(run_cfg)
+    family = fam.fit_model
+    for other in map(get_family, FAMILIES):
+        for name in other.fit_options:
+            if other.name != family and getattr(args, name) is not None:
+                raise ValueError(f"--{name.replace('_', '-')} applies to --model {other.name} only")
     threads_given = getattr(args, "threads", None) is not None or user_chose_threads()
     if not threads_given and run_cfg and run_cfg.get("threads"):
         # CPU float reductions are bitwise reproducible only for a fixed thread count: keep the run's
         configure_threads(int(run_cfg["threads"]))
     import torch
 
-    if family == "tdann":
-        from neurocwm.tdann import TDANNTask
-
-        task = TDANNTask()
-    else:
-        from neurocwm.cwm.task import CWMTask
-
-        task = CWMTask()
+    task = fam.task()
     from neurocwm.train import fit
 
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "model")}
@@ -129,8 +123,8 @@ def train(args: argparse.Namespace) -> Path:
     if options["out"] is None:
         if args.resume:
             raise ValueError("--resume needs --out RUN (the run folder to continue)")
-        alpha = args.alpha if args.alpha is not None else (0.25 if family == "tdann" else 0.0)
-        objective = args.objective or ("simclr" if family == "tdann" else "mae")
+        alpha = args.alpha if args.alpha is not None else fam.default_alpha
+        objective = args.objective or fam.default_objective
         options["out"] = str(Path("runs") / f"{family}-{objective}-alpha{alpha:g}-seed{args.seed or 0}")
     return fit(options, task)
 

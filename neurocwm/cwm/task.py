@@ -46,6 +46,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..family_configs import CWMModelConfig, OptCWMModelConfig
+from ..train.task import Task
 from .config import CURVE_FRACTIONS, DEFAULTS, DEVICE_PRESETS, GENERATED_EPOCH, OPT_DEFAULTS, VAL_SEED  # noqa: F401 (re-exported)
 from .config import scene_config as _scene_config
 from .config import visible_count as _count
@@ -59,7 +61,7 @@ from .video_files import VideoFolder
 __all__ = ["CWMTask", "OptCWMTask", "DEFAULTS", "OPT_DEFAULTS", "DEVICE_PRESETS", "VAL_SEED", "validation_set", "synthetic_pool"]
 
 
-class CWMTask:
+class CWMTask(Task):
     """Counterfactual world model family for the trainer.
 
     Parameters
@@ -136,16 +138,17 @@ class CWMTask:
         return cfg
 
     def build_model(self, cfg: dict) -> nn.Module:
-        """The CWM named by ``cfg["arch"]`` at ``cfg["image_size"]`` (an :class:`OptCWM` for ``model_family`` "optcwm")."""
-        if cfg.get("model_family") == "optcwm":
-            return OptCWMTask().build_model(cfg)
-        if cfg.get("cwm_config"):  # an imported model records its whole shape (neurocwm.imports.cwm)
-            return build_cwm(dict(cfg["cwm_config"]))
-        size = cfg.get("image_size")
-        over = {"image_size": int(size)} if size else {}
-        if cfg.get("pos_embed") is not None:
-            over["pos_embed"] = str(cfg["pos_embed"])
-        return build_cwm(cfg["arch"], **over)
+        """The CWM named by ``cfg["arch"]`` at ``cfg["image_size"]``.
+
+        The keys read are those of :class:`neurocwm.family_configs.CWMModelConfig`.
+        """
+        m = CWMModelConfig.from_config(cfg)
+        if m.cwm_config:  # an imported model records its whole shape (neurocwm.imports.cwm)
+            return build_cwm(m.cwm_config)
+        over = {"image_size": m.image_size} if m.image_size else {}
+        if m.pos_embed is not None:
+            over["pos_embed"] = m.pos_embed
+        return build_cwm(m.arch, **over)
 
     def setup(self, cfg: dict, model: nn.Module, run_dir: Path | None = None, device: torch.device | None = None, is_main: bool = True, barrier=None) -> None:
         """Remember the configuration; with ``alpha`` > 0 lay the MLP units on a cortical sheet.
@@ -262,7 +265,7 @@ class OptCWMTask(CWMTask):
         if not bcfg_file.is_file():
             raise ValueError(f"base_run {base} is not a run folder (no config.json)")
         bcfg = json.loads(bcfg_file.read_text())
-        if bcfg.get("model_family") != "cwm":
+        if not OptCWMModelConfig.accepts_base(bcfg):
             raise ValueError(f"base_run {base} is a {bcfg.get('model_family')} run, not a CWM")
         cfg["base_run"] = str(Path(base).resolve())
         cfg["arch"], cfg["image_size"] = bcfg["arch"], bcfg["image_size"]
@@ -277,14 +280,18 @@ class OptCWMTask(CWMTask):
         return super().validate_config(cfg)
 
     def build_model(self, cfg: dict) -> nn.Module:
+        """A fresh base CWM with the learned tracer and flow predictor.
+
+        The keys read are those of :class:`neurocwm.family_configs.OptCWMModelConfig`.
+        """
         from .optcwm import OptCWM
 
-        over = {"pos_embed": str(cfg["pos_embed"])} if cfg.get("pos_embed") is not None else {}
-        base = build_cwm(cfg["arch"], image_size=int(cfg["image_size"]), **over)
-        radius = cfg.get("readout_radius")
-        return OptCWM(base, n_flow_pts=int(cfg["n_flow_pts"]), visible_fraction=float(cfg["probe_visible"]), inv_temp=float(cfg["inv_temp"]),
-                      search_radius=None if radius is None else float(radius), tracer_hidden=int(cfg["tracer_hidden"]),
-                      flow_dim=int(cfg["flow_dim"]), flow_depth=int(cfg["flow_depth"]), flow_heads=int(cfg["flow_heads"]))
+        m = OptCWMModelConfig.from_config(cfg)
+        over = {"pos_embed": m.pos_embed} if m.pos_embed is not None else {}
+        base = build_cwm(m.arch, image_size=m.image_size, **over)
+        return OptCWM(base, n_flow_pts=m.n_flow_pts, visible_fraction=m.probe_visible, inv_temp=m.inv_temp,
+                      search_radius=m.readout_radius, tracer_hidden=m.tracer_hidden,
+                      flow_dim=m.flow_dim, flow_depth=m.flow_depth, flow_heads=m.flow_heads)
 
     def setup(self, cfg: dict, model: nn.Module, run_dir: Path | None = None, device: torch.device | None = None, is_main: bool = True, barrier=None) -> None:
         """Load the frozen base weights from ``cfg["base_run"]`` (final weights, else its latest checkpoint)."""

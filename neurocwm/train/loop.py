@@ -8,11 +8,11 @@ with a fixed seed the result equals an uninterrupted run of the same length. In 
 Ctrl-C or SIGTERM stops at the end of the current step and writes a checkpoint there first (a
 second Ctrl-C stops at once), so ``--resume`` loses nothing.
 
-A task object supplies the model family (see :class:`neurocwm.tdann.TDANNTask`):
-``default_config(device_type)``, ``validate_config(cfg)``, ``build_model(cfg)``,
-``setup(cfg, model, run_dir, device, is_main, barrier)``, ``make_batches(cfg, rank, world,
-start_step, device)``, ``compute_loss(model, batch, step, rank)`` and optionally
-``param_groups(model, cfg)``, ``make_optimizer(params, cfg)``, ``validate(model, step)``.
+A task object supplies the model family: a :class:`neurocwm.train.task.Task`, the declared
+interface of every method the trainer calls (``default_config``, ``validate_config``,
+``build_model``, ``setup``, ``make_batches``, ``compute_loss``, and the hooks ``check_inputs``,
+``param_groups``, ``make_optimizer``, ``validate`` with default implementations). The families and
+their tasks are registered in :mod:`neurocwm.families`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from .checkpoint import (
 from .distributed import DistInfo, init_distributed
 from .errors import ConfigError
 from .lock import LOCK_NAME, RunLock
+from .task import Task
 
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "positions", "model.safetensors", "model.json")
 #: Options that may change when a run is resumed (everything else must match the run).
@@ -110,7 +111,7 @@ def read_run_config(run_dir: Path) -> dict:
     return cfg
 
 
-def resolve_config(options: dict, task, device: torch.device, world: int) -> dict:
+def resolve_config(options: dict, task: Task, device: torch.device, world: int) -> dict:
     """Task defaults for the device type, overlaid with the user's non-None options.
 
     With ``resume`` and a run in ``out``, the run's own ``config.json`` comes between the two, so
@@ -276,8 +277,16 @@ def _truncate_metrics(path: Path, step: int) -> None:
     write_text(path, "".join(k + "\n" for k in keep))
 
 
-def fit(options: dict, task) -> Path:
-    """Train a model of ``task``'s family as ``options`` say; return the run folder."""
+def fit(options: dict, task: Task) -> Path:
+    """Train a model of ``task``'s family as ``options`` say; return the run folder.
+
+    Raises
+    ------
+    TypeError
+        If ``task`` is not a :class:`neurocwm.train.task.Task`.
+    """
+    if not isinstance(task, Task):
+        raise TypeError(f"fit needs a neurocwm.train.task.Task, got {type(task).__name__}")
     dist_info = init_distributed(options.get("device", "auto"))
     try:
         return _fit(options, task, dist_info)
@@ -286,7 +295,7 @@ def fit(options: dict, task) -> Path:
             dist.destroy_process_group()
 
 
-def _fit(options: dict, task, d: DistInfo) -> Path:
+def _fit(options: dict, task: Task, d: DistInfo) -> Path:
     device = d.device
     cfg = resolve_config(options, task, device, d.world)
     defaults = task.default_config(device.type)
@@ -302,8 +311,7 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
             raise ConfigError(f"--init-from: {exc}") from None
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"--init-from {cfg['init_from']}: weights do not fit this model (same architecture and sizes needed): {str(exc)[:300]}") from None
-    if hasattr(task, "check_inputs"):
-        task.check_inputs(cfg, model)  # e.g. that --positions fit the model, before the folder is written
+    task.check_inputs(cfg, model)  # e.g. that --positions fit the model, before the folder is written
     run_dir = Path(cfg["out"])
     lock, new_dir = None, False
     if d.is_main:
@@ -334,7 +342,7 @@ def _fit(options: dict, task, d: DistInfo) -> Path:
                     run_dir.rmdir()  # only if empty
 
 
-def _fit_locked(cfg: dict, task, d: DistInfo, model: torch.nn.Module, run_dir: Path, progress: dict) -> Path:
+def _fit_locked(cfg: dict, task: Task, d: DistInfo, model: torch.nn.Module, run_dir: Path, progress: dict) -> Path:
     device = d.device
     if d.is_main:
         _clean_temporaries(run_dir)
@@ -349,11 +357,7 @@ def _fit_locked(cfg: dict, task, d: DistInfo, model: torch.nn.Module, run_dir: P
     if cfg.get("channels_last"):
         model = model.to(memory_format=torch.channels_last)
     task.setup(cfg, model, run_dir, device, d.is_main, d.barrier)
-    groups = task.param_groups(model, cfg) if hasattr(task, "param_groups") else [{"params": list(model.parameters())}]
-    if hasattr(task, "make_optimizer"):
-        optimizer = task.make_optimizer(groups, cfg)
-    else:
-        optimizer = torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg.get("weight_decay", 0.0))
+    optimizer = task.make_optimizer(task.param_groups(model, cfg), cfg)
 
     start = 0
     if resuming:
@@ -412,7 +416,7 @@ def _fit_locked(cfg: dict, task, d: DistInfo, model: torch.nn.Module, run_dir: P
                 metrics.update({"step": step + 1, "lr": lr, "images_per_s": n_img / dt, "step_time_s": dt})
                 if n_bad:
                     metrics["skipped_images"] = n_bad
-                if hasattr(task, "validate") and cfg.get("validate_every") and (step + 1) % cfg["validate_every"] == 0:
+                if cfg.get("validate_every") and (step + 1) % cfg["validate_every"] == 0:
                     metrics.update(task.validate(model, step + 1))
                     train_model.train()
                 progress["started"] = True
