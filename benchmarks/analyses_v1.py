@@ -252,13 +252,25 @@ def bench_nulls(pos, pref, channels, grid, repeats=5):
     def pinwheel_metric():
         pm = smooth_map(pos, pref, 0.45, width=1.5, period=180, extent=box)
         n_pw = find_pinwheels(pm.values).shape[0]
-        return n_pw, pinwheel_density(pm.values, pixel_size=pm.spacing), pinwheel_density(
-            pm.values, spacing=prm.column_spacing_mm, pixel_size=pm.spacing, area=extent**2)
+        return (
+            n_pw,
+            pinwheel_density(pm.values, pixel_size=pm.spacing),
+            pinwheel_density(pm.values, spacing=prm.column_spacing_mm, pixel_size=pm.spacing, area=extent**2),
+        )
 
     runs = {
         "smooth": lambda: smoothness_curve(pos, pref, edges, period=180, n_samples=20, n_units=1000, seed=4),
-        "smooth+null": lambda: smoothness_curve(pos, pref, edges, period=180, n_samples=20, n_units=1000, seed=4,
-                                                n_shuffles=prm.null_shuffles, groups=groups),
+        "smooth+null": lambda: smoothness_curve(
+            pos,
+            pref,
+            edges,
+            period=180,
+            n_samples=20,
+            n_units=1000,
+            seed=4,
+            n_shuffles=prm.null_shuffles,
+            groups=groups,
+        ),
         "pinwheels": pinwheel_metric,
         "pinwheel null": lambda: pinwheel_null(pos, pref, prm, box, extent, groups, prm.pinwheel_null_shuffles, 7),
     }
@@ -274,16 +286,22 @@ def bench_nulls(pos, pref, channels, grid, repeats=5):
     t_m, t_n, c = best["smooth"], best["smooth+null"], out["smooth+null"]
     null = c.null_index
     r = (t_n - t_m) / t_m
-    print(f"orientation smoothness: metric {t_m:.3f} s; with its {prm.null_shuffles}-shuffle null {t_n:.3f} s -> "
-          f"null costs {r:.2f}x the metric, {verdict(r)} (index {np.nanmean(smoothness_index(c.curves)):.3f}, "
-          f"null {np.mean(null):.3f} +- {np.std(null, ddof=1):.3f})", flush=True)
+    print(
+        f"orientation smoothness: metric {t_m:.3f} s; with its {prm.null_shuffles}-shuffle null {t_n:.3f} s -> "
+        f"null costs {r:.2f}x the metric, {verdict(r)} (index {np.nanmean(smoothness_index(c.curves)):.3f}, "
+        f"null {np.mean(null):.3f} +- {np.std(null, ddof=1):.3f})",
+        flush=True,
+    )
     t_pm, t_pn = best["pinwheels"], best["pinwheel null"]
     (n_pw, dens, _), pn = out["pinwheels"], out["pinwheel null"]
     r = t_pn / t_pm
-    print(f"pinwheel count + densities: metric {t_pm:.3f} s; {prm.pinwheel_null_shuffles}-shuffle null {t_pn:.3f} s "
-          f"-> null costs {r:.2f}x the metric, {verdict(r)} ({n_pw} pinwheels, null "
-          f"{np.mean(pn['n_pinwheels']):.0f} +- {np.std(pn['n_pinwheels'], ddof=1):.0f}; density {dens:.2f}, null "
-          f"{np.nanmean(pn['pinwheel_density']):.2f})", flush=True)
+    print(
+        f"pinwheel count + densities: metric {t_pm:.3f} s; {prm.pinwheel_null_shuffles}-shuffle null {t_pn:.3f} s "
+        f"-> null costs {r:.2f}x the metric, {verdict(r)} ({n_pw} pinwheels, null "
+        f"{np.mean(pn['n_pinwheels']):.0f} +- {np.std(pn['n_pinwheels'], ddof=1):.0f}; density {dens:.2f}, null "
+        f"{np.nanmean(pn['pinwheel_density']):.2f})",
+        flush=True,
+    )
 
 
 def main(quick=False, nulls_only=False):
@@ -299,8 +317,10 @@ def main(quick=False, nulls_only=False):
     meta = grating_conditions()
     t2, resp = timed(responses_to_gratings, meta, pref, sf_idx, col, kappa, amp, base)
     n = pos.shape[0]
-    print(f"synthetic layer: {n:,} units on a {side} mm sheet, {resp.shape[0]} gratings "
-          f"(built in {t + t2:.1f} s)\n", flush=True)
+    print(
+        f"synthetic layer: {n:,} units on a {side} mm sheet, {resp.shape[0]} gratings (built in {t + t2:.1f} s)\n",
+        flush=True,
+    )
     if nulls_only:
         bench_nulls(pos, pref, channels, grid)
         return
@@ -321,11 +341,17 @@ def main(quick=False, nulls_only=False):
     sub = np.random.default_rng(2).choice(n, 200 if quick else 500, replace=False)
     t_loop_fit, pref_loop = timed(loop_von_mises, curves[sub], oris)
     agree = angular_error(pref_loop, fit["preferred_deg"][sub])
-    report("preferred orientation (von Mises)", t_fit, t_loop_fit * n / sub.size,
-           f"x: curve_fit on {sub.size} units; median |diff| {np.median(agree):.2e} deg")
-    print(f"  full v1_tuning on {n:,} units: {t_all:.2f} s; preferred-orientation error vs planted: "
-          f"median {np.median(err):.2f} deg, 90th pct {np.percentile(err, 90):.2f} deg "
-          f"(planted scatter of units: 8 deg sd, so the error is the response noise only)")
+    report(
+        "preferred orientation (von Mises)",
+        t_fit,
+        t_loop_fit * n / sub.size,
+        f"x: curve_fit on {sub.size} units; median |diff| {np.median(agree):.2e} deg",
+    )
+    print(
+        f"  full v1_tuning on {n:,} units: {t_all:.2f} s; preferred-orientation error vs planted: "
+        f"median {np.median(err):.2f} deg, 90th pct {np.percentile(err, 90):.2f} deg "
+        f"(planted scatter of units: 8 deg sd, so the error is the response noise only)"
+    )
     keep = selectivity_mask(tun["cv"], tun["mean_response"])
     print(f"  kept {keep.sum():,} units; fraction CV < 0.6 = {fraction_selective(tun['cv'][keep]):.3f}")
     ringach = Path(__file__).resolve().parents[2] / "shared" / "data" / "ringach2002" / "ringach_2002_db.mat"
@@ -344,11 +370,17 @@ def main(quick=False, nulls_only=False):
     ii = rng.choice(m.y.size, n_win)
     jj = rng.choice(m.x.size, n_win)
     t0 = time.perf_counter()
-    loop_vals = np.array([loop_smooth_map(pos, pref_fit, m.x[j : j + 1], m.y[i : i + 1], width)[0, 0] for i, j in zip(ii, jj)])
+    loop_vals = np.array(
+        [loop_smooth_map(pos, pref_fit, m.x[j : j + 1], m.y[i : i + 1], width)[0, 0] for i, j in zip(ii, jj)]
+    )
     t_loop_map = time.perf_counter() - t0
     assert angular_error(loop_vals, m.values[ii, jj]).max() < 1e-6
-    report("smoothed OPM 1.5 mm / 0.15 mm", t_map, t_loop_map * m.values.size / n_win,
-           f"x: {n_win} of {m.values.size:,} windows")
+    report(
+        "smoothed OPM 1.5 mm / 0.15 mm",
+        t_map,
+        t_loop_map * m.values.size / n_win,
+        f"x: {n_win} of {m.values.size:,} windows",
+    )
     t_g, _ = timed(smooth_map, pos, pref_fit, spacing=stride, kernel="gaussian", sigma=0.5, period=180)
     print(f"  Gaussian (sigma 0.5 mm) map of the same grid: {t_g:.2f} s")
 
@@ -359,20 +391,34 @@ def main(quick=False, nulls_only=False):
     n_units, n_samples = 1000, 20
     t_sm, sm = timed(smoothness_curve, pos, pref_fit, edges, period=180, n_samples=n_samples, n_units=n_units, seed=4)
     loop_samples = 1 if quick else 2
-    t_loop_sm, (loop_curves, loop_chance) = timed(loop_smoothness, pos, pref_fit, edges, 180.0, n_units, loop_samples, 4)
+    t_loop_sm, (loop_curves, loop_chance) = timed(
+        loop_smoothness, pos, pref_fit, edges, 180.0, n_units, loop_samples, 4
+    )
     ref_sm = smoothness_curve(pos, pref_fit, edges, period=180, n_samples=loop_samples, n_units=n_units, seed=4)
     assert np.allclose(loop_curves[0], ref_sm.curves[0], equal_nan=True)  # same first unit sample
     assert np.allclose(np.nanmean(loop_chance), np.nanmean(ref_sm.chance), rtol=0.1)  # other permutations
-    report("smoothness curve 20 x 1000 units", t_sm, t_loop_sm * n_samples / loop_samples,
-           f"x: {loop_samples} of {n_samples} samples")
+    report(
+        "smoothness curve 20 x 1000 units",
+        t_sm,
+        t_loop_sm * n_samples / loop_samples,
+        f"x: {loop_samples} of {n_samples} samples",
+    )
     idx = np.mean(smoothness_index(sm.curves))
-    rand_idx = np.mean(smoothness_index(smoothness_curve(
-        pos, np.random.default_rng(5).permutation(pref_fit), edges, period=180, n_samples=n_samples, seed=4).curves))
+    rand_idx = np.mean(
+        smoothness_index(
+            smoothness_curve(
+                pos, np.random.default_rng(5).permutation(pref_fit), edges, period=180, n_samples=n_samples, seed=4
+            ).curves
+        )
+    )
     print(f"  OPM smoothness index {idx:.3f} (shuffled positions: {rand_idx:.3f})")
 
     # --- pinwheels -------------------------------------------------------------------------------
     t_pm, pm = timed(smooth_map, pos, pref_fit, spacing=0.45, width=1.5, period=180)
-    for name, theta, pix in (("pinwheels on 0.15-mm OPM", m.values, stride), ("pinwheels on 0.45-mm OPM", pm.values, 0.45)):
+    for name, theta, pix in (
+        ("pinwheels on 0.15-mm OPM", m.values, stride),
+        ("pinwheels on 0.45-mm OPM", pm.values, 0.45),
+    ):
         t_pw, pw = timed(find_pinwheels, theta)
         t_loop_pw, n_loop = timed(loop_pinwheels, theta)
         assert n_loop == pw.shape[0]
@@ -380,15 +426,19 @@ def main(quick=False, nulls_only=False):
         t_lam, lam = timed(estimate_column_spacing, theta, pixel_size=pix)
         dens = pinwheel_density(theta, pixel_size=pix)
         dens_fixed = pinwheel_density(theta, spacing=hcw, pixel_size=pix, area=side**2)
-        print(f"  estimated spacing {lam:.2f} mm (planted {hcw} mm, {t_lam:.3f} s); density {dens:.2f} "
-              f"(reference convention, Lambda 3.5 mm, area {side}^2 mm^2: {dens_fixed:.2f})")
+        print(
+            f"  estimated spacing {lam:.2f} mm (planted {hcw} mm, {t_lam:.3f} s); density {dens:.2f} "
+            f"(reference convention, Lambda 3.5 mm, area {side}^2 mm^2: {dens_fixed:.2f})"
+        )
 
     print("\nnulls (each metric's null against its own time):")
     bench_nulls(pos, pref_fit, channels, grid)
 
     print("\nsummary (loop time / fast time):")
     for name, tf, tl, note in rows:
-        print(f"  {name:<34s} {tl / tf:10.1f}x   ({tf:.3f} s vs {tl:.1f} s{'; extrapolated' if note.startswith('x:') else ''})")
+        print(
+            f"  {name:<34s} {tl / tf:10.1f}x   ({tf:.3f} s vs {tl:.1f} s{'; extrapolated' if note.startswith('x:') else ''})"
+        )
 
 
 if __name__ == "__main__":

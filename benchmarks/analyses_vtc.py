@@ -36,7 +36,7 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 from topography.dimensionality import channel_max_pool, effective_dimensionality, pca_eigenvalues
-from topography.patches import _patches_from_grid, find_patches, SmoothedGrid, _grid_axes
+from topography.patches import SmoothedGrid, _grid_axes, _patches_from_grid, find_patches
 from topography.selectivity import domain_selectivity
 from topography.sheet import retinotopic_positions, rf_overlap
 from topography.wiring import DIRECTIONS, random_square_windows, wiring_length
@@ -178,7 +178,9 @@ def run_case(label, channels, size, side, *, n_images, n_patterns, wiring_kwargs
 
     # -- wiring length: responses = spatially smooth field + noise, source and target
     def wiring_responses():
-        return np.stack([0.5 * smooth_field(pos, rng, 30, side / 15, side) + rng.normal(0, 1, n) for _ in range(n_patterns)])
+        return np.stack(
+            [0.5 * smooth_field(pos, rng, 30, side / 15, side) + rng.normal(0, 1, n) for _ in range(n_patterns)]
+        )
 
     src, tgt = wiring_responses(), wiring_responses()
     kw = dict(wiring_kwargs)

@@ -27,8 +27,16 @@ from neurocwm.cwm.model import PRESETS, Block
 
 def library_twin(ours: Block, dim: int, heads: int) -> nn.TransformerEncoderLayer:
     """``nn.TransformerEncoderLayer`` holding the weights of ``ours`` (same function)."""
-    lib = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=ours.mlp[0].out_features, dropout=0.0, activation="gelu",
-                                     layer_norm_eps=1e-6, batch_first=True, norm_first=True)
+    lib = nn.TransformerEncoderLayer(
+        dim,
+        heads,
+        dim_feedforward=ours.mlp[0].out_features,
+        dropout=0.0,
+        activation="gelu",
+        layer_norm_eps=1e-6,
+        batch_first=True,
+        norm_first=True,
+    )
     with torch.no_grad():
         lib.self_attn.in_proj_weight.copy_(ours.attn.qkv.weight)
         lib.self_attn.in_proj_bias.copy_(ours.attn.qkv.bias)
@@ -80,19 +88,24 @@ def main() -> None:
             def run():
                 xi = x.clone().requires_grad_(True)
                 block(xi).square().mean().backward()
+
             return run
 
         def infer(block):
             def run():
                 with torch.inference_mode():
                     block(x)
+
             return run
 
         t_train = [_time(step(b), args.repeats) for b in (ours, lib)]
         ours.eval(), lib.eval()
         t_inf = [_time(infer(b), args.repeats) for b in (ours, lib)]
-        print(f"| {name} ({cfg.enc_dim} wide, {cfg.enc_heads} heads) | {tokens} x {batch} | {1e3 * t_train[0]:.2f} / {1e3 * t_train[1]:.2f} | "
-              f"{t_train[0] / t_train[1]:.2f} | {1e3 * t_inf[0]:.2f} / {1e3 * t_inf[1]:.2f} | {t_inf[0] / t_inf[1]:.2f} |", flush=True)
+        print(
+            f"| {name} ({cfg.enc_dim} wide, {cfg.enc_heads} heads) | {tokens} x {batch} | {1e3 * t_train[0]:.2f} / {1e3 * t_train[1]:.2f} | "
+            f"{t_train[0] / t_train[1]:.2f} | {1e3 * t_inf[0]:.2f} / {1e3 * t_inf[1]:.2f} | {t_inf[0] / t_inf[1]:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,10 @@ def main() -> None:
     model = build_cwm("eccv-vitb8-2f").eval()
     s, g = model.image_size, model.grid
     cpu = platform.processor() or platform.machine()
-    print(f"torch {torch.__version__}, {cpu}, {torch.get_num_threads()} threads; "
-          f"ViT-B/8 2-frame, {count_parameters(model) / 1e6:.1f} M parameters, {s} px")
+    print(
+        f"torch {torch.__version__}, {cpu}, {torch.get_num_threads()} threads; "
+        f"ViT-B/8 2-frame, {count_parameters(model) / 1e6:.1f} M parameters, {s} px"
+    )
     rng = torch.Generator().manual_seed(0)
     frames = torch.rand(2, 3, s, s, generator=rng)
     vis = sample_visible(1, g, 78, generator=rng)
@@ -62,7 +64,7 @@ def main() -> None:
         t_fwd = min(timed(lambda: model.predict(frames[None], vis))[0] for _ in range(2))
     print(f"forward pass (batch 1): {t_fwd:.2f} s")
 
-    side = int(round(args.points ** 0.5))
+    side = int(round(args.points**0.5))
     c = (np.arange(side) + 0.5) * (s / side)
     gx, gy = np.meshgrid(c, c)
     pts = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)[: args.points]
@@ -80,10 +82,14 @@ def main() -> None:
     same = (r_mux.flow_argmax[: args.exact_points] == r_exact.flow_argmax).all(1).float().mean()
     print(f"tracer query, {args.n_masks} mask(s), search radius {args.search_radius:g} px; seconds per query point:")
     print(f"  baseline, one point per call ({args.baseline_points} calls):        {base:7.2f} s  (ratio 1.00)")
-    print(f"  batched, one pass per point ({args.exact_points} points, {r_exact.n_passes} passes):  {exact:7.2f} s  "
-          f"(ratio {base / exact:.2f})")
-    print(f"  batched, {k} tracers per image ({len(pts)} points, {r_mux.n_passes} passes): {mux:7.2f} s  "
-          f"(ratio {base / mux:.2f}; same argmax as one per image at {float(same):.0%} of the shared points)")
+    print(
+        f"  batched, one pass per point ({args.exact_points} points, {r_exact.n_passes} passes):  {exact:7.2f} s  "
+        f"(ratio {base / exact:.2f})"
+    )
+    print(
+        f"  batched, {k} tracers per image ({len(pts)} points, {r_mux.n_passes} passes): {mux:7.2f} s  "
+        f"(ratio {base / mux:.2f}; same argmax as one per image at {float(same):.0%} of the shared points)"
+    )
     print(f"target <= 1 s per query point: {'met' if mux <= 1.0 else 'NOT met'} ({mux:.2f} s)")
 
 

@@ -35,7 +35,12 @@ def main() -> None:
     ap.add_argument("out", help="run folder")
     ap.add_argument("options", nargs="*", metavar="KEY=VALUE", help="configuration overrides (JSON values)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
-    ap.add_argument("--task", choices=("cwm", "optcwm"), default="cwm", help="optcwm: the learned-tracer stage on a trained base_run")
+    ap.add_argument(
+        "--task",
+        choices=("cwm", "optcwm"),
+        default="cwm",
+        help="optcwm: the learned-tracer stage on a trained base_run",
+    )
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--force", action="store_true")
     args = ap.parse_intermixed_args()
@@ -44,7 +49,14 @@ def main() -> None:
     from neurocwm.train import fit
 
     task = OptCWMTask() if args.task == "optcwm" else CWMTask()
-    opts = {"device": "cpu", "out": args.out, "resume": args.resume, "force": args.force, "progress": False, "model_family": args.task}
+    opts = {
+        "device": "cpu",
+        "out": args.out,
+        "resume": args.resume,
+        "force": args.force,
+        "progress": False,
+        "model_family": args.task,
+    }
     for item in args.options:
         key, sep, val = item.partition("=")
         if not sep:
@@ -56,8 +68,10 @@ def main() -> None:
     recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step_time_s"] for r in recs if "step_time_s" in r]
     med = sorted(steps)[len(steps) // 2] if steps else float("nan")
-    print(f"{run}: {recs[-1]['step'] if recs else 0} steps; this call {dt:.0f} s; median step {med:.3f} s "
-          f"({args.threads} threads, {platform.machine()}, torch {torch.__version__})")
+    print(
+        f"{run}: {recs[-1]['step'] if recs else 0} steps; this call {dt:.0f} s; median step {med:.3f} s "
+        f"({args.threads} threads, {platform.machine()}, torch {torch.__version__})"
+    )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,21 @@ import torch
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", help="a CWM run folder")
-    ap.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the run's final/latest)")
-    ap.add_argument("--scene", choices=("run", "default"), default="run", help="the run's own generator settings, or the default generator")
-    ap.add_argument("--where", choices=("moving", "object"), default="moving", help="pixels scored: every pixel moving >= 3 px, or object pixels only")
+    ap.add_argument(
+        "--checkpoint", default=None, help="weights file or checkpoint folder (default: the run's final/latest)"
+    )
+    ap.add_argument(
+        "--scene",
+        choices=("run", "default"),
+        default="run",
+        help="the run's own generator settings, or the default generator",
+    )
+    ap.add_argument(
+        "--where",
+        choices=("moving", "object"),
+        default="moving",
+        help="pixels scored: every pixel moving >= 3 px, or object pixels only",
+    )
     ap.add_argument("--pairs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=4242)
     ap.add_argument("--threads", type=int, default=1)
@@ -43,7 +55,12 @@ def main() -> None:
     run = load_run(args.run, checkpoint=args.checkpoint)
     cfg = dict(run.config)
     if args.scene == "default":
-        cfg.update({k: DEFAULTS[k] for k in ("noise_sigma", "camera_prob", "max_camera", "camera_quantum", "max_motion", "min_motion")})
+        cfg.update(
+            {
+                k: DEFAULTS[k]
+                for k in ("noise_sigma", "camera_prob", "max_camera", "camera_quantum", "max_motion", "min_motion")
+            }
+        )
     model, size = run.model.eval(), int(cfg["image_size"])
     grid, ps = model.grid, model.patch_size
     scene = _scene_config(cfg, size)
@@ -71,7 +88,12 @@ def main() -> None:
             def epe(f):
                 return float(np.linalg.norm(f - gt, axis=-1)[m].mean())
 
-            for name, f in (("pred", flow(f0, pred)), ("paste", flow(f0, paste)), ("zero", np.zeros_like(gt)), ("true", true_flow)):
+            for name, f in (
+                ("pred", flow(f0, pred)),
+                ("paste", flow(f0, paste)),
+                ("zero", np.zeros_like(gt)),
+                ("true", true_flow),
+            ):
                 rows[k][name].append(epe(f))
     print(f"{args.run} ({args.scene} scene, {args.where} pixels moving >= 3 px, {args.pairs} pairs, DIS x4)")
     print("| K revealed | pairs | predicted | paste | zero | true frame 1 | predicted / zero |")
@@ -80,7 +102,9 @@ def main() -> None:
         if not r["pred"]:
             continue
         mean = {n: float(np.mean(v)) for n, v in r.items()}
-        print(f"| {k} | {len(r['pred'])} | {mean['pred']:.2f} | {mean['paste']:.2f} | {mean['zero']:.2f} | {mean['true']:.2f} | {mean['pred'] / mean['zero']:.3f} |")
+        print(
+            f"| {k} | {len(r['pred'])} | {mean['pred']:.2f} | {mean['paste']:.2f} | {mean['zero']:.2f} | {mean['true']:.2f} | {mean['pred'] / mean['zero']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -46,23 +46,40 @@ def main() -> None:
     gts = np.concatenate([it["flow"][p[:, 1].astype(int), p[:, 0].astype(int)] for it, p in zip(items, pts)])
     occ = np.concatenate([it["occluded"][p[:, 1].astype(int), p[:, 0].astype(int)] for it, p in zip(items, pts)])
     fast = ~occ & (np.linalg.norm(gts, axis=1) >= 3)
-    print(f"{run.path} ({run.weights}), {len(gts)} points ({int(fast.sum())} visible and moving >= 3 px), {args.n_masks} masks, radius {radius}\n")
-    print("| visible fraction | hidden target | EPE argmax / soft (all visible) | EPE argmax / soft (>= 3 px) | zero (>= 3 px) | s per point |")
+    print(
+        f"{run.path} ({run.weights}), {len(gts)} points ({int(fast.sum())} visible and moving >= 3 px), {args.n_masks} masks, radius {radius}\n"
+    )
+    print(
+        "| visible fraction | hidden target | EPE argmax / soft (all visible) | EPE argmax / soft (>= 3 px) | zero (>= 3 px) | s per point |"
+    )
     print("|---|---|---|---|---|---|")
     for frac, ht in itertools.product(args.fractions, (False, True)):
         t0 = time.perf_counter()
         hard, soft = [], []
         for i, (it, p) in enumerate(zip(items, pts)):
             frames = torch.from_numpy(np.ascontiguousarray(it["frames"].transpose(0, 3, 1, 2)))
-            res = tracer_flow(model, frames, p, n_masks=args.n_masks, visible_fraction=frac, hidden_target=ht, search_radius=radius, seed=TUNING_SEED + i)
+            res = tracer_flow(
+                model,
+                frames,
+                p,
+                n_masks=args.n_masks,
+                visible_fraction=frac,
+                hidden_target=ht,
+                search_radius=radius,
+                seed=TUNING_SEED + i,
+            )
             hard.append(res.flow_argmax.numpy())
             soft.append(res.flow_soft.numpy())
         dt = (time.perf_counter() - t0) / len(gts)
         h, s = np.concatenate(hard), np.concatenate(soft)
         size = model.image_size
-        row = [flow_metrics(x[~occ], gts[~occ], size)["epe"] for x in (h, s)] + [flow_metrics(x[fast], gts[fast], size)["epe"] for x in (h, s)]
+        row = [flow_metrics(x[~occ], gts[~occ], size)["epe"] for x in (h, s)] + [
+            flow_metrics(x[fast], gts[fast], size)["epe"] for x in (h, s)
+        ]
         zero = flow_metrics(np.zeros_like(gts[fast]), gts[fast], size)["epe"]
-        print(f"| {frac:g} | {'yes' if ht else 'no'} | {row[0]:.2f} / {row[1]:.2f} | {row[2]:.2f} / {row[3]:.2f} | {zero:.2f} | {dt:.3f} |")
+        print(
+            f"| {frac:g} | {'yes' if ht else 'no'} | {row[0]:.2f} / {row[1]:.2f} | {row[2]:.2f} / {row[3]:.2f} | {zero:.2f} | {dt:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -57,20 +57,32 @@ def run_ours(problem, metrics, repeat=1):
     from neurocwm.assemblies import make_assembly
     from neurocwm.predictivity import make_splits, score_layers
 
-    asm = make_assembly(problem["responses"], problem["stimulus_id"], problem["neuroid_id"], region="IT",
-                        presentation_coords={"object_name": problem["object_name"]})
+    asm = make_assembly(
+        problem["responses"],
+        problem["stimulus_id"],
+        problem["neuroid_id"],
+        region="IT",
+        presentation_coords={"object_name": problem["object_name"]},
+    )
     out = {}
     for m in metrics:
         kwargs = {"alphas": 1.0} if m == "ridge" else {}
         times, cpu = [], []
         for _ in range(max(1, repeat)):
             t, c = time.perf_counter(), time.process_time()
-            s = score_layers({"layer": problem["features"]}, asm, metric=m, ceiling=None, progress=False,
-                             **kwargs)["layer"]
+            s = score_layers({"layer": problem["features"]}, asm, metric=m, ceiling=None, progress=False, **kwargs)[
+                "layer"
+            ]
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
-        out[m] = {"value": s.value, "error": s.error, "seconds": min(times), "cpu_seconds": min(cpu),
-                  "all_seconds": times, "all_cpu_seconds": cpu}
+        out[m] = {
+            "value": s.value,
+            "error": s.error,
+            "seconds": min(times),
+            "cpu_seconds": min(cpu),
+            "all_seconds": times,
+            "all_cpu_seconds": cpu,
+        }
     splits = make_splits(len(problem["stimulus_id"]), stratify=problem["object_name"], seed=1)
     return out, [t.tolist() for _, t in splits]
 
@@ -81,8 +93,10 @@ def main(argv=None) -> int:
     ap.add_argument("--n-features", type=int, default=5000)
     ap.add_argument("--n-neuroids", type=int, default=100)
     ap.add_argument("--metrics", default="pls,ridge")
-    ap.add_argument("--brainscore-python", default=os.environ.get("NEUROCWM_BRAINSCORE_PYTHON",
-                                                                   str(REPO / ".venv-bs" / "bin" / "python")))
+    ap.add_argument(
+        "--brainscore-python",
+        default=os.environ.get("NEUROCWM_BRAINSCORE_PYTHON", str(REPO / ".venv-bs" / "bin" / "python")),
+    )
     ap.add_argument("--skip-brainscore", action="store_true")
     ap.add_argument("--repeat", type=int, default=3, help="calls per metric and side; the fastest is reported")
     ap.add_argument("--json", help="also write the results here")
@@ -90,15 +104,19 @@ def main(argv=None) -> int:
     metrics = [m for m in args.metrics.split(",") if m]
 
     problem = make_problem(args.n_stimuli, args.n_features, args.n_neuroids)
-    print(f"problem: {args.n_stimuli} stimuli x {args.n_features} features -> {args.n_neuroids} neuroids, "
-          f"10 stratified splits (90/10, seed 1); fastest of {args.repeat} calls; "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+    print(
+        f"problem: {args.n_stimuli} stimuli x {args.n_features} features -> {args.n_neuroids} neuroids, "
+        f"10 stratified splits (90/10, seed 1); fastest of {args.repeat} calls; "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"
+    )
     run_ours(make_problem(200, 300, 10), metrics)  # warm-up: imports and first BLAS calls are not timed
     ours, split_tests = run_ours(problem, metrics, args.repeat)
     results = {"ours": ours, "sizes": vars(args)}
     for m in metrics:
-        print(f"ours       {m:6s} score={ours[m]['value']:.4f} ± {ours[m]['error']:.4f}  {ours[m]['seconds']:.2f} s "
-              f"(CPU {ours[m]['cpu_seconds']:.2f} s)")
+        print(
+            f"ours       {m:6s} score={ours[m]['value']:.4f} ± {ours[m]['error']:.4f}  {ours[m]['seconds']:.2f} s "
+            f"(CPU {ours[m]['cpu_seconds']:.2f} s)"
+        )
     if not args.skip_brainscore:
         py = Path(args.brainscore_python)
         if not py.exists():
@@ -107,15 +125,44 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             np.savez(tmp / "problem.npz", **problem)
-            (tmp / "ours.json").write_text(json.dumps({"scores": {m: ours[m]["value"] for m in metrics},
-                                                       "split_test_indices": split_tests, "stratify": True}))
-            env = dict(os.environ, BS_INSTALL_DEPENDENCIES="no", RESULTCACHING_DISABLE="1",
-                       RESULTCACHING_HOME=str(tmp / "rc"), BRAINIO_HOME=str(tmp / "brainio"))
+            (tmp / "ours.json").write_text(
+                json.dumps(
+                    {
+                        "scores": {m: ours[m]["value"] for m in metrics},
+                        "split_test_indices": split_tests,
+                        "stratify": True,
+                    }
+                )
+            )
+            env = dict(
+                os.environ,
+                BS_INSTALL_DEPENDENCIES="no",
+                RESULTCACHING_DISABLE="1",
+                RESULTCACHING_HOME=str(tmp / "rc"),
+                BRAINIO_HOME=str(tmp / "brainio"),
+            )
             t = time.perf_counter()
-            proc = subprocess.run([str(py), str(CHECK), "--data", str(tmp / "problem.npz"), "--ours",
-                                   str(tmp / "ours.json"), "--out", str(tmp / "bs.json"), "--metrics", ",".join(metrics),
-                                   "--no-conversion", "--repeat", str(args.repeat)],
-                                  capture_output=True, text=True, env=env, cwd=tmp)
+            proc = subprocess.run(
+                [
+                    str(py),
+                    str(CHECK),
+                    "--data",
+                    str(tmp / "problem.npz"),
+                    "--ours",
+                    str(tmp / "ours.json"),
+                    "--out",
+                    str(tmp / "bs.json"),
+                    "--metrics",
+                    ",".join(metrics),
+                    "--no-conversion",
+                    "--repeat",
+                    str(args.repeat),
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=tmp,
+            )
             total = time.perf_counter() - t
             if not (tmp / "bs.json").exists():
                 print(proc.stdout[-2000:], proc.stderr[-4000:])
@@ -123,17 +170,24 @@ def main(argv=None) -> int:
             bs = json.loads((tmp / "bs.json").read_text())
         results["brainscore"] = bs
         loads = ", ".join(f"{m} {bs['metrics'][m].get('load_s', float('nan')):.1f} s" for m in metrics)
-        print(f"brainscore import {bs['brainscore_import_s']:.1f} s, load_metric {loads}, "
-              f"subprocess total {total:.1f} s, splits identical: {bs.get('splits_identical')}")
+        print(
+            f"brainscore import {bs['brainscore_import_s']:.1f} s, load_metric {loads}, "
+            f"subprocess total {total:.1f} s, splits identical: {bs.get('splits_identical')}"
+        )
         for m in metrics:
             e = bs["metrics"][m]
             ratio = e["seconds"] / ours[m]["seconds"]
             cpu_ratio = e["cpu_seconds"] / ours[m]["cpu_seconds"]
-            print(f"brainscore {m:6s} score={e['brainscore']:.4f} ± {e.get('brainscore_error', float('nan')):.4f}  "
-                  f"{e['seconds']:.2f} s (CPU {e['cpu_seconds']:.2f} s) | speed-up {ratio:.1f}x wall, "
-                  f"{cpu_ratio:.1f}x CPU | score diff {ours[m]['value'] - e['brainscore']:+.2e}")
-            results.setdefault("summary", {})[m] = {"speedup": ratio, "cpu_speedup": cpu_ratio,
-                                                    "diff": ours[m]["value"] - e["brainscore"]}
+            print(
+                f"brainscore {m:6s} score={e['brainscore']:.4f} ± {e.get('brainscore_error', float('nan')):.4f}  "
+                f"{e['seconds']:.2f} s (CPU {e['cpu_seconds']:.2f} s) | speed-up {ratio:.1f}x wall, "
+                f"{cpu_ratio:.1f}x CPU | score diff {ours[m]['value'] - e['brainscore']:+.2e}"
+            )
+            results.setdefault("summary", {})[m] = {
+                "speedup": ratio,
+                "cpu_speedup": cpu_ratio,
+                "diff": ours[m]["value"] - e["brainscore"],
+            }
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float))
     return 0

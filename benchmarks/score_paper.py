@@ -73,8 +73,7 @@ def _old_pool(t, pool):
     return x.reshape(x.shape[0], -1)
 
 
-def old_layer_responses(run, images, layers=None, *, batch_size=64, pool=None, progress=True, desc="responses",
-                        **_):
+def old_layer_responses(run, images, layers=None, *, batch_size=64, pool=None, progress=True, desc="responses", **_):
     """``features.layer_responses`` before this change (in memory: score's sizes fit)."""
     dims = features.layer_dims(run)
     names = list(dims if layers is None else layers)
@@ -84,7 +83,7 @@ def old_layer_responses(run, images, layers=None, *, batch_size=64, pool=None, p
     out = {k: np.empty((n, widths[k]), dtype=np.float32) for k in names}
     for s, x in features._batches(images, batch_size):
         for k, t in old_forward_layers(run, x, names).items():
-            out[k][s:s + len(x)] = _old_pool(t, pool)
+            out[k][s : s + len(x)] = _old_pool(t, pool)
     return out
 
 
@@ -155,8 +154,25 @@ def build_run(folder: Path, arch: str, image_size: int) -> Path:
     run = folder / f"{arch}-{image_size}px"
     if (run / "model.safetensors").is_file():
         return run
-    rc = cli_main(["fit", "--arch", arch, "--image-size", str(image_size), "--steps", "1", "--batch-size", "2",
-                   "--device", "cpu", "--out", str(run), "--force", "--no-progress"])
+    rc = cli_main(
+        [
+            "fit",
+            "--arch",
+            arch,
+            "--image-size",
+            str(image_size),
+            "--steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(run),
+            "--force",
+            "--no-progress",
+        ]
+    )
     if rc != 0:
         raise SystemExit(f"neurocwm fit failed ({rc})")
     return run
@@ -180,8 +196,11 @@ def score_once(run: Path, out: Path, old: bool, kwargs: dict) -> tuple[dict, flo
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--paths", choices=("both", "new", "old"), default="both", help="which code to run")
-    ap.add_argument("--quick", action="store_true",
-                    help="small run (resnet18_w16, 112 px, 24 fLoc images per category, 100 dimensionality images)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="small run (resnet18_w16, 112 px, 24 fLoc images per category, 100 dimensionality images)",
+    )
     ap.add_argument("--work", default=None, help="folder for the run and the outputs (default: a temporary one)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
     ap.add_argument("--per-category", type=int, default=None, help="fLoc images per category (default: all 144)")
@@ -195,18 +214,31 @@ def main(argv=None) -> None:
     if not floc.is_dir() or not ringach.is_file():
         raise SystemExit(f"needs the shared fLoc and Ringach data under {shared} (set NEUROCWM_SHARED_DATA)")
     arch, size = ("resnet18_w16", 112) if args.quick else ("resnet18", 224)
-    kwargs = dict(floc=floc, ringach=ringach, per_category=args.per_category or (24 if args.quick else None),
-                  n_wiring_images=50, n_dim_images=args.dim_images or (100 if args.quick else 1000), batch_size=64,
-                  seed=0, progress=False, formats=("png", "pdf"))
+    kwargs = dict(
+        floc=floc,
+        ringach=ringach,
+        per_category=args.per_category or (24 if args.quick else None),
+        n_wiring_images=50,
+        n_dim_images=args.dim_images or (100 if args.quick else 1000),
+        batch_size=64,
+        seed=0,
+        progress=False,
+        formats=("png", "pdf"),
+    )
     with contextlib.ExitStack() as stack:
         work = Path(args.work) if args.work else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         run = build_run(work, arch, size)
-        print(f"fLoc images per category: {kwargs['per_category'] or 'all'}, dimensionality images: "
-              f"{kwargs['n_dim_images']}, wiring images: {kwargs['n_wiring_images']}")
-        print(f"run {run} ({arch}, {size} px) ready in {time.perf_counter() - t0:.0f} s; "
-              f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}", flush=True)
+        print(
+            f"fLoc images per category: {kwargs['per_category'] or 'all'}, dimensionality images: "
+            f"{kwargs['n_dim_images']}, wiring images: {kwargs['n_wiring_images']}"
+        )
+        print(
+            f"run {run} ({arch}, {size} px) ready in {time.perf_counter() - t0:.0f} s; "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}",
+            flush=True,
+        )
         paths = ["new", "old"] if args.paths == "both" else [args.paths]
         res = {}
         for p in paths:
@@ -234,8 +266,19 @@ def main(argv=None) -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         print(f"peak memory of this process: {peak:.2f} GB")
         if args.json:
-            Path(args.json).write_text(json.dumps({"arch": arch, "image_size": size, "threads": torch.get_num_threads(),
-                                                   "results": res, "identical": identical, "peak_gb": peak}, indent=1))
+            Path(args.json).write_text(
+                json.dumps(
+                    {
+                        "arch": arch,
+                        "image_size": size,
+                        "threads": torch.get_num_threads(),
+                        "results": res,
+                        "identical": identical,
+                        "peak_gb": peak,
+                    },
+                    indent=1,
+                )
+            )
     if identical is False:
         sys.exit(1)
 

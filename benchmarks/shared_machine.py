@@ -36,17 +36,39 @@ TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--
 
 
 def _env(policy: str, cores: int) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                        "NEUROCWM_AUTO_THREADS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "OMP_NUM_THREADS",
+            "OMP_WAIT_POLICY",
+            "MKL_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS",
+            "NEUROCWM_AUTO_THREADS",
+        )
+    }
     if policy == "spinning":
         env.update(OMP_NUM_THREADS=str(cores), OMP_WAIT_POLICY="ACTIVE")
     return env
 
 
 def _start(out: Path, args: argparse.Namespace, env: dict) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "neurocwm", "fit", "--out", str(out), "--steps", str(args.steps),
-           "--checkpoint-every", str(10**6), "--no-progress", "--seed", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "neurocwm",
+        "fit",
+        "--out",
+        str(out),
+        "--steps",
+        str(args.steps),
+        "--checkpoint-every",
+        str(10**6),
+        "--no-progress",
+        "--seed",
+        "0",
+    ]
     if args.tiny:
         cmd += TINY
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -80,8 +102,10 @@ def main() -> None:
 
     cores = usable_cores()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"{platform.processor() or platform.machine()}, {cores} usable cores, load average {load:.2f} at start; "
-          f"{'tiny model' if args.tiny else 'quick preset'}, {args.steps} steps per job")
+    print(
+        f"{platform.processor() or platform.machine()}, {cores} usable cores, load average {load:.2f} at start; "
+        f"{'tiny model' if args.tiny else 'quick preset'}, {args.steps} steps per job"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for policy in args.policies:
@@ -94,8 +118,11 @@ def main() -> None:
     print(f"{'policy':<10} {'alone s/step':>13} {'two jobs s/step':>17} {'slowdown':>9}")
     for policy, alone, two, _ in rows:
         both = statistics.mean(two)
-        print(f"{policy:<10} {alone:13.3f} {both:17.3f} {both / alone:8.2f}x   (jobs: "
-              + ", ".join(f"{t:.3f}" for t in two) + ")")
+        print(
+            f"{policy:<10} {alone:13.3f} {both:17.3f} {both / alone:8.2f}x   (jobs: "
+            + ", ".join(f"{t:.3f}" for t in two)
+            + ")"
+        )
     if len(rows) == 2:
         a, b = (statistics.mean(r[2]) / r[1] for r in rows)
         print(f"slowdown ratio {rows[1][0]} / {rows[0][0]}: {b / a:.2f}")

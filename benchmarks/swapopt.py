@@ -82,8 +82,10 @@ def layer_loss(resp, pos, width, seed=0):
 def bench_layer(label, channels, grid, side, scale, kind, n_windows, loop_windows, steps=500):
     true, resp, init, width = synthetic_layer(channels, grid, side, scale, kind)
     n = true.shape[0]
-    print(f"\n## {label}: {n:,} units ({channels}x{grid}x{grid}), {side} mm sheet, {width:.3f} mm windows, "
-          f"{steps} attempts per window")
+    print(
+        f"\n## {label}: {n:,} units ({channels}x{grid}x{grid}), {side} mm sheet, {width:.3f} mm windows, "
+        f"{steps} attempts per window"
+    )
 
     # 1. same work, same start: identical decisions?
     t_ours_k, (a, sa) = timed(swap_optimize, init, resp, width, loop_windows, steps, seed=0)
@@ -91,28 +93,46 @@ def bench_layer(label, channels, grid, side, scale, kind, n_windows, loop_window
     same_pos = bool(np.array_equal(a, b))
     same_win = int((sa.accepted == sb.accepted).sum())
     per_loop = t_loop_k / max(sb.attempts, 1)
-    print(f"first {loop_windows} windows ({sa.attempts:,} attempts, {sa.n_accepted:,} accepted): "
-          f"ours {t_ours_k:.2f} s, loop {t_loop_k:.2f} s, ratio {t_loop_k / t_ours_k:.1f}x; identical positions: "
-          f"{same_pos}; windows with identical accepted counts: {same_win}/{loop_windows}")
+    print(
+        f"first {loop_windows} windows ({sa.attempts:,} attempts, {sa.n_accepted:,} accepted): "
+        f"ours {t_ours_k:.2f} s, loop {t_loop_k:.2f} s, ratio {t_loop_k / t_ours_k:.1f}x; identical positions: "
+        f"{same_pos}; windows with identical accepted counts: {same_win}/{loop_windows}"
+    )
 
     # 2. the long run
     t_ours, (new, st) = timed(swap_optimize, init, resp, width, n_windows, steps, seed=0)
     per_ours = t_ours / max(st.attempts, 1)
     scale = 1e7
-    print(f"ours, {n_windows:,} windows = {st.attempts:,} attempts: {t_ours:.1f} s ({per_ours * 1e6:.2f} us/attempt, "
-          f"{st.n_levels} levels of disjoint windows, acceptance {st.n_accepted / max(st.attempts, 1):.3f})")
-    print(f"10^7 attempts: ours {per_ours * scale:.0f} s{'' if st.attempts == scale else ' x'}, "
-          f"loop {per_loop * scale:.0f} s x, ratio {per_loop / per_ours:.1f}x")
+    print(
+        f"ours, {n_windows:,} windows = {st.attempts:,} attempts: {t_ours:.1f} s ({per_ours * 1e6:.2f} us/attempt, "
+        f"{st.n_levels} levels of disjoint windows, acceptance {st.n_accepted / max(st.attempts, 1):.3f})"
+    )
+    print(
+        f"10^7 attempts: ours {per_ours * scale:.0f} s{'' if st.attempts == scale else ' x'}, "
+        f"loop {per_loop * scale:.0f} s x, ratio {per_loop / per_ours:.1f}x"
+    )
     lb, la = layer_loss(resp, init, width), layer_loss(resp, new, width)
     lt = layer_loss(resp, true, width)
     d0 = np.linalg.norm(init - true, axis=1).mean()
     d1 = np.linalg.norm(new - true, axis=1).mean()
-    print(f"SL_rel on neighbourhoods: initial {lb:.4f} -> after {la:.4f} (true positions {lt:.4f}); "
-          f"mean distance to the true position {d0:.3f} -> {d1:.3f} mm; units moved {st.summary()['n_moved']:,}")
+    print(
+        f"SL_rel on neighbourhoods: initial {lb:.4f} -> after {la:.4f} (true positions {lt:.4f}); "
+        f"mean distance to the true position {d0:.3f} -> {d1:.3f} mm; units moved {st.summary()['n_moved']:,}"
+    )
     return {
-        "label": label, "units": n, "same_pos": same_pos, "same_win": same_win, "loop_windows": loop_windows,
-        "t_ours_k": t_ours_k, "t_loop_k": t_loop_k, "attempts": st.attempts, "t_ours": t_ours,
-        "per_ours": per_ours, "per_loop": per_loop, "loss": (lb, la, lt), "dist": (d0, d1),
+        "label": label,
+        "units": n,
+        "same_pos": same_pos,
+        "same_win": same_win,
+        "loop_windows": loop_windows,
+        "t_ours_k": t_ours_k,
+        "t_loop_k": t_loop_k,
+        "attempts": st.attempts,
+        "t_ours": t_ours,
+        "per_ours": per_ours,
+        "per_loop": per_loop,
+        "loss": (lb, la, lt),
+        "dist": (d0, d1),
     }
 
 
@@ -130,14 +150,18 @@ def main() -> None:
         bench_layer("V1-sized layer", 128, 28, 36.75, 3.5, "waves", v1_windows, args.loop_windows),
         bench_layer("VTC-sized layer", 512, 7, 70.0, 8.0, "blobs", vtc_windows, max(5, args.loop_windows // 5)),
     ]
-    print("\n| layer | same work: ours / loop (ratio) | identical decisions | ours, 10^7 attempts | loop, 10^7 attempts | ratio |")
+    print(
+        "\n| layer | same work: ours / loop (ratio) | identical decisions | ours, 10^7 attempts | loop, 10^7 attempts | ratio |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
         x = "" if r["attempts"] == 1e7 else " x"
-        print(f"| {r['label']} ({r['units']:,} units) | {r['t_ours_k']:.2f} s / {r['t_loop_k']:.2f} s "
-              f"({r['t_loop_k'] / r['t_ours_k']:.1f}x) | {'yes' if r['same_pos'] else 'NO'} "
-              f"({r['same_win']}/{r['loop_windows']} windows) | {r['per_ours'] * 1e7:.0f} s{x} | "
-              f"{r['per_loop'] * 1e7:.0f} s x | {r['per_loop'] / r['per_ours']:.1f}x |")
+        print(
+            f"| {r['label']} ({r['units']:,} units) | {r['t_ours_k']:.2f} s / {r['t_loop_k']:.2f} s "
+            f"({r['t_loop_k'] / r['t_ours_k']:.1f}x) | {'yes' if r['same_pos'] else 'NO'} "
+            f"({r['same_win']}/{r['loop_windows']} windows) | {r['per_ours'] * 1e7:.0f} s{x} | "
+            f"{r['per_loop'] * 1e7:.0f} s x | {r['per_loop'] / r['per_ours']:.1f}x |"
+        )
 
 
 if __name__ == "__main__":

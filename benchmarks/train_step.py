@@ -40,9 +40,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for alpha in times:
             task = TDANNTask()
-            opts = {"alpha": alpha, "arch": preset["arch"], "image_size": preset["image_size"], "batch_size": batch,
-                    "steps": 100, "out": str(Path(tmp) / f"a{alpha}"), "neighborhoods_per_step": args.neighborhoods_per_step or preset["neighborhoods_per_step"],
-                    "n_neighborhood_windows": 2000}
+            opts = {
+                "alpha": alpha,
+                "arch": preset["arch"],
+                "image_size": preset["image_size"],
+                "batch_size": batch,
+                "steps": 100,
+                "out": str(Path(tmp) / f"a{alpha}"),
+                "neighborhoods_per_step": args.neighborhoods_per_step or preset["neighborhoods_per_step"],
+                "n_neighborhood_windows": 2000,
+            }
             cfg = resolve_config(opts, task, device, 1)
             torch.manual_seed(0)
             model = task.build_model(cfg).to(device)
@@ -59,7 +66,11 @@ def main() -> None:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            ctx = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+            ctx = (
+                torch.autocast("cuda", dtype=torch.bfloat16)
+                if device.type == "cuda"
+                else torch.autocast("cpu", enabled=False)
+            )
             with ctx:
                 loss, _ = task.compute_loss(model, b, 0)
             opt.zero_grad(set_to_none=True)
@@ -77,10 +88,16 @@ def main() -> None:
                 times[alpha].append(step(alpha))
 
     t0, t1 = statistics.median(times[0.0]), statistics.median(times[0.25])
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    )
     print(f"machine: {name}; torch {torch.__version__}")
-    print(f"preset {args.preset}: {preset['arch']}, {preset['image_size']} px, batch {batch} images (x2 views), "
-          f"{args.neighborhoods_per_step or preset['neighborhoods_per_step']} neighbourhoods/layer/step")
+    print(
+        f"preset {args.preset}: {preset['arch']}, {preset['image_size']} px, batch {batch} images (x2 views), "
+        f"{args.neighborhoods_per_step or preset['neighborhoods_per_step']} neighbourhoods/layer/step"
+    )
     print(f"step time alpha=0    : {t0 * 1000:8.1f} ms (median of {args.repeats})")
     print(f"step time alpha=0.25 : {t1 * 1000:8.1f} ms")
     print(f"ratio alpha=0.25 / alpha=0 : {t1 / t0:.3f}  (spatial loss = {100 * (t1 - t0) / t1:.1f} % of the step)")

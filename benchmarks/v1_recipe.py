@@ -79,8 +79,9 @@ def shuffle_within(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def smooth_stat(positions: np.ndarray, values: np.ndarray, params, n_samples: int, seed: int) -> float:
     from topography.smoothness import smoothness_curve, smoothness_index
 
-    c = smoothness_curve(positions, values, params.smooth_bins, period=180.0, n_samples=n_samples,
-                         n_units=params.smooth_units, seed=seed)
+    c = smoothness_curve(
+        positions, values, params.smooth_bins, period=180.0, n_samples=n_samples, n_units=params.smooth_units, seed=seed
+    )
     idx = smoothness_index(c.curves)
     return float(np.nanmean(idx)) if np.isfinite(idx).any() else float("nan")
 
@@ -92,10 +93,16 @@ def evaluate_layer(coords: np.ndarray, dims, tuning: dict, *, shuffles: int, nul
     params = V1Params()
     res = v1_metrics(coords, tuning, params, seed=seed)
     sc = res["scalars"]
-    out = {"n_units": int(sc["n_units"]), "n_responsive": int(sc["n_units_responsive"]),
-           "os_fraction": sc["fraction_orientation_selective"], "median_cv": sc["median_cv"],
-           "orientation_smoothness": sc["orientation_smoothness"], "n_pinwheels": sc["n_pinwheels"],
-           "pinwheel_density_raw": sc["pinwheel_density"], "column_spacing_mm": sc["column_spacing_mm"]}
+    out = {
+        "n_units": int(sc["n_units"]),
+        "n_responsive": int(sc["n_units_responsive"]),
+        "os_fraction": sc["fraction_orientation_selective"],
+        "median_cv": sc["median_cv"],
+        "orientation_smoothness": sc["orientation_smoothness"],
+        "n_pinwheels": sc["n_pinwheels"],
+        "pinwheel_density_raw": sc["pinwheel_density"],
+        "column_spacing_mm": sc["column_spacing_mm"],
+    }
     ptp = tuning["ptp_orientation"]
     ori = np.asarray(tuning["preferred_orientation"], dtype=float)
     sel = (ptp > np.percentile(ptp, params.ptp_percentile)) & np.isfinite(ori)
@@ -107,8 +114,15 @@ def evaluate_layer(coords: np.ndarray, dims, tuning: dict, *, shuffles: int, nul
         perm = shuffle_within(groups, rng)
         null[i] = smooth_stat(coords[perm][sel], ori[sel], params, null_samples, seed + 1 + i)
     p = (1 + int(np.sum(null >= obs))) / (1 + shuffles)
-    out.update({"smooth_stat": obs, "null_mean": float(np.mean(null)), "null_sd": float(np.std(null, ddof=1)),
-                "pvalue": p, "map_present": bool(p < 0.01)})
+    out.update(
+        {
+            "smooth_stat": obs,
+            "null_mean": float(np.mean(null)),
+            "null_sd": float(np.std(null, ddof=1)),
+            "pvalue": p,
+            "map_present": bool(p < 0.01),
+        }
+    )
     out["pinwheel_density"] = sc["pinwheel_density"] if p < 0.01 else float("nan")
     return out, res
 
@@ -138,13 +152,16 @@ def run_timing(run_dir: Path) -> dict:
         return {"steps": 0, "s_per_step": float("nan")}
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     times = [r["step_time_s"] for r in rows if "step_time_s" in r]
-    return {"steps": int(rows[-1]["step"]) if rows else 0,
-            "s_per_step": float(np.median(times)) if times else float("nan"),
-            "final_task_loss": float(rows[-1].get("task_loss", float("nan"))) if rows else float("nan")}
+    return {
+        "steps": int(rows[-1]["step"]) if rows else 0,
+        "s_per_step": float(np.median(times)) if times else float("nan"),
+        "final_task_loss": float(rows[-1].get("task_loss", float("nan"))) if rows else float("nan"),
+    }
 
 
-def evaluate_run(run_dir: Path, *, layers, shuffles: int, null_samples: int, seed: int, random_init: bool,
-                 figure: bool) -> dict:
+def evaluate_run(
+    run_dir: Path, *, layers, shuffles: int, null_samples: int, seed: int, random_init: bool, figure: bool
+) -> dict:
     import torch
 
     from neurocwm.features import input_size, layer_dims, layer_responses, run_sheet
@@ -160,42 +177,80 @@ def evaluate_run(run_dir: Path, *, layers, shuffles: int, null_samples: int, see
     resp = layer_responses(run, images, names, progress=False)
     dims = layer_dims(run)
     cfg = run.config
-    result = {"run": str(run_dir), "random_init": random_init, "image_size": size,
-              "gratings_cycles_per_px": [float(x) for x in cpp], "n_gratings": int(len(images)),
-              "config": {k: cfg.get(k) for k in ("arch", "image_size", "batch_size", "steps", "lr", "alpha", "seed",
-                                                 "neighborhoods_per_step", "generator", "positions")},
-              "shuffles": shuffles, "null_samples": null_samples, "seed": seed, "layers": {}}
+    result = {
+        "run": str(run_dir),
+        "random_init": random_init,
+        "image_size": size,
+        "gratings_cycles_per_px": [float(x) for x in cpp],
+        "n_gratings": int(len(images)),
+        "config": {
+            k: cfg.get(k)
+            for k in (
+                "arch",
+                "image_size",
+                "batch_size",
+                "steps",
+                "lr",
+                "alpha",
+                "seed",
+                "neighborhoods_per_step",
+                "generator",
+                "positions",
+            )
+        },
+        "shuffles": shuffles,
+        "null_samples": null_samples,
+        "seed": seed,
+        "layers": {},
+    }
     result.update(run_timing(run_dir) if not random_init else {"steps": 0, "s_per_step": float("nan")})
     for name in names:
         t0 = time.perf_counter()
         r = resp.pop(name)
         tuning = v1_tuning(r, meta)
-        layer_res, full = evaluate_layer(np.asarray(sheet[name].coordinates), dims[name], tuning, shuffles=shuffles,
-                                         null_samples=null_samples, seed=seed)
+        layer_res, full = evaluate_layer(
+            np.asarray(sheet[name].coordinates),
+            dims[name],
+            tuning,
+            shuffles=shuffles,
+            null_samples=null_samples,
+            seed=seed,
+        )
         layer_res["os_at_preferred_sf"], layer_res["os_per_sf"] = os_at_preferred_sf(r, meta, tuning)
-        layer_res["preferred_sf_histogram"] = np.bincount(np.asarray(tuning["preferred_sf_index"], dtype=int),
-                                                          minlength=len(cpp)).tolist()
+        layer_res["preferred_sf_histogram"] = np.bincount(
+            np.asarray(tuning["preferred_sf_index"], dtype=int), minlength=len(cpp)
+        ).tolist()
         layer_res["eval_s"] = time.perf_counter() - t0
         result["layers"][name] = layer_res
         if figure:
             from neurocwm.score.plots import v1_map_figure
 
             stem = run_dir / f"v1_recipe_{name}{'_init' if random_init else ''}"
-            v1_map_figure(name, full["maps"], full["pinwheel_map"], full["pinwheels"] if layer_res["map_present"]
-                          else np.zeros((0, 3)), stem, ("png",))
+            v1_map_figure(
+                name,
+                full["maps"],
+                full["pinwheel_map"],
+                full["pinwheels"] if layer_res["map_present"] else np.zeros((0, 3)),
+                stem,
+                ("png",),
+            )
     return result
 
 
 def _line(result: dict) -> str:
     parts = []
     for name, r in result["layers"].items():
-        parts.append(f"{name}: OS {100 * r['os_fraction']:.1f}% (median CV {r['median_cv']:.2f}, "
-                     f"{r['n_responsive']}/{r['n_units']} responsive), smoothness {r['orientation_smoothness']:.3f}, "
-                     f"stat {r['smooth_stat']:.3f} vs null {r['null_mean']:.3f}+-{r['null_sd']:.3f} "
-                     f"p={r['pvalue']:.4f}, pinwheel density {r['pinwheel_density']:.2f}; "
-                     f"OS at preferred SF {100 * r['os_at_preferred_sf']:.1f}%")
-    head = f"{result['run']}{' [random init]' if result['random_init'] else ''}: steps {result['steps']}, " \
-           f"{result['s_per_step']:.2f} s/step"
+        parts.append(
+            f"{name}: OS {100 * r['os_fraction']:.1f}% (median CV {r['median_cv']:.2f}, "
+            f"{r['n_responsive']}/{r['n_units']} responsive), smoothness {r['orientation_smoothness']:.3f}, "
+            f"stat {r['smooth_stat']:.3f} vs null {r['null_mean']:.3f}+-{r['null_sd']:.3f} "
+            f"p={r['pvalue']:.4f}, pinwheel density {r['pinwheel_density']:.2f}; "
+            f"OS at preferred SF {100 * r['os_at_preferred_sf']:.1f}%"
+        )
+    head = (
+        f"{result['run']}{' [random init]' if result['random_init'] else ''}: steps {result['steps']}, "
+        f"{result['s_per_step']:.2f} s/step"
+    )
     return head + "\n  " + "\n  ".join(parts)
 
 
@@ -242,24 +297,31 @@ def table(run_dirs) -> str:
         res = json.loads((Path(r) / "v1_recipe.json").read_text())
         cfg = res["config"]
         per_step = MAIN_JOB_2CORE_S_PER_STEP * (cfg["image_size"] / 64) ** 2
-        est = (res["steps"] * per_step * (2 if cfg.get("positions") else 1)
-               + (SWAPOPT_2CORE_S if cfg.get("positions") else 0)) / 60
+        est = (
+            res["steps"] * per_step * (2 if cfg.get("positions") else 1)
+            + (SWAPOPT_2CORE_S if cfg.get("positions") else 0)
+        ) / 60
         cells = []
         for name in ("layer2.0", "layer2.1"):
             x = res["layers"].get(name)
             if x is None:
                 continue
             pw = "-" if not x["map_present"] else f"{x['pinwheel_density']:.2f}"
-            cells.append(f"{100 * x['os_fraction']:.1f} | {x['median_cv']:.2f} | {100 * x['os_at_preferred_sf']:.1f} | "
-                         f"{x['orientation_smoothness']:.3f} | "
-                         f"{x['smooth_stat']:.3f} / {x['null_mean']:.3f}±{x['null_sd']:.3f} | "
-                         f"{x['pvalue']:.3f} | {pw}")
-        setting = (f"{cfg.get('generator') or 'deadleaves'}, {cfg['image_size']} px, "
-                   f"lr {cfg['lr']:g}, alpha {cfg['alpha']:g}, seed {cfg['seed']}"
-                   + (", swapopt positions" if cfg.get("positions") else ""))
+            cells.append(
+                f"{100 * x['os_fraction']:.1f} | {x['median_cv']:.2f} | {100 * x['os_at_preferred_sf']:.1f} | "
+                f"{x['orientation_smoothness']:.3f} | "
+                f"{x['smooth_stat']:.3f} / {x['null_mean']:.3f}±{x['null_sd']:.3f} | "
+                f"{x['pvalue']:.3f} | {pw}"
+            )
+        setting = (
+            f"{cfg.get('generator') or 'deadleaves'}, {cfg['image_size']} px, "
+            f"lr {cfg['lr']:g}, alpha {cfg['alpha']:g}, seed {cfg['seed']}"
+            + (", swapopt positions" if cfg.get("positions") else "")
+        )
         for name, c in zip(("layer2.0", "layer2.1"), cells):
-            rows.append(f"| {Path(r).name} | {setting} | {name} | {res['steps']} | {res['s_per_step']:.2f} | "
-                        f"{est:.1f} | {c} |")
+            rows.append(
+                f"| {Path(r).name} | {setting} | {name} | {res['steps']} | {res['s_per_step']:.2f} | {est:.1f} | {c} |"
+            )
     return "\n".join(rows)
 
 
@@ -272,8 +334,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--random-init", action="store_true", help="measure the runs' seeded random initialisation")
     ap.add_argument("--figure", action="store_true", help="write RUN/v1_recipe_<layer>.png (orientation map)")
-    ap.add_argument("--optimize-positions", action="store_true",
-                    help="only swap-optimise the run's positions on the valid gratings (-> RUN/positions_swapopt)")
+    ap.add_argument(
+        "--optimize-positions",
+        action="store_true",
+        help="only swap-optimise the run's positions on the valid gratings (-> RUN/positions_swapopt)",
+    )
     ap.add_argument("--table", action="store_true", help="print RESULTS rows from the runs' v1_recipe.json")
     args = ap.parse_args(argv)
     if args.table:
@@ -290,11 +355,20 @@ def main(argv=None) -> int:
         if args.optimize_positions:
             t0 = time.perf_counter()
             out = optimize_with_valid_gratings(run_dir)
-            print(f"{run_dir}: positions swap-optimised on the valid gratings in {time.perf_counter() - t0:.0f} s "
-                  f"-> {out}")
+            print(
+                f"{run_dir}: positions swap-optimised on the valid gratings in {time.perf_counter() - t0:.0f} s "
+                f"-> {out}"
+            )
             continue
-        res = evaluate_run(run_dir, layers=args.layers, shuffles=args.shuffles, null_samples=args.null_samples,
-                           seed=args.seed, random_init=args.random_init, figure=args.figure)
+        res = evaluate_run(
+            run_dir,
+            layers=args.layers,
+            shuffles=args.shuffles,
+            null_samples=args.null_samples,
+            seed=args.seed,
+            random_init=args.random_init,
+            figure=args.figure,
+        )
         name = "v1_recipe_init.json" if args.random_init else "v1_recipe.json"
         from topography.fileio import atomic_path
 

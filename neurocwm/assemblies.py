@@ -32,9 +32,10 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,8 +102,9 @@ class StimulusSet:
 
     # construction ----------------------------------------------------------------------
     @classmethod
-    def from_records(cls, stimulus_id: Sequence, path: Sequence | None = None, identifier: str = "stimuli",
-                     **metadata: Sequence) -> "StimulusSet":
+    def from_records(
+        cls, stimulus_id: Sequence, path: Sequence | None = None, identifier: str = "stimuli", **metadata: Sequence
+    ) -> StimulusSet:
         """Build from columns: ``StimulusSet.from_records(ids, paths, object_name=names)``."""
         n = len(stimulus_id)
         cols: dict[str, Any] = {"stimulus_id": list(stimulus_id)}
@@ -138,15 +140,16 @@ class StimulusSet:
             raise ValueError(f"stimulus_id {plain(stimulus_id)!r} not in stimulus set {self.identifier!r}")
         return self.table.at[rows[0], "path"]
 
-    def subset(self, stimulus_ids: Iterable) -> "StimulusSet":
+    def subset(self, stimulus_ids: Iterable) -> StimulusSet:
         """The stimuli ``stimulus_ids`` in that order; every id must be present."""
         ids = np.asarray([str(s) for s in stimulus_ids])
         index = pd.Index(self.stimulus_ids)
         pos = index.get_indexer(ids)
         if (pos < 0).any():
             missing = ids[pos < 0]
-            raise ValueError(f"{len(missing)} stimulus ids not in stimulus set {self.identifier!r}, "
-                             f"e.g. {plain(missing[0])!r}")
+            raise ValueError(
+                f"{len(missing)} stimulus ids not in stimulus set {self.identifier!r}, e.g. {plain(missing[0])!r}"
+            )
         return StimulusSet(self.table.iloc[pos].reset_index(drop=True), identifier=self.identifier)
 
     def read_bytes(self, stimulus_id: str) -> bytes:
@@ -179,7 +182,7 @@ class StimulusSet:
             ids = tqdm(ids, desc=f"loading {self.identifier}")
         return [self.open_image(s, mode=mode) for s in ids]
 
-    def materialize(self, directory: str | os.PathLike) -> "StimulusSet":
+    def materialize(self, directory: str | os.PathLike) -> StimulusSet:
         """Write every stimulus as a plain file under ``directory``; return a set pointing there.
 
         Useful for tools that need real paths (Brain-Score). File names are
@@ -207,7 +210,7 @@ class StimulusSet:
             self.table.to_csv(tmp, index=False)
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike, identifier: str | None = None) -> "StimulusSet":
+    def from_csv(cls, path: str | os.PathLike, identifier: str | None = None) -> StimulusSet:
         table = pd.read_csv(path, dtype={"stimulus_id": str})
         table = table.astype(object).where(table.notna(), None)
         return cls(table, identifier=identifier or Path(path).stem)
@@ -218,7 +221,7 @@ class StimulusSet:
         self._zips.clear()
 
     # copies and pickles leave the open zip archives behind (they reopen on demand)
-    def __deepcopy__(self, memo) -> "StimulusSet":
+    def __deepcopy__(self, memo) -> StimulusSet:
         return StimulusSet(self.table.copy(deep=True), identifier=self.identifier)
 
     def __getstate__(self) -> dict:
@@ -338,8 +341,9 @@ def make_assembly(
     if stimulus_set is not None:
         missing = np.setdiff1d(coords["stimulus_id"][1], stimulus_set.stimulus_ids)
         if len(missing):
-            raise ValueError(f"{len(missing)} assembly stimulus ids not in the stimulus set, "
-                             f"e.g. {plain(missing[0])!r}")
+            raise ValueError(
+                f"{len(missing)} assembly stimulus ids not in the stimulus set, e.g. {plain(missing[0])!r}"
+            )
         table = stimulus_set.table.set_index("stimulus_id")
         for col in stimulus_set.metadata_columns:
             if col not in coords:
@@ -352,8 +356,9 @@ def make_assembly(
     return asm
 
 
-def validate_assembly(asm: xr.DataArray, *, allow_nan: bool = False,
-                      stimulus_set: StimulusSet | None = None) -> xr.DataArray:
+def validate_assembly(
+    asm: xr.DataArray, *, allow_nan: bool = False, stimulus_set: StimulusSet | None = None
+) -> xr.DataArray:
     """Check an assembly; raise ``ValueError`` naming the first problem. Returns ``asm``.
 
     Checks: dims, required coords, unique ``neuroid_id``, unique ``(stimulus_id, repetition)``
@@ -388,14 +393,17 @@ def validate_assembly(asm: xr.DataArray, *, allow_nan: bool = False,
             n_inf = int(np.isinf(vals).sum())
             if n_inf:
                 raise ValueError(f"assembly has {n_inf} infinite values (and {int(bad.sum()) - n_inf} NaN)")
-            raise ValueError(f"assembly has {int(bad.sum())} NaN values; to count a NaN as a missing trial of that "
-                             "neuroid, use nan_policy='missing' (command line: --nan-policy missing)")
+            raise ValueError(
+                f"assembly has {int(bad.sum())} NaN values; to count a NaN as a missing trial of that "
+                "neuroid, use nan_policy='missing' (command line: --nan-policy missing)"
+            )
     stim = stimulus_set if stimulus_set is not None else asm.attrs.get("stimulus_set")
     if isinstance(stim, StimulusSet):
         missing = np.setdiff1d(sids, stim.stimulus_ids)
         if len(missing):
-            raise ValueError(f"{len(missing)} assembly stimulus ids not in the stimulus set, "
-                             f"e.g. {plain(missing[0])!r}")
+            raise ValueError(
+                f"{len(missing)} assembly stimulus ids not in the stimulus set, e.g. {plain(missing[0])!r}"
+            )
     return asm
 
 
@@ -554,8 +562,9 @@ def load_assembly(path: str | os.PathLike, validate: bool = True) -> xr.DataArra
         if "path" in table:
             table["path"] = [None if (p is None or p == "") else str(p) for p in table["path"]]
         attrs["stimulus_set"] = StimulusSet(table, identifier=str(ds.attrs.get("stimulus_set_identifier", "stimuli")))
-    asm = xr.DataArray(asm.values, dims=asm.dims, coords={k: (v.dims, v.values) for k, v in asm.coords.items()},
-                       attrs=attrs)
+    asm = xr.DataArray(
+        asm.values, dims=asm.dims, coords={k: (v.dims, v.values) for k, v in asm.coords.items()}, attrs=attrs
+    )
     for name in ("stimulus_id", "neuroid_id", "region", "object_name"):
         if name in asm.coords and asm[name].dtype.kind in "SO":
             asm = asm.assign_coords({name: (asm[name].dims, asm[name].values.astype(str))})
@@ -580,7 +589,9 @@ def _require_brainscore():
     try:
         from brainscore_core.supported_data_standards.brainio import assemblies, stimuli
     except Exception as exc:  # pragma: no cover - depends on environment
-        raise ImportError("brainscore_core is not installed; Brain-Score conversion needs the brainscore environment") from exc
+        raise ImportError(
+            "brainscore_core is not installed; Brain-Score conversion needs the brainscore environment"
+        ) from exc
     return assemblies, stimuli
 
 

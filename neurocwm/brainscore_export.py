@@ -34,8 +34,9 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -46,12 +47,18 @@ __all__ = ["export_plugin", "parse_region_layer_map", "default_region_layer_map"
 BLOCKS = ("layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1")
 REGIONS = ("V1", "V2", "V4", "IT")
 #: exportable trunks: arch -> (first-stage width, blur-pooled strided convolutions)
-_ARCHS = {"resnet18": (64, False), "resnet18_w32": (32, False), "resnet18_w16": (16, False),
-          "resnet18_blurpool": (64, True), "resnet18_blurpool_w16": (16, True)}
+_ARCHS = {
+    "resnet18": (64, False),
+    "resnet18_w32": (32, False),
+    "resnet18_w16": (16, False),
+    "resnet18_blurpool": (64, True),
+    "resnet18_blurpool_w16": (16, True),
+}
 _CITATIONS = {
     "tdann": """@article{margalit2024unifying,
   title={A unifying framework for functional organization in early and higher ventral visual cortex},
-  author={Margalit, Eshed and Lee, Hyodong and Finzi, Dawn and DiCarlo, James J and Grill-Spector, Kalanit and Yamins, Daniel LK},
+  author={Margalit, Eshed and Lee, Hyodong and Finzi, Dawn and DiCarlo, James J and
+          Grill-Spector, Kalanit and Yamins, Daniel LK},
   journal={Neuron}, volume={112}, number={14}, pages={2435--2451}, year={2024}
 }""",
     "toponets": """@inproceedings{deb2025toponets,
@@ -62,8 +69,10 @@ _CITATIONS = {
 }
 _TITLES = {
     "tdann": "TDANN: a ResNet-18 trunk whose block outputs are placed on simulated cortical sheets.",
-    "toponets": ("TopoNets ResNet-18 (blur-pooled strided convolutions, TopoLoss), block outputs placed on a "
-                 "mosaic of\nTopoLoss's channel grids scaled to cortical sheets."),
+    "toponets": (
+        "TopoNets ResNet-18 (blur-pooled strided convolutions, TopoLoss), block outputs placed on a "
+        "mosaic of\nTopoLoss's channel grids scaled to cortical sheets."
+    ),
 }
 
 
@@ -96,7 +105,9 @@ def parse_region_layer_map(spec: str) -> dict[str, str]:
 def _check_map(m: Mapping[str, str]) -> dict[str, str]:
     for region, layer in m.items():
         if region not in REGIONS:
-            raise ValueError(f"unknown region {region!r} in the region-layer map; Brain-Score regions: {', '.join(REGIONS)}")
+            raise ValueError(
+                f"unknown region {region!r} in the region-layer map; Brain-Score regions: {', '.join(REGIONS)}"
+            )
         if layer not in BLOCKS:
             raise ValueError(f"unknown layer {layer!r} for {region}; layers: {', '.join(BLOCKS)}")
     return dict(m)
@@ -112,8 +123,9 @@ def default_region_layer_map(areas: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _committed_maps(run: Path, weights: str | Path | None = None,
-                    areas: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+def _committed_maps(
+    run: Path, weights: str | Path | None = None, areas: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
     """Region -> layer from ``RUN/predictivity/*.json`` (trained weights only); conflicts raise.
 
     With ``weights``, only commitments that ``neurocwm predict`` made with that very weights
@@ -141,8 +153,10 @@ def _committed_maps(run: Path, weights: str | Path | None = None,
             rlm = _within_mapped(rlm, data.get("layers") or {}, areas, path.name)
         for region, layer in rlm.items():
             if region in found and found[region][0] != layer:
-                raise ValueError(f"{run}/predictivity: {region} is committed to {found[region][0]} in {found[region][1]} "
-                                 f"but to {layer} in {path.name}; pass --region-layer-map")
+                raise ValueError(
+                    f"{run}/predictivity: {region} is committed to {found[region][0]} in {found[region][1]} "
+                    f"but to {layer} in {path.name}; pass --region-layer-map"
+                )
             found[region] = (layer, path.name)
     return _check_map({r: v[0] for r, v in found.items()}), sources
 
@@ -162,9 +176,11 @@ def _within_mapped(rlm: Mapping[str, str], selection: Mapping, areas: Mapping[st
         inside = best_layer(sel, pool) if sel else None
         if inside in pool:
             out[region] = inside
-        warnings.warn(f"{source} commits {region} to {layer}, a {areas.get(layer, '?')} layer on the sheet; exporting "
-                      f"{inside if inside in pool else 'the sheet default'} instead (--region-layer-map chooses)",
-                      stacklevel=3)
+        warnings.warn(
+            f"{source} commits {region} to {layer}, a {areas.get(layer, '?')} layer on the sheet; exporting "
+            f"{inside if inside in pool else 'the sheet default'} instead (--region-layer-map chooses)",
+            stacklevel=3,
+        )
     return out
 
 
@@ -185,17 +201,22 @@ def _exportable(run: Path, r) -> tuple[str, int, bool]:
 
     arch = r.config.get("arch")
     if not family_of(r.config).brainscore_export or arch not in _ARCHS:
-        raise ValueError(f"{run}: export supports TDANN and TopoNets runs with arch in {sorted(_ARCHS)}, got "
-                         f"model_family={r.config.get('model_family')!r}, arch={arch!r}")
+        raise ValueError(
+            f"{run}: export supports TDANN and TopoNets runs with arch in {sorted(_ARCHS)}, got "
+            f"model_family={r.config.get('model_family')!r}, arch={arch!r}"
+        )
     width, blurpool = _ARCHS[arch]
     trunk = getattr(r.model, "trunk", None)
     if not isinstance(trunk, SpatialResNet18) or (trunk.width, trunk.blurpool) != (width, blurpool):
-        raise ValueError(f"{run}: arch {arch} should be a ResNet-18 trunk of width {width} (blur-pool {blurpool}), "
-                         f"the run's model has {type(trunk).__name__}")
+        raise ValueError(
+            f"{run}: arch {arch} should be a ResNet-18 trunk of width {width} (blur-pool {blurpool}), "
+            f"the run's model has {type(trunk).__name__}"
+        )
     pre = r.config.get("preprocessing") or {}  # our runs record none: whole image, ImageNet mean/std
     if pre.get("center_crop") or any(pre.get(k, PREPROCESSING[k]) != PREPROCESSING[k] for k in ("mean", "std")):
-        raise ValueError(f"{run}: the plugin resizes the whole image and uses ImageNet mean/std, the run's "
-                         f"preprocessing is {pre}")
+        raise ValueError(
+            f"{run}: the plugin resizes the whole image and uses ImageNet mean/std, the run's preprocessing is {pre}"
+        )
     family = str((r.config.get("imported") or {}).get("family") or "tdann")
     if family not in _CITATIONS:
         raise ValueError(f"{run}: cannot export an imported {family!r} model; families: {sorted(_CITATIONS)}")
@@ -271,9 +292,8 @@ def export_plugin(
         For a run that is not an exportable TDANN / TopoNets ResNet-18 (the message names its arch),
         a bad URL, or disagreeing commitments.
     """
-    from topography.fileio import write_bytes
-
     from neurocwm.runs import load_run
+    from topography.fileio import write_bytes
 
     run = Path(run)
     if not re.match(r"^(https?|file)://", weights_url):
@@ -297,9 +317,17 @@ def export_plugin(
             raise ValueError(f"{run}: positions of {name} are for {layer.dims}, the model gives {dims[name]}")
         positions[name] = layer.coordinates
     areas = {layer.name: layer.area for layer in r.sheet}
-    meta = {"family": family, "arch": arch, "width": width, "blurpool": blurpool, "image_size": image_size, "scale": r.config.get("scale", "human"),
-            "areas": json.dumps(areas), "source_weights": Path(r.weights).name,
-            "step": json.dumps(_step_of(r.weights))}
+    meta = {
+        "family": family,
+        "arch": arch,
+        "width": width,
+        "blurpool": blurpool,
+        "image_size": image_size,
+        "scale": r.config.get("scale", "human"),
+        "areas": json.dumps(areas),
+        "source_weights": Path(r.weights).name,
+        "step": json.dumps(_step_of(r.weights)),
+    }
     blob = _weights_bytes(r, positions, meta)
     sha = hashlib.sha256(blob).hexdigest()
     ident = identifier or model_identifier(arch, run.resolve().name, sha, family)
@@ -324,9 +352,19 @@ def export_plugin(
     for path in (out, weights_path):
         if path.exists() and not force:
             raise ValueError(f"{path} exists; pass --force to overwrite")
-    files = plugin_files(ident, weights_url=weights_url, sha256=sha, width=width, image_size=image_size,
-                         visual_degrees=visual_degrees, region_layer_map=rlm, scale=str(meta["scale"]),
-                         run_name=run.resolve().name, blurpool=blurpool, family=family)
+    files = plugin_files(
+        ident,
+        weights_url=weights_url,
+        sha256=sha,
+        width=width,
+        image_size=image_size,
+        visual_degrees=visual_degrees,
+        region_layer_map=rlm,
+        scale=str(meta["scale"]),
+        run_name=run.resolve().name,
+        blurpool=blurpool,
+        family=family,
+    )
     write_bytes(weights_path, blob)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -336,9 +374,16 @@ def export_plugin(
             info.external_attr = 0o644 << 16
             zf.writestr(info, text)
     write_bytes(out, buf.getvalue())
-    return {"identifier": ident, "zip": str(out), "weights": str(weights_path), "sha256": sha,
-            "weights_url": weights_url, "region_layer_map": rlm, "region_layer_map_source": source,
-            "files": sorted(f"models/{ident}/{rel}" for rel in files)}
+    return {
+        "identifier": ident,
+        "zip": str(out),
+        "weights": str(weights_path),
+        "sha256": sha,
+        "weights_url": weights_url,
+        "region_layer_map": rlm,
+        "region_layer_map_source": source,
+        "files": sorted(f"models/{ident}/{rel}" for rel in files),
+    }
 
 
 def _step_of(weights: Path):
@@ -355,9 +400,20 @@ def _step_of(weights: Path):
 # --------------------------------------------------------------------------------------------
 # plugin sources
 # --------------------------------------------------------------------------------------------
-def plugin_files(identifier: str, *, weights_url: str, sha256: str, width: int, image_size: int,
-                 visual_degrees: float, region_layer_map: Mapping[str, str], scale: str, run_name: str,
-                 blurpool: bool = False, family: str = "tdann") -> dict[str, str]:
+def plugin_files(
+    identifier: str,
+    *,
+    weights_url: str,
+    sha256: str,
+    width: int,
+    image_size: int,
+    visual_degrees: float,
+    region_layer_map: Mapping[str, str],
+    scale: str,
+    run_name: str,
+    blurpool: bool = False,
+    family: str = "tdann",
+) -> dict[str, str]:
     """Relative path -> text of every file of the plugin folder.
 
     ``blurpool`` builds the TopoNets / FFCV variant of the trunk; ``family`` (``tdann`` or

@@ -34,8 +34,9 @@ families' code lazily, so importing it is light.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from neurocwm.family_configs import (
     DEFAULT_FAMILY,
@@ -51,9 +52,23 @@ if TYPE_CHECKING:
 
     from neurocwm.train.task import Task
 
-__all__ = ["ModelFamily", "TDANNFamily", "CWMFamily", "OptCWMFamily", "TDANNModelConfig", "CWMModelConfig",
-           "OptCWMModelConfig", "register_family", "get_family", "family_name", "family_of", "family_names",
-           "fit_models", "DEFAULT_FAMILY"]
+__all__ = [
+    "ModelFamily",
+    "TDANNFamily",
+    "CWMFamily",
+    "OptCWMFamily",
+    "TDANNModelConfig",
+    "CWMModelConfig",
+    "OptCWMModelConfig",
+    "register_family",
+    "get_family",
+    "family_name",
+    "family_of",
+    "family_names",
+    "fit_models",
+    "DEFAULT_FAMILY",
+]
+
 
 def _net(model):
     """The module inside a ``DistributedDataParallel`` wrapper (or the module itself)."""
@@ -228,8 +243,10 @@ class OptCWMFamily(CWMFamily):
         return _net(run.model).base
 
 
-_CWM_INPUT = ("each image as a static clip (every frame the image, the last frame fully hidden); "
-              "MLP hidden units of the frame-0 tokens")
+_CWM_INPUT = (
+    "each image as a static clip (every frame the image, the last frame fully hidden); "
+    "MLP hidden units of the frame-0 tokens"
+)
 _CWM_READOUTS = ("predict", "flow", "segment", "keypoints", "eval")
 
 _REGISTRY: dict[str, ModelFamily] = {}
@@ -249,19 +266,44 @@ def register_family(family: ModelFamily) -> ModelFamily:
     return family
 
 
-register_family(TDANNFamily(
-    "tdann", fit_model="tdann", fit_options=("generator",), default_objective="simclr", default_alpha=0.25,
-    data="still images: an image folder (--data) or a procedural generator (--generator)",
-    feature_input="ImageNet mean/std normalisation", brainscore_export=True, model_config=TDANNModelConfig))
-register_family(CWMFamily(
-    "cwm", fit_model="cwm", fit_options=("pos_embed", "motion_weight", "spot_density", "camera_prob", "glued_prob"),
-    default_objective="mae", default_alpha=0.0,
-    data="frame pairs: synthetic moving-texture videos, or a video folder (--data)",
-    feature_input=_CWM_INPUT, readouts=_CWM_READOUTS, model_config=CWMModelConfig))
-register_family(OptCWMFamily(
-    "optcwm", fit_model="cwm", default_objective="mae", default_alpha=0.0,
-    data="frame pairs, as the base CWM's", feature_input=_CWM_INPUT + " of the frozen base CWM",
-    readouts=_CWM_READOUTS, model_config=OptCWMModelConfig))
+register_family(
+    TDANNFamily(
+        "tdann",
+        fit_model="tdann",
+        fit_options=("generator",),
+        default_objective="simclr",
+        default_alpha=0.25,
+        data="still images: an image folder (--data) or a procedural generator (--generator)",
+        feature_input="ImageNet mean/std normalisation",
+        brainscore_export=True,
+        model_config=TDANNModelConfig,
+    )
+)
+register_family(
+    CWMFamily(
+        "cwm",
+        fit_model="cwm",
+        fit_options=("pos_embed", "motion_weight", "spot_density", "camera_prob", "glued_prob"),
+        default_objective="mae",
+        default_alpha=0.0,
+        data="frame pairs: synthetic moving-texture videos, or a video folder (--data)",
+        feature_input=_CWM_INPUT,
+        readouts=_CWM_READOUTS,
+        model_config=CWMModelConfig,
+    )
+)
+register_family(
+    OptCWMFamily(
+        "optcwm",
+        fit_model="cwm",
+        default_objective="mae",
+        default_alpha=0.0,
+        data="frame pairs, as the base CWM's",
+        feature_input=_CWM_INPUT + " of the frozen base CWM",
+        readouts=_CWM_READOUTS,
+        model_config=OptCWMModelConfig,
+    )
+)
 
 
 def family_names() -> list[str]:

@@ -6,8 +6,9 @@ settings through these dataclasses, and the registry :mod:`neurocwm.families` re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 __all__ = ["DEFAULT_FAMILY", "family_name", "TDANNModelConfig", "CWMModelConfig", "OptCWMModelConfig"]
 
@@ -71,8 +72,11 @@ class CWMModelConfig:
         if cfg.get("cwm_config"):
             return cls(arch=cfg.get("arch"), cwm_config=dict(cfg["cwm_config"]))
         size = cfg.get("image_size")
-        return cls(arch=cfg["arch"], image_size=int(size) if size else None,
-                   pos_embed=None if cfg.get("pos_embed") is None else str(cfg["pos_embed"]))
+        return cls(
+            arch=cfg["arch"],
+            image_size=int(size) if size else None,
+            pos_embed=None if cfg.get("pos_embed") is None else str(cfg["pos_embed"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -106,12 +110,19 @@ class OptCWMModelConfig:
     def from_config(cls, cfg: Mapping[str, Any]) -> OptCWMModelConfig:
         """The model part of a run configuration (``KeyError`` naming a missing key)."""
         radius = cfg.get("readout_radius")
-        return cls(arch=cfg["arch"], image_size=int(cfg["image_size"]),
-                   pos_embed=None if cfg.get("pos_embed") is None else str(cfg["pos_embed"]),
-                   n_flow_pts=int(cfg["n_flow_pts"]), probe_visible=float(cfg["probe_visible"]),
-                   inv_temp=float(cfg["inv_temp"]), readout_radius=None if radius is None else float(radius),
-                   tracer_hidden=int(cfg["tracer_hidden"]), flow_dim=int(cfg["flow_dim"]),
-                   flow_depth=int(cfg["flow_depth"]), flow_heads=int(cfg["flow_heads"]))
+        return cls(
+            arch=cfg["arch"],
+            image_size=int(cfg["image_size"]),
+            pos_embed=None if cfg.get("pos_embed") is None else str(cfg["pos_embed"]),
+            n_flow_pts=int(cfg["n_flow_pts"]),
+            probe_visible=float(cfg["probe_visible"]),
+            inv_temp=float(cfg["inv_temp"]),
+            readout_radius=None if radius is None else float(radius),
+            tracer_hidden=int(cfg["tracer_hidden"]),
+            flow_dim=int(cfg["flow_dim"]),
+            flow_depth=int(cfg["flow_depth"]),
+            flow_heads=int(cfg["flow_heads"]),
+        )
 
     @classmethod
     def accepts_base(cls, cfg: Mapping[str, Any]) -> bool:

@@ -36,8 +36,8 @@ import math
 import os
 import tempfile
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -45,8 +45,18 @@ import torch
 from neurocwm.families import family_name, family_of
 from neurocwm.images import IMAGENET_MEAN, IMAGENET_STD, normalize, resize_images  # noqa: F401 - re-exported
 
-__all__ = ["model_family", "input_size", "layer_dims", "layer_areas", "feature_readout", "run_sheet", "unit_subsets",
-           "forward_layers", "layer_responses", "open_responses"]
+__all__ = [
+    "model_family",
+    "input_size",
+    "layer_dims",
+    "layer_areas",
+    "feature_readout",
+    "run_sheet",
+    "unit_subsets",
+    "forward_layers",
+    "layer_responses",
+    "open_responses",
+]
 
 #: Default bound on the responses kept in memory before :func:`layer_responses` streams to disk.
 DEFAULT_MAX_MEMORY_GB = 4.0
@@ -92,8 +102,13 @@ def run_sheet(run):
         return run.sheet
     dims = layer_dims(run)
     areas = family_of(run.config).sheet_areas(run)
-    sheet = build_sheet(dims, areas=areas, scale=run.config.get("scale", "human"),
-                        n_windows=int(run.config.get("n_neighborhood_windows", 5000)), seed=int(run.config.get("seed", 0)))
+    sheet = build_sheet(
+        dims,
+        areas=areas,
+        scale=run.config.get("scale", "human"),
+        n_windows=int(run.config.get("n_neighborhood_windows", 5000)),
+        seed=int(run.config.get("seed", 0)),
+    )
     sheet.meta["source"] = "default retinotopic (the run saved no positions)"
     return sheet
 
@@ -121,8 +136,11 @@ def unit_subsets(dims: Mapping[str, Sequence[int]], max_units: int | None, seed:
     out = {}
     for name, d in dims.items():
         n = int(np.prod(d))
-        out[name] = np.arange(n) if (not max_units or n <= max_units) else np.sort(
-            rng.choice(n, size=int(max_units), replace=False))
+        out[name] = (
+            np.arange(n)
+            if (not max_units or n <= max_units)
+            else np.sort(rng.choice(n, size=int(max_units), replace=False))
+        )
     return out
 
 
@@ -171,8 +189,12 @@ def _batches(images, batch_size: int):
     """(start, float32 tensor batch) over an (N, 3, H, W) array or tensor."""
     n = len(images)
     for s in range(0, n, batch_size):
-        chunk = images[s:s + batch_size]
-        t = chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
+        chunk = images[s : s + batch_size]
+        t = (
+            chunk
+            if isinstance(chunk, torch.Tensor)
+            else torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
+        )
         yield s, t.float()
 
 
@@ -274,8 +296,10 @@ def layer_responses(
         fd, tmp = tempfile.mkstemp(suffix=".nc", prefix="neurocwm-responses-")
         os.close(fd)
         path = tmp
-        warnings.warn(f"responses need {total_gb:.1f} GB (> max_memory_gb={max_memory_gb:g}): streaming them to {path}",
-                      stacklevel=2)
+        warnings.warn(
+            f"responses need {total_gb:.1f} GB (> max_memory_gb={max_memory_gb:g}): streaming them to {path}",
+            stacklevel=2,
+        )
     starts = _batches(images, batch_size)
     if progress:
         from neurocwm.progress import progress_bar as tqdm
@@ -287,7 +311,7 @@ def layer_responses(
         with torch.inference_mode():
             for s, x in starts:
                 for k, t in forward_layers(run, x, names).items():
-                    _store(out[k][s:s + len(x)], t, pool, keep.get(k))
+                    _store(out[k][s : s + len(x)], t, pool, keep.get(k))
         return out
     return _stream(run, starts, names, widths, n, Path(path), pool, attrs, keep)
 
@@ -306,8 +330,9 @@ def _keep_columns(units, dims, names, pool) -> dict[str, torch.Tensor]:
         idx = np.asarray(idx)
         bad = idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer)
         if bad or (idx.size and (idx.min() < 0 or idx.max() >= n)):
-            raise ValueError(f"units[{k!r}] must be a 1-D array of indices in [0, {n}), got shape {idx.shape}, "
-                             f"dtype {idx.dtype}")
+            raise ValueError(
+                f"units[{k!r}] must be a 1-D array of indices in [0, {n}), got shape {idx.shape}, dtype {idx.dtype}"
+            )
         if len(idx) != n or not np.array_equal(idx, np.arange(n)):
             out[k] = torch.from_numpy(idx.astype(np.int64))
     return out
@@ -324,15 +349,19 @@ def _stream(run, starts, names, widths, n, path: Path, pool, attrs, keep):
             f.dimensions["presentation"] = n
             for k in names:
                 f.dimensions[f"unit_{k}"] = widths[k]
-            var = {k: f.create_variable(k, ("presentation", f"unit_{k}"), "f4",
-                                        chunks=(min(n, 64), min(widths[k], 1 << 16))) for k in names}
+            var = {
+                k: f.create_variable(
+                    k, ("presentation", f"unit_{k}"), "f4", chunks=(min(n, 64), min(widths[k], 1 << 16))
+                )
+                for k in names
+            }
             f.attrs["neurocwm"] = json.dumps({"pool": pool, "layers": names, **dict(attrs or {})}, default=str)
             with torch.inference_mode():
                 for s, x in starts:
                     for k, t in forward_layers(run, x, names).items():
                         buf = np.empty((len(x), widths[k]), dtype=np.float32)
                         _store(buf, t, pool, keep.get(k))
-                        var[k][s:s + len(x), :] = buf
+                        var[k][s : s + len(x), :] = buf
     return open_responses(path)
 
 

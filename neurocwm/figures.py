@@ -19,23 +19,40 @@ import io
 import json
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from topography.fileio import read_json
 
-__all__ = ["STYLE", "FORMATS", "style", "new_figure", "save_figure", "load_results", "collect_results",
-           "PANELS", "plot_alpha_sweep", "plot_orientation_map", "plot_category_map", "paper_figures"]
+__all__ = [
+    "STYLE",
+    "FORMATS",
+    "style",
+    "new_figure",
+    "save_figure",
+    "load_results",
+    "collect_results",
+    "PANELS",
+    "plot_alpha_sweep",
+    "plot_orientation_map",
+    "plot_category_map",
+    "paper_figures",
+]
 
 #: File formats written by :func:`save_figure`.
 FORMATS = ("png", "pdf", "svg")
 
 #: Colours of the five fLoc domains and of model / human marks (colour-blind safe).
-DOMAIN_COLORS = {"Faces": "#D55E00", "Bodies": "#E69F00", "Characters": "#0072B2", "Places": "#009E73",
-                 "Objects": "#CC79A7"}
+DOMAIN_COLORS = {
+    "Faces": "#D55E00",
+    "Bodies": "#E69F00",
+    "Characters": "#0072B2",
+    "Places": "#009E73",
+    "Objects": "#CC79A7",
+}
 MODEL_COLOR = "#222222"
 HUMAN_COLOR = "#0072B2"
 REFERENCE_COLOR = "#B22222"
@@ -63,8 +80,9 @@ STYLE: dict = {
     "svg.fonttype": "path",
     "pdf.fonttype": 42,
     "path.simplify": True,
-    "axes.prop_cycle": __import__("cycler").cycler(color=["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
-                                                          "#56B4E9", "#F0E442", "#000000"]),
+    "axes.prop_cycle": __import__("cycler").cycler(
+        color=["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+    ),
 }
 
 _METADATA = {
@@ -140,10 +158,14 @@ def _rows_from_json(obj, prefix: str = "") -> list[dict]:
                 continue
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 rows.append({"metric": f"{prefix}{k}", "layer": "", "area": "", "value": float(v)})
-            elif isinstance(v, dict) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                             for x in v.values()) and v:
-                rows.extend({"metric": f"{prefix}{k}", "layer": str(ly), "area": "", "value": float(x)}
-                            for ly, x in v.items())
+            elif (
+                isinstance(v, dict)
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v.values())
+                and v
+            ):
+                rows.extend(
+                    {"metric": f"{prefix}{k}", "layer": str(ly), "area": "", "value": float(x)} for ly, x in v.items()
+                )
     return rows
 
 
@@ -200,11 +222,17 @@ def load_results(path: str | os.PathLike) -> list[dict]:
     for r in rows:
         if "metric" not in r or "value" not in r:
             raise ValueError(f"{src}: result rows need 'metric' and 'value' columns, got {sorted(r)}")
-        out.append({"metric": str(r["metric"]), "layer": str(r.get("layer") or ""), "area": str(r.get("area") or ""),
-                    "value": _num(r["value"]),
-                    "alpha": _num(r.get("alpha") if r.get("alpha") not in (None, "") else meta.get("alpha")),
-                    "seed": r.get("seed") if r.get("seed") not in (None, "") else meta.get("seed"),
-                    "run": str(run_dir)})
+        out.append(
+            {
+                "metric": str(r["metric"]),
+                "layer": str(r.get("layer") or ""),
+                "area": str(r.get("area") or ""),
+                "value": _num(r["value"]),
+                "alpha": _num(r.get("alpha") if r.get("alpha") not in (None, "") else meta.get("alpha")),
+                "seed": r.get("seed") if r.get("seed") not in (None, "") else meta.get("seed"),
+                "run": str(run_dir),
+            }
+        )
     if p.is_dir():
         out += _predictivity_rows(p, meta)
     if not out:
@@ -229,9 +257,17 @@ def _predictivity_rows(run_dir: Path, meta: Mapping) -> list[dict]:
         name = obj.get("data_name") or f.stem
         for region, c in obj["commitments"].items():
             value = c.get("test_ceiled") if c.get("test_ceiled") is not None else c.get("test")
-            rows.append({"metric": f"predictivity_{name}", "layer": str(c.get("layer") or ""), "area": str(region),
-                         "value": _num(value), "alpha": _num(meta.get("alpha")), "seed": meta.get("seed"),
-                         "run": str(run_dir)})
+            rows.append(
+                {
+                    "metric": f"predictivity_{name}",
+                    "layer": str(c.get("layer") or ""),
+                    "area": str(region),
+                    "value": _num(value),
+                    "alpha": _num(meta.get("alpha")),
+                    "seed": meta.get("seed"),
+                    "run": str(run_dir),
+                }
+            )
     return rows
 
 
@@ -264,27 +300,58 @@ NULL_SUFFIXES = ("_null_mean", "_null_sd", "_pvalue")
 def _match(*needles: str, exclude: Sequence[str] = ()):
     def f(metric: str) -> bool:
         m = metric.lower()
-        return (all(n in m for n in needles) and not any(e in m for e in exclude)
-                and not m.endswith(NULL_SUFFIXES) and m != "map_present")
+        return (
+            all(n in m for n in needles)
+            and not any(e in m for e in exclude)
+            and not m.endswith(NULL_SUFFIXES)
+            and m != "map_present"
+        )
+
     return f
 
 
 #: Alpha-sweep panels: key -> (title, y label, metric matcher, reference line value, its label).
 PANELS: dict[str, tuple] = {
-    "opm_smoothness": ("Orientation-map smoothness", "smoothness", _match("smooth", exclude=(
-        "select", "categ", "face", "domain", "vtc", "sf", "color", "colour")), None, None),
-    "pinwheel_density": ("Pinwheel density", "pinwheels / column spacing$^2$", _match("pinwheel_density",
-                         exclude=("fixed",)), math.pi, "$\\pi$ (Kaschube 2010)"),
-    "orientation_selective": ("Orientation-selective units", "% units (CV < 0.6)", _match("selective",
-                              exclude=("categ", "face", "domain", "vtc", "patch")), 100 * 153 / 308,
-                              "macaque 49.7%"),
+    "opm_smoothness": (
+        "Orientation-map smoothness",
+        "smoothness",
+        _match("smooth", exclude=("select", "categ", "face", "domain", "vtc", "sf", "color", "colour")),
+        None,
+        None,
+    ),
+    "pinwheel_density": (
+        "Pinwheel density",
+        "pinwheels / column spacing$^2$",
+        _match("pinwheel_density", exclude=("fixed",)),
+        math.pi,
+        "$\\pi$ (Kaschube 2010)",
+    ),
+    "orientation_selective": (
+        "Orientation-selective units",
+        "% units (CV < 0.6)",
+        _match("selective", exclude=("categ", "face", "domain", "vtc", "patch")),
+        100 * 153 / 308,
+        "macaque 49.7%",
+    ),
     "patch_count": ("Category patches", "patches per domain", _match("patch", exclude=("area",)), None, None),
     "selectivity_smoothness": ("Selectivity smoothness", "smoothness", _match("selectivity_smoothness"), None, None),
     "wiring_length": ("Wiring length", "wiring length (mm)", _match("wiring", exclude=("fiber", "fibre")), None, None),
-    "effective_dimensionality": ("Effective dimensionality", "ED", lambda m: "dimensional" in m.lower()
-                                 or m.lower() in ("ed", "effective_dim"), 16.71, "human VTC 16.7"),
-    "predictivity": ("Neural predictivity", "predictivity", lambda m: any(k in m.lower() for k in
-                     ("predictiv", "brainscore", "neural_fit", "explained_variance", "pearson")), None, None),
+    "effective_dimensionality": (
+        "Effective dimensionality",
+        "ED",
+        lambda m: "dimensional" in m.lower() or m.lower() in ("ed", "effective_dim"),
+        16.71,
+        "human VTC 16.7",
+    ),
+    "predictivity": (
+        "Neural predictivity",
+        "predictivity",
+        lambda m: any(
+            k in m.lower() for k in ("predictiv", "brainscore", "neural_fit", "explained_variance", "pearson")
+        ),
+        None,
+        None,
+    ),
 }
 
 
@@ -333,10 +400,19 @@ def plot_alpha_sweep(rows: Sequence[dict], key: str, ax, human_range: tuple[floa
 # maps
 
 
-def plot_orientation_map(ax, positions_mm: np.ndarray, preferred_deg: np.ndarray, *, spacing_mm: float | None = None,
-                         width_mm: float | None = None, show_pinwheels: bool = True,
-                         pinwheel_width_mm: float = 1.5, pinwheel_stride_mm: float = 0.45,
-                         map_present: bool | None = None, colorbar: bool = True) -> int:
+def plot_orientation_map(
+    ax,
+    positions_mm: np.ndarray,
+    preferred_deg: np.ndarray,
+    *,
+    spacing_mm: float | None = None,
+    width_mm: float | None = None,
+    show_pinwheels: bool = True,
+    pinwheel_width_mm: float = 1.5,
+    pinwheel_stride_mm: float = 0.45,
+    map_present: bool | None = None,
+    colorbar: bool = True,
+) -> int:
     """Smoothed orientation map (cyclic colours, with a colour bar) and its pinwheels (white = +,
     black = -).
 
@@ -359,29 +435,54 @@ def plot_orientation_map(ax, positions_mm: np.ndarray, preferred_deg: np.ndarray
     box = (float(p[:, 0].min()), float(p[:, 0].max()), float(p[:, 1].min()), float(p[:, 1].max()))
     m = smooth_map(p[tuned], pref[tuned], spacing, width=width, period=180.0, extent=box)
     half = m.spacing / 2
-    im = ax.imshow(m.values, origin="lower", cmap="hsv", vmin=0, vmax=180,
-                   extent=(m.x[0] - half, m.x[-1] + half, m.y[0] - half, m.y[-1] + half))
+    im = ax.imshow(
+        m.values,
+        origin="lower",
+        cmap="hsv",
+        vmin=0,
+        vmax=180,
+        extent=(m.x[0] - half, m.x[-1] + half, m.y[0] - half, m.y[-1] + half),
+    )
     if colorbar:
         ax.figure.colorbar(im, ax=ax, shrink=0.8, label="preferred orientation (deg)", ticks=[0, 45, 90, 135, 180])
     n = 0
     if map_present is False:
-        ax.text(0.5, 0.5, "no map", transform=ax.transAxes, ha="center", va="center", fontsize=12,
-                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+        ax.text(
+            0.5,
+            0.5,
+            "no map",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=12,
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+        )
     elif show_pinwheels:
         pm, pw = orientation_pinwheels(p, pref, pinwheel_width_mm, pinwheel_stride_mm, box)
         n = pw.shape[0]
         for sign, color in ((1, "white"), (-1, "black")):
             s = pw[pw[:, 2] == sign]
-            ax.scatter(pm.x[0] + s[:, 1] * pm.spacing, pm.y[0] + s[:, 0] * pm.spacing, s=8, c=color,
-                       edgecolors="black" if sign > 0 else "white", linewidths=0.3)
+            ax.scatter(
+                pm.x[0] + s[:, 1] * pm.spacing,
+                pm.y[0] + s[:, 0] * pm.spacing,
+                s=8,
+                c=color,
+                edgecolors="black" if sign > 0 else "white",
+                linewidths=0.3,
+            )
     ax.set_aspect("equal")
     ax.set_xlabel("x (mm)")
     ax.set_ylabel("y (mm)")
     return n
 
 
-def plot_category_map(ax, positions_mm: np.ndarray, values: Mapping[str, np.ndarray], threshold: float = 4.0,
-                      point_size: float | None = None) -> None:
+def plot_category_map(
+    ax,
+    positions_mm: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    threshold: float = 4.0,
+    point_size: float | None = None,
+) -> None:
     """Each point coloured by its most selective domain where that t exceeds ``threshold``
     (grey otherwise)."""
     p = np.asarray(positions_mm, dtype=np.float64)
@@ -394,8 +495,15 @@ def plot_category_map(ax, positions_mm: np.ndarray, values: Mapping[str, np.ndar
     ax.scatter(p[~sel, 0], p[~sel, 1], s=size, c="#DDDDDD", edgecolors="none", rasterized=p.shape[0] > 5000)
     for i, n in enumerate(names):
         k = sel & (best == i)
-        ax.scatter(p[k, 0], p[k, 1], s=size, c=DOMAIN_COLORS.get(n, f"C{i % 8}"), edgecolors="none",
-                   label=n, rasterized=p.shape[0] > 5000)
+        ax.scatter(
+            p[k, 0],
+            p[k, 1],
+            s=size,
+            c=DOMAIN_COLORS.get(n, f"C{i % 8}"),
+            edgecolors="none",
+            label=n,
+            rasterized=p.shape[0] > 5000,
+        )
     ax.set_aspect("equal")
     ax.set_xlabel("x (mm)")
     ax.set_ylabel("y (mm)")
@@ -411,9 +519,14 @@ def _human_patch_range(path: str | os.PathLike | None) -> tuple[float, float] | 
     if path is None:
         return None
     obj = json.loads(Path(path).read_text())
-    vals = [float(r["human"]) for r in obj.get("rows", []) if r.get("metric") == "patch_count"
-            and r.get("subject") != "group" and r.get("hemisphere") not in ("mean", "noise-normalised")
-            and r.get("human") is not None]
+    vals = [
+        float(r["human"])
+        for r in obj.get("rows", [])
+        if r.get("metric") == "patch_count"
+        and r.get("subject") != "group"
+        and r.get("hemisphere") not in ("mean", "noise-normalised")
+        and r.get("human") is not None
+    ]
     if not vals:
         raise ValueError(f"{path}: no per-hemisphere human patch counts (is it a `neurocwm fmri compare` result?)")
     return float(min(vals)), float(max(vals))
@@ -429,9 +542,15 @@ def _map_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return sorted(set(out))
 
 
-def paper_figures(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, human: str | os.PathLike | None = None,
-                  maps: Sequence[str | os.PathLike] = (), formats: Sequence[str] = FORMATS,
-                  progress: bool = False) -> list[Path]:
+def paper_figures(
+    runs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    human: str | os.PathLike | None = None,
+    maps: Sequence[str | os.PathLike] = (),
+    formats: Sequence[str] = FORMATS,
+    progress: bool = False,
+) -> list[Path]:
     """Write every figure the results allow; return the files written.
 
     Parameters
@@ -500,8 +619,9 @@ def paper_figures(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, 
                     fig, axes = new_figure(3.8, 3.0)
                     present = bool(z["map_present"]) if "map_present" in keys_in else None
                     kw = {k: float(z[k]) for k in ("pinwheel_width_mm", "pinwheel_stride_mm") if k in keys_in}
-                    n = plot_orientation_map(axes[0, 0], z["positions_mm"], z["preferred_orientation"],
-                                             map_present=present, **kw)
+                    n = plot_orientation_map(
+                        axes[0, 0], z["positions_mm"], z["preferred_orientation"], map_present=present, **kw
+                    )
                     axes[0, 0].set_title(f"{f.stem}: no map" if present is False else f"{f.stem}: {n} pinwheels")
                     written += save_figure(fig, out / f"orientation_map_{f.stem}", formats)
                     continue

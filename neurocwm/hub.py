@@ -57,8 +57,11 @@ def catalogue() -> dict:
 
 def entries(family: str | None = None, kind: str | None = None) -> list[dict]:
     """Catalogue entries, optionally of one family and kind."""
-    return [e for e in catalogue()["models"]
-            if (family is None or e["family"] == family) and (kind is None or e["kind"] == kind)]
+    return [
+        e
+        for e in catalogue()["models"]
+        if (family is None or e["family"] == family) and (kind is None or e["kind"] == kind)
+    ]
 
 
 def entry(name: str, family: str | None = None) -> dict:
@@ -115,8 +118,10 @@ def _check_cached(e: dict, path: Path) -> None:
     if expected is None:
         write_text(_recorded(path), f"{got}  {path.name}\n")
     elif got != expected:
-        raise ValueError(f"cached {path} has sha256 {got[:12]}..., expected {expected[:12]}... ({where}); "
-                         "it is corrupt or was replaced: delete it to download again")
+        raise ValueError(
+            f"cached {path} has sha256 {got[:12]}..., expected {expected[:12]}... ({where}); "
+            "it is corrupt or was replaced: delete it to download again"
+        )
 
 
 class _Progress:
@@ -137,8 +142,11 @@ class _Progress:
         elif self.enabled and self.total:
             pct = 100 * self.done // self.total
             while pct >= self.next_pct:
-                print(f"{self.desc}: {self.next_pct}% ({self.done / 1e6:.1f} of {self.total / 1e6:.1f} MB)",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{self.desc}: {self.next_pct}% ({self.done / 1e6:.1f} of {self.total / 1e6:.1f} MB)",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 self.next_pct += 10
 
     def close(self) -> None:
@@ -152,8 +160,9 @@ def _download(e: dict, path: Path, progress: bool) -> None:
     url = e["url"]
     by_hand = f"download {url} by hand and put it at {path}"
     if e.get("manual"):
-        raise DownloadError(f"{e['name']} has no direct download link: {by_hand} "
-                            f"({e.get('notes', 'see the catalogue entry')})")
+        raise DownloadError(
+            f"{e['name']} has no direct download link: {by_hand} ({e.get('notes', 'see the catalogue entry')})"
+        )
     if not str(url).startswith(("https://", "http://", "file://")):
         raise ValueError(f"{e['name']}: url must be http(s):// or file://, got {url!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,8 +183,10 @@ def _download(e: dict, path: Path, progress: bool) -> None:
                     if e.get("size") is not None and size != int(e["size"]):
                         raise ValueError(f"downloaded {url}: {size} bytes, the catalogue says {e['size']}; not kept")
                     if e.get("sha256") and h.hexdigest() != e["sha256"]:
-                        raise ValueError(f"downloaded {url}: sha256 {h.hexdigest()[:12]}..., the catalogue says "
-                                         f"{e['sha256'][:12]}...; not kept")
+                        raise ValueError(
+                            f"downloaded {url}: sha256 {h.hexdigest()[:12]}..., the catalogue says "
+                            f"{e['sha256'][:12]}...; not kept"
+                        )
             finally:
                 bar.close()
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
@@ -191,8 +202,9 @@ def resolve(source: str | os.PathLike, family: str, kind: str | None = None, pro
     return resolve_entry(source, family, kind, progress)[0]
 
 
-def resolve_entry(source: str | os.PathLike, family: str, kind: str | None = None,
-                  progress: bool = True) -> tuple[Path, dict | None]:
+def resolve_entry(
+    source: str | os.PathLike, family: str, kind: str | None = None, progress: bool = True
+) -> tuple[Path, dict | None]:
     """A local path for ``source`` and its catalogue entry: the path itself (and None) when it
     exists, else the cached (downloaded if needed) file of the catalogue entry of that name.
 
@@ -232,8 +244,9 @@ def resolve_entry(source: str | os.PathLike, family: str, kind: str | None = Non
     except KeyError:
         names = [x["name"] for x in entries(family, kind)]
         shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
-        raise FileNotFoundError(f"{source}: no such file, and no {family} catalogue entry of that name "
-                                f"(names: {shown or 'none'})") from None
+        raise FileNotFoundError(
+            f"{source}: no such file, and no {family} catalogue entry of that name (names: {shown or 'none'})"
+        ) from None
     if kind is not None and e["kind"] != kind:
         raise ValueError(f"{source} is a {e['kind']} entry, expected a {kind}")
     path = cache_path(e)

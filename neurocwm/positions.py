@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -134,7 +134,8 @@ def optimize_positions(
     if alpha is None or float(alpha) != 0.0:
         warnings.warn(
             f"{run_path} was trained with alpha = {alpha}; swap optimisation is meant for the responses "
-            "of an alpha = 0 model (Margalit et al. 2024)", stacklevel=2,
+            "of an alpha = 0 model (Margalit et al. 2024)",
+            stacklevel=2,
         )
     sheet = run_sheet(run)
     names = list(sheet.layers)
@@ -149,8 +150,9 @@ def optimize_positions(
     size = input_size(run)
     gratings = grating_stimuli(size, field_of_view_deg)
     images, _ = gratings.render()
-    responses = layer_responses(run, images, layers=todo, batch_size=batch_size, progress=progress,
-                                desc="grating responses")
+    responses = layer_responses(
+        run, images, layers=todo, batch_size=batch_size, progress=progress, desc="grating responses"
+    )
     seeds = _layer_seeds(seed, names)
     smeta = dict(sheet.meta)
     n_nb_windows = int(smeta.get("n_windows", run.config.get("n_neighborhood_windows", 20_000)))
@@ -174,22 +176,35 @@ def optimize_positions(
             bar = tqdm(total=n_windows, desc=f"swapopt {name}", unit="window", leave=False)
         try:
             new_pos, stats = swap_optimize(
-                layer.coordinates, resp, layer.neighborhood_width_mm, n_windows, steps_per_window,
-                seed=swap_seed, progress=None if bar is None else bar.update,
+                layer.coordinates,
+                resp,
+                layer.neighborhood_width_mm,
+                n_windows,
+                steps_per_window,
+                seed=swap_seed,
+                progress=None if bar is None else bar.update,
             )
         finally:
             if bar is not None:
                 bar.close()
         seconds = time.perf_counter() - t0
-        nb = sample_neighborhoods(new_pos, layer.neighborhood_width_mm, n_windows=n_nb_windows,
-                                  min_size=min(min_size, layer.n_units), max_size=max_size, seed=nb_seed)
+        nb = sample_neighborhoods(
+            new_pos,
+            layer.neighborhood_width_mm,
+            n_windows=n_nb_windows,
+            min_size=min(min_size, layer.n_units),
+            max_size=max_size,
+            seed=nb_seed,
+        )
         scores = unit_scores(resp)
         ensure_neighborhoods(layer)  # a run's sheet is opened without them
-        before = mean_spatial_loss(resp, layer.coordinates, layer.neighborhoods, n_sample=EVAL_NEIGHBORHOODS,
-                                   seed=nb_seed, scores=scores)
+        before = mean_spatial_loss(
+            resp, layer.coordinates, layer.neighborhoods, n_sample=EVAL_NEIGHBORHOODS, seed=nb_seed, scores=scores
+        )
         after = mean_spatial_loss(resp, new_pos, nb, n_sample=EVAL_NEIGHBORHOODS, seed=nb_seed, scores=scores)
-        new_layers[name] = LayerSheet(name, layer.area, layer.dims, layer.side_mm, layer.neighborhood_width_mm,
-                                      new_pos, nb)
+        new_layers[name] = LayerSheet(
+            name, layer.area, layer.dims, layer.side_mm, layer.neighborhood_width_mm, new_pos, nb
+        )
         records[name] = {
             "steps": n_steps,
             "n_windows_drawn": n_windows,
@@ -215,7 +230,7 @@ def optimize_positions(
             "seed": seed,
             "layers": records,
             "loss": "mean SL_rel over "
-                    f"{EVAL_NEIGHBORHOODS} neighbourhoods of the grating responses (before: initial sheet; after: new)",
+            f"{EVAL_NEIGHBORHOODS} neighbourhoods of the grating responses (before: initial sheet; after: new)",
             "neurocwm_version": __version__,
         },
     }

@@ -45,8 +45,9 @@ import csv
 import io
 import re
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -86,8 +87,9 @@ def _builtin_cowley(arg: str, root):
     from neurocwm.datasets.cowley import COWLEY_SESSIONS, load_cowley_v4
 
     if not arg:
-        raise ValueError(f"cowley_v4 needs a session, e.g. cowley_v4:{COWLEY_SESSIONS[0]} "
-                         f"(sessions: {', '.join(COWLEY_SESSIONS)})")
+        raise ValueError(
+            f"cowley_v4 needs a session, e.g. cowley_v4:{COWLEY_SESSIONS[0]} (sessions: {', '.join(COWLEY_SESSIONS)})"
+        )
     return load_cowley_v4(arg, root=root)
 
 
@@ -110,8 +112,15 @@ def data_name(spec: str | Path, responses: str | Path | None = None) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_") or "data"
 
 
-def load_neural(spec: str | Path, root: str | Path | None = None, *, responses: str | Path | None = None,
-                key: str | None = None, metadata: str | Path | None = None, nan_policy: str = "refuse"):
+def load_neural(
+    spec: str | Path,
+    root: str | Path | None = None,
+    *,
+    responses: str | Path | None = None,
+    key: str | None = None,
+    metadata: str | Path | None = None,
+    nan_policy: str = "refuse",
+):
     """``(name, stimuli, assembly)`` for a netCDF assembly, a built-in ``name:arg`` or an image folder.
 
     Parameters
@@ -145,8 +154,7 @@ def load_neural(spec: str | Path, root: str | Path | None = None, *, responses: 
             raise ValueError(f"{path} is a folder of images: give the response file with --responses (responses=)")
         from neurocwm.datasets.folder import load_image_folder_responses
 
-        stimuli, asm = load_image_folder_responses(path, responses, key=key, metadata=metadata,
-                                                   nan_policy=nan_policy)
+        stimuli, asm = load_image_folder_responses(path, responses, key=key, metadata=metadata, nan_policy=nan_policy)
         return data_name(path, responses), stimuli, asm
     given = [k for k, v in folder_only.items() if v is not None]
     if given:
@@ -156,13 +164,17 @@ def load_neural(spec: str | Path, root: str | Path | None = None, *, responses: 
         return data_name(s), stimuli, asm
     if not path.exists():
         known = ", ".join(f"{k}:<arg>" for k in BUILTIN_DATA)
-        raise FileNotFoundError(f"neural data not found: {s} (give a netCDF assembly, an image folder with "
-                                f"--responses, or a built-in: {known})")
+        raise FileNotFoundError(
+            f"neural data not found: {s} (give a netCDF assembly, an image folder with "
+            f"--responses, or a built-in: {known})"
+        )
     asm = load_assembly(path)
     stimuli = asm.attrs.get("stimulus_set")
     if not isinstance(stimuli, StimulusSet):
-        raise ValueError(f"{path}: the assembly carries no stimulus set, so there are no images to show the model "
-                         "(build it with make_assembly(..., stimulus_set=...))")
+        raise ValueError(
+            f"{path}: the assembly carries no stimulus set, so there are no images to show the model "
+            "(build it with make_assembly(..., stimulus_set=...))"
+        )
     missing = [sid for sid, p in zip(stimuli.stimulus_ids, stimuli.paths) if not p]
     if missing:
         raise ValueError(f"{path}: {len(missing)} stimuli have no image path, e.g. {str(missing[0])!r}")
@@ -223,8 +235,15 @@ def stimulus_features(
     units = unit_subsets(dims, max_units, seed=seed)  # drawn over every layer, so a subset never depends on `layers`
     names = list(dims if layers is None else layers)
     units = {k: units[k] for k in names if k in units}
-    feats = layer_responses(run, StimulusImages(stimuli, ids, input_size(run)), names, batch_size=batch_size,
-                            units=units, progress=progress, desc="extracting features")
+    feats = layer_responses(
+        run,
+        StimulusImages(stimuli, ids, input_size(run)),
+        names,
+        batch_size=batch_size,
+        units=units,
+        progress=progress,
+        desc="extracting features",
+    )
     return feats, units
 
 
@@ -240,8 +259,10 @@ def _regions_of(avg, region: str | None) -> dict[str, np.ndarray]:
             raise ValueError(f"unknown region {region!r}; use one of {', '.join(_REGION_ALIASES)}")
         return {r: np.arange(n)}
     if "region" not in avg.coords:
-        raise ValueError("the assembly has no 'region' coordinate on neuroid; name the region of the recordings "
-                         "with --region (region=), e.g. V4")
+        raise ValueError(
+            "the assembly has no 'region' coordinate on neuroid; name the region of the recordings "
+            "with --region (region=), e.g. V4"
+        )
     labels = avg["region"].values.astype(str)
     out: dict[str, list[int]] = {}
     for i, lab in enumerate(labels.tolist()):
@@ -252,13 +273,23 @@ def _regions_of(avg, region: str | None) -> dict[str, np.ndarray]:
     return {r: np.asarray(v) for r, v in sorted(out.items(), key=lambda kv: BRAIN_REGIONS.index(kv[0]))}
 
 
-def _score(metric: str, X: np.ndarray, Y: np.ndarray, *, splits=None, n_splits=5, stratify=None, seed=1,
-           neuroid_ids=None, **kw):
+def _score(
+    metric: str, X: np.ndarray, Y: np.ndarray, *, splits=None, n_splits=5, stratify=None, seed=1, neuroid_ids=None, **kw
+):
     from neurocwm.predictivity import cka, regression_score, rsa
 
     if metric in REGRESSION_METRICS:
-        return regression_score(X, Y, method=metric, splits=splits, n_splits=n_splits, stratify=stratify, seed=seed,
-                                neuroid_ids=neuroid_ids, **kw)
+        return regression_score(
+            X,
+            Y,
+            method=metric,
+            splits=splits,
+            n_splits=n_splits,
+            stratify=stratify,
+            seed=seed,
+            neuroid_ids=neuroid_ids,
+            **kw,
+        )
     if metric == "rsa":
         return rsa(X, Y, **kw)
     return cka(X, Y, **kw)
@@ -355,16 +386,20 @@ def commit_layers(
     if len(test) < 4 or len(train) < 10:
         raise ValueError(f"too few stimuli for a held-out split: {len(train)} train, {len(test)} held out")
     if metric in REGRESSION_METRICS and len(train) // n_splits < 2:
-        raise ValueError(f"--n-splits {n_splits} leaves fewer than 2 of the {len(train)} training stimuli per split; "
-                         f"use at most {len(train) // 2}")
+        raise ValueError(
+            f"--n-splits {n_splits} leaves fewer than 2 of the {len(train)} training stimuli per split; "
+            f"use at most {len(train) // 2}"
+        )
     inner_labels = labels[train] if labels is not None else None
-    inner = make_splits(len(train), n_splits=n_splits, stratify=inner_labels, seed=split_seed + 1) \
-        if metric in REGRESSION_METRICS else None
+    inner = (
+        make_splits(len(train), n_splits=n_splits, stratify=inner_labels, seed=split_seed + 1)
+        if metric in REGRESSION_METRICS
+        else None
+    )
     regions = _regions_of(avg, region)
     ceiling_value = None
     if ceiling and "repetition" in assembly.coords:
-        ceiling_value = internal_consistency(kept_neuroids(assembly, avg), seed=split_seed,
-                                             nan_policy=nan_policy).value
+        ceiling_value = internal_consistency(kept_neuroids(assembly, avg), seed=split_seed, nan_policy=nan_policy).value
     neuroid_ids = avg["neuroid_id"].values.astype(str)
 
     selection: dict[str, dict[str, Any]] = {}
@@ -377,10 +412,19 @@ def commit_layers(
         it = tqdm(jobs, desc=f"selecting layers ({metric}, training stimuli)")
     for r, name in it:
         cols = regions[r]
-        s = _score(metric, layer_X[name][train], Y[train][:, cols], splits=inner, neuroid_ids=neuroid_ids[cols],
-                   **metric_kwargs)
-        selection.setdefault(r, {})[name] = {"value": _f(s.value), "error": _f(s.error),
-                                             "per_split": [_f(v) for v in np.atleast_1d(s.per_split)]}
+        s = _score(
+            metric,
+            layer_X[name][train],
+            Y[train][:, cols],
+            splits=inner,
+            neuroid_ids=neuroid_ids[cols],
+            **metric_kwargs,
+        )
+        selection.setdefault(r, {})[name] = {
+            "value": _f(s.value),
+            "error": _f(s.error),
+            "per_split": [_f(v) for v in np.atleast_1d(s.per_split)],
+        }
     for r, cols in regions.items():
         overall = best_layer(selection[r])
         if overall is None:
@@ -527,51 +571,78 @@ def predict(
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(PREDICT_METRICS)}")
     t0 = time.perf_counter()
     r = load_run(run, checkpoint=checkpoint, device=device, random_init=random_init)
-    name, stimuli, asm = load_neural(neural, root=data_root, responses=responses, key=responses_key, metadata=metadata,
-                                     nan_policy=nan_policy)
+    name, stimuli, asm = load_neural(
+        neural, root=data_root, responses=responses, key=responses_key, metadata=metadata, nan_policy=nan_policy
+    )
     from neurocwm.predictivity import prepare_target
 
     ids, _, _ = prepare_target(asm, nan_policy=nan_policy)
     from neurocwm.features import feature_readout, input_size, layer_areas, layer_dims, model_family
 
     image_size = input_size(r)
-    feats, units = stimulus_features(r, stimuli, ids, batch_size=batch_size, max_units=max_units, seed=split_seed,
-                                     progress=progress)
+    feats, units = stimulus_features(
+        r, stimuli, ids, batch_size=batch_size, max_units=max_units, seed=split_seed, progress=progress
+    )
     t_feat = time.perf_counter() - t0
     dims = layer_dims(r)
     areas = layer_areas(r)
     candidates = None if search_all else {reg: mapped_layers(areas, reg) for reg in ("V1", "V2", "V4", "IT")}
-    result = commit_layers(feats, asm, stimulus_ids=ids, metric=metric, split_seed=split_seed, test_size=test_size,
-                           n_splits=n_splits, region=region, nan_policy=nan_policy, progress=progress,
-                           candidates=candidates, **metric_kwargs)
+    result = commit_layers(
+        feats,
+        asm,
+        stimulus_ids=ids,
+        metric=metric,
+        split_seed=split_seed,
+        test_size=test_size,
+        n_splits=n_splits,
+        region=region,
+        nan_policy=nan_policy,
+        progress=progress,
+        candidates=candidates,
+        **metric_kwargs,
+    )
     result["dropped"]["stimuli_without_trials"] = list(asm.attrs.get("stimuli_without_trials", []))
     result["search_all"] = bool(search_all)
-    result.update({
-        "run": str(Path(run).resolve()),
-        "model_family": model_family(r),
-        "features": feature_readout(r),  # how the images reached the layers
-        "weights": None if random_init else str(r.weights),
-        "random_init": bool(random_init),
-        "data": str(neural),
-        "responses": None if responses is None else str(responses),
-        "data_name": name,
-        "n_stimuli": int(len(ids)),
-        "image_size": image_size,
-        "layer_areas": areas,
-        "units": {k: {"n_kept": int(len(v)), "n_total": int(np.prod(dims[k]))} for k, v in units.items()},
-        "max_units": max_units,
-        "config": {  # every option of this call, as resolved
-            "metric": metric, "split_seed": int(split_seed), "test_size": float(test_size), "n_splits": int(n_splits),
-            "search_all": bool(search_all),
-            "region": region, "checkpoint": None if checkpoint is None else str(checkpoint),
-            "random_init": bool(random_init), "batch_size": int(batch_size), "max_units": max_units,
-            "data": str(neural), "data_root": None if data_root is None else str(data_root),
-            "responses": None if responses is None else str(responses), "responses_key": responses_key,
-            "metadata": None if metadata is None else str(metadata), "device": device, "nan_policy": nan_policy,
-            "metric_kwargs": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in metric_kwargs.items()},
-        },
-        "seconds": {"features": round(t_feat, 2), "total": round(time.perf_counter() - t0, 2)},
-    })
+    result.update(
+        {
+            "run": str(Path(run).resolve()),
+            "model_family": model_family(r),
+            "features": feature_readout(r),  # how the images reached the layers
+            "weights": None if random_init else str(r.weights),
+            "random_init": bool(random_init),
+            "data": str(neural),
+            "responses": None if responses is None else str(responses),
+            "data_name": name,
+            "n_stimuli": int(len(ids)),
+            "image_size": image_size,
+            "layer_areas": areas,
+            "units": {k: {"n_kept": int(len(v)), "n_total": int(np.prod(dims[k]))} for k, v in units.items()},
+            "max_units": max_units,
+            "config": {  # every option of this call, as resolved
+                "metric": metric,
+                "split_seed": int(split_seed),
+                "test_size": float(test_size),
+                "n_splits": int(n_splits),
+                "search_all": bool(search_all),
+                "region": region,
+                "checkpoint": None if checkpoint is None else str(checkpoint),
+                "random_init": bool(random_init),
+                "batch_size": int(batch_size),
+                "max_units": max_units,
+                "data": str(neural),
+                "data_root": None if data_root is None else str(data_root),
+                "responses": None if responses is None else str(responses),
+                "responses_key": responses_key,
+                "metadata": None if metadata is None else str(metadata),
+                "device": device,
+                "nan_policy": nan_policy,
+                "metric_kwargs": {
+                    k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in metric_kwargs.items()
+                },
+            },
+            "seconds": {"features": round(t_feat, 2), "total": round(time.perf_counter() - t0, 2)},
+        }
+    )
     if write:
         out = Path(run) / "predictivity"
         stem = f"{name}.{metric}" + (".random_init" if random_init else "")
@@ -587,14 +658,35 @@ def write_result(result: Mapping[str, Any], json_path: Path, csv_path: Path) -> 
     write_json(json_path, dict(result))
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["region", "layer", "area", "metric", "selection_value", "selection_error", "committed",
-                "test_value", "test_ceiled"])
+    w.writerow(
+        [
+            "region",
+            "layer",
+            "area",
+            "metric",
+            "selection_value",
+            "selection_error",
+            "committed",
+            "test_value",
+            "test_ceiled",
+        ]
+    )
     areas = result.get("layer_areas", {})
     for region, per_layer in result["layers"].items():
         c = result["commitments"][region]
         for layer, s in per_layer.items():
             committed = layer == c["layer"]
-            w.writerow([region, layer, areas.get(layer, ""), result["metric"], s["value"], s["error"], int(committed),
-                        c["test"] if committed else "", c["test_ceiled"] if committed and c["test_ceiled"] is not None
-                        else ""])
+            w.writerow(
+                [
+                    region,
+                    layer,
+                    areas.get(layer, ""),
+                    result["metric"],
+                    s["value"],
+                    s["error"],
+                    int(committed),
+                    c["test"] if committed else "",
+                    c["test_ceiled"] if committed and c["test_ceiled"] is not None else "",
+                ]
+            )
     write_text(csv_path, buf.getvalue())

@@ -54,8 +54,12 @@ def weights_file(path: str | Path, checkpoint: str | Path | None = None) -> Path
     return ckpt / "model.safetensors"
 
 
-def load_run(path: str | Path, checkpoint: str | Path | None = None, device: str | torch.device = "cpu",
-             random_init: bool = False) -> Run:
+def load_run(
+    path: str | Path,
+    checkpoint: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    random_init: bool = False,
+) -> Run:
     """Open a run folder.
 
     Parameters

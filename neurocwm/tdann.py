@@ -18,17 +18,29 @@ from topography.sheet import CorticalSheet, build_sheet
 from topography.sheet_io import load_sheet, save_sheet
 
 from .data import GENERATED_EPOCH, GENERATORS, count_images, image_batches, step_seed
-from .models import create_model
 from .family_configs import TDANNModelConfig
+from .models import create_model
 from .objectives import ProjectionHead, info_nce
 from .train.task import Task
 
 #: Defaults per preset. ``quick`` is what a CPU-only machine gets; ``paper`` what CUDA gets.
 PRESETS = {
-    "quick": {"arch": "resnet18_w32", "image_size": 64, "batch_size": 64, "steps": 1000, "checkpoint_every": 100,
-              "neighborhoods_per_step": 2},
-    "paper": {"arch": "resnet18", "image_size": 224, "batch_size": 512, "steps": 20_000, "checkpoint_every": 1000,
-              "neighborhoods_per_step": 8},
+    "quick": {
+        "arch": "resnet18_w32",
+        "image_size": 64,
+        "batch_size": 64,
+        "steps": 1000,
+        "checkpoint_every": 100,
+        "neighborhoods_per_step": 2,
+    },
+    "paper": {
+        "arch": "resnet18",
+        "image_size": 224,
+        "batch_size": 512,
+        "steps": 20_000,
+        "checkpoint_every": 1000,
+        "neighborhoods_per_step": 8,
+    },
 }
 
 DEFAULTS = {
@@ -104,7 +116,9 @@ class TDANNTask(Task):
         if cfg.get("epochs") is not None:
             per_epoch = (cfg.get("n_images") or GENERATED_EPOCH) // cfg["batch_size"]
             if per_epoch < 1:
-                raise ValueError(f"batch size {cfg['batch_size']} is larger than the dataset ({cfg.get('n_images')} images)")
+                raise ValueError(
+                    f"batch size {cfg['batch_size']} is larger than the dataset ({cfg.get('n_images')} images)"
+                )
             cfg["steps"] = int(cfg["epochs"] * per_epoch)
         if cfg["lr"] is None:
             cfg["lr"] = 0.3 * cfg["batch_size"] / 256
@@ -126,8 +140,9 @@ class TDANNTask(Task):
             if name not in sheet.layers:
                 raise ValueError(f"--positions {cfg['positions']} has no layer {name}")
             if sheet[name].dims != tuple(d):
-                raise ValueError(f"--positions {cfg['positions']}: {name} has {sheet[name].dims} units, "
-                                 f"the model has {tuple(d)}")
+                raise ValueError(
+                    f"--positions {cfg['positions']}: {name} has {sheet[name].dims} units, the model has {tuple(d)}"
+                )
 
     def build_model(self, cfg: dict) -> nn.Module:
         """The trunk and head named by ``arch``, ``objective``, ``num_classes``.
@@ -147,8 +162,11 @@ class TDANNTask(Task):
             else:
                 dims = _unwrap(model).trunk.block_dims(cfg["image_size"])
                 sheet = build_sheet(
-                    dims, scale=cfg["scale"], jitter_mm=cfg["position_jitter"],
-                    n_windows=cfg["n_neighborhood_windows"], seed=cfg["seed"],
+                    dims,
+                    scale=cfg["scale"],
+                    jitter_mm=cfg["position_jitter"],
+                    n_windows=cfg["n_neighborhood_windows"],
+                    seed=cfg["seed"],
                 )
             save_sheet(sheet, pos_dir)
         barrier()
@@ -167,9 +185,17 @@ class TDANNTask(Task):
 
     def make_batches(self, cfg: dict, rank: int, world: int, start_step: int, device: torch.device):
         return image_batches(
-            data=cfg.get("data"), objective=cfg["objective"], batch_size=cfg["batch_size"] // world,
-            image_size=cfg["image_size"], seed=cfg["seed"], device=device, rank=rank, world=world,
-            start_step=start_step, total_steps=cfg["steps"], workers=cfg.get("workers", 0),
+            data=cfg.get("data"),
+            objective=cfg["objective"],
+            batch_size=cfg["batch_size"] // world,
+            image_size=cfg["image_size"],
+            seed=cfg["seed"],
+            device=device,
+            rank=rank,
+            world=world,
+            start_step=start_step,
+            total_steps=cfg["steps"],
+            workers=cfg.get("workers", 0),
             generator=cfg.get("generator", "deadleaves"),
         )
 
@@ -199,8 +225,12 @@ class TDANNTask(Task):
             for name in self.layers:
                 feats = blocks[name]
                 sl = layer_spatial_loss(
-                    feats if cfg["alpha"] > 0 else feats.detach(), self.positions[name], self.neighborhoods[name],
-                    cfg["neighborhoods_per_step"], g, cfg["spatial_loss"],
+                    feats if cfg["alpha"] > 0 else feats.detach(),
+                    self.positions[name],
+                    self.neighborhoods[name],
+                    cfg["neighborhoods_per_step"],
+                    g,
+                    cfg["spatial_loss"],
                 )
                 metrics[f"sl/{name}"] = float(sl.detach())
                 sls.append(sl)

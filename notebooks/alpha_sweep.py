@@ -39,12 +39,14 @@ for a in ALPHAS:
         d.mkdir(parents=True, exist_ok=True)
         (d / "config.json").write_text(json.dumps({"alpha": a, "seed": seed}))
         g = np.log1p(a)
-        rows = [("opm_smoothness", "layer2.0", "V1", 0.3 + 0.25 * g + 0.02 * rng.normal()),
-                ("pinwheel_density", "layer2.0", "V1", 0.8 + 1.2 * g + 0.1 * rng.normal()),
-                ("fraction_orientation_selective", "layer2.0", "V1", 0.25 + 0.1 * g),
-                ("patch_count", "layer4.1", "VTC", float(1 + round(2 * g))),
-                ("wiring_length", "layer4.1", "VTC", 40 / (1 + g)),
-                ("effective_dimensionality", "layer4.1", "VTC", 35 - 6 * g)]
+        rows = [
+            ("opm_smoothness", "layer2.0", "V1", 0.3 + 0.25 * g + 0.02 * rng.normal()),
+            ("pinwheel_density", "layer2.0", "V1", 0.8 + 1.2 * g + 0.1 * rng.normal()),
+            ("fraction_orientation_selective", "layer2.0", "V1", 0.25 + 0.1 * g),
+            ("patch_count", "layer4.1", "VTC", float(1 + round(2 * g))),
+            ("wiring_length", "layer4.1", "VTC", 40 / (1 + g)),
+            ("effective_dimensionality", "layer4.1", "VTC", 35 - 6 * g),
+        ]
         with open(d / "results.csv", "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["metric", "layer", "area", "value"])

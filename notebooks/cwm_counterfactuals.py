@@ -74,8 +74,9 @@ print("counterfactual frame:", tuple(moved.shape))
 # %%
 with style():
     fig, axes = new_figure(7.0, 2.0, ncols=4)
-    for ax, img, title in zip(axes[0], [frames[0], frames[1], pred, moved[0]],
-                              ["frame 0", "frame 1", "prediction", "moved patch"]):
+    for ax, img, title in zip(
+        axes[0], [frames[0], frames[1], pred, moved[0]], ["frame 0", "frame 1", "prediction", "moved patch"]
+    ):
         ax.imshow(img.clamp(0, 1).permute(1, 2, 0).numpy())
         ax.set_title(title)
         ax.axis("off")

@@ -47,8 +47,13 @@ DOMAINS = ["Faces", "Bodies", "Characters", "Places", "Objects"]
 # %%
 # centres (left hemisphere, pial mm) of each domain's patch: fusiform faces and bodies, lateral
 # occipito-temporal characters, medial places (parahippocampal), objects in between
-SPOTS = {"Faces": (-40, -50, -20), "Bodies": (-45, -72, -8), "Characters": (-50, -60, -12),
-         "Places": (-28, -45, -12), "Objects": (-35, -65, -14)}
+SPOTS = {
+    "Faces": (-40, -50, -20),
+    "Bodies": (-45, -72, -8),
+    "Characters": (-50, -60, -12),
+    "Places": (-28, -45, -12),
+    "Objects": (-35, -65, -14),
+}
 SUBJECTS = OUT / "fsaverage5_tvals"
 SUBJECTS.mkdir(parents=True, exist_ok=True)
 for s in range(3):
@@ -60,7 +65,7 @@ for s in range(3):
             spot = np.array([flip * x, y + 2 * s, z])  # each subject's patches sit a little apart
             centre = pial[np.flatnonzero(vtc)[np.argmin(np.linalg.norm(pial[vtc] - spot, axis=1))]]
             dist = np.linalg.norm(pial - centre, axis=1)
-            maps[d] = 10.0 * np.exp(-dist**2 / (2 * 6.0**2)) + rng.normal(size=len(pial))
+            maps[d] = 10.0 * np.exp(-(dist**2) / (2 * 6.0**2)) + rng.normal(size=len(pial))
             maps[d][~vtc] = np.nan  # data only where it is analysed
         write_gifti_data(SUBJECTS / f"subj0{s + 1}_{hemi}.func.gii", maps)
 subjects = load_subjects([SUBJECTS])  # default human geometry: the fsaverage5 mesh
@@ -82,9 +87,13 @@ plot_fsaverage5_map(faces_t, OUT / "subj01_lh_faces", hemisphere="left", thresho
 pos = rng.uniform(0, 70, size=(4000, 2))
 model = CorticalMap(
     pos,
-    {d: rng.normal(size=4000) + 8 * np.exp(-((pos - c) ** 2).sum(1) / 80)
-     for d, c in zip(DOMAINS, rng.uniform(10, 60, size=(5, 2)))},
-    hemisphere="model", subject="synthetic", kind="units",
+    {
+        d: rng.normal(size=4000) + 8 * np.exp(-((pos - c) ** 2).sum(1) / 80)
+        for d, c in zip(DOMAINS, rng.uniform(10, 60, size=(5, 2)))
+    },
+    hemisphere="model",
+    subject="synthetic",
+    kind="units",
 )
 
 # %%
@@ -92,12 +101,25 @@ fast = dict(smooth_samples=3, smooth_units=300)
 comp = compare_maps(model, subjects, model_metric_params=model_params(**fast), human_overrides=fast, seed=SEED)
 for s, hemis in comp.human_metrics.items():
     for h, m in hemis.items():
-        print(s, h, "patches", m["patch_count"], "mean area mm2",
-              {d: round(a, 1) for d, a in m["patch_area_mm2"].items() if np.isfinite(a)})
+        print(
+            s,
+            h,
+            "patches",
+            m["patch_count"],
+            "mean area mm2",
+            {d: round(a, 1) for d, a in m["patch_area_mm2"].items() if np.isfinite(a)},
+        )
 group = [r for r in comp.rows if r["subject"] == "group"]
 for r in group[:6]:
-    print(r["metric"], r["domain"], r["hemisphere"], "score", round(r["score"], 3),
-          "ceiling", None if r["ceiling"] is None else round(r["ceiling"], 3))
+    print(
+        r["metric"],
+        r["domain"],
+        r["hemisphere"],
+        "score",
+        round(r["score"], 3),
+        "ceiling",
+        None if r["ceiling"] is None else round(r["ceiling"], 3),
+    )
 
 # %%
 files = write_comparison(comp, OUT / "comparison", model=model, subjects=subjects, formats=("png",))

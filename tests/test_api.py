@@ -36,9 +36,31 @@ def test_fit_equals_the_command_line(tmp_path):
     run = neurocwm.fit(out=str(tmp_path / "api"), steps=2, seed=3, alpha=0.5, **TINY)
     torch.set_num_threads(threads)
     assert run == tmp_path / "api" and (run / "config.json").is_file()
-    assert main(["fit", "--out", str(tmp_path / "cli"), "--steps", "2", "--seed", "3", "--alpha", "0.5",
-                 "--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8",
-                 "--neighborhood-windows", "300", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--out",
+                str(tmp_path / "cli"),
+                "--steps",
+                "2",
+                "--seed",
+                "3",
+                "--alpha",
+                "0.5",
+                "--arch",
+                "resnet18_w16",
+                "--image-size",
+                "32",
+                "--batch-size",
+                "8",
+                "--neighborhood-windows",
+                "300",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     a, b = load_file(run / "model.safetensors"), load_file(tmp_path / "cli" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 

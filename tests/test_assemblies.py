@@ -30,15 +30,15 @@ def _stim(n=6, tmp_path=None):
             p = tmp_path / f"img{i}.png"
             Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(p)
             paths.append(str(p))
-    return StimulusSet.from_records([f"s{i}" for i in range(n)], paths, identifier="toy",
-                                    object_name=["a", "b"] * (n // 2), size=np.arange(n) * 1.5)
+    return StimulusSet.from_records(
+        [f"s{i}" for i in range(n)], paths, identifier="toy", object_name=["a", "b"] * (n // 2), size=np.arange(n) * 1.5
+    )
 
 
 def test_make_assembly_coords_and_stimulus_metadata():
     stim = _stim()
     vals = np.arange(12.0).reshape(6, 2)
-    asm = make_assembly(vals, stimulus_id=stim.stimulus_ids, neuroid_id=["n0", "n1"], region="IT",
-                        stimulus_set=stim)
+    asm = make_assembly(vals, stimulus_id=stim.stimulus_ids, neuroid_id=["n0", "n1"], region="IT", stimulus_set=stim)
     assert asm.dims == ("presentation", "neuroid")
     assert list(asm["object_name"].values) == ["a", "b"] * 3
     assert list(asm["region"].values) == ["IT", "IT"]
@@ -81,14 +81,21 @@ def test_validate_rejects_wrong_dims_and_missing_coords():
     with pytest.raises(ValueError, match="dims"):
         validate_assembly(xr.DataArray(np.zeros((2, 2)), dims=("x", "y")))
     with pytest.raises(ValueError, match="neuroid_id"):
-        validate_assembly(xr.DataArray(np.zeros((2, 2)), dims=("presentation", "neuroid"),
-                                       coords={"stimulus_id": ("presentation", ["a", "b"])}))
+        validate_assembly(
+            xr.DataArray(
+                np.zeros((2, 2)), dims=("presentation", "neuroid"), coords={"stimulus_id": ("presentation", ["a", "b"])}
+            )
+        )
 
 
 def test_repetitions_allowed_and_averaged():
     vals = np.array([[1.0, 10], [3, 30], [5, 50], [7, 70]])
-    asm = make_assembly(vals, ["b", "a", "b", "a"], repetition=[0, 0, 1, 1],
-                        presentation_coords={"object_name": ["x", "y", "x", "y"], "trial_time": [1, 2, 3, 4]})
+    asm = make_assembly(
+        vals,
+        ["b", "a", "b", "a"],
+        repetition=[0, 0, 1, 1],
+        presentation_coords={"object_name": ["x", "y", "x", "y"], "trial_time": [1, 2, 3, 4]},
+    )
     avg = average_repetitions(asm)
     assert list(avg["stimulus_id"].values) == ["b", "a"]  # order of first appearance
     np.testing.assert_allclose(avg.values, [[3, 30], [5, 50]])
@@ -109,9 +116,15 @@ def test_align_to_reorders_and_refuses_mismatch():
 def test_netcdf_round_trip_with_stimulus_set(tmp_path):
     stim = _stim(6, tmp_path)
     rng = np.random.default_rng(0)
-    asm = make_assembly(rng.normal(size=(12, 3)), list(stim.stimulus_ids) * 2, ["n0", "n1", "n2"],
-                        repetition=[0] * 6 + [1] * 6, region=["V4", "V4", "IT"], stimulus_set=stim,
-                        attrs={"dataset": "toy", "version": 3})
+    asm = make_assembly(
+        rng.normal(size=(12, 3)),
+        list(stim.stimulus_ids) * 2,
+        ["n0", "n1", "n2"],
+        repetition=[0] * 6 + [1] * 6,
+        region=["V4", "V4", "IT"],
+        stimulus_set=stim,
+        attrs={"dataset": "toy", "version": 3},
+    )
     path = tmp_path / "sub" / "asm.nc"
     save_assembly(asm, path)
     assert path.exists() and not list(path.parent.glob(".asm.nc.*"))  # atomic: no temp file left
@@ -127,8 +140,9 @@ def test_netcdf_round_trip_with_stimulus_set(tmp_path):
 
 
 def test_netcdf_round_trip_time_bins(tmp_path):
-    asm = make_assembly(np.arange(24.0).reshape(3, 2, 4), ["a", "b", "c"],
-                        time_bins=[(0, 50), (50, 100), (100, 150), (150, 200)])
+    asm = make_assembly(
+        np.arange(24.0).reshape(3, 2, 4), ["a", "b", "c"], time_bins=[(0, 50), (50, 100), (100, 150), (150, 200)]
+    )
     save_assembly(asm, tmp_path / "t.nc")
     back = load_assembly(tmp_path / "t.nc")
     assert back.dims == asm.dims
@@ -169,7 +183,9 @@ def test_stimulus_set_subset_materialize_and_zip(tmp_path):
     with zipfile.ZipFile(tmp_path / "imgs.zip", "w") as zf:
         for sid, p in zip(stim.stimulus_ids, stim.paths):
             zf.write(p, arcname=f"top/{sid}.png")
-    zstim = StimulusSet.from_records(stim.stimulus_ids, [f"{tmp_path / 'imgs.zip'}::top/{s}.png" for s in stim.stimulus_ids])
+    zstim = StimulusSet.from_records(
+        stim.stimulus_ids, [f"{tmp_path / 'imgs.zip'}::top/{s}.png" for s in stim.stimulus_ids]
+    )
     assert zstim.open_image("s2").getpixel((0, 0)) == (40, 0, 0)
     out = zstim.materialize(tmp_path / "mat")
     assert (tmp_path / "mat" / "s2.png").exists() and out.get_path("s2").endswith("s2.png")
@@ -195,8 +211,11 @@ def test_assembly_with_open_zip_stimuli_copies_and_pickles(tmp_path):
     with zipfile.ZipFile(tmp_path / "imgs.zip", "w") as zf:
         for sid, p in zip(stim.stimulus_ids, stim.paths):
             zf.write(p, arcname=f"{sid}.png")
-    zstim = StimulusSet.from_records(stim.stimulus_ids, [f"{tmp_path / 'imgs.zip'}::{s}.png" for s in stim.stimulus_ids],
-                                     object_name=["a", "b", "a", "c"])
+    zstim = StimulusSet.from_records(
+        stim.stimulus_ids,
+        [f"{tmp_path / 'imgs.zip'}::{s}.png" for s in stim.stimulus_ids],
+        object_name=["a", "b", "a", "c"],
+    )
     pixel = zstim.open_image("s1").getpixel((0, 0))  # the archive is open now
     asm = make_assembly(np.arange(8.0).reshape(4, 2), zstim.stimulus_ids, stimulus_set=zstim)
     for other in (asm.copy(), copy.deepcopy(asm), pickle.loads(pickle.dumps(asm))):
@@ -228,18 +247,23 @@ def test_repetition_keys_do_not_collide_across_id_lengths():
     assert asm.sizes["presentation"] == 24
     np.testing.assert_allclose(average_repetitions(asm).values[:, 0], [5.5, 17.5])
     # a true duplicate is still refused, and named as a plain Python pair
-    with pytest.raises(ValueError, match=r"duplicate \(stimulus_id, repetition\) pairs: 1 repeated, e\.g\. "
-                                         r"\('image11', 3\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"duplicate \(stimulus_id, repetition\) pairs: 1 repeated, e\.g\. "
+        r"\('image11', 3\)$",
+    ):
         make_assembly(np.zeros((3, 1)), ["image1", "image11", "image11"], repetition=[3, 3, 3])
 
 
 def test_error_messages_show_plain_values_not_numpy_reprs():
     stim = _stim(4)
     messages = []
-    for call in (lambda: make_assembly(np.zeros((2, 1)), np.array(["s0", "zzz"]), stimulus_set=stim),
-                 lambda: make_assembly(np.zeros((2, 1)), np.array(["a", "a"])),
-                 lambda: check_same_ids(np.array(["a", "b"]), np.array(["a", "c"])),
-                 lambda: stim.subset(np.array(["s0", "nope"]))):
+    for call in (
+        lambda: make_assembly(np.zeros((2, 1)), np.array(["s0", "zzz"]), stimulus_set=stim),
+        lambda: make_assembly(np.zeros((2, 1)), np.array(["a", "a"])),
+        lambda: check_same_ids(np.array(["a", "b"]), np.array(["a", "c"])),
+        lambda: stim.subset(np.array(["s0", "nope"])),
+    ):
         with pytest.raises(ValueError) as info:
             call()
         messages.append(str(info.value))

@@ -64,9 +64,14 @@ def make_problem(seed=0, n_objects=8, per_object=40, n_features=300, n_neuroids=
 
 
 def our_scores(p) -> dict:
-    trials = make_assembly(p["trial_responses"], p["trial_stimulus_id"], p["neuroid_id"],
-                           repetition=p["trial_repetition"], region="IT",
-                           presentation_coords={"object_name": p["trial_object_name"]})
+    trials = make_assembly(
+        p["trial_responses"],
+        p["trial_stimulus_id"],
+        p["neuroid_id"],
+        repetition=p["trial_repetition"],
+        region="IT",
+        presentation_coords={"object_name": p["trial_object_name"]},
+    )
     feats = {"layer": p["features"]}
     common = dict(ceiling=None, progress=False)
     scores = {
@@ -91,12 +96,32 @@ def test_scores_agree_with_brainscore(tmp_path):
     np.savez(tmp_path / "problem.npz", **problem)
     ours = our_scores(problem)
     (tmp_path / "ours.json").write_text(json.dumps(ours))
-    env = dict(os.environ, BS_INSTALL_DEPENDENCIES="no", RESULTCACHING_DISABLE="1",
-               RESULTCACHING_HOME=str(tmp_path / "rc"), BRAINIO_HOME=str(tmp_path / "brainio"))
-    proc = subprocess.run([str(python), str(CHECK), "--data", str(tmp_path / "problem.npz"),
-                           "--ours", str(tmp_path / "ours.json"), "--out", str(tmp_path / "result.json"),
-                           "--metrics", ",".join(METRICS)],
-                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    env = dict(
+        os.environ,
+        BS_INSTALL_DEPENDENCIES="no",
+        RESULTCACHING_DISABLE="1",
+        RESULTCACHING_HOME=str(tmp_path / "rc"),
+        BRAINIO_HOME=str(tmp_path / "brainio"),
+    )
+    proc = subprocess.run(
+        [
+            str(python),
+            str(CHECK),
+            "--data",
+            str(tmp_path / "problem.npz"),
+            "--ours",
+            str(tmp_path / "ours.json"),
+            "--out",
+            str(tmp_path / "result.json"),
+            "--metrics",
+            ",".join(METRICS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
     sys.stdout.write(proc.stdout)
     assert (tmp_path / "result.json").exists(), proc.stderr[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_brainscore_agreement import brainscore_python
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,16 +38,35 @@ PYTEST_PACKAGES = ("pytest", "_pytest", "pluggy", "iniconfig", "py")
 
 
 def _fit_tiny(out: Path) -> None:
-    cmd = [sys.executable, "-m", "neurocwm", "fit", "--out", str(out), "--arch", "resnet18_w16", "--image-size", "32",
-           "--batch-size", "8", "--neighborhood-windows", "300", "--no-progress", "--steps", "2", "--seed", "0"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    cmd = [
+        sys.executable,
+        "-m",
+        "neurocwm",
+        "fit",
+        "--out",
+        str(out),
+        "--arch",
+        "resnet18_w16",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "8",
+        "--neighborhood-windows",
+        "300",
+        "--no-progress",
+        "--steps",
+        "2",
+        "--seed",
+        "0",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def _bs(python: Path, code: str) -> str:
-    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True,
-                          timeout=120).stdout.strip()
+    return subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.strip()
 
 
 def _overlay(python: Path, root: Path, plugin_src: Path, identifier: str) -> Path:
@@ -90,7 +108,8 @@ def _overlay(python: Path, root: Path, plugin_src: Path, identifier: str) -> Pat
     if not has_check:  # brainscore_core's plugin helpers import it at module level; the generic tests never call it
         (site / "pytest_check.py").write_text(
             "def __getattr__(name):\n"
-            "    raise ImportError('pytest_check stand-in: install brainscore-vision[test] for the real one')\n")
+            "    raise ImportError('pytest_check stand-in: install brainscore-vision[test] for the real one')\n"
+        )
     return site
 
 
@@ -110,13 +129,29 @@ def exported(tmp_path_factory):
         zf.extractall(unpacked)
     plugin = unpacked / "models" / ident
     site = _overlay(python, tmp / "overlay", plugin, ident)
-    env = dict(os.environ, PYTHONPATH=str(site), BS_INSTALL_DEPENDENCIES="no", RESULTCACHING_DISABLE="1",
-               RESULTCACHING_HOME=str(tmp / "rc"), BRAINIO_HOME=str(tmp / "brainio"),
-               BRAINSCORE_HOME=str(tmp / "bshome"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               CUDA_VISIBLE_DEVICES="")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(site),
+        BS_INSTALL_DEPENDENCIES="no",
+        RESULTCACHING_DISABLE="1",
+        RESULTCACHING_HOME=str(tmp / "rc"),
+        BRAINIO_HOME=str(tmp / "brainio"),
+        BRAINSCORE_HOME=str(tmp / "bshome"),
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        CUDA_VISIBLE_DEVICES="",
+    )
     env.pop("PYTHONSTARTUP", None)
-    return {"python": python, "tmp": tmp, "res": res, "ident": ident, "plugin": plugin, "site": site, "env": env,
-            "run": run}
+    return {
+        "python": python,
+        "tmp": tmp,
+        "res": res,
+        "ident": ident,
+        "plugin": plugin,
+        "site": site,
+        "env": env,
+        "run": run,
+    }
 
 
 def test_zip_layout_and_self_contained(exported):
@@ -126,8 +161,9 @@ def test_zip_layout_and_self_contained(exported):
     with zipfile.ZipFile(res["zip"]) as zf:
         names = set(zf.namelist())
     base = f"models/{ident}/"  # as the README says, no extra top folder
-    assert names == {base + p for p in ("__init__.py", "model.py", "test.py", "requirements.txt",
-                                         f"region_layer_map/{ident}.json")}
+    assert names == {
+        base + p for p in ("__init__.py", "model.py", "test.py", "requirements.txt", f"region_layer_map/{ident}.json")
+    }
     model_py = (exported["plugin"] / "model.py").read_text()
     for name in ("__init__.py", "model.py", "test.py"):
         imported = set()
@@ -146,9 +182,22 @@ def test_zip_layout_and_self_contained(exported):
 
 def test_plugin_tests_pass_in_brainscore_env(exported):
     e = exported
-    proc = subprocess.run([str(e["python"]), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(e["site"] / "brainscore_vision" / "models" / e["ident"] / "test.py")],
-                          capture_output=True, text=True, timeout=300, env=e["env"], cwd=e["tmp"])
+    proc = subprocess.run(
+        [
+            str(e["python"]),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(e["site"] / "brainscore_vision" / "models" / e["ident"] / "test.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=e["env"],
+        cwd=e["tmp"],
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "2 passed" in proc.stdout
 
@@ -156,10 +205,24 @@ def test_plugin_tests_pass_in_brainscore_env(exported):
 def test_generic_plugin_tests_pass(exported):
     e = exported
     helpers = e["site"] / "brainscore_vision" / "model_helpers"
-    proc = subprocess.run([str(e["python"]), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(helpers / "generic_plugin_tests.py"),
-                           "--plugin_directory", str(e["site"] / "brainscore_vision" / "models" / e["ident"])],
-                          capture_output=True, text=True, timeout=300, env=e["env"], cwd=e["tmp"])
+    proc = subprocess.run(
+        [
+            str(e["python"]),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(helpers / "generic_plugin_tests.py"),
+            "--plugin_directory",
+            str(e["site"] / "brainscore_vision" / "models" / e["ident"]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=e["env"],
+        cwd=e["tmp"],
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "5 passed" in proc.stdout, proc.stdout[-2000:]
 
@@ -167,9 +230,23 @@ def test_generic_plugin_tests_pass(exported):
 def test_scores_on_local_neural_benchmark(exported):
     e = exported
     out = e["tmp"] / "score.json"
-    proc = subprocess.run([str(e["python"]), str(SCORE), "--identifier", e["ident"], "--workdir",
-                           str(e["tmp"] / "bench"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300, env=e["env"], cwd=e["tmp"])
+    proc = subprocess.run(
+        [
+            str(e["python"]),
+            str(SCORE),
+            "--identifier",
+            e["ident"],
+            "--workdir",
+            str(e["tmp"] / "bench"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=e["env"],
+        cwd=e["tmp"],
+    )
     assert out.exists(), proc.stdout[-2000:] + proc.stderr[-3000:]
     r = json.loads(out.read_text())
     print(r)
@@ -186,9 +263,11 @@ def test_weights_are_checked(exported, tmp_path):
     e = exported
     bad = tmp_path / "bad.pt"
     bad.write_bytes(Path(e["res"]["weights"]).read_bytes()[:-10] + b"0123456789")
-    code = (f"import brainscore_vision.models.{e['ident']}.model as m; m.WEIGHTS_URL = {bad.as_uri()!r}; "
-            "import os; os.environ['BRAINSCORE_HOME'] = os.environ['BRAINSCORE_HOME'] + '_bad'\n"
-            "try:\n    m.weights_path()\nexcept ValueError as exc:\n    print('refused', exc)\n")
+    code = (
+        f"import brainscore_vision.models.{e['ident']}.model as m; m.WEIGHTS_URL = {bad.as_uri()!r}; "
+        "import os; os.environ['BRAINSCORE_HOME'] = os.environ['BRAINSCORE_HOME'] + '_bad'\n"
+        "try:\n    m.weights_path()\nexcept ValueError as exc:\n    print('refused', exc)\n"
+    )
     proc = subprocess.run([str(e["python"]), "-c", code], capture_output=True, text=True, timeout=120, env=e["env"])
     assert "refused" in proc.stdout and "sha256" in proc.stdout, proc.stdout + proc.stderr[-2000:]
 
@@ -225,23 +304,26 @@ def test_plugin_activations_equal_neurocwm_features(exported):
         Image.fromarray(rng.integers(0, 256, (50, 70, 3), dtype=np.uint8)).save(p)
         paths.append(str(p))
     out = e["tmp"] / "plugin_acts.npy"
-    code = (f"import numpy as np, brainscore_vision as bv\n"
-            f"m = bv.load_model({e['ident']!r})\n"
-            f"a = m.activations_model({paths!r}, layers=['layer2.0', 'layer4.1'])\n"
-            "order = np.argsort([str(s) for s in a['stimulus_path'].values])\n"
-            "rows = []\n"
-            "for layer in ['layer2.0', 'layer4.1']:\n"
-            "    sel = a.isel(neuroid=np.flatnonzero(a['layer'].values == layer))\n"
-            "    sel = sel.isel(neuroid=np.argsort(sel['neuroid_num'].values))\n"
-            "    rows.append(np.asarray(sel.values)[order])\n"
-            f"np.save({str(out)!r}, np.concatenate(rows, 1))\n")
+    code = (
+        f"import numpy as np, brainscore_vision as bv\n"
+        f"m = bv.load_model({e['ident']!r})\n"
+        f"a = m.activations_model({paths!r}, layers=['layer2.0', 'layer4.1'])\n"
+        "order = np.argsort([str(s) for s in a['stimulus_path'].values])\n"
+        "rows = []\n"
+        "for layer in ['layer2.0', 'layer4.1']:\n"
+        "    sel = a.isel(neuroid=np.flatnonzero(a['layer'].values == layer))\n"
+        "    sel = sel.isel(neuroid=np.argsort(sel['neuroid_num'].values))\n"
+        "    rows.append(np.asarray(sel.values)[order])\n"
+        f"np.save({str(out)!r}, np.concatenate(rows, 1))\n"
+    )
     proc = subprocess.run([str(e["python"]), "-c", code], capture_output=True, text=True, timeout=120, env=e["env"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     theirs = np.load(out)
     stim = StimulusSet.from_records(stimulus_id=[f"p{k}" for k in range(3)], path=paths)
     r = load_run(e["run"])
-    feats, _ = stimulus_features(r, stim, [f"p{k}" for k in range(3)], layers=["layer2.0", "layer4.1"],
-                                 max_units=None, progress=False)
+    feats, _ = stimulus_features(
+        r, stim, [f"p{k}" for k in range(3)], layers=["layer2.0", "layer4.1"], max_units=None, progress=False
+    )
     ours = np.concatenate([feats["layer2.0"], feats["layer4.1"]], 1)
     assert theirs.shape == ours.shape
     np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-5)

@@ -35,8 +35,23 @@ def toponets_export(tmp_path_factory):
     ckpt = tmp / "all_topo_tau_5.0.pt"
     torch.save(toponets_state(seed=4), ckpt)
     run = tmp / "topo"
-    assert main(["import", "toponets", str(ckpt), "--out", str(run), "--image-size", "32",
-                 "--neighborhood-windows", "200", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "import",
+                "toponets",
+                str(ckpt),
+                "--out",
+                str(run),
+                "--image-size",
+                "32",
+                "--neighborhood-windows",
+                "200",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     # a user's recordings: 40 images, 5 trials of 4 IT sites following simple image statistics
     rng = np.random.default_rng(5)
     images = tmp / "recordings"
@@ -55,33 +70,84 @@ def toponets_export(tmp_path_factory):
         w = csv.writer(fh)
         w.writerow(["stimulus_id", "object_name"])
         w.writerows([f"im{i}", f"obj{i % 4}"] for i in range(40))
-    assert main(["predict", str(run), "--neural", str(images), "--responses", str(tmp / "trials.npy"),
-                 "--metadata", str(tmp / "meta.csv"), "--region", "IT", "--metric", "ridge", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(run),
+                "--neural",
+                str(images),
+                "--responses",
+                str(tmp / "trials.npy"),
+                "--metadata",
+                str(tmp / "meta.csv"),
+                "--region",
+                "IT",
+                "--metric",
+                "ridge",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     committed = json.loads((run / "predictivity" / "recordings_trials.ridge.json").read_text())["region_layer_map"]
     weights = tmp / "hosted" / "weights.pt"
-    assert main(["brainscore", "export", str(run), "--weights-url", weights.as_uri(), "--out",
-                 str(tmp / "submission.zip"), "--weights-out", str(weights)]) == 0
+    assert (
+        main(
+            [
+                "brainscore",
+                "export",
+                str(run),
+                "--weights-url",
+                weights.as_uri(),
+                "--out",
+                str(tmp / "submission.zip"),
+                "--weights-out",
+                str(weights),
+            ]
+        )
+        == 0
+    )
     with zipfile.ZipFile(tmp / "submission.zip") as zf:
         names = zf.namelist()
         zf.extractall(tmp / "unpacked")
     ident = names[0].split("/")[1]
     plugin = tmp / "unpacked" / "models" / ident
     site = _overlay(python, tmp / "overlay", plugin, ident)
-    env = dict(os.environ, PYTHONPATH=str(site), BS_INSTALL_DEPENDENCIES="no", RESULTCACHING_DISABLE="1",
-               RESULTCACHING_HOME=str(tmp / "rc"), BRAINIO_HOME=str(tmp / "brainio"),
-               BRAINSCORE_HOME=str(tmp / "bshome"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               CUDA_VISIBLE_DEVICES="")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(site),
+        BS_INSTALL_DEPENDENCIES="no",
+        RESULTCACHING_DISABLE="1",
+        RESULTCACHING_HOME=str(tmp / "rc"),
+        BRAINIO_HOME=str(tmp / "brainio"),
+        BRAINSCORE_HOME=str(tmp / "bshome"),
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        CUDA_VISIBLE_DEVICES="",
+    )
     env.pop("PYTHONSTARTUP", None)
-    return {"python": python, "tmp": tmp, "run": run, "ident": ident, "names": names, "plugin": plugin,
-            "env": env, "committed": committed, "images": images}
+    return {
+        "python": python,
+        "tmp": tmp,
+        "run": run,
+        "ident": ident,
+        "names": names,
+        "plugin": plugin,
+        "env": env,
+        "committed": committed,
+        "images": images,
+    }
 
 
 def test_toponets_zip_is_self_contained(toponets_export):
     e = toponets_export
     ident = e["ident"]
     assert ident.startswith("toponets_resnet18_blurpool_w16_topo_")
-    assert sorted(e["names"]) == sorted(f"models/{ident}/{p}" for p in (
-        "__init__.py", "model.py", "test.py", "requirements.txt", f"region_layer_map/{ident}.json"))
+    assert sorted(e["names"]) == sorted(
+        f"models/{ident}/{p}"
+        for p in ("__init__.py", "model.py", "test.py", "requirements.txt", f"region_layer_map/{ident}.json")
+    )
     for name in ("__init__.py", "model.py", "test.py"):
         imported = set()
         for node in ast.walk(ast.parse((e["plugin"] / name).read_text())):
@@ -109,25 +175,29 @@ def test_toponets_plugin_equals_neurocwm_and_keeps_predicts_map(toponets_export)
     for p in paths:
         Image.fromarray(rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)).save(p)
     out = e["tmp"] / "plugin_acts.npz"
-    code = (f"import json, numpy as np, brainscore_vision as bv\n"
-            f"import brainscore_vision.models.{e['ident']}.model as plugin\n"
-            f"m = bv.load_model({e['ident']!r})\n"
-            f"a = m.activations_model({paths!r}, layers={list(BLOCKS)!r})\n"
-            "order = np.argsort([str(s) for s in a['stimulus_path'].values])\n"
-            "acts = {}\n"
-            f"for layer in {list(BLOCKS)!r}:\n"
-            "    sel = a.isel(neuroid=np.flatnonzero(a['layer'].values == layer))\n"
-            "    sel = sel.isel(neuroid=np.argsort(sel['neuroid_num'].values))\n"
-            "    acts[layer] = np.asarray(sel.values)[order]\n"
-            "n_blur = sum(type(x).__name__ == 'BlurPoolConv2d' for x in m.activations_model._model.modules())\n"
-            f"np.savez({str(out)!r}, n_blur=n_blur, rlm=json.dumps(plugin.get_region_layer_map()), **acts)\n")
-    proc = subprocess.run([str(e["python"]), "-c", code], check=False, capture_output=True, text=True, timeout=180,
-                          env=e["env"])
+    code = (
+        f"import json, numpy as np, brainscore_vision as bv\n"
+        f"import brainscore_vision.models.{e['ident']}.model as plugin\n"
+        f"m = bv.load_model({e['ident']!r})\n"
+        f"a = m.activations_model({paths!r}, layers={list(BLOCKS)!r})\n"
+        "order = np.argsort([str(s) for s in a['stimulus_path'].values])\n"
+        "acts = {}\n"
+        f"for layer in {list(BLOCKS)!r}:\n"
+        "    sel = a.isel(neuroid=np.flatnonzero(a['layer'].values == layer))\n"
+        "    sel = sel.isel(neuroid=np.argsort(sel['neuroid_num'].values))\n"
+        "    acts[layer] = np.asarray(sel.values)[order]\n"
+        "n_blur = sum(type(x).__name__ == 'BlurPoolConv2d' for x in m.activations_model._model.modules())\n"
+        f"np.savez({str(out)!r}, n_blur=n_blur, rlm=json.dumps(plugin.get_region_layer_map()), **acts)\n"
+    )
+    proc = subprocess.run(
+        [str(e["python"]), "-c", code], check=False, capture_output=True, text=True, timeout=180, env=e["env"]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     theirs = np.load(out)
     assert int(theirs["n_blur"]) == 6  # layer2-4: conv1 and downsample of each first block
-    images = np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255
-                       for p in paths])
+    images = np.stack(
+        [np.asarray(Image.open(p).convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255 for p in paths]
+    )
     ours = layer_responses(load_run(e["run"]), images, list(BLOCKS), progress=False)
     for layer in BLOCKS:
         assert theirs[layer].shape == ours[layer].shape, layer
@@ -141,8 +211,15 @@ def test_toponets_plugin_tests_pass_in_brainscore_env(toponets_export):
     """The plugin's own test.py (recordings in every committed region carry tissue_x / tissue_y)."""
     e = toponets_export
     test_py = e["env"]["PYTHONPATH"] + f"/brainscore_vision/models/{e['ident']}/test.py"
-    proc = subprocess.run([str(e["python"]), "-m", "pytest", "-q", "-p", "no:cacheprovider", test_py],
-                          check=False, capture_output=True, text=True, timeout=300, env=e["env"], cwd=e["tmp"])
+    proc = subprocess.run(
+        [str(e["python"]), "-m", "pytest", "-q", "-p", "no:cacheprovider", test_py],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=e["env"],
+        cwd=e["tmp"],
+    )
     assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
@@ -155,8 +232,9 @@ def test_other_preprocessing_is_refused(toponets_export, tmp_path, capsys):
     cfg = json.loads((run / "config.json").read_text())
     cfg["preprocessing"]["center_crop"] = 28
     (run / "config.json").write_text(json.dumps(cfg))
-    assert main(["brainscore", "export", str(run), "--weights-url", "file:///w.pt", "--out",
-                 str(tmp_path / "s.zip")]) == 2
+    assert (
+        main(["brainscore", "export", str(run), "--weights-url", "file:///w.pt", "--out", str(tmp_path / "s.zip")]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("neurocwm brainscore: error:") and "center_crop" in err[0]
     assert list(tmp_path.iterdir()) == [run]

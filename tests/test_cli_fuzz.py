@@ -14,8 +14,17 @@ from PIL import Image
 
 from neurocwm.cli import main
 
-TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300",
-        "--no-progress"]
+TINY = [
+    "--arch",
+    "resnet18_w16",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "8",
+    "--neighborhood-windows",
+    "300",
+    "--no-progress",
+]
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +36,18 @@ def world(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("fuzz")
     assert main(["fit", "--out", str(root / "run"), *TINY, "--steps", "1"]) == 0
-    fit({"arch": "smoke", "batch_size": 4, "steps": 1, "device": "cpu", "progress": False, "validate_every": 0,
-         "out": str(root / "cwm")}, CWMTask())
+    fit(
+        {
+            "arch": "smoke",
+            "batch_size": 4,
+            "steps": 1,
+            "device": "cpu",
+            "progress": False,
+            "validate_every": 0,
+            "out": str(root / "cwm"),
+        },
+        CWMTask(),
+    )
     frames = root / "frames"
     frames.mkdir()
     rng = np.random.default_rng(0)
@@ -139,18 +158,70 @@ def _cases():
         "bs-missing-run": ["brainscore", "export", M, "--weights-url", "file:///x.pt", "--out", "{root}/s.zip"],
         "bs-out-dir": ["brainscore", "export", R, "--weights-url", "file:///x.pt", "--out", D],
         "bs-url-empty": ["brainscore", "export", R, "--weights-url", "", "--out", "{root}/s.zip"],
-        "bs-deg-nan": ["brainscore", "export", R, "--weights-url", "file:///x.pt", "--out", "{root}/s.zip",
-                       "--visual-degrees", "nan"],
-        "bs-deg-0": ["brainscore", "export", R, "--weights-url", "file:///x.pt", "--out", "{root}/s.zip",
-                     "--visual-degrees", "0"],
-        "bs-rlm-garbage": ["brainscore", "export", R, "--weights-url", "file:///x.pt", "--out", "{root}/s.zip",
-                           "--region-layer-map", "V4"],
-        "bs-rlm-badjson": ["brainscore", "export", R, "--weights-url", "file:///x.pt", "--out", "{root}/s.zip",
-                           "--region-layer-map", "{root}/bad.json"],
-        "bs-rlm-latin1": ["brainscore", "export", R, "--weights-url", "file:///x.pt", "--out", "{root}/s.zip",
-                          "--region-layer-map", "{root}/latin1.json"],
-        "bs-broken-weights": ["brainscore", "export", "{root}/broken_run", "--weights-url", "file:///x.pt",
-                              "--out", "{root}/s.zip"],
+        "bs-deg-nan": [
+            "brainscore",
+            "export",
+            R,
+            "--weights-url",
+            "file:///x.pt",
+            "--out",
+            "{root}/s.zip",
+            "--visual-degrees",
+            "nan",
+        ],
+        "bs-deg-0": [
+            "brainscore",
+            "export",
+            R,
+            "--weights-url",
+            "file:///x.pt",
+            "--out",
+            "{root}/s.zip",
+            "--visual-degrees",
+            "0",
+        ],
+        "bs-rlm-garbage": [
+            "brainscore",
+            "export",
+            R,
+            "--weights-url",
+            "file:///x.pt",
+            "--out",
+            "{root}/s.zip",
+            "--region-layer-map",
+            "V4",
+        ],
+        "bs-rlm-badjson": [
+            "brainscore",
+            "export",
+            R,
+            "--weights-url",
+            "file:///x.pt",
+            "--out",
+            "{root}/s.zip",
+            "--region-layer-map",
+            "{root}/bad.json",
+        ],
+        "bs-rlm-latin1": [
+            "brainscore",
+            "export",
+            R,
+            "--weights-url",
+            "file:///x.pt",
+            "--out",
+            "{root}/s.zip",
+            "--region-layer-map",
+            "{root}/latin1.json",
+        ],
+        "bs-broken-weights": [
+            "brainscore",
+            "export",
+            "{root}/broken_run",
+            "--weights-url",
+            "file:///x.pt",
+            "--out",
+            "{root}/s.zip",
+        ],
         # cwm readouts and eval
         "cwm-missing-run": ["cwm", "predict", M, F0, F1],
         "cwm-tdann-run": ["cwm", "predict", R, F0, F1],
@@ -216,8 +287,10 @@ CASES = _cases()
 
 
 def _tree(root):
-    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
-                  for p in root.rglob("*"))
+    return sorted(
+        (str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

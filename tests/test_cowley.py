@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import require_shared
+
 from neurocwm.datasets.cowley import load_cowley_stimuli, load_cowley_v4
 
 EXPECTED = {"190923": 33, "201025": 89}
@@ -62,7 +62,11 @@ def test_ceiling_recovers_planted_reliability_on_real_v4():
     sd = np.sqrt(var_s * (1 / target - 1) * n_rep)  # reliability of the n_rep-trial mean = target
     trials = signal[:, None, :] + sd * rng.normal(size=(signal.shape[0], n_rep, signal.shape[1]))
     ids = asm["stimulus_id"].values
-    trial_asm = make_assembly(trials.reshape(-1, signal.shape[1]), np.repeat(ids, n_rep),
-                              asm["neuroid_id"].values, repetition=np.tile(np.arange(n_rep), len(ids)))
+    trial_asm = make_assembly(
+        trials.reshape(-1, signal.shape[1]),
+        np.repeat(ids, n_rep),
+        asm["neuroid_id"].values,
+        repetition=np.tile(np.arange(n_rep), len(ids)),
+    )
     ceiling = internal_consistency(trial_asm)
     assert ceiling.value == pytest.approx(target, abs=0.02)

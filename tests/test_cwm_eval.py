@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from neurocwm.cwm.eval import block_matching_flow, evaluate_flow, opencv_flows, tvl1_flow, fb_occlusion, flow_metrics, occlusion_metrics, results_markdown, save_results
+from neurocwm.cwm.eval import (
+    block_matching_flow,
+    evaluate_flow,
+    fb_occlusion,
+    flow_metrics,
+    occlusion_metrics,
+    opencv_flows,
+    results_markdown,
+    save_results,
+    tvl1_flow,
+)
 from neurocwm.cwm.model import build_cwm
 from neurocwm.cwm.video import SceneConfig
 
@@ -15,7 +25,9 @@ def _textured(size=48, seed=0):
     from scipy import ndimage
 
     rng = np.random.default_rng(seed)
-    return np.stack([ndimage.gaussian_filter(rng.uniform(size=(size, size)), 1.0) for _ in range(3)], -1).astype(np.float32)
+    return np.stack([ndimage.gaussian_filter(rng.uniform(size=(size, size)), 1.0) for _ in range(3)], -1).astype(
+        np.float32
+    )
 
 
 @pytest.mark.parametrize("dx,dy", [(5, -3), (-9, 12), (0, 0)])
@@ -75,7 +87,9 @@ def test_fb_occlusion_flags_pixels_leaving_the_frame():
 def test_small_evaluation_run(tmp_path):
     torch.set_num_threads(1)
     model = build_cwm("smoke").eval()
-    res = evaluate_flow(model, n_pairs=2, points_per_pair=4, calibration_pairs=1, tracer_kwargs={"n_masks": 1}, progress=False)
+    res = evaluate_flow(
+        model, n_pairs=2, points_per_pair=4, calibration_pairs=1, tracer_kwargs={"n_masks": 1}, progress=False
+    )
     baselines = {"zero", "block_matching", "tvl1", "farneback", "dis", "dis_x4"}
     assert {"cwm_tracer", "cwm_tracer_soft"} | baselines == set(res["summary"])
     assert all(res["seconds_per_point"][m] > 0 for m in baselines - {"zero"})

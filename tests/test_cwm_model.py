@@ -196,8 +196,29 @@ def test_fit_cli_pos_embed_round_trip(tmp_path):
     from neurocwm.runs import load_run
 
     out = tmp_path / "rope"
-    assert main(["fit", "--model", "cwm", "--arch", "smoke", "--pos-embed", "rope", "--steps", "1", "--batch-size", "2",
-                 "--device", "cpu", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--model",
+                "cwm",
+                "--arch",
+                "smoke",
+                "--pos-embed",
+                "rope",
+                "--steps",
+                "1",
+                "--batch-size",
+                "2",
+                "--device",
+                "cpu",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "config.json").read_text())["pos_embed"] == "rope"
     run = load_run(out)
     assert run.model.use_rope
@@ -230,7 +251,9 @@ def test_motion_weighted_mse_oracle():
     assert float(hidden_mse(pred, f, hid, 4, motion_weight=1.0)) == pytest.approx(1 / 4)
     still = torch.rand(1, 1, 3, 8, 8).repeat(1, 2, 1, 1, 1)  # nothing moves: every weight is 1
     pred = torch.rand(1, 4, 48)
-    assert float(hidden_mse(pred, still, hid, 4, motion_weight=5.0)) == pytest.approx(float(hidden_mse(pred, still, hid, 4)))
+    assert float(hidden_mse(pred, still, hid, 4, motion_weight=5.0)) == pytest.approx(
+        float(hidden_mse(pred, still, hid, 4))
+    )
     with pytest.raises(ValueError, match="motion_weight must be >= 0"):
         hidden_mse(pred, f, hid, 4, motion_weight=-1.0)
 
@@ -241,8 +264,29 @@ def test_fit_cli_motion_weight(tmp_path):
     from neurocwm.cli import main
 
     out = tmp_path / "mw"
-    assert main(["fit", "--model", "cwm", "--arch", "smoke", "--motion-weight", "4", "--steps", "2", "--batch-size", "2",
-                 "--device", "cpu", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--model",
+                "cwm",
+                "--arch",
+                "smoke",
+                "--motion-weight",
+                "4",
+                "--steps",
+                "2",
+                "--batch-size",
+                "2",
+                "--device",
+                "cpu",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "config.json").read_text())["motion_weight"] == 4.0
     logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in logs if "weighted_mse" in r]
@@ -258,15 +302,50 @@ def test_fit_cli_spot_density_and_init_from(tmp_path):
 
     from neurocwm.cli import main
 
-    base = ["fit", "--model", "cwm", "--arch", "smoke", "--image-size", "32", "--batch-size", "2", "--device", "cpu", "--no-progress"]
+    base = [
+        "fit",
+        "--model",
+        "cwm",
+        "--arch",
+        "smoke",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     src = tmp_path / "src"
     assert main([*base, "--steps", "1", "--out", str(src)]) == 0
     out = tmp_path / "spots"
-    assert main([*base, "--steps", "1", "--spot-density", "1.5", "--camera-prob", "0.25", "--glued-prob", "0.7", "--init-from", str(src), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                *base,
+                "--steps",
+                "1",
+                "--spot-density",
+                "1.5",
+                "--camera-prob",
+                "0.25",
+                "--glued-prob",
+                "0.7",
+                "--init-from",
+                str(src),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["spot_density"] == 1.5 and cfg["init_from"].endswith("model.safetensors")
     assert (cfg["camera_prob"], cfg["glued_prob"]) == (0.25, 0.7)
-    assert main([*base, "--steps", "1", "--glued-prob", "1.5", "--out", str(tmp_path / "g")]) == 2 and not (tmp_path / "g").exists()
+    assert (
+        main([*base, "--steps", "1", "--glued-prob", "1.5", "--out", str(tmp_path / "g")]) == 2
+        and not (tmp_path / "g").exists()
+    )
     for flag in ("--spot-density", "--camera-prob", "--glued-prob"):
         assert main(["fit", flag, "1", "--steps", "1", "--out", str(tmp_path / "t")]) == 2
     assert main([*base, "--steps", "1", "--init-from", str(tmp_path / "missing"), "--out", str(tmp_path / "m")]) == 2

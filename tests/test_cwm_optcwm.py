@@ -99,10 +99,35 @@ def test_train_and_resume_through_the_trainer(tmp_path):
     from neurocwm.train import fit
 
     base = tmp_path / "base"
-    fit({"arch": "smoke", "batch_size": 4, "steps": 2, "device": "cpu", "progress": False, "validate_every": 0, "out": str(base)}, CWMTask())
-    opts = {"base_run": str(base), "batch_size": 2, "n_flow_pts": 2, "flow_dim": 32, "flow_depth": 1, "flow_heads": 2, "tracer_hidden": 16,
-            "device": "cpu", "progress": False, "checkpoint_every": 2, "validate_every": 2, "val_pairs": 2, "val_points": 4, "val_masks": 1,
-            "out": str(tmp_path / "opt")}
+    fit(
+        {
+            "arch": "smoke",
+            "batch_size": 4,
+            "steps": 2,
+            "device": "cpu",
+            "progress": False,
+            "validate_every": 0,
+            "out": str(base),
+        },
+        CWMTask(),
+    )
+    opts = {
+        "base_run": str(base),
+        "batch_size": 2,
+        "n_flow_pts": 2,
+        "flow_dim": 32,
+        "flow_depth": 1,
+        "flow_heads": 2,
+        "tracer_hidden": 16,
+        "device": "cpu",
+        "progress": False,
+        "checkpoint_every": 2,
+        "validate_every": 2,
+        "val_pairs": 2,
+        "val_points": 4,
+        "val_masks": 1,
+        "out": str(tmp_path / "opt"),
+    }
     fit({**opts, "steps": 2}, OptCWMTask())
     fit({**opts, "steps": 4, "resume": True}, OptCWMTask())
     recs = [json.loads(line) for line in (tmp_path / "opt" / "metrics.jsonl").read_text().splitlines()]
@@ -115,7 +140,15 @@ def test_train_and_resume_through_the_trainer(tmp_path):
         assert torch.equal(p, q), name  # the frozen base is stored unchanged
     from neurocwm.cwm.eval import evaluate_flow
 
-    res = evaluate_flow(run.model, n_pairs=1, points_per_pair=3, methods=["zero"], calibration_pairs=1, tracer_kwargs={"n_masks": 1, "search_radius": 8.0}, progress=False)
+    res = evaluate_flow(
+        run.model,
+        n_pairs=1,
+        points_per_pair=3,
+        methods=["zero"],
+        calibration_pairs=1,
+        tracer_kwargs={"n_masks": 1, "search_radius": 8.0},
+        progress=False,
+    )
     assert {"optcwm_tracer", "optcwm_tracer_soft", "cwm_tracer", "zero"} <= set(res["summary"])
     assert res["seconds_per_point"]["optcwm_tracer"] > 0
     with pytest.raises(ValueError, match="base_run"):

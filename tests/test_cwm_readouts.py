@@ -62,7 +62,9 @@ def test_tracer_flow_of_oracle_is_exact(dx, dy):
     assert torch.allclose(res.flow_soft, want, atol=1e-2)
     assert torch.allclose(res.visibility, torch.ones(4), atol=1e-4)
     assert res.n_passes == 6 + 4 * 6
-    ref = tracer_flow(oracle, _frames(dx, dy), pts, n_masks=6, hidden_target=True, colour=(1, 0, 0), return_response=True)
+    ref = tracer_flow(
+        oracle, _frames(dx, dy), pts, n_masks=6, hidden_target=True, colour=(1, 0, 0), return_response=True
+    )
     assert torch.equal(ref.flow_argmax, want)
     assert ref.response.shape == (4, 32, 32)
 
@@ -192,7 +194,9 @@ def test_static_contrast_recovers_the_moving_part():
     assert torch.equal(both.flow_argmax, res.flow_argmax)
     # nothing moves: the contrast is empty, the floor falls back to the plain response (flow 0)
     still = tracer_flow(HalfCopyOracle(0, 0), _frames(0, 0), pts, n_masks=6, static_contrast=True)
-    assert torch.equal(still.flow_argmax, torch.zeros(3, 2)) and torch.allclose(still.visibility, torch.ones(3), atol=1e-4)
+    assert torch.equal(still.flow_argmax, torch.zeros(3, 2)) and torch.allclose(
+        still.visibility, torch.ones(3), atol=1e-4
+    )
     # a model that moves everything (and copies a static clip): plain and contrast agree
     mover = HalfCopyOracle(3, -2, keep=0.0)
     for contrast in (False, True):
@@ -213,7 +217,9 @@ class MatchOracle(ShiftOracle):
         target = patchify(frames[:, 1], p)
         shifts = [(dy, dx) for dy in range(-self.reach, self.reach + 1) for dx in range(-self.reach, self.reach + 1)]
         cands = torch.stack([torch.roll(frames[:, 0], s, (2, 3)) for s in shifts], 1)  # (B, S, 3, H, W)
-        err = ((patchify(cands.flatten(0, 1), p).view(len(frames), len(shifts), g * g, -1) - target[:, None]) ** 2).mean(-1)
+        err = (
+            (patchify(cands.flatten(0, 1), p).view(len(frames), len(shifts), g * g, -1) - target[:, None]) ** 2
+        ).mean(-1)
         err = (err * visible[:, None]).sum(-1)
         best = cands[torch.arange(len(frames)), err.argmin(1)]
         out = torch.where(visible[..., None], target, patchify(best, p))
@@ -249,7 +255,9 @@ def test_mixture_fit_reads_the_moved_copy(keep):
     oracle = HalfCopyOracle(4, -3, keep=keep)
     plain = tracer_flow(oracle, _frames(4, -3), pts, n_masks=6)
     res = tracer_flow(oracle, _frames(4, -3), pts, n_masks=6, mixture_fit=True)
-    assert torch.allclose(res.flow_argmax, torch.tensor([[4.0, -3]] * 4), atol=0.01)  # exact offset, sub-pixel step within 0.01
+    assert torch.allclose(
+        res.flow_argmax, torch.tensor([[4.0, -3]] * 4), atol=0.01
+    )  # exact offset, sub-pixel step within 0.01
     assert torch.equal(res.flow_soft, res.flow_argmax)
     assert res.n_passes == plain.n_passes + 6 + 4 * 6  # one more probe, on the static clip
     if keep > 0.5:
@@ -286,12 +294,21 @@ class RigidObjectOracle(torch.nn.Module):
             best, best_err = (0, 0), float("inf")
             for dx, dy in sorted(moves, key=lambda m: m[0] ** 2 + m[1] ** 2):  # stillness wins ties
                 moved = torch.roll(f[0], (dy, dx), (1, 2))
-                err = float(((patchify(moved[None], self.patch_size)[0] - patchify(f[1][None], self.patch_size)[0])[shown] ** 2).sum())
+                err = float(
+                    (
+                        (patchify(moved[None], self.patch_size)[0] - patchify(f[1][None], self.patch_size)[0])[shown]
+                        ** 2
+                    ).sum()
+                )
                 if err < best_err - 1e-9:
                     best, best_err = (dx, dy), err
             region = torch.roll(self.mask, (best[1], best[0]), (0, 1))
             out = torch.where(region, torch.roll(f[0], (best[1], best[0]), (1, 2)), f[0])
-            outs.append(torch.where(vis[..., None], patchify(f[1][None], self.patch_size)[0], patchify(out[None], self.patch_size)[0]))
+            outs.append(
+                torch.where(
+                    vis[..., None], patchify(f[1][None], self.patch_size)[0], patchify(out[None], self.patch_size)[0]
+                )
+            )
         return unpatchify(torch.stack(outs), self.patch_size, self.grid)
 
 

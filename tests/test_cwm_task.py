@@ -93,7 +93,15 @@ def test_trainer_fit_and_resume(tmp_path):
     # the shared trainer drives the task end to end; exact restart of the data stream is tested above
     from neurocwm.train import fit
 
-    opts = {"arch": "smoke", "batch_size": 4, "device": "cpu", "progress": False, "checkpoint_every": 2, "validate_every": 0, "out": str(tmp_path / "run")}
+    opts = {
+        "arch": "smoke",
+        "batch_size": 4,
+        "device": "cpu",
+        "progress": False,
+        "checkpoint_every": 2,
+        "validate_every": 0,
+        "out": str(tmp_path / "run"),
+    }
     fit({**opts, "steps": 2}, CWMTask())
     fit({**opts, "steps": 4, "resume": True}, CWMTask())
     recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -192,13 +200,34 @@ def test_init_from_starts_from_another_runs_weights(tmp_path):
     src = fit({**opts, "steps": 3, "out": str(tmp_path / "src")}, CWMTask())
     w_src = load_file(str(src / "model.safetensors"))
     # lr 0 and no weight decay: one step changes nothing, so the new run's weights are the source's
-    dst = fit({**opts, "steps": 1, "lr": 0.0, "weight_decay": 0.0, "seed": 5, "init_from": str(src), "out": str(tmp_path / "dst")}, CWMTask())
+    dst = fit(
+        {
+            **opts,
+            "steps": 1,
+            "lr": 0.0,
+            "weight_decay": 0.0,
+            "seed": 5,
+            "init_from": str(src),
+            "out": str(tmp_path / "dst"),
+        },
+        CWMTask(),
+    )
     w_dst = load_file(str(dst / "model.safetensors"))
     assert set(w_dst) == set(w_src) and all(torch.equal(w_dst[k], w_src[k]) for k in w_src)
     cfg = json.loads((dst / "config.json").read_text())
     assert cfg["init_from"] == str((src / "model.safetensors").resolve())
-    fresh = load_file(str(fit({**opts, "steps": 1, "lr": 0.0, "weight_decay": 0.0, "seed": 5, "out": str(tmp_path / "fresh")}, CWMTask()) / "model.safetensors"))
-    assert not torch.equal(fresh["decoder.0.attn.qkv.weight"], w_src["decoder.0.attn.qkv.weight"])  # without it: a fresh start
+    fresh = load_file(
+        str(
+            fit(
+                {**opts, "steps": 1, "lr": 0.0, "weight_decay": 0.0, "seed": 5, "out": str(tmp_path / "fresh")},
+                CWMTask(),
+            )
+            / "model.safetensors"
+        )
+    )
+    assert not torch.equal(
+        fresh["decoder.0.attn.qkv.weight"], w_src["decoder.0.attn.qkv.weight"]
+    )  # without it: a fresh start
     # a checkpoint folder works too, and a clear error for a missing path or another architecture
     ckpt = sorted((src / "checkpoints").glob("step_*"))[-1]
     fit({**opts, "steps": 1, "lr": 0.0, "init_from": str(ckpt), "out": str(tmp_path / "from_ckpt")}, CWMTask())

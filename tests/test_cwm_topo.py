@@ -53,7 +53,11 @@ def test_block_areas_follow_depth():
 def test_bad_topo_config():
     task = CWMTask()
     base = {**task.default_config("cpu"), "arch": "smoke"}
-    for bad, match in (({"alpha": -1.0}, "alpha"), ({"topo_blocks": [0, 9]}, "topo_blocks"), ({"spatial_loss": "x"}, "spatial")):
+    for bad, match in (
+        ({"alpha": -1.0}, "alpha"),
+        ({"topo_blocks": [0, 9]}, "topo_blocks"),
+        ({"spatial_loss": "x"}, "spatial"),
+    ):
         with pytest.raises(ValueError, match=match):
             task.validate_config({**base, **bad})
 
@@ -65,8 +69,19 @@ def test_fit_with_alpha_logs_block_losses_and_saves_positions(tmp_path):
 
     out = tmp_path / "run"
     alpha = 0.5
-    opts = {"arch": "smoke", "batch_size": 4, "device": "cpu", "progress": False, "checkpoint_every": 2, "validate_every": 0,
-            "alpha": alpha, "topo_blocks": [0, 3], "n_neighborhood_windows": 500, "out": str(out), "steps": 2}
+    opts = {
+        "arch": "smoke",
+        "batch_size": 4,
+        "device": "cpu",
+        "progress": False,
+        "checkpoint_every": 2,
+        "validate_every": 0,
+        "alpha": alpha,
+        "topo_blocks": [0, 3],
+        "n_neighborhood_windows": 500,
+        "out": str(out),
+        "steps": 2,
+    }
     fit(opts, CWMTask())
     recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(recs) == 2
@@ -90,7 +105,16 @@ def test_fit_with_alpha_logs_block_losses_and_saves_positions(tmp_path):
 
 def test_spatial_loss_reaches_the_encoder():
     task = CWMTask()
-    cfg = task.validate_config({**task.default_config("cpu"), "arch": "smoke", "batch_size": 4, "alpha": 1.0, "topo_blocks": [1], "n_neighborhood_windows": 300})
+    cfg = task.validate_config(
+        {
+            **task.default_config("cpu"),
+            "arch": "smoke",
+            "batch_size": 4,
+            "alpha": 1.0,
+            "topo_blocks": [1],
+            "n_neighborhood_windows": 300,
+        }
+    )
     torch.manual_seed(0)
     model = task.build_model(cfg)
     task.setup(cfg, model)  # no run folder: the sheet is built in memory

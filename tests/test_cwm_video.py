@@ -17,7 +17,10 @@ def _grid(s):
 @pytest.mark.parametrize("seed,spots", [*((s, 0.0) for s in range(6)), (3, 2.0)])
 def test_ground_truth_flow_is_exact(seed, spots):
     # spots are painted into the textures, so they move with their layer and the ground truth stays exact
-    scene = make_scene(np.random.default_rng(seed), SceneConfig(size=48, camera_prob=1.0, affine_prob=1.0, glued_prob=0.5, spot_density=spots))
+    scene = make_scene(
+        np.random.default_rng(seed),
+        SceneConfig(size=48, camera_prob=1.0, affine_prob=1.0, glued_prob=0.5, spot_density=spots),
+    )
     gt = scene.ground_truth()
     xy = _grid(48)
     ok = ~gt["occluded"].ravel()
@@ -40,7 +43,9 @@ def test_backward_warp_of_frame1_reproduces_frame0():
     for seed in range(5):
         gt = make_pair(seed)
         xy = _grid(64) + gt["flow"].reshape(-1, 2)
-        warped = np.stack([ndimage.map_coordinates(gt["frames"][1][..., c], [xy[:, 1], xy[:, 0]], order=1) for c in range(3)], -1)
+        warped = np.stack(
+            [ndimage.map_coordinates(gt["frames"][1][..., c], [xy[:, 1], xy[:, 0]], order=1) for c in range(3)], -1
+        )
         ok = ~gt["occluded"].ravel()
         errs.append(np.abs(warped[ok] - gt["frames"][0].reshape(-1, 3)[ok]).mean())
         zero = np.abs(gt["frames"][1].reshape(-1, 3)[ok] - gt["frames"][0].reshape(-1, 3)[ok]).mean()
@@ -83,7 +88,14 @@ def test_batch_layout():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"size": 4}, {"min_motion": 3, "max_motion": 2}, {"n_objects": (3, 1)}, {"camera_prob": 1.5}, {"scale_range": (0, 1)}, {"object_size": (0.5, 1.2)}],
+    [
+        {"size": 4},
+        {"min_motion": 3, "max_motion": 2},
+        {"n_objects": (3, 1)},
+        {"camera_prob": 1.5},
+        {"scale_range": (0, 1)},
+        {"object_size": (0.5, 1.2)},
+    ],
 )
 def test_bad_scene_config(kwargs):
     with pytest.raises(ValueError):
@@ -185,7 +197,9 @@ def test_training_on_an_mp4_folder(tmp_path):
     base = (rng.uniform(size=(40, 40, 3)) * 255).astype(np.uint8)
     _write_mp4(tmp_path / "pan.mp4", [np.roll(base, i, 1) for i in range(10)], fps=25)
     task = CWMTask()
-    cfg = task.validate_config({**task.default_config("cpu"), "arch": "smoke", "batch_size": 2, "data": str(tmp_path), "gap_ms": 80})
+    cfg = task.validate_config(
+        {**task.default_config("cpu"), "arch": "smoke", "batch_size": 2, "data": str(tmp_path), "gap_ms": 80}
+    )
     batch = next(task.make_batches(cfg, 0, 1, 0))
     assert batch["frames"].shape == (2, 2, 3, 32, 32)
     torch.set_num_threads(1)
@@ -211,8 +225,30 @@ def test_fit_cli_on_frame_folders_with_gap_ms(tmp_path):
     for i in range(8):
         Image.fromarray(np.roll(base, i, 1)).save(vid / f"{i:02d}.png")
     out = tmp_path / "run"
-    rc = main(["fit", "--model", "cwm", "--arch", "smoke", "--data", str(tmp_path / "data"), "--gap-ms", "100", "--fps", "30",
-               "--steps", "1", "--batch-size", "2", "--device", "cpu", "--no-progress", "--out", str(out)])
+    rc = main(
+        [
+            "fit",
+            "--model",
+            "cwm",
+            "--arch",
+            "smoke",
+            "--data",
+            str(tmp_path / "data"),
+            "--gap-ms",
+            "100",
+            "--fps",
+            "30",
+            "--steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["gap_ms"] == 100 and cfg["fps"] == 30 and cfg["data"] == str((tmp_path / "data").resolve())
@@ -235,14 +271,18 @@ def test_spots_are_gaussian_marks_of_the_asked_density():
     from neurocwm.cwm.video import _spots
 
     # one spot: peak +-amplitude, mass 2 pi sigma^2 amplitude (well inside the grid)
-    cfg = SceneConfig(spot_density=1 / 16, spot_sigma=(1.5, 1.5), spot_amplitude=(0.5, 0.5))  # one spot per 40 x 40 on average
+    cfg = SceneConfig(
+        spot_density=1 / 16, spot_sigma=(1.5, 1.5), spot_amplitude=(0.5, 0.5)
+    )  # one spot per 40 x 40 on average
     lone = 0
     for seed in range(100):
         img = _spots(np.random.default_rng(seed), 40, 40, cfg)
         if np.count_nonzero(np.abs(img) > 0.25) and np.abs(img).sum() < 1.2 * 2 * np.pi * 1.5**2 * 0.5:  # a lone spot
             cy, cx = np.unravel_index(np.abs(img).argmax(), img.shape)
             if 6 <= cy <= 33 and 6 <= cx <= 33:
-                assert 0.5 * np.exp(-0.5 / (2 * 1.5**2)) - 1e-6 <= np.abs(img).max() <= 0.5  # centre off the grid by <= half a pixel
+                assert (
+                    0.5 * np.exp(-0.5 / (2 * 1.5**2)) - 1e-6 <= np.abs(img).max() <= 0.5
+                )  # centre off the grid by <= half a pixel
                 assert np.abs(img).sum() == pytest.approx(2 * np.pi * 1.5**2 * 0.5, rel=0.02)
                 lone += 1
     assert lone >= 10

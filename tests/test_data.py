@@ -113,8 +113,15 @@ def test_scan_folder_labels_and_errors(tmp_path):
 
 def test_folder_batches_skip_and_count_corrupt_files(tmp_path):
     _write_folder(tmp_path / "d", n_per_class=4, corrupt=2)
-    kw = dict(data=str(tmp_path / "d"), objective="simclr", batch_size=10, image_size=32, seed=0,
-              device=torch.device("cpu"), total_steps=1)
+    kw = dict(
+        data=str(tmp_path / "d"),
+        objective="simclr",
+        batch_size=10,
+        image_size=32,
+        seed=0,
+        device=torch.device("cpu"),
+        total_steps=1,
+    )
     batch = next(image_batches(**kw))
     assert batch["n_bad"] == 2 and len({path for path, _ in batch["bad"]}) == 2  # reported by the trainer, once each
     assert batch["x1"].shape == (8, 3, 32, 32)

@@ -30,6 +30,7 @@ RUN_RE = re.compile(r"\b[Rr]uns? [A-Z][0-9]*\b(?![\w-])")
 #: A list of three or more compass points ("runs E, SE, S, SW") is not a run letter.
 COMPASS_RE = re.compile(r"\b(?:N|NE|E|SE|S|SW|W|NW)(?:, (?:N|NE|E|SE|S|SW|W|NW)){2,}\b")
 
+
 def note_citations(source: str) -> list[str]:
     """Lines of ``source`` (comments included) that mention a reference-note file, as ``'LINE: text'``."""
     return [f"{i}: {line.strip()}" for i, line in enumerate(source.splitlines(), 1) if NOTE_RE.search(line)]
@@ -60,15 +61,21 @@ DOCS_BUILT = ("generated", "_build")
 
 def _doc_files() -> list[Path]:
     """The README, the manual pages and the benchmark results: every hand-written doc a user reads."""
-    pages = [p for p in (REPO / "docs").rglob("*") if p.suffix in (".md", ".rst")
-             and not set(p.relative_to(REPO / "docs").parts) & set(DOCS_BUILT)]
+    pages = [
+        p
+        for p in (REPO / "docs").rglob("*")
+        if p.suffix in (".md", ".rst") and not set(p.relative_to(REPO / "docs").parts) & set(DOCS_BUILT)
+    ]
     return [REPO / "README.md", REPO / "benchmarks" / "RESULTS.md", *sorted(pages)]
 
 
 def text_run_letters(text: str) -> list[str]:
     """Run-letter mentions in prose (Markdown, reStructuredText, help text), as ``'LINE: match'``."""
-    return [f"{i}: {m.group(0)!r}" for i, line in enumerate(text.splitlines(), 1)
-            for m in RUN_RE.finditer(COMPASS_RE.sub("", line))]
+    return [
+        f"{i}: {m.group(0)!r}"
+        for i, line in enumerate(text.splitlines(), 1)
+        for m in RUN_RE.finditer(COMPASS_RE.sub("", line))
+    ]
 
 
 # ------------------------------------------------------------------------------- the detectors
@@ -234,6 +241,9 @@ def test_results_keep_a_table_per_benchmark_script():
 
 def test_results_sections_name_machine_and_date():
     """One table per benchmark with the machine and the date it was measured."""
-    undated = [h for h, body in _results_sections().items()
-               if not re.search(r"\b20\d\d-\d\d-\d\d\b", body) or "machine" not in body.lower()]
+    undated = [
+        h
+        for h, body in _results_sections().items()
+        if not re.search(r"\b20\d\d-\d\d-\d\d\b", body) or "machine" not in body.lower()
+    ]
     assert not undated, f"sections without a date or a machine: {undated}"

@@ -63,13 +63,26 @@ def test_typed_model_configs_read_exactly_the_model_keys():
     assert TDANNModelConfig.from_config(cfg) == TDANNModelConfig("resnet18_w16", "supervised", 7)
     with pytest.raises(KeyError, match="arch"):
         TDANNModelConfig.from_config({"objective": "simclr"})
-    assert CWMModelConfig.from_config({"arch": "smoke", "image_size": "32", "pos_embed": None}) == \
-        CWMModelConfig("smoke", 32, None, None)
+    assert CWMModelConfig.from_config({"arch": "smoke", "image_size": "32", "pos_embed": None}) == CWMModelConfig(
+        "smoke", 32, None, None
+    )
     imported = CWMModelConfig.from_config({"cwm_config": {"image_size": 32}, "image_size": 64})
     assert imported.cwm_config == {"image_size": 32} and imported.image_size is None  # the recorded shape wins
-    opt = OptCWMModelConfig.from_config({"arch": "smoke", "image_size": 32, "pos_embed": "rope", "n_flow_pts": 8,
-                                         "probe_visible": 0.1, "inv_temp": 20, "readout_radius": None,
-                                         "tracer_hidden": 16, "flow_dim": 16, "flow_depth": 1, "flow_heads": 2})
+    opt = OptCWMModelConfig.from_config(
+        {
+            "arch": "smoke",
+            "image_size": 32,
+            "pos_embed": "rope",
+            "n_flow_pts": 8,
+            "probe_visible": 0.1,
+            "inv_temp": 20,
+            "readout_radius": None,
+            "tracer_hidden": 16,
+            "flow_dim": 16,
+            "flow_depth": 1,
+            "flow_heads": 2,
+        }
+    )
     assert opt.inv_temp == 20.0 and isinstance(opt.inv_temp, float) and opt.readout_radius is None
 
 
@@ -92,13 +105,30 @@ def test_build_model_through_the_registry_equals_the_direct_construction():
     got = get_family("cwm").build_model({"arch": "smoke", "image_size": 32, "pos_embed": "rope"})
     torch.manual_seed(3)
     same(got, build_cwm("smoke", image_size=32, pos_embed="rope"))
-    cfg = {**DEFAULTS, **OPT_DEFAULTS, "arch": "smoke", "image_size": 32, "tracer_hidden": 16, "flow_dim": 16,
-           "flow_depth": 1, "flow_heads": 2}
+    cfg = {
+        **DEFAULTS,
+        **OPT_DEFAULTS,
+        "arch": "smoke",
+        "image_size": 32,
+        "tracer_hidden": 16,
+        "flow_dim": 16,
+        "flow_depth": 1,
+        "flow_heads": 2,
+    }
     torch.manual_seed(3)
     got = get_family("optcwm").build_model(cfg)
     torch.manual_seed(3)
-    want = OptCWM(build_cwm("smoke", image_size=32), n_flow_pts=8, visible_fraction=0.1, inv_temp=20.0,
-                  search_radius=14.0, tracer_hidden=16, flow_dim=16, flow_depth=1, flow_heads=2)
+    want = OptCWM(
+        build_cwm("smoke", image_size=32),
+        n_flow_pts=8,
+        visible_fraction=0.1,
+        inv_temp=20.0,
+        search_radius=14.0,
+        tracer_hidden=16,
+        flow_dim=16,
+        flow_depth=1,
+        flow_heads=2,
+    )
     assert isinstance(got, OptCWM)
     same(got, want)
 
@@ -109,8 +139,16 @@ def test_optcwm_features_are_those_of_its_frozen_base_cwm():
     from neurocwm.features import input_size, layer_areas, layer_dims, layer_responses
     from neurocwm.runs import Run
 
-    cfg = {**DEFAULTS, **OPT_DEFAULTS, "arch": "smoke", "image_size": 32, "tracer_hidden": 16, "flow_dim": 16,
-           "flow_depth": 1, "flow_heads": 2}
+    cfg = {
+        **DEFAULTS,
+        **OPT_DEFAULTS,
+        "arch": "smoke",
+        "image_size": 32,
+        "tracer_hidden": 16,
+        "flow_dim": 16,
+        "flow_depth": 1,
+        "flow_heads": 2,
+    }
     torch.manual_seed(0)
     model = get_family("optcwm").build_model(cfg).eval()
     opt = Run(Path("opt"), cfg, model, None, None)
@@ -150,8 +188,14 @@ def _family_switches(source: str, names: set[str]) -> list[int]:
             sides = [node.left, *node.comparators]
             if any(is_name(s) or reads_family(s) for s in sides):
                 hits.append(node.lineno)
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "hasattr"
-              and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == "task"):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "hasattr"
+            and node.args
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id == "task"
+        ):
             hits.append(node.lineno)
     return hits
 
@@ -166,14 +210,14 @@ SWITCHES = [  # the switches the registry replaced (oracle: each must be found)
     'if cfg.get("model_family") == "optcwm":\n    pass',
     'if bcfg.get("model_family") != base:\n    pass',
     'if cfg["model_family"] in KNOWN:\n    pass',
-    'if family_name(cfg) != other:\n    pass',
+    "if family_name(cfg) != other:\n    pass",
     'ok = "tdann" == fam',
     'if hasattr(task, "validate"):\n    pass',
 ]
 CLEAN = [  # what must not be flagged
-    'fam = family_of(cfg)\nalpha = fam.default_alpha',
+    "fam = family_of(cfg)\nalpha = fam.default_alpha",
     'if cfg["objective"] == "simclr":\n    pass',
-    'if name != other.name and x is not None:\n    pass',
+    "if name != other.name and x is not None:\n    pass",
     'config = {"model_family": "cwm", "arch": "tiny"}',
     'if hasattr(trunk, "forward_blocks"):\n    pass',
     'label = "cwm"',
@@ -195,8 +239,12 @@ def test_no_family_switch_outside_the_registry():
     files = sorted(PACKAGE.rglob("*.py"))
     registry = {PACKAGE / "families.py", PACKAGE / "family_configs.py"}
     assert len(files) > 50 and registry <= set(files)
-    found = [f"{p.relative_to(PACKAGE)}:{line}" for p in files if p not in registry
-             for line in _family_switches(p.read_text(encoding="utf-8"), names)]
+    found = [
+        f"{p.relative_to(PACKAGE)}:{line}"
+        for p in files
+        if p not in registry
+        for line in _family_switches(p.read_text(encoding="utf-8"), names)
+    ]
     assert found == [], "decide by neurocwm.families, not by the family's name: " + ", ".join(found)
 
 
@@ -208,8 +256,15 @@ class _Regression(Task):
     W_TRUE = torch.tensor([[1.0, -2.0, 0.5]])
 
     def default_config(self, device_type):
-        return {"batch_size": 4, "steps": 3, "lr": 0.1, "momentum": 0.9, "checkpoint_every": 100,
-                "warmup_steps": 0, "validate_every": 1}
+        return {
+            "batch_size": 4,
+            "steps": 3,
+            "lr": 0.1,
+            "momentum": 0.9,
+            "checkpoint_every": 100,
+            "warmup_steps": 0,
+            "validate_every": 1,
+        }
 
     def validate_config(self, cfg):
         return cfg
@@ -293,10 +348,31 @@ def test_fit_resume_continues_an_optcwm_run_with_its_own_task(tmp_path):
     from neurocwm.cwm.task import CWMTask, OptCWMTask
 
     base = tmp_path / "base"
-    fit({"arch": "smoke", "batch_size": 4, "steps": 1, "device": "cpu", "progress": False, "validate_every": 0,
-         "out": str(base)}, CWMTask())
-    opts = {"base_run": str(base), "batch_size": 2, "n_flow_pts": 2, "flow_dim": 16, "flow_depth": 1, "flow_heads": 2,
-            "tracer_hidden": 16, "device": "cpu", "progress": False, "checkpoint_every": 1, "validate_every": 0}
+    fit(
+        {
+            "arch": "smoke",
+            "batch_size": 4,
+            "steps": 1,
+            "device": "cpu",
+            "progress": False,
+            "validate_every": 0,
+            "out": str(base),
+        },
+        CWMTask(),
+    )
+    opts = {
+        "base_run": str(base),
+        "batch_size": 2,
+        "n_flow_pts": 2,
+        "flow_dim": 16,
+        "flow_depth": 1,
+        "flow_heads": 2,
+        "tracer_hidden": 16,
+        "device": "cpu",
+        "progress": False,
+        "checkpoint_every": 1,
+        "validate_every": 0,
+    }
     for name in ("cli", "api"):
         fit({**opts, "steps": 1, "out": str(tmp_path / name)}, OptCWMTask())
     assert main(["fit", "--resume", "--out", str(tmp_path / "cli"), "--steps", "2", "--no-progress"]) == 0

@@ -11,8 +11,17 @@ from neurocwm.features import forward_layers, layer_dims, layer_responses, open_
 from neurocwm.runs import load_run
 from topography.dimensionality import channel_max_pool
 
-TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300",
-        "--no-progress"]
+TINY = [
+    "--arch",
+    "resnet18_w16",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "8",
+    "--neighborhood-windows",
+    "300",
+    "--no-progress",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +45,9 @@ def test_responses_are_the_normalised_block_outputs(run):
         _, blocks = run.model((torch.from_numpy(x) - mean) / std)
     for name, (c, h, w) in layer_dims(run).items():
         assert resp[name].shape == (10, c * h * w)
-        np.testing.assert_allclose(resp[name], blocks[name].reshape(10, -1).numpy(), rtol=1e-4, atol=1e-5)  # batch of 3 vs 10
+        np.testing.assert_allclose(
+            resp[name], blocks[name].reshape(10, -1).numpy(), rtol=1e-4, atol=1e-5
+        )  # batch of 3 vs 10
     # C-major unit order, as the sheet's positions
     sheet = run_sheet(run)
     assert all(sheet[k].n_units == resp[k].shape[1] for k in resp)
@@ -45,8 +56,15 @@ def test_responses_are_the_normalised_block_outputs(run):
 def test_streamed_equals_in_memory_and_records_attrs(run, tmp_path):
     x = _images(12)
     mem = layer_responses(run, x, ["layer2.0", "layer4.1"], batch_size=5, progress=False)
-    ds = layer_responses(run, x, ["layer2.0", "layer4.1"], batch_size=5, progress=False, path=tmp_path / "r.nc",
-                         attrs={"stimuli": "noise", "seed": 0})
+    ds = layer_responses(
+        run,
+        x,
+        ["layer2.0", "layer4.1"],
+        batch_size=5,
+        progress=False,
+        path=tmp_path / "r.nc",
+        attrs={"stimuli": "noise", "seed": 0},
+    )
     for k in mem:
         np.testing.assert_array_equal(np.asarray(ds[k]), mem[k])
     assert json.loads(ds.attrs["neurocwm"])["stimuli"] == "noise"
@@ -83,8 +101,9 @@ def test_trunk_stops_after_the_last_requested_layer_with_the_same_outputs(run, m
     for name in ("layer2.1", "layer3.0"):
         blk = trunk.get_submodule(name)
         # (layer_dims' one-image probe runs the whole network: count the 5-image batches only)
-        monkeypatch.setattr(blk, "forward",
-                            lambda t, _f=blk.forward, _n=name: (len(t) == 5 and seen.append(_n)) or _f(t))
+        monkeypatch.setattr(
+            blk, "forward", lambda t, _f=blk.forward, _n=name: (len(t) == 5 and seen.append(_n)) or _f(t)
+        )
     resp = layer_responses(run, x, ["layer2.0", "layer1.1"], batch_size=5, progress=False)
     assert seen == []  # nothing after layer2.0 ran
     for k in ("layer2.0", "layer1.1"):
@@ -124,8 +143,25 @@ def test_bad_input(run, tmp_path):
 
 def test_cwm_units_are_the_mlp_hidden_units(tmp_path):
     out = tmp_path / "cwm"
-    assert main(["fit", "--model", "cwm", "--arch", "smoke", "--steps", "1", "--batch-size", "2", "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--model",
+                "cwm",
+                "--arch",
+                "smoke",
+                "--steps",
+                "1",
+                "--batch-size",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     run = load_run(out)
     x = _images(3)
     resp = layer_responses(run, x, ["encoder.1.mlp"], progress=False)
@@ -147,8 +183,12 @@ def test_resizing_for_the_model_is_antialiased(tmp_path):
     from neurocwm.images import StimulusImages
     from topography.gratings import render_gratings
 
-    meta = {"orientation_deg": np.array([30.0, 30.0]), "sf_cpi": np.array([0.4 * 224, 0.05 * 224]),
-            "phase": np.zeros(2), "color": np.zeros(2, dtype=int)}
+    meta = {
+        "orientation_deg": np.array([30.0, 30.0]),
+        "sf_cpi": np.array([0.4 * 224, 0.05 * 224]),
+        "phase": np.zeros(2),
+        "color": np.zeros(2, dtype=int),
+    }
     imgs = render_gratings(meta, 224)
     small = _prepare(torch.from_numpy(imgs), 64).numpy()
     contrast = small[:, 0].std(axis=(1, 2)) / imgs[:, 0].std(axis=(1, 2))
@@ -185,8 +225,15 @@ def test_unit_subsets_keep_the_same_columns_in_memory_and_streamed(run, tmp_path
     x = _images(7)
     full = layer_responses(run, x, batch_size=3, progress=False)
     kept = layer_responses(run, x, batch_size=3, progress=False, units=subsets)
-    ds = layer_responses(run, x, ["layer2.0", "layer4.1"], batch_size=3, progress=False, path=tmp_path / "u.nc",
-                         units={k: subsets[k] for k in ("layer2.0", "layer4.1")})
+    ds = layer_responses(
+        run,
+        x,
+        ["layer2.0", "layer4.1"],
+        batch_size=3,
+        progress=False,
+        path=tmp_path / "u.nc",
+        units={k: subsets[k] for k in ("layer2.0", "layer4.1")},
+    )
     for k in dims:
         np.testing.assert_array_equal(kept[k], full[k][:, subsets[k]])
     for k in ("layer2.0", "layer4.1"):
@@ -215,8 +262,8 @@ def test_lazy_stimulus_images_give_the_responses_of_the_array(run, tmp_path):
         paths.append(tmp_path / f"i{i}.png")
         Image.fromarray(a).save(paths[-1])
     stim = StimulusSet.from_records([f"i{i}" for i in range(5)], [str(p) for p in paths])
-    lazy = layer_responses(run, StimulusImages(stim, stim.stimulus_ids, 48), ["layer2.0"], batch_size=2,
-                           progress=False)
-    arr = layer_responses(run, raw.transpose(0, 3, 1, 2).astype(np.float32) / 255, ["layer2.0"], batch_size=2,
-                          progress=False)
+    lazy = layer_responses(run, StimulusImages(stim, stim.stimulus_ids, 48), ["layer2.0"], batch_size=2, progress=False)
+    arr = layer_responses(
+        run, raw.transpose(0, 3, 1, 2).astype(np.float32) / 255, ["layer2.0"], batch_size=2, progress=False
+    )
     np.testing.assert_array_equal(lazy["layer2.0"], arr["layer2.0"])

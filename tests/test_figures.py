@@ -69,9 +69,17 @@ def test_paper_figures_byte_identical(tmp_path):
     b = paper_figures(runs, tmp_path / "b", maps=maps)
     names = sorted(p.name for p in a)
     assert names == sorted(p.name for p in b)
-    for stem in ("alpha_pinwheel_density", "alpha_orientation_selective", "alpha_patch_count",
-                 "alpha_wiring_length", "alpha_effective_dimensionality", "alpha_opm_smoothness", "alpha_sweeps",
-                 "orientation_map_v1_orientation", "category_map_vtc_categories"):
+    for stem in (
+        "alpha_pinwheel_density",
+        "alpha_orientation_selective",
+        "alpha_patch_count",
+        "alpha_wiring_length",
+        "alpha_effective_dimensionality",
+        "alpha_opm_smoothness",
+        "alpha_sweeps",
+        "orientation_map_v1_orientation",
+        "category_map_vtc_categories",
+    ):
         for fmt in ("png", "pdf", "svg"):
             assert f"{stem}.{fmt}" in names
     for pa in a:
@@ -85,8 +93,24 @@ def test_figures_cli_separate_process_identical(tmp_path):
     outs = []
     for k in range(2):
         out = tmp_path / f"out{k}"
-        r = subprocess.run([sys.executable, "-m", "neurocwm", "figures", *map(str, runs), "--out", str(out),
-                            "--formats", "svg", "png", "--no-progress"], capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "neurocwm",
+                "figures",
+                *map(str, runs),
+                "--out",
+                str(out),
+                "--formats",
+                "svg",
+                "png",
+                "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 0, r.stderr
         outs.append(out)
     files = sorted(p.name for p in outs[0].iterdir())
@@ -115,16 +139,26 @@ def test_predictivity_of_committed_layers_joins_the_sweep(tmp_path):
 
     runs = make_runs(tmp_path, alphas=(0.0, 2.5), seeds=(0,))
     for a, d in zip((0.0, 2.5), runs):
-        res = {"metric": "pls", "data_name": "cowley_v4_190923", "random_init": False, "layer_areas": {},
-               "layers": {"V4": {"layer3.0": {"value": 0.3, "error": 0.01}, "layer3.1": {"value": 0.2, "error": 0.01}}},
-               "commitments": {"V4": {"layer": "layer3.0", "test": 0.25 + a / 10, "test_ceiled": None}}}
+        res = {
+            "metric": "pls",
+            "data_name": "cowley_v4_190923",
+            "random_init": False,
+            "layer_areas": {},
+            "layers": {"V4": {"layer3.0": {"value": 0.3, "error": 0.01}, "layer3.1": {"value": 0.2, "error": 0.01}}},
+            "commitments": {"V4": {"layer": "layer3.0", "test": 0.25 + a / 10, "test_ceiled": None}},
+        }
         write_result(res, d / "predictivity" / "cowley_v4_190923.json", d / "predictivity" / "cowley_v4_190923.csv")
         rnd = dict(res, random_init=True, commitments={"V4": {"layer": "layer3.1", "test": -1.0, "test_ceiled": None}})
-        write_result(rnd, d / "predictivity" / "cowley_v4_190923.random_init.json",
-                     d / "predictivity" / "cowley_v4_190923.random_init.csv")
+        write_result(
+            rnd,
+            d / "predictivity" / "cowley_v4_190923.random_init.json",
+            d / "predictivity" / "cowley_v4_190923.random_init.csv",
+        )
     rows = [r for r in collect_results(runs) if r["metric"].startswith("predictivity")]
     assert sorted((r["alpha"], r["layer"], r["area"], r["value"]) for r in rows) == [
-        (0.0, "layer3.0", "V4", 0.25), (2.5, "layer3.0", "V4", 0.5)]
+        (0.0, "layer3.0", "V4", 0.25),
+        (2.5, "layer3.0", "V4", 0.5),
+    ]
     files = paper_figures(runs, tmp_path / "fig", formats=("png",))
     assert tmp_path / "fig" / "alpha_predictivity.png" in files
     # a run with only predictivity results is still a result
@@ -140,9 +174,13 @@ def test_alpha_sweeps_never_plot_the_null_rows():
     the sweep panels take the metric itself only."""
     from neurocwm.figures import PANELS
 
-    for key, metric in (("opm_smoothness", "orientation_smoothness"), ("pinwheel_density", "pinwheel_density"),
-                        ("patch_count", "patch_count_Faces"), ("wiring_length", "wiring_length"),
-                        ("selectivity_smoothness", "selectivity_smoothness_Faces")):
+    for key, metric in (
+        ("opm_smoothness", "orientation_smoothness"),
+        ("pinwheel_density", "pinwheel_density"),
+        ("patch_count", "patch_count_Faces"),
+        ("wiring_length", "wiring_length"),
+        ("selectivity_smoothness", "selectivity_smoothness_Faces"),
+    ):
         match = PANELS[key][2]
         assert match(metric), (key, metric)
         for suffix in ("_null_mean", "_null_sd", "_pvalue"):

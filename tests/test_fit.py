@@ -12,7 +12,17 @@ from safetensors.numpy import load_file
 
 from neurocwm.cli import main
 
-TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300", "--no-progress"]
+TINY = [
+    "--arch",
+    "resnet18_w16",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "8",
+    "--neighborhood-windows",
+    "300",
+    "--no-progress",
+]
 
 
 def _fit(tmp, *extra):
@@ -136,7 +146,9 @@ def test_supervised_on_image_folder(tmp_path):
         d = tmp_path / "data" / f"class{c}"
         d.mkdir(parents=True)
         for i in range(4):
-            Image.fromarray((np.random.default_rng(10 * c + i).random((40, 40, 3)) * 255).astype(np.uint8)).save(d / f"{i}.png")
+            Image.fromarray((np.random.default_rng(10 * c + i).random((40, 40, 3)) * 255).astype(np.uint8)).save(
+                d / f"{i}.png"
+            )
     out = tmp_path / "run"
     assert _fit(out, "--objective", "supervised", "--data", str(tmp_path / "data"), "--epochs", "2") == 0
     cfg = json.loads((out / "config.json").read_text())
@@ -146,8 +158,24 @@ def test_supervised_on_image_folder(tmp_path):
 
 def test_two_process_ddp_on_cpu(tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "neurocwm", "fit", "--out", str(out), *TINY, "--steps", "3", "--alpha", "0.5"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "neurocwm",
+        "fit",
+        "--out",
+        str(out),
+        *TINY,
+        "--steps",
+        "3",
+        "--alpha",
+        "0.5",
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     cfg = json.loads((out / "config.json").read_text())

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_shared
 from PIL import Image
 
-from conftest import require_shared
 from neurocwm.datasets.floc import (
     DOMAIN_CATEGORIES,
     DOMAINS,
@@ -52,7 +52,9 @@ def test_order_sizes_and_conversion(tmp_path):
     assert list(stim.categories) == ["adult", "adult", "adult", "body"]
     assert [p.name for p in stim.paths] == ["adult-1.jpg", "adult-2.jpg", "adult-10.jpg", "body-1.jpg"]
     # gray replicated to 3 identical channels, values /255
-    np.testing.assert_allclose(stim.images[:3].mean(axis=(2, 3)), np.repeat([[50], [100], [200]], 3, 1) / 255, atol=2 / 255)
+    np.testing.assert_allclose(
+        stim.images[:3].mean(axis=(2, 3)), np.repeat([[50], [100], [200]], 3, 1) / 255, atol=2 / 255
+    )
     # RGB image keeps its channels: red 255, green/blue 0
     np.testing.assert_allclose(stim.images[3].mean(axis=(1, 2)), [1.0, 0.0, 0.0], atol=2 / 255)
     assert stim.n_skipped == 0 and len(stim) == 4

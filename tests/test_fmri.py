@@ -66,8 +66,9 @@ def test_nifti_planted_patches_exact_counts_and_areas(tmp_path):
     aff = np.diag([1.5, 1.5, 3.0, 1.0])
     aff[:3, 3] = [-40.0, 20.0, 5.0]
     vol = np.stack([f, p], axis=-1)[:, :, None, :]  # (x, y, 1 slice, 2 contrasts)
-    m = nifti_map(_save_nifti(tmp_path / "t.nii.gz", vol, aff), names=["Faces", "Places"], subject="s1",
-                  hemisphere="lh")
+    m = nifti_map(
+        _save_nifti(tmp_path / "t.nii.gz", vol, aff), names=["Faces", "Places"], subject="s1", hemisphere="lh"
+    )
     assert m.n_points == 60 * 50 and m.pixel_size_mm == 1.5 and m.kind == "voxels"
     counts, areas = _patches(m)
     # 15 x 15 voxels of 1.5 mm: alpha shape of voxel centres = (14 * 1.5)^2; the 9 x 9 patch has < 100 voxels
@@ -166,8 +167,10 @@ def test_model_map_gifti_round_trip_same_metrics(tmp_path):
     # a model map as a run gives it: float32 unit positions; t values as GIfTI stores them (float32)
     pos = rng.uniform(0, 70, size=(3000, 2)).astype(np.float32)
     centres = rng.uniform(10, 60, size=(5, 2))
-    vals = {d: (rng.normal(size=3000) + 8 * np.exp(-((pos - c) ** 2).sum(1) / 60)).astype(np.float32)
-            for d, c in zip(DOMAINS, centres)}
+    vals = {
+        d: (rng.normal(size=3000) + 8 * np.exp(-((pos - c) ** 2).sum(1) / 60)).astype(np.float32)
+        for d, c in zip(DOMAINS, centres)
+    }
     model = CorticalMap(pos, vals, "model", "m", "units")
     write_gifti_map(model, tmp_path / "model.flat.surf.gii", tmp_path / "model.func.gii")
     back = surface_map(tmp_path / "model.flat.surf.gii", tmp_path / "model.func.gii", hemisphere="model")
@@ -223,7 +226,9 @@ def test_freesurfer_patch_label_annot(tmp_path):
         surface_map(tmp_path / "lh.white", data)
     # label: vertices with column < 25
     lab = np.flatnonzero(xyz[:, 1] < 25)
-    lines = ["#!ascii label", str(lab.size)] + [f"{v} {x:.1f} {y:.1f} {z:.1f} 0.0" for v, (x, y, z) in zip(lab, xyz[lab])]
+    lines = ["#!ascii label", str(lab.size)] + [
+        f"{v} {x:.1f} {y:.1f} {z:.1f} 0.0" for v, (x, y, z) in zip(lab, xyz[lab])
+    ]
     (tmp_path / "lh.vtc.label").write_text("\n".join(lines) + "\n")
     m2 = surface_map(tmp_path / "lh.full.flat.patch.3d", data, tmp_path / "lh.vtc.label")
     assert m2.n_points == int(np.sum((xyz[:, 0] < 30) & (xyz[:, 1] < 25)))
@@ -253,8 +258,8 @@ def _nsd_dir(tmp_path, n_subjects=3, seed=0):
         for i, c in enumerate(["faces", "bodies", "characters", "places", "objects"]):
             lh = rng.normal(size=(40, 50))
             rh = rng.normal(size=(36, 44))
-            lh[4 + i * 6:16 + i * 6, 5 + s:20 + s] += 9
-            rh[3:15, 4 + i * 7:16 + i * 7] += 7
+            lh[4 + i * 6 : 16 + i * 6, 5 + s : 20 + s] += 9
+            rh[3:15, 4 + i * 7 : 16 + i * 7] += 7
             lh[:2] = np.nan
             rh[:, :3] = np.nan
             write_nsd_flatmap(tmp_path / f"subj0{s + 1}_{c}.mat", lh, rh, 1.0, 0.8)
@@ -297,8 +302,10 @@ def test_nsd_subjects_grouping_and_errors(tmp_path):
     assert lh.domains == DOMAINS and lh.n_points == 38 * 50 and rh.n_points == 36 * 41
     import scipy.io
 
-    scipy.io.savemat(d / "bad_faces.mat", {"raw": np.full((4, 6), np.nan),
-                                           "transform_info": {"lh_px_per_mm": 1.0, "rh_px_per_mm": 1.0}})
+    scipy.io.savemat(
+        d / "bad_faces.mat",
+        {"raw": np.full((4, 6), np.nan), "transform_info": {"lh_px_per_mm": 1.0, "rh_px_per_mm": 1.0}},
+    )
     with pytest.raises(ValueError, match="all NaN"):
         read_nsd_flatmap(d / "bad_faces.mat")
     scipy.io.savemat(d / "bad2_faces.mat", {"raw": np.ones((4, 6)), "transform_info": {"lh_px_per_mm": 1.0}})
@@ -315,8 +322,13 @@ def test_nsd_subjects_grouping_and_errors(tmp_path):
 def _model(seed=0, n=3000):
     rng = np.random.default_rng(seed)
     pos = rng.uniform(0, 70, size=(n, 2))
-    return CorticalMap(pos, {d: rng.normal(size=n) + 8 * np.exp(-((pos - rng.uniform(10, 60, 2)) ** 2).sum(1) / 60)
-                             for d in DOMAINS}, "model", "m", "units")
+    return CorticalMap(
+        pos,
+        {d: rng.normal(size=n) + 8 * np.exp(-((pos - rng.uniform(10, 60, 2)) ** 2).sum(1) / 60) for d in DOMAINS},
+        "model",
+        "m",
+        "units",
+    )
 
 
 def test_compare_rows_and_ceiling(tmp_path):
@@ -330,8 +342,11 @@ def test_compare_rows_and_ceiling(tmp_path):
     vals = {s: np.mean([m["patch_count"]["Faces"] for m in comp.human_metrics[s].values()]) for s in subs}
     s0 = "subj01"
     want = abs(vals[s0] - np.mean([vals[s] for s in subs if s != s0]))
-    row = next(r for r in comp.rows if r["subject"] == s0 and r["hemisphere"] == "mean"
-               and r["metric"] == "patch_count" and r["domain"] == "Faces")
+    row = next(
+        r
+        for r in comp.rows
+        if r["subject"] == s0 and r["hemisphere"] == "mean" and r["metric"] == "patch_count" and r["domain"] == "Faces"
+    )
     assert row["ceiling"] == pytest.approx(want)
     assert row["score"] == pytest.approx(abs(comp.model_metrics["patch_count"]["Faces"] - vals[s0]))
     # human patches: 12 x 15 px squares at 1 px/mm -> area 11 * 14 mm^2
@@ -355,8 +370,22 @@ def test_cli_fmri_compare(tmp_path, capsys):
     d = _nsd_dir(tmp_path / "nsd", n_subjects=2)
     model = _model().save(tmp_path / "model.npz")
     out = tmp_path / "cmp"
-    rc = main(["fmri", "compare", str(model), "--subjects", str(d), "--out", str(out), "--smoothness-samples", "2",
-               "--formats", "svg", "--no-progress"])
+    rc = main(
+        [
+            "fmri",
+            "compare",
+            str(model),
+            "--subjects",
+            str(d),
+            "--out",
+            str(out),
+            "--smoothness-samples",
+            "2",
+            "--formats",
+            "svg",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     assert "noise-normalised" in capsys.readouterr().out
     obj = json.loads((out / "comparison.json").read_text())

@@ -23,8 +23,12 @@ pytest.importorskip("nilearn")
 DOMAINS = ["Faces", "Bodies", "Characters", "Places", "Objects"]
 N = 10242
 # domain, centre (pial mm), geodesic radius (mm): two face patches, one body, one place patch
-PLANTED = [("Faces", (-40.0, -50.0, -20.0), 8.0), ("Faces", (-30.0, -30.0, -25.0), 9.0),
-           ("Bodies", (-45.0, -72.0, -8.0), 9.0), ("Places", (-28.0, -60.0, -12.0), 7.0)]
+PLANTED = [
+    ("Faces", (-40.0, -50.0, -20.0), 8.0),
+    ("Faces", (-30.0, -30.0, -25.0), 9.0),
+    ("Bodies", (-45.0, -72.0, -8.0), 9.0),
+    ("Places", (-28.0, -60.0, -12.0), 7.0),
+]
 
 
 def _fsaverage5(hemi="left"):
@@ -77,8 +81,13 @@ def _model(n=3000, seed=0):
     rng = np.random.default_rng(seed)
     pos = rng.uniform(0, 70, size=(n, 2))
     centres = rng.uniform(10, 60, size=(len(DOMAINS), 2))
-    return CorticalMap(pos, {d: rng.normal(size=n) + 8 * np.exp(-((pos - c) ** 2).sum(1) / 60)
-                             for d, c in zip(DOMAINS, centres)}, "model", "m", "units")
+    return CorticalMap(
+        pos,
+        {d: rng.normal(size=n) + 8 * np.exp(-((pos - c) ** 2).sum(1) / 60) for d, c in zip(DOMAINS, centres)},
+        "model",
+        "m",
+        "units",
+    )
 
 
 def test_planted_patches_are_disjoint_and_sized_like_category_patches():
@@ -162,8 +171,7 @@ def _write_subjects(root, t):
             img = nib.MGHImage(t[d].astype(np.float32).reshape(-1, 1, 1), np.eye(4))
             nib.save(img, str(root / f"s02_lh_{d}.mgh"))
             files[d] = f"s02_lh_{d}.mgh"
-    (root / "s02.json").write_text(json.dumps({"subject": "s02", "hemispheres": [{"hemisphere": "lh",
-                                                                                  "data": files}]}))
+    (root / "s02.json").write_text(json.dumps({"subject": "s02", "hemispheres": [{"hemisphere": "lh", "data": files}]}))
     return root
 
 
@@ -174,8 +182,22 @@ def test_cli_fmri_compare_on_fsaverage5_planted(tmp_path, capsys):
     subjects = _write_subjects(tmp_path / "subjects", t)
     model = _model().save(tmp_path / "model.npz")
     out = tmp_path / "cmp"
-    rc = main(["fmri", "compare", str(model), "--subjects", str(subjects), "--out", str(out),
-               "--smoothness-samples", "2", "--formats", "png", "--no-progress"])
+    rc = main(
+        [
+            "fmri",
+            "compare",
+            str(model),
+            "--subjects",
+            str(subjects),
+            "--out",
+            str(out),
+            "--smoothness-samples",
+            "2",
+            "--formats",
+            "png",
+            "--no-progress",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     obj = json.loads((out / "comparison.json").read_text())
     assert obj["meta"]["human_geometry"] == "fsaverage5"
@@ -189,22 +211,43 @@ def test_cli_fmri_compare_on_fsaverage5_planted(tmp_path, capsys):
         for dom in ("Faces", "Bodies", "Places"):
             planted = np.mean([area[d].sum() for dd, d in disks if dd == dom])
             assert hm["patch_area_mm2"][dom] == pytest.approx(planted, rel=0.10)
-    rows = [r for r in obj["rows"] if r["subject"] == "s01" and r["hemisphere"] == "lh"
-            and r["metric"] == "patch_count" and r["domain"] == "Faces"]
+    rows = [
+        r
+        for r in obj["rows"]
+        if r["subject"] == "s01" and r["hemisphere"] == "lh" and r["metric"] == "patch_count" and r["domain"] == "Faces"
+    ]
     assert rows[0]["human"] == 2
     assert (out / "maps.png").stat().st_size > 10000
     # the old flat 2-D sheet, explicitly: areas measured on the flat patch differ
     flat_out = tmp_path / "cmp_flat"
-    rc = main(["fmri", "compare", str(model), "--subjects", str(subjects / "s01_lh.func.gii"), "--out",
-               str(flat_out), "--smoothness-samples", "2", "--formats", "png", "--no-progress",
-               "--human-geometry", "flat"])
+    rc = main(
+        [
+            "fmri",
+            "compare",
+            str(model),
+            "--subjects",
+            str(subjects / "s01_lh.func.gii"),
+            "--out",
+            str(flat_out),
+            "--smoothness-samples",
+            "2",
+            "--formats",
+            "png",
+            "--no-progress",
+            "--human-geometry",
+            "flat",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     flat = json.loads((flat_out / "comparison.json").read_text())
     assert flat["meta"]["human_geometry"] == "flat"
     mesh_areas = obj["human_metrics"]["s01"]["lh"]["patch_area_mm2"]
     flat_areas = flat["human_metrics"]["s01"]["lh"]["patch_area_mm2"]
-    assert any(abs(flat_areas[d] / mesh_areas[d] - 1) > 0.10 for d in ("Faces", "Bodies", "Places")
-               if flat_areas[d] is not None)
+    assert any(
+        abs(flat_areas[d] / mesh_areas[d] - 1) > 0.10
+        for d in ("Faces", "Bodies", "Places")
+        if flat_areas[d] is not None
+    )
 
 
 def _cli_error(args, capsys):
@@ -235,22 +278,25 @@ def test_cli_fsaverage5_bad_input(tmp_path, capsys):
     err = _cli_error(base + ["--subjects", str(tmp_path / "nan"), "--out", str(tmp_path / "o2")], capsys)
     assert "'Places' has 3 NaN" in err
     # a missing file named by a spec
-    (tmp_path / "spec.json").write_text(json.dumps({"subject": "s03", "hemispheres": [
-        {"hemisphere": "lh", "data": {"Faces": "gone.npy"}}]}))
+    (tmp_path / "spec.json").write_text(
+        json.dumps({"subject": "s03", "hemispheres": [{"hemisphere": "lh", "data": {"Faces": "gone.npy"}}]})
+    )
     err = _cli_error(base + ["--subjects", str(tmp_path / "spec.json"), "--out", str(tmp_path / "o3")], capsys)
     assert "gone.npy" in err
     # a misnamed per-vertex file, and a pickled .npy that would run code
     write_gifti_data(tmp_path / "s01.func.gii", t)
     err = _cli_error(base + ["--subjects", str(tmp_path / "s01.func.gii"), "--out", str(tmp_path / "o4")], capsys)
     assert "<subject>_<lh|rh>.func.gii" in err
+
     class Evil:
         def __reduce__(self):
             return (open, (str(tmp_path / "pwned"), "w"))
 
     with open(tmp_path / "evil.npy", "wb") as fh:
         np.save(fh, np.array([Evil()], dtype=object), allow_pickle=True)
-    (tmp_path / "evil.json").write_text(json.dumps({"subject": "s04", "hemispheres": [
-        {"hemisphere": "lh", "data": {"Faces": "evil.npy"}}]}))
+    (tmp_path / "evil.json").write_text(
+        json.dumps({"subject": "s04", "hemispheres": [{"hemisphere": "lh", "data": {"Faces": "evil.npy"}}]})
+    )
     err = _cli_error(base + ["--subjects", str(tmp_path / "evil.json"), "--out", str(tmp_path / "o5")], capsys)
     assert "evil.npy" in err and not (tmp_path / "pwned").exists()
     for k in range(1, 6):

@@ -103,8 +103,12 @@ def test_single_trials_3d_npy_and_long_csv_agree(folder, tmp_path):
     assert list(ids) == ["img1", "img2", "img3", "img10"]
     np.testing.assert_allclose(mean, np.nanmean(trials, axis=1))
     # the same trials as a long CSV (one row per trial, shuffled rows, named neuroid columns)
-    rows = [{"stimulus_id": sid, "repetition": r, "left": trials[i, r, 0], "right": trials[i, r, 1]}
-            for i, sid in enumerate(["img1", "img2", "img3", "img10"]) for r in range(3) if not (i == 2 and r == 1)]
+    rows = [
+        {"stimulus_id": sid, "repetition": r, "left": trials[i, r, 0], "right": trials[i, r, 1]}
+        for i, sid in enumerate(["img1", "img2", "img3", "img10"])
+        for r in range(3)
+        if not (i == 2 and r == 1)
+    ]
     pd.DataFrame(rows).sample(frac=1.0, random_state=0).to_csv(tmp_path / "t.csv", index=False)
     _, b = load_image_folder_responses(folder, tmp_path / "t.csv", region="V4")
     assert list(b["neuroid_id"].values) == ["left", "right"]
@@ -121,11 +125,17 @@ def test_single_trial_errors(folder, tmp_path):
     with pytest.raises(ValueError, match="stimuli, repetitions, neuroids"):
         load_image_folder_responses(folder, tmp_path / "t.npy")
     pd.DataFrame({"stimulus_id": ["img1", "img1", "img2", "img3", "img10"], "n0": [1.0, 2, 3, 4, 5]}).to_csv(
-        tmp_path / "dup.csv", index=False)
+        tmp_path / "dup.csv", index=False
+    )
     with pytest.raises(ValueError, match="no repetition column"):
         load_image_folder_responses(folder, tmp_path / "dup.csv")
-    pd.DataFrame({"stimulus_id": ["img1", "img1", "img2", "img3", "img10"], "repetition": [0, 0, 0, 0, 0],
-                  "n0": [1.0, 2, 3, 4, 5]}).to_csv(tmp_path / "dup2.csv", index=False)
+    pd.DataFrame(
+        {
+            "stimulus_id": ["img1", "img1", "img2", "img3", "img10"],
+            "repetition": [0, 0, 0, 0, 0],
+            "n0": [1.0, 2, 3, 4, 5],
+        }
+    ).to_csv(tmp_path / "dup2.csv", index=False)
     with pytest.raises(ValueError, match="repetition"):
         load_image_folder_responses(folder, tmp_path / "dup2.csv")
     with pytest.raises(FileNotFoundError, match="response file not found"):

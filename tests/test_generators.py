@@ -125,8 +125,9 @@ def test_bad_arguments_are_refused():
 
 
 def test_image_batches_use_the_generator():
-    kw = dict(data=None, objective="simclr", batch_size=4, image_size=32, seed=0, device=torch.device("cpu"),
-              total_steps=1)
+    kw = dict(
+        data=None, objective="simclr", batch_size=4, image_size=32, seed=0, device=torch.device("cpu"), total_steps=1
+    )
     default = next(image_batches(**kw))
     dl = next(image_batches(**kw, generator="deadleaves"))
     edges = next(image_batches(**kw, generator="edges"))
@@ -137,8 +138,19 @@ def test_image_batches_use_the_generator():
 def test_fit_trains_on_the_chosen_generator_and_records_it(tmp_path, capsys):
     from neurocwm.cli import main
 
-    tiny = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300",
-            "--no-progress", "--steps", "2"]
+    tiny = [
+        "--arch",
+        "resnet18_w16",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "8",
+        "--neighborhood-windows",
+        "300",
+        "--no-progress",
+        "--steps",
+        "2",
+    ]
     out = tmp_path / "run"
     assert main(["fit", "--out", str(out), *tiny, "--generator", "edges"]) == 0
     import json

@@ -193,8 +193,9 @@ def test_paper_224_px_set_is_unchanged():
         np.testing.assert_array_equal(ours_meta[key], meta[key])
     rows = np.arange(0, 640, 37)  # the images follow from the table; spot-check them bit for bit
     sub = {k: v[rows] for k, v in meta.items()}
-    np.testing.assert_array_equal(render_gratings({k: v[rows] for k, v in ours_meta.items()}, 224),
-                                  render_gratings(sub, 224))
+    np.testing.assert_array_equal(
+        render_gratings({k: v[rows] for k, v in ours_meta.items()}, 224), render_gratings(sub, 224)
+    )
     assert design.field_of_view_deg == PAPER_FIELD_OF_VIEW_DEG
     np.testing.assert_allclose(design.sfs_cpd, np.linspace(5.5, 110, 9)[:-1] / 8.0)
     rec = design.as_dict()

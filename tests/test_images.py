@@ -28,8 +28,13 @@ def test_constants_and_extensions_are_written_once():
     mean = re.compile(r"0\.485\s*,\s*0\.456\s*,\s*0\.406")
     std = re.compile(r"0\.229\s*,\s*0\.224\s*,\s*0\.225")
     suffixes = re.compile(r"""["']\.jpe?g["']\s*,\s*["']\.(png|jpe?g|bmp)["']""")
-    offenders = [f"{p.relative_to(ROOT)}: {what}" for p, text in _sources() if p.name != "images.py"
-                 for what, rx in (("mean", mean), ("std", std), ("suffixes", suffixes)) if rx.search(text)]
+    offenders = [
+        f"{p.relative_to(ROOT)}: {what}"
+        for p, text in _sources()
+        if p.name != "images.py"
+        for what, rx in (("mean", mean), ("std", std), ("suffixes", suffixes))
+        if rx.search(text)
+    ]
     assert offenders == []
     assert images.IMAGENET_MEAN == (0.485, 0.456, 0.406) and images.IMAGENET_STD == (0.229, 0.224, 0.225)
     from neurocwm.cwm import model as cwm_model

@@ -34,8 +34,17 @@ def tiny(cfg):
     size = {8: 64, 4: 32}[cfg.patch_size] * (2 if cfg.image_size == 512 else 1)  # an 8x8 grid (16x16 at "512")
     pg = 8 if cfg.pos_grid else 0
     same = cfg.dec_dim == cfg.enc_dim  # the Opt-CWM-style layouts: decoder as wide as the encoder
-    return replace(cfg, image_size=size, enc_dim=32, enc_depth=2, enc_heads=4, dec_dim=32 if same else 24,
-                   dec_depth=2, dec_heads=4 if same else 2, pos_grid=pg)
+    return replace(
+        cfg,
+        image_size=size,
+        enc_dim=32,
+        enc_depth=2,
+        enc_heads=4,
+        dec_dim=32 if same else 24,
+        dec_depth=2,
+        dec_heads=4 if same else 2,
+        pos_grid=pg,
+    )
 
 
 @pytest.fixture
@@ -194,7 +203,12 @@ def test_import_is_exact(tmp_path, tiny_variants, name):
     var = tiny_variants[name]
     cfg = var.config
     state = make_state(cfg, seed=len(name))
-    path = _save(tmp_path, state, var.filename, {"epoch": 3, "args": argparse.Namespace(lr=np.float64(1e-4), data_path=Path("/x"), size=np.array([224]))})
+    path = _save(
+        tmp_path,
+        state,
+        var.filename,
+        {"epoch": 3, "args": argparse.Namespace(lr=np.float64(1e-4), data_path=Path("/x"), size=np.array([224]))},
+    )
     out, prov = imp.import_cwm(path, tmp_path / "run")
     assert prov["variant"] == name
     assert prov["n_tensors"] == len(state)
@@ -216,8 +230,9 @@ def test_import_is_exact(tmp_path, tiny_variants, name):
         soft = torch.rand(2, n, generator=torch.Generator().manual_seed(3))
         with torch.no_grad():
             pred_s, _ = model(frames, soft)
-            ref_s = reference_forward(state, cfg, frames.permute(0, 2, 1, 3, 4),
-                                      torch.cat([torch.zeros(2, (t - 1) * n), 1 - soft], 1))
+            ref_s = reference_forward(
+                state, cfg, frames.permute(0, 2, 1, 3, 4), torch.cat([torch.zeros(2, (t - 1) * n), 1 - soft], 1)
+            )
         torch.testing.assert_close(pred_s, ref_s, rtol=1e-4, atol=tol)
     if t == 3:  # two frames given to a 3-frame model: (frame 0, frame 0, frame 1)
         two = frames[:, [0, 2]]
@@ -305,8 +320,10 @@ def _frames_png(tmp_path, size):
     return a, b
 
 
-@pytest.mark.parametrize("name", ["vitb8-2frame", "vitb8-3frame", "vitb4-2frame", "vitl8-3frame",
-                                  "vitb8-2frame-learnable-pos", "optcwm-base-256"])
+@pytest.mark.parametrize(
+    "name",
+    ["vitb8-2frame", "vitb8-3frame", "vitb4-2frame", "vitl8-3frame", "vitb8-2frame-learnable-pos", "optcwm-base-256"],
+)
 def test_every_readout_runs_on_a_stand_in(tmp_path, tiny_variants, name):
     var = tiny_variants[name]
     cfg = var.config
@@ -336,9 +353,13 @@ def test_cli_import_then_flow(tmp_path, tiny_variants, capsys):
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["import"]["sha256"] and cfg["cwm_config"]["n_frames"] == 3
     a, b = _frames_png(tmp_path, var.config.image_size)
-    for cmd in (["flow", "--n-masks", "2"], ["predict"], ["keypoints", "--k", "2"], ["segment", "--n-samples", "2"],
-                ["segment", "--n-samples", "2", "--flow-stride", "16", "--flow-radius", "6",
-                 "--tracers-per-image", "16"]):
+    for cmd in (
+        ["flow", "--n-masks", "2"],
+        ["predict"],
+        ["keypoints", "--k", "2"],
+        ["segment", "--n-samples", "2"],
+        ["segment", "--n-samples", "2", "--flow-stride", "16", "--flow-radius", "6", "--tracers-per-image", "16"],
+    ):
         args = ["cwm", cmd[0], str(tmp_path / "run"), str(a), str(b), "--out", str(tmp_path / cmd[0]), *cmd[1:]]
         assert main(args) == 0, cmd
         assert (tmp_path / cmd[0] / f"{cmd[0]}.npz").is_file()
@@ -405,10 +426,25 @@ def test_cli_eval_tapvid_on_an_imported_model(tmp_path, tiny_variants, capsys):
     rng = np.random.default_rng(0)
     video = (rng.random((3, 64, 64, 3)) * 255).astype(np.uint8)
     tp = np.array([[[20.0, 30.0], [21.0, 30.0], [22.0, 31.0]], [[40.0, 10.0], [40.0, 12.0], [41.0, 14.0]]])
-    np.savez(tmp_path / "own.npz", video=video, query_points=np.array([[0, 30.0, 20.0], [0, 10.0, 40.0]]),
-             target_points=tp, occluded=np.zeros((2, 3), bool))
-    args = ["cwm", "eval", str(out), "--tapvid", str(tmp_path / "own.npz"), "--n-masks", "1", "--no-progress",
-            "--out", str(tmp_path / "ev")]
+    np.savez(
+        tmp_path / "own.npz",
+        video=video,
+        query_points=np.array([[0, 30.0, 20.0], [0, 10.0, 40.0]]),
+        target_points=tp,
+        occluded=np.zeros((2, 3), bool),
+    )
+    args = [
+        "cwm",
+        "eval",
+        str(out),
+        "--tapvid",
+        str(tmp_path / "own.npz"),
+        "--n-masks",
+        "1",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "ev"),
+    ]
     assert main(args) == 0
     res = json.loads((tmp_path / "ev" / "tapvid.json").read_text())
     assert set(res["mean"]) >= {"average_jaccard", "average_pts_within_thresh", "occlusion_accuracy", "jaccard_1"}
@@ -436,8 +472,20 @@ def test_cli_import_by_catalogue_name(tmp_path, tiny_variants, monkeypatch, caps
 
     var = tiny_variants["vitb8-3frame"]
     src = _save(tmp_path, make_state(var.config), "served.pth")  # a name that says nothing of the variant
-    entries = [{"name": "cwm-x", "family": "cwm", "kind": "checkpoint", "url": src.as_uri(), "filename": "x.pth",
-                "size": None, "sha256": None, "citation": "c", "licence": "l", "variant": "vitb8-3frame"}]
+    entries = [
+        {
+            "name": "cwm-x",
+            "family": "cwm",
+            "kind": "checkpoint",
+            "url": src.as_uri(),
+            "filename": "x.pth",
+            "size": None,
+            "sha256": None,
+            "citation": "c",
+            "licence": "l",
+            "variant": "vitb8-3frame",
+        }
+    ]
     monkeypatch.setattr(hub, "catalogue", lambda: {"models": entries})
     monkeypatch.setenv(hub.ENV_HOME, str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)

@@ -89,8 +89,11 @@ def test_no_import_cycles():
 
 
 def test_topography_never_imports_neurocwm():
-    bad = {m: sorted(d for d in deps if d.startswith("neurocwm")) for m, deps in import_graph().items()
-           if m.startswith("topography")}
+    bad = {
+        m: sorted(d for d in deps if d.startswith("neurocwm"))
+        for m, deps in import_graph().items()
+        if m.startswith("topography")
+    }
     assert not {m: d for m, d in bad.items() if d}
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import require_shared
 
 from neurocwm.cli import main
 from neurocwm.features import IMAGENET_MEAN, IMAGENET_STD, forward_layers
@@ -26,11 +27,17 @@ from neurocwm.imports.unpickle import UnsafePickleError, load_layer_positions_pi
 from neurocwm.models.resnet import SpatialResNet18
 from neurocwm.runs import load_run
 
-from conftest import require_shared
-
 WIDTH, SIZE = 16, 32
-DIMS = {"layer1.0": (16, 8, 8), "layer1.1": (16, 8, 8), "layer2.0": (32, 4, 4), "layer2.1": (32, 4, 4),
-        "layer3.0": (64, 2, 2), "layer3.1": (64, 2, 2), "layer4.0": (128, 1, 1), "layer4.1": (128, 1, 1)}
+DIMS = {
+    "layer1.0": (16, 8, 8),
+    "layer1.1": (16, 8, 8),
+    "layer2.0": (32, 4, 4),
+    "layer2.1": (32, 4, 4),
+    "layer3.0": (64, 2, 2),
+    "layer3.1": (64, 2, 2),
+    "layer4.0": (128, 1, 1),
+    "layer4.1": (128, 1, 1),
+}
 
 
 # ------------------------------------------------------------------------------------------
@@ -76,22 +83,32 @@ def vissl_checkpoint(path, head="simclr", seed=0, width=WIDTH, base_model=True, 
     g = torch.Generator().manual_seed(seed + 7)
     feat = 8 * width
     if head == "simclr":
-        heads = OrderedDict([("0.0.clf.0.weight", torch.randn(512, feat, generator=g)),
-                             ("0.0.clf.0.bias", torch.randn(512, generator=g)),
-                             ("0.1.clf.0.weight", torch.randn(128, 512, generator=g)),
-                             ("0.1.clf.0.bias", torch.randn(128, generator=g))])
+        heads = OrderedDict(
+            [
+                ("0.0.clf.0.weight", torch.randn(512, feat, generator=g)),
+                ("0.0.clf.0.bias", torch.randn(512, generator=g)),
+                ("0.1.clf.0.weight", torch.randn(128, 512, generator=g)),
+                ("0.1.clf.0.bias", torch.randn(128, generator=g)),
+            ]
+        )
     else:
-        heads = OrderedDict([("0.clf.0.weight", torch.randn(10, feat, generator=g)),
-                             ("0.clf.0.bias", torch.randn(10, generator=g))])
+        heads = OrderedDict(
+            [("0.clf.0.weight", torch.randn(10, feat, generator=g)), ("0.clf.0.bias", torch.randn(10, generator=g))]
+        )
     if edit:
         edit(trunk, heads)
     ckpt = {
-        "phase_idx": 199, "iteration": 500400, "iteration_num": 500400, "train_phase_idx": 199,
+        "phase_idx": 199,
+        "iteration": 500400,
+        "iteration_num": 500400,
+        "train_phase_idx": 199,
         "loss": OrderedDict(),
         "classy_state_dict": {
             "base_model": {"model": {"trunk": trunk, "heads": heads}, "meta": {}},
             "optimizer": {"state": {0: {"momentum_buffer": torch.zeros(3)}}, "param_groups": [{"lr": 0.0}]},
-            "phase_idx": 199, "train_phase_idx": 199, "num_updates": 500400,
+            "phase_idx": 199,
+            "train_phase_idx": 199,
+            "num_updates": 500400,
         },
     }
     torch.save(ckpt, path)
@@ -115,9 +132,13 @@ def published_layers(seed=0, dims=DIMS):
     for i, (name, d) in enumerate(dims.items()):
         n = int(np.prod(d))
         side = [4.0, 4.0, 24.5, 24.5, 20.0, 16.0, 10.0, 10.0][i]
-        out[name] = LayerPositions(name=name, dims=tuple(d), coordinates=rng.uniform(0, side, (n, 2)),
-                                   neighborhood_indices=rng.integers(0, n, (20, min(25, n))),
-                                   neighborhood_width=float(side / d[2]))
+        out[name] = LayerPositions(
+            name=name,
+            dims=tuple(d),
+            coordinates=rng.uniform(0, side, (n, 2)),
+            neighborhood_indices=rng.integers(0, n, (20, min(25, n))),
+            neighborhood_width=float(side / d[2]),
+        )
     return out
 
 
@@ -166,8 +187,15 @@ def reference_blocks(tv, images):
     """The 8 block outputs computed with plain functional ops from torchvision-named tensors."""
 
     def bn(x, p):
-        return F.batch_norm(x, tv[f"{p}.running_mean"], tv[f"{p}.running_var"], tv[f"{p}.weight"], tv[f"{p}.bias"],
-                            training=False, eps=1e-5)
+        return F.batch_norm(
+            x,
+            tv[f"{p}.running_mean"],
+            tv[f"{p}.running_var"],
+            tv[f"{p}.weight"],
+            tv[f"{p}.bias"],
+            training=False,
+            eps=1e-5,
+        )
 
     mean = torch.tensor(IMAGENET_MEAN)[None, :, None, None]
     std = torch.tensor(IMAGENET_STD)[None, :, None, None]
@@ -194,8 +222,11 @@ def _images(n=3, seed=0):
 
 @pytest.fixture
 def published(tmp_path):
-    ckpt = tmp_path / "simclr_spatial_resnet18_swappedon_SineGrating2019_isoswap_3_lwx2_seed_1_checkpoints" / \
-        "model_final_checkpoint_phase199.torch"
+    ckpt = (
+        tmp_path
+        / "simclr_spatial_resnet18_swappedon_SineGrating2019_isoswap_3_lwx2_seed_1_checkpoints"
+        / "model_final_checkpoint_phase199.torch"
+    )
     ckpt.parent.mkdir()
     tv, heads = vissl_checkpoint(ckpt)
     pos = tmp_path / "positions"
@@ -264,12 +295,22 @@ def test_supervised_head_and_feature_blocks_fallback(tmp_path):
 
 
 def test_variant_from_published_names():
-    assert published_variant("simclr_spatial_resnet18_swappedon_SineGrating2019_isoswap_3_checkpoints") == \
-        {"objective": "simclr", "alpha": 0.25, "seed": 0, "spatial_loss": "relative"}
-    assert published_variant("supervised_spatial_resnet18_swappedon_SineGrating2019_lwx100_seed_4") == \
-        {"objective": "supervised", "alpha": 25.0, "seed": 4, "spatial_loss": "relative"}
-    assert published_variant("simclr_spatial_resnet18_swappedon_SineGrating2019_old_scl_lw01_seed_2")["spatial_loss"] \
+    assert published_variant("simclr_spatial_resnet18_swappedon_SineGrating2019_isoswap_3_checkpoints") == {
+        "objective": "simclr",
+        "alpha": 0.25,
+        "seed": 0,
+        "spatial_loss": "relative",
+    }
+    assert published_variant("supervised_spatial_resnet18_swappedon_SineGrating2019_lwx100_seed_4") == {
+        "objective": "supervised",
+        "alpha": 25.0,
+        "seed": 4,
+        "spatial_loss": "relative",
+    }
+    assert (
+        published_variant("simclr_spatial_resnet18_swappedon_SineGrating2019_old_scl_lw01_seed_2")["spatial_loss"]
         == "absolute"
+    )
     assert published_variant("my_model") == {}
 
 
@@ -278,8 +319,9 @@ def test_alpha_and_seed_recorded_and_human_scale(published, tmp_path):
     out = import_tdann(ckpt, pos, tmp_path / "run", human_scale=True)
     run = load_run(out)
     assert run.config["alpha"] == 0.5 and run.config["seed"] == 1  # from ..._lwx2_seed_1_checkpoints
-    np.testing.assert_array_equal(run.sheet["layer4.1"].coordinates,
-                                  (layers["layer4.1"].coordinates * 7.0).astype(np.float32))
+    np.testing.assert_array_equal(
+        run.sheet["layer4.1"].coordinates, (layers["layer4.1"].coordinates * 7.0).astype(np.float32)
+    )
     assert run.sheet["layer2.0"].neighborhood_width_mm == pytest.approx(layers["layer2.0"].neighborhood_width * 1.5)
     positions_folder(tmp_path / "v2", "npz", version=2)
     with pytest.raises(ValueError, match="version-1"):
@@ -300,13 +342,22 @@ def test_wrong_layouts_are_refused_naming_the_key(published, tmp_path):
     _, pos, _, _, _ = published
     out = tmp_path / "run"
     cases = [
-        (lambda t, h: t.__setitem__("base_model.fc.weight", torch.zeros(10, 128)),
-         r"unexpected trunk key 'base_model\.fc"),
-        (lambda t, h: t.__setitem__("base_model.layer1.0.conv3.weight", torch.zeros(1)),
-         r"'base_model\.layer1\.0\.conv3"),
+        (
+            lambda t, h: t.__setitem__("base_model.fc.weight", torch.zeros(10, 128)),
+            r"unexpected trunk key 'base_model\.fc",
+        ),
+        (
+            lambda t, h: t.__setitem__("base_model.layer1.0.conv3.weight", torch.zeros(1)),
+            r"'base_model\.layer1\.0\.conv3",
+        ),
         (lambda t, h: t.__setitem__("module.conv1.weight", torch.zeros(1)), r"unexpected trunk key 'module\.conv1"),
-        (lambda t, h: [t.pop("base_model.layer3.1.bn2.running_var"), t.pop("_feature_blocks.layer3_1.bn2.running_var")],
-         r"no tensor for layer3\.1\.bn2\.running_var"),
+        (
+            lambda t, h: [
+                t.pop("base_model.layer3.1.bn2.running_var"),
+                t.pop("_feature_blocks.layer3_1.bn2.running_var"),
+            ],
+            r"no tensor for layer3\.1\.bn2\.running_var",
+        ),
         (lambda t, h: t["_feature_blocks.layer2_0.conv1.weight"].add_(1.0), "differ"),
         (lambda t, h: h.__setitem__("0.2.clf.0.weight", torch.zeros(1)), r"unexpected key '0\.2\.clf\.0\.weight'"),
         (lambda t, h: h.clear() or h.__setitem__("0.channel_bn.weight", torch.zeros(512)), r"unexpected head key"),
@@ -395,8 +446,12 @@ class _WritesFile:
 
 def _gadgets(marker):
     code = f"open({str(marker)!r}, 'w').write('pwned')"
-    return [_WritesFile(os.system, f"touch {marker}"), _WritesFile(exec, code), _WritesFile(eval, code),
-            _WritesFile(Path.write_text, Path(marker), "pwned")]
+    return [
+        _WritesFile(os.system, f"touch {marker}"),
+        _WritesFile(exec, code),
+        _WritesFile(eval, code),
+        _WritesFile(Path.write_text, Path(marker), "pwned"),
+    ]
 
 
 def test_malicious_position_pickles_never_run(tmp_path):
@@ -493,8 +548,10 @@ def test_cli_import_then_score_v1_and_other_commands(published, tmp_path, capsys
     run0 = tmp_path / "run0"
     assert main(["import", "tdann", str(other), "--positions", str(pos), "--out", str(run0), "--alpha", "0"]) == 0
     assert main(["score", str(run0), "--only", "v1", "--ringach", str(ringach), "--no-progress", "--formats"]) == 0
-    assert main(["figures", str(run0), str(run), "--out", str(tmp_path / "figs"), "--formats", "png",
-                 "--no-progress"]) == 0
+    assert (
+        main(["figures", str(run0), str(run), "--out", str(tmp_path / "figs"), "--formats", "png", "--no-progress"])
+        == 0
+    )
     assert (tmp_path / "figs" / "alpha_sweeps.png").is_file()
     # brainscore export and positions optimize accept the imported run
     from neurocwm.brainscore_export import export_plugin
@@ -511,8 +568,21 @@ def test_cli_import_then_score_v1_and_other_commands(published, tmp_path, capsys
         img = rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)
         Image.fromarray(img).save(tmp_path / "imgs" / f"im{i:02d}.png")
     np.save(tmp_path / "resp.npy", rng.normal(size=(24, 4)))
-    assert main(["predict", str(run), "--neural", str(tmp_path / "imgs"), "--responses", str(tmp_path / "resp.npy"),
-                 "--region", "IT"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(run),
+                "--neural",
+                str(tmp_path / "imgs"),
+                "--responses",
+                str(tmp_path / "resp.npy"),
+                "--region",
+                "IT",
+            ]
+        )
+        == 0
+    )
     assert (run / "predictivity" / "imgs_resp.pls.json").is_file()  # <data>.<metric>: runs of other metrics kept
     with pytest.warns(UserWarning, match="alpha = 0.5"):
         assert main(["positions", "optimize", str(run), "--steps", "200", "--layers", "layer2.0", "--no-progress"]) == 0
@@ -543,5 +613,6 @@ def test_numpy_values_written_by_numpy_1_are_allowed(published, tmp_path):
     assert load_torch_checkpoint(legacy)["loss"]["value"] == 1.25
     run = load_run(import_tdann(legacy, pos, tmp_path / "run"))
     images = _images(2, 3)
-    torch.testing.assert_close(forward_layers(run, images)["layer3.1"], reference_blocks(tv, images)["layer3.1"],
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        forward_layers(run, images)["layer3.1"], reference_blocks(tv, images)["layer3.1"], rtol=1e-5, atol=1e-5
+    )

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import require_shared
 
 from neurocwm.cli import main
 from neurocwm.features import IMAGENET_MEAN, IMAGENET_STD, forward_layers
@@ -19,11 +20,15 @@ from neurocwm.models import create_model
 from neurocwm.runs import load_run
 from topography.channel_grid import channel_mosaic_positions, topoloss_grid_shape
 
-from conftest import require_shared
-
 BLOCKS = ("layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1")
-BLURRED = ("layer2.0.conv1", "layer2.0.downsample.0", "layer3.0.conv1", "layer3.0.downsample.0",
-           "layer4.0.conv1", "layer4.0.downsample.0")
+BLURRED = (
+    "layer2.0.conv1",
+    "layer2.0.downsample.0",
+    "layer3.0.conv1",
+    "layer3.0.downsample.0",
+    "layer4.0.conv1",
+    "layer4.0.downsample.0",
+)
 BLUR = torch.tensor([[1.0, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16  # FFCV's blur-pool filter
 
 
@@ -69,8 +74,15 @@ def reference_blocks(sd, images):
     """Block outputs with plain functional ops: depthwise blur (stride 1, pad 1) before each blurred conv."""
 
     def bn(x, p):
-        return F.batch_norm(x, sd[f"{p}.running_mean"], sd[f"{p}.running_var"], sd[f"{p}.weight"], sd[f"{p}.bias"],
-                            training=False, eps=1e-5)
+        return F.batch_norm(
+            x,
+            sd[f"{p}.running_mean"],
+            sd[f"{p}.running_var"],
+            sd[f"{p}.weight"],
+            sd[f"{p}.bias"],
+            training=False,
+            eps=1e-5,
+        )
 
     def blur(x, p):
         return F.conv2d(x, sd[f"{p}.blur_filter"], padding=1, groups=x.shape[1])
@@ -83,8 +95,10 @@ def reference_blocks(sd, images):
             p = f"layer{s}.{j}"
             if f"{p}.conv1" in BLURRED:
                 h = F.conv2d(blur(x, f"{p}.conv1"), sd[f"{p}.conv1.conv.weight"], stride=2, padding=1)
-                idt = bn(F.conv2d(blur(x, f"{p}.downsample.0"), sd[f"{p}.downsample.0.conv.weight"], stride=2),
-                         f"{p}.downsample.1")
+                idt = bn(
+                    F.conv2d(blur(x, f"{p}.downsample.0"), sd[f"{p}.downsample.0.conv.weight"], stride=2),
+                    f"{p}.downsample.1",
+                )
             else:
                 h = F.conv2d(x, sd[f"{p}.conv1.weight"], padding=1)
                 idt = x
@@ -105,8 +119,15 @@ def test_our_blurpool_resnet_has_the_published_keys():
 
 
 def test_topoloss_grid_and_mosaic():
-    assert [topoloss_grid_shape(n) for n in (64, 128, 256, 512, 96, 7, 1)] == \
-        [(8, 8), (8, 16), (16, 16), (16, 32), (8, 12), (1, 7), (1, 1)]
+    assert [topoloss_grid_shape(n) for n in (64, 128, 256, 512, 96, 7, 1)] == [
+        (8, 8),
+        (8, 16),
+        (16, 16),
+        (16, 32),
+        (8, 12),
+        (1, 7),
+        (1, 1),
+    ]
     pos, s = channel_mosaic_positions(128, 3, 2, side_mm=32.0)  # tiles 8 x 16, mosaic 24 x 32 channels
     assert s == 1.0 and pos.shape == (128 * 6, 2)
     idx = lambda c, h, w: c * 6 + h * 2 + w  # noqa: E731 - C-major, as torch.flatten
@@ -149,10 +170,18 @@ def test_refusals(tmp_path):
     marker = tmp_path / "marker"
     cases = {
         "extra": ({**toponets_state(), "module.fc.weight": torch.zeros(1)}, r"unexpected key 'module\.fc\.weight'"),
-        "missing": ({k: v for k, v in toponets_state().items() if k != "layer3.0.conv1.blur_filter"},
-                    r"missing key 'layer3\.0\.conv1\.blur_filter'"),
-        "plain": ({k.replace(".conv.weight", ".weight"): v for k, v in toponets_state().items()
-                   if not k.endswith("blur_filter")}, r"unexpected key 'layer2\.0\.conv1\.weight'"),
+        "missing": (
+            {k: v for k, v in toponets_state().items() if k != "layer3.0.conv1.blur_filter"},
+            r"missing key 'layer3\.0\.conv1\.blur_filter'",
+        ),
+        "plain": (
+            {
+                k.replace(".conv.weight", ".weight"): v
+                for k, v in toponets_state().items()
+                if not k.endswith("blur_filter")
+            },
+            r"unexpected key 'layer2\.0\.conv1\.weight'",
+        ),
         "nested": ({"state_dict": toponets_state()}, r"unexpected key 'state_dict'"),
         "shape": ({**toponets_state(), "fc.weight": torch.zeros(1000, 64)}, r"shape \(1000, 64\).*\(1000, 128\)"),
     }
@@ -179,8 +208,12 @@ def test_cli_import_then_score_v1(tmp_path, capsys):
     ckpt = tmp_path / "all_topo_tau_5.0.pt"
     torch.save(toponets_state(seed=1), ckpt)
     run = tmp_path / "run"
-    assert main(["import", "toponets", str(ckpt), "--out", str(run), "--image-size", "64",
-                 "--neighborhood-windows", "300"]) == 0
+    assert (
+        main(
+            ["import", "toponets", str(ckpt), "--out", str(run), "--image-size", "64", "--neighborhood-windows", "300"]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "tau 5.0" in text and "layer4.1 16x8" not in text and "layer4.1 8x16" in text
     assert main(["score", str(run), "--only", "v1", "--ringach", str(ringach), "--no-progress", "--formats"]) == 0
@@ -188,8 +221,10 @@ def test_cli_import_then_score_v1(tmp_path, capsys):
         rows = {(r["metric"], r["layer"]): float(r["value"]) for r in csv.DictReader(fh)}
     for layer in ("layer2.0", "layer2.1"):
         assert 0 <= rows[("fraction_orientation_selective", layer)] <= 1
-    assert json.loads((run / "score" / "results.json").read_text())["config"]["positions"] == \
-        "TopoLoss channel-grid mosaic"
+    assert (
+        json.loads((run / "score" / "results.json").read_text())["config"]["positions"]
+        == "TopoLoss channel-grid mosaic"
+    )
     assert main(["import", "toponets", str(tmp_path / "missing.pt")]) == 2
     assert "no toponets catalogue entry" in capsys.readouterr().err
 
@@ -200,9 +235,18 @@ def test_cli_import_by_catalogue_name_downloads_once(tmp_path, monkeypatch, caps
     src = tmp_path / "server" / "all_topo_tau_20.0.pt"
     src.parent.mkdir()
     torch.save(toponets_state(seed=3), src)
-    entry = {"name": "toponets-x-tau20", "family": "toponets", "kind": "checkpoint", "url": src.as_uri(),
-             "filename": src.name, "size": src.stat().st_size, "sha256": None, "citation": "c", "licence": "cc",
-             "variant": {"tau": 20.0}}
+    entry = {
+        "name": "toponets-x-tau20",
+        "family": "toponets",
+        "kind": "checkpoint",
+        "url": src.as_uri(),
+        "filename": src.name,
+        "size": src.stat().st_size,
+        "sha256": None,
+        "citation": "c",
+        "licence": "cc",
+        "variant": {"tau": 20.0},
+    }
     monkeypatch.setattr(hub, "catalogue", lambda: {"models": [entry]})
     monkeypatch.setenv(hub.ENV_HOME, str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)

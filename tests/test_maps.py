@@ -29,7 +29,9 @@ def _brute_force(pos, val, xc, yc, kernel, size, period=None, truncate=4.0):
                 out[i, j] = np.sum(w * val) / w.sum()
             else:
                 a = 2 * np.pi * val / period
-                out[i, j] = np.mod(np.arctan2(np.sum(w * np.sin(a)), np.sum(w * np.cos(a))) * period / (2 * np.pi), period)
+                out[i, j] = np.mod(
+                    np.arctan2(np.sum(w * np.sin(a)), np.sum(w * np.cos(a))) * period / (2 * np.pi), period
+                )
     return out, wsum
 
 

@@ -22,7 +22,8 @@ def test_notebook_runs(notebook, tmp_path):
     text = notebook.read_text()
     assert text.startswith("# ---") and "# %%" in text, "not a jupytext percent-format notebook"
     env = {**os.environ, "NOTEBOOK_OUT": str(tmp_path), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, str(notebook)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(notebook)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert any(tmp_path.rglob("*.png")), "the notebook wrote no figure"

@@ -27,8 +27,9 @@ def _planted_map(n_side=60, side_mm=20.0, seed=0, shuffle=False):
 
 
 def _smoothness_p(xy, ori, seed, groups=None):
-    c = smoothness_curve(xy, ori, BINS, period=180.0, n_samples=4, n_units=800, seed=seed, n_shuffles=119,
-                         groups=groups)
+    c = smoothness_curve(
+        xy, ori, BINS, period=180.0, n_samples=4, n_units=800, seed=seed, n_shuffles=119, groups=groups
+    )
     return compare_to_null(float(np.nanmean(smoothness_index(c.curves))), c.null_index, "greater")
 
 
@@ -49,7 +50,7 @@ def test_planted_smooth_map_is_far_above_its_null():
     assert r.pvalue < 0.01 and r.value > r.null_mean + 10 * r.null_sd and r.n_shuffles == 119
     assert abs(r.null_mean) < 0.2  # a shuffled map has (almost) no smoothness
     # shuffling only within "retinotopic locations" (blocks of 4 x 4 units) keeps a coarse map
-    blocks = (np.floor(xy[:, 0] / 1.33).astype(int) * 100 + np.floor(xy[:, 1] / 1.33).astype(int))
+    blocks = np.floor(xy[:, 0] / 1.33).astype(int) * 100 + np.floor(xy[:, 1] / 1.33).astype(int)
     rb = _smoothness_p(xy, ori, seed=0, groups=blocks)
     assert rb.null_mean > r.null_mean + 0.1
 
@@ -97,10 +98,17 @@ def test_planted_pinwheel_lattice_gives_its_count_in_score_and_figures():
     _, pw = orientation_pinwheels(xy, ori)
     assert pw.shape[0] == 81 and abs(pw[:, 2].sum()) == 1  # alternating signs: 41 of one, 40 of the other
     n = xy.shape[0]
-    tuning = {"cv": np.full(n, 0.3), "mean_response": np.full(n, 5.0), "preferred_orientation": ori,
-              "ptp_orientation": np.linspace(0, 1, n), "preferred_sf": np.full(n, 10.0),
-              "preferred_sf_index": np.zeros(n), "ptp_sf": np.linspace(0, 1, n),
-              "preferred_color": np.zeros(n), "ptp_color": np.linspace(0, 1, n)}
+    tuning = {
+        "cv": np.full(n, 0.3),
+        "mean_response": np.full(n, 5.0),
+        "preferred_orientation": ori,
+        "ptp_orientation": np.linspace(0, 1, n),
+        "preferred_sf": np.full(n, 10.0),
+        "preferred_sf_index": np.zeros(n),
+        "ptp_sf": np.linspace(0, 1, n),
+        "preferred_color": np.zeros(n),
+        "ptp_color": np.linspace(0, 1, n),
+    }
     params = V1Params(smooth_samples=3, smooth_units=500, null_shuffles=119, pinwheel_null_shuffles=9)
     res = v1_metrics(xy, tuning, params, seed=0)
     s = res["scalars"]
@@ -128,16 +136,25 @@ def test_vtc_patch_and_selectivity_nulls():
     faces = 8 * np.exp(-((xy[:, 0] - 25) ** 2 + (xy[:, 1] - 30) ** 2) / (2 * 7.0**2)) + rng.normal(0, 1, len(xy))
     places = rng.normal(0, 1, len(xy))
     params = model_params(smooth_samples=3, smooth_units=400)
-    res = map_metrics(CorticalMap(xy, {"Faces": faces, "Places": places}), params, seed=0, null_shuffles=19,
-                      patch_null_shuffles=19)
+    res = map_metrics(
+        CorticalMap(xy, {"Faces": faces, "Places": places}), params, seed=0, null_shuffles=19, patch_null_shuffles=19
+    )
     nulls = res["nulls"]
     assert res["patch_count"]["Faces"] == 1
     for key in ("patch_count_Faces", "patch_area_mm2_Faces", "selectivity_smoothness_Faces"):
         assert nulls[key].pvalue == pytest.approx(1 / 20) and nulls[key].n_shuffles >= 19, (key, nulls[key])
     # maps without organisation (the face map shuffled, fresh noise) reach the smallest p (1/20)
     # with probability 1/20 each: check that it happens in at most one of three draws
-    shuffled = [map_metrics(CorticalMap(xy, {"Faces": rng.permutation(faces), "Places": rng.normal(0, 1, len(xy))}),
-                            params, seed=s, null_shuffles=19, patch_null_shuffles=19)["nulls"] for s in range(3)]
+    shuffled = [
+        map_metrics(
+            CorticalMap(xy, {"Faces": rng.permutation(faces), "Places": rng.normal(0, 1, len(xy))}),
+            params,
+            seed=s,
+            null_shuffles=19,
+            patch_null_shuffles=19,
+        )["nulls"]
+        for s in range(3)
+    ]
     for key in ("selectivity_smoothness_Faces", "patch_count_Faces", "selectivity_smoothness_Places"):
         assert sum(r[key].pvalue > 0.05 for r in shuffled) >= 2, (key, [r[key] for r in shuffled])
 
@@ -176,8 +193,17 @@ def test_smoothness_null_is_calibrated():
             rng = np.random.default_rng(seed)
             xy = rng.uniform(0, 20, (900, 2))
             groups = (np.floor(xy[:, 0] / 4) * 10 + np.floor(xy[:, 1] / 4)).astype(int) if blocks else None
-            c = smoothness_curve(xy, rng.uniform(0, 180, 900), BINS, period=180.0, n_samples=3, n_units=300,
-                                 seed=seed, n_shuffles=19, groups=groups)
+            c = smoothness_curve(
+                xy,
+                rng.uniform(0, 180, 900),
+                BINS,
+                period=180.0,
+                n_samples=3,
+                n_units=300,
+                seed=seed,
+                n_shuffles=19,
+                groups=groups,
+            )
             low += compare_to_null(float(np.nanmean(smoothness_index(c.curves))), c.null_index).pvalue <= 0.05 + 1e-9
         assert lo <= low <= hi, (blocks, low, (lo, hi))
 
@@ -208,12 +234,14 @@ def test_batched_pinwheel_null_equals_the_per_map_functions():
         maps.append(m.values)
         assert null["n_pinwheels"][t] == find_pinwheels(m.values).shape[0] > 10
         assert null["pinwheel_density"][t] == pytest.approx(pinwheel_density(m.values, pixel_size=m.spacing), rel=1e-5)
-        assert null["pinwheel_density_fixed_spacing"][t] == pytest.approx(pinwheel_density(
-            m.values, spacing=prm.column_spacing_mm, pixel_size=m.spacing, area=extent**2), rel=1e-12)
+        assert null["pinwheel_density_fixed_spacing"][t] == pytest.approx(
+            pinwheel_density(m.values, spacing=prm.column_spacing_mm, pixel_size=m.spacing, area=extent**2), rel=1e-12
+        )
     maps = np.stack(maps)
     assert np.array_equal(pinwheel_counts(maps), [find_pinwheels(m).shape[0] for m in maps])
-    assert np.allclose(column_spacings(maps, pixel_size=0.45),
-                       [estimate_column_spacing(m, pixel_size=0.45) for m in maps], rtol=1e-12)
+    assert np.allclose(
+        column_spacings(maps, pixel_size=0.45), [estimate_column_spacing(m, pixel_size=0.45) for m in maps], rtol=1e-12
+    )
     assert np.isnan(column_spacings(np.full((1, 5, 5), 30.0)))[0]
     # steps of exactly +-90 deg (the wrap boundary) and masked pixels count as in find_pinwheels
     odd = [np.round(random_orientation_map((40, 50), 8.0, seed=s) / 45) * 45 for s in range(4)]

@@ -122,7 +122,9 @@ def test_masked_pixels_are_excluded():
     mask[:, 128:] = False
     np.testing.assert_array_equal(find_pinwheels(theta, mask=mask), half)
     # density on the half map stays near pi (area counts only the valid cells)
-    d = np.mean([pinwheel_density(np.where(mask, random_orientation_map((256, 256), 16.0, seed=s), np.nan)) for s in range(4)])
+    d = np.mean(
+        [pinwheel_density(np.where(mask, random_orientation_map((256, 256), 16.0, seed=s), np.nan)) for s in range(4)]
+    )
     assert d == pytest.approx(np.pi, abs=0.3)
 
 

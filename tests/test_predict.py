@@ -8,15 +8,24 @@ import json
 
 import numpy as np
 import pytest
+from conftest import require_shared
 from PIL import Image
 
-from conftest import require_shared
 from neurocwm.assemblies import make_assembly
 from neurocwm.cli import main
 from neurocwm.predict import commit_layers, load_neural
 
-TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300",
-        "--no-progress"]
+TINY = [
+    "--arch",
+    "resnet18_w16",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "8",
+    "--neighborhood-windows",
+    "300",
+    "--no-progress",
+]
 
 
 def _planted(seed=0, n=200, n_rep=4):
@@ -28,9 +37,13 @@ def _planted(seed=0, n=200, n_rep=4):
     signal = np.hstack([sig_v1, sig_v4])
     trials = signal[:, None, :] + 1.0 * signal.std(0) * rng.normal(size=(n, n_rep, signal.shape[1]))
     ids = np.array([f"s{i:03d}" for i in range(n)])
-    asm = make_assembly(trials.reshape(-1, signal.shape[1]), np.repeat(ids, n_rep),
-                        repetition=np.tile(np.arange(n_rep), n), region=["V1"] * 6 + ["V4"] * 8,
-                        presentation_coords={"object_name": np.repeat(np.array(["a", "b"] * (n // 2)), n_rep)})
+    asm = make_assembly(
+        trials.reshape(-1, signal.shape[1]),
+        np.repeat(ids, n_rep),
+        repetition=np.tile(np.arange(n_rep), n),
+        region=["V1"] * 6 + ["V4"] * 8,
+        presentation_coords={"object_name": np.repeat(np.array(["a", "b"] * (n // 2)), n_rep)},
+    )
     return layers, asm, ids
 
 
@@ -115,9 +128,21 @@ def my_recordings(tmp_path_factory):
 
 
 def test_predict_on_own_recordings(tiny_run, my_recordings, capsys):
-    args = ["predict", str(tiny_run), "--neural", str(my_recordings / "images"), "--responses",
-            str(my_recordings / "trials.npy"), "--metadata", str(my_recordings / "meta.csv"), "--region", "IT",
-            "--metric", "ridge", "--no-progress"]
+    args = [
+        "predict",
+        str(tiny_run),
+        "--neural",
+        str(my_recordings / "images"),
+        "--responses",
+        str(my_recordings / "trials.npy"),
+        "--metadata",
+        str(my_recordings / "meta.csv"),
+        "--region",
+        "IT",
+        "--metric",
+        "ridge",
+        "--no-progress",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "IT -> layer" in out and "ceiled" in out
@@ -159,8 +184,19 @@ def test_predict_nan_policy_on_own_recordings(tiny_run, my_recordings, tmp_path,
     np.save(tmp_path / "gappy.npy", trials)
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    args = ["predict", str(run), "--neural", str(my_recordings / "images"), "--responses", str(tmp_path / "gappy.npy"),
-            "--region", "IT", "--metric", "pls", "--no-progress"]
+    args = [
+        "predict",
+        str(run),
+        "--neural",
+        str(my_recordings / "images"),
+        "--responses",
+        str(tmp_path / "gappy.npy"),
+        "--region",
+        "IT",
+        "--metric",
+        "pls",
+        "--no-progress",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--nan-policy missing" in err[0]
@@ -176,10 +212,13 @@ def test_predict_nan_policy_on_own_recordings(tiny_run, my_recordings, tmp_path,
     assert res["n_stimuli"] == 79 and res["commitments"]["IT"]["n_neuroids"] == 5
 
 
-@pytest.mark.parametrize("extra, message", [
-    ([], "give the response file with --responses"),
-    (["--responses", "{root}/missing.npy"], "response file not found"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "give the response file with --responses"),
+        (["--responses", "{root}/missing.npy"], "response file not found"),
+    ],
+)
 def test_predict_folder_errors(tiny_run, my_recordings, capsys, extra, message):
     extra = [e.format(root=my_recordings) for e in extra]
     assert main(["predict", str(tiny_run), "--neural", str(my_recordings / "images"), *extra, "--no-progress"]) == 2
@@ -202,13 +241,21 @@ def test_export_commits_what_predict_found_for_these_weights(tiny_run, my_record
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    res = predict(run, my_recordings / "images", responses=my_recordings / "trials.npy", region="IT",
-                  metric="one_to_one", progress=False)
+    res = predict(
+        run,
+        my_recordings / "images",
+        responses=my_recordings / "trials.npy",
+        region="IT",
+        metric="one_to_one",
+        progress=False,
+    )
     layer = res["region_layer_map"]["IT"]
     # a random-init result and a result for other weights commit IT elsewhere: both are ignored
     other = next(b for b in res["commitments"]["IT"]["candidates"] if b != layer)  # another IT (VTC) layer
-    for name, patch in (("x.random_init.json", {"random_init": True, "weights": None}),
-                        ("y.json", {"weights": str(tmp_path / "earlier.safetensors")})):
+    for name, patch in (
+        ("x.random_init.json", {"random_init": True, "weights": None}),
+        ("y.json", {"weights": str(tmp_path / "earlier.safetensors")}),
+    ):
         (run / "predictivity" / name).write_text(json.dumps(dict(res, region_layer_map={"IT": other}, **patch)))
     out = export_plugin(run, weights_url="file:///w.pt", out=tmp_path / "s.zip")
     assert out["region_layer_map"]["IT"] == layer
@@ -225,12 +272,14 @@ def _static_clip_units(model, images):
     the last frame fully hidden; the GELU outputs of each encoder block's MLP at the frame-0 tokens."""
     import torch
 
-    n_frames, n = model.config.n_frames, model.grid ** 2
+    n_frames, n = model.config.n_frames, model.grid**2
     frames = torch.stack([images] * n_frames, 1)
     visible = torch.zeros(len(images), n, dtype=torch.bool)
     got = {}
-    hooks = [blk.mlp[1].register_forward_hook(lambda _m, _i, y, i=i: got.__setitem__(i, y[:, :n]))
-             for i, blk in enumerate(model.encoder)]
+    hooks = [
+        blk.mlp[1].register_forward_hook(lambda _m, _i, y, i=i: got.__setitem__(i, y[:, :n]))
+        for i, blk in enumerate(model.encoder)
+    ]
     with torch.no_grad():
         model(frames, visible)
     for h in hooks:
@@ -244,8 +293,7 @@ def _read_resized(paths, size):
     import torch.nn.functional as F
 
     x = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32) / 255 for p in paths]))
-    return F.interpolate(x.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=False,
-                         antialias=True)
+    return F.interpolate(x.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
 
 def _check_cwm_prediction(run_dir, my_recordings, capsys):
@@ -253,8 +301,19 @@ def _check_cwm_prediction(run_dir, my_recordings, capsys):
     from neurocwm.predict import stimulus_features
     from neurocwm.runs import load_run
 
-    args = ["predict", str(run_dir), "--neural", str(my_recordings / "images"), "--responses",
-            str(my_recordings / "trials.npy"), "--region", "IT", "--metric", "ridge", "--no-progress"]
+    args = [
+        "predict",
+        str(run_dir),
+        "--neural",
+        str(my_recordings / "images"),
+        "--responses",
+        str(my_recordings / "trials.npy"),
+        "--region",
+        "IT",
+        "--metric",
+        "ridge",
+        "--no-progress",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "IT -> encoder." in out
@@ -270,7 +329,7 @@ def _check_cwm_prediction(run_dir, my_recordings, capsys):
     assert c["candidates"] == (vtc or names) and c["layer"] in c["candidates"]
     assert c["test"] is not None and 0 < c["ceiling"] <= 1
     hidden = r.model.encoder[0].mlp[0].out_features
-    assert res["units"][names[0]]["n_total"] == hidden * r.model.grid ** 2
+    assert res["units"][names[0]]["n_total"] == hidden * r.model.grid**2
     # the features are the static-clip MLP units of the images, resized as every command resizes
     stimuli = image_folder_stimuli(my_recordings / "images")
     ids = [f"im{i}" for i in (0, 7, 33)]
@@ -285,8 +344,25 @@ def _check_cwm_prediction(run_dir, my_recordings, capsys):
 def test_predict_on_a_trained_cwm_run(tmp_path, my_recordings, capsys):
     """`neurocwm fit --model cwm` then `neurocwm predict`: the encoder's MLP layers are committed."""
     run = tmp_path / "cwm"
-    assert main(["fit", "--model", "cwm", "--arch", "smoke", "--steps", "1", "--batch-size", "2", "--out", str(run),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--model",
+                "cwm",
+                "--arch",
+                "smoke",
+                "--steps",
+                "1",
+                "--batch-size",
+                "2",
+                "--out",
+                str(run),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     res = _check_cwm_prediction(run, my_recordings, capsys)
     assert res["layer_areas"]["encoder.3.mlp"] == "VTC" and res["commitments"]["IT"]["candidates"] == ["encoder.3.mlp"]
 

@@ -67,7 +67,7 @@ def test_ridge_loo_search_matches_brute_force():
     for i, a in enumerate(alphas):
         for j in range(60):
             keep = np.arange(60) != j
-            pred = Ridge(alphas=a).fit(X[keep], Y[keep]).predict(X[j:j + 1])
+            pred = Ridge(alphas=a).fit(X[keep], Y[keep]).predict(X[j : j + 1])
             brute[i] += (pred[0] - Y[j]) ** 2 / 60
     np.testing.assert_allclose(m.loo_mse_, brute, rtol=1e-6)
     np.testing.assert_array_equal(m.alpha_, alphas[brute.argmin(0)])
@@ -158,8 +158,11 @@ def test_ceiling_recovers_planted_reliability():
     noise_sd = 2.0
     trials = signal[:, None, :] + noise_sd * rng.normal(size=(n_stim, n_rep, n_neur))
     planted = 1.0 / (1.0 + noise_sd**2 / n_rep)  # reliability of the mean over all n_rep trials
-    asm = make_assembly(trials.reshape(-1, n_neur), np.repeat([f"s{i}" for i in range(n_stim)], n_rep),
-                        repetition=np.tile(np.arange(n_rep), n_stim))
+    asm = make_assembly(
+        trials.reshape(-1, n_neur),
+        np.repeat([f"s{i}" for i in range(n_stim)], n_rep),
+        repetition=np.tile(np.arange(n_rep), n_stim),
+    )
     c = internal_consistency(asm)
     assert c.value == pytest.approx(planted, abs=0.03)
     assert c.per_neuroid.shape == (10, n_neur) and 0 < c.error < 0.02
@@ -250,9 +253,13 @@ def _assembly_with_reps(seed=13):
     signal = X_good @ rng.normal(size=(40, q)) / np.sqrt(40)
     trials = signal[:, None] + 0.5 * rng.normal(size=(n_stim, n_rep, q))
     ids = np.array([f"img{i:03d}" for i in range(n_stim)])
-    asm = make_assembly(trials.reshape(-1, q), np.repeat(ids, n_rep), repetition=np.tile(np.arange(n_rep), n_stim),
-                        presentation_coords={"object_name": np.repeat(np.array(["a", "b", "c", "d"] * 30), n_rep)},
-                        region="IT")
+    asm = make_assembly(
+        trials.reshape(-1, q),
+        np.repeat(ids, n_rep),
+        repetition=np.tile(np.arange(n_rep), n_stim),
+        presentation_coords={"object_name": np.repeat(np.array(["a", "b", "c", "d"] * 30), n_rep)},
+        region="IT",
+    )
     return asm, ids, X_good, rng.normal(size=(n_stim, 3, 4, 5))
 
 
@@ -276,12 +283,14 @@ def test_score_layers_aligns_ids_and_refuses_mismatch():
     asm, ids, good, _ = _assembly_with_reps()
     perm = np.random.default_rng(0).permutation(len(ids))
     ref = score_layers({"l": good}, asm, metric="ridge", alphas=1.0, ceiling=None, progress=False)["l"].value
-    shuffled = score_layers({"l": good[perm]}, asm, metric="ridge", alphas=1.0, stimulus_ids=ids[perm],
-                            ceiling=None, progress=False)["l"].value
+    shuffled = score_layers(
+        {"l": good[perm]}, asm, metric="ridge", alphas=1.0, stimulus_ids=ids[perm], ceiling=None, progress=False
+    )["l"].value
     assert shuffled == pytest.approx(ref, abs=1e-12)
     da = xr.DataArray(good[perm], dims=("stimulus", "unit"), coords={"stimulus_id": ("stimulus", ids[perm])})
-    assert score_layers({"l": da}, asm, metric="ridge", alphas=1.0, ceiling=None,
-                        progress=False)["l"].value == pytest.approx(ref, abs=1e-12)
+    assert score_layers({"l": da}, asm, metric="ridge", alphas=1.0, ceiling=None, progress=False)[
+        "l"
+    ].value == pytest.approx(ref, abs=1e-12)
     wrong = ids.copy()
     wrong[0] = "other"
     with pytest.raises(ValueError, match="stimulus ids differ"):
@@ -312,8 +321,9 @@ def test_gram_ridge_equals_ridge(alphas):
     a = regression_score(X, Y, method=method, alphas=alphas, n_splits=3)
     grid = BRAINSCORE_RIDGECV_ALPHAS if alphas is None else alphas
     splits = make_splits(70, n_splits=3)
-    manual = [np.nanmedian(pearson_columns(Ridge(alphas=grid).fit(X[tr], Y[tr]).predict(X[te]), Y[te]))
-              for tr, te in splits]
+    manual = [
+        np.nanmedian(pearson_columns(Ridge(alphas=grid).fit(X[tr], Y[tr]).predict(X[te]), Y[te])) for tr, te in splits
+    ]
     assert a.value == pytest.approx(np.mean(manual), abs=1e-9)
 
 
@@ -330,11 +340,13 @@ def test_heldout_ridge_equals_fitting_every_split(n, p, offset):
     Y = X[:, :5] @ rng.normal(size=(5, 4)) + 7.0 + rng.normal(size=(n, 4))
     labels = np.repeat(["a", "b", "c"], n // 3)
     idx = np.arange(n)
-    splits = (make_splits(n, stratify=labels, seed=2)  # 90 % train
-              + make_splits(n, n_splits=3, kfold=True, seed=0)  # 67 % train
-              + [(idx[:30], idx[60:])]  # small train set (fitted directly), stimuli 30-59 unused
-              + [(idx[10:], idx[:5])]  # large train set, stimuli 5-9 neither train nor test
-              + [(np.r_[idx[20:], idx[20:25]], idx[:20])])  # repeated train rows count twice
+    splits = (
+        make_splits(n, stratify=labels, seed=2)  # 90 % train
+        + make_splits(n, n_splits=3, kfold=True, seed=0)  # 67 % train
+        + [(idx[:30], idx[60:])]  # small train set (fitted directly), stimuli 30-59 unused
+        + [(idx[10:], idx[:5])]  # large train set, stimuli 5-9 neither train nor test
+        + [(np.r_[idx[20:], idx[20:25]], idx[:20])]
+    )  # repeated train rows count twice
     for alpha in (1e-3, 1.0, 1e3):
         ours = heldout_ridge_predictions(X @ X.T, Y, splits, alpha)
         ref = _per_split_ridge(X, Y, splits, alpha)
@@ -366,7 +378,9 @@ def test_regression_score_one_alpha_many_features_equals_per_split_fits():
     np.testing.assert_allclose(s.per_neuroid, np.stack(manual), atol=1e-10)
     assert s.info["alpha"] == [1.0] * 10
     # a one-element grid is the same single alpha
-    assert regression_score(X, Y, method="ridge", alphas=[1.0], splits=splits).value == pytest.approx(s.value, abs=1e-12)
+    assert regression_score(X, Y, method="ridge", alphas=[1.0], splits=splits).value == pytest.approx(
+        s.value, abs=1e-12
+    )
 
 
 # ---------------------------------------------------------------------------- Brain-Score names, NaN policy
@@ -384,8 +398,9 @@ def test_ridge_is_brainscores_fixed_alpha_and_ridgecv_its_searched_one():
     splits = make_splits(120, n_splits=4)
 
     def reference(model):
-        return np.mean([np.nanmedian(pearson_columns(model().fit(X[tr], Y[tr]).predict(X[te]), Y[te]))
-                        for tr, te in splits])
+        return np.mean(
+            [np.nanmedian(pearson_columns(model().fit(X[tr], Y[tr]).predict(X[te]), Y[te])) for tr, te in splits]
+        )
 
     ridge = regression_score(X, Y, method="ridge", splits=splits)
     assert ridge.value == pytest.approx(reference(lambda: SkRidge(alpha=1.0)), abs=1e-10)
@@ -405,9 +420,16 @@ def test_pls_nipals_solver_is_sklearns_and_svd_its_converged_limit():
     splits = make_splits(150, n_splits=3)
 
     def reference(**kw):
-        return np.mean([np.nanmedian(pearson_columns(
-            PLSRegression(n_components=25, scale=False, **kw).fit(X[tr], Y[tr]).predict(X[te]), Y[te]))
-            for tr, te in splits])
+        return np.mean(
+            [
+                np.nanmedian(
+                    pearson_columns(
+                        PLSRegression(n_components=25, scale=False, **kw).fit(X[tr], Y[tr]).predict(X[te]), Y[te]
+                    )
+                )
+                for tr, te in splits
+            ]
+        )
 
     nipals = regression_score(X, Y, method="pls", pls_solver="nipals", splits=splits)
     assert nipals.value == pytest.approx(reference(), abs=1e-12) and nipals.info["pls_solver"] == "nipals"
@@ -435,8 +457,9 @@ def test_nan_policy_missing_averages_recorded_trials_and_drops_what_has_none():
     trials[4, :, 1] = np.nan  # neuroid n1 never recorded for image4
     trials[9] = np.nan  # image9: no trial at all
     n_stim, n_rep, n_neur = trials.shape
-    asm = make_assembly(trials.reshape(-1, n_neur), np.repeat(ids, n_rep), repetition=np.tile(np.arange(n_rep), n_stim),
-                        allow_nan=True)
+    asm = make_assembly(
+        trials.reshape(-1, n_neur), np.repeat(ids, n_rep), repetition=np.tile(np.arange(n_rep), n_stim), allow_nan=True
+    )
     with pytest.raises(ValueError, match="nan_policy='missing'"):
         prepare_target(asm)
     with pytest.warns(UserWarning) as record:
@@ -454,6 +477,11 @@ def test_nan_policy_missing_averages_recorded_trials_and_drops_what_has_none():
     c = internal_consistency(asm, nan_policy="missing")
     assert np.isfinite(c.per_neuroid).all() and c.value == pytest.approx(internal_consistency(plain).value, abs=0.05)
     with pytest.warns(UserWarning, match="dropped"):  # features for all 60 stimuli, in the assembly's order
-        scores = score_layers({"l": np.hstack([_gappy_trials()[2], np.ones((n_stim, 1))])}, asm, metric="ridge",
-                              nan_policy="missing", progress=False)
+        scores = score_layers(
+            {"l": np.hstack([_gappy_trials()[2], np.ones((n_stim, 1))])},
+            asm,
+            metric="ridge",
+            nan_policy="missing",
+            progress=False,
+        )
     assert scores["l"].value > 0.5 and scores["l"].ceiling is not None

@@ -28,8 +28,15 @@ def _run(args, tmp_path, name):
     """``python -m neurocwm ARGS`` with stdout / stderr redirected to files; (returncode, stdout, stderr)."""
     out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
     with open(out, "w") as fo, open(err, "w") as fe:
-        rc = subprocess.run([sys.executable, "-m", "neurocwm", *args], stdout=fo, stderr=fe, timeout=300,
-                            env=dict(os.environ, OMP_NUM_THREADS="1"), cwd=tmp_path, check=False).returncode
+        rc = subprocess.run(
+            [sys.executable, "-m", "neurocwm", *args],
+            stdout=fo,
+            stderr=fe,
+            timeout=300,
+            env=dict(os.environ, OMP_NUM_THREADS="1"),
+            cwd=tmp_path,
+            check=False,
+        ).returncode
     return rc, out.read_text(), err.read_text()
 
 
@@ -51,9 +58,31 @@ def fitted(tmp_path_factory):
     for i in range(12):
         Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(images / f"im{i:02d}.png")
     (images / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
-    rc, out, err = _run(["fit", "--out", str(tmp / "run"), "--arch", "resnet18_w16", "--image-size", "32",
-                         "--batch-size", "4", "--neighborhood-windows", "300", "--steps", "9", "--seed", "0",
-                         "--data", str(images), "--workers", "0"], tmp, "fit")
+    rc, out, err = _run(
+        [
+            "fit",
+            "--out",
+            str(tmp / "run"),
+            "--arch",
+            "resnet18_w16",
+            "--image-size",
+            "32",
+            "--batch-size",
+            "4",
+            "--neighborhood-windows",
+            "300",
+            "--steps",
+            "9",
+            "--seed",
+            "0",
+            "--data",
+            str(images),
+            "--workers",
+            "0",
+        ],
+        tmp,
+        "fit",
+    )
     assert rc == 0, err[-2000:]
     return {"tmp": tmp, "run": tmp / "run", "images": images, "fit": (out, err)}
 
@@ -73,9 +102,25 @@ def test_fit_skips_the_bad_file_in_whole_lines(fitted):
 def scored(fitted):
     """``score`` of wiring and dimensionality on the image folder with the corrupt file (both read it)."""
     tmp = fitted["tmp"]
-    rc, out, err = _run(["score", str(fitted["run"]), "--only", "wiring", "dimensionality", "--images",
-                         str(fitted["images"]), "--wiring-images", "13", "--dim-images", "13", "--out",
-                         str(tmp / "score")], tmp, "score")
+    rc, out, err = _run(
+        [
+            "score",
+            str(fitted["run"]),
+            "--only",
+            "wiring",
+            "dimensionality",
+            "--images",
+            str(fitted["images"]),
+            "--wiring-images",
+            "13",
+            "--dim-images",
+            "13",
+            "--out",
+            str(tmp / "score"),
+        ],
+        tmp,
+        "score",
+    )
     assert rc == 0, err[-2000:]
     return {"out": out, "err": err, "folder": tmp / "score"}
 
@@ -86,21 +131,37 @@ def test_score_with_one_bad_image(fitted, scored):
     assert any(b.startswith("score: 100%|") and "2/2" in b for b in bars)
     assert any(b.startswith("dimensionality responses:") for b in bars)
     warnings = [line for line in scored["err"].splitlines() if line.startswith("neurocwm")]
-    expected = (f"neurocwm: warning: skipped 1 unreadable image(s) under {fitted['images']}, e.g. "
-                f"{fitted['images'] / 'bad.png'}")
+    expected = (
+        f"neurocwm: warning: skipped 1 unreadable image(s) under {fitted['images']}, e.g. "
+        f"{fitted['images'] / 'bad.png'}"
+    )
     assert warnings == [expected]
     res = json.loads((scored["folder"] / "results.json").read_text())
     assert {r["metric"] for r in res["rows"]} >= {"wiring_length", "effective_dimensionality"}
 
 
 def test_positions_and_figures_print_whole_lines(fitted, scored, tmp_path):
-    rc, out, err = _run(["positions", "optimize", str(fitted["run"]), "--steps", "100", "--layers", "layer2.0",
-                         "--out", str(tmp_path / "swapped")], tmp_path, "positions")
+    rc, out, err = _run(
+        [
+            "positions",
+            "optimize",
+            str(fitted["run"]),
+            "--steps",
+            "100",
+            "--layers",
+            "layer2.0",
+            "--out",
+            str(tmp_path / "swapped"),
+        ],
+        tmp_path,
+        "positions",
+    )
     assert rc == 0, err[-2000:]
     bars = _check_lines(out, err)
     assert any(b.startswith("swapopt layer2.0: 100%|") for b in bars)
-    rc, out, err = _run(["figures", str(scored["folder"]), "--out", str(tmp_path / "figs"), "--formats", "png"],
-                        tmp_path, "figures")
+    rc, out, err = _run(
+        ["figures", str(scored["folder"]), "--out", str(tmp_path / "figs"), "--formats", "png"], tmp_path, "figures"
+    )
     assert rc == 0, err[-2000:]
     bars = _check_lines(out, err)
     assert bars and bars[-1].startswith("figures: 100%|")
@@ -109,8 +170,21 @@ def test_positions_and_figures_print_whole_lines(fitted, scored, tmp_path):
 def test_predict_refuses_a_folder_with_one_bad_image_in_one_line(fitted, tmp_path):
     """predict does not drop a stimulus that has responses: one error line, exit 2, nothing written."""
     np.save(tmp_path / "responses.npy", np.random.default_rng(1).normal(size=(13, 3)))
-    rc, _, err = _run(["predict", str(fitted["run"]), "--neural", str(fitted["images"]), "--responses",
-                       str(tmp_path / "responses.npy"), "--region", "IT", "--no-progress"], tmp_path, "predict")
+    rc, _, err = _run(
+        [
+            "predict",
+            str(fitted["run"]),
+            "--neural",
+            str(fitted["images"]),
+            "--responses",
+            str(tmp_path / "responses.npy"),
+            "--region",
+            "IT",
+            "--no-progress",
+        ],
+        tmp_path,
+        "predict",
+    )
     assert rc == 2
     assert "\r" not in err and "Traceback" not in err
     lines = err.strip().splitlines()

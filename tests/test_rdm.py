@@ -76,8 +76,9 @@ def test_mat_struct_rdms_and_no_silent_pick_of_other_matrices(tmp_path):
     (here 8 x 3). Without a key the struct's RDMs are found, never the category matrix."""
     rdms = [_rdm(seed=i) for i in range(3)]
     categories = np.eye(8, 3)
-    scipy.io.savemat(tmp_path / "k.mat", {"RDMs": _struct_array(rdms, ["hIT", "mIT", "EVC"]),
-                                          "categoryVectors": categories})
+    scipy.io.savemat(
+        tmp_path / "k.mat", {"RDMs": _struct_array(rdms, ["hIT", "mIT", "EVC"]), "categoryVectors": categories}
+    )
     out = load_rdm(tmp_path / "k.mat")
     assert out.dims == ("rdm", "stimulus_a", "stimulus_b") and out.shape == (3, 8, 8)
     np.testing.assert_allclose(out.values, np.stack(rdms), atol=1e-12)

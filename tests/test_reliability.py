@@ -22,8 +22,17 @@ from neurocwm.train.checkpoint import (
 )
 from neurocwm.train.lock import RunLock
 
-TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300",
-        "--no-progress"]
+TINY = [
+    "--arch",
+    "resnet18_w16",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "8",
+    "--neighborhood-windows",
+    "300",
+    "--no-progress",
+]
 
 
 def _metrics_steps(run):
@@ -138,8 +147,11 @@ def test_rotation_never_deletes_a_newer_checkpoint(tmp_path):
 
 def test_interrupted_write_temporaries_are_cleaned(base_run, tmp_path):
     run = _copy(base_run, tmp_path)
-    leftovers = [run / ".model.safetensors.abc123.safetensors", run / "checkpoints" / ".latest.json.x1.json",
-                 run / "positions" / ".positions.safetensors.q.safetensors"]
+    leftovers = [
+        run / ".model.safetensors.abc123.safetensors",
+        run / "checkpoints" / ".latest.json.x1.json",
+        run / "positions" / ".positions.safetensors.q.safetensors",
+    ]
     for f in leftovers:
         f.write_bytes(b"x" * 100)
     tmp_ckpt = run / "checkpoints" / ".step_0000005.zz9"
@@ -149,18 +161,31 @@ def test_interrupted_write_temporaries_are_cleaned(base_run, tmp_path):
     assert not any(f.exists() for f in leftovers) and not tmp_ckpt.exists()
 
 
-@pytest.mark.parametrize("args, flag", [
-    (["--lr", "nan"], "--lr"), (["--lr", "inf"], "--lr"), (["--weight-decay", "nan"], "--weight-decay"),
-    (["--epochs", "0"], "--epochs"), (["--epochs", "-1"], "--epochs"), (["--epochs", "inf"], "--epochs"),
-    (["--epochs", "0.00001"], "--epochs"), (["--alpha", "nan"], "--alpha"), (["--alpha", "inf"], "--alpha"),
-    (["--seed", "-1"], "--seed"), (["--checkpoint-every", "0"], "--checkpoint-every"),
-    (["--checkpoint-every", "-1"], "--checkpoint-every"),
-    (["--neighborhoods-per-step", "0"], "--neighborhoods-per-step"),
-    (["--neighborhoods-per-step", "-1"], "--neighborhoods-per-step"),
-    (["--position-jitter", "nan"], "--position-jitter"),
-    (["--data", ""], "--data"), (["--positions", ""], "--positions"), (["--steps", "0"], "--steps"),
-    (["--batch-size", "0"], "--batch-size"), (["--workers", "-1"], "--workers"),
-])
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["--lr", "nan"], "--lr"),
+        (["--lr", "inf"], "--lr"),
+        (["--weight-decay", "nan"], "--weight-decay"),
+        (["--epochs", "0"], "--epochs"),
+        (["--epochs", "-1"], "--epochs"),
+        (["--epochs", "inf"], "--epochs"),
+        (["--epochs", "0.00001"], "--epochs"),
+        (["--alpha", "nan"], "--alpha"),
+        (["--alpha", "inf"], "--alpha"),
+        (["--seed", "-1"], "--seed"),
+        (["--checkpoint-every", "0"], "--checkpoint-every"),
+        (["--checkpoint-every", "-1"], "--checkpoint-every"),
+        (["--neighborhoods-per-step", "0"], "--neighborhoods-per-step"),
+        (["--neighborhoods-per-step", "-1"], "--neighborhoods-per-step"),
+        (["--position-jitter", "nan"], "--position-jitter"),
+        (["--data", ""], "--data"),
+        (["--positions", ""], "--positions"),
+        (["--steps", "0"], "--steps"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--workers", "-1"], "--workers"),
+    ],
+)
 def test_invalid_numbers_are_refused_before_anything_is_written(tmp_path, capsys, args, flag):
     out = tmp_path / "run"
     length = [] if "--steps" in args or "--epochs" in args else ["--steps", "1"]
@@ -212,8 +237,21 @@ def test_two_processes_on_one_out(tmp_path, capsys):
     finishes with its own config, weights and metrics; after a kill -9, --resume takes the stale lock."""
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "neurocwm", "fit", "--out", str(out), *TINY, "--steps", "400",
-           "--checkpoint-every", "1", "--seed", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "neurocwm",
+        "fit",
+        "--out",
+        str(out),
+        *TINY,
+        "--steps",
+        "400",
+        "--checkpoint-every",
+        "1",
+        "--seed",
+        "1",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 120
@@ -253,8 +291,10 @@ def test_export_zip_has_models_at_its_top(base_run, tmp_path):
     with zipfile.ZipFile(res["zip"]) as zf:
         names = set(zf.namelist())
     ident = res["identifier"]
-    assert names == {f"models/{ident}/{p}" for p in ("__init__.py", "model.py", "test.py", "requirements.txt",
-                                                      f"region_layer_map/{ident}.json")}
+    assert names == {
+        f"models/{ident}/{p}"
+        for p in ("__init__.py", "model.py", "test.py", "requirements.txt", f"region_layer_map/{ident}.json")
+    }
     assert set(res["files"]) == names
     assert stat.S_IMODE((tmp_path / "w.pt").stat().st_mode) == 0o644
 
@@ -270,8 +310,9 @@ def _planted_v4(seed=0, n=120, n_rep=3):
     signal = layers["early"][:, :4] @ rng.normal(size=(4, 6)) + 0.5 * layers["mid"][:, :4] @ rng.normal(size=(4, 6))
     trials = signal[:, None, :] + 0.5 * signal.std(0) * rng.normal(size=(n, n_rep, 6))
     ids = np.array([f"s{i:03d}" for i in range(n)])
-    asm = make_assembly(trials.reshape(-1, 6), np.repeat(ids, n_rep), repetition=np.tile(np.arange(n_rep), n),
-                        region=["V4"] * 6)
+    asm = make_assembly(
+        trials.reshape(-1, 6), np.repeat(ids, n_rep), repetition=np.tile(np.arange(n_rep), n), region=["V4"] * 6
+    )
     return layers, asm
 
 
@@ -283,8 +324,9 @@ def test_commitment_stays_within_the_areas_mapped_layers():
     assert mapped_layers(areas, "V4") == ["mid"] and mapped_layers(areas, "IT") == ["late"]
     free = commit_layers(layers, asm, metric="ridge", progress=False, ceiling=False)
     assert free["region_layer_map"] == {"V4": "early"}  # the planted best, over all layers
-    res = commit_layers(layers, asm, metric="ridge", progress=False, ceiling=False,
-                        candidates={"V4": mapped_layers(areas, "V4")})
+    res = commit_layers(
+        layers, asm, metric="ridge", progress=False, ceiling=False, candidates={"V4": mapped_layers(areas, "V4")}
+    )
     c = res["commitments"]["V4"]
     assert c["layer"] == "mid" and c["best_overall"] == "early" and c["candidates"] == ["mid"]
     assert res["layers"] == free["layers"]  # the same selection scores, only the choice differs
@@ -301,8 +343,11 @@ def test_export_moves_a_commitment_outside_the_sheet_area(base_run, tmp_path):
     scores = {k: {"value": 0.1, "error": 0.0} for k in areas}
     scores[retina]["value"], scores[v4[-1]]["value"] = 0.9, 0.5
     (run / "predictivity").mkdir()
-    (run / "predictivity" / "old.json").write_text(json.dumps(
-        {"region_layer_map": {"V4": retina}, "layers": {"V4": scores}, "weights": str(run / "model.safetensors")}))
+    (run / "predictivity" / "old.json").write_text(
+        json.dumps(
+            {"region_layer_map": {"V4": retina}, "layers": {"V4": scores}, "weights": str(run / "model.safetensors")}
+        )
+    )
     with pytest.warns(UserWarning, match=f"commits V4 to {retina}"):
         res = export_plugin(run, weights_url="file:///x.pt", out=tmp_path / "s.zip")
     assert res["region_layer_map"]["V4"] == v4[-1]
@@ -428,8 +473,9 @@ def test_neighborhoods_are_stored_as_a_recipe_and_regenerated_exactly(tmp_path):
     assert np.array_equal(ensure_neighborhoods(lazy["layer2.0"]).neighborhoods, sheet["layer2.0"].neighborhoods)
     assert all(np.array_equal(load_sheet(tmp_path / "again")[n].neighborhoods, sheet[n].neighborhoods) for n in dims)
     # version 1: the arrays themselves
-    plain = CorticalSheet({n: dataclasses.replace(lay, neighborhood_recipe=None) for n, lay in sheet.layers.items()},
-                          sheet.meta)
+    plain = CorticalSheet(
+        {n: dataclasses.replace(lay, neighborhood_recipe=None) for n, lay in sheet.layers.items()}, sheet.meta
+    )
     save_sheet(plain, tmp_path / "v1")
     assert json.loads((tmp_path / "v1" / "positions.json").read_text())["version"] == 1
     assert all(np.array_equal(load_sheet(tmp_path / "v1")[n].neighborhoods, sheet[n].neighborhoods) for n in dims)

@@ -55,7 +55,9 @@ def test_correlation_matrix_and_permuted_domains():
     reordered = {k: m[k] for k in reversed(NAMES)}
     assert rsa_similarity(m, reordered) == pytest.approx(1.0)
     # arrays are aligned by row
-    assert rsa_similarity(np.stack([m[k] for k in NAMES]), np.stack([swapped[k] for k in NAMES])) == pytest.approx(expected)
+    assert rsa_similarity(np.stack([m[k] for k in NAMES]), np.stack([swapped[k] for k in NAMES])) == pytest.approx(
+        expected
+    )
 
 
 def test_rsa_errors():

@@ -13,8 +13,17 @@ from neurocwm.score import ANALYSES, score_run
 from topography.pinwheels import random_orientation_map
 from topography.v1 import V1Params, v1_metrics
 
-TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300",
-        "--no-progress"]
+TINY = [
+    "--arch",
+    "resnet18_w16",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "8",
+    "--neighborhood-windows",
+    "300",
+    "--no-progress",
+]
 FAST = dict(per_category=6, n_wiring_images=8, n_dim_images=24, batch_size=32, progress=False, formats=("png", "pdf"))
 
 
@@ -33,10 +42,15 @@ def _planted_tuning(n_side=200, side=36.75, spacing=3.5, seed=0, shuffle=False):
     n = xy.shape[0]
     cv = np.where(np.arange(n) % 10 < 3, 0.3, 0.9)
     tuning = {
-        "cv": cv, "mean_response": np.full(n, 5.0), "preferred_orientation": pref,
-        "ptp_orientation": rng.uniform(0, 1, n), "preferred_sf_index": rng.integers(0, 8, n),
-        "preferred_sf": 2.0 ** rng.uniform(2, 6, n), "ptp_sf": rng.uniform(0, 1, n),
-        "preferred_color": rng.integers(0, 2, n), "ptp_color": rng.uniform(0, 1, n),
+        "cv": cv,
+        "mean_response": np.full(n, 5.0),
+        "preferred_orientation": pref,
+        "ptp_orientation": rng.uniform(0, 1, n),
+        "preferred_sf_index": rng.integers(0, 8, n),
+        "preferred_sf": 2.0 ** rng.uniform(2, 6, n),
+        "ptp_sf": rng.uniform(0, 1, n),
+        "preferred_color": rng.integers(0, 2, n),
+        "ptp_color": rng.uniform(0, 1, n),
     }
     if shuffle:
         xy = rng.permutation(xy)
@@ -80,7 +94,9 @@ def test_v1_metrics_errors_and_silent_units():
     with pytest.raises(ValueError, match="no unit responds"):
         v1_metrics(xy, silent)
     # units without a preferred orientation (NaN: silent to every orientation) are left out of the maps
-    nan = dict(tuning, preferred_orientation=np.where(np.arange(len(xy)) % 7 == 0, np.nan, tuning["preferred_orientation"]))
+    nan = dict(
+        tuning, preferred_orientation=np.where(np.arange(len(xy)) % 7 == 0, np.nan, tuning["preferred_orientation"])
+    )
     res = v1_metrics(xy, nan, V1Params(map_stride_mm=0.5))
     assert np.isfinite(res["scalars"]["orientation_smoothness"])
 
@@ -133,12 +149,19 @@ def test_score_run_writes_every_metric_map_and_figure(tiny_run, tmp_path):
     assert {("wiring_length", "layer2.0->layer2.1"), ("wiring_length", "layer4.0->layer4.1")} <= set(by)
     for pair in ("layer2.0->layer2.1", "layer4.0->layer4.1"):
         assert 0.1 <= by[("wiring_length_pvalue", pair)] <= 1 and ("wiring_length_null_mean", pair) in by
-    eds = [by[("effective_dimensionality", f"layer{s}")] for s in ("1.0", "1.1", "2.0", "2.1", "3.0", "3.1", "4.0", "4.1")]
+    eds = [
+        by[("effective_dimensionality", f"layer{s}")] for s in ("1.0", "1.1", "2.0", "2.1", "3.0", "3.1", "4.0", "4.1")
+    ]
     assert all(1 <= e <= 24 for e in eds)  # a participation ratio is between 1 and the number of images
     areas = {r["layer"]: r["area"] for r in rows}
     assert areas["layer2.0"] == "V1" and areas["layer4.1"] == "VTC"
-    for stem in ("v1_layer2.0_maps", "v1_layer2.0_smoothness", "vtc_layer4.1_category_map", "vtc_layer4.1_smoothness",
-                 "dimensionality"):
+    for stem in (
+        "v1_layer2.0_maps",
+        "v1_layer2.0_smoothness",
+        "vtc_layer4.1_category_map",
+        "vtc_layer4.1_smoothness",
+        "dimensionality",
+    ):
         for fmt in ("png", "pdf"):
             assert (out / "figures" / f"{stem}.{fmt}").stat().st_size > 1000
     with np.load(out / "maps" / "v1_layer2.0.npz") as z:
@@ -151,12 +174,20 @@ def test_score_run_writes_every_metric_map_and_figure(tiny_run, tmp_path):
     # neurocwm figures reads the result files
     loaded = load_results(out / "results.csv")
     assert len(loaded) == len(rows) and all(r["alpha"] == 0.25 for r in loaded)
-    figs = paper_figures([out / "results.csv"], tmp_path / "fig", maps=sorted((out / "maps").glob("*.npz")),
-                         formats=("png",))
+    figs = paper_figures(
+        [out / "results.csv"], tmp_path / "fig", maps=sorted((out / "maps").glob("*.npz")), formats=("png",)
+    )
     names = {p.name for p in figs}
-    assert {"alpha_pinwheel_density.png", "alpha_opm_smoothness.png", "alpha_orientation_selective.png",
-            "alpha_patch_count.png", "alpha_wiring_length.png", "alpha_effective_dimensionality.png",
-            "orientation_map_v1_layer2.0.png", "category_map_vtc_layer4.1.png"} <= names
+    assert {
+        "alpha_pinwheel_density.png",
+        "alpha_opm_smoothness.png",
+        "alpha_orientation_selective.png",
+        "alpha_patch_count.png",
+        "alpha_wiring_length.png",
+        "alpha_effective_dimensionality.png",
+        "orientation_map_v1_layer2.0.png",
+        "category_map_vtc_layer4.1.png",
+    } <= names
 
 
 def test_score_is_reproducible_and_random_init_differs(tiny_run, tmp_path):
@@ -192,9 +223,11 @@ def test_score_skips_what_has_no_data_and_errors_clearly(tiny_run, tmp_path, mon
     assert not any(r["metric"].startswith("patch_count") for r in res["rows"])
     assert any(r["metric"] == "fraction_orientation_selective" for r in res["rows"])
     assert json.loads((tmp_path / "s" / "results.json").read_text())["skipped"] == res["skipped"]
-    for args, msg in ((["--floc", str(tmp_path / "nope")], "fLoc stimuli folder not found"),
-                      (["--only", "v1", "--v1-layers", "layer9"], "no layer(s) ['layer9']"),
-                      (["--dim-images", "1"], "--dim-images: must be >= 2")):
+    for args, msg in (
+        (["--floc", str(tmp_path / "nope")], "fLoc stimuli folder not found"),
+        (["--only", "v1", "--v1-layers", "layer9"], "no layer(s) ['layer9']"),
+        (["--dim-images", "1"], "--dim-images: must be >= 2"),
+    ):
         assert main(["score", str(tiny_run), "--out", str(tmp_path / "x"), "--no-progress", *args]) == 2
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1
@@ -207,8 +240,25 @@ def test_score_skips_what_has_no_data_and_errors_clearly(tiny_run, tmp_path, mon
 def test_score_cli_end_to_end(tiny_run, tmp_path, capsys):
     floc = require_shared("floc", "stimuli")
     out = tmp_path / "cli"
-    rc = main(["score", str(tiny_run), "--out", str(out), "--floc", str(floc), "--per-category", "4",
-               "--wiring-images", "6", "--dim-images", "16", "--formats", "png", "--no-progress"])
+    rc = main(
+        [
+            "score",
+            str(tiny_run),
+            "--out",
+            str(out),
+            "--floc",
+            str(floc),
+            "--per-category",
+            "4",
+            "--wiring-images",
+            "6",
+            "--dim-images",
+            "16",
+            "--formats",
+            "png",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "pinwheel_density: layer2.0" in text and "results.csv" in text
@@ -219,10 +269,28 @@ def test_score_cwm_run(tmp_path):
     """A CWM (no positions saved at alpha 0) is scored on the default sheet of its MLP units."""
     floc = require_shared("floc", "stimuli")
     run = tmp_path / "cwm"
-    assert main(["fit", "--model", "cwm", "--arch", "smoke", "--steps", "1", "--batch-size", "2", "--out", str(run),
-                 "--no-progress"]) == 0
-    res = score_run(run, floc=floc, analyses=("v1", "vtc", "dimensionality"), v1_layers=["encoder.0.mlp"],
-                    **{**FAST, "formats": ()})
+    assert (
+        main(
+            [
+                "fit",
+                "--model",
+                "cwm",
+                "--arch",
+                "smoke",
+                "--steps",
+                "1",
+                "--batch-size",
+                "2",
+                "--out",
+                str(run),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    res = score_run(
+        run, floc=floc, analyses=("v1", "vtc", "dimensionality"), v1_layers=["encoder.0.mlp"], **{**FAST, "formats": ()}
+    )
     assert "default retinotopic" in res["config"]["positions"]
     assert res["config"]["vtc_layers"] == ["encoder.3.mlp"]
     layers = {r["layer"] for r in res["rows"]}
@@ -239,21 +307,45 @@ def test_vtc_map_is_the_one_fmri_compare_uses(tiny_run, tmp_path):
     from topography.cortical_map import CorticalMap
 
     floc = require_shared("floc", "stimuli")
-    res = score_run(tiny_run, out=tmp_path / "s", floc=floc, analyses=("vtc",), vtc_layers=["layer4.1"],
-                    **{**FAST, "formats": ()})
+    res = score_run(
+        tiny_run, out=tmp_path / "s", floc=floc, analyses=("vtc",), vtc_layers=["layer4.1"], **{**FAST, "formats": ()}
+    )
     saved = CorticalMap.load(tmp_path / "s" / "maps" / "vtc_layer4.1.npz")
     direct = model_map(tiny_run, floc, per_category=FAST["per_category"], progress=False)
     np.testing.assert_array_equal(saved.positions_mm, direct.positions_mm)
     for dom in saved.domains:
         np.testing.assert_allclose(saved.values[dom], direct.values[dom], rtol=1e-6)
     out = tmp_path / "cmp"
-    assert main(["fmri", "compare", str(tiny_run), "--floc", str(floc), "--per-category", str(FAST["per_category"]),
-                 "--subjects", str(_nsd_dir(tmp_path / "nsd", n_subjects=2)), "--out", str(out),
-                 "--smoothness-samples", "2", "--formats", "png", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "fmri",
+                "compare",
+                str(tiny_run),
+                "--floc",
+                str(floc),
+                "--per-category",
+                str(FAST["per_category"]),
+                "--subjects",
+                str(_nsd_dir(tmp_path / "nsd", n_subjects=2)),
+                "--out",
+                str(out),
+                "--smoothness-samples",
+                "2",
+                "--formats",
+                "png",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     cmp = json.loads((out / "comparison.json").read_text())
-    model_counts = {r["domain"]: r["model"] for r in cmp["rows"]
-                    if r["metric"] == "patch_count" and r["subject"] == "group"}
-    score_counts = {r["metric"].removeprefix("patch_count_"): r["value"] for r in res["rows"]
-                    if r["metric"].startswith("patch_count_")
-                    and not r["metric"].endswith(("_null_mean", "_null_sd", "_pvalue"))}
+    model_counts = {
+        r["domain"]: r["model"] for r in cmp["rows"] if r["metric"] == "patch_count" and r["subject"] == "group"
+    }
+    score_counts = {
+        r["metric"].removeprefix("patch_count_"): r["value"]
+        for r in res["rows"]
+        if r["metric"].startswith("patch_count_") and not r["metric"].endswith(("_null_mean", "_null_sd", "_pvalue"))
+    }
     assert model_counts == score_counts

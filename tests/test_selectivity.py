@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require_shared
 from scipy import stats
 
-from conftest import require_shared
 from topography.selectivity import d_prime, domain_selectivity, t_statistic
 
 DOMAINS = {
@@ -100,8 +100,11 @@ def test_errors():
     with pytest.raises(ValueError, match="NaN"):
         domain_selectivity(bad, labels, DOMAINS)
     with pytest.raises(ValueError, match="Faces"):
-        domain_selectivity(resp[labels != "adult"][labels[labels != "adult"] != "child"],
-                           labels[~np.isin(labels, ["adult", "child"])], DOMAINS)
+        domain_selectivity(
+            resp[labels != "adult"][labels[labels != "adult"] != "child"],
+            labels[~np.isin(labels, ["adult", "child"])],
+            DOMAINS,
+        )
     with pytest.raises(ValueError, match="metric"):
         domain_selectivity(resp, labels, DOMAINS, metric="z")
     with pytest.raises(ValueError, match="2-D"):
@@ -111,7 +114,8 @@ def test_errors():
 
 
 def test_real_floc_luminance_is_not_face_selective():
-    from neurocwm.datasets.floc import DOMAINS as FLOC_DOMAINS, load_floc
+    from neurocwm.datasets.floc import DOMAINS as FLOC_DOMAINS
+    from neurocwm.datasets.floc import load_floc
 
     stim = load_floc(require_shared("floc", "stimuli"), size=128)
     luminance = stim.images.mean(axis=(1, 2, 3))

@@ -15,8 +15,14 @@ from topography.sheet import (
 from topography.sheet_io import load_sheet, save_sheet
 
 QUICK = {
-    "layer1.0": (32, 16, 16), "layer1.1": (32, 16, 16), "layer2.0": (32, 8, 8), "layer2.1": (32, 8, 8),
-    "layer3.0": (32, 4, 4), "layer3.1": (32, 4, 4), "layer4.0": (64, 2, 2), "layer4.1": (64, 2, 2),
+    "layer1.0": (32, 16, 16),
+    "layer1.1": (32, 16, 16),
+    "layer2.0": (32, 8, 8),
+    "layer2.1": (32, 8, 8),
+    "layer3.0": (32, 4, 4),
+    "layer3.1": (32, 4, 4),
+    "layer4.0": (64, 2, 2),
+    "layer4.1": (64, 2, 2),
 }
 
 

@@ -107,7 +107,11 @@ def test_layer_loss_reproducible_and_checks_units():
 
 @pytest.mark.parametrize(
     "x,pos",
-    [(torch.randn(8, 10, 1), torch.rand(10, 2)), (torch.randn(1, 10), torch.rand(10, 2)), (torch.randn(8, 10), torch.rand(9, 2))],
+    [
+        (torch.randn(8, 10, 1), torch.rand(10, 2)),
+        (torch.randn(1, 10), torch.rand(10, 2)),
+        (torch.randn(8, 10), torch.rand(9, 2)),
+    ],
 )
 def test_bad_shapes_raise(x, pos):
     with pytest.raises(ValueError):

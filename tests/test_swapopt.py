@@ -21,8 +21,17 @@ from topography.swapopt import (
     window_loss,
 )
 
-TINY = ["--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "8", "--neighborhood-windows", "300",
-        "--no-progress"]
+TINY = [
+    "--arch",
+    "resnet18_w16",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "8",
+    "--neighborhood-windows",
+    "300",
+    "--no-progress",
+]
 
 
 def _layer(n=400, n_images=30, side=4.0, seed=0, silent=10):
@@ -122,8 +131,10 @@ def test_planted_map_is_recovered():
     new, stats = swap_optimize(init, resp, 2.0, 200, 100, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        loss = {name: mean_spatial_loss(resp, p, sample_neighborhoods(p, 2.0, n_windows=300, seed=0))
-                for name, p in (("true", true), ("init", init), ("new", new))}
+        loss = {
+            name: mean_spatial_loss(resp, p, sample_neighborhoods(p, 2.0, n_windows=300, seed=0))
+            for name, p in (("true", true), ("init", init), ("new", new))
+        }
     assert loss["true"] < 0.1 and loss["init"] > 0.3
     assert loss["new"] < 0.7 * loss["init"]
     err_init = np.linalg.norm(init - true, axis=1).mean()
@@ -140,7 +151,7 @@ def test_windows_of_equal_size_get_different_pairs_and_seeds_matter():
     pos = retinotopic_positions(4, 20, 20, 10.0, 0.0, seed=0)
     wins = list(sample_windows(pos, 1.0, 200, 50, seed=0))
     by_size = {}
-    for w, slots, pairs in wins:
+    for _w, slots, pairs in wins:
         by_size.setdefault(slots.size, []).append(pairs)
     same = [p for p in by_size.values() if len(p) >= 2]
     assert same, "no two windows of equal size"

@@ -103,8 +103,13 @@ class _Evil:
 
 def test_pickle_reader_admits_numpy_only(tmp_path):
     rng = np.random.default_rng(0)
-    data = {"vid": {"video": rng.integers(0, 255, (3, 32, 48, 3), dtype=np.uint8),
-                    "points": np.full((2, 3, 2), 0.5, np.float32), "occluded": np.array([[False] * 3, [True] * 3])}}
+    data = {
+        "vid": {
+            "video": rng.integers(0, 255, (3, 32, 48, 3), dtype=np.uint8),
+            "points": np.full((2, 3, 2), 0.5, np.float32),
+            "occluded": np.array([[False] * 3, [True] * 3]),
+        }
+    }
     for proto in (2, 4):
         (tmp_path / "ok.pkl").write_bytes(pickle.dumps(data, protocol=proto))
         (v,) = tapvid.load_tapvid(tmp_path / "ok.pkl")
@@ -120,8 +125,13 @@ def test_pickle_reader_admits_numpy_only(tmp_path):
 
 def test_npz_is_rescaled_to_256(tmp_path):
     video = np.zeros((2, 64, 128, 3), np.uint8)
-    np.savez(tmp_path / "own.npz", video=video, query_points=np.array([[0, 32.0, 64.0]]),
-             target_points=np.array([[[64.0, 32.0], [70.0, 30.0]]]), occluded=np.zeros((1, 2), bool))
+    np.savez(
+        tmp_path / "own.npz",
+        video=video,
+        query_points=np.array([[0, 32.0, 64.0]]),
+        target_points=np.array([[[64.0, 32.0], [70.0, 30.0]]]),
+        occluded=np.zeros((1, 2), bool),
+    )
     (v,) = tapvid.load_tapvid(tmp_path / "own.npz")
     np.testing.assert_allclose(v["query_points"], [[0, 128.0, 128.0]])
     np.testing.assert_allclose(v["target_points"][0, 1], [140.0, 120.0])
@@ -177,11 +187,14 @@ def test_evaluate_tapvid_scores_each_video_and_averages():
     far = gt.copy()
     far[:, 1:] += 40.0  # every scored target 40 px off: nothing within 16 px
     clean = np.zeros((2, 3), bool)
-    videos = [{"name": "exact", "video": video, "query_points": qp, "target_points": gt, "occluded": clean},
-              {"name": "off", "video": video, "query_points": qp, "target_points": far, "occluded": clean}]
+    videos = [
+        {"name": "exact", "video": video, "query_points": qp, "target_points": gt, "occluded": clean},
+        {"name": "off", "video": video, "query_points": qp, "target_points": far, "occluded": clean},
+    ]
     seen = []
-    per_video, mean = tapvid.evaluate_tapvid(_RollOracle([(t, -t) for t in range(-3, 4)]), videos, on_video=seen.append,
-                                             n_masks=2, search_radius=12.0)
+    per_video, mean = tapvid.evaluate_tapvid(
+        _RollOracle([(t, -t) for t in range(-3, 4)]), videos, on_video=seen.append, n_masks=2, search_radius=12.0
+    )
     assert [r["name"] for r in per_video] == ["exact", "off"] and seen == per_video
     assert per_video[0]["n_queries"] == 2 and per_video[0]["n_frames"] == 3
     assert per_video[0]["average_jaccard"] == 1.0 and per_video[1]["average_pts_within_thresh"] == 0.0

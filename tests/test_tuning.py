@@ -173,9 +173,7 @@ def test_von_mises_beats_the_vector_mean_for_sharp_tuning():
 def test_vector_method_is_exact_for_cosine_tuning():
     pref = np.array([0.0, 10.0, 33.3, 90.0, 179.0])
     curves = 2 + np.cos(np.deg2rad(2 * (ORI[None, :] - pref[:, None])))
-    np.testing.assert_allclose(
-        _angular_error(preferred_orientation(curves, ORI, method="vector"), pref), 0, atol=1e-9
-    )
+    np.testing.assert_allclose(_angular_error(preferred_orientation(curves, ORI, method="vector"), pref), 0, atol=1e-9)
 
 
 def test_inverted_and_flat_curves():

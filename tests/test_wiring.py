@@ -81,8 +81,9 @@ def test_different_layouts_two_patterns_and_offset_origin():
     # every pattern has its own active set; the percentile must select exactly it
     results = []
     for i, k in enumerate([3, 4]):
-        res = wiring_length(ps, pt, rs[i : i + 1], rt[i : i + 1], percentile=_percentile_for(N_PER * k),
-                            fiber_radius_mm=1.0)
+        res = wiring_length(
+            ps, pt, rs[i : i + 1], rt[i : i + 1], percentile=_percentile_for(N_PER * k), fiber_radius_mm=1.0
+        )
         assert res.n_fibers.tolist() == [[k]]
         shift = np.ptp(ps[:, 0])  # default: the source x-extent
         expected = [_brute_force(ms[i], mt[i] + s) for s in shift * np.array([[1, 0], [-1, 0], [0, 1], [0, -1]])]
@@ -115,8 +116,10 @@ def test_count_fibers_bisect_matches_linear():
     for n_clusters in (1, 2, 5, 7, 12):
         centers = rng.uniform(0, 100, (n_clusters, 2))
         # well separated: resample until pairwise distances > 8
-        while n_clusters > 1 and np.min(np.linalg.norm(centers[:, None] - centers[None], axis=-1)
-                                        + 1e9 * np.eye(n_clusters)) < 8:
+        while (
+            n_clusters > 1
+            and np.min(np.linalg.norm(centers[:, None] - centers[None], axis=-1) + 1e9 * np.eye(n_clusters)) < 8
+        ):
             centers = rng.uniform(0, 100, (n_clusters, 2))
         pts = np.repeat(centers, 20, axis=0) + 0.3 * rng.normal(size=(20 * n_clusters, 2))
         kb, cb = count_fibers(pts, 1.0, seed=3)
@@ -132,6 +135,7 @@ def test_count_fibers_bisect_matches_linear():
     calls = {"bisect": [], "linear": []}
     real = wiring_mod._kmeans
     for mode in calls:
+
         def counting(p, k, n_init, seed, _mode=mode):
             calls[_mode].append(k)
             return real(p, k, n_init, seed)

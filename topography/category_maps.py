@@ -32,8 +32,8 @@ every kind of map, human or model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -46,6 +46,7 @@ __all__ = ["COLOC_PAIRS", "MetricParams", "find_map_patches", "human_params", "m
 
 #: Domain pairs of the co-localisation analysis (Face-Body should co-localise, Face-Place not).
 COLOC_PAIRS: tuple[tuple[str, str], ...] = (("Faces", "Bodies"), ("Faces", "Places"))
+
 
 @dataclass(frozen=True)
 class MetricParams:
@@ -67,9 +68,16 @@ class MetricParams:
     smooth_units: int = 500
 
     def patch_kwargs(self) -> dict:
-        return dict(threshold=self.threshold, sigma_mm=self.sigma_mm, grid_size=self.grid_size,
-                    grid_spacing_mm=self.grid_spacing_mm, min_units=self.min_units, min_area_mm2=self.min_area_mm2,
-                    max_area_mm2=self.max_area_mm2, alpha_radius_mm=self.alpha_radius_mm)
+        return dict(
+            threshold=self.threshold,
+            sigma_mm=self.sigma_mm,
+            grid_size=self.grid_size,
+            grid_spacing_mm=self.grid_spacing_mm,
+            min_units=self.min_units,
+            min_area_mm2=self.min_area_mm2,
+            max_area_mm2=self.max_area_mm2,
+            alpha_radius_mm=self.alpha_radius_mm,
+        )
 
 
 def model_params(**overrides) -> MetricParams:
@@ -120,13 +128,29 @@ def find_map_patches(cmap: CorticalMap, values: Mapping[str, np.ndarray], params
     for name, v in values.items():
         full[name] = np.full(coords.shape[0], np.nan)
         full[name][cmap.vertices] = v
-    return mesh_domain_patches(coords, faces, full, threshold=params.threshold, min_area_mm2=params.min_area_mm2,
-                               max_area_mm2=params.max_area_mm2, min_vertices=params.min_units, mask=inside)
+    return mesh_domain_patches(
+        coords,
+        faces,
+        full,
+        threshold=params.threshold,
+        min_area_mm2=params.min_area_mm2,
+        max_area_mm2=params.max_area_mm2,
+        min_vertices=params.min_units,
+        mask=inside,
+    )
 
 
-def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] | None = None,
-                seed: int = 0, with_patches: bool = False, with_curves: bool = False,
-                null_shuffles: int = 0, patch_null_shuffles: int = 0, groups: np.ndarray | None = None) -> dict:
+def map_metrics(
+    cmap: CorticalMap,
+    params: MetricParams,
+    domains: Sequence[str] | None = None,
+    seed: int = 0,
+    with_patches: bool = False,
+    with_curves: bool = False,
+    null_shuffles: int = 0,
+    patch_null_shuffles: int = 0,
+    groups: np.ndarray | None = None,
+) -> dict:
     """All map metrics of one map.
 
     With ``null_shuffles`` (selectivity smoothness) and ``patch_null_shuffles`` (patch count and
@@ -166,9 +190,16 @@ def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] 
     rng = np.random.SeedSequence(seed)
     smooth, curves = {}, {}
     for name, ss in zip(names, rng.spawn(len(names))):
-        curve = smoothness_curve(m.positions_mm, m.values[name], np.asarray(params.smooth_bins),
-                                 n_samples=params.smooth_samples, n_units=params.smooth_units,
-                                 seed=int(ss.generate_state(1)[0]), n_shuffles=null_shuffles, groups=groups)
+        curve = smoothness_curve(
+            m.positions_mm,
+            m.values[name],
+            np.asarray(params.smooth_bins),
+            n_samples=params.smooth_samples,
+            n_units=params.smooth_units,
+            seed=int(ss.generate_state(1)[0]),
+            n_shuffles=null_shuffles,
+            groups=groups,
+        )
         curves[name] = curve
         smooth[name] = float(np.nanmean(smoothness_index(curve.curves)))
         if curve.null_index is not None:
@@ -191,8 +222,14 @@ def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] 
     for a, b in COLOC_PAIRS:
         if a in m.values and b in m.values:
             try:
-                r = colocalization(m.positions_mm, m.values[a], m.values[b], window_mm=params.coloc_window_mm,
-                                   min_units=params.coloc_min_units, threshold=params.coloc_threshold)
+                r = colocalization(
+                    m.positions_mm,
+                    m.values[a],
+                    m.values[b],
+                    window_mm=params.coloc_window_mm,
+                    min_units=params.coloc_min_units,
+                    threshold=params.coloc_threshold,
+                )
                 coloc[f"{a}-{b}"] = r.score
             except ValueError:
                 coloc[f"{a}-{b}"] = float("nan")
@@ -200,8 +237,16 @@ def map_metrics(cmap: CorticalMap, params: MetricParams, domains: Sequence[str] 
         corr = domain_correlation_matrix(m.values, names).tolist()
     except ValueError:
         corr = None
-    out = {"domains": names, "n_points": m.n_points, "patch_count": counts, "patch_area_mm2": areas,
-           "smoothness": smooth, "colocalization": coloc, "domain_correlation": corr, "nulls": nulls}
+    out = {
+        "domains": names,
+        "n_points": m.n_points,
+        "patch_count": counts,
+        "patch_area_mm2": areas,
+        "smoothness": smooth,
+        "colocalization": coloc,
+        "domain_correlation": corr,
+        "nulls": nulls,
+    }
     if with_patches:
         out["patches"] = patches
     if with_curves:

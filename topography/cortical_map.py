@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -103,10 +103,17 @@ class CorticalMap:
         if self.mesh is not None:
             coords = np.asarray(self.mesh[0], dtype=np.float64)
             faces = np.asarray(self.mesh[1])
-            if coords.ndim != 2 or coords.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3 \
-                    or not np.issubdtype(faces.dtype, np.integer):
-                raise ValueError(f"map {self.label!r}: mesh must be (coords (n, 3), integer faces (m, 3)), got shapes "
-                                 f"{coords.shape} and {faces.shape}")
+            if (
+                coords.ndim != 2
+                or coords.shape[1] != 3
+                or faces.ndim != 2
+                or faces.shape[1] != 3
+                or not np.issubdtype(faces.dtype, np.integer)
+            ):
+                raise ValueError(
+                    f"map {self.label!r}: mesh must be (coords (n, 3), integer faces (m, 3)), got shapes "
+                    f"{coords.shape} and {faces.shape}"
+                )
             vno = np.asarray(self.vertices)
             if vno.shape != (p.shape[0],) or not np.issubdtype(vno.dtype, np.integer):
                 raise ValueError(f"map {self.label!r}: vertices must be ({p.shape[0]},) integers, got {vno.shape}")
@@ -131,18 +138,26 @@ class CorticalMap:
     def domains(self) -> list[str]:
         return list(self.values)
 
-    def select(self, mask: np.ndarray) -> "CorticalMap":
+    def select(self, mask: np.ndarray) -> CorticalMap:
         """The map restricted to the points where ``mask`` is True."""
         m = np.asarray(mask, dtype=bool)
         if m.shape != (self.n_points,):
             raise ValueError(f"mask must have shape ({self.n_points},), got {m.shape}")
         if not m.any():
             raise ValueError(f"map {self.label!r}: the mask selects no point")
-        return CorticalMap(self.positions_mm[m], {k: v[m] for k, v in self.values.items()}, self.hemisphere,
-                           self.subject, self.kind, self.pixel_size_mm, dict(self.meta),
-                           None if self.vertices is None else self.vertices[m], self.mesh)
+        return CorticalMap(
+            self.positions_mm[m],
+            {k: v[m] for k, v in self.values.items()},
+            self.hemisphere,
+            self.subject,
+            self.kind,
+            self.pixel_size_mm,
+            dict(self.meta),
+            None if self.vertices is None else self.vertices[m],
+            self.mesh,
+        )
 
-    def finite(self, domains: list[str] | None = None) -> "CorticalMap":
+    def finite(self, domains: list[str] | None = None) -> CorticalMap:
         """Keep the points where every (requested) domain value is finite.
 
         Raises
@@ -173,8 +188,14 @@ class CorticalMap:
         if path.suffix != ".npz":
             raise ValueError(f"a CorticalMap is saved as .npz, got {path.name}")
         header = {
-            "format": _FORMAT, "version": _VERSION, "domains": self.domains, "hemisphere": self.hemisphere,
-            "subject": self.subject, "kind": self.kind, "pixel_size_mm": self.pixel_size_mm, "meta": self.meta,
+            "format": _FORMAT,
+            "version": _VERSION,
+            "domains": self.domains,
+            "hemisphere": self.hemisphere,
+            "subject": self.subject,
+            "kind": self.kind,
+            "pixel_size_mm": self.pixel_size_mm,
+            "meta": self.meta,
         }
         arrays = {"positions_mm": self.positions_mm, "header": np.array(json.dumps(header, sort_keys=True))}
         for i, name in enumerate(self.domains):
@@ -187,7 +208,7 @@ class CorticalMap:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "CorticalMap":
+    def load(cls, path: str | os.PathLike) -> CorticalMap:
         """Read a map written by :meth:`save`."""
         path = Path(path)
         if not path.is_file():
@@ -203,5 +224,14 @@ class CorticalMap:
                 vertices = z["vertices"] if mesh is not None else None
         except (KeyError, OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path} is not a readable neurocwm cortical map: {exc}") from None
-        return cls(pos, values, header["hemisphere"], header["subject"], header["kind"], header["pixel_size_mm"],
-                   header.get("meta", {}), vertices, mesh)
+        return cls(
+            pos,
+            values,
+            header["hemisphere"],
+            header["subject"],
+            header["kind"],
+            header["pixel_size_mm"],
+            header.get("meta", {}),
+            vertices,
+            mesh,
+        )

@@ -33,8 +33,8 @@ References
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -496,9 +496,11 @@ def grating_design(
     # a relative tolerance so that the reference's own top frequency never flips on rounding
     bad = cpp > MAX_CYCLES_PER_PIXEL * (1 + 1e-9)
     if bad.any():
-        msg = (f"{int(bad.sum())} of {cpd.size} spatial frequencies ({', '.join(f'{v:.3g}' for v in cpd[bad])} "
-               f"cycles/deg) exceed {MAX_CYCLES_PER_PIXEL} cycles/pixel at {size} px over {fov:.3g} deg "
-               f"(max {MAX_CYCLES_PER_PIXEL * size / fov:.3g} cycles/deg)")
+        msg = (
+            f"{int(bad.sum())} of {cpd.size} spatial frequencies ({', '.join(f'{v:.3g}' for v in cpd[bad])} "
+            f"cycles/deg) exceed {MAX_CYCLES_PER_PIXEL} cycles/pixel at {size} px over {fov:.3g} deg "
+            f"(max {MAX_CYCLES_PER_PIXEL * size / fov:.3g} cycles/deg)"
+        )
         if on_alias == "raise":
             raise ValueError(msg)
         if bad.all():
@@ -508,5 +510,12 @@ def grating_design(
     ph = default_phases() if phases is None else _as_1d("phases", phases)
     col = tuple(int(c) for c in colors)
     grating_conditions(ori, cpd[~bad] * fov, ph, col)  # validates the levels
-    return GratingDesign(image_size=size, field_of_view_deg=fov, sfs_cpd=cpd[~bad], dropped_sfs_cpd=cpd[bad],
-                         orientations_deg=ori, phases=ph, colors=col)
+    return GratingDesign(
+        image_size=size,
+        field_of_view_deg=fov,
+        sfs_cpd=cpd[~bad],
+        dropped_sfs_cpd=cpd[bad],
+        orientations_deg=ori,
+        phases=ph,
+        colors=col,
+    )

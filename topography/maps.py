@@ -31,7 +31,8 @@ References
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -376,8 +377,13 @@ class BoxcarWindows(NamedTuple):
     """(ny,) window centres along y (mm)."""
 
 
-def boxcar_windows(positions: np.ndarray, spacing: float, width: float, extent: Sequence[float] | None = None,
-                   inset: float | None = None) -> BoxcarWindows:
+def boxcar_windows(
+    positions: np.ndarray,
+    spacing: float,
+    width: float,
+    extent: Sequence[float] | None = None,
+    inset: float | None = None,
+) -> BoxcarWindows:
     """The windows of :func:`smooth_map` (``kernel="boxcar"``) that hold each unit.
 
     Parameters

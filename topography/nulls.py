@@ -20,9 +20,16 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["location_groups", "shuffle_within_groups", "shuffle_moves", "NullResult", "compare_to_null",
-           "MAP_PRESENT_ALPHA",
-           "pinwheel_counts", "column_spacings"]
+__all__ = [
+    "location_groups",
+    "shuffle_within_groups",
+    "shuffle_moves",
+    "NullResult",
+    "compare_to_null",
+    "MAP_PRESENT_ALPHA",
+    "pinwheel_counts",
+    "column_spacings",
+]
 
 #: Significance level of ``map_present`` (orientation smoothness above its null).
 MAP_PRESENT_ALPHA: float = 0.01
@@ -47,8 +54,9 @@ def location_groups(dims: tuple[int, int, int]) -> np.ndarray:
     return np.tile(np.arange(h * w), c)
 
 
-def shuffle_within_groups(n: int, groups: np.ndarray | None, rng: np.random.Generator,
-                          size: int | None = None, at: np.ndarray | None = None) -> np.ndarray:
+def shuffle_within_groups(
+    n: int, groups: np.ndarray | None, rng: np.random.Generator, size: int | None = None, at: np.ndarray | None = None
+) -> np.ndarray:
     """Random permutations of ``range(n)`` that map every unit to one of its own group.
 
     ``values[perm]`` gives each unit the value of a random member of its group, i.e. shuffles
@@ -92,8 +100,9 @@ def shuffle_within_groups(n: int, groups: np.ndarray | None, rng: np.random.Gene
     return perm[0] if size is None else perm
 
 
-def shuffle_moves(n: int, groups: np.ndarray | None, rng: np.random.Generator,
-                  size: int) -> tuple[np.ndarray | None, np.ndarray]:
+def shuffle_moves(
+    n: int, groups: np.ndarray | None, rng: np.random.Generator, size: int
+) -> tuple[np.ndarray | None, np.ndarray]:
     """The permutations of :func:`shuffle_within_groups` in the units' group order (cheaper).
 
     Parameters
@@ -197,9 +206,9 @@ def _shuffle_at(n: int, groups: np.ndarray | None, rng: np.random.Generator, m: 
             for c in np.unique(cells):
                 pos = todo[cells == c]
                 size_c = int(span[pos[0]])
-                free_members = np.flatnonzero(~taken[c:c + size_c])
+                free_members = np.flatnonzero(~taken[c : c + size_c])
                 val[pos] = rng.choice(free_members, size=pos.size, replace=False)
-        out[t0:t0 + nt, by_group] = slots[start[a_code][None, :] + val.reshape(nt, k)]
+        out[t0 : t0 + nt, by_group] = slots[start[a_code][None, :] + val.reshape(nt, k)]
     return out
 
 
@@ -288,12 +297,12 @@ def pinwheel_counts(maps: np.ndarray, period: float = 180.0) -> np.ndarray:
     h, hr = np.mod(dh + half, period) - half, np.mod(half - dh, period) - half  # right, left
     v, vr = np.mod(dv + half, period) - half, np.mod(half - dv, period) - half  # down, up
     r2, c2 = rows - 2, cols - 2
-    total = v[:, 1:r2 + 1, 2:] + hr[:, 2:, 1:c2 + 1]  # (0,1)->(1,1), (1,1)->(1,0)
+    total = v[:, 1 : r2 + 1, 2:] + hr[:, 2:, 1 : c2 + 1]  # (0,1)->(1,1), (1,1)->(1,0)
     total += hr[:, 2:, :c2]  # (1,0)->(1,-1)
-    total += vr[:, 1:r2 + 1, :c2]  # (1,-1)->(0,-1)
+    total += vr[:, 1 : r2 + 1, :c2]  # (1,-1)->(0,-1)
     total += vr[:, :r2, :c2]  # (0,-1)->(-1,-1)
     total += h[:, :r2, :c2]  # (-1,-1)->(-1,0)
-    total += h[:, :r2, 1:c2 + 1]  # (-1,0)->(-1,1)
+    total += h[:, :r2, 1 : c2 + 1]  # (-1,0)->(-1,1)
     total += v[:, :r2, 2:]  # (-1,1)->(0,1)
     valid = np.isfinite(total) & np.isfinite(a[:, 1:-1, 1:-1])
     wn = np.zeros(a.shape)
@@ -309,8 +318,9 @@ def pinwheel_counts(maps: np.ndarray, period: float = 180.0) -> np.ndarray:
     return n
 
 
-def column_spacings(maps: np.ndarray, period: float = 180.0, pixel_size: float | None = None,
-                    unit_vectors: np.ndarray | None = None) -> np.ndarray:
+def column_spacings(
+    maps: np.ndarray, period: float = 180.0, pixel_size: float | None = None, unit_vectors: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`topography.pinwheels.estimate_column_spacing` (``weighting="power2"``) of a stack.
 
     Parameters

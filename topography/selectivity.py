@@ -21,7 +21,7 @@ References
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -211,7 +211,7 @@ def domain_selectivity(
             stats[cat] = (rows.size, mean, ((sub - mean) ** 2).sum(axis=0))
 
         def pooled(cats: Sequence[str]) -> tuple[int, np.ndarray, np.ndarray]:
-            parts = [stats[c] for c in cats if c in stats]
+            parts = [stats[c] for c in cats if c in stats]  # noqa: B023 - called in this loop pass
             n = sum(p[0] for p in parts)
             mean = sum(p[0] * p[1] for p in parts) / n
             m2 = sum(p[2] + p[0] * (p[1] - mean) ** 2 for p in parts)

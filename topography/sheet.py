@@ -21,8 +21,8 @@ References
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -250,9 +250,7 @@ class LayerSheet:
         n_units = int(np.prod(self.dims))
         self.coordinates = check_positions(self.coordinates).astype(np.float32)
         if self.coordinates.shape[0] != n_units:
-            raise ValueError(
-                f"{self.name}: {self.coordinates.shape[0]} positions for {n_units} units {self.dims}"
-            )
+            raise ValueError(f"{self.name}: {self.coordinates.shape[0]} positions for {n_units} units {self.dims}")
         nb = np.asarray(self.neighborhoods, dtype=np.int64)
         if nb.ndim != 2 or (nb.size and (nb.min() < 0 or nb.max() >= n_units)):
             raise ValueError(f"{self.name}: neighbourhood indices must be a 2-D array in [0, {n_units})")
@@ -305,9 +303,14 @@ def neighborhoods_from_recipe(recipe: dict, coordinates: np.ndarray | None = Non
     pos = retinotopic_positions(**recipe["positions"])
     if coordinates is not None and not np.array_equal(pos.astype(np.float32), np.asarray(coordinates, np.float32)):
         raise ValueError("the coordinates are not those of the neighbourhood recipe (positions were changed)")
-    return sample_neighborhoods(pos, float(recipe["width_mm"]), n_windows=int(recipe["n_windows"]),
-                                min_size=int(recipe["min_size"]), max_size=int(recipe["max_size"]),
-                                seed=int(recipe["seed"]))
+    return sample_neighborhoods(
+        pos,
+        float(recipe["width_mm"]),
+        n_windows=int(recipe["n_windows"]),
+        min_size=int(recipe["min_size"]),
+        max_size=int(recipe["max_size"]),
+        seed=int(recipe["seed"]),
+    )
 
 
 def build_sheet(
@@ -358,13 +361,29 @@ def build_sheet(
         pos_seed, nb_seed = (int(s.generate_state(1)[0]) for s in ss.spawn(2))
         pos = retinotopic_positions(c, h, w, side, overlap, jitter_mm=jitter_mm, seed=pos_seed)
         nb = sample_neighborhoods(
-            pos, width, n_windows=n_windows, min_size=min(min_size, pos.shape[0]),
-            max_size=max_size, seed=nb_seed,
+            pos,
+            width,
+            n_windows=n_windows,
+            min_size=min(min_size, pos.shape[0]),
+            max_size=max_size,
+            seed=nb_seed,
         )
-        recipe = {"positions": {"channels": c, "height": h, "width": w, "side_mm": float(side),
-                                "overlap": float(overlap), "jitter_mm": float(jitter_mm), "seed": pos_seed},
-                  "width_mm": float(width), "n_windows": int(n_windows), "min_size": int(min(min_size, pos.shape[0])),
-                  "max_size": int(max_size), "seed": int(nb_seed)}
+        recipe = {
+            "positions": {
+                "channels": c,
+                "height": h,
+                "width": w,
+                "side_mm": float(side),
+                "overlap": float(overlap),
+                "jitter_mm": float(jitter_mm),
+                "seed": pos_seed,
+            },
+            "width_mm": float(width),
+            "n_windows": int(n_windows),
+            "min_size": int(min(min_size, pos.shape[0])),
+            "max_size": int(max_size),
+            "seed": int(nb_seed),
+        }
         layers[name] = LayerSheet(name, area, (c, h, w), side, width, pos, nb, recipe)
     meta = {
         "format": FORMAT_NAME,

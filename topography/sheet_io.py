@@ -47,8 +47,11 @@ def _describe(sheet: CorticalSheet) -> dict:
             "neighborhood_width_mm": layer.neighborhood_width_mm,
             "n_neighborhoods": int(layer.neighborhoods.shape[0]),
             "neighborhood_size": int(layer.neighborhoods.shape[1]),
-            **({"neighborhood_recipe": layer.neighborhood_recipe, "neighborhoods_sha256": _digest(layer.neighborhoods)}
-               if layer.neighborhood_recipe is not None else {}),
+            **(
+                {"neighborhood_recipe": layer.neighborhood_recipe, "neighborhoods_sha256": _digest(layer.neighborhoods)}
+                if layer.neighborhood_recipe is not None
+                else {}
+            ),
         }
         for name, layer in sheet.layers.items()
     }
@@ -137,8 +140,10 @@ def load_sheet(path: str | Path, neighborhoods: bool = True) -> CorticalSheet:
         elif recipe is not None:
             nb = neighborhoods_from_recipe(recipe, coords)
             if _digest(nb) != info.get("neighborhoods_sha256"):
-                raise ValueError(f"{path}: the neighbourhoods of {name} regenerated from their seed differ from those "
-                                 "recorded (another numpy or scipy version?); rebuild the positions")
+                raise ValueError(
+                    f"{path}: the neighbourhoods of {name} regenerated from their seed differ from those "
+                    "recorded (another numpy or scipy version?); rebuild the positions"
+                )
         else:
             raise ValueError(f"{path}: {name} has neither neighbourhoods nor a recipe for them")
         layers[name] = LayerSheet(

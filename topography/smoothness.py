@@ -214,9 +214,7 @@ def smoothness_curve(
         raise ValueError(f"positions must have shape (n_units, n_dims), got {np.shape(positions)}")
     val = np.asarray(values, dtype=float)
     if val.ndim != 1 or val.shape[0] != pos.shape[0]:
-        raise ValueError(
-            f"values must be 1-D with one entry per unit ({pos.shape[0]}), got shape {val.shape}"
-        )
+        raise ValueError(f"values must be 1-D with one entry per unit ({pos.shape[0]}), got shape {val.shape}")
     if pos.shape[0] < 2:
         raise ValueError("need at least 2 units")
     if not np.all(np.isfinite(pos)):
@@ -285,12 +283,12 @@ def smoothness_curve(
             sums = np.zeros((n_bins, int(n_shuffles)))
             step = max(1, int(4e6 // int(n_shuffles)))  # pairs per block (about 4M pair differences)
             for p0 in range(0, i.size, step):
-                diff = vs[i[p0:p0 + step]]  # (pairs, n_shuffles)
-                diff -= vs[j[p0:p0 + step]]
+                diff = vs[i[p0 : p0 + step]]  # (pairs, n_shuffles)
+                diff -= vs[j[p0 : p0 + step]]
                 np.abs(diff, out=diff)
                 if period is not None:  # values in [0, period): |difference| < period, wrap once
                     np.minimum(diff, np.float32(period) - diff, out=diff)
-                sums += onehot[p0:p0 + step].T @ diff
+                sums += onehot[p0 : p0 + step].T @ diff
             with np.errstate(invalid="ignore", divide="ignore"):
                 null_curves[:, s] = np.where(counts[s] > 0, sums.T / np.maximum(counts[s], 1), np.nan)
     null_index = None

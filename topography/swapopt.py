@@ -69,8 +69,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -87,6 +87,7 @@ __all__ = [
     "window_loss",
     "mean_spatial_loss",
 ]
+
 
 @dataclass
 class SwapStats:
@@ -168,8 +169,9 @@ def _one_thread():
         torch.set_num_threads(n)
 
 
-def _check_inputs(positions_mm, responses, window_mm: float, steps_per_window: int,
-                  min_units: int, max_units: int) -> tuple[np.ndarray, np.ndarray]:
+def _check_inputs(
+    positions_mm, responses, window_mm: float, steps_per_window: int, min_units: int, max_units: int
+) -> tuple[np.ndarray, np.ndarray]:
     positions = np.asarray(positions_mm, dtype=np.float64)
     if positions.ndim != 2 or positions.shape[1] != 2 or positions.shape[0] == 0:
         raise ValueError(f"positions_mm must have shape (n_units, 2), got {positions.shape}")
@@ -215,11 +217,11 @@ def unit_scores(responses, chunk: int = 16384) -> np.ndarray:
     n_img, n_units = responses.shape
     out = np.empty((n_units, n_img), dtype=np.float32)
     for s in range(0, n_units, chunk):
-        x = responses[:, s:s + chunk].astype(np.float64)
+        x = responses[:, s : s + chunk].astype(np.float64)
         x = x - x.mean(0)
         norm = np.sqrt((x * x).sum(0))
         silent = norm <= 1e-12 * max(1.0, float(np.abs(x).max(initial=0.0))) * math.sqrt(n_img)
-        out[s:s + chunk] = np.where(silent, 0.0, x / np.where(silent, 1.0, norm)).T
+        out[s : s + chunk] = np.where(silent, 0.0, x / np.where(silent, 1.0, norm)).T
     return out
 
 
@@ -241,8 +243,16 @@ def _corners(positions: np.ndarray, window_mm: float, n_windows: int, seed: int)
 
 
 def sample_windows(
-    positions_mm, window_mm: float, n_windows: int, steps_per_window: int = 500, *, seed: int = 0,
-    min_units: int = 5, max_units: int = 500, start: int = 0, stop: int | None = None,
+    positions_mm,
+    window_mm: float,
+    n_windows: int,
+    steps_per_window: int = 500,
+    *,
+    seed: int = 0,
+    min_units: int = 5,
+    max_units: int = 500,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """The windows of :func:`swap_optimize` and their draws, in order.
 
@@ -332,8 +342,9 @@ def _loss(cross, sr, sr2, ss, ss2, m) -> np.ndarray:
     return (1.0 - np.clip(r, -1.0, 1.0)) / 2.0
 
 
-def mean_spatial_loss(responses, positions_mm, neighborhoods, *, n_sample: int = 256, seed: int = 0,
-                      scores: np.ndarray | None = None) -> float:
+def mean_spatial_loss(
+    responses, positions_mm, neighborhoods, *, n_sample: int = 256, seed: int = 0, scores: np.ndarray | None = None
+) -> float:
     """Mean spatial loss SL_rel of a layer over neighbourhoods.
 
     Parameters
@@ -357,13 +368,16 @@ def mean_spatial_loss(responses, positions_mm, neighborhoods, *, n_sample: int =
     """
     nb = np.asarray(neighborhoods, dtype=np.int64)
     if nb.ndim != 2 or nb.shape[0] == 0 or nb.shape[1] < 2:
-        raise ValueError(f"neighborhoods must be a non-empty (n_neighborhoods, n >= 2) index array, got shape {nb.shape}")
+        raise ValueError(
+            f"neighborhoods must be a non-empty (n_neighborhoods, n >= 2) index array, got shape {nb.shape}"
+        )
     pos = np.asarray(positions_mm, dtype=np.float64)
     scores = unit_scores(responses) if scores is None else scores
     rows = np.random.default_rng(seed).permutation(nb.shape[0])[:n_sample]
     with _one_thread():
-        losses = [window_loss(window_correlations(scores, nb[r]), 1.0 / (cdist(pos[nb[r]], pos[nb[r]]) + 1.0))
-                  for r in rows]
+        losses = [
+            window_loss(window_correlations(scores, nb[r]), 1.0 / (cdist(pos[nb[r]], pos[nb[r]]) + 1.0)) for r in rows
+        ]
     return float(np.mean(losses))
 
 
@@ -420,7 +434,9 @@ def _run_batched(corr: np.ndarray, sim: np.ndarray, pairs: np.ndarray) -> tuple[
     return slot_g - base[:, None], accepted, gain
 
 
-def _run_single(corr: np.ndarray, sim: np.ndarray, pairs: np.ndarray, max_ahead: int = 64) -> tuple[np.ndarray, int, float]:
+def _run_single(
+    corr: np.ndarray, sim: np.ndarray, pairs: np.ndarray, max_ahead: int = 64
+) -> tuple[np.ndarray, int, float]:
     """One window, sequential attempts (numpy). Same contract as :func:`_run_batched`.
 
     While swaps are often accepted, one attempt at a time; when they become rare, look-ahead:
@@ -445,10 +461,10 @@ def _run_single(corr: np.ndarray, sim: np.ndarray, pairs: np.ndarray, max_ahead:
             rate = 0.95 * rate + 0.05 * hit
             t += 1
             continue
-        i, j = i_all[t:t + ahead], j_all[t:t + ahead]
+        i, j = i_all[t : t + ahead], j_all[t : t + ahead]
         pi, pj = slot[i], slot[j]
         y = (sim[pj] - sim[pi]).take(slot, axis=1)
-        delta = np.einsum("ab,ab->a", corr[i] - corr[j], y) + r2_all[t:t + ahead] * sim[pi, pj]
+        delta = np.einsum("ab,ab->a", corr[i] - corr[j], y) + r2_all[t : t + ahead] * sim[pi, pj]
         hits = np.flatnonzero(delta > 0)
         done = ahead if hits.size == 0 else int(hits[0]) + 1
         if hits.size:
@@ -456,7 +472,7 @@ def _run_single(corr: np.ndarray, sim: np.ndarray, pairs: np.ndarray, max_ahead:
             slot[a], slot[c] = slot[c], slot[a]
             accepted += 1
             gain += float(delta[done - 1])
-        rate = rate * 0.95 ** done + (0.05 if hits.size else 0.0)
+        rate = rate * 0.95**done + (0.05 if hits.size else 0.0)
         t += done
     return slot, accepted, gain
 
@@ -514,8 +530,13 @@ def _run_level(windows, scores, positions, unit_at, stats_arrays, p_accept: floa
             x[:m, m:] = 0.0
             np.fill_diagonal(x, 0.0)
         cm, sm = ck[:m, :m], sk[:m, :m]
-        sums[:, k] = (cm.sum(), np.einsum("ij,ij->", cm, cm), sm.sum(), np.einsum("ij,ij->", sm, sm),
-                      np.einsum("ij,ij->", cm, sm))
+        sums[:, k] = (
+            cm.sum(),
+            np.einsum("ij,ij->", cm, cm),
+            sm.sum(),
+            np.einsum("ij,ij->", sm, sm),
+            np.einsum("ij,ij->", cm, sm),
+        )
     sr, sr2, ss, ss2, cross = sums
     sums = (sr, sr2, ss, ss2, sizes * (sizes - 1.0))
     if _prefer_single(b, n, p_accept):
@@ -617,8 +638,19 @@ def swap_optimize(
     with _one_thread():
         for start in range(0, n_windows, epoch):
             stop = min(start + epoch, n_windows)
-            windows = list(sample_windows(positions, window_mm, n_windows, steps_per_window, seed=seed,
-                                          min_units=min_units, max_units=max_units, start=start, stop=stop))
+            windows = list(
+                sample_windows(
+                    positions,
+                    window_mm,
+                    n_windows,
+                    steps_per_window,
+                    seed=seed,
+                    min_units=min_units,
+                    max_units=max_units,
+                    start=start,
+                    stop=stop,
+                )
+            )
             levels = _levels(windows, n_units)
             by_level: dict[int, list] = {}
             for lv, win in zip(levels, windows):
@@ -633,9 +665,10 @@ def swap_optimize(
                 while k < len(group):
                     n = group[k][1].size
                     per = max(1, int(max_batch_mb * 1e6 // (2 * 8 * n * n)))
-                    chunk = group[k:k + per]
-                    n_acc += _run_level(chunk, scores, positions, unit_at, (size, acc, lb, la),
-                                        (n_acc + 1.0) / (n_try + 4.0), ws)
+                    chunk = group[k : k + per]
+                    n_acc += _run_level(
+                        chunk, scores, positions, unit_at, (size, acc, lb, la), (n_acc + 1.0) / (n_try + 4.0), ws
+                    )
                     n_try += len(chunk) * steps_per_window
                     k += len(chunk)
                     if progress is not None:
@@ -657,8 +690,15 @@ def _pair_loss(corr_rows: np.ndarray, pos_pair: np.ndarray, pos_all: np.ndarray)
 
 
 def swap_optimize_loop(
-    positions_mm, responses, window_mm: float, n_windows: int, steps_per_window: int = 500, *,
-    seed: int = 0, min_units: int = 5, max_units: int = 500,
+    positions_mm,
+    responses,
+    window_mm: float,
+    n_windows: int,
+    steps_per_window: int = 500,
+    *,
+    seed: int = 0,
+    min_units: int = 5,
+    max_units: int = 500,
 ) -> tuple[np.ndarray, SwapStats]:
     """The same algorithm as :func:`swap_optimize`, as a plain loop over windows and attempts.
 
@@ -694,8 +734,9 @@ def swap_optimize_loop(
         return (1.0 - (0.0 if np.isnan(r) else r)) / 2.0
 
     with _one_thread(), np.errstate(invalid="ignore", divide="ignore"):  # NaN Pearson r: no swap
-        for w, slots, pairs in sample_windows(positions, window_mm, n_windows, steps_per_window, seed=seed,
-                                              min_units=min_units, max_units=max_units):
+        for w, slots, pairs in sample_windows(
+            positions, window_mm, n_windows, steps_per_window, seed=seed, min_units=min_units, max_units=max_units
+        ):
             members = unit_at[slots]  # member order = order of their positions
             where = np.arange(members.size)  # member k sits at slots[where[k]]
             corr = window_correlations(scores, members)

@@ -132,9 +132,7 @@ def preprocess_responses(
     return out
 
 
-def tuning_curves(
-    responses: np.ndarray, labels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def tuning_curves(responses: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean response per level of one stimulus factor (marginal tuning curve).
 
     Parameters
@@ -160,9 +158,7 @@ def tuning_curves(
     arr = _check_responses(responses)
     lab = np.asarray(labels)
     if lab.ndim != 1 or lab.shape[0] != arr.shape[0]:
-        raise ValueError(
-            f"labels must be 1-D with one entry per image ({arr.shape[0]}), got shape {lab.shape}"
-        )
+        raise ValueError(f"labels must be 1-D with one entry per image ({arr.shape[0]}), got shape {lab.shape}")
     levels, inverse = np.unique(lab, return_inverse=True)
     dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(np.float64)
     onehot = np.zeros((levels.size, arr.shape[0]), dtype=dtype)
@@ -173,9 +169,7 @@ def tuning_curves(
     return levels, np.ascontiguousarray(curves)
 
 
-def circular_variance(
-    curves: np.ndarray, orientations_deg: np.ndarray, period: float = 180.0
-) -> np.ndarray:
+def circular_variance(curves: np.ndarray, orientations_deg: np.ndarray, period: float = 180.0) -> np.ndarray:
     """Circular variance of orientation tuning curves.
 
     ``CV = 1 - |sum_k r_k exp(i 2 pi theta_k / period)| / sum_k r_k`` (Ringach et al. 2002
@@ -554,9 +548,7 @@ def v1_tuning(
     }
 
 
-def selectivity_mask(
-    cv: np.ndarray, mean_response: np.ndarray, min_mean: float = MIN_MEAN_RESPONSE
-) -> np.ndarray:
+def selectivity_mask(cv: np.ndarray, mean_response: np.ndarray, min_mean: float = MIN_MEAN_RESPONSE) -> np.ndarray:
     """Units that enter the orientation-selectivity statistics.
 
     Kept: finite circular variance and mean response (after
@@ -596,9 +588,7 @@ def _finite_1d(name: str, x: np.ndarray) -> np.ndarray:
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(
-            f"{name} contains NaN or infinite values; select units first (e.g. selectivity_mask)"
-        )
+        raise ValueError(f"{name} contains NaN or infinite values; select units first (e.g. selectivity_mask)")
     return arr
 
 

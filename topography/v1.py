@@ -55,6 +55,7 @@ def grating_stimuli(image_size: int, field_of_view_deg: float | None = None):
 
     return grating_design(int(image_size), field_of_view_deg=field_of_view_deg)
 
+
 #: Tuned feature -> (per-unit value key, peak-to-peak key, period) for the smoothness analysis.
 SMOOTHNESS_FEATURES = {
     "orientation": ("preferred_orientation", "ptp_orientation", 180.0),
@@ -109,8 +110,9 @@ class V1Params:
         return np.linspace(0.0, math.sqrt(2 * a * a) / 2, 10)
 
 
-def orientation_pinwheels(positions_mm: np.ndarray, preferred_deg: np.ndarray, width_mm: float = 1.5,
-                          stride_mm: float = 0.45, box=None):
+def orientation_pinwheels(
+    positions_mm: np.ndarray, preferred_deg: np.ndarray, width_mm: float = 1.5, stride_mm: float = 0.45, box=None
+):
     """The map pinwheels are counted on, and its pinwheels: the one implementation behind both
     ``neurocwm score`` and ``neurocwm figures``.
 
@@ -138,8 +140,14 @@ def _seed(ss: np.random.SeedSequence) -> int:
     return int(ss.generate_state(1)[0])
 
 
-def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None = None,
-               reference_cv: np.ndarray | None = None, seed: int = 0, groups: np.ndarray | None = None) -> dict:
+def v1_metrics(
+    positions_mm: np.ndarray,
+    tuning: dict,
+    params: V1Params | None = None,
+    reference_cv: np.ndarray | None = None,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+) -> dict:
     """Orientation selectivity, maps, pinwheels and smoothness of one tuned, positioned layer.
 
     Parameters
@@ -206,9 +214,17 @@ def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None =
         if sel.sum() < 2:
             scalars[f"{name}_smoothness"] = float("nan")
             continue
-        c = smoothness_curve(p[sel], values[sel], params.smooth_bins, period=period,
-                             n_samples=params.smooth_samples, n_units=params.smooth_units, seed=_seed(ss),
-                             n_shuffles=params.null_shuffles, groups=None if groups is None else groups[sel])
+        c = smoothness_curve(
+            p[sel],
+            values[sel],
+            params.smooth_bins,
+            period=period,
+            n_samples=params.smooth_samples,
+            n_units=params.smooth_units,
+            seed=_seed(ss),
+            n_shuffles=params.null_shuffles,
+            groups=None if groups is None else groups[sel],
+        )
         curves[name] = c
         idx = smoothness_index(c.curves)
         scalars[f"{name}_smoothness"] = float(np.nanmean(idx)) if np.isfinite(idx).any() else float("nan")
@@ -237,13 +253,18 @@ def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None =
         except ValueError:  # a map without variation: spacing undefined
             pass
         scalars["pinwheel_density_fixed_spacing"] = pinwheel_density(
-            pm.values, spacing=params.column_spacing_mm, pixel_size=pm.spacing, area=extent**2)
+            pm.values, spacing=params.column_spacing_mm, pixel_size=pm.spacing, area=extent**2
+        )
         if params.pinwheel_null_shuffles:
             g = None if groups is None else np.asarray(groups)[tuned]
-            null = pinwheel_null(p[tuned], ori[tuned], params, box, extent, g, params.pinwheel_null_shuffles,
-                                 _seed(seeds[-1]))
-            for key, alt in (("n_pinwheels", "less"), ("pinwheel_density", "less"),
-                             ("pinwheel_density_fixed_spacing", "less")):
+            null = pinwheel_null(
+                p[tuned], ori[tuned], params, box, extent, g, params.pinwheel_null_shuffles, _seed(seeds[-1])
+            )
+            for key, alt in (
+                ("n_pinwheels", "less"),
+                ("pinwheel_density", "less"),
+                ("pinwheel_density_fixed_spacing", "less"),
+            ):
                 nulls[key] = compare_to_null(scalars[key], null[key], alt)
     for key, r in nulls.items():
         scalars[f"{key}_null_mean"] = r.null_mean
@@ -253,12 +274,28 @@ def v1_metrics(positions_mm: np.ndarray, tuning: dict, params: V1Params | None =
     map_present = bool(ori_null is not None and ori_null.pvalue < MAP_PRESENT_ALPHA)
     if ori_null is not None:
         scalars["map_present"] = float(map_present)
-    return {"scalars": scalars, "maps": maps, "pinwheel_map": pm, "pinwheels": pinwheels, "smoothness": curves,
-            "responsive": mask, "nulls": nulls, "map_present": map_present}
+    return {
+        "scalars": scalars,
+        "maps": maps,
+        "pinwheel_map": pm,
+        "pinwheels": pinwheels,
+        "smoothness": curves,
+        "responsive": mask,
+        "nulls": nulls,
+        "map_present": map_present,
+    }
 
 
-def pinwheel_null(positions: np.ndarray, orientation_deg: np.ndarray, params: V1Params, box, extent: float,
-                  groups: np.ndarray | None, n_shuffles: int, seed: int) -> dict[str, np.ndarray]:
+def pinwheel_null(
+    positions: np.ndarray,
+    orientation_deg: np.ndarray,
+    params: V1Params,
+    box,
+    extent: float,
+    groups: np.ndarray | None,
+    n_shuffles: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
     """Pinwheel count and densities of ``n_shuffles`` maps with positions shuffled within groups.
 
     Each shuffled map is smoothed exactly as the real one (the same boxcar windows,
@@ -294,5 +331,8 @@ def pinwheel_null(positions: np.ndarray, orientation_deg: np.ndarray, params: V1
     lam = column_spacings(maps, pixel_size=step, unit_vectors=unit)
     with np.errstate(invalid="ignore", divide="ignore"):
         dens = np.where(cells > 0, n_pw / (cells * step**2 / lam**2), np.nan)
-    return {"n_pinwheels": n_pw, "pinwheel_density": dens,
-            "pinwheel_density_fixed_spacing": n_pw / (extent**2 / params.column_spacing_mm**2)}
+    return {
+        "n_pinwheels": n_pw,
+        "pinwheel_density": dens,
+        "pinwheel_density_fixed_spacing": n_pw / (extent**2 / params.column_spacing_mm**2),
+    }

@@ -35,12 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = OneLineParser(
         prog="neurocwm",
-        description="Train topographic networks and counterfactual world models, map them onto cortex, score them against brain data.",
+        description=(
+            "Train topographic networks and counterfactual world models, map them onto cortex, "
+            "score them against brain data."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"neurocwm {__version__}")
-    parser.add_argument("--threads", type=number(int, 1, 4096), default=None, metavar="N",
-                        help="CPU threads (default: OMP_NUM_THREADS if set, else the cores the load average leaves "
-                             "free, at least 1); waiting threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE)")
+    parser.add_argument(
+        "--threads",
+        type=number(int, 1, 4096),
+        default=None,
+        metavar="N",
+        help="CPU threads (default: OMP_NUM_THREADS if set, else the cores the load average leaves "
+        "free, at least 1); waiting threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

@@ -24,14 +24,25 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if (default is None or isinstance(default, bool) or default is argparse.SUPPRESS
-                or "default" in text.lower() or action.required):
+        if (
+            default is None
+            or isinstance(default, bool)
+            or default is argparse.SUPPRESS
+            or "default" in text.lower()
+            or action.required
+        ):
             return text
         return super()._get_help_string(action)
 
 
-def number(kind: type = float, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-           hi_open: bool = False):
+def number(
+    kind: type = float,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+):
     """An argparse ``type`` that parses a finite ``kind`` (int or float) within ``[lo, hi]`` (open ends
     with ``lo_open`` / ``hi_open``), so that NaN, inf and out-of-range values are refused while the
     command line is parsed, before any work (one line: ``argument --x: must be ...``)."""
@@ -89,22 +100,65 @@ FRACTION = number(float, 0, 1, lo_open=True, hi_open=True)
 #: Range of every numeric option of every sub-command, by its ``dest`` (checked while parsing).
 #: A numeric option not listed still refuses NaN and inf; ``(command, dest)`` keys override.
 NUMBER_RULES = {
-    "batch_size": POSITIVE_INT, "seed": SEED, "split_seed": SEED, "per_category": POSITIVE_INT,
-    "wiring_images": POSITIVE_INT, "dim_images": number(int, 2), "steps": POSITIVE_INT,
+    "batch_size": POSITIVE_INT,
+    "seed": SEED,
+    "split_seed": SEED,
+    "per_category": POSITIVE_INT,
+    "wiring_images": POSITIVE_INT,
+    "dim_images": number(int, 2),
+    "steps": POSITIVE_INT,
     "steps_per_window": POSITIVE_INT,
-    "test_size": FRACTION, "n_splits": number(int, 2, 100), "max_units": NONNEG_INT,
-    "visual_degrees": number(float, 0, 360, lo_open=True), "field_of_view": number(float, 0, 360, lo_open=True),
-    "n_masks": POSITIVE_INT, "n_pairs": POSITIVE_INT, "points_per_pair": POSITIVE_INT, "n_samples": POSITIVE_INT,
-    "min_move": POSITIVE_INT, "max_move": POSITIVE_INT, "k": POSITIVE_INT, "n_candidates": POSITIVE_INT,
-    "stride": POSITIVE_INT, "flow_stride": POSITIVE_INT, "tracers_per_image": POSITIVE_INT,
-    "smoothness_samples": POSITIVE_INT, "visible_fraction": FRACTION, "zoom_iters": number(int, 0, 20),
-    "start": NONNEG_INT, "n_visible": NONNEG_INT, "calibration_pairs": NONNEG_INT, "n_segments": NONNEG_INT,
-    "n_keypoint_pairs": NONNEG_INT, "workers": NONNEG_INT, "threads": number(int, 1, 4096),
+    "test_size": FRACTION,
+    "n_splits": number(int, 2, 100),
+    "max_units": NONNEG_INT,
+    "visual_degrees": number(float, 0, 360, lo_open=True),
+    "field_of_view": number(float, 0, 360, lo_open=True),
+    "n_masks": POSITIVE_INT,
+    "n_pairs": POSITIVE_INT,
+    "points_per_pair": POSITIVE_INT,
+    "n_samples": POSITIVE_INT,
+    "min_move": POSITIVE_INT,
+    "max_move": POSITIVE_INT,
+    "k": POSITIVE_INT,
+    "n_candidates": POSITIVE_INT,
+    "stride": POSITIVE_INT,
+    "flow_stride": POSITIVE_INT,
+    "tracers_per_image": POSITIVE_INT,
+    "smoothness_samples": POSITIVE_INT,
+    "visible_fraction": FRACTION,
+    "zoom_iters": number(int, 0, 20),
+    "start": NONNEG_INT,
+    "n_visible": NONNEG_INT,
+    "calibration_pairs": NONNEG_INT,
+    "n_segments": NONNEG_INT,
+    "n_keypoint_pairs": NONNEG_INT,
+    "workers": NONNEG_INT,
+    "threads": number(int, 1, 4096),
 }
 #: Options naming files or folders: an empty string is refused (it would silently mean "the default").
-PATH_DESTS = {"run", "checkpoint", "floc", "ringach", "images", "neural", "responses", "metadata", "data_root",
-              "weights_url", "weights_out", "identifier", "region_layer_map", "human", "maps", "subjects", "layer",
-              "data", "positions", "init_from", "arch"}
+PATH_DESTS = {
+    "run",
+    "checkpoint",
+    "floc",
+    "ringach",
+    "images",
+    "neural",
+    "responses",
+    "metadata",
+    "data_root",
+    "weights_url",
+    "weights_out",
+    "identifier",
+    "region_layer_map",
+    "human",
+    "maps",
+    "subjects",
+    "layer",
+    "data",
+    "positions",
+    "init_from",
+    "arch",
+}
 #: Output folders: not empty, not a file, not below a file (``brainscore export --out`` is a zip file).
 OUT_FOLDER_COMMANDS = {"positions", "score", "cwm", "fmri", "figures", "fit"}
 

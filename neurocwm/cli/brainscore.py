@@ -8,8 +8,9 @@ from neurocwm.cli._help import DefaultsHelpFormatter
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("brainscore", help="Brain-Score tooling: export a run as a model plugin",
-                       description="Brain-Score tooling.")
+    p = sub.add_parser(
+        "brainscore", help="Brain-Score tooling: export a run as a model plugin", description="Brain-Score tooling."
+    )
     bs = p.add_subparsers(dest="brainscore_command", metavar="ACTION")
     bs.required = True
     e = bs.add_parser(
@@ -28,12 +29,21 @@ def add_parser(sub) -> None:
     e.add_argument("--out", required=True, help="zip file to write (e.g. submission.zip)")
     e.add_argument("--weights-out", default=None, help="where to write the weights file (default: <out dir>/<id>.pt)")
     e.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the final weights)")
-    e.add_argument("--identifier", default=None, help="model identifier (default: <tdann|toponets>_<arch>_<run>_<sha256[:10]>)")
-    e.add_argument("--region-layer-map", default=None,
-                   help="V1=layer2.0,V2=layer3.0,... or a JSON file (default: RUN/predictivity commitments, "
-                        "then the sheet's areas)")
-    e.add_argument("--visual-degrees", type=float, default=8.0,
-                   help="degrees of visual angle the model's input image spans (Brain-Score's visual_degrees)")
+    e.add_argument(
+        "--identifier", default=None, help="model identifier (default: <tdann|toponets>_<arch>_<run>_<sha256[:10]>)"
+    )
+    e.add_argument(
+        "--region-layer-map",
+        default=None,
+        help="V1=layer2.0,V2=layer3.0,... or a JSON file (default: RUN/predictivity commitments, "
+        "then the sheet's areas)",
+    )
+    e.add_argument(
+        "--visual-degrees",
+        type=float,
+        default=8.0,
+        help="degrees of visual angle the model's input image spans (Brain-Score's visual_degrees)",
+    )
     e.add_argument("--force", action="store_true", help="overwrite --out and the weights file")
     e.set_defaults(func=run_export)
 
@@ -42,9 +52,17 @@ def run_export(args: argparse.Namespace) -> int:
     from neurocwm.brainscore_export import export_plugin, parse_region_layer_map
 
     rlm = parse_region_layer_map(args.region_layer_map) if args.region_layer_map else None
-    res = export_plugin(args.run, weights_url=args.weights_url, out=args.out, weights_out=args.weights_out,
-                        checkpoint=args.checkpoint, identifier=args.identifier, region_layer_map=rlm,
-                        visual_degrees=args.visual_degrees, force=args.force)
+    res = export_plugin(
+        args.run,
+        weights_url=args.weights_url,
+        out=args.out,
+        weights_out=args.weights_out,
+        checkpoint=args.checkpoint,
+        identifier=args.identifier,
+        region_layer_map=rlm,
+        visual_degrees=args.visual_degrees,
+        force=args.force,
+    )
     print(f"model identifier: {res['identifier']}")
     print(f"region -> layer ({res['region_layer_map_source']}): {res['region_layer_map']}")
     print(f"wrote {res['zip']}")

@@ -29,13 +29,36 @@ def _tracer_options(p) -> None:
     """The tracer-probe options shared by ``cwm flow`` and ``cwm eval``."""
     p.add_argument("--n-masks", type=int, default=8, help="random frame-1 masks averaged per point")
     p.add_argument("--visible-fraction", type=float, default=0.1, help="visible frame-1 fraction of each mask")
-    p.add_argument("--search-radius", type=float, default=None, help="tracer peak search window in px (default: the run's readout_radius, 14; < 0 = whole frame)")
-    p.add_argument("--hidden-target", action="store_true", help="tracer: second round with the estimate's patch neighbourhood hidden")
-    p.add_argument("--static-contrast", action="store_true", help="tracer: localise the response minus that on the static clip (frame 0, frame 0); doubles the cost")
-    p.add_argument("--zoom-iters", type=int, default=0, help="tracer: multi-scale refinement rounds (crop around the point and the estimate, x0.75 per round, re-probe)")
-    p.add_argument("--mixture-fit", action="store_true",
-                   help="tracer: localise by fitting the response as an in-place part plus a moved copy of the static-clip response "
-                        "(better on large motions, worse on small ones; doubles the cost). cwm eval scores it as an extra column")
+    p.add_argument(
+        "--search-radius",
+        type=float,
+        default=None,
+        help="tracer peak search window in px (default: the run's readout_radius, 14; < 0 = whole frame)",
+    )
+    p.add_argument(
+        "--hidden-target",
+        action="store_true",
+        help="tracer: second round with the estimate's patch neighbourhood hidden",
+    )
+    p.add_argument(
+        "--static-contrast",
+        action="store_true",
+        help="tracer: localise the response minus that on the static clip (frame 0, frame 0); doubles the cost",
+    )
+    p.add_argument(
+        "--zoom-iters",
+        type=int,
+        default=0,
+        help="tracer: multi-scale refinement rounds (crop around the point and the estimate, x0.75 per round, "
+        "re-probe)",
+    )
+    p.add_argument(
+        "--mixture-fit",
+        action="store_true",
+        help="tracer: localise by fitting the response as an in-place part plus a moved copy of the static-clip "
+        "response "
+        "(better on large motions, worse on small ones; doubles the cost). cwm eval scores it as an extra column",
+    )
 
 
 def add_parser(sub) -> None:
@@ -65,41 +88,89 @@ def _add_readout(cmds, name: str, help_text: str, fmt) -> None:
     """The parser of one readout sub-command (``predict``, ``flow``, ``segment``, ``keypoints``)."""
     q = cmds.add_parser(name, help=help_text, description=help_text, formatter_class=fmt)
     q.add_argument("run", help="run folder written by neurocwm fit --model cwm")
-    q.add_argument("images", nargs="+", metavar="IMAGES",
-                   help="frame0 frame1 image files (a 3-frame model also takes three: context first), "
-                        "or one folder of frames" + (" (or a single image)" if name == "segment" else ""))
+    q.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGES",
+        help="frame0 frame1 image files (a 3-frame model also takes three: context first), "
+        "or one folder of frames" + (" (or a single image)" if name == "segment" else ""),
+    )
     q.add_argument("--start", type=int, default=0, help="with a folder: index of frame 0 among its sorted images")
-    q.add_argument("--resize", action="store_true", help="centre-crop to a square and resize to the model's input size (otherwise sizes must match)")
+    q.add_argument(
+        "--resize",
+        action="store_true",
+        help="centre-crop to a square and resize to the model's input size (otherwise sizes must match)",
+    )
     q.add_argument("--out", default=None, help="output folder (default ./cwm-<readout>)")
     q.add_argument("--seed", type=int, default=0, help="seed of the random masks")
     q.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
     q.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     if name == "predict":
-        q.add_argument("--visible-fraction", type=float, default=None, help="revealed fraction of frame-1 patches (default: the run's readout_visible, 0.1)")
-        q.add_argument("--n-visible", type=int, default=None, help="revealed frame-1 patches (overrides --visible-fraction)")
+        q.add_argument(
+            "--visible-fraction",
+            type=float,
+            default=None,
+            help="revealed fraction of frame-1 patches (default: the run's readout_visible, 0.1)",
+        )
+        q.add_argument(
+            "--n-visible", type=int, default=None, help="revealed frame-1 patches (overrides --visible-fraction)"
+        )
     if name == "flow":
         q.add_argument("--method", choices=("tracer", "jacobian"), default="tracer")
-        q.add_argument("--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)")
+        q.add_argument(
+            "--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)"
+        )
         _tracer_options(q)
-        q.add_argument("--occlusion-threshold", type=float, default=0.1, help="tracer visibility below which a point is called occluded")
-        q.add_argument("--tracers-per-image", type=int, default=1,
-                       help="tracer: up to this many points share one perturbed frame when more than "
-                            "2 x search radius + 9 px apart (fewer forward passes; an approximation; "
-                            "needs a --search-radius >= 0)")
+        q.add_argument(
+            "--occlusion-threshold",
+            type=float,
+            default=0.1,
+            help="tracer visibility below which a point is called occluded",
+        )
+        q.add_argument(
+            "--tracers-per-image",
+            type=int,
+            default=1,
+            help="tracer: up to this many points share one perturbed frame when more than "
+            "2 x search radius + 9 px apart (fewer forward passes; an approximation; "
+            "needs a --search-radius >= 0)",
+        )
     if name == "segment":
-        q.add_argument("--point", action="append", default=None, metavar="X,Y", help="query pixel (repeatable; default the image centre)")
+        q.add_argument(
+            "--point",
+            action="append",
+            default=None,
+            metavar="X,Y",
+            help="query pixel (repeatable; default the image centre)",
+        )
         q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
         q.add_argument("--min-move", type=int, default=2, help="shortest counterfactual move (px)")
         q.add_argument("--max-move", type=int, default=3, help="largest counterfactual move along each axis (px)")
         q.add_argument("--threshold", type=float, default=0.35, help="normalised-motion threshold of the segment")
-        q.add_argument("--flow-stride", type=int, default=None,
-                       help="grid spacing (px) of the flow probe that measures each counterfactual "
-                            "(default: the patch size)")
-        q.add_argument("--flow-radius", type=float, default=None,
-                       help="search radius (px) of that probe (default: the whole frame)")
-        q.add_argument("--tracers-per-image", type=int, default=1,
-                       help="probe tracers sharing one perturbed frame (needs --flow-radius; see cwm flow)")
-        q.add_argument("--snap", action="store_true", help="average the motion over fine Felzenszwalb superpixels before thresholding, so the edges follow image edges")
+        q.add_argument(
+            "--flow-stride",
+            type=int,
+            default=None,
+            help="grid spacing (px) of the flow probe that measures each counterfactual (default: the patch size)",
+        )
+        q.add_argument(
+            "--flow-radius",
+            type=float,
+            default=None,
+            help="search radius (px) of that probe (default: the whole frame)",
+        )
+        q.add_argument(
+            "--tracers-per-image",
+            type=int,
+            default=1,
+            help="probe tracers sharing one perturbed frame (needs --flow-radius; see cwm flow)",
+        )
+        q.add_argument(
+            "--snap",
+            action="store_true",
+            help="average the motion over fine Felzenszwalb superpixels before thresholding, so the edges follow "
+            "image edges",
+        )
     if name == "keypoints":
         q.add_argument("--k", type=int, default=8, help="keypoints to select")
         q.add_argument("--n-candidates", type=int, default=16, help="highest-error patches tried per round")
@@ -108,33 +179,58 @@ def _add_readout(cmds, name: str, help_text: str, fmt) -> None:
 
 def _add_eval(cmds, fmt) -> None:
     """The parser of ``cwm eval``."""
-    e = cmds.add_parser("eval", help="evaluate on held-out generated videos against classical baselines", formatter_class=fmt,
-                        description="Flow (EPE, TAP <delta_avg, by motion size and object/background), occlusion (accuracy, F1), "
-                                    "segment IoU and the keypoint error-reduction curve on held-out generated videos (fixed seeds), "
-                                    "with zero flow, block matching, TV-L1, OpenCV Farneback/DIS (the cwm extra), "
-                                    "Felzenszwalb/SLIC regions and compute per point for every method.")
+    e = cmds.add_parser(
+        "eval",
+        help="evaluate on held-out generated videos against classical baselines",
+        formatter_class=fmt,
+        description="Flow (EPE, TAP <delta_avg, by motion size and object/background), occlusion (accuracy, F1), "
+        "segment IoU and the keypoint error-reduction curve on held-out generated videos (fixed seeds), "
+        "with zero flow, block matching, TV-L1, OpenCV Farneback/DIS (the cwm extra), "
+        "Felzenszwalb/SLIC regions and compute per point for every method.",
+    )
     e.add_argument("run", help="run folder written by neurocwm fit --model cwm")
     e.add_argument("--n-pairs", type=int, default=100, help="held-out video pairs for flow")
-    e.add_argument("--points-per-pair", type=int, default=10, help="query points per pair (n-pairs x points-per-pair >= 1000 for the benchmark)")
-    e.add_argument("--seed", type=int, default=None, help="seed of the held-out videos (default the fixed evaluation seed)")
+    e.add_argument(
+        "--points-per-pair",
+        type=int,
+        default=10,
+        help="query points per pair (n-pairs x points-per-pair >= 1000 for the benchmark)",
+    )
+    e.add_argument(
+        "--seed", type=int, default=None, help="seed of the held-out videos (default the fixed evaluation seed)"
+    )
     _tracer_options(e)
     e.add_argument("--jacobian", action="store_true", help="also score Jacobian flow (slower)")
-    e.add_argument("--calibration-pairs", type=int, default=20, help="separate pairs on which the occlusion threshold is chosen")
+    e.add_argument(
+        "--calibration-pairs", type=int, default=20, help="separate pairs on which the occlusion threshold is chosen"
+    )
     e.add_argument("--n-segments", type=int, default=40, help="segment queries (0 = skip)")
     e.add_argument("--n-keypoint-pairs", type=int, default=10, help="pairs for the keypoint curve (0 = skip)")
     e.add_argument("--out", default=None, help="output folder (default RUN/eval)")
     e.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
     e.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     e.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
-    e.add_argument("--tapvid", default=None, metavar="FILE",
-                   help="instead: point tracking on TAP-Vid query-first data (a TAP-Vid .pkl, or an .npz of video, "
-                        "query_points, target_points, occluded): AJ, <delta_avg, OA at 256x256 "
-                        "(Doersch et al. 2022); writes tapvid.json")
+    e.add_argument(
+        "--tapvid",
+        default=None,
+        metavar="FILE",
+        help="instead: point tracking on TAP-Vid query-first data (a TAP-Vid .pkl, or an .npz of video, "
+        "query_points, target_points, occluded): AJ, <delta_avg, OA at 256x256 "
+        "(Doersch et al. 2022); writes tapvid.json",
+    )
     e.add_argument("--tapvid-max-videos", type=int, default=None, help="with --tapvid: score the first N videos only")
-    e.add_argument("--tracers-per-image", type=int, default=1,
-                   help="with --tapvid: tracers sharing one perturbed frame (see cwm flow)")
-    e.add_argument("--occlusion-threshold", type=float, default=0.1,
-                   help="with --tapvid: tracer visibility below which a point is occluded")
+    e.add_argument(
+        "--tracers-per-image",
+        type=int,
+        default=1,
+        help="with --tapvid: tracers sharing one perturbed frame (see cwm flow)",
+    )
+    e.add_argument(
+        "--occlusion-threshold",
+        type=float,
+        default=0.1,
+        help="with --tapvid: tracer visibility below which a point is occluded",
+    )
     e.set_defaults(func=run_eval)
 
 
@@ -152,8 +248,11 @@ def load_cwm(path: str, checkpoint: str | None = None, device: str = "cpu"):
     import json
 
     try:
-        family = family_name(json.loads((p / "config.json").read_text(encoding="utf-8"))) \
-            if (p / "config.json").is_file() else None
+        family = (
+            family_name(json.loads((p / "config.json").read_text(encoding="utf-8")))
+            if (p / "config.json").is_file()
+            else None
+        )
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
         raise ValueError(f"{p / 'config.json'} is not a valid run configuration ({exc})") from None
     if family is not None and not (family in family_names() and get_family(family).readouts):
@@ -179,8 +278,9 @@ def _image_files(paths: list[str], start: int, allow_single: bool, n_frames: int
     if len(ps) == 1 and ps[0].is_dir():
         files = sorted(f for f in ps[0].iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
         if start < 0 or start + n_frames > len(files):
-            raise ValueError(f"{ps[0]} holds {len(files)} image(s); "
-                             f"frames {start} to {start + n_frames - 1} are needed")
+            raise ValueError(
+                f"{ps[0]} holds {len(files)} image(s); frames {start} to {start + n_frames - 1} are needed"
+            )
         return files[start : start + n_frames]
     if len(ps) == 1 and allow_single:
         return ps
@@ -200,15 +300,18 @@ def _read_image(path: Path, size: int, resize: bool):
     w, h = img.size
     if (w, h) != (size, size):
         if not resize:
-            raise ValueError(f"{path} is {w}x{h} px but the model takes {size}x{size}; pass --resize to centre-crop and resize")
+            raise ValueError(
+                f"{path} is {w}x{h} px but the model takes {size}x{size}; pass --resize to centre-crop and resize"
+            )
         s = min(w, h)
         left, top = (w - s) // 2, (h - s) // 2
         img = img.crop((left, top, left + s, top + s)).resize((size, size), Image.BICUBIC)
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
-def load_frames(paths: list[str], size: int, *, start: int = 0, resize: bool = False, allow_single: bool = False,
-                n_frames: int = 2):
+def load_frames(
+    paths: list[str], size: int, *, start: int = 0, resize: bool = False, allow_single: bool = False, n_frames: int = 2
+):
     """Frames ``(2, 3, size, size)`` float32 in [0, 1] from two files or a folder (clear errors).
 
     With ``allow_single`` one image gives a static clip (frame 1 = frame 0). For a model of
@@ -263,8 +366,14 @@ def run(args: argparse.Namespace) -> int:
     run_ = load_cwm(args.run, args.checkpoint, args.device)
     model, cfg = run_.model, run_.config
     size, p, g = model.image_size, model.patch_size, model.grid
-    frames, files = load_frames(args.images, size, start=args.start, resize=args.resize,
-                                allow_single=args.cwm_command == "segment", n_frames=getattr(model, "n_frames", 2))
+    frames, files = load_frames(
+        args.images,
+        size,
+        start=args.start,
+        resize=args.resize,
+        allow_single=args.cwm_command == "segment",
+        n_frames=getattr(model, "n_frames", 2),
+    )
     if len(frames) > 2:  # a 3-frame model: the first frame stays fixed context, the readouts use the last two
         model.context = frames[:-2]
         frames = frames[-2:]
@@ -273,8 +382,14 @@ def run(args: argparse.Namespace) -> int:
     cmd = args.cwm_command
     settings = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
     settings.update(run=str(Path(args.run).resolve()), weights=str(run_.weights))
-    common = {"frame0": f0, "frame1": f1, "files": np.array(files), "image_size": size, "patch_size": p,
-              "settings": np.array(json.dumps(settings, default=str))}  # the resolved options of this call
+    common = {
+        "frame0": f0,
+        "frame1": f1,
+        "files": np.array(files),
+        "image_size": size,
+        "patch_size": p,
+        "settings": np.array(json.dumps(settings, default=str)),
+    }  # the resolved options of this call
 
     if cmd == "predict":
         frac = float(cfg.get("readout_visible", 0.1) if args.visible_fraction is None else args.visible_fraction)
@@ -283,31 +398,58 @@ def run(args: argparse.Namespace) -> int:
         r = apply.predict_readout(model, frames, visible_fraction=frac, n_visible=args.n_visible, seed=args.seed)
         _write_npz(out / "predict.npz", **r, **common)
         viz.save_png(viz.prediction_figure(f0, f1, r["prediction"], r["visible"], p), out / "predict.png")
-        print(f"hidden-patch MSE {r['hidden_mse']:.4f} (copy frame 0: {r['copy_frame0_mse']:.4f}) "
-              f"with {int(r['visible'].sum())}/{g * g} patches revealed")
+        print(
+            f"hidden-patch MSE {r['hidden_mse']:.4f} (copy frame 0: {r['copy_frame0_mse']:.4f}) "
+            f"with {int(r['visible'].sum())}/{g * g} patches revealed"
+        )
     elif cmd == "flow":
         stride = p if args.stride is None else args.stride
         if stride < 1 or stride > size:
             raise ValueError(f"--stride must be in [1, {size}], got {stride}")
         opts = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "seed": args.seed}
         if args.method == "tracer":
-            opts.update(search_radius=apply.readout_radius(args.search_radius, cfg), hidden_target=args.hidden_target,
-                        static_contrast=args.static_contrast, zoom_iters=args.zoom_iters, mixture_fit=args.mixture_fit,
-                        tracers_per_image=args.tracers_per_image)
-        r = apply.flow_readout(model, frames, method=args.method, stride=stride, occlusion_threshold=args.occlusion_threshold, **opts)
+            opts.update(
+                search_radius=apply.readout_radius(args.search_radius, cfg),
+                hidden_target=args.hidden_target,
+                static_contrast=args.static_contrast,
+                zoom_iters=args.zoom_iters,
+                mixture_fit=args.mixture_fit,
+                tracers_per_image=args.tracers_per_image,
+            )
+        r = apply.flow_readout(
+            model, frames, method=args.method, stride=stride, occlusion_threshold=args.occlusion_threshold, **opts
+        )
         occ = r.get("occluded")
         _write_npz(out / "flow.npz", method=args.method, **r, **common)
         title = "tracer (two-part fit)" if args.method == "tracer" and args.mixture_fit else args.method
-        viz.save_png(viz.flow_figure(f0, f1, r["points"], r["flow"], r["dense_flow"], occ, title=title), out / "flow.png")
+        viz.save_png(
+            viz.flow_figure(f0, f1, r["points"], r["flow"], r["dense_flow"], occ, title=title), out / "flow.png"
+        )
         mag = np.linalg.norm(r["flow"], axis=1)
-        print(f"{args.method} flow at {len(r['points'])} points: median |flow| {np.median(mag):.2f} px, max {mag.max():.2f} px"
-              + (f", {int(occ.sum())} occluded" if occ is not None else ""))
+        print(
+            f"{args.method} flow at {len(r['points'])} points: median |flow| {np.median(mag):.2f} px, "
+            f"max {mag.max():.2f} px" + (f", {int(occ.sum())} occluded" if occ is not None else "")
+        )
     elif cmd == "segment":
-        pts = np.array([_parse_point(t, size) for t in args.point] if args.point else [((size - 1) / 2, (size - 1) / 2)], np.float32)
+        pts = np.array(
+            [_parse_point(t, size) for t in args.point] if args.point else [((size - 1) / 2, (size - 1) / 2)],
+            np.float32,
+        )
         masks_a, motion_a = apply.segment_readout(
-            model, frames[0], pts, snap=args.snap, threshold=args.threshold, seed=args.seed, n_samples=args.n_samples,
-            min_move=args.min_move, max_move=args.max_move, progress=True, flow_stride=args.flow_stride,
-            flow_search_radius=args.flow_radius, tracers_per_image=args.tracers_per_image)
+            model,
+            frames[0],
+            pts,
+            snap=args.snap,
+            threshold=args.threshold,
+            seed=args.seed,
+            n_samples=args.n_samples,
+            min_move=args.min_move,
+            max_move=args.max_move,
+            progress=True,
+            flow_stride=args.flow_stride,
+            flow_search_radius=args.flow_radius,
+            tracers_per_image=args.tracers_per_image,
+        )
         _write_npz(out / "segment.npz", points=pts, masks=masks_a, motion=motion_a, **common)
         viz.save_png(viz.segment_figure(f0, pts, masks_a, motion_a), out / "segment.png")
         print(f"segments of {len(pts)} point(s): " + ", ".join(f"{int(m.sum())} px" for m in masks_a))
@@ -346,21 +488,43 @@ def run_eval(args: argparse.Namespace) -> int:
     from neurocwm.cwm.eval import opencv_flows
 
     if not opencv_flows():
-        print('note: OpenCV is not installed, so Farneback and DIS are left out; pip install "neurocwm[cwm]"', file=sys.stderr)
+        print(
+            'note: OpenCV is not installed, so Farneback and DIS are left out; pip install "neurocwm[cwm]"',
+            file=sys.stderr,
+        )
     if not 0 < args.visible_fraction < 1:
         raise ValueError(f"--visible-fraction must be in (0, 1), got {args.visible_fraction}")
     radius = readout_radius(args.search_radius, run_.config)
-    tracer = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "search_radius": radius, "hidden_target": args.hidden_target,
-              "static_contrast": args.static_contrast, "zoom_iters": args.zoom_iters}
-    results = evaluate_flow(model, n_pairs=args.n_pairs, points_per_pair=args.points_per_pair, seed=seed,
-                            calibration_pairs=max(1, args.calibration_pairs), tracer_kwargs=tracer,
-                            jacobian=args.jacobian, mixture=args.mixture_fit, progress=args.progress)
+    tracer = {
+        "n_masks": args.n_masks,
+        "visible_fraction": args.visible_fraction,
+        "search_radius": radius,
+        "hidden_target": args.hidden_target,
+        "static_contrast": args.static_contrast,
+        "zoom_iters": args.zoom_iters,
+    }
+    results = evaluate_flow(
+        model,
+        n_pairs=args.n_pairs,
+        points_per_pair=args.points_per_pair,
+        seed=seed,
+        calibration_pairs=max(1, args.calibration_pairs),
+        tracer_kwargs=tracer,
+        jacobian=args.jacobian,
+        mixture=args.mixture_fit,
+        progress=args.progress,
+    )
     if args.n_segments:
         results["segments"] = evaluate_segments(model, n_queries=args.n_segments, progress=args.progress)
     if args.n_keypoint_pairs:
         results["keypoints"] = evaluate_keypoints(model, n_pairs=args.n_keypoint_pairs, progress=args.progress)
-    results["run"] = {"path": str(Path(args.run).resolve()), "weights": str(run_.weights), "arch": run_.config.get("arch"),
-                      "alpha": run_.config.get("alpha"), "steps": run_.config.get("steps")}
+    results["run"] = {
+        "path": str(Path(args.run).resolve()),
+        "weights": str(run_.weights),
+        "arch": run_.config.get("arch"),
+        "alpha": run_.config.get("alpha"),
+        "steps": run_.config.get("steps"),
+    }
     out = Path(args.out) if args.out else Path(args.run) / "eval"
     out.mkdir(parents=True, exist_ok=True)
     save_results(results, out / "results.json")
@@ -386,25 +550,51 @@ def run_tapvid(args: argparse.Namespace) -> int:
     run_ = load_cwm(args.run, args.checkpoint, args.device)
     videos = tapvid.load_tapvid(args.tapvid, max_videos=args.tapvid_max_videos)
     radius = readout_radius(args.search_radius, run_.config)
-    tracer = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "search_radius": radius,
-              "tracers_per_image": args.tracers_per_image, "seed": 0 if args.seed is None else args.seed}
+    tracer = {
+        "n_masks": args.n_masks,
+        "visible_fraction": args.visible_fraction,
+        "search_radius": radius,
+        "tracers_per_image": args.tracers_per_image,
+        "seed": 0 if args.seed is None else args.seed,
+    }
+
     def show(m: dict) -> None:
-        print(f"{m['name']}: AJ {m['average_jaccard']:.3f}, <delta_avg {m['average_pts_within_thresh']:.3f}, "
-              f"OA {m['occlusion_accuracy']:.3f}")
+        print(
+            f"{m['name']}: AJ {m['average_jaccard']:.3f}, <delta_avg {m['average_pts_within_thresh']:.3f}, "
+            f"OA {m['occlusion_accuracy']:.3f}"
+        )
 
     t0 = time.perf_counter()
-    per_video, mean = tapvid.evaluate_tapvid(run_.model, videos, occlusion_threshold=args.occlusion_threshold,
-                                             progress=args.progress, on_video=show, **tracer)
+    per_video, mean = tapvid.evaluate_tapvid(
+        run_.model,
+        videos,
+        occlusion_threshold=args.occlusion_threshold,
+        progress=args.progress,
+        on_video=show,
+        **tracer,
+    )
     out = Path(args.out) if args.out else Path(args.run) / "eval"
     settings = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
-    write_json(out / "tapvid.json", {
-        "mean": mean, "videos": per_video, "protocol": "query first, 256x256, query frame -> each later frame",
-        "tracer": tracer, "occlusion_threshold": args.occlusion_threshold, "settings": settings,
-        "run": str(Path(args.run).resolve()), "weights": str(run_.weights), "file": str(Path(args.tapvid).resolve()),
-        "seconds": time.perf_counter() - t0})
-    print(f"mean over {len(per_video)} video(s): AJ {mean.get('average_jaccard', np.nan):.3f}, "
-          f"<delta_avg {mean.get('average_pts_within_thresh', np.nan):.3f}, "
-          f"OA {mean.get('occlusion_accuracy', np.nan):.3f}; "
-          + ", ".join(f"J{d} {mean.get(f'jaccard_{d}', np.nan):.3f}" for d in tapvid.THRESHOLDS))
+    write_json(
+        out / "tapvid.json",
+        {
+            "mean": mean,
+            "videos": per_video,
+            "protocol": "query first, 256x256, query frame -> each later frame",
+            "tracer": tracer,
+            "occlusion_threshold": args.occlusion_threshold,
+            "settings": settings,
+            "run": str(Path(args.run).resolve()),
+            "weights": str(run_.weights),
+            "file": str(Path(args.tapvid).resolve()),
+            "seconds": time.perf_counter() - t0,
+        },
+    )
+    print(
+        f"mean over {len(per_video)} video(s): AJ {mean.get('average_jaccard', np.nan):.3f}, "
+        f"<delta_avg {mean.get('average_pts_within_thresh', np.nan):.3f}, "
+        f"OA {mean.get('occlusion_accuracy', np.nan):.3f}; "
+        + ", ".join(f"J{d} {mean.get(f'jaccard_{d}', np.nan):.3f}" for d in tapvid.THRESHOLDS)
+    )
     print(f"wrote {out / 'tapvid.json'}")
     return 0

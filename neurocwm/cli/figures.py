@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.runs and not args.maps:
         raise ValueError("give at least one RUN or --maps file")
-    files = paper_figures(args.runs, args.out, human=args.human, maps=args.maps, formats=args.formats,
-                          progress=args.progress)
+    files = paper_figures(
+        args.runs, args.out, human=args.human, maps=args.maps, formats=args.formats, progress=args.progress
+    )
     print(f"wrote {len(files)} figure files to {args.out}")
     return 0

@@ -9,8 +9,11 @@ from ._help import DefaultsHelpFormatter
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("fmri", help="compare model maps with human fMRI maps",
-                       description="Human fMRI maps (NSD flat maps, NIfTI, GIfTI, FreeSurfer) against model maps.")
+    p = sub.add_parser(
+        "fmri",
+        help="compare model maps with human fMRI maps",
+        description="Human fMRI maps (NSD flat maps, NIfTI, GIfTI, FreeSurfer) against model maps.",
+    )
     fsub = p.add_subparsers(dest="fmri_command", metavar="SUBCOMMAND")
     fsub.required = True
     c = fsub.add_parser(
@@ -31,13 +34,19 @@ def add_parser(sub) -> None:
     )
     c.add_argument("run", help="run folder or model map .npz")
     c.add_argument("--subjects", nargs="+", required=True, metavar="FILE_OR_DIR", help="subject files or folders")
-    c.add_argument("--human-geometry", default="fsaverage5", choices=["fsaverage5", "flat"],
-                   help="maps per fsaverage5 vertex: patches and their mm^2 on the fsaverage5 mesh (fsaverage5), or "
-                        "everything on its flat patch, whose areas flattening distorts (flat: the earlier 2-D sheet)")
+    c.add_argument(
+        "--human-geometry",
+        default="fsaverage5",
+        choices=["fsaverage5", "flat"],
+        help="maps per fsaverage5 vertex: patches and their mm^2 on the fsaverage5 mesh (fsaverage5), or "
+        "everything on its flat patch, whose areas flattening distorts (flat: the earlier 2-D sheet)",
+    )
     c.add_argument("--floc", default=None, help="fLoc stimuli folder (needed when RUN is a run folder)")
     c.add_argument("--layer", default=None, help="model layer (default: the last VTC layer)")
     c.add_argument("--per-category", type=int, default=None, help="fLoc images per category (default all)")
-    c.add_argument("--random-init", action="store_true", help="use the run's untrained initialisation (Unoptimized baseline)")
+    c.add_argument(
+        "--random-init", action="store_true", help="use the run's untrained initialisation (Unoptimized baseline)"
+    )
     c.add_argument("--out", default=None, help="output folder (default RUN/fmri, or next to the .npz)")
     c.add_argument("--formats", nargs="+", default=["png", "pdf", "svg"], choices=["png", "pdf", "svg"])
     c.add_argument("--smoothness-samples", type=int, default=25, help="random unit samples per smoothness curve")
@@ -58,24 +67,50 @@ def run_compare(args: argparse.Namespace) -> int:
         raise ValueError(f"--smoothness-samples must be >= 1, got {args.smoothness_samples}")
     src = Path(args.run)
     subjects = load_subjects(args.subjects, geometry=args.human_geometry)
-    model = load_model_map(src, args.floc, layer=args.layer, per_category=args.per_category,
-                           random_init=args.random_init, device=args.device, seed=args.seed, progress=args.progress)
+    model = load_model_map(
+        src,
+        args.floc,
+        layer=args.layer,
+        per_category=args.per_category,
+        random_init=args.random_init,
+        device=args.device,
+        seed=args.seed,
+        progress=args.progress,
+    )
     out = Path(args.out) if args.out else (src / "fmri" if src.is_dir() else src.parent / f"{src.stem}_fmri")
-    comp = compare_maps(model, subjects, model_metric_params=model_params(smooth_samples=args.smoothness_samples),
-                        human_overrides={"smooth_samples": args.smoothness_samples}, seed=args.seed,
-                        progress=args.progress)
-    meta = {"run": str(src), "subjects": [str(s) for s in args.subjects], "seed": args.seed, "layer": model.meta.get("layer"),
-            "n_subjects": len(subjects), "smoothness_samples": args.smoothness_samples,
-            "human_geometry": args.human_geometry,
-            "human_maps": {s: {m.hemisphere or f"map{i}": {"n_points": m.n_points, "kind": m.kind, **m.meta}
-                               for i, m in enumerate(maps)} for s, maps in subjects.items()}}
+    comp = compare_maps(
+        model,
+        subjects,
+        model_metric_params=model_params(smooth_samples=args.smoothness_samples),
+        human_overrides={"smooth_samples": args.smoothness_samples},
+        seed=args.seed,
+        progress=args.progress,
+    )
+    meta = {
+        "run": str(src),
+        "subjects": [str(s) for s in args.subjects],
+        "seed": args.seed,
+        "layer": model.meta.get("layer"),
+        "n_subjects": len(subjects),
+        "smoothness_samples": args.smoothness_samples,
+        "human_geometry": args.human_geometry,
+        "human_maps": {
+            s: {
+                m.hemisphere or f"map{i}": {"n_points": m.n_points, "kind": m.kind, **m.meta}
+                for i, m in enumerate(maps)
+            }
+            for s, maps in subjects.items()
+        },
+    }
     files = write_comparison(comp, out, model=model, subjects=subjects, formats=args.formats, meta=meta)
     if args.save_model_map:
         files.append(model.save(out / "model_map.npz"))
     g = {(r["metric"], r["hemisphere"]): r for r in comp.rows if r["subject"] == "group" and r["metric"] == "rsa_tau"}
     mean, nn = g[("rsa_tau", "mean")], g[("rsa_tau", "noise-normalised")]
     print(f"{len(subjects)} subject(s), domains {', '.join(comp.domains)}")
-    print(f"RSA (Kendall tau) model {mean['score']:.3f}, human-human ceiling {mean['ceiling']:.3f}, "
-          f"noise-normalised {nn['score']:.3f}")
+    print(
+        f"RSA (Kendall tau) model {mean['score']:.3f}, human-human ceiling {mean['ceiling']:.3f}, "
+        f"noise-normalised {nn['score']:.3f}"
+    )
     print(f"wrote {len(files)} files to {out}")
     return 0

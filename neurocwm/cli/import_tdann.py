@@ -29,19 +29,38 @@ def add_parser(fam) -> None:
         formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("checkpoint", help="VISSL checkpoint file, or a tdann catalogue name")
-    p.add_argument("--positions", default=None, metavar="DIR",
-                   help="spacetorch positions folder or its catalogue name (default: the one the catalogue pairs "
-                        "with the checkpoint)")
-    p.add_argument("--out", default=None, metavar="RUN",
-                   help="run folder (default: runs/<catalogue name>, else runs/tdann-<published model name>)")
-    p.add_argument("--alpha", type=float, default=None,
-                   help="spatial-loss weight to record (default: read from the published model name)")
+    p.add_argument(
+        "--positions",
+        default=None,
+        metavar="DIR",
+        help="spacetorch positions folder or its catalogue name (default: the one the catalogue pairs "
+        "with the checkpoint)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="RUN",
+        help="run folder (default: runs/<catalogue name>, else runs/tdann-<published model name>)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=None,
+        help="spatial-loss weight to record (default: read from the published model name)",
+    )
     p.add_argument("--seed", type=int, default=None, help="seed to record (default: from the published name, else 0)")
-    p.add_argument("--image-size", type=int, default=None,
-                   help="input side in px (default: 4 x the layer1.0 grid of the positions, 224 when published)")
-    p.add_argument("--human-scale", action="store_true",
-                   help="multiply version-1 positions by the reference analyses' factors (0.6, 1.5, 1.75, 1.4, 7 for "
-                        "retina, V1, V2, V4, VTC) to compare with human cortex; default: keep them as published")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="input side in px (default: 4 x the layer1.0 grid of the positions, 224 when published)",
+    )
+    p.add_argument(
+        "--human-scale",
+        action="store_true",
+        help="multiply version-1 positions by the reference analyses' factors (0.6, 1.5, 1.75, 1.4, 7 for "
+        "retina, V1, V2, V4, VTC) to compare with human cortex; default: keep them as published",
+    )
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide download progress")
     p.set_defaults(func=run)
@@ -66,8 +85,17 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     if out is None and "checkpoint" in entries:
         out = Path("runs") / entries["checkpoint"]["name"]
-    run_dir = import_tdann(ckpt, pos, out, alpha=args.alpha, seed=args.seed, image_size=args.image_size,
-                           human_scale=args.human_scale, force=args.force, catalogue=entries or None)
+    run_dir = import_tdann(
+        ckpt,
+        pos,
+        out,
+        alpha=args.alpha,
+        seed=args.seed,
+        image_size=args.image_size,
+        human_scale=args.human_scale,
+        force=args.force,
+        catalogue=entries or None,
+    )
     _report(run_dir)
     return 0
 
@@ -77,12 +105,18 @@ def _report(run_dir) -> None:
 
     cfg = json.loads((run_dir / "config.json").read_text())
     imp = cfg["imported"]
-    print(f"imported {imp['model_name']}: {cfg['arch']} ({cfg['objective']} head), alpha {cfg['alpha']}, "
-          f"seed {cfg['seed']}, {cfg['image_size']} px; trunk tensors from {imp['trunk_copy']}")
+    print(
+        f"imported {imp['model_name']}: {cfg['arch']} ({cfg['objective']} head), alpha {cfg['alpha']}, "
+        f"seed {cfg['seed']}, {cfg['image_size']} px; trunk tensors from {imp['trunk_copy']}"
+    )
     ext = ", ".join(f"{k} {v['side_mm']:.3g}" for k, v in imp["tissue_extent_mm"].items())
-    print(f"positions (version {imp['positions_version']}{', human scale' if imp['human_scale'] else ''}), "
-          f"tissue extent in mm: {ext}")
+    print(
+        f"positions (version {imp['positions_version']}{', human scale' if imp['human_scale'] else ''}), "
+        f"tissue extent in mm: {ext}"
+    )
     if imp["positions_version"] == 1 and not imp["human_scale"]:
-        print("note: version-1 positions are at the training scale; the reference's analyses rescale them to human "
-              "cortex (re-import with --human-scale to do the same)")
+        print(
+            "note: version-1 positions are at the training scale; the reference's analyses rescale them to human "
+            "cortex (re-import with --human-scale to do the same)"
+        )
     print(f"run folder: {run_dir}")

@@ -29,14 +29,26 @@ def add_parser(fam) -> None:
         formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("checkpoint", help="TopoNets .pt file, or a toponets catalogue name")
-    p.add_argument("--out", default=None, metavar="RUN",
-                   help="run folder (default: runs/<catalogue name>, else runs/toponets-resnet18-tau<tau>)")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="RUN",
+        help="run folder (default: runs/<catalogue name>, else runs/toponets-resnet18-tau<tau>)",
+    )
     p.add_argument("--tau", type=float, default=None, help="TopoLoss weight to record (default: from the file name)")
     p.add_argument("--image-size", type=int, default=224, help="input side in px")
-    p.add_argument("--scale", choices=("human", "macaque"), default="human",
-                   help="sheet side of each area the channel-grid mosaic is scaled to")
-    p.add_argument("--neighborhood-windows", type=int, default=20_000,
-                   help="neighbourhood windows drawn per layer (as training draws them)")
+    p.add_argument(
+        "--scale",
+        choices=("human", "macaque"),
+        default="human",
+        help="sheet side of each area the channel-grid mosaic is scaled to",
+    )
+    p.add_argument(
+        "--neighborhood-windows",
+        type=int,
+        default=20_000,
+        help="neighbourhood windows drawn per layer (as training draws them)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds the neighbourhoods")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide download progress")
@@ -55,14 +67,25 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     if ckpt_entry and out is None:
         out = Path("runs") / ckpt_entry["name"]
-    run_dir = import_toponets(ckpt, out, tau=args.tau, image_size=args.image_size, scale=args.scale,
-                              seed=args.seed, n_windows=args.neighborhood_windows, force=args.force,
-                              catalogue=catalogue)
+    run_dir = import_toponets(
+        ckpt,
+        out,
+        tau=args.tau,
+        image_size=args.image_size,
+        scale=args.scale,
+        seed=args.seed,
+        n_windows=args.neighborhood_windows,
+        force=args.force,
+        catalogue=catalogue,
+    )
     cfg = json.loads((run_dir / "config.json").read_text())
     grids = ", ".join(f"{k} {v['rows']}x{v['cols']}" for k, v in cfg["imported"]["channel_grids"].items())
-    print(f"imported {cfg['imported']['model_name']}: {cfg['arch']} ({cfg['num_classes']}-way head), tau "
-          f"{cfg['imported']['tau']}, {cfg['image_size']} px")
-    print(f"positions: TopoLoss channel grids ({grids}) tiled over each layer's spatial grid, "
-          f"{cfg['scale']} sheet sizes")
+    print(
+        f"imported {cfg['imported']['model_name']}: {cfg['arch']} ({cfg['num_classes']}-way head), tau "
+        f"{cfg['imported']['tau']}, {cfg['image_size']} px"
+    )
+    print(
+        f"positions: TopoLoss channel grids ({grids}) tiled over each layer's spatial grid, {cfg['scale']} sheet sizes"
+    )
     print(f"run folder: {run_dir}")
     return 0

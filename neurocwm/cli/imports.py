@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
         "import",
         help="import a published checkpoint (TDANN, TopoNets, CWM) as a run folder",
         description="Import a published checkpoint, from a local file or by its name in the catalogue "
-                    "(data/models.json), into an ordinary run folder that every other command accepts.",
+        "(data/models.json), into an ordinary run folder that every other command accepts.",
         formatter_class=DefaultsHelpFormatter,
     )
     fam = p.add_subparsers(dest="family", metavar="FAMILY")

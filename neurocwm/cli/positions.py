@@ -37,8 +37,9 @@ def add_parser(sub) -> None:
         formatter_class=DefaultsHelpFormatter,
     )
     o.add_argument("run", help="run folder written by neurocwm fit (normally --alpha 0)")
-    o.add_argument("--steps", type=int, default=None,
-                   help="swap attempts per layer (default: 500 per unit, at most 50,000,000)")
+    o.add_argument(
+        "--steps", type=int, default=None, help="swap attempts per layer (default: 500 per unit, at most 50,000,000)"
+    )
     o.add_argument("--steps-per-window", type=int, default=500, help="attempts per random window")
     o.add_argument("--layers", nargs="+", default=None, help="layers to optimise (default: all mapped layers)")
     o.add_argument("--seed", type=int, default=0, help="seeds windows, pairs and the new neighbourhoods")
@@ -46,10 +47,15 @@ def add_parser(sub) -> None:
     o.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
     o.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the network runs")
     o.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
-    o.add_argument("--field-of-view", type=float, default=None, metavar="DEG",
-                   help="degrees of visual angle the model input spans, for the gratings (frequencies in "
-                        "cycles/deg; default 8 deg per 224 px, the reference design at every size); "
-                        "frequencies above 0.45 cycles/pixel are left out")
+    o.add_argument(
+        "--field-of-view",
+        type=float,
+        default=None,
+        metavar="DEG",
+        help="degrees of visual angle the model input spans, for the gratings (frequencies in "
+        "cycles/deg; default 8 deg per 224 px, the reference design at every size); "
+        "frequencies above 0.45 cycles/pixel are left out",
+    )
     o.add_argument("--force", action="store_true", help="overwrite positions already in --out")
     o.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     o.set_defaults(func=run_optimize)
@@ -59,12 +65,23 @@ def run_optimize(args: argparse.Namespace) -> int:
     from neurocwm.positions import optimize_positions
 
     res = optimize_positions(
-        args.run, steps=args.steps, steps_per_window=args.steps_per_window, layers=args.layers, seed=args.seed,
-        out=args.out, checkpoint=args.checkpoint, device=args.device, batch_size=args.batch_size,
-        force=args.force, progress=args.progress, field_of_view_deg=args.field_of_view,
+        args.run,
+        steps=args.steps,
+        steps_per_window=args.steps_per_window,
+        layers=args.layers,
+        seed=args.seed,
+        out=args.out,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        batch_size=args.batch_size,
+        force=args.force,
+        progress=args.progress,
+        field_of_view_deg=args.field_of_view,
     )
     for name, r in res["layers"].items():
-        print(f"  {name}: SL_rel {r['loss_before']:.4f} -> {r['loss_after']:.4f}, "
-              f"{r['accepted']:,} of {r['attempts']:,} swaps kept, {r['n_moved']:,} units moved, {r['seconds']:.1f} s")
+        print(
+            f"  {name}: SL_rel {r['loss_before']:.4f} -> {r['loss_after']:.4f}, "
+            f"{r['accepted']:,} of {r['attempts']:,} swaps kept, {r['n_moved']:,} units moved, {r['seconds']:.1f} s"
+        )
     print(f"positions written to {res['out']} (use: neurocwm fit --positions {res['out']})")
     return 0

@@ -29,26 +29,48 @@ def add_parser(sub) -> None:
     p.add_argument("run", help="run folder written by neurocwm fit (TDANN or CWM)")
     p.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the final weights)")
     p.add_argument("--random-init", action="store_true", help="score the seeded random initialisation ('Unoptimized')")
-    p.add_argument("--floc", default=None, metavar="DIR", help="fLoc stimuli folder (stimuli/<category>/<category>-<n>.jpg)")
+    p.add_argument(
+        "--floc", default=None, metavar="DIR", help="fLoc stimuli folder (stimuli/<category>/<category>-<n>.jpg)"
+    )
     p.add_argument("--ringach", default=None, metavar="FILE", help="Ringach 2002 ringach_2002_db.mat")
-    p.add_argument("--images", default=None, metavar="DIR",
-                   help="natural images for wiring length and dimensionality (default: generated dead-leaves images)")
-    p.add_argument("--only", nargs="+", choices=ANALYSES, default=list(ANALYSES), metavar="ANALYSIS",
-                   help=f"analyses to run: {' '.join(ANALYSES)}")
+    p.add_argument(
+        "--images",
+        default=None,
+        metavar="DIR",
+        help="natural images for wiring length and dimensionality (default: generated dead-leaves images)",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=ANALYSES,
+        default=list(ANALYSES),
+        metavar="ANALYSIS",
+        help=f"analyses to run: {' '.join(ANALYSES)}",
+    )
     p.add_argument("--v1-layers", nargs="+", default=None, help="V1 layers (default: every V1 layer on the sheet)")
     p.add_argument("--vtc-layers", nargs="+", default=None, help="VTC layers (default: every VTC layer on the sheet)")
     p.add_argument("--per-category", type=int, default=None, help="fLoc images per category (default: all)")
     p.add_argument("--wiring-images", type=int, default=50, help="images for the wiring length")
     p.add_argument("--dim-images", type=int, default=1000, help="images for the effective dimensionality")
-    p.add_argument("--field-of-view", type=float, default=None, metavar="DEG",
-                   help="degrees of visual angle the model input spans, for the gratings (frequencies in "
-                        "cycles/deg; default 8 deg per 224 px, the reference design at every size); "
-                        "frequencies above 0.45 cycles/pixel are left out")
+    p.add_argument(
+        "--field-of-view",
+        type=float,
+        default=None,
+        metavar="DEG",
+        help="degrees of visual angle the model input spans, for the gratings (frequencies in "
+        "cycles/deg; default 8 deg per 224 px, the reference design at every size); "
+        "frequencies above 0.45 cycles/pixel are left out",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="seeds sampling (smoothness samples, windows, k-means, images)")
     p.add_argument("--out", default=None, help="output folder (default: RUN/score)")
-    p.add_argument("--formats", nargs="*", default=["png", "pdf"], choices=["png", "pdf", "svg"],
-                   help="figure formats (none: no figures)")
+    p.add_argument(
+        "--formats",
+        nargs="*",
+        default=["png", "pdf"],
+        choices=["png", "pdf", "svg"],
+        help="figure formats (none: no figures)",
+    )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.set_defaults(func=run)
@@ -57,22 +79,46 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from neurocwm.score import score_run
 
-    res = score_run(args.run, out=args.out, checkpoint=args.checkpoint, random_init=args.random_init,
-                    device=args.device, analyses=args.only, floc=args.floc, ringach=args.ringach, images=args.images,
-                    v1_layers=args.v1_layers, vtc_layers=args.vtc_layers, per_category=args.per_category,
-                    n_wiring_images=args.wiring_images, n_dim_images=args.dim_images, batch_size=args.batch_size,
-                    seed=args.seed, formats=args.formats, progress=args.progress,
-                    field_of_view_deg=args.field_of_view)
+    res = score_run(
+        args.run,
+        out=args.out,
+        checkpoint=args.checkpoint,
+        random_init=args.random_init,
+        device=args.device,
+        analyses=args.only,
+        floc=args.floc,
+        ringach=args.ringach,
+        images=args.images,
+        v1_layers=args.v1_layers,
+        vtc_layers=args.vtc_layers,
+        per_category=args.per_category,
+        n_wiring_images=args.wiring_images,
+        n_dim_images=args.dim_images,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        formats=args.formats,
+        progress=args.progress,
+        field_of_view_deg=args.field_of_view,
+    )
     out = args.out or f"{args.run}/{'score_random_init' if args.random_init else 'score'}"
     print(_summary(res["rows"]))
     for what, why in res["skipped"].items():
         print(f"skipped {what}: {why}")
-    print(f"{len(res['rows'])} results in {res['seconds']['total']:.0f} s written to {out}/results.csv and results.json")
+    print(
+        f"{len(res['rows'])} results in {res['seconds']['total']:.0f} s written to {out}/results.csv and results.json"
+    )
     return 0
 
 
-_SUMMARY = ("fraction_orientation_selective", "orientation_smoothness", "pinwheel_density", "column_spacing_mm",
-            "patch_count_Faces", "wiring_length", "effective_dimensionality")
+_SUMMARY = (
+    "fraction_orientation_selective",
+    "orientation_smoothness",
+    "pinwheel_density",
+    "column_spacing_mm",
+    "patch_count_Faces",
+    "wiring_length",
+    "effective_dimensionality",
+)
 
 
 def _summary(rows) -> str:

@@ -10,7 +10,7 @@ restarted at any step (exact resume) and no global RNG is touched. Videos are ge
 from __future__ import annotations
 
 import concurrent.futures as cf
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch

@@ -25,19 +25,27 @@ consistency of TV-L1. Every method's compute is reported per point.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from neurocwm.progress import progress_bar as tqdm
 
 from neurocwm.images import channels_first
+from neurocwm.progress import progress_bar as tqdm
 from topography.fileio import write_json, write_text
 
 from .masking import hidden_pixels
-from .readouts import SEGMENT_THRESHOLD, greedy_keypoints, jacobian_flow, predict_batched, snap_to_superpixels, spelke_segment, tracer_flow
+from .readouts import (
+    SEGMENT_THRESHOLD,
+    greedy_keypoints,
+    jacobian_flow,
+    predict_batched,
+    snap_to_superpixels,
+    spelke_segment,
+    tracer_flow,
+)
 from .scenes import SceneConfig, SyntheticVideos
 
 __all__ = [
@@ -70,7 +78,9 @@ TAP_THRESHOLDS = (1, 2, 4, 8, 16)
 
 
 # ----------------------------------------------------------------------------- points
-def sample_points(item: dict, n: int, rng: np.random.Generator, border: int = 2, moving_fraction: float = 0.5) -> np.ndarray:
+def sample_points(
+    item: dict, n: int, rng: np.random.Generator, border: int = 2, moving_fraction: float = 0.5
+) -> np.ndarray:
     """Query points (n, 2) (x, y) of one pair: ``moving_fraction`` of them on pixels moving >= 1 px.
 
     The rest are uniform over the image (so static and occluded points are represented too).
@@ -87,7 +97,14 @@ def sample_points(item: dict, n: int, rng: np.random.Generator, border: int = 2,
 
 
 # ----------------------------------------------------------------------------- baselines
-def block_matching_flow(frame0: np.ndarray, frame1: np.ndarray, points: np.ndarray, window: int = 15, radius: int = 14, subpixel: bool = True) -> np.ndarray:
+def block_matching_flow(
+    frame0: np.ndarray,
+    frame1: np.ndarray,
+    points: np.ndarray,
+    window: int = 15,
+    radius: int = 14,
+    subpixel: bool = True,
+) -> np.ndarray:
     """Exhaustive SSD block matching at query points.
 
     Parameters
@@ -146,7 +163,11 @@ def block_matching_flow(frame0: np.ndarray, frame1: np.ndarray, points: np.ndarr
 
 
 def _gray(img: np.ndarray) -> np.ndarray:
-    return (np.asarray(img, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)) if img.ndim == 3 else np.asarray(img, np.float32)
+    return (
+        (np.asarray(img, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+        if img.ndim == 3
+        else np.asarray(img, np.float32)
+    )
 
 
 def tvl1_flow(frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
@@ -185,7 +206,13 @@ def opencv_flows() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
 def _bilinear(field: np.ndarray, pts: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
-    return np.stack([ndimage.map_coordinates(field[..., c], [pts[:, 1], pts[:, 0]], order=1, mode="nearest") for c in range(field.shape[-1])], -1)
+    return np.stack(
+        [
+            ndimage.map_coordinates(field[..., c], [pts[:, 1], pts[:, 0]], order=1, mode="nearest")
+            for c in range(field.shape[-1])
+        ],
+        -1,
+    )
 
 
 def fb_occlusion(fwd: np.ndarray, bwd: np.ndarray) -> np.ndarray:
@@ -222,7 +249,12 @@ def occlusion_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     fp = float((pred & ~gt).sum())
     fn = float((~pred & gt).sum())
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
-    return {"n": int(len(gt)), "accuracy": float((pred == gt).mean()) if len(gt) else float("nan"), "f1": f1, "occluded_fraction": float(gt.mean()) if len(gt) else float("nan")}
+    return {
+        "n": int(len(gt)),
+        "accuracy": float((pred == gt).mean()) if len(gt) else float("nan"),
+        "f1": f1,
+        "occluded_fraction": float(gt.mean()) if len(gt) else float("nan"),
+    }
 
 
 def _best_threshold(score: np.ndarray, occluded: np.ndarray) -> float:
@@ -311,7 +343,9 @@ def evaluate_flow(
         gts.append(item["flow"][ij])
         occ.append(item["occluded"][ij])
         obj.append(item["ids"][ij] > 0)
-        pair = _Pair(item["frames"][0], item["frames"][1], torch.from_numpy(channels_first(item["frames"])), pts, seed + i)
+        pair = _Pair(
+            item["frames"][0], item["frames"][1], torch.from_numpy(channels_first(item["frames"])), pts, seed + i
+        )
         for cols, fn in table:
             flows, visibility = _timed(secs, cols, fn, pair)
             for c, f in zip(cols, flows):
@@ -323,8 +357,15 @@ def evaluate_flow(
     gt, occluded, is_obj = np.concatenate(gts), np.concatenate(occ), np.concatenate(obj)
     summary = {m: _flow_splits(np.concatenate(plist), gt, occluded, is_obj, size) for m, plist in preds.items()}
     occlusion: dict[str, dict] = {"always_visible": occlusion_metrics(np.zeros_like(occluded), occluded)}
-    settings = {"n_pairs": n_pairs, "points_per_pair": points_per_pair, "seed": seed, "scene": scene.__dict__, "tracer": tk, "mixture": bool(mixture),
-                "missing_baselines": [] if "farneback" in baselines else ["farneback", "dis", "dis_x4"]}
+    settings = {
+        "n_pairs": n_pairs,
+        "points_per_pair": points_per_pair,
+        "seed": seed,
+        "scene": scene.__dict__,
+        "tracer": tk,
+        "mixture": bool(mixture),
+        "missing_baselines": [] if "farneback" in baselines else ["farneback", "dis", "dis_x4"],
+    }
     if fb_occ:
         occlusion["tvl1_forward_backward"] = occlusion_metrics(np.concatenate(fb_occ), occluded)
     if model is not None:
@@ -336,7 +377,12 @@ def evaluate_flow(
         "summary": summary,
         "occlusion": occlusion,
         "seconds_per_point": per_point,
-        "points": {"gt": gt.tolist(), "occluded": occluded.tolist(), "object": is_obj.tolist(), **{m: np.concatenate(v).tolist() for m, v in preds.items()}},
+        "points": {
+            "gt": gt.tolist(),
+            "occluded": occluded.tolist(),
+            "object": is_obj.tolist(),
+            **{m: np.concatenate(v).tolist() for m, v in preds.items()},
+        },
         "settings": settings,
     }
 
@@ -357,7 +403,14 @@ class _Pair:
 Method = tuple[tuple[str, ...], Callable[["_Pair"], tuple[tuple[np.ndarray, ...], np.ndarray | None]]]
 
 #: The CWM columns in the order of the results.
-_CWM_COLUMNS = ("cwm_tracer", "cwm_tracer_soft", "cwm_tracer_mixture", "cwm_jacobian", "optcwm_tracer", "optcwm_tracer_soft")
+_CWM_COLUMNS = (
+    "cwm_tracer",
+    "cwm_tracer_soft",
+    "cwm_tracer_mixture",
+    "cwm_jacobian",
+    "optcwm_tracer",
+    "optcwm_tracer_soft",
+)
 
 
 def _timed(secs: dict[str, float], columns: tuple[str, ...], fn, *args):
@@ -404,7 +457,9 @@ def _cwm_methods(model, tk: dict, *, mixture: bool, jacobian: bool) -> list[Meth
         return (res.flow_argmax.numpy(), res.flow_soft.numpy()), None
 
     def jacobian_readout(pair):
-        return (jacobian_flow(model.base if learned else model, pair.frames, pair.pts, seed=pair.seed)[0].numpy(),), None
+        return (
+            jacobian_flow(model.base if learned else model, pair.frames, pair.pts, seed=pair.seed)[0].numpy(),
+        ), None
 
     table: list[Method] = [(("cwm_tracer", "cwm_tracer_soft"), tracer)]
     if mixture:
@@ -430,8 +485,11 @@ def _flow_splits(p: np.ndarray, gt: np.ndarray, occluded: np.ndarray, is_obj: np
     return rows
 
 
-def _occlusion_threshold(model, scene: SceneConfig, n_pairs: int, points_per_pair: int, tk: dict, progress: bool) -> float:
-    """The tracer-visibility threshold of best occlusion F1 on separate calibration pairs (seed ``CALIBRATION_SEED``)."""
+def _occlusion_threshold(
+    model, scene: SceneConfig, n_pairs: int, points_per_pair: int, tk: dict, progress: bool
+) -> float:
+    """The tracer-visibility threshold of best occlusion F1 on separate calibration pairs (seed
+    ``CALIBRATION_SEED``)."""
     cal = SyntheticVideos(scene, seed=CALIBRATION_SEED)
     crng = np.random.default_rng(CALIBRATION_SEED)
     cs, co = [], []
@@ -468,15 +526,26 @@ def results_markdown(results: dict) -> str:
         lines.append(f"| {m} | {1000 * t:.2f} |")
     seg = results.get("segments")
     if seg:
-        lines += ["", f"Segments ({seg['n']} query points on objects, static camera, glued pairs share one id):", "",
-                  "| method | mean IoU | ms per query |", "|---|---|---|"]
+        lines += [
+            "",
+            f"Segments ({seg['n']} query points on objects, static camera, glued pairs share one id):",
+            "",
+            "| method | mean IoU | ms per query |",
+            "|---|---|---|",
+        ]
         for m, r in seg["summary"].items():
             lines.append(f"| {m} | {r['iou']:.3f} | {1000 * r['seconds_per_query']:.1f} |")
     kp = results.get("keypoints")
     if kp:
         ks = list(range(1, len(next(iter(kp["relative_error"].values())))))
-        lines += ["", f"Keypoints ({kp['n_pairs']} pairs): hidden-pixel MSE after revealing k frame-1 patches, relative to k = 0 (lower is better):", "",
-                  "| selection | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+        lines += [
+            "",
+            f"Keypoints ({kp['n_pairs']} pairs): hidden-pixel MSE after revealing k frame-1 patches, "
+            "relative to k = 0 (lower is better):",
+            "",
+            "| selection | " + " | ".join(f"k={k}" for k in ks) + " |",
+            "|---|" + "---|" * len(ks),
+        ]
         for m, curve in kp["relative_error"].items():
             lines.append(f"| {m} | " + " | ".join(f"{c:.3f}" for c in curve[1:]) + " |")
     return "\n".join(lines) + "\n"
@@ -562,11 +631,15 @@ def evaluate_segments(
     ``disc_radius`` defaults to one patch of the model (``size / 8`` without a model).
     """
     size = model.image_size if model is not None else (size or 64)
-    radius = float(disc_radius) if disc_radius is not None else float(model.patch_size if model is not None else size / 8)
+    radius = (
+        float(disc_radius) if disc_radius is not None else float(model.patch_size if model is not None else size / 8)
+    )
     if n_queries < 1:
         raise ValueError(f"n_queries must be >= 1, got {n_queries}")
     seg = _appearance_segmenters()
-    methods = (["cwm_spelke", "cwm_spelke_snapped"] if model is not None else []) + list(seg) + ["query_disc", "gt_motion"]
+    methods = (
+        (["cwm_spelke", "cwm_spelke_snapped"] if model is not None else []) + list(seg) + ["query_disc", "gt_motion"]
+    )
     scores: dict[str, list[float]] = {m: [] for m in methods}
     secs = {m: 0.0 for m in methods}
     kw = {"n_samples": 8, **(segment_kwargs or {})}
@@ -580,7 +653,9 @@ def evaluate_segments(
             if m == "cwm_spelke":
                 mask, motion = spelke_segment(model, torch.from_numpy(channels_first(img)), (x, y), seed=seed + i, **kw)
                 mask = mask.numpy()
-            elif m == "cwm_spelke_snapped":  # the motion of cwm_spelke (listed just before), its edges put on image edges
+            elif (
+                m == "cwm_spelke_snapped"
+            ):  # the motion of cwm_spelke (listed just before), its edges put on image edges
                 mask = snap_to_superpixels(motion.numpy(), img, threshold=kw.get("threshold", SEGMENT_THRESHOLD))
             elif m == "query_disc":
                 mask = (xx - x) ** 2 + (yy - y) ** 2 <= radius**2
@@ -594,7 +669,12 @@ def evaluate_segments(
         bar.update(1)
     bar.close()
     summary = {m: {"iou": float(np.mean(v)), "seconds_per_query": secs[m] / n_queries} for m, v in scores.items()}
-    return {"summary": summary, "iou": scores, "n": n_queries, "settings": {"seed": seed, "scene": segment_scene(size).__dict__, "spelke": kw, "disc_radius": radius}}
+    return {
+        "summary": summary,
+        "iou": scores,
+        "n": n_queries,
+        "settings": {"seed": seed, "scene": segment_scene(size).__dict__, "spelke": kw, "disc_radius": radius},
+    }
 
 
 # ----------------------------------------------------------------------------- keypoints
@@ -606,7 +686,9 @@ def _patch_order_by(score: np.ndarray, patch: int) -> np.ndarray:
     return np.argsort(-per, kind="stable")
 
 
-def evaluate_keypoints(model, *, n_pairs: int = 10, k: int = 8, n_random: int = 4, seed: int = KEYPOINT_SEED, progress: bool = True) -> dict:
+def evaluate_keypoints(
+    model, *, n_pairs: int = 10, k: int = 8, n_random: int = 4, seed: int = KEYPOINT_SEED, progress: bool = True
+) -> dict:
     """Keypoint error-reduction curve of greedy CWM keypoints (Venkatesh et al. 2024, ECCV) against other orders.
 
     For each held-out pair, frame-1 patches are revealed one by one in the order chosen by
@@ -657,4 +739,11 @@ def evaluate_keypoints(model, *, n_pairs: int = 10, k: int = 8, n_random: int = 
             curves[m].append(curve)
     mse = {m: np.mean(v, 0).tolist() for m, v in curves.items()}
     rel = {m: np.mean([c / max(c[0], 1e-12) for c in v], 0).tolist() for m, v in curves.items()}
-    return {"n_pairs": n_pairs, "k": k, "mse": mse, "relative_error": rel, "greedy_seconds_per_pair": secs / n_pairs, "settings": {"seed": seed, "n_random": n_random}}
+    return {
+        "n_pairs": n_pairs,
+        "k": k,
+        "mse": mse,
+        "relative_error": rel,
+        "greedy_seconds_per_pair": secs / n_pairs,
+        "settings": {"seed": seed, "n_random": n_random},
+    }

@@ -109,7 +109,10 @@ def force_hidden(visible: Tensor, hidden: Tensor, *, generator: torch.Generator)
     Tensor, shape (batch, n), bool
     """
     if visible.shape != hidden.shape or visible.dtype != torch.bool or hidden.dtype != torch.bool:
-        raise ValueError(f"visible and hidden must be bool tensors of equal shape, got {tuple(visible.shape)} and {tuple(hidden.shape)}")
+        raise ValueError(
+            f"visible and hidden must be bool tensors of equal shape, "
+            f"got {tuple(visible.shape)} and {tuple(hidden.shape)}"
+        )
     out = visible.clone()
     n = visible.shape[1]
     for b in range(visible.shape[0]):
@@ -118,7 +121,9 @@ def force_hidden(visible: Tensor, hidden: Tensor, *, generator: torch.Generator)
             continue
         free = (~visible[b] & ~hidden[b]).nonzero().flatten()
         if free.numel() < clash.numel():
-            raise ValueError(f"cannot hide {int(hidden[b].sum())} of {n} patches and keep {int(visible[b].sum())} visible")
+            raise ValueError(
+                f"cannot hide {int(hidden[b].sum())} of {n} patches and keep {int(visible[b].sum())} visible"
+            )
         pick = free[torch.randperm(free.numel(), generator=generator)[: clash.numel()]]
         out[b, clash] = False
         out[b, pick] = True

@@ -104,16 +104,22 @@ class CWMConfig:
 
     def __post_init__(self) -> None:
         if self.image_size < 1 or self.patch_size < 1 or self.image_size % self.patch_size:
-            raise ValueError(f"image_size {self.image_size} must be a positive multiple of patch_size {self.patch_size}")
+            raise ValueError(
+                f"image_size {self.image_size} must be a positive multiple of patch_size {self.patch_size}"
+            )
         for name in ("enc", "dec"):
             dim, heads, depth = (getattr(self, f"{name}_{k}") for k in ("dim", "heads", "depth"))
             if dim < 1 or heads < 1 or depth < 1 or dim % heads:
-                raise ValueError(f"{name}_dim {dim} must be a positive multiple of {name}_heads {heads}; depth {depth} >= 1")
+                raise ValueError(
+                    f"{name}_dim {dim} must be a positive multiple of {name}_heads {heads}; depth {depth} >= 1"
+                )
         if self.pos_embed not in ("1d", "separable", "rope", "learned"):
             raise ValueError(f"pos_embed must be '1d', 'separable', 'rope' or 'learned', got {self.pos_embed!r}")
         if self.n_frames < 2 or (self.n_frames != 2 and self.pos_embed not in ("1d", "learned")):
-            raise ValueError(f"n_frames {self.n_frames} must be >= 2, and 2 unless pos_embed is '1d' or 'learned' "
-                             f"(got {self.pos_embed!r})")
+            raise ValueError(
+                f"n_frames {self.n_frames} must be >= 2, and 2 unless pos_embed is '1d' or 'learned' "
+                f"(got {self.pos_embed!r})"
+            )
         if self.encoder_tokens not in ("visible", "all"):
             raise ValueError(f"encoder_tokens must be 'visible' or 'all', got {self.encoder_tokens!r}")
         if self.pos_grid < 0 or (self.pos_grid and self.pos_embed != "learned"):
@@ -153,12 +159,13 @@ PRESETS: dict[str, CWMConfig] = {
     "eccv-vitb8-3f": CWMConfig(224, 8, 768, 12, 12, 512, 8, 16, pos_embed="1d", n_frames=3, enc_to_dec_bias=True),
     "eccv-vitb4-2f": CWMConfig(224, 4, 768, 12, 12, 384, 4, 6, pos_embed="1d"),
     "eccv-vitl8-3f": CWMConfig(224, 8, 1024, 24, 16, 512, 8, 16, pos_embed="1d", n_frames=3),
-    "learned-pos-vitb8": CWMConfig(256, 8, 768, 12, 12, 768, 12, 12, pos_embed="learned", encoder_tokens="all",
-                                   enc_to_dec_bias=True, pos_grid=32),
+    "learned-pos-vitb8": CWMConfig(
+        256, 8, 768, 12, 12, 768, 12, 12, pos_embed="learned", encoder_tokens="all", enc_to_dec_bias=True, pos_grid=32
+    ),
 }
 
 
-def build_cwm(preset: str | CWMConfig | dict = "tiny", **overrides: Any) -> "CWM":
+def build_cwm(preset: str | CWMConfig | dict = "tiny", **overrides: Any) -> CWM:
     """Build a CWM from a preset name, a :class:`CWMConfig` or a dict of its fields.
 
     Parameters
@@ -203,7 +210,9 @@ def unpatchify(patches: Tensor, patch: int, grid: int) -> Tensor:
     b, n, d = patches.shape
     c = d // (patch * patch)
     if n != grid * grid or d != patch * patch * c:
-        raise ValueError(f"patches of shape {tuple(patches.shape)} do not fit a {grid}x{grid} grid of {patch}px patches")
+        raise ValueError(
+            f"patches of shape {tuple(patches.shape)} do not fit a {grid}x{grid} grid of {patch}px patches"
+        )
     x = patches.reshape(b, grid, grid, patch, patch, c).permute(0, 5, 1, 3, 2, 4)
     return x.reshape(b, c, grid * patch, grid * patch)
 
@@ -375,8 +384,12 @@ class CWM(nn.Module):
             self.register_buffer("dec_pos", dec_pos, persistent=False)
         self.use_rope = c.pos_embed == "rope"
         if self.use_rope:
-            self.register_buffer("enc_rope", rope_angles(c.grid, c.enc_dim // c.enc_heads, c.rope_base), persistent=False)
-            self.register_buffer("dec_rope", rope_angles(c.grid, c.dec_dim // c.dec_heads, c.rope_base), persistent=False)
+            self.register_buffer(
+                "enc_rope", rope_angles(c.grid, c.enc_dim // c.enc_heads, c.rope_base), persistent=False
+            )
+            self.register_buffer(
+                "dec_rope", rope_angles(c.grid, c.dec_dim // c.dec_heads, c.rope_base), persistent=False
+            )
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.encoder = nn.ModuleList(Block(c.enc_dim, c.enc_heads, c.mlp_ratio) for _ in range(c.enc_depth))
@@ -412,8 +425,7 @@ class CWM(nn.Module):
         s, t = self.image_size, self.n_frames
         if frames.ndim != 5 or tuple(frames.shape[2:]) != (3, s, s) or frames.shape[1] not in (2, t):
             alt = " or (B, 2, 3, ...)" if t != 2 else ""
-            raise ValueError(f"frames must have shape (B, {t}, 3, {s}, {s}){alt}"
-                             + f", got {tuple(frames.shape)}")
+            raise ValueError(f"frames must have shape (B, {t}, 3, {s}, {s}){alt}" + f", got {tuple(frames.shape)}")
         if frames.shape[1] != t:
             missing = t - frames.shape[1]
             ctx = self.context
@@ -429,8 +441,10 @@ class CWM(nn.Module):
         soft_ok = self.config.encoder_tokens == "all" and visible.is_floating_point()
         if tuple(visible.shape) != (frames.shape[0], n) or not (visible.dtype == torch.bool or soft_ok):
             kind = "a bool or float" if self.config.encoder_tokens == "all" else "a bool"
-            raise ValueError(f"visible must be {kind} tensor of shape ({frames.shape[0]}, {n}), "
-                             f"got {visible.dtype} {tuple(visible.shape)}")
+            raise ValueError(
+                f"visible must be {kind} tensor of shape ({frames.shape[0]}, {n}), "
+                f"got {visible.dtype} {tuple(visible.shape)}"
+            )
         if visible.dtype != torch.bool:
             return -1  # soft mask: every last-frame token is predicted
         counts = visible.sum(1)
@@ -589,6 +603,7 @@ def hidden_mse(pred: Tensor, frames: Tensor, hid_idx: Tensor, patch: int, motion
         so the optimum under uncertainty tilts from "copy frame 0 in place" towards the hypotheses
         in which content moved. 0 gives the plain MSE.
     """
+
     def hidden(img: Tensor) -> Tensor:
         p = patchify(img, patch)
         return torch.gather(p, 1, hid_idx.unsqueeze(-1).expand(-1, -1, p.shape[-1]))
@@ -611,7 +626,6 @@ def hidden_mse(pred: Tensor, frames: Tensor, hid_idx: Tensor, patch: int, motion
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
 
 
 def block_areas(depth: int, blocks=None) -> dict[str, str]:

@@ -51,8 +51,12 @@ class TracerMLP(nn.Module):
             raise ValueError(f"need max_sigma > 1 and max_offset >= 0, got {max_sigma}, {max_offset}")
         self.max_offset, self.max_sigma = float(max_offset), float(max_sigma)
         self.net = nn.Sequential(
-            nn.Linear(enc_dim + 2, hidden), nn.LayerNorm(hidden), nn.ReLU(),
-            nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.ReLU(),
+            nn.Linear(enc_dim + 2, hidden),
+            nn.LayerNorm(hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.LayerNorm(hidden),
+            nn.ReLU(),
             nn.Linear(hidden, 12),
         )
         # start near the hand-set tracer: amplitude ~0.6 in every channel, centred, sigma ~1.5 px
@@ -83,7 +87,16 @@ def render_tracers(params: Tensor, points: Tensor, size: int) -> Tensor:
     return params[..., 0, None, None] * gy[..., :, None] * gx[..., None, :]
 
 
-def soft_probe(base: CWM, frames: Tensor, points: Tensor, tracers: Tensor, visible: Tensor, *, inv_temp: float = 20.0, search_radius: float | None = None) -> tuple[Tensor, Tensor]:
+def soft_probe(
+    base: CWM,
+    frames: Tensor,
+    points: Tensor,
+    tracers: Tensor,
+    visible: Tensor,
+    *,
+    inv_temp: float = 20.0,
+    search_radius: float | None = None,
+) -> tuple[Tensor, Tensor]:
     """Differentiable tracer probe on a frozen base.
 
     Parameters
@@ -139,7 +152,9 @@ class FlowPredictor(nn.Module):
     def __init__(self, image_size: int, patch_size: int, dim: int = 128, depth: int = 4, heads: int = 4) -> None:
         super().__init__()
         if image_size % patch_size or dim % heads:
-            raise ValueError(f"image_size {image_size} must be a multiple of patch_size {patch_size}, dim {dim} of heads {heads}")
+            raise ValueError(
+                f"image_size {image_size} must be a multiple of patch_size {patch_size}, dim {dim} of heads {heads}"
+            )
         self.image_size, self.patch_size, self.grid = image_size, patch_size, image_size // patch_size
         self.embed = nn.Conv2d(6, dim, patch_size, patch_size)
         self.register_buffer("pos", _position_table("separable", self.grid, dim)[: self.grid**2], persistent=False)
@@ -177,8 +192,19 @@ class OptCWM(nn.Module):
         Sizes of the tracer MLP and of Ψ^flow.
     """
 
-    def __init__(self, base: CWM, *, n_flow_pts: int = 8, visible_fraction: float = 0.1, inv_temp: float = 20.0,
-                 search_radius: float | None = None, tracer_hidden: int = 128, flow_dim: int = 128, flow_depth: int = 4, flow_heads: int = 4) -> None:
+    def __init__(
+        self,
+        base: CWM,
+        *,
+        n_flow_pts: int = 8,
+        visible_fraction: float = 0.1,
+        inv_temp: float = 20.0,
+        search_radius: float | None = None,
+        tracer_hidden: int = 128,
+        flow_dim: int = 128,
+        flow_depth: int = 4,
+        flow_heads: int = 4,
+    ) -> None:
         super().__init__()
         n = base.grid**2
         if not 1 <= n_flow_pts <= n:
@@ -191,7 +217,7 @@ class OptCWM(nn.Module):
         self.flow_predictor = FlowPredictor(base.image_size, base.patch_size, flow_dim, flow_depth, flow_heads)
         self.image_size, self.patch_size, self.grid = base.image_size, base.patch_size, base.grid
 
-    def train(self, mode: bool = True) -> "OptCWM":
+    def train(self, mode: bool = True) -> OptCWM:
         super().train(mode)
         self.base.eval()
         return self
@@ -215,7 +241,9 @@ class OptCWM(nn.Module):
         t = torch.gather(tok, 1, idx[..., None].expand(-1, -1, tok.shape[-1]))
         offsets = (points - (rc.to(points.dtype) * p + (p - 1) / 2)) / p
         params = self.tracer(t, offsets)
-        return render_tracers(params.flatten(0, 1), points.flatten(0, 1), self.image_size).view(b, q, 3, self.image_size, self.image_size)
+        return render_tracers(params.flatten(0, 1), points.flatten(0, 1), self.image_size).view(
+            b, q, 3, self.image_size, self.image_size
+        )
 
     def loss(self, frames: Tensor, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
         """Reconstruction loss of frame 1 from frame 0 and the probe's flow at random points."""
@@ -227,22 +255,40 @@ class OptCWM(nn.Module):
         pts = torch.stack([(patches % g) * p, (patches // g) * p], -1).float() + jitter
         visible = sample_visible(b, g, self.n_visible, generator=generator).to(dev)
         tracers = self.tracer_images(frames, pts, visible)
-        expected, _ = soft_probe(self.base, frames, pts, tracers, visible, inv_temp=self.inv_temp, search_radius=self.search_radius)
+        expected, _ = soft_probe(
+            self.base, frames, pts, tracers, visible, inv_temp=self.inv_temp, search_radius=self.search_radius
+        )
         flow = expected - pts  # (B, Q, 2)
-        coarse = torch.zeros(b, 2, g * g, device=dev, dtype=flow.dtype).scatter(2, patches[:, None].expand(-1, 2, -1), flow.transpose(1, 2))
+        coarse = torch.zeros(b, 2, g * g, device=dev, dtype=flow.dtype).scatter(
+            2, patches[:, None].expand(-1, 2, -1), flow.transpose(1, 2)
+        )
         given = torch.zeros(b, 1, g * g, device=dev).scatter(2, patches[:, None], 1.0)
         up = lambda x: x.view(b, -1, g, g).repeat_interleave(p, 2).repeat_interleave(p, 3)  # noqa: E731
         pred = self.flow_predictor(frames[:, 0], up(coarse), up(given))
         loss = F.mse_loss(pred.float(), frames[:, 1].float())
         with torch.no_grad():
             copy = F.mse_loss(frames[:, 0].float(), frames[:, 1].float())
-        return loss, {"loss": float(loss.detach()), "copy_mse": float(copy), "rel_copy": float(loss.detach()) / max(float(copy), 1e-12),
-                      "flow_magnitude": float(flow.detach().norm(dim=-1).mean())}
+        return loss, {
+            "loss": float(loss.detach()),
+            "copy_mse": float(copy),
+            "rel_copy": float(loss.detach()) / max(float(copy), 1e-12),
+            "flow_magnitude": float(flow.detach().norm(dim=-1).mean()),
+        }
 
 
 @torch.no_grad()
-def learned_tracer_flow(model: OptCWM, frames, points, *, n_masks: int = 8, visible_fraction: float = 0.1, search_radius: float | None = None,
-                        inv_temp: float = 20.0, seed: int = 0, batch_size: int = 256):
+def learned_tracer_flow(
+    model: OptCWM,
+    frames,
+    points,
+    *,
+    n_masks: int = 8,
+    visible_fraction: float = 0.1,
+    search_radius: float | None = None,
+    inv_temp: float = 20.0,
+    seed: int = 0,
+    batch_size: int = 256,
+):
     """Tracer-probe flow with the learned tracers (argmax and soft-argmax over ``n_masks`` masks).
 
     The tracer of each point is computed once (from the clean clip with the first mask) and then
@@ -261,5 +307,15 @@ def learned_tracer_flow(model: OptCWM, frames, points, *, n_masks: int = 8, visi
     vis = sample_visible(1, g, k, generator=torch.Generator().manual_seed(seed))
     dev = next(model.parameters()).device
     tracers = model.tracer_images(frames[None].to(dev), pts[None].to(dev), vis.to(dev))[0].cpu()
-    return tracer_flow(model.base, frames, pts, n_masks=n_masks, visible_fraction=visible_fraction, search_radius=search_radius,
-                       inv_temp=inv_temp, seed=seed, batch_size=batch_size, tracer=tracers)
+    return tracer_flow(
+        model.base,
+        frames,
+        pts,
+        n_masks=n_masks,
+        visible_fraction=visible_fraction,
+        search_radius=search_radius,
+        inv_temp=inv_temp,
+        seed=seed,
+        batch_size=batch_size,
+        tracer=tracers,
+    )

@@ -11,9 +11,9 @@ masks; ``batch_size`` bounds the number of images per forward pass.
 Readouts
 --------
 * :func:`factual_prediction` - reveal a few true frame-1 patches, predict the rest (Bear et al. 2023).
-* :func:`tracer_flow` (:mod:`neurocwm.cwm.tracer`) - add a Gaussian tracer to frame 0 at each point, find where the predicted
-  frame 1 changes (Bear et al. 2023; Stojanov et al. 2025, Fig. 1B): multi-mask averaging, argmax and
-  soft-argmax, the hidden-target trick.
+* :func:`tracer_flow` (:mod:`neurocwm.cwm.tracer`) - add a Gaussian tracer to frame 0 at each point,
+  find where the predicted frame 1 changes (Bear et al. 2023; Stojanov et al. 2025, Fig. 1B):
+  multi-mask averaging, argmax and soft-argmax, the hidden-target trick.
   Its peak response gives occlusion (:func:`occlusion_from_tracer`, Stojanov et al. 2025).
 * :func:`jacobian_flow` - derivative of the predicted pixel w.r.t. the input, frames swapped
   (Venkatesh et al. 2024), one vectorised :func:`torch.func.jacrev` per mask.
@@ -30,12 +30,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
 from neurocwm.images import channels_last
 from neurocwm.progress import progress_bar as tqdm
 
 from .masking import count_for_fraction, sample_visible
 from .model import explicit_attention
-from .predictor import TOKEN_BUDGET, _check_frames, _check_points, _device, _gaussian, _hidden_pixels, _patch_of, predict_batched
+from .predictor import (
+    TOKEN_BUDGET,
+    _check_frames,
+    _check_points,
+    _device,
+    _gaussian,
+    _hidden_pixels,
+    _patch_of,
+    predict_batched,
+)
 from .tracer import TracerResult, _static_clip, multiplex_groups, occlusion_from_tracer, tracer_flow
 
 __all__ = [
@@ -56,7 +66,9 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- factual
 @torch.no_grad()
-def factual_prediction(model, frames, *, visible_fraction: float = 0.1, n_visible: int | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
+def factual_prediction(
+    model, frames, *, visible_fraction: float = 0.1, n_visible: int | None = None, seed: int = 0
+) -> tuple[Tensor, Tensor]:
     """Reveal random true frame-1 patches and predict the rest (Bear et al. 2023, arXiv:2306.01828).
 
     Parameters
@@ -156,8 +168,8 @@ def jacobian_flow(
             if not len(sel):
                 continue
 
-            def readout(x_full: Tensor, rows: Tensor = read[sel.to(dev)]) -> Tensor:
-                pred = model.predict(torch.stack([x_full, f0])[None], vis)[0]  # predicted frame 0
+            def readout(x_full: Tensor, rows: Tensor = read[sel.to(dev)]) -> Tensor:  # noqa: B008 - per batch
+                pred = model.predict(torch.stack([x_full, f0])[None], vis)[0]  # frame 0  # noqa: B023 - this pass
                 return rows @ pred.sum(0).reshape(-1)
 
             if len(sel) == 1:  # one plain backward pass, fused attention
@@ -215,7 +227,9 @@ def move_patches(model, image, moves, static=None, *, batch_size: int = 256) -> 
     for i in range(S):
         for src, dst in moves[i]:
             sr, sc, dr, dc = src // g, src % g, dst // g, dst % g
-            frames[i, 1, :, dr * p : (dr + 1) * p, dc * p : (dc + 1) * p] = image[:, sr * p : (sr + 1) * p, sc * p : (sc + 1) * p]
+            frames[i, 1, :, dr * p : (dr + 1) * p, dc * p : (dc + 1) * p] = image[
+                :, sr * p : (sr + 1) * p, sc * p : (sc + 1) * p
+            ]
             visible[i, dst] = True
         visible[i, static[i]] = True
     counts = visible.sum(1)
@@ -330,14 +344,19 @@ def spelke_segment(
         cand = np.flatnonzero(far)
         n_pin = n_static + 2 - len(shown)  # the same number of revealed patches in every sample
         if len(cand) < n_pin:
-            raise ValueError(f"no room for {n_static} static patches {min_static_distance} patches away on a {g}x{g} grid")
+            raise ValueError(
+                f"no room for {n_static} static patches {min_static_distance} patches away on a {g}x{g} grid"
+            )
         vis = torch.zeros(g * g, dtype=torch.bool)
         vis[torch.as_tensor(shown)] = True
         on_shown = _hidden_pixels(model, ~vis)[0] > 0  # pixels of the point's and the destination's patches
         vis[torch.as_tensor(rng.choice(cand, n_pin, replace=False))] = True
         moved.append(torch.stack([image, torch.where(on_shown, _shift_image(image, dx, dy), image)]))
         visible.append(vis)
-    clips, vis_all = torch.stack(moved), torch.stack(visible)  # each sample's still twin: _static_clip, the same reveals
+    clips, vis_all = (
+        torch.stack(moved),
+        torch.stack(visible),
+    )  # each sample's still twin: _static_clip, the same reveals
     preds = predict_batched(model, torch.cat([clips, _static_clip(clips)]), torch.cat([vis_all, vis_all]), batch_size)
     stride = p if flow_stride is None else int(flow_stride)
     centres = np.arange(stride // 2, s, stride, dtype=np.float32)
@@ -345,9 +364,17 @@ def spelke_segment(
     grid_pts = np.stack([gx.ravel(), gy.ravel()], 1)
     mags = []
     for i in tqdm(range(n_samples), disable=not progress, desc="counterfactuals"):
-        res = tracer_flow(model, torch.stack([preds[n_samples + i], preds[i]]), grid_pts, n_masks=flow_masks,
-                          visible_fraction=flow_visible_fraction, seed=seed + i, batch_size=batch_size,
-                          search_radius=flow_search_radius, tracers_per_image=tracers_per_image)
+        res = tracer_flow(
+            model,
+            torch.stack([preds[n_samples + i], preds[i]]),
+            grid_pts,
+            n_masks=flow_masks,
+            visible_fraction=flow_visible_fraction,
+            seed=seed + i,
+            batch_size=batch_size,
+            search_radius=flow_search_radius,
+            tracers_per_image=tracers_per_image,
+        )
         mags.append(res.flow_argmax.norm(dim=1))
     motion = torch.stack(mags).median(0).values.view(1, 1, len(centres), len(centres))
     motion = F.interpolate(motion, size=(s, s), mode="bilinear", align_corners=False)[0, 0]
@@ -355,7 +382,9 @@ def spelke_segment(
     return motion >= threshold, motion
 
 
-def snap_to_superpixels(motion, image, *, threshold: float = SEGMENT_THRESHOLD, scale: float = 20.0, sigma: float = 0.0, min_size: int = 5) -> np.ndarray:
+def snap_to_superpixels(
+    motion, image, *, threshold: float = SEGMENT_THRESHOLD, scale: float = 20.0, sigma: float = 0.0, min_size: int = 5
+) -> np.ndarray:
     """A soft segment averaged over fine appearance superpixels, then thresholded.
 
     The counterfactual motion of :func:`spelke_segment` is measured on a grid one patch apart, so
@@ -391,7 +420,9 @@ def snap_to_superpixels(motion, image, *, threshold: float = SEGMENT_THRESHOLD, 
 
 # ----------------------------------------------------------------------------- keypoints
 @torch.no_grad()
-def greedy_keypoints(model, frames, k: int = 8, *, n_candidates: int = 16, batch_size: int = 256) -> tuple[list[int], Tensor]:
+def greedy_keypoints(
+    model, frames, k: int = 8, *, n_candidates: int = 16, batch_size: int = 256
+) -> tuple[list[int], Tensor]:
     """Greedy frame-1 patches that most reduce the prediction error (Venkatesh et al. 2024, ECCV).
 
     Starting with frame 1 fully hidden, each round tries the ``n_candidates`` hidden patches of

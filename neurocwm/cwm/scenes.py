@@ -100,7 +100,10 @@ class SceneConfig:
         if self.spot_density < 0:
             raise ValueError(f"spot_density must be >= 0, got {self.spot_density}")
         if not (0 < self.spot_sigma[0] <= self.spot_sigma[1] and 0 <= self.spot_amplitude[0] <= self.spot_amplitude[1]):
-            raise ValueError(f"spot_sigma must be positive and ordered and spot_amplitude ordered, got {self.spot_sigma}, {self.spot_amplitude}")
+            raise ValueError(
+                f"spot_sigma must be positive and ordered and spot_amplitude ordered, "
+                f"got {self.spot_sigma}, {self.spot_amplitude}"
+            )
         if self.camera_quantum is not None and self.camera_quantum <= 0:
             raise ValueError(f"camera_quantum must be > 0, got {self.camera_quantum}")
         if self.size < 8:
@@ -178,7 +181,9 @@ class _Part:
 
     def colour(self, u: np.ndarray) -> np.ndarray:
         coords = [u[:, 1] + self.offset, u[:, 0] + self.offset]
-        return np.stack([ndimage.map_coordinates(self.texture[..., c], coords, order=1, mode="reflect") for c in range(3)], -1)
+        return np.stack(
+            [ndimage.map_coordinates(self.texture[..., c], coords, order=1, mode="reflect") for c in range(3)], -1
+        )
 
 
 @dataclass
@@ -323,7 +328,11 @@ def make_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> Sc
     bg_tex = _texture(rng, s + 2 * pad, s + 2 * pad, _colour(rng), cfg)
     eye = np.eye(2)
     # camera moves by cam -> the world moves by -cam in the image
-    layers = [_Layer([_Part("rect", np.zeros(2), np.full(2, s), bg_tex, float(pad))], [eye, eye], [np.zeros(2), -cam], 0, True)]
+    layers = [
+        _Layer(
+            [_Part("rect", np.zeros(2), np.full(2, s), bg_tex, float(pad))], [eye, eye], [np.zeros(2), -cam], 0, True
+        )
+    ]
     n_obj = int(rng.integers(cfg.n_objects[0], cfg.n_objects[1] + 1))
     for k in range(1, n_obj + 1):
         extent = rng.uniform(*cfg.object_size) * s
@@ -333,7 +342,10 @@ def make_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> Sc
             hb = np.array([rng.uniform(0.25, 0.4), rng.uniform(0.3, 0.5)]) * extent
             ca = np.array([-hb[0] * 0.9, rng.uniform(-0.2, 0.2) * extent])
             cb = np.array([ha[0] * 0.9, rng.uniform(-0.2, 0.2) * extent])
-            specs = [(rng.choice(["rect", "ellipse"]), ca, ha, hue), (rng.choice(["rect", "ellipse"]), cb, hb, hue + rng.uniform(0.3, 0.7))]
+            specs = [
+                (rng.choice(["rect", "ellipse"]), ca, ha, hue),
+                (rng.choice(["rect", "ellipse"]), cb, hb, hue + rng.uniform(0.3, 0.7)),
+            ]
         else:
             half = np.array([rng.uniform(0.3, 0.5), rng.uniform(0.3, 0.5)]) * extent
             specs = [(rng.choice(["rect", "ellipse"]), np.zeros(2), half, hue)]
@@ -353,7 +365,9 @@ def make_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> Sc
     return Scene(s, layers, cam)
 
 
-def make_pair(seed: int | np.random.Generator | np.random.SeedSequence, cfg: SceneConfig = SceneConfig()) -> dict[str, np.ndarray]:
+def make_pair(
+    seed: int | np.random.Generator | np.random.SeedSequence, cfg: SceneConfig = SceneConfig()
+) -> dict[str, np.ndarray]:
     """Generate one two-frame video with exact ground truth (see :meth:`Scene.ground_truth`)."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return make_scene(rng, cfg).ground_truth()

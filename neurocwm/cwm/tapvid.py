@@ -39,8 +39,9 @@ THRESHOLDS = (1, 2, 4, 8, 16)
 RESOLUTION = 256
 
 
-def compute_metrics(query_points, gt_occluded, gt_tracks, pred_occluded, pred_tracks,
-                    query_mode: str = "first") -> dict:
+def compute_metrics(
+    query_points, gt_occluded, gt_tracks, pred_occluded, pred_tracks, query_mode: str = "first"
+) -> dict:
     """TAP-Vid metrics of one video (Doersch et al. 2022, §4).
 
     Parameters
@@ -67,9 +68,11 @@ def compute_metrics(query_points, gt_occluded, gt_tracks, pred_occluded, pred_tr
     ptr = np.asarray(pred_tracks, np.float64)
     q, t = gocc.shape
     if qp.shape != (q, 3) or pocc.shape != (q, t) or gtr.shape != (q, t, 2) or ptr.shape != (q, t, 2):
-        raise ValueError(f"shapes do not agree: query_points {qp.shape} (want ({q}, 3)), "
-                         f"occluded {gocc.shape} / {pocc.shape}, "
-                         f"tracks {gtr.shape} / {ptr.shape} (want ({q}, {t}, 2))")
+        raise ValueError(
+            f"shapes do not agree: query_points {qp.shape} (want ({q}, 3)), "
+            f"occluded {gocc.shape} / {pocc.shape}, "
+            f"tracks {gtr.shape} / {ptr.shape} (want ({q}, {t}, 2))"
+        )
     eye = np.eye(t, dtype=np.int32)
     if query_mode == "first":
         table = np.cumsum(eye, axis=1) - eye  # row q: frames after q
@@ -140,10 +143,14 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     bytes need no class). Anything else in the pickle is refused before it is called."""
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
         ("_codecs", "encode"),  # protocol-2 pickles store array bytes as latin-1 text
     }
 
@@ -152,8 +159,9 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         # they build data and run no code
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refused global {module}.{name} "
-                                     "(only numpy arrays and built-in containers are read)")
+        raise pickle.UnpicklingError(
+            f"refused global {module}.{name} (only numpy arrays and built-in containers are read)"
+        )
 
 
 def _resize_video(video: np.ndarray, size: int = RESOLUTION) -> np.ndarray:
@@ -213,22 +221,26 @@ def load_tapvid(path: str | Path, max_videos: int | None = None) -> list[dict]:
             with np.load(path, allow_pickle=False) as z:
                 missing = {"video", "query_points", "target_points", "occluded"} - set(z.files)
                 if missing:
-                    raise ValueError(f"{path} lacks {sorted(missing)} "
-                                     "(needs video, query_points, target_points, occluded)")
+                    raise ValueError(
+                        f"{path} lacks {sorted(missing)} (needs video, query_points, target_points, occluded)"
+                    )
                 video, qp = z["video"], z["query_points"].astype(np.float32)
                 tp, occ = z["target_points"].astype(np.float32), z["occluded"].astype(bool)
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read {path}: {exc}") from None
         t, h, w = video.shape[:3]
         if qp.ndim != 2 or qp.shape[1] != 3 or tp.shape != (len(qp), t, 2) or occ.shape != (len(qp), t):
-            raise ValueError(f"{path}: query_points {qp.shape}, target_points {tp.shape}, occluded {occ.shape} "
-                             "do not fit "
-                             f"{len(qp)} queries over {t} frames")
+            raise ValueError(
+                f"{path}: query_points {qp.shape}, target_points {tp.shape}, occluded {occ.shape} "
+                "do not fit "
+                f"{len(qp)} queries over {t} frames"
+            )
         sx, sy = RESOLUTION / w, RESOLUTION / h
         qp = qp * np.array([1, sy, sx], np.float32)
         tp = tp * np.array([sx, sy], np.float32)
-        return [{"name": path.stem, "video": _resize_video(video), "query_points": qp, "target_points": tp,
-                 "occluded": occ}]
+        return [
+            {"name": path.stem, "video": _resize_video(video), "query_points": qp, "target_points": tp, "occluded": occ}
+        ]
     try:
         with open(path, "rb") as fh:
             data = _NumpyOnlyUnpickler(fh).load()
@@ -250,8 +262,15 @@ def load_tapvid(path: str | Path, max_videos: int | None = None) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- tracking
-def track_queries(model, video: np.ndarray, query_points: np.ndarray, *, occlusion_threshold: float = 0.1,
-                  progress: bool = False, **tracer_kwargs) -> tuple[np.ndarray, np.ndarray]:
+def track_queries(
+    model,
+    video: np.ndarray,
+    query_points: np.ndarray,
+    *,
+    occlusion_threshold: float = 0.1,
+    progress: bool = False,
+    **tracer_kwargs,
+) -> tuple[np.ndarray, np.ndarray]:
     """Track query points through a video with a CWM's tracer flow, query frame to each later frame.
 
     As the Opt-CWM evaluation does for the "first" protocol (Stojanov et al. 2025), each later
@@ -278,6 +297,7 @@ def track_queries(model, video: np.ndarray, query_points: np.ndarray, *, occlusi
     """
     import torch
     import torch.nn.functional as F
+
     from neurocwm.progress import progress_bar as tqdm
 
     from .readouts import occlusion_from_tracer, tracer_flow
@@ -304,8 +324,15 @@ def track_queries(model, video: np.ndarray, query_points: np.ndarray, *, occlusi
     return tracks, occ
 
 
-def evaluate_tapvid(model, videos: list[dict], *, occlusion_threshold: float = 0.1, progress: bool = False,
-                    on_video=None, **tracer_kwargs) -> tuple[list[dict], dict]:
+def evaluate_tapvid(
+    model,
+    videos: list[dict],
+    *,
+    occlusion_threshold: float = 0.1,
+    progress: bool = False,
+    on_video=None,
+    **tracer_kwargs,
+) -> tuple[list[dict], dict]:
     """TAP-Vid metrics (Doersch et al. 2022) of :func:`track_queries` on each video, and their mean.
 
     Parameters
@@ -330,10 +357,21 @@ def evaluate_tapvid(model, videos: list[dict], *, occlusion_threshold: float = 0
     """
     per_video = []
     for v in videos:
-        tracks, occ = track_queries(model, v["video"], v["query_points"], occlusion_threshold=occlusion_threshold,
-                                    progress=progress, **tracer_kwargs)
+        tracks, occ = track_queries(
+            model,
+            v["video"],
+            v["query_points"],
+            occlusion_threshold=occlusion_threshold,
+            progress=progress,
+            **tracer_kwargs,
+        )
         m = compute_metrics(v["query_points"], v["occluded"], v["target_points"], occ, tracks)
-        record = {"name": v["name"], "n_queries": int(len(v["query_points"])), "n_frames": int(v["video"].shape[0]), **m}
+        record = {
+            "name": v["name"],
+            "n_queries": int(len(v["query_points"])),
+            "n_frames": int(v["video"].shape[0]),
+            **m,
+        }
         per_video.append(record)
         if on_video is not None:
             on_video(record)

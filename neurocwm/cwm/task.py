@@ -38,9 +38,9 @@ and the validation measures in :mod:`neurocwm.cwm.objective`. This module is the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -58,7 +58,16 @@ from .model import PRESETS, build_cwm
 from .objective import _unwrap, cwm_loss, validation_metrics
 from .video_files import VideoFolder
 
-__all__ = ["CWMTask", "OptCWMTask", "DEFAULTS", "OPT_DEFAULTS", "DEVICE_PRESETS", "VAL_SEED", "validation_set", "synthetic_pool"]
+__all__ = [
+    "CWMTask",
+    "OptCWMTask",
+    "DEFAULTS",
+    "OPT_DEFAULTS",
+    "DEVICE_PRESETS",
+    "VAL_SEED",
+    "validation_set",
+    "synthetic_pool",
+]
 
 
 class CWMTask(Task):
@@ -101,10 +110,14 @@ class CWMTask(Task):
         if blocks is not None:
             blocks = [int(b) for b in blocks]
             if not blocks or any(not 0 <= b < depth for b in blocks) or len(set(blocks)) != len(blocks):
-                raise ValueError(f"topo_blocks must be distinct encoder block indices in [0, {depth}), got {cfg['topo_blocks']}")
+                raise ValueError(
+                    f"topo_blocks must be distinct encoder block indices in [0, {depth}), got {cfg['topo_blocks']}"
+                )
             cfg["topo_blocks"] = blocks
         if cfg.get("objective") not in (None, "mae"):
-            raise ValueError(f"a CWM trains with the masked-prediction objective only, got --objective {cfg['objective']!r}")
+            raise ValueError(
+                f"a CWM trains with the masked-prediction objective only, got --objective {cfg['objective']!r}"
+            )
         base = PRESETS[cfg["arch"]]
         if cfg.get("pos_embed") is None:  # resolved here and recorded, so a run always rebuilds the same model
             cfg["pos_embed"] = "rope" if base.image_size < 128 else base.pos_embed
@@ -150,7 +163,15 @@ class CWMTask(Task):
             over["pos_embed"] = m.pos_embed
         return build_cwm(m.arch, **over)
 
-    def setup(self, cfg: dict, model: nn.Module, run_dir: Path | None = None, device: torch.device | None = None, is_main: bool = True, barrier=None) -> None:
+    def setup(
+        self,
+        cfg: dict,
+        model: nn.Module,
+        run_dir: Path | None = None,
+        device: torch.device | None = None,
+        is_main: bool = True,
+        barrier=None,
+    ) -> None:
         """Remember the configuration; with ``alpha`` > 0 lay the MLP units on a cortical sheet.
 
         The sheet (one layer ``encoder.<i>.mlp`` of shape (MLP channels, grid, grid) per chosen
@@ -177,9 +198,12 @@ class CWMTask(Task):
                 sheet = load_sheet(cfg["positions"])
             else:
                 sheet = build_sheet(
-                    dims, areas=block_areas(len(net.encoder), blocks), scale=cfg.get("scale", "human"),
+                    dims,
+                    areas=block_areas(len(net.encoder), blocks),
+                    scale=cfg.get("scale", "human"),
                     jitter_mm=float(cfg.get("position_jitter") or 0.0),
-                    n_windows=int(cfg.get("n_neighborhood_windows") or 5_000), seed=int(cfg.get("seed", 0)),
+                    n_windows=int(cfg.get("n_neighborhood_windows") or 5_000),
+                    seed=int(cfg.get("seed", 0)),
                 )
             if pos_dir is not None:
                 save_sheet(sheet, pos_dir)
@@ -213,19 +237,44 @@ class CWMTask(Task):
         return torch.optim.AdamW(groups, lr=cfg["lr"], betas=tuple(cfg["betas"]), eps=1e-8)
 
     # ------------------------------------------------------------------ data
-    def make_batches(self, cfg: dict, rank: int = 0, world: int = 1, start_step: int = 0, device: torch.device | str | None = None) -> Iterator[dict[str, Tensor]]:
-        """Endless batches ``{"frames": (b, 2, 3, H, W), "visible": (b, N)}`` for one rank (:func:`~neurocwm.cwm.data.batch_stream`)."""
+    def make_batches(
+        self, cfg: dict, rank: int = 0, world: int = 1, start_step: int = 0, device: torch.device | str | None = None
+    ) -> Iterator[dict[str, Tensor]]:
+        """Endless batches ``{"frames": (b, 2, 3, H, W), "visible": (b, N)}`` for one rank
+        (:func:`~neurocwm.cwm.data.batch_stream`)."""
         return batch_stream(cfg, rank, world, start_step, device)
 
     def compute_loss(self, model: nn.Module, batch: dict, step: int, rank: int = 0) -> tuple[Tensor, dict[str, float]]:
-        """MSE on hidden frame-1 pixels, with the copy-frame-0 MSE on the same patches beside it (:func:`~neurocwm.cwm.objective.cwm_loss`)."""
+        """MSE on hidden frame-1 pixels, with the copy-frame-0 MSE on the same patches beside it
+        (:func:`~neurocwm.cwm.objective.cwm_loss`)."""
         layers = getattr(self, "layers", [])
-        return cwm_loss(model, batch, self.cfg or {}, step=step, rank=rank, layers=layers, blocks=getattr(self, "blocks", []),
-                        positions=getattr(self, "positions", {}), neighborhoods=getattr(self, "neighborhoods", {}))
+        return cwm_loss(
+            model,
+            batch,
+            self.cfg or {},
+            step=step,
+            rank=rank,
+            layers=layers,
+            blocks=getattr(self, "blocks", []),
+            positions=getattr(self, "positions", {}),
+            neighborhoods=getattr(self, "neighborhoods", {}),
+        )
 
     # ------------------------------------------------------------------ validation
     def _validation(self, cfg: dict, size: int) -> dict:
-        key = (size, cfg["val_pairs"], cfg["val_points"], cfg["max_motion"], cfg["min_motion"], cfg["camera_prob"], cfg.get("max_camera"), cfg.get("noise_sigma"), cfg.get("camera_quantum"), cfg["glued_prob"], tuple(cfg["n_objects"]))
+        key = (
+            size,
+            cfg["val_pairs"],
+            cfg["val_points"],
+            cfg["max_motion"],
+            cfg["min_motion"],
+            cfg["camera_prob"],
+            cfg.get("max_camera"),
+            cfg.get("noise_sigma"),
+            cfg.get("camera_quantum"),
+            cfg["glued_prob"],
+            tuple(cfg["n_objects"]),
+        )
         if self._val is None or self._val_key != key:
             self._val = validation_set(cfg, size, int(cfg["val_pairs"]), int(cfg["val_points"]))
             self._val_key = key
@@ -269,7 +318,9 @@ class OptCWMTask(CWMTask):
             raise ValueError(f"base_run {base} is a {bcfg.get('model_family')} run, not a CWM")
         cfg["base_run"] = str(Path(base).resolve())
         cfg["arch"], cfg["image_size"] = bcfg["arch"], bcfg["image_size"]
-        cfg["pos_embed"] = bcfg.get("pos_embed") or PRESETS[bcfg["arch"]].pos_embed  # runs before the option: the size's own
+        cfg["pos_embed"] = (
+            bcfg.get("pos_embed") or PRESETS[bcfg["arch"]].pos_embed
+        )  # runs before the option: the size's own
         for key in ("n_flow_pts", "tracer_hidden", "flow_dim", "flow_depth", "flow_heads"):
             if int(cfg[key]) < 1:
                 raise ValueError(f"{key} must be >= 1, got {cfg[key]}")
@@ -289,11 +340,27 @@ class OptCWMTask(CWMTask):
         m = OptCWMModelConfig.from_config(cfg)
         over = {"pos_embed": m.pos_embed} if m.pos_embed is not None else {}
         base = build_cwm(m.arch, image_size=m.image_size, **over)
-        return OptCWM(base, n_flow_pts=m.n_flow_pts, visible_fraction=m.probe_visible, inv_temp=m.inv_temp,
-                      search_radius=m.readout_radius, tracer_hidden=m.tracer_hidden,
-                      flow_dim=m.flow_dim, flow_depth=m.flow_depth, flow_heads=m.flow_heads)
+        return OptCWM(
+            base,
+            n_flow_pts=m.n_flow_pts,
+            visible_fraction=m.probe_visible,
+            inv_temp=m.inv_temp,
+            search_radius=m.readout_radius,
+            tracer_hidden=m.tracer_hidden,
+            flow_dim=m.flow_dim,
+            flow_depth=m.flow_depth,
+            flow_heads=m.flow_heads,
+        )
 
-    def setup(self, cfg: dict, model: nn.Module, run_dir: Path | None = None, device: torch.device | None = None, is_main: bool = True, barrier=None) -> None:
+    def setup(
+        self,
+        cfg: dict,
+        model: nn.Module,
+        run_dir: Path | None = None,
+        device: torch.device | None = None,
+        is_main: bool = True,
+        barrier=None,
+    ) -> None:
         """Load the frozen base weights from ``cfg["base_run"]`` (final weights, else its latest checkpoint)."""
         from ..train.checkpoint import latest_checkpoint, load_weights
 
@@ -341,7 +408,12 @@ class OptCWMTask(CWMTask):
         learned, hand, zero = [], [], []
         for i in np.unique(val["pair"]):
             sel = val["pair"] == i
-            kw = dict(n_masks=int(cfg["val_masks"]), visible_fraction=float(cfg["readout_visible"]), search_radius=radius, seed=VAL_SEED + int(i))
+            kw = dict(
+                n_masks=int(cfg["val_masks"]),
+                visible_fraction=float(cfg["readout_visible"]),
+                search_radius=radius,
+                seed=VAL_SEED + int(i),
+            )
             gt = torch.from_numpy(val["gt"][sel])
             learned.append((learned_tracer_flow(net, frames[i], val["points"][sel], **kw).flow_argmax - gt).norm(dim=1))
             hand.append((tracer_flow(net.base, frames[i], val["points"][sel], **kw).flow_argmax - gt).norm(dim=1))
@@ -350,4 +422,8 @@ class OptCWMTask(CWMTask):
             net.train()
         if not learned:
             return {}
-        return {"val/learned_tracer_epe": float(torch.cat(learned).mean()), "val/tracer_epe": float(torch.cat(hand).mean()), "val/zero_epe": float(torch.cat(zero).mean())}
+        return {
+            "val/learned_tracer_epe": float(torch.cat(learned).mean()),
+            "val/tracer_epe": float(torch.cat(hand).mean()),
+            "val/zero_epe": float(torch.cat(zero).mean()),
+        }

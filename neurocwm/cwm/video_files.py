@@ -6,8 +6,8 @@ PyAV when it is installed. Generated videos with exact ground truth are in :mod:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 

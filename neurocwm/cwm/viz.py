@@ -13,7 +13,15 @@ import numpy as np
 
 from topography.fileio import atomic_path
 
-__all__ = ["flow_to_rgb", "colour_wheel", "save_png", "prediction_figure", "flow_figure", "segment_figure", "keypoint_figure"]
+__all__ = [
+    "flow_to_rgb",
+    "colour_wheel",
+    "save_png",
+    "prediction_figure",
+    "flow_figure",
+    "segment_figure",
+    "keypoint_figure",
+]
 
 
 def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
@@ -94,11 +102,29 @@ def prediction_figure(frame0: np.ndarray, frame1: np.ndarray, prediction: np.nda
     return fig
 
 
-def flow_figure(frame0: np.ndarray, frame1: np.ndarray, points: np.ndarray, flow: np.ndarray, dense: np.ndarray, occluded: np.ndarray | None = None, title: str = "flow"):
+def flow_figure(
+    frame0: np.ndarray,
+    frame1: np.ndarray,
+    points: np.ndarray,
+    flow: np.ndarray,
+    dense: np.ndarray,
+    occluded: np.ndarray | None = None,
+    title: str = "flow",
+):
     """Frame 0 with flow arrows | colour-coded dense flow with its wheel | frame 1 with end points."""
     fig, ax = _figure(3)
     _show(ax[0], frame0, f"{title}: arrows")
-    ax[0].quiver(points[:, 0], points[:, 1], flow[:, 0], flow[:, 1], angles="xy", scale_units="xy", scale=1, color="yellow", width=0.006)
+    ax[0].quiver(
+        points[:, 0],
+        points[:, 1],
+        flow[:, 0],
+        flow[:, 1],
+        angles="xy",
+        scale_units="xy",
+        scale=1,
+        color="yellow",
+        width=0.006,
+    )
     top = max(float(np.hypot(dense[..., 0], dense[..., 1]).max()), 1e-6)
     _show(ax[1], flow_to_rgb(dense, top), f"colour wheel (max {top:.1f} px)")
     inset = ax[1].inset_axes([0.74, 0.74, 0.25, 0.25])
@@ -137,14 +163,18 @@ def segment_figure(image: np.ndarray, points: np.ndarray, masks: np.ndarray, mot
     return fig
 
 
-def keypoint_figure(frame1: np.ndarray, prediction: np.ndarray, keypoints_xy: np.ndarray, errors: np.ndarray, patch: int):
+def keypoint_figure(
+    frame1: np.ndarray, prediction: np.ndarray, keypoints_xy: np.ndarray, errors: np.ndarray, patch: int
+):
     """Frame 1 with numbered keypoint patches | prediction from them | error vs keypoints revealed."""
     from matplotlib.patches import Rectangle
 
     fig, ax = _figure(3)
     _show(ax[0], frame1, "frame 1: greedy keypoints")
     for j, (x, y) in enumerate(keypoints_xy):
-        ax[0].add_patch(Rectangle((x - patch / 2 - 0.5, y - patch / 2 - 0.5), patch, patch, fill=False, ec="yellow", lw=1.2))
+        ax[0].add_patch(
+            Rectangle((x - patch / 2 - 0.5, y - patch / 2 - 0.5), patch, patch, fill=False, ec="yellow", lw=1.2)
+        )
         ax[0].text(x, y, str(j + 1), color="yellow", ha="center", va="center", fontsize=8, weight="bold")
     _show(ax[1], prediction, f"prediction from {len(keypoints_xy)} keypoints")
     ax[2].plot(np.arange(len(errors)), errors, "o-")

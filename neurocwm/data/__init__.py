@@ -9,18 +9,25 @@ depends only on ``(seed, rank, s)``, so a resumed run continues with the same da
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 from . import augment
 from .deadleaves import dead_leaves
-from .generators import GENERATORS, generate
 from .folder import EpochBatchSampler, ImageFolderViews, _EpochIndexed, collate_views, scan_image_folder
+from .generators import GENERATORS, generate
 
-__all__ = ["dead_leaves", "GENERATORS", "generate", "image_batches", "scan_image_folder", "step_seed",
-           "GENERATED_EPOCH"]
+__all__ = [
+    "dead_leaves",
+    "GENERATORS",
+    "generate",
+    "image_batches",
+    "scan_image_folder",
+    "step_seed",
+    "GENERATED_EPOCH",
+]
 
 #: Images per "epoch" of the generated (dead-leaves) data, so that ``--epochs`` means something.
 GENERATED_EPOCH = 10_000
@@ -55,7 +62,9 @@ def image_batches(
     step = start_step
     if data is None:
         if objective != "simclr":
-            raise ValueError("--objective supervised needs labelled images: pass --data FOLDER with one sub-folder per class")
+            raise ValueError(
+                "--objective supervised needs labelled images: pass --data FOLDER with one sub-folder per class"
+            )
         source = max(image_size, int(math.ceil(image_size * 1.25 / 8) * 8))
         while total_steps is None or step < total_steps:
             g = torch.Generator().manual_seed(step_seed(seed, rank, step))

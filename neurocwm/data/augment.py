@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from neurocwm.images import normalize
+
 _RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 
 
@@ -44,7 +45,9 @@ def crop_boxes(
     return torch.stack([x0, y0, w, h], dim=1)
 
 
-def resized_crop(images: torch.Tensor, boxes: torch.Tensor, size: int, flip: torch.Tensor | None = None) -> torch.Tensor:
+def resized_crop(
+    images: torch.Tensor, boxes: torch.Tensor, size: int, flip: torch.Tensor | None = None
+) -> torch.Tensor:
     """Crop each image to its box and resize to ``size`` (bilinear), optionally flipped."""
     b = images.shape[0]
     boxes = boxes.to(images.device, images.dtype)

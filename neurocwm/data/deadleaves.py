@@ -19,7 +19,9 @@ import math
 import torch
 
 
-def _power_law_radii(n: tuple[int, ...], r_min: float, r_max: float, exponent: float, g: torch.Generator) -> torch.Tensor:
+def _power_law_radii(
+    n: tuple[int, ...], r_min: float, r_max: float, exponent: float, g: torch.Generator
+) -> torch.Tensor:
     """Inverse-CDF draws from p(r) ~ r^-exponent on [r_min, r_max] (exponent != 1)."""
     u = torch.rand(n, generator=g)
     a = 1.0 - exponent
@@ -103,7 +105,9 @@ def dead_leaves(
         finally:
             torch.set_num_threads(threads)
         return img.clamp_(0.0, 1.0).to(device)
-    params = [t.to(device) for t in (centre, radius, aspect, angle, kind, colour, colour2, texture, freq, tex_angle, phase)]
+    params = [
+        t.to(device) for t in (centre, radius, aspect, angle, kind, colour, colour2, texture, freq, tex_angle, phase)
+    ]
     centre, radius, aspect, angle, kind, colour, colour2, texture, freq, tex_angle, phase = params
     coords = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")  # (S, S)
@@ -147,8 +151,11 @@ def _paint_crops(img, centre, radius, aspect, angle, kind, colour, colour2, text
     p, q = r * a * torch.cos(th), r / a * torch.sin(th)
     p2, q2 = r * a * torch.sin(th), r / a * torch.cos(th)
     rect = (kind == 1)[..., None]
-    reach = torch.where(rect, 0.8 * torch.stack([p.abs() + q.abs(), p2.abs() + q2.abs()], -1),
-                        torch.stack([torch.hypot(p, q), torch.hypot(p2, q2)], -1))
+    reach = torch.where(
+        rect,
+        0.8 * torch.stack([p.abs() + q.abs(), p2.abs() + q2.abs()], -1),
+        torch.stack([torch.hypot(p, q), torch.hypot(p2, q2)], -1),
+    )
     lo = torch.floor((centre.double() - reach) * size - 0.5).long() - 1
     hi = torch.ceil((centre.double() + reach) * size - 0.5).long() + 2
     lo, hi = lo.clamp(0, size).tolist(), hi.clamp(0, size).tolist()

@@ -22,7 +22,6 @@ from neurocwm.images import IMAGE_EXTENSIONS, channels_first, to_rgb
 from neurocwm.images import READ_ERRORS as IMAGE_ERRORS
 
 
-
 def scan_image_folder(root: str | Path) -> tuple[list[Path], np.ndarray, list[str]]:
     """List the images under ``root`` (recursively) with class labels.
 
@@ -131,8 +130,16 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     each rank takes a strided share of the global batch. Incomplete last batches are dropped.
     """
 
-    def __init__(self, n: int, global_batch: int, seed: int, rank: int = 0, world: int = 1, start_step: int = 0,
-                 total_steps: int | None = None):
+    def __init__(
+        self,
+        n: int,
+        global_batch: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        start_step: int = 0,
+        total_steps: int | None = None,
+    ):
         if global_batch > n:
             raise ValueError(f"batch size {global_batch} is larger than the dataset ({n} images)")
         self.n, self.global_batch, self.seed = n, global_batch, seed

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -47,8 +47,9 @@ def _check(n_images: int, size: int) -> None:
         raise ValueError(f"need n_images >= 1 and size >= 8, got {n_images} and {size}")
 
 
-def _orientations(n: tuple[int, ...], orientation_deg: float | None, spread_deg: float,
-                  g: torch.Generator) -> torch.Tensor:
+def _orientations(
+    n: tuple[int, ...], orientation_deg: float | None, spread_deg: float, g: torch.Generator
+) -> torch.Tensor:
     """Orientations in radians: uniform on [0, pi), or ``orientation_deg`` +- a uniform spread."""
     if spread_deg < 0:
         raise ValueError(f"orientation spread must be >= 0, got {spread_deg}")
@@ -293,8 +294,9 @@ def oriented_textures(
         f = torch.sqrt(fy * fy + fx * fx)
         ang = torch.atan2(fy, fx)
         d = torch.remainder(ang[None] - phi0 + math.pi / 2, math.pi) - math.pi / 2  # axial difference
-        radial = torch.exp(-(torch.log(f.clamp_min(1e-6))[None] - torch.log(f0.reshape(-1, 1, 1))) ** 2
-                           / (2 * sf_bandwidth**2))
+        radial = torch.exp(
+            -((torch.log(f.clamp_min(1e-6))[None] - torch.log(f0.reshape(-1, 1, 1))) ** 2) / (2 * sf_bandwidth**2)
+        )
         return torch.where(f[None] > 0, radial * torch.exp(-d * d / (2 * o_sd.reshape(-1, 1, 1) ** 2)), 0.0)
 
     tex = _spectral_noise(b * k, size, g, device, gain).view(b, k, size, size)
@@ -362,12 +364,17 @@ def mixture(
 
 
 _BASE: dict[str, Callable[..., torch.Tensor]] = {
-    "deadleaves": dead_leaves, "edges": oriented_edges, "textures": oriented_textures, "pink": pink_noise,
+    "deadleaves": dead_leaves,
+    "edges": oriented_edges,
+    "textures": oriented_textures,
+    "pink": pink_noise,
 }
 
 #: ``neurocwm fit --generator`` name -> generator.
 GENERATORS: dict[str, Callable[..., torch.Tensor]] = {
-    **_BASE, "mix": mixture, "textures-grey": functools.partial(oriented_textures, chroma=0.0),
+    **_BASE,
+    "mix": mixture,
+    "textures-grey": functools.partial(oriented_textures, chroma=0.0),
 }
 
 

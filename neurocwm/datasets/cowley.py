@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from neurocwm.assemblies import StimulusSet, ZIP_SEP, make_assembly
+from neurocwm.assemblies import ZIP_SEP, StimulusSet, make_assembly
 from neurocwm.paths import shared_data_dir
 
 __all__ = ["COWLEY_SESSIONS", "cowley_root", "load_cowley_stimuli", "load_cowley_responses", "load_cowley_v4"]
@@ -57,8 +57,9 @@ def load_cowley_stimuli(session: str, root: str | Path | None = None) -> Stimulu
     if not archive.exists():
         raise ValueError(f"Cowley image archive not found: {archive}")
     with zipfile.ZipFile(archive) as zf:
-        members = [m for m in zf.namelist() if not m.endswith("/") and not Path(m).name.startswith(".")
-                   and "__MACOSX" not in m]
+        members = [
+            m for m in zf.namelist() if not m.endswith("/") and not Path(m).name.startswith(".") and "__MACOSX" not in m
+        ]
     found: dict[int, str] = {}
     for m in members:
         match = _IMAGE_RE.search(m)
@@ -103,8 +104,9 @@ def load_cowley_v4(session: str, root: str | Path | None = None) -> tuple[Stimul
     stimuli = load_cowley_stimuli(session, root)
     responses = load_cowley_responses(session, root)
     if responses.shape[1] != len(stimuli):
-        raise ValueError(f"session {session}: responses have {responses.shape[1]} images but the zip has "
-                         f"{len(stimuli)}")
+        raise ValueError(
+            f"session {session}: responses have {responses.shape[1]} images but the zip has {len(stimuli)}"
+        )
     n_neurons = responses.shape[0]
     asm = make_assembly(
         responses.T,

@@ -21,9 +21,9 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -45,7 +45,6 @@ EXCLUDED_CATEGORIES: tuple[str, ...] = ("scrambled",)
 
 #: The ten domain categories, in the deterministic (alphabetical) loading order.
 DOMAIN_CATEGORIES: tuple[str, ...] = tuple(sorted(c for pair in DOMAINS.values() for c in pair))
-
 
 
 @dataclass(frozen=True)

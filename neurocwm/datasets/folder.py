@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,8 +47,9 @@ def _natural_key(name: str):
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
-def image_folder_stimuli(folder: str | os.PathLike, identifier: str | None = None,
-                         metadata: str | os.PathLike | pd.DataFrame | None = None) -> StimulusSet:
+def image_folder_stimuli(
+    folder: str | os.PathLike, identifier: str | None = None, metadata: str | os.PathLike | pd.DataFrame | None = None
+) -> StimulusSet:
     """A :class:`StimulusSet` of the images in ``folder`` (ids = file stems, natural order).
 
     ``metadata``: a CSV path or DataFrame with a ``stimulus_id`` column whose other columns
@@ -57,8 +58,10 @@ def image_folder_stimuli(folder: str | os.PathLike, identifier: str | None = Non
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"image folder not found: {folder}")
-    files = sorted((f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES),
-                   key=lambda f: _natural_key(f.name))
+    files = sorted(
+        (f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES),
+        key=lambda f: _natural_key(f.name),
+    )
     if not files:
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     ids = [f.stem for f in files]
@@ -124,8 +127,11 @@ def _read_mat(path: Path, key: str | None) -> np.ndarray:
         raise ValueError(f"{path} is a MATLAB v7.3 (HDF5) file; re-save with -v7 or load it with h5py") from None
     except (ValueError, IndexError, TypeError, KeyError, OSError) as exc:  # scipy's errors on non-MAT files
         raise ValueError(f"{path} is not a readable MATLAB .mat file ({type(exc).__name__}: {exc})") from None
-    candidates = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray)
-                  and np.issubdtype(v.dtype, np.number) and v.ndim >= 2}
+    candidates = {
+        k: v
+        for k, v in data.items()
+        if not k.startswith("__") and isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.number) and v.ndim >= 2
+    }
     if key is not None:
         if key not in data or key.startswith("__"):
             raise ValueError(f"{path}: no variable {key!r}; variables: {', '.join(sorted(candidates)) or 'none'}")
@@ -231,8 +237,10 @@ def load_image_folder_responses(
             if orientation not in ("auto", "stimuli_x_neuroids"):
                 raise ValueError("3-D responses are (stimuli, repetitions, neuroids); orientation does not apply")
             if arr.shape[0] != n:
-                raise ValueError(f"{path}: 3-D responses must be (stimuli, repetitions, neuroids); "
-                                 f"got shape {arr.shape} but the folder has {n} images")
+                raise ValueError(
+                    f"{path}: 3-D responses must be (stimuli, repetitions, neuroids); "
+                    f"got shape {arr.shape} but the folder has {n} images"
+                )
             n_rep = arr.shape[1]
             flat = arr.reshape(n * n_rep, arr.shape[2])
             present = ~np.isnan(flat).all(1)  # an all-NaN row is a trial that was not recorded
@@ -240,8 +248,11 @@ def load_image_folder_responses(
             if without:
                 import warnings
 
-                warnings.warn(f"{path}: {len(without)} stimuli have no recorded trial (every repetition is NaN) and "
-                              f"are left out, e.g. {without[0]!r}", stacklevel=2)
+                warnings.warn(
+                    f"{path}: {len(without)} stimuli have no recorded trial (every repetition is NaN) and "
+                    f"are left out, e.g. {without[0]!r}",
+                    stacklevel=2,
+                )
             arr = flat[present]
             stim_ids = list(np.repeat(own, n_rep)[present])
             repetition = np.tile(np.arange(n_rep), n)[present]
@@ -261,12 +272,20 @@ def load_image_folder_responses(
                 raise ValueError(f"responses have {arr.shape[0]} stimuli but the folder has {n} images")
             stim_ids = own
         else:
-            raise ValueError(f"{responses}: responses must be 2-D, or 3-D (stimuli, repetitions, neuroids); "
-                             f"got shape {arr.shape}")
+            raise ValueError(
+                f"{responses}: responses must be 2-D, or 3-D (stimuli, repetitions, neuroids); got shape {arr.shape}"
+            )
     n_inf = int(np.isinf(np.asarray(arr, dtype=float)).sum())
     if n_inf:
         raise ValueError(f"{path}: responses contain {n_inf} infinite values")
-    asm = make_assembly(arr, stimulus_id=stim_ids, neuroid_id=neuroid_ids, repetition=repetition, region=region,
-                        stimulus_set=stimuli, allow_nan=nan_policy == "missing")
+    asm = make_assembly(
+        arr,
+        stimulus_id=stim_ids,
+        neuroid_id=neuroid_ids,
+        repetition=repetition,
+        region=region,
+        stimulus_set=stimuli,
+        allow_nan=nan_policy == "missing",
+    )
     asm.attrs["stimuli_without_trials"] = without
     return stimuli, asm

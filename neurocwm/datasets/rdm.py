@@ -13,7 +13,7 @@ through ``neurocwm.predictivity.rdm_similarity(rdm(features), loaded.values)``.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
@@ -137,18 +137,27 @@ def _read_mat_rdm(path, key: str | None) -> tuple[np.ndarray, list[str] | None]:
             return candidates[hits[0]]
         if len(hits) > 1:
             raise ValueError(f"{path}: {key!r} holds several RDMs ({', '.join(hits)}); pass one of them as key=")
-        raise ValueError(f"{path}: no RDM under {key!r}; RDM-shaped variables: {', '.join(candidates) or 'none'} "
-                         f"(all variables: {_describe(data)})")
+        raise ValueError(
+            f"{path}: no RDM under {key!r}; RDM-shaped variables: {', '.join(candidates) or 'none'} "
+            f"(all variables: {_describe(data)})"
+        )
     if len(candidates) == 1:
         return next(iter(candidates.values()))
     if not candidates:
-        raise ValueError(f"{path}: no square matrix, condensed vector or struct with an RDM field; variables: "
-                         f"{_describe(data)}")
+        raise ValueError(
+            f"{path}: no square matrix, condensed vector or struct with an RDM field; variables: {_describe(data)}"
+        )
     raise ValueError(f"{path}: {len(candidates)} RDM-shaped variables ({', '.join(candidates)}); pass key=")
 
 
-def load_rdm(path: str | os.PathLike, *, key: str | None = None, stimulus_ids: Sequence[str] | None = None,
-             atol: float = 1e-6, check_diagonal: bool = True) -> xr.DataArray:
+def load_rdm(
+    path: str | os.PathLike,
+    *,
+    key: str | None = None,
+    stimulus_ids: Sequence[str] | None = None,
+    atol: float = 1e-6,
+    check_diagonal: bool = True,
+) -> xr.DataArray:
     """Read and validate an RDM (or a stack) from .npy or .mat.
 
     Parameters
@@ -184,8 +193,10 @@ def load_rdm(path: str | os.PathLike, *, key: str | None = None, stimulus_ids: S
         raw = np.load(path, allow_pickle=False)
         m = _as_rdm_array(raw, matlab=False)
         if m is None:
-            raise ValueError(f"{path}: an RDM must be square (n, n), a stack (k, n, n) or a condensed vector of "
-                             f"length n(n-1)/2, got shape {raw.shape}")
+            raise ValueError(
+                f"{path}: an RDM must be square (n, n), a stack (k, n, n) or a condensed vector of "
+                f"length n(n-1)/2, got shape {raw.shape}"
+            )
     else:
         m, names = _read_mat_rdm(path, key)
     m = validate_rdm(m, atol=atol, check_diagonal=check_diagonal)

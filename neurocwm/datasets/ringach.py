@@ -109,9 +109,7 @@ def load_ringach2002(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
     p = Path(path).expanduser()
     if not p.is_file():
-        raise FileNotFoundError(
-            f"Ringach 2002 data base not found: {p} (expected the original ringach_2002_db.mat)"
-        )
+        raise FileNotFoundError(f"Ringach 2002 data base not found: {p} (expected the original ringach_2002_db.mat)")
     try:
         mat = loadmat(str(p))
     except (MatReadError, ValueError, OSError, IndexError, TypeError, KeyError, NotImplementedError) as exc:

@@ -8,8 +8,8 @@ subject, and computes the leave-one-subject-out ceiling.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -27,8 +27,13 @@ from topography.rsa import rsa_similarity
 __all__ = ["Comparison", "compare_maps", "METRIC_DIRECTION"]
 
 #: For each scalar metric: how the model-vs-subject score is formed and which direction is better.
-METRIC_DIRECTION = {"rsa_tau": "higher", "patch_count": "lower", "patch_area_mm2": "lower",
-                    "smoothness": "lower", "colocalization": "lower"}
+METRIC_DIRECTION = {
+    "rsa_tau": "higher",
+    "patch_count": "lower",
+    "patch_area_mm2": "lower",
+    "smoothness": "lower",
+    "colocalization": "lower",
+}
 
 
 @dataclass
@@ -73,9 +78,15 @@ def _nanmean(x) -> float:
     return float(np.nanmean(a)) if np.isfinite(a).any() else float("nan")
 
 
-def compare_maps(model: CorticalMap, subjects: Mapping[str, Sequence[CorticalMap]], *,
-                 model_metric_params: MetricParams | None = None, human_overrides: Mapping | None = None,
-                 seed: int = 0, progress: bool = False) -> Comparison:
+def compare_maps(
+    model: CorticalMap,
+    subjects: Mapping[str, Sequence[CorticalMap]],
+    *,
+    model_metric_params: MetricParams | None = None,
+    human_overrides: Mapping | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> Comparison:
     """Compare a model map with each subject's hemispheres, plus the leave-one-subject-out ceiling.
 
     Parameters
@@ -109,8 +120,10 @@ def compare_maps(model: CorticalMap, subjects: Mapping[str, Sequence[CorticalMap
     hemis_all = [h for maps in subjects.values() for h in maps]
     domains = [d for d in model.domains if all(d in h.values for h in hemis_all)]
     if len(domains) < 3:
-        raise ValueError(f"model domains {model.domains} and subject domains "
-                         f"{sorted({d for h in hemis_all for d in h.domains})} share fewer than 3")
+        raise ValueError(
+            f"model domains {model.domains} and subject domains "
+            f"{sorted({d for h in hemis_all for d in h.domains})} share fewer than 3"
+        )
     ss = np.random.SeedSequence(seed).spawn(1 + len(hemis_all))
     seeds = iter(int(s.generate_state(1)[0]) for s in ss)
     items = [(s, h) for s, maps in subjects.items() for h in maps]
@@ -123,14 +136,25 @@ def compare_maps(model: CorticalMap, subjects: Mapping[str, Sequence[CorticalMap
     finite: dict[str, list[CorticalMap]] = {}
     for subj, h in items:
         hm.setdefault(subj, {})[h.hemisphere or f"map{len(hm.get(subj, {}))}"] = map_metrics(
-            h, human_params(h, **(human_overrides or {})), domains, seed=next(seeds))
+            h, human_params(h, **(human_overrides or {})), domains, seed=next(seeds)
+        )
         finite.setdefault(subj, []).append(h.finite(domains))
     model_f = model.finite(domains)
 
     rows: list[dict] = []
     row = lambda subj, hemi, metric, dom, mv, hv, score, ceil: rows.append(  # noqa: E731
-        {"subject": subj, "hemisphere": hemi, "metric": metric, "domain": dom, "model": mv, "human": hv,
-         "score": score, "ceiling": ceil, "better": METRIC_DIRECTION[metric]})
+        {
+            "subject": subj,
+            "hemisphere": hemi,
+            "metric": metric,
+            "domain": dom,
+            "model": mv,
+            "human": hv,
+            "score": score,
+            "ceiling": ceil,
+            "better": METRIC_DIRECTION[metric],
+        }
+    )
     subjects_list = list(hm)
     model_sc = _scalar_entries(mm)
     # --- RSA -------------------------------------------------------------------------------
@@ -138,8 +162,11 @@ def compare_maps(model: CorticalMap, subjects: Mapping[str, Sequence[CorticalMap
     rsa_ceiling = {}
     for s in subjects_list:
         others = [h for o in subjects_list if o != s for h in finite[o]]
-        rsa_ceiling[s] = (_nanmean(rsa_similarity(a.values, b.values, domains)
-                                   for a, b in itertools.product(finite[s], others)) if others else float("nan"))
+        rsa_ceiling[s] = (
+            _nanmean(rsa_similarity(a.values, b.values, domains) for a, b in itertools.product(finite[s], others))
+            if others
+            else float("nan")
+        )
     for s in subjects_list:
         for h, tau in zip(hm[s], rsa_model[s]):
             row(s, h, "rsa_tau", "all", None, None, tau, None)

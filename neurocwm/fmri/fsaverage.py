@@ -22,9 +22,18 @@ import os
 
 import numpy as np
 
-__all__ = ["FSAVERAGE5_SURFACES", "FSAVERAGE5_N_VERTICES", "GEOMETRIES", "AREA_SURFACES", "fsaverage5_mesh",
-           "ventral_temporal_mask", "flat_patch_vertices", "fsaverage5_map", "plot_fsaverage5_map",
-           "plot_fsaverage5_categories"]
+__all__ = [
+    "FSAVERAGE5_SURFACES",
+    "FSAVERAGE5_N_VERTICES",
+    "GEOMETRIES",
+    "AREA_SURFACES",
+    "fsaverage5_mesh",
+    "ventral_temporal_mask",
+    "flat_patch_vertices",
+    "fsaverage5_map",
+    "plot_fsaverage5_map",
+    "plot_fsaverage5_categories",
+]
 
 #: Meshes of :func:`nilearn.datasets.load_fsaverage` ("white" is its "white_matter").
 FSAVERAGE5_SURFACES = ("pial", "white", "inflated", "sphere", "flat")
@@ -52,7 +61,7 @@ def fsaverage5_mesh(hemisphere: str = "left", surface: str = "pial") -> tuple[np
     return coords.copy(), faces.copy()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_mesh(hemisphere: str, surface: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         from nilearn.datasets import load_fsaverage
@@ -93,8 +102,16 @@ def _area_mesh(hemisphere: str, area_surface: str) -> tuple[np.ndarray, np.ndarr
     return midthickness(pial, white), faces
 
 
-def fsaverage5_map(data, hemisphere: str, roi=None, *, geometry: str = "fsaverage5",
-                   area_surface: str = "midthickness", subject: str = "", annotation_names=None):
+def fsaverage5_map(
+    data,
+    hemisphere: str,
+    roi=None,
+    *,
+    geometry: str = "fsaverage5",
+    area_surface: str = "midthickness",
+    subject: str = "",
+    annotation_names=None,
+):
     """A human map given per fsaverage5 vertex as a :class:`~topography.cortical_map.CorticalMap`.
 
     The points are the region-of-interest vertices that the fsaverage5 flat patch keeps; their
@@ -152,8 +169,10 @@ def fsaverage5_map(data, hemisphere: str, roi=None, *, geometry: str = "fsaverag
         if a.shape != (n,):
             src = data.get(name, where) if isinstance(data, dict) else where
             src = src if isinstance(src, (str, os.PathLike)) else where
-            raise ValueError(f"{src}: {name!r} has {a.shape[0] if a.ndim == 1 else a.shape} values but fsaverage5 "
-                             f"has {n} vertices per hemisphere")
+            raise ValueError(
+                f"{src}: {name!r} has {a.shape[0] if a.ndim == 1 else a.shape} values but fsaverage5 "
+                f"has {n} vertices per hemisphere"
+            )
     mask = ventral_temporal_mask(hemi) if roi is None else roi_mask(roi, n, annotation_names)
     keep = mask & flat_patch_vertices(hemi)
     if not keep.any():
@@ -161,26 +180,44 @@ def fsaverage5_map(data, hemisphere: str, roi=None, *, geometry: str = "fsaverag
     for name, a in arrays.items():
         bad = int(np.count_nonzero(~np.isfinite(a[keep])))
         if bad:
-            raise ValueError(f"{where}: {name!r} has {bad} NaN/inf values among the {int(keep.sum())} ROI vertices; "
-                             "an fsaverage5 map must be finite inside its ROI (NaN is allowed outside)")
+            raise ValueError(
+                f"{where}: {name!r} has {bad} NaN/inf values among the {int(keep.sum())} ROI vertices; "
+                "an fsaverage5 map must be finite inside its ROI (NaN is allowed outside)"
+            )
     flat, _ = fsaverage5_mesh(hemi, "flat")
     vno = np.flatnonzero(keep)
-    meta = {"surface": "fsaverage5", "geometry": geometry, "roi": "ventral_temporal_mask" if roi is None else
-            (str(roi) if isinstance(roi, (str, os.PathLike)) else "array"), "n_roi_vertices": int(mask.sum()),
-            "n_off_flat_patch": int((mask & ~keep).sum()),
-            "data": str(data) if isinstance(data, (str, os.PathLike)) else
-            {k: str(v) if isinstance(v, (str, os.PathLike)) else "array" for k, v in data.items()}}
+    meta = {
+        "surface": "fsaverage5",
+        "geometry": geometry,
+        "roi": "ventral_temporal_mask"
+        if roi is None
+        else (str(roi) if isinstance(roi, (str, os.PathLike)) else "array"),
+        "n_roi_vertices": int(mask.sum()),
+        "n_off_flat_patch": int((mask & ~keep).sum()),
+        "data": str(data)
+        if isinstance(data, (str, os.PathLike))
+        else {k: str(v) if isinstance(v, (str, os.PathLike)) else "array" for k, v in data.items()},
+    }
     values = {k: a[vno] for k, a in arrays.items()}
     if geometry == "flat":
         return CorticalMap(flat[vno, :2], values, hemisphere, subject, "vertices", None, meta)
     meta["area_surface"] = area_surface
-    return CorticalMap(flat[vno, :2], values, hemisphere, subject, "vertices", None, meta, vno,
-                       _area_mesh(hemi, area_surface))
+    return CorticalMap(
+        flat[vno, :2], values, hemisphere, subject, "vertices", None, meta, vno, _area_mesh(hemi, area_surface)
+    )
 
 
-def plot_fsaverage5_map(values: np.ndarray, stem, *, hemisphere: str = "left", view: str = "ventral",
-                        threshold: float | None = None, title: str | None = None, cmap: str = "cold_hot",
-                        formats=("png",)) -> list:
+def plot_fsaverage5_map(
+    values: np.ndarray,
+    stem,
+    *,
+    hemisphere: str = "left",
+    view: str = "ventral",
+    threshold: float | None = None,
+    title: str | None = None,
+    cmap: str = "cold_hot",
+    formats=("png",),
+) -> list:
     """A per-vertex map on the inflated fsaverage5 surface (nilearn's ``plot_surf_stat_map``, the
     surface plot this field reads), sulcal depth as background; written with
     :func:`neurocwm.figures.save_figure`.
@@ -206,14 +243,26 @@ def plot_fsaverage5_map(values: np.ndarray, stem, *, hemisphere: str = "left", v
     v = np.asarray(values, dtype=float)
     mesh = load_fsaverage("fsaverage5")["inflated"].parts[hemisphere]
     if v.shape != (mesh.coordinates.shape[0],):
-        raise ValueError(f"values must have one entry per fsaverage5 vertex ({mesh.coordinates.shape[0]}), "
-                         f"got shape {v.shape}")
+        raise ValueError(
+            f"values must have one entry per fsaverage5 vertex ({mesh.coordinates.shape[0]}), got shape {v.shape}"
+        )
     sulc = load_fsaverage_data("fsaverage5", data_type="sulcal").data.parts[hemisphere]
     fig = plt.figure(figsize=(4.0, 3.2))
     ax = fig.add_subplot(projection="3d")
-    plotting.plot_surf_stat_map((mesh.coordinates, mesh.faces), np.nan_to_num(v, nan=0.0), hemi=hemisphere, view=view,
-                                bg_map=np.asarray(sulc), threshold=threshold, cmap=cmap, colorbar=True, axes=ax,
-                                figure=fig, title=title, engine="matplotlib")
+    plotting.plot_surf_stat_map(
+        (mesh.coordinates, mesh.faces),
+        np.nan_to_num(v, nan=0.0),
+        hemi=hemisphere,
+        view=view,
+        bg_map=np.asarray(sulc),
+        threshold=threshold,
+        cmap=cmap,
+        colorbar=True,
+        axes=ax,
+        figure=fig,
+        title=title,
+        engine="matplotlib",
+    )
     return save_figure(fig, stem, formats)
 
 
@@ -250,7 +299,19 @@ def plot_fsaverage5_categories(ax, cmap, domains, *, threshold: float = 4.0, vie
     labels[cmap.vertices[on]] = best[on] + 1
     colours = ListedColormap([DOMAIN_COLORS.get(d, f"C{i}") for i, d in enumerate(domains)])
     sulc = load_fsaverage_data("fsaverage5", data_type="sulcal").data.parts[hemi]
-    plotting.plot_surf_roi((mesh.coordinates, mesh.faces), labels, hemi=hemi, view=view, bg_map=np.asarray(sulc),
-                           cmap=colours, vmin=1, vmax=len(domains), threshold=0.5, axes=ax, figure=ax.figure,
-                           colorbar=False, engine="matplotlib")
+    plotting.plot_surf_roi(
+        (mesh.coordinates, mesh.faces),
+        labels,
+        hemi=hemi,
+        view=view,
+        bg_map=np.asarray(sulc),
+        cmap=colours,
+        vmin=1,
+        vmax=len(domains),
+        threshold=0.5,
+        axes=ax,
+        figure=ax.figure,
+        colorbar=False,
+        engine="matplotlib",
+    )
     return ax

@@ -16,10 +16,22 @@ from topography.cortical_map import CorticalMap
 
 __all__ = ["model_map", "model_maps", "load_model_map"]
 
-def model_maps(run_dir, floc_root: str | os.PathLike, *, layers: list[str] | None = None,
-               per_category: int | None = None, image_size: int | None = None, batch_size: int = 32,
-               checkpoint: str | os.PathLike | None = None, random_init: bool = False, device: str = "cpu",
-               seed: int = 0, progress: bool = True, stimuli=None) -> dict[str, CorticalMap]:
+
+def model_maps(
+    run_dir,
+    floc_root: str | os.PathLike,
+    *,
+    layers: list[str] | None = None,
+    per_category: int | None = None,
+    image_size: int | None = None,
+    batch_size: int = 32,
+    checkpoint: str | os.PathLike | None = None,
+    random_init: bool = False,
+    device: str = "cpu",
+    seed: int = 0,
+    progress: bool = True,
+    stimuli=None,
+) -> dict[str, CorticalMap]:
     """Domain selectivity of a run's units on its sheet, for several layers from one pass over fLoc.
 
     Parameters
@@ -55,8 +67,11 @@ def model_maps(run_dir, floc_root: str | os.PathLike, *, layers: list[str] | Non
     from neurocwm.runs import Run, load_run
     from topography.selectivity import domain_selectivity
 
-    run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, checkpoint=checkpoint, device=device,
-                                                            random_init=random_init)
+    run = (
+        run_dir
+        if isinstance(run_dir, Run)
+        else load_run(run_dir, checkpoint=checkpoint, device=device, random_init=random_init)
+    )
     sheet = run_sheet(run)
     if not layers:
         vtc = [ly.name for ly in sheet if ly.area == "VTC"]
@@ -71,17 +86,38 @@ def model_maps(run_dir, floc_root: str | os.PathLike, *, layers: list[str] | Non
     idx = np.arange(len(stim))
     if per_category:
         rng = np.random.default_rng(seed)
-        idx = np.sort(np.concatenate([rng.permutation(np.flatnonzero(stim.categories == c))[:per_category]
-                                      for c in np.unique(stim.categories)]))
-    resp = layer_responses(run, stim.images[idx], list(layers), batch_size=batch_size, progress=progress,
-                           desc="fLoc responses")
+        idx = np.sort(
+            np.concatenate(
+                [
+                    rng.permutation(np.flatnonzero(stim.categories == c))[:per_category]
+                    for c in np.unique(stim.categories)
+                ]
+            )
+        )
+    resp = layer_responses(
+        run, stim.images[idx], list(layers), batch_size=batch_size, progress=progress, desc="fLoc responses"
+    )
     maps = {}
     for layer in layers:
         t = domain_selectivity(resp.pop(layer), stim.categories[idx], DOMAINS)
         ly = sheet[layer]
-        maps[layer] = CorticalMap(ly.coordinates, t, "model", run.path.name, "units", None,
-                                  {"run": str(run.path), "layer": layer, "area": ly.area, "n_images": int(idx.size),
-                                   "image_size": size, "random_init": bool(random_init), "floc": str(floc_root)})
+        maps[layer] = CorticalMap(
+            ly.coordinates,
+            t,
+            "model",
+            run.path.name,
+            "units",
+            None,
+            {
+                "run": str(run.path),
+                "layer": layer,
+                "area": ly.area,
+                "n_images": int(idx.size),
+                "image_size": size,
+                "random_init": bool(random_init),
+                "floc": str(floc_root),
+            },
+        )
     return maps
 
 

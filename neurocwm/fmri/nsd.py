@@ -26,8 +26,8 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -37,7 +37,11 @@ __all__ = ["NSD_DOMAINS", "read_nsd_flatmap", "write_nsd_flatmap", "load_nsd_sub
 
 #: Lower-case category in NSD file names -> fLoc domain name.
 NSD_DOMAINS: dict[str, str] = {
-    "faces": "Faces", "bodies": "Bodies", "characters": "Characters", "places": "Places", "objects": "Objects",
+    "faces": "Faces",
+    "bodies": "Bodies",
+    "characters": "Characters",
+    "places": "Places",
+    "objects": "Objects",
 }
 
 _NAME = re.compile(r"^(?P<subject>.+)_(?P<category>[^_]+)\.mat$")
@@ -100,8 +104,9 @@ def _half_positions(shape: tuple[int, int], px_per_mm: float) -> np.ndarray:
     return np.column_stack([cols.ravel() / px_per_mm, (shape[0] - 1 - rows.ravel()) / px_per_mm])
 
 
-def read_nsd_flatmap(path: str | os.PathLike, domain: str | None = None, subject: str | None = None,
-                     drop_nan: bool = True) -> tuple[CorticalMap, CorticalMap]:
+def read_nsd_flatmap(
+    path: str | os.PathLike, domain: str | None = None, subject: str | None = None, drop_nan: bool = True
+) -> tuple[CorticalMap, CorticalMap]:
     """Read one ``<subject>_<category>.mat``: ``(left, right)`` maps of one domain.
 
     Parameters
@@ -140,10 +145,16 @@ def read_nsd_flatmap(path: str | os.PathLike, domain: str | None = None, subject
     mid = int(_scalar(info["mid"])) if "mid" in info else raw.shape[1] // 2
     if not 0 < mid < raw.shape[1]:
         raise ValueError(f"{path}: hemisphere split column {mid} outside 1..{raw.shape[1] - 1}")
-    meta = {"source": str(path), "mid": mid,
-            **{f"{h}_px_per_mm": ppm[h] for h in ppm},
-            **{f"{h}_extent": np.asarray(info[f"{h}_extent"], dtype=np.float64).ravel().tolist()
-               for h in ("lh", "rh") if f"{h}_extent" in info}}
+    meta = {
+        "source": str(path),
+        "mid": mid,
+        **{f"{h}_px_per_mm": ppm[h] for h in ppm},
+        **{
+            f"{h}_extent": np.asarray(info[f"{h}_extent"], dtype=np.float64).ravel().tolist()
+            for h in ("lh", "rh")
+            if f"{h}_extent" in info
+        },
+    }
     out = []
     for hemi, half, mirror in (("lh", raw[:, :mid], False), ("rh", raw[:, mid:], True)):
         img = half[:, ::-1] if mirror else half  # the right half is stored mirrored
@@ -154,14 +165,21 @@ def read_nsd_flatmap(path: str | os.PathLike, domain: str | None = None, subject
             raise ValueError(f"{path}: the {hemi} half of 'raw' is all NaN")
         if drop_nan:
             pos, v = pos[ok], v[ok]
-        out.append(CorticalMap(pos, {domain: v}, hemi, subject, "pixels", 1.0 / ppm[hemi],
-                               {**meta, "shape": list(half.shape)}))
+        out.append(
+            CorticalMap(pos, {domain: v}, hemi, subject, "pixels", 1.0 / ppm[hemi], {**meta, "shape": list(half.shape)})
+        )
     return out[0], out[1]
 
 
-def write_nsd_flatmap(path: str | os.PathLike, lh: np.ndarray, rh: np.ndarray, lh_px_per_mm: float,
-                      rh_px_per_mm: float, lh_extent: Sequence[float] | None = None,
-                      rh_extent: Sequence[float] | None = None) -> Path:
+def write_nsd_flatmap(
+    path: str | os.PathLike,
+    lh: np.ndarray,
+    rh: np.ndarray,
+    lh_px_per_mm: float,
+    rh_px_per_mm: float,
+    lh_extent: Sequence[float] | None = None,
+    rh_extent: Sequence[float] | None = None,
+) -> Path:
     """Write a ``raw`` / ``transform_info`` file from two hemisphere images (atomically).
 
     ``lh`` and ``rh`` are 2-D images in their own orientation (NaN outside the ROI); ``rh`` is
@@ -179,11 +197,19 @@ def write_nsd_flatmap(path: str | os.PathLike, lh: np.ndarray, rh: np.ndarray, l
     rows = max(lh.shape[0], rh.shape[0])
     pad = lambda a: np.vstack([a, np.full((rows - a.shape[0], a.shape[1]), np.nan)])  # noqa: E731
     raw = np.hstack([pad(lh), pad(rh)[:, ::-1]])
-    info = {"lh_px_per_mm": float(lh_px_per_mm), "rh_px_per_mm": float(rh_px_per_mm), "mid": float(lh.shape[1]),
-            "lh_extent": np.asarray(lh_extent if lh_extent is not None
-                                    else [0, lh.shape[1] / lh_px_per_mm, 0, lh.shape[0] / lh_px_per_mm], float),
-            "rh_extent": np.asarray(rh_extent if rh_extent is not None
-                                    else [0, rh.shape[1] / rh_px_per_mm, 0, rh.shape[0] / rh_px_per_mm], float)}
+    info = {
+        "lh_px_per_mm": float(lh_px_per_mm),
+        "rh_px_per_mm": float(rh_px_per_mm),
+        "mid": float(lh.shape[1]),
+        "lh_extent": np.asarray(
+            lh_extent if lh_extent is not None else [0, lh.shape[1] / lh_px_per_mm, 0, lh.shape[0] / lh_px_per_mm],
+            float,
+        ),
+        "rh_extent": np.asarray(
+            rh_extent if rh_extent is not None else [0, rh.shape[1] / rh_px_per_mm, 0, rh.shape[0] / rh_px_per_mm],
+            float,
+        ),
+    }
     path = Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
@@ -203,7 +229,7 @@ def _merge(maps: Sequence[CorticalMap]) -> CorticalMap:
         if m.pixel_size_mm is None or not np.isclose(m.pixel_size_mm, step):
             raise ValueError(f"{m.label}: files of one subject have different px_per_mm")
         ij = np.rint(m.positions_mm / step).astype(np.int64)
-        for r, key in enumerate(map(tuple, ij)):
+        for key in map(tuple, ij):
             keys.setdefault(key, len(keys))
     ij_all = np.array(list(keys), dtype=np.int64).reshape(-1, 2)
     values = {}
@@ -216,8 +242,15 @@ def _merge(maps: Sequence[CorticalMap]) -> CorticalMap:
         v[[keys[tuple(k)] for k in ij]] = m.values[domain]
         values[domain] = v
     order = [d for d in NSD_DOMAINS.values() if d in values] + [d for d in values if d not in NSD_DOMAINS.values()]
-    return CorticalMap(ij_all * step, {d: values[d] for d in order}, first.hemisphere, first.subject, "pixels", step,
-                       {"sources": [m.meta.get("source") for m in maps]})
+    return CorticalMap(
+        ij_all * step,
+        {d: values[d] for d in order},
+        first.hemisphere,
+        first.subject,
+        "pixels",
+        step,
+        {"sources": [m.meta.get("source") for m in maps]},
+    )
 
 
 def load_nsd_subjects(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, list[CorticalMap]]:
@@ -252,8 +285,14 @@ def load_nsd_subjects(paths: str | os.PathLike | Sequence[str | os.PathLike]) ->
             continue
         by_subject.setdefault(parsed[0], []).append(read_nsd_flatmap(f))
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} .mat file(s) whose category is not one of "
-                      f"{sorted(NSD_DOMAINS)}: {', '.join(skipped[:6])}", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"skipped {len(skipped)} .mat file(s) whose category is not one of "
+            f"{sorted(NSD_DOMAINS)}: {', '.join(skipped[:6])}",
+            UserWarning,
+            stacklevel=2,
+        )
     if not by_subject:
         raise ValueError(f"no NSD-style <subject>_<category>.mat file among {[str(p) for p in paths]}")
-    return {s: [_merge([p[0] for p in pairs]), _merge([p[1] for p in pairs])] for s, pairs in sorted(by_subject.items())}
+    return {
+        s: [_merge([p[0] for p in pairs]), _merge([p[1] for p in pairs])] for s, pairs in sorted(by_subject.items())
+    }

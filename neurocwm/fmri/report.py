@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -31,9 +31,15 @@ def _clean(x):
     return x
 
 
-def write_comparison(comp: Comparison, out: str | os.PathLike, *, model: CorticalMap | None = None,
-                     subjects: dict | None = None, formats: Sequence[str] = ("png", "pdf", "svg"),
-                     meta: dict | None = None) -> list[Path]:
+def write_comparison(
+    comp: Comparison,
+    out: str | os.PathLike,
+    *,
+    model: CorticalMap | None = None,
+    subjects: dict | None = None,
+    formats: Sequence[str] = ("png", "pdf", "svg"),
+    meta: dict | None = None,
+) -> list[Path]:
     """Write ``comparison.csv``, ``comparison.json`` and the figures into ``out``.
 
     Figures: ``rsa`` (model tau per subject with each subject's leave-one-out ceiling),
@@ -59,22 +65,44 @@ def write_comparison(comp: Comparison, out: str | os.PathLike, *, model: Cortica
     out.mkdir(parents=True, exist_ok=True)
     rows = [_clean(r) for r in comp.rows]
     write_table_csv(out / "comparison.csv", rows, COLUMNS)
-    write_json(out / "comparison.json", {"domains": comp.domains, "rows": rows, "model_metrics": _clean(comp.model_metrics),
-                                         "human_metrics": _clean(comp.human_metrics), "meta": meta or {}})
+    write_json(
+        out / "comparison.json",
+        {
+            "domains": comp.domains,
+            "rows": rows,
+            "model_metrics": _clean(comp.model_metrics),
+            "human_metrics": _clean(comp.human_metrics),
+            "meta": meta or {},
+        },
+    )
     written = [out / "comparison.csv", out / "comparison.json"]
     subjects_list = [s for s in comp.human_metrics]
     with style():
         # RSA
         fig, axes = new_figure(max(3.0, 0.45 * len(subjects_list) + 1.5), 2.4)
         ax = axes[0, 0]
-        get = lambda s, metric, col: next((r[col] for r in comp.rows if r["subject"] == s and r["metric"] == metric  # noqa: E731
-                                           and r["hemisphere"] == "mean"), None)
+        get = lambda s, metric, col: next(  # noqa: E731
+            (
+                r[col]
+                for r in comp.rows
+                if r["subject"] == s
+                and r["metric"] == metric  # noqa: E731
+                and r["hemisphere"] == "mean"
+            ),
+            None,
+        )
         x = np.arange(len(subjects_list))
         model_tau = [get(s, "rsa_tau", "score") for s in subjects_list]
         ceil = [get(s, "rsa_tau", "ceiling") for s in subjects_list]
         ax.bar(x, model_tau, color=MODEL_COLOR, width=0.6, label="model")
-        ax.scatter(x, [np.nan if c is None else c for c in ceil], color=HUMAN_COLOR, zorder=3, marker="D",
-                   label="human-human (LOSO)")
+        ax.scatter(
+            x,
+            [np.nan if c is None else c for c in ceil],
+            color=HUMAN_COLOR,
+            zorder=3,
+            marker="D",
+            label="human-human (LOSO)",
+        )
         ax.axhline(0, color="#888888", linewidth=0.6)
         ax.set_xticks(x, subjects_list, rotation=45, ha="right")
         ax.set_ylabel("Kendall $\\tau$ of domain profiles")
@@ -95,12 +123,18 @@ def write_comparison(comp: Comparison, out: str | os.PathLike, *, model: Cortica
         ax.legend(loc="best")
         written += save_figure(fig, out / "patch_counts", formats)
         # domain correlation matrices
-        mats = [m["domain_correlation"] for s in comp.human_metrics.values() for m in s.values()
-                if m["domain_correlation"] is not None]
+        mats = [
+            m["domain_correlation"]
+            for s in comp.human_metrics.values()
+            for m in s.values()
+            if m["domain_correlation"] is not None
+        ]
         if comp.model_metrics["domain_correlation"] is not None and mats:
             fig, axes = new_figure(5.2, 2.4, ncols=2)
-            for ax, mat, title in ((axes[0, 0], comp.model_metrics["domain_correlation"], "model"),
-                                   (axes[0, 1], np.mean(np.array(mats), axis=0), f"human mean ({len(mats)} hemis)")):
+            for ax, mat, title in (
+                (axes[0, 0], comp.model_metrics["domain_correlation"], "model"),
+                (axes[0, 1], np.mean(np.array(mats), axis=0), f"human mean ({len(mats)} hemis)"),
+            ):
                 im = ax.imshow(np.asarray(mat), vmin=-1, vmax=1, cmap="RdBu_r")
                 ax.set_xticks(range(len(comp.domains)), [d[:4] for d in comp.domains], rotation=45)
                 ax.set_yticks(range(len(comp.domains)), [d[:4] for d in comp.domains])
@@ -118,9 +152,13 @@ def write_comparison(comp: Comparison, out: str | os.PathLike, *, model: Cortica
                 from .fsaverage import plot_fsaverage5_categories
 
                 fig = Figure(figsize=(3.4 * n + 1.2, 3.2), layout="constrained")
-                axes = [[fig.add_subplot(1, n, 1)] + [fig.add_subplot(1, n, i + 2, projection="3d") if surf
-                                                      else fig.add_subplot(1, n, i + 2)
-                                                      for i, surf in enumerate(on_surface)]]
+                axes = [
+                    [fig.add_subplot(1, n, 1)]
+                    + [
+                        fig.add_subplot(1, n, i + 2, projection="3d") if surf else fig.add_subplot(1, n, i + 2)
+                        for i, surf in enumerate(on_surface)
+                    ]
+                ]
             else:
                 fig, axes = new_figure(3.0 * n + 1.0, 2.8, ncols=n)
             plot_category_map(axes[0][0], model.positions_mm, {d: model.values[d] for d in comp.domains})

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from topography.cortical_map import CorticalMap
 
@@ -76,14 +76,25 @@ def load_subject_spec(path: str | os.PathLike, geometry: str = "fsaverage5") -> 
             data = h["data"]
             data = {k: rel(v) for k, v in data.items()} if isinstance(data, dict) else rel(data)
             roi = rel(h["roi"]) if h.get("roi") else None
-            maps.append(surface_map(rel(h["flat"]), data, roi, subject=subject, hemisphere=hemi,
-                                    annotation_names=h.get("annotation_names")))
+            maps.append(
+                surface_map(
+                    rel(h["flat"]),
+                    data,
+                    roi,
+                    subject=subject,
+                    hemisphere=hemi,
+                    annotation_names=h.get("annotation_names"),
+                )
+            )
         elif "data" in h:
             data = h["data"]
             data = {k: rel(v) for k, v in data.items()} if isinstance(data, dict) else rel(data)
             roi = rel(h["roi"]) if h.get("roi") else None
-            maps.append(fsaverage5_map(data, hemi, roi, geometry=geometry, subject=subject,
-                                       annotation_names=h.get("annotation_names")))
+            maps.append(
+                fsaverage5_map(
+                    data, hemi, roi, geometry=geometry, subject=subject, annotation_names=h.get("annotation_names")
+                )
+            )
         else:
             raise ValueError(f"{path}: hemisphere {i} needs 'data' (fsaverage5), 'flat' + 'data' or 'nifti'")
     if not maps:
@@ -93,7 +104,7 @@ def load_subject_spec(path: str | os.PathLike, geometry: str = "fsaverage5") -> 
 
 def _gifti_subject(path: Path) -> tuple[str, str]:
     """``(subject, hemisphere)`` of a ``<subject>_<lh|rh>.func.gii`` file name."""
-    stem = path.name[:-len(".func.gii")] if path.name.endswith(".func.gii") else path.name[:-len(".gii")]
+    stem = path.name[: -len(".func.gii")] if path.name.endswith(".func.gii") else path.name[: -len(".gii")]
     subject, _, hemi = stem.rpartition("_")
     if hemi not in ("lh", "rh") or not subject:
         raise ValueError(f"{path}: a per-vertex subject file is named <subject>_<lh|rh>.func.gii")
@@ -119,16 +130,21 @@ def load_subjects(paths: Sequence[str | os.PathLike], geometry: str = "fsaverage
     others: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = (sorted(p.glob("*.mat")) + sorted(p.glob("*.npz")) + sorted(p.glob("*.json"))
-                     + [f for f in sorted(p.glob("*_[lr]h.func.gii")) if f.name[0] != "."])
+            found = (
+                sorted(p.glob("*.mat"))
+                + sorted(p.glob("*.npz"))
+                + sorted(p.glob("*.json"))
+                + [f for f in sorted(p.glob("*_[lr]h.func.gii")) if f.name[0] != "."]
+            )
             if not found:
                 raise ValueError(f"{p}: no .mat, .npz, .json or .func.gii subject file inside")
             for f in found:
                 (mats if f.suffix == ".mat" else others).append(f)
         elif p.is_file():
             if p.suffix not in (".mat", ".npz", ".json", ".gii"):
-                raise ValueError(f"{p}: expected an NSD .mat, a map .npz, a subject .json or a "
-                                 "<subject>_<lh|rh>.func.gii")
+                raise ValueError(
+                    f"{p}: expected an NSD .mat, a map .npz, a subject .json or a <subject>_<lh|rh>.func.gii"
+                )
             (mats if p.suffix == ".mat" else others).append(p)
         else:
             raise FileNotFoundError(f"no such file or folder: {p}")

@@ -10,8 +10,8 @@ vertex number, so a patch that keeps only some vertices picks their values by in
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -261,8 +261,10 @@ def flat_positions(coords: np.ndarray, rtol: float = 1e-3, where: str = "surface
     centred = c - c.mean(axis=0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     if s[2] > rtol * s[0]:
-        raise ValueError(f"{where} is not flat (out-of-plane spread {s[2] / s[0]:.2g} of in-plane); give a "
-                         "flattened surface or patch")
+        raise ValueError(
+            f"{where} is not flat (out-of-plane spread {s[2] / s[0]:.2g} of in-plane); give a "
+            "flattened surface or patch"
+        )
     return centred @ vt[:2].T
 
 
@@ -412,14 +414,17 @@ def surface_map(
     n = n_data.pop()
     if n_vertices is not None and n != n_vertices:
         raise ValueError(f"data has {n} values per array but the surface has {n_vertices} vertices")
-    is_patch = isinstance(flat, tuple) or (isinstance(flat, (str, os.PathLike)) and "patch" in Path(flat).name
-                                           and not Path(flat).name.endswith(".gii"))
+    is_patch = isinstance(flat, tuple) or (
+        isinstance(flat, (str, os.PathLike)) and "patch" in Path(flat).name and not Path(flat).name.endswith(".gii")
+    )
     if not is_patch and vno.size != n:
-        raise ValueError(f"{where} has {vno.size} vertices but the data has {n} values per array "
-                         "(mismatched vertex counts)")
+        raise ValueError(
+            f"{where} has {vno.size} vertices but the data has {n} values per array (mismatched vertex counts)"
+        )
     if vno.size and vno.max() >= n:
-        raise ValueError(f"{where} uses vertex {vno.max()} but the data has only {n} vertices "
-                         "(mismatched vertex counts)")
+        raise ValueError(
+            f"{where} uses vertex {vno.max()} but the data has only {n} vertices (mismatched vertex counts)"
+        )
     keep = np.ones(vno.size, dtype=bool)
     if roi is not None:
         keep = roi_mask(roi, n, annotation_names)[vno]
@@ -429,9 +434,18 @@ def surface_map(
     for k, v in values.items():
         if not np.isfinite(v).any():
             raise ValueError(f"{where}: data {k!r} is all NaN inside the ROI")
-    return CorticalMap(pos[keep], values, hemisphere, subject, "vertices", None,
-                       {"flat": str(flat) if isinstance(flat, (str, os.PathLike)) else "array",
-                        "vertex_numbers_kept": int(keep.sum())})
+    return CorticalMap(
+        pos[keep],
+        values,
+        hemisphere,
+        subject,
+        "vertices",
+        None,
+        {
+            "flat": str(flat) if isinstance(flat, (str, os.PathLike)) else "array",
+            "vertex_numbers_kept": int(keep.sum()),
+        },
+    )
 
 
 # -------------------------------------------------------------------------------------------
@@ -448,10 +462,12 @@ def write_gifti_surface(path: PathLike, coords: np.ndarray, faces: np.ndarray) -
     if c.ndim != 2 or c.shape[1] != 3:
         raise ValueError(f"coords must be (n, 3), got {c.shape}")
     f = np.asarray(faces, dtype=np.int32)
-    img = nib.gifti.GiftiImage(darrays=[
-        nib.gifti.GiftiDataArray(c, intent="NIFTI_INTENT_POINTSET", datatype="NIFTI_TYPE_FLOAT32"),
-        nib.gifti.GiftiDataArray(f, intent="NIFTI_INTENT_TRIANGLE", datatype="NIFTI_TYPE_INT32"),
-    ])
+    img = nib.gifti.GiftiImage(
+        darrays=[
+            nib.gifti.GiftiDataArray(c, intent="NIFTI_INTENT_POINTSET", datatype="NIFTI_TYPE_FLOAT32"),
+            nib.gifti.GiftiDataArray(f, intent="NIFTI_INTENT_TRIANGLE", datatype="NIFTI_TYPE_INT32"),
+        ]
+    )
     with atomic_path(path, suffix=".gii") as tmp:
         nib.save(img, str(tmp))
 
@@ -468,8 +484,14 @@ def write_gifti_data(path: PathLike, arrays: Mapping[str, np.ndarray]) -> None:
 
     das = []
     for name, a in arrays.items():
-        das.append(nib.gifti.GiftiDataArray(np.asarray(a, dtype=np.float32), intent="NIFTI_INTENT_ESTIMATE",
-                                            datatype="NIFTI_TYPE_FLOAT32", meta={"Name": str(name)}))
+        das.append(
+            nib.gifti.GiftiDataArray(
+                np.asarray(a, dtype=np.float32),
+                intent="NIFTI_INTENT_ESTIMATE",
+                datatype="NIFTI_TYPE_FLOAT32",
+                meta={"Name": str(name)},
+            )
+        )
     with atomic_path(path, suffix=".gii") as tmp:
         nib.save(nib.gifti.GiftiImage(darrays=das), str(tmp))
 

@@ -13,8 +13,8 @@ Two uses:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -193,12 +193,20 @@ def nifti_map(
     for n, v in values.items():
         if not np.isfinite(v).any():
             raise ValueError(f"{where}: contrast {n!r} is all NaN inside the ROI")
-    return CorticalMap(pos, values, hemisphere, subject, "voxels", pix,
-                       {"source": [str(p) for p in (data.values() if isinstance(data, Mapping) else [data])]})
+    return CorticalMap(
+        pos,
+        values,
+        hemisphere,
+        subject,
+        "voxels",
+        pix,
+        {"source": [str(p) for p in (data.values() if isinstance(data, Mapping) else [data])]},
+    )
 
 
-def sample_volume(volume, vertices_mm: np.ndarray, affine: np.ndarray | None = None, order: int = 0,
-                  max_outside: float = 0.5) -> np.ndarray:
+def sample_volume(
+    volume, vertices_mm: np.ndarray, affine: np.ndarray | None = None, order: int = 0, max_outside: float = 0.5
+) -> np.ndarray:
     """Values of a 3-D volume at surface vertices given in the volume's world (mm) space.
 
     Parameters

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import torch
 
@@ -72,8 +72,9 @@ class StrictState:
         """Refuse leftovers: a ``ValueError`` naming the first unconsumed key."""
         left = self.unused()
         if left:
-            raise ValueError(f"{self.source}: unexpected key {left[0]!r} ({len(left)} unconsumed in all); "
-                             "not the published layout")
+            raise ValueError(
+                f"{self.source}: unexpected key {left[0]!r} ({len(left)} unconsumed in all); not the published layout"
+            )
 
 
 def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
@@ -104,8 +105,11 @@ def file_record(path: str | Path, files: Iterable[Path] | None = None) -> dict:
     path = Path(path)
     if path.is_dir():
         members = sorted(files if files is not None else (p for p in path.iterdir() if p.is_file()))
-        return {"name": path.name, "path": str(path.resolve()),
-                "files": [{"name": p.name, "size": p.stat().st_size, "sha256": sha256_of(p)} for p in members]}
+        return {
+            "name": path.name,
+            "path": str(path.resolve()),
+            "files": [{"name": p.name, "size": p.stat().st_size, "sha256": sha256_of(p)} for p in members],
+        }
     return {"name": path.name, "path": str(path.resolve()), "size": path.stat().st_size, "sha256": sha256_of(path)}
 
 

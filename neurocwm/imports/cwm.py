@@ -46,18 +46,26 @@ __all__ = [
     "import_cwm",
 ]
 
-ECCV24 = ("Venkatesh R., Chen H., Feigelis K., et al. (2024). Understanding Physical Dynamics with "
-          "Counterfactual World Modeling. ECCV 2024. arXiv:2312.06721")
-OPTCWM = ("Stojanov S., Wendt D., Kim S., Venkatesh R., et al. (2025). Self-Supervised Learning of Motion "
-          "Concepts by Optimizing Counterfactuals. arXiv:2503.19953")
+ECCV24 = (
+    "Venkatesh R., Chen H., Feigelis K., et al. (2024). Understanding Physical Dynamics with "
+    "Counterfactual World Modeling. ECCV 2024. arXiv:2312.06721"
+)
+OPTCWM = (
+    "Stojanov S., Wendt D., Kim S., Venkatesh R., et al. (2025). Self-Supervised Learning of Motion "
+    "Concepts by Optimizing Counterfactuals. arXiv:2503.19953"
+)
 
 #: Globals a training checkpoint may hold besides tensors and containers (``args`` is an
 #: ``argparse.Namespace`` whose fields may be paths or numpy values). Nothing else is rebuilt.
 ALLOWED_GLOBALS: tuple = (argparse.Namespace, pathlib.PosixPath, pathlib.PurePosixPath)
 
 #: Parts of the full Opt-CWM checkpoint that are not its base predictor (named, counted, not imported).
-OPTCWM_OTHER_PARTS = ("flow_predictor.perturber.", "flow_predictor.occ_module.", "flow_predictor.softargmax_module.",
-                      "recon_cwm_model.")
+OPTCWM_OTHER_PARTS = (
+    "flow_predictor.perturber.",
+    "flow_predictor.occ_module.",
+    "flow_predictor.softargmax_module.",
+    "recon_cwm_model.",
+)
 OPTCWM_BASE_PREFIX = "flow_predictor.cwm_model."
 
 
@@ -90,13 +98,18 @@ VARIANTS: dict[str, CWMVariant] = {
     "vitb8-3frame": CWMVariant(PRESETS["eccv-vitb8-3f"], "vitb_8x8patch_3frames", "3frame_cwm_8x8.pth", ECCV24),
     "vitb4-2frame": CWMVariant(PRESETS["eccv-vitb4-2f"], "vitb_4x4patch_2frames", "2frame_cwm_4x4.pth", ECCV24),
     "vitl8-3frame": CWMVariant(PRESETS["eccv-vitl8-3f"], "vitl_8x8patch_3frames", "3frame_cwm_8x8_large.pth", ECCV24),
-    "vitb8-2frame-learnable-pos": CWMVariant(PRESETS["learned-pos-vitb8"], "vitb_8x8patch_2frames_learnable_pos_embed",
-                                             "2frame_cwm_mask_token.pth", ECCV24),
-    "optcwm-base-256": CWMVariant(PRESETS["learned-pos-vitb8"], "vitbase_8x8patch_2frames_1tube_interp_no_noise",
-                                  "base_cwm_256_ckpt.pt", OPTCWM),
-    "optcwm-base-512": CWMVariant(replace(PRESETS["learned-pos-vitb8"], image_size=512),
-                                  "vitbase_8x8patch_2frames_1tube_interp_no_noise (high-res: tables resized 32 -> 64)",
-                                  "base_cwm_512_ckpt.pt", OPTCWM),
+    "vitb8-2frame-learnable-pos": CWMVariant(
+        PRESETS["learned-pos-vitb8"], "vitb_8x8patch_2frames_learnable_pos_embed", "2frame_cwm_mask_token.pth", ECCV24
+    ),
+    "optcwm-base-256": CWMVariant(
+        PRESETS["learned-pos-vitb8"], "vitbase_8x8patch_2frames_1tube_interp_no_noise", "base_cwm_256_ckpt.pt", OPTCWM
+    ),
+    "optcwm-base-512": CWMVariant(
+        replace(PRESETS["learned-pos-vitb8"], image_size=512),
+        "vitbase_8x8patch_2frames_1tube_interp_no_noise (high-res: tables resized 32 -> 64)",
+        "base_cwm_512_ckpt.pt",
+        OPTCWM,
+    ),
 }
 
 
@@ -162,8 +175,10 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]
     args = obj.get("args") if state is not obj else None
     if isinstance(args, argparse.Namespace):
         args = dict(vars(args))
-    extras = {"args": args if isinstance(args, dict) else {},
-              "top_keys": sorted(str(k) for k in obj if k != "model") if state is not obj else []}
+    extras = {
+        "args": args if isinstance(args, dict) else {},
+        "top_keys": sorted(str(k) for k in obj if k != "model") if state is not obj else [],
+    }
     return state, extras
 
 
@@ -222,7 +237,8 @@ def _first_mismatch(state: dict[str, Tensor], layout: dict[str, tuple[int, ...]]
     for k, v in state.items():
         if k not in layout or tuple(v.shape) != layout[k]:
             return f"unexpected key {k!r} with shape {tuple(v.shape)}" + (
-                f" (expected {layout[k]})" if k in layout else "")
+                f" (expected {layout[k]})" if k in layout else ""
+            )
     for k in layout:
         if k not in state:
             return f"missing key {k!r} of shape {layout[k]}"
@@ -234,12 +250,14 @@ def _split_optcwm(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str
     base, others = {}, {}
     for k, v in state.items():
         if k.startswith(OPTCWM_BASE_PREFIX):
-            base[k[len(OPTCWM_BASE_PREFIX):]] = v
+            base[k[len(OPTCWM_BASE_PREFIX) :]] = v
             continue
         part = next((p for p in OPTCWM_OTHER_PARTS if k.startswith(p)), None)
         if part is None:
-            raise ValueError(f"unexpected key {k!r} with shape {tuple(v.shape)} in an Opt-CWM checkpoint "
-                             f"(known parts: {OPTCWM_BASE_PREFIX}, {', '.join(OPTCWM_OTHER_PARTS)})")
+            raise ValueError(
+                f"unexpected key {k!r} with shape {tuple(v.shape)} in an Opt-CWM checkpoint "
+                f"(known parts: {OPTCWM_BASE_PREFIX}, {', '.join(OPTCWM_OTHER_PARTS)})"
+            )
         others[part.rstrip(".")] = others.get(part.rstrip("."), 0) + 1
     if not base:
         raise ValueError(f"the Opt-CWM checkpoint holds no base predictor under {OPTCWM_BASE_PREFIX!r}")
@@ -257,8 +275,9 @@ def _hints(path: Path | None, args: dict) -> list[tuple[str, str]]:
     return out
 
 
-def detect_variant(state: dict[str, Tensor], path: str | Path | None = None,
-                   args: dict | None = None) -> tuple[str, str]:
+def detect_variant(
+    state: dict[str, Tensor], path: str | Path | None = None, args: dict | None = None
+) -> tuple[str, str]:
     """The published variant whose layout ``state`` matches exactly.
 
     Parameters
@@ -293,14 +312,19 @@ def detect_variant(state: dict[str, Tensor], path: str | Path | None = None,
             best, best_score = name, score
     if not matches:
         bad = _first_mismatch(state, published_layout(VARIANTS[best].config))
-        raise ValueError(f"not a published CWM layout: {bad} "
-                         f"(closest: {best})")
+        raise ValueError(f"not a published CWM layout: {bad} (closest: {best})")
     if len(matches) == 1:
         return matches[0], "tensor shapes"
-    rules = [("3frame", "3frame"), ("3_frame", "3frame"), ("mask_token", "learnable-pos"),
-             ("learnable_pos", "learnable-pos"),
-             ("512", "optcwm-base-512"), ("opt_cwm", "optcwm-base-256"), ("base_cwm", "optcwm-base-256"),
-             ("2frame", "2frame")]
+    rules = [
+        ("3frame", "3frame"),
+        ("3_frame", "3frame"),
+        ("mask_token", "learnable-pos"),
+        ("learnable_pos", "learnable-pos"),
+        ("512", "optcwm-base-512"),
+        ("opt_cwm", "optcwm-base-256"),
+        ("base_cwm", "optcwm-base-256"),
+        ("2frame", "2frame"),
+    ]
     for source, text in _hints(Path(path) if path else None, args or {}):
         for needle, want in rules:
             if needle in text:
@@ -311,15 +335,31 @@ def detect_variant(state: dict[str, Tensor], path: str | Path | None = None,
 
 
 _BLOCK_RE = re.compile(r"^(encoder|decoder)\.blocks\.(\d+)\.(.+)$")
-_SIMPLE = {"norm1.weight": "norm1.weight", "norm1.bias": "norm1.bias", "norm2.weight": "norm2.weight",
-           "norm2.bias": "norm2.bias", "attn.qkv.weight": "attn.qkv.weight", "attn.proj.weight": "attn.proj.weight",
-           "attn.proj.bias": "attn.proj.bias", "mlp.fc1.weight": "mlp.0.weight", "mlp.fc1.bias": "mlp.0.bias",
-           "mlp.fc2.weight": "mlp.2.weight", "mlp.fc2.bias": "mlp.2.bias"}
-_TOP = {"encoder.patch_embed.proj.bias": "patch_embed.bias", "encoder.norm.weight": "enc_norm.weight",
-        "encoder.norm.bias": "enc_norm.bias", "encoder_to_decoder.weight": "enc_to_dec.weight",
-        "encoder_to_decoder.bias": "enc_to_dec.bias", "mask_token": "mask_token",
-        "decoder.norm.weight": "dec_norm.weight",
-        "decoder.norm.bias": "dec_norm.bias", "decoder.head.weight": "head.weight", "decoder.head.bias": "head.bias"}
+_SIMPLE = {
+    "norm1.weight": "norm1.weight",
+    "norm1.bias": "norm1.bias",
+    "norm2.weight": "norm2.weight",
+    "norm2.bias": "norm2.bias",
+    "attn.qkv.weight": "attn.qkv.weight",
+    "attn.proj.weight": "attn.proj.weight",
+    "attn.proj.bias": "attn.proj.bias",
+    "mlp.fc1.weight": "mlp.0.weight",
+    "mlp.fc1.bias": "mlp.0.bias",
+    "mlp.fc2.weight": "mlp.2.weight",
+    "mlp.fc2.bias": "mlp.2.bias",
+}
+_TOP = {
+    "encoder.patch_embed.proj.bias": "patch_embed.bias",
+    "encoder.norm.weight": "enc_norm.weight",
+    "encoder.norm.bias": "enc_norm.bias",
+    "encoder_to_decoder.weight": "enc_to_dec.weight",
+    "encoder_to_decoder.bias": "enc_to_dec.bias",
+    "mask_token": "mask_token",
+    "decoder.norm.weight": "dec_norm.weight",
+    "decoder.norm.bias": "dec_norm.bias",
+    "decoder.head.weight": "head.weight",
+    "decoder.head.bias": "head.bias",
+}
 
 
 def convert_state(state: dict[str, Tensor], cfg: CWMConfig) -> tuple[dict[str, Tensor], set[str]]:
@@ -382,8 +422,9 @@ def _check_out(out: Path, force: bool) -> None:
         raise ValueError(f"{out} already holds files; choose another --out or pass --force")
 
 
-def import_cwm(checkpoint: str | Path, out: str | Path | None = None, variant: str | None = None,
-               force: bool = False) -> tuple[Path, dict]:
+def import_cwm(
+    checkpoint: str | Path, out: str | Path | None = None, variant: str | None = None, force: bool = False
+) -> tuple[Path, dict]:
     """Import a published CWM checkpoint into a run folder.
 
     Parameters
@@ -444,25 +485,43 @@ def import_cwm(checkpoint: str | Path, out: str | Path | None = None, variant: s
     sha = hub.sha256_of(path)
     entry = _catalogue_entry(sha, path.name)
     prov = {
-        "file": str(path.resolve()), "size": path.stat().st_size, "sha256": sha, "variant": variant,
-        "detected_by": how, "publisher_name": var.publisher_name, "published_file": var.filename,
-        "citation": var.citation, "url": entry.get("url") if entry else None,
+        "file": str(path.resolve()),
+        "size": path.stat().st_size,
+        "sha256": sha,
+        "variant": variant,
+        "detected_by": how,
+        "publisher_name": var.publisher_name,
+        "published_file": var.filename,
+        "citation": var.citation,
+        "url": entry.get("url") if entry else None,
         "catalogue_sha256_match": (entry.get("sha256") == sha) if entry and entry.get("sha256") else None,
-        "n_tensors": len(used), "n_parameters": int(sum(v.numel() for v in ours.values())),
-        "not_imported": others, "checkpoint_entries": extras["top_keys"],
-        "checkpoint_args": {k: v for k, v in extras["args"].items()
-                            if isinstance(v, (int, float, str, bool, type(None)))},
+        "n_tensors": len(used),
+        "n_parameters": int(sum(v.numel() for v in ours.values())),
+        "not_imported": others,
+        "checkpoint_entries": extras["top_keys"],
+        "checkpoint_args": {
+            k: v for k, v in extras["args"].items() if isinstance(v, (int, float, str, bool, type(None)))
+        },
     }
     from neurocwm.cwm.task import DEFAULTS
     from neurocwm.train.checkpoint import save_weights
     from topography.fileio import write_json
 
     arch = next((k for k, v in PRESETS.items() if replace(v, image_size=cfg.image_size) == cfg), None)
-    config = {**DEFAULTS, "model_family": "cwm", "arch": arch or variant, "image_size": cfg.image_size,
-              "pos_embed": cfg.pos_embed,
-              "n_frames": cfg.n_frames, "seed": 0, "steps": 0, "preset": "imported",
-              "readout_radius": None,  # the publishers search the whole frame for the tracer's response
-              "cwm_config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "import": prov}
+    config = {
+        **DEFAULTS,
+        "model_family": "cwm",
+        "arch": arch or variant,
+        "image_size": cfg.image_size,
+        "pos_embed": cfg.pos_embed,
+        "n_frames": cfg.n_frames,
+        "seed": 0,
+        "steps": 0,
+        "preset": "imported",
+        "readout_radius": None,  # the publishers search the whole frame for the tracer's response
+        "cwm_config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        "import": prov,
+    }
     out.mkdir(parents=True, exist_ok=True)
     save_weights(model, out / "model.safetensors", metadata={"import": prov})
     write_json(out / "model.json", {"arch": arch or variant, "variant": variant, "import": prov})

@@ -34,17 +34,34 @@ from topography.sheet import FORMAT_NAME, FORMAT_VERSION, RESNET18_AREAS, Cortic
 from .common import PREPROCESSING, StrictState, check_out, file_record, load_into, write_run
 from .unpickle import load_layer_positions_pickle, load_torch_checkpoint
 
-__all__ = ["BLOCKS", "CITATION", "read_vissl_checkpoint", "read_positions_folder", "import_tdann",
-           "published_variant", "HUMAN_SCALE_FACTORS"]
+__all__ = [
+    "BLOCKS",
+    "CITATION",
+    "read_vissl_checkpoint",
+    "read_positions_folder",
+    "import_tdann",
+    "published_variant",
+    "HUMAN_SCALE_FACTORS",
+]
 
 BLOCKS = ("layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1")
-CITATION = ("Margalit, E., Lee, H., Finzi, D., DiCarlo, J. J., Grill-Spector, K., & Yamins, D. L. K. (2024). "
-            "A unifying framework for functional organization in early and higher ventral visual cortex. Neuron.")
+CITATION = (
+    "Margalit, E., Lee, H., Finzi, D., DiCarlo, J. J., Grill-Spector, K., & Yamins, D. L. K. (2024). "
+    "A unifying framework for functional organization in early and higher ventral visual cortex. Neuron."
+)
 LICENCE = "no licence file in the release (osf.io/64qv3); cite the paper"
 
 #: Factors the reference's analyses apply to version-1 position files (training scale -> human).
-HUMAN_SCALE_FACTORS = {"layer1.0": 0.6, "layer1.1": 0.6, "layer2.0": 1.5, "layer2.1": 1.5, "layer3.0": 1.75,
-                       "layer3.1": 1.4, "layer4.0": 7.0, "layer4.1": 7.0}
+HUMAN_SCALE_FACTORS = {
+    "layer1.0": 0.6,
+    "layer1.1": 0.6,
+    "layer2.0": 1.5,
+    "layer2.1": 1.5,
+    "layer3.0": 1.75,
+    "layer3.1": 1.4,
+    "layer4.0": 7.0,
+    "layer4.1": 7.0,
+}
 
 _WIDTH_ARCH = {64: "resnet18", 32: "resnet18_w32", 16: "resnet18_w16"}
 _ALPHAS = {"lw0": 0.0, "lw01": 0.1, "": 0.25, "lwx2": 0.5, "lwx5": 1.25, "lwx10": 2.5, "lwx100": 25.0}
@@ -148,8 +165,10 @@ def read_vissl_checkpoint(path: str | Path) -> VisslCheckpoint:
     known = {f"base_model.{k}" for k in names} | {f"_feature_blocks.{_alias(k)}" for k in names}
     unexpected = [k for k in trunk_raw if k not in known]
     if unexpected:
-        raise ValueError(f"{path}: unexpected trunk key {unexpected[0]!r} ({len(unexpected)} in all); not the "
-                         "TDANN spatial_resnet18 layout")
+        raise ValueError(
+            f"{path}: unexpected trunk key {unexpected[0]!r} ({len(unexpected)} in all); not the "
+            "TDANN spatial_resnet18 layout"
+        )
     state = StrictState(trunk_raw, f"{path.name} trunk")
     trunk: dict[str, torch.Tensor] = {}
     copies = {"base_model": 0, "_feature_blocks": 0}
@@ -170,8 +189,11 @@ def read_vissl_checkpoint(path: str | Path) -> VisslCheckpoint:
             raise ValueError(f"{path}: trunk has no tensor for {name} (neither {main} nor {alias})")
     state.finish()
     head, objective, num_classes = _read_head(heads_raw, path, width * 8)
-    info = {k: (v.item() if torch.is_tensor(v) and v.numel() == 1 else v) for k, v in ckpt.items()
-            if k in ("phase_idx", "iteration", "iteration_num", "train_phase_idx")}
+    info = {
+        k: (v.item() if torch.is_tensor(v) and v.numel() == 1 else v)
+        for k, v in ckpt.items()
+        if k in ("phase_idx", "iteration", "iteration_num", "train_phase_idx")
+    }
     info = {k: v for k, v in info.items() if isinstance(v, (int, float))}
     return VisslCheckpoint(trunk, head, objective, num_classes, width, copies, info)
 
@@ -183,8 +205,10 @@ def _read_head(heads: dict, path: Path, features: int):
         w2, b2 = state.take("0.1.clf.0.weight"), state.take("0.1.clf.0.bias")
         state.finish()
         if w1.shape != (512, features) or w2.shape != (128, 512):
-            raise ValueError(f"{path}: SimCLR head shapes {tuple(w1.shape)}, {tuple(w2.shape)}; expected "
-                             f"(512, {features}), (128, 512)")
+            raise ValueError(
+                f"{path}: SimCLR head shapes {tuple(w1.shape)}, {tuple(w2.shape)}; expected "
+                f"(512, {features}), (128, 512)"
+            )
         return {"net.0.weight": w1, "net.0.bias": b1, "net.2.weight": w2, "net.2.bias": b2}, "simclr", None
     if "0.clf.0.weight" in heads:
         w, b = state.take("0.clf.0.weight"), state.take("0.clf.0.bias")
@@ -194,8 +218,10 @@ def _read_head(heads: dict, path: Path, features: int):
         return {"weight": w, "bias": b}, "supervised", int(w.shape[0])
     if not heads:
         raise ValueError(f"{path}: the checkpoint has no head (heads is empty)")
-    raise ValueError(f"{path}: unexpected head key {next(iter(heads))!r}; expected a SimCLR head (0.0.clf.0.*, "
-                     "0.1.clf.0.*) or a linear head (0.clf.0.*)")
+    raise ValueError(
+        f"{path}: unexpected head key {next(iter(heads))!r}; expected a SimCLR head (0.0.clf.0.*, "
+        "0.1.clf.0.*) or a linear head (0.clf.0.*)"
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -241,8 +267,13 @@ def _read_npz(path: Path) -> dict:
     for k in ("name", "neighborhood_width"):
         if data[k].ndim != 0:
             raise ValueError(f"{path}: {k} must be a 0-d array, got shape {data[k].shape}")
-    return {"name": str(data["name"][()]), "dims": data["dims"], "coordinates": data["coordinates"],
-            "neighborhood_indices": data["neighborhood_indices"], "neighborhood_width": data["neighborhood_width"][()]}
+    return {
+        "name": str(data["name"][()]),
+        "dims": data["dims"],
+        "coordinates": data["coordinates"],
+        "neighborhood_indices": data["neighborhood_indices"],
+        "neighborhood_width": data["neighborhood_width"][()],
+    }
 
 
 def _read_pkl(path: Path) -> dict:
@@ -273,8 +304,13 @@ def _validate_layer(raw: dict, layer: str, path: Path) -> dict:
     width = float(np.asarray(raw["neighborhood_width"]))
     if not np.isfinite(width) or width <= 0:
         raise ValueError(f"{path}: neighborhood_width must be a positive number of mm, got {width}")
-    return {"dims": dims_t, "coordinates": coords, "neighborhood_indices": nb.astype(np.int64),
-            "neighborhood_width": width, "file": path.name}
+    return {
+        "dims": dims_t,
+        "coordinates": coords,
+        "neighborhood_indices": nb.astype(np.int64),
+        "neighborhood_width": width,
+        "file": path.name,
+    }
 
 
 def read_positions_folder(folder: str | Path, layers=BLOCKS) -> PublishedPositions:
@@ -301,8 +337,10 @@ def read_positions_folder(folder: str | Path, layers=BLOCKS) -> PublishedPositio
         elif npz.is_file():
             path, raw = npz, _read_npz(npz)
         else:
-            raise FileNotFoundError(f"{folder}: no {layer}.pkl or {layer}.npz (a spacetorch positions folder "
-                                    f"holds one per layer: {', '.join(layers)})")
+            raise FileNotFoundError(
+                f"{folder}: no {layer}.pkl or {layer}.npz (a spacetorch positions folder "
+                f"holds one per layer: {', '.join(layers)})"
+            )
         out[layer] = _validate_layer(raw, layer, path)
         files.append(path)
     version = 1
@@ -333,14 +371,23 @@ def positions_sheet(pos: PublishedPositions, source: str, human_scale: bool = Fa
         coords = p["coordinates"] * f if human_scale else p["coordinates"]
         lo, hi = coords.min(0), coords.max(0)
         side = float(np.max(hi - lo))
-        extents[name] = {"x_mm": [float(lo[0]), float(hi[0])], "y_mm": [float(lo[1]), float(hi[1])],
-                         "side_mm": side}
-        layers[name] = LayerSheet(name, RESNET18_AREAS[name], p["dims"], side, p["neighborhood_width"] * f,
-                                  coords, p["neighborhood_indices"])
-    meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "method": "published", "source": source,
-            "published_version": pos.version, "scale": "human (reference rescale)" if human_scale else "published",
-            "human_scale_factors": HUMAN_SCALE_FACTORS if human_scale else None, "extent_mm": extents,
-            "n_windows": 20_000, "min_size": 25, "max_size": 500}
+        extents[name] = {"x_mm": [float(lo[0]), float(hi[0])], "y_mm": [float(lo[1]), float(hi[1])], "side_mm": side}
+        layers[name] = LayerSheet(
+            name, RESNET18_AREAS[name], p["dims"], side, p["neighborhood_width"] * f, coords, p["neighborhood_indices"]
+        )
+    meta = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "method": "published",
+        "source": source,
+        "published_version": pos.version,
+        "scale": "human (reference rescale)" if human_scale else "published",
+        "human_scale_factors": HUMAN_SCALE_FACTORS if human_scale else None,
+        "extent_mm": extents,
+        "n_windows": 20_000,
+        "min_size": 25,
+        "max_size": 500,
+    }
     return CorticalSheet(layers, meta)
 
 
@@ -352,12 +399,19 @@ def published_variant(name: str) -> dict:
     """Objective, alpha, seed and spatial loss read from a published TDANN model name (e.g.
     ``simclr_spatial_resnet18_swappedon_SineGrating2019_isoswap_3_lwx2_seed_1_checkpoints``);
     empty when the name is not one of the published sweep's."""
-    m = re.match(r"^(simclr|supervised)_spatial_resnet18_swappedon_SineGrating2019(_isoswap_3)?(_old_scl)?"
-                 r"(?:_(lw0|lw01|lwx2|lwx5|lwx10|lwx100))?(?:_seed_(\d+))?(?:_checkpoints)?$", name)
+    m = re.match(
+        r"^(simclr|supervised)_spatial_resnet18_swappedon_SineGrating2019(_isoswap_3)?(_old_scl)?"
+        r"(?:_(lw0|lw01|lwx2|lwx5|lwx10|lwx100))?(?:_seed_(\d+))?(?:_checkpoints)?$",
+        name,
+    )
     if not m:
         return {}
-    return {"objective": m.group(1), "alpha": _ALPHAS[m.group(4) or ""], "seed": int(m.group(5) or 0),
-            "spatial_loss": "absolute" if m.group(3) else "relative"}
+    return {
+        "objective": m.group(1),
+        "alpha": _ALPHAS[m.group(4) or ""],
+        "seed": int(m.group(5) or 0),
+        "spatial_loss": "absolute" if m.group(3) else "relative",
+    }
 
 
 def _default_name(checkpoint: Path) -> str:
@@ -365,9 +419,18 @@ def _default_name(checkpoint: Path) -> str:
     return re.sub(r"_checkpoints$", "", stem) or "tdann"
 
 
-def import_tdann(checkpoint: str | Path, positions: str | Path, out: str | Path | None = None, *,
-                 alpha: float | None = None, seed: int | None = None, image_size: int | None = None,
-                 human_scale: bool = False, force: bool = False, catalogue: dict | None = None) -> Path:
+def import_tdann(
+    checkpoint: str | Path,
+    positions: str | Path,
+    out: str | Path | None = None,
+    *,
+    alpha: float | None = None,
+    seed: int | None = None,
+    image_size: int | None = None,
+    human_scale: bool = False,
+    force: bool = False,
+    catalogue: dict | None = None,
+) -> Path:
     """Import a published TDANN checkpoint and its positions folder as a run folder.
 
     Parameters
@@ -415,35 +478,62 @@ def import_tdann(checkpoint: str | Path, positions: str | Path, out: str | Path 
     dims = net.trunk.block_dims(image_size)
     for layer in BLOCKS:
         if tuple(dims[layer]) != pos.layers[layer]["dims"]:
-            raise ValueError(f"positions of {layer} are for {pos.layers[layer]['dims']} units, the checkpoint's "
-                             f"{arch} at {image_size} px gives {tuple(dims[layer])}")
+            raise ValueError(
+                f"positions of {layer} are for {pos.layers[layer]['dims']} units, the checkpoint's "
+                f"{arch} at {image_size} px gives {tuple(dims[layer])}"
+            )
     state = {f"trunk.{k}": v for k, v in ck.trunk.items()}
     state.update({f"head.{k}": v for k, v in ck.head.items()})
     load_into(net, state, checkpoint.name)
     sheet = positions_sheet(pos, f"published: {positions.name}", human_scale=human_scale)
     variant = {**cat_variant, **published_variant(name)}
     if variant.get("objective") not in (None, ck.objective):
-        raise ValueError(f"{checkpoint}: the name says objective {variant['objective']!r}, "
-                         f"the head is {ck.objective!r}")
+        raise ValueError(
+            f"{checkpoint}: the name says objective {variant['objective']!r}, the head is {ck.objective!r}"
+        )
     cfg = {
-        "model_family": "tdann", "arch": arch, "objective": ck.objective, "num_classes": ck.num_classes,
+        "model_family": "tdann",
+        "arch": arch,
+        "objective": ck.objective,
+        "num_classes": ck.num_classes,
         "alpha": alpha if alpha is not None else variant.get("alpha"),
         "seed": seed if seed is not None else int(variant.get("seed", 0)),
-        "spatial_loss": variant.get("spatial_loss", "relative"), "temperature": 0.1, "image_size": image_size,
-        "scale": sheet.meta["scale"], "positions": str(positions), "n_neighborhood_windows": 20_000,
+        "spatial_loss": variant.get("spatial_loss", "relative"),
+        "temperature": 0.1,
+        "image_size": image_size,
+        "scale": sheet.meta["scale"],
+        "positions": str(positions),
+        "n_neighborhood_windows": 20_000,
         "preprocessing": {**PREPROCESSING, "image_size": image_size},
         "imported": {
-            "family": "tdann", "format": "VISSL classy_state_dict", "model_name": name,
-            "checkpoint": file_record(checkpoint), "positions": file_record(positions, pos.files),
-            "positions_version": pos.version, "human_scale": human_scale,
+            "family": "tdann",
+            "format": "VISSL classy_state_dict",
+            "model_name": name,
+            "checkpoint": file_record(checkpoint),
+            "positions": file_record(positions, pos.files),
+            "positions_version": pos.version,
+            "human_scale": human_scale,
             "tissue_extent_mm": sheet.meta["extent_mm"],
-            "trunk_copy": ("base_model" if ck.trunk_copies["_feature_blocks"] == 0 else
-                           "_feature_blocks" if ck.trunk_copies["base_model"] == 0 else "mixed"),
-            "trunk_tensors_from": ck.trunk_copies, "head": ck.objective, "checkpoint_info": ck.info,
-            "citation": CITATION, "licence": LICENCE, "catalogue": catalogue, "neurocwm_version": __version__,
-            "notes": ("SimCLR heads are imported as Linear-ReLU-Linear; the release's older 'pre_relu_fix' runs "
-                      "had no ReLU there (the trunk, which every analysis uses, is unaffected)."
-                      if ck.objective == "simclr" else None),
+            "trunk_copy": (
+                "base_model"
+                if ck.trunk_copies["_feature_blocks"] == 0
+                else "_feature_blocks"
+                if ck.trunk_copies["base_model"] == 0
+                else "mixed"
+            ),
+            "trunk_tensors_from": ck.trunk_copies,
+            "head": ck.objective,
+            "checkpoint_info": ck.info,
+            "citation": CITATION,
+            "licence": LICENCE,
+            "catalogue": catalogue,
+            "neurocwm_version": __version__,
+            "notes": (
+                "SimCLR heads are imported as Linear-ReLU-Linear; the release's older 'pre_relu_fix' runs "
+                "had no ReLU there (the trunk, which every analysis uses, is unaffected)."
+                if ck.objective == "simclr"
+                else None
+            ),
         },
     }
     return write_run(out, cfg, net, sheet, force=force)

@@ -33,16 +33,25 @@ import numpy as np
 import torch
 
 from topography.channel_grid import channel_mosaic_positions, topoloss_grid_shape
-from topography.sheet import (FORMAT_NAME, FORMAT_VERSION, RESNET18_AREAS, SHEET_SIDES_MM, CorticalSheet, LayerSheet,
-                              sample_neighborhoods)
+from topography.sheet import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    RESNET18_AREAS,
+    SHEET_SIDES_MM,
+    CorticalSheet,
+    LayerSheet,
+    sample_neighborhoods,
+)
 
 from .common import PREPROCESSING, StrictState, check_out, file_record, load_into, write_run
 from .unpickle import load_torch_checkpoint
 
 __all__ = ["CITATION", "read_toponets_checkpoint", "toponets_sheet", "import_toponets", "tau_from_name"]
 
-CITATION = ("Deb, M., Deb, M., & Murty, N. A. R. (2025). TopoNets: High performing vision and language models with "
-            "brain-like topography. ICLR 2025.")
+CITATION = (
+    "Deb, M., Deb, M., & Murty, N. A. R. (2025). TopoNets: High performing vision and language models with "
+    "brain-like topography. ICLR 2025."
+)
 _WIDTH_ARCH = {64: "resnet18_blurpool", 16: "resnet18_blurpool_w16"}
 
 
@@ -77,8 +86,10 @@ def read_toponets_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor],
         raise ValueError(f"{path}: expected a state dict (name -> tensor), got {type(sd).__name__}")
     nontensor = [k for k, v in sd.items() if not torch.is_tensor(v)]
     if nontensor:
-        raise ValueError(f"{path}: unexpected key {nontensor[0]!r} holding a {type(sd[nontensor[0]]).__name__}; "
-                         "a TopoNets checkpoint is a flat state dict")
+        raise ValueError(
+            f"{path}: unexpected key {nontensor[0]!r} holding a {type(sd[nontensor[0]]).__name__}; "
+            "a TopoNets checkpoint is a flat state dict"
+        )
     first = sd.get("conv1.weight")
     if first is None or first.ndim != 4 or tuple(first.shape[1:]) != (3, 7, 7):
         key = next(iter(sd))
@@ -90,8 +101,10 @@ def read_toponets_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor],
     known = set(names) | {"fc.weight", "fc.bias"}
     unexpected = [k for k in sd if k not in known]
     if unexpected:
-        raise ValueError(f"{path}: unexpected key {unexpected[0]!r} ({len(unexpected)} in all); not the TopoNets "
-                         "blur-pool ResNet-18 layout")
+        raise ValueError(
+            f"{path}: unexpected key {unexpected[0]!r} ({len(unexpected)} in all); not the TopoNets "
+            "blur-pool ResNet-18 layout"
+        )
     state = StrictState(sd, path.name)
     trunk = {k: state.take(k) for k in names}
     head = {"weight": state.take("fc.weight"), "bias": state.take("fc.bias")}
@@ -99,8 +112,9 @@ def read_toponets_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor],
     return trunk, head, width
 
 
-def toponets_sheet(dims: dict[str, tuple[int, int, int]], scale: str = "human", n_windows: int = 20_000,
-                   seed: int = 0) -> CorticalSheet:
+def toponets_sheet(
+    dims: dict[str, tuple[int, int, int]], scale: str = "human", n_windows: int = 20_000, seed: int = 0
+) -> CorticalSheet:
     """The mosaic-of-channel-grids sheet of a TopoNets ResNet-18 (module docstring).
 
     Parameters
@@ -123,19 +137,41 @@ def toponets_sheet(dims: dict[str, tuple[int, int, int]], scale: str = "human", 
         pos, spacing = channel_mosaic_positions(c, h, w, side)
         rows, cols = topoloss_grid_shape(c)
         tile = spacing * max(rows, cols)
-        nb = sample_neighborhoods(pos, tile, n_windows=n_windows, min_size=min(25, c),  # a window holds ~one tile
-                                  seed=int(ss.generate_state(1)[0]))
+        nb = sample_neighborhoods(
+            pos,
+            tile,
+            n_windows=n_windows,
+            min_size=min(25, c),  # a window holds ~one tile
+            seed=int(ss.generate_state(1)[0]),
+        )
         layers[name] = LayerSheet(name, area, (c, h, w), side, tile, pos, nb)
         grids[name] = {"rows": rows, "cols": cols, "spacing_mm": spacing}
-    meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "method": "topoloss channel-grid mosaic",
-            "scale": scale, "seed": seed, "n_windows": n_windows, "min_size": 25, "max_size": 500,
-            "channel_grids": grids}
+    meta = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "method": "topoloss channel-grid mosaic",
+        "scale": scale,
+        "seed": seed,
+        "n_windows": n_windows,
+        "min_size": 25,
+        "max_size": 500,
+        "channel_grids": grids,
+    }
     return CorticalSheet(layers, meta)
 
 
-def import_toponets(checkpoint: str | Path, out: str | Path | None = None, *, tau: float | None = None,
-                    image_size: int = 224, scale: str = "human", seed: int = 0, n_windows: int = 20_000,
-                    force: bool = False, catalogue: dict | None = None) -> Path:
+def import_toponets(
+    checkpoint: str | Path,
+    out: str | Path | None = None,
+    *,
+    tau: float | None = None,
+    image_size: int = 224,
+    scale: str = "human",
+    seed: int = 0,
+    n_windows: int = 20_000,
+    force: bool = False,
+    catalogue: dict | None = None,
+) -> Path:
     """Import a TopoNets ResNet-18 checkpoint as a run folder.
 
     Parameters
@@ -191,16 +227,30 @@ def import_toponets(checkpoint: str | Path, out: str | Path | None = None, *, ta
     sheet = toponets_sheet(dims, scale=scale, n_windows=n_windows, seed=seed)
     sheet.meta["source"] = "TopoLoss channel-grid mosaic"
     cfg = {
-        "model_family": "tdann", "arch": arch, "objective": "supervised", "num_classes": int(head["weight"].shape[0]),
-        "alpha": tau, "alpha_meaning": "TopoLoss weight tau (Deb et al. 2025), not a TDANN spatial-loss weight",
-        "seed": seed, "image_size": image_size, "scale": scale, "n_neighborhood_windows": n_windows,
-        "positions": None, "preprocessing": {**PREPROCESSING, "image_size": image_size},
+        "model_family": "tdann",
+        "arch": arch,
+        "objective": "supervised",
+        "num_classes": int(head["weight"].shape[0]),
+        "alpha": tau,
+        "alpha_meaning": "TopoLoss weight tau (Deb et al. 2025), not a TDANN spatial-loss weight",
+        "seed": seed,
+        "image_size": image_size,
+        "scale": scale,
+        "n_neighborhood_windows": n_windows,
+        "positions": None,
+        "preprocessing": {**PREPROCESSING, "image_size": image_size},
         "imported": {
-            "family": "toponets", "format": "torchvision ResNet-18 state dict with FFCV blur-pool", "model_name": name,
-            "tau": tau, "checkpoint": file_record(checkpoint), "positions": "TopoLoss channel-grid mosaic "
-            "(neurocwm.imports.toponets module docstring)", "channel_grids": sheet.meta["channel_grids"],
-            "citation": CITATION, "licence": entry.get("licence", "see the Hugging Face model card"),
-            "catalogue": catalogue, "neurocwm_version": __version__,
+            "family": "toponets",
+            "format": "torchvision ResNet-18 state dict with FFCV blur-pool",
+            "model_name": name,
+            "tau": tau,
+            "checkpoint": file_record(checkpoint),
+            "positions": "TopoLoss channel-grid mosaic (neurocwm.imports.toponets module docstring)",
+            "channel_grids": sheet.meta["channel_grids"],
+            "citation": CITATION,
+            "licence": entry.get("licence", "see the Hugging Face model card"),
+            "catalogue": catalogue,
+            "neurocwm_version": __version__,
         },
     }
     return write_run(out, cfg, net, sheet, force=force)

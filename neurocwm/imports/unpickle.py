@@ -80,13 +80,15 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
     reconstruct = _np_attr("numpy._core.multiarray._reconstruct", "numpy.core.multiarray._reconstruct")
     scalar = _np_attr("numpy._core.multiarray.scalar", "numpy.core.multiarray.scalar")
     frombuffer = _np_attr("numpy._core.numeric._frombuffer", "numpy.core.numeric._frombuffer")
-    allowed: dict[tuple[str, str], Any] = {LAYER_POSITIONS_GLOBAL: PublishedLayerPositions,
-                                           ("copyreg", "_reconstructor"): _reconstructor,
-                                           ("builtins", "object"): object,
-                                           # protocol 0-2 pickles name them as Python 2 did
-                                           ("copy_reg", "_reconstructor"): _reconstructor,
-                                           ("__builtin__", "object"): object,
-                                           ("_codecs", "encode"): _latin1_bytes}
+    allowed: dict[tuple[str, str], Any] = {
+        LAYER_POSITIONS_GLOBAL: PublishedLayerPositions,
+        ("copyreg", "_reconstructor"): _reconstructor,
+        ("builtins", "object"): object,
+        # protocol 0-2 pickles name them as Python 2 did
+        ("copy_reg", "_reconstructor"): _reconstructor,
+        ("__builtin__", "object"): object,
+        ("_codecs", "encode"): _latin1_bytes,
+    }
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
         allowed[(mod, "_reconstruct")] = reconstruct
         allowed[(mod, "scalar")] = scalar
@@ -196,10 +198,12 @@ def load_torch_checkpoint(path: str | Path, extra_globals: tuple = ()) -> Any:
         msg = str(exc)
         lines = [ln.strip() for ln in msg.splitlines() if "Unsupported global" in ln or "GLOBAL" in ln]
         if lines:
-            raise UnsafePickleError(f"{path}: refused by weights_only loading ({lines[0]}); the file is not executed"
-                                    ) from None
-        detail = next((ln.strip() for ln in msg.splitlines() if "Unsupported" in ln),
-                      msg.splitlines()[0] if msg else "")
+            raise UnsafePickleError(
+                f"{path}: refused by weights_only loading ({lines[0]}); the file is not executed"
+            ) from None
+        detail = next(
+            (ln.strip() for ln in msg.splitlines() if "Unsupported" in ln), msg.splitlines()[0] if msg else ""
+        )
         raise ValueError(f"{path} is not a readable torch checkpoint ({detail})") from None
     except Exception as exc:  # noqa: BLE001 - a corrupt file fails in many ways inside torch.load: all "unreadable"
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

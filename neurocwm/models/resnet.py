@@ -195,7 +195,13 @@ def _stage_name(stage: nn.Module, model: SpatialResNet18) -> str:
 register_model("resnet18", SpatialResNet18, "ResNet-18 trunk (TDANN paper scale)", width=64)
 register_model("resnet18_w32", SpatialResNet18, "width-reduced ResNet-18 (quick CPU preset)", width=32)
 register_model("resnet18_w16", SpatialResNet18, "width-reduced ResNet-18 (tests)", width=16)
-register_model("resnet18_blurpool", SpatialResNet18, "ResNet-18 with blur-pooled strided convs (TopoNets, FFCV)",
-               width=64, blurpool=True)
-register_model("resnet18_blurpool_w16", SpatialResNet18, "width-reduced blur-pool ResNet-18 (tests)",
-               width=16, blurpool=True)
+register_model(
+    "resnet18_blurpool",
+    SpatialResNet18,
+    "ResNet-18 with blur-pooled strided convs (TopoNets, FFCV)",
+    width=64,
+    blurpool=True,
+)
+register_model(
+    "resnet18_blurpool_w16", SpatialResNet18, "width-reduced blur-pool ResNet-18 (tests)", width=16, blurpool=True
+)

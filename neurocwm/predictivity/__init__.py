@@ -17,8 +17,8 @@ Metrics on arrays
   leave-one-out alpha search; :class:`GramRidge` shares one Gram matrix across splits when
   features outnumber stimuli; with one alpha, :func:`heldout_ridge_predictions` serves every
   split from one Cholesky factorisation of all stimuli), least squares or :class:`OneToOne`
-  (each neuroid takes its best single unit on the training stimuli). Pearson r per neuroid on held-out stimuli, median over
-  neuroids, mean and standard error over splits.
+  (each neuroid takes its best single unit on the training stimuli). Pearson r per neuroid on
+  held-out stimuli, median over neuroids, mean and standard error over splits.
 * :func:`rsa` (RDM = 1 - Pearson, Spearman between RDMs, optionally cross-validated),
   :func:`rdm`, :func:`rdm_similarity`.
 * :func:`cka`, :func:`linear_cka` (unbiased by default, as Brain-Score; ``unbiased=False`` for

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -45,11 +46,15 @@ def prepare_target(assembly: xr.DataArray, nan_policy: str = "refuse") -> tuple[
     missing = nan_policy == "missing"
     validate_assembly(assembly, allow_nan=missing)
     if assembly.dims != (PRESENTATION, NEUROID):
-        raise ValueError(f"scoring needs a (presentation, neuroid) assembly, got dims {assembly.dims}; "
-                         "select or average time bins first")
+        raise ValueError(
+            f"scoring needs a (presentation, neuroid) assembly, got dims {assembly.dims}; "
+            "select or average time bins first"
+        )
     if missing and np.isinf(np.asarray(assembly.values, dtype=float)).any():
-        raise ValueError(f"assembly has {int(np.isinf(np.asarray(assembly.values, dtype=float)).sum())} infinite "
-                         "values; nan_policy='missing' treats only NaN as missing")
+        raise ValueError(
+            f"assembly has {int(np.isinf(np.asarray(assembly.values, dtype=float)).sum())} infinite "
+            "values; nan_policy='missing' treats only NaN as missing"
+        )
     avg = average_repetitions(assembly, skipna=missing)
     dropped: dict[str, list[str]] = {"stimuli": [], "neuroids": []}
     if missing:
@@ -58,19 +63,26 @@ def prepare_target(assembly: xr.DataArray, nan_policy: str = "refuse") -> tuple[
         avg.attrs["stimulus_ids_before_drop"] = [str(s) for s in avg["stimulus_id"].values]
         if empty.any():
             dropped["stimuli"] = [str(plain(s)) for s in avg["stimulus_id"].values[empty]]
-            warnings.warn(f"dropped {int(empty.sum())} stimuli with no recorded trial (all NaN), e.g. "
-                          f"{dropped['stimuli'][0]!r}", stacklevel=2)
+            warnings.warn(
+                f"dropped {int(empty.sum())} stimuli with no recorded trial (all NaN), e.g. {dropped['stimuli'][0]!r}",
+                stacklevel=2,
+            )
             avg = avg.isel({PRESENTATION: np.flatnonzero(~empty)})
             vals = vals[~empty]
         gaps = np.isnan(vals).any(0)
         if gaps.any():
             dropped["neuroids"] = [str(plain(s)) for s in avg["neuroid_id"].values[gaps]]
-            warnings.warn(f"dropped {int(gaps.sum())} neuroids with no recorded trial for some stimulus, e.g. "
-                          f"{dropped['neuroids'][0]!r}", stacklevel=2)
+            warnings.warn(
+                f"dropped {int(gaps.sum())} neuroids with no recorded trial for some stimulus, e.g. "
+                f"{dropped['neuroids'][0]!r}",
+                stacklevel=2,
+            )
             avg = avg.isel({NEUROID: np.flatnonzero(~gaps)})
         if avg.sizes[PRESENTATION] == 0 or avg.sizes[NEUROID] == 0:
-            raise ValueError(f"nothing left after dropping missing data: {avg.sizes[PRESENTATION]} stimuli, "
-                             f"{avg.sizes[NEUROID]} neuroids")
+            raise ValueError(
+                f"nothing left after dropping missing data: {avg.sizes[PRESENTATION]} stimuli, "
+                f"{avg.sizes[NEUROID]} neuroids"
+            )
     avg.attrs["dropped"] = dropped
     avg.attrs["nan_policy"] = nan_policy
     return avg["stimulus_id"].values.astype(str), np.asarray(avg.values, dtype=float), avg
@@ -85,8 +97,9 @@ def kept_neuroids(assembly: xr.DataArray, averaged: xr.DataArray) -> xr.DataArra
     return assembly.isel(neuroid=np.flatnonzero(keep))
 
 
-def _feature_matrix(name: str, feats: Any, target_ids: np.ndarray, stimulus_ids: Sequence | None,
-                    averaged: xr.DataArray | None = None) -> np.ndarray:
+def _feature_matrix(
+    name: str, feats: Any, target_ids: np.ndarray, stimulus_ids: Sequence | None, averaged: xr.DataArray | None = None
+) -> np.ndarray:
     """Features of one layer as (n_stimuli, n_features) in the order of ``target_ids``.
 
     Rows of stimuli that :func:`prepare_target` dropped (``averaged.attrs["dropped"]``) are left
@@ -110,8 +123,10 @@ def _feature_matrix(name: str, feats: Any, target_ids: np.ndarray, stimulus_ids:
             ids = np.asarray(before)
         elif stimulus_ids is None:
             if arr.shape[0] != len(target_ids):
-                raise ValueError(f"features of layer {name!r} have {arr.shape[0]} rows but the assembly has "
-                                 f"{len(target_ids)} stimuli; pass stimulus_ids=")
+                raise ValueError(
+                    f"features of layer {name!r} have {arr.shape[0]} rows but the assembly has "
+                    f"{len(target_ids)} stimuli; pass stimulus_ids="
+                )
             ids = target_ids
         else:
             ids = np.asarray([str(s) for s in stimulus_ids])
@@ -200,8 +215,9 @@ def score_layers(
     if splits is None and (cv_metric or metric.endswith("_cv")):
         if not cv_metric and train_size is None and test_size is None:
             test_size = 0.9  # Brain-Score's rdm_cv / cka_cv: leave 10 % out
-        splits = make_splits(n, n_splits=n_splits, train_size=train_size, test_size=test_size, stratify=labels,
-                             kfold=kfold, seed=seed)
+        splits = make_splits(
+            n, n_splits=n_splits, train_size=train_size, test_size=test_size, stratify=labels, kfold=kfold, seed=seed
+        )
     ceiling_value: float | None = None
     if isinstance(ceiling, str):
         if ceiling != "auto":

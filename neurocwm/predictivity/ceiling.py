@@ -33,16 +33,19 @@ def _trial_tensor(values: np.ndarray, stimulus_id, repetition):
     sids = np.asarray([str(s) for s in stimulus_id])
     reps = np.asarray(repetition)
     if values.shape[0] != len(sids) or len(sids) != len(reps):
-        raise ValueError(f"values have {values.shape[0]} presentations, stimulus_id {len(sids)}, "
-                         f"repetition {len(reps)}")
+        raise ValueError(
+            f"values have {values.shape[0]} presentations, stimulus_id {len(sids)}, repetition {len(reps)}"
+        )
     uniq_s, s_idx = np.unique(sids, return_inverse=True)
     uniq_r, r_idx = np.unique(reps, return_inverse=True)
     key = s_idx * len(uniq_r) + r_idx
     if len(np.unique(key)) != len(key):
         uniq, counts = np.unique(key, return_counts=True)
         k = int(uniq[counts > 1][0])
-        raise ValueError(f"duplicate (stimulus_id, repetition) pairs, e.g. "
-                         f"{(str(uniq_s[k // len(uniq_r)]), uniq_r[k % len(uniq_r)].item())!r}")
+        raise ValueError(
+            f"duplicate (stimulus_id, repetition) pairs, e.g. "
+            f"{(str(uniq_s[k // len(uniq_r)]), uniq_r[k % len(uniq_r)].item())!r}"
+        )
     T = np.full((len(uniq_s), len(uniq_r), values.shape[1]), np.nan)
     T[s_idx, r_idx] = values
     return T, uniq_s, uniq_r
@@ -63,8 +66,16 @@ def _pearson_pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(r, -1.0, 1.0)
 
 
-def split_half_consistency(values, stimulus_id, repetition, *, n_splits: int = 10, seed: int = 1,
-                           correct: bool = True, nan_policy: str = "refuse") -> Score:
+def split_half_consistency(
+    values,
+    stimulus_id,
+    repetition,
+    *,
+    n_splits: int = 10,
+    seed: int = 1,
+    correct: bool = True,
+    nan_policy: str = "refuse",
+) -> Score:
     """Split-half consistency on arrays: ``values`` (n_presentations, n_neuroids).
 
     See the module docstring; ``correct=False`` skips the Spearman-Brown correction.
@@ -83,8 +94,10 @@ def split_half_consistency(values, stimulus_id, repetition, *, n_splits: int = 1
         raise ValueError(f"unknown nan_policy {nan_policy!r}; choose one of refuse, missing")
     missing_ok = nan_policy == "missing"
     if np.isinf(values).any() or (not missing_ok and np.isnan(values).any()):
-        raise ValueError("responses contain NaN or inf" + ("" if missing_ok else
-                         " (a NaN counts as a missing trial only with nan_policy='missing')"))
+        raise ValueError(
+            "responses contain NaN or inf"
+            + ("" if missing_ok else " (a NaN counts as a missing trial only with nan_policy='missing')")
+        )
     T, stim, reps = _trial_tensor(values, stimulus_id, repetition)
     if len(reps) < 2:
         raise ValueError(f"need at least 2 distinct repetitions for a split-half ceiling, got {len(reps)}")
@@ -100,19 +113,25 @@ def split_half_consistency(values, stimulus_id, repetition, *, n_splits: int = 1
             else:
                 missing = np.isnan(a).all(1) | np.isnan(b).all(1)
                 if missing.any():
-                    raise ValueError(f"{int(missing.sum())} stimuli (e.g. {plain(stim[missing][0])!r}) have no trial "
-                                     f"in one half of split {i}; every stimulus needs trials of every repetition "
-                                     "value (or use nan_policy='missing')")
+                    raise ValueError(
+                        f"{int(missing.sum())} stimuli (e.g. {plain(stim[missing][0])!r}) have no trial "
+                        f"in one half of split {i}; every stimulus needs trials of every repetition "
+                        "value (or use nan_policy='missing')"
+                    )
                 r = pearson_columns(a, b)
             per_neuroid[i] = spearman_brown(r) if correct else r
         per_split = np.array([np.nanmedian(row) if np.isfinite(row).any() else np.nan for row in per_neuroid])
-    return Score.from_splits("internal_consistency", per_split, per_neuroid=per_neuroid,
-                             info={"n_repetitions": len(reps), "n_stimuli": len(stim), "spearman_brown": correct,
-                                   "nan_policy": nan_policy})
+    return Score.from_splits(
+        "internal_consistency",
+        per_split,
+        per_neuroid=per_neuroid,
+        info={"n_repetitions": len(reps), "n_stimuli": len(stim), "spearman_brown": correct, "nan_policy": nan_policy},
+    )
 
 
-def internal_consistency(assembly, *, n_splits: int = 10, seed: int = 1, correct: bool = True,
-                         nan_policy: str = "refuse") -> Score:
+def internal_consistency(
+    assembly, *, n_splits: int = 10, seed: int = 1, correct: bool = True, nan_policy: str = "refuse"
+) -> Score:
     """Split-half internal-consistency ceiling of an assembly with a ``repetition`` coordinate.
 
     Equals Brain-Score's ``load_ceiling('internal_consistency')`` on the same data.
@@ -124,9 +143,17 @@ def internal_consistency(assembly, *, n_splits: int = 10, seed: int = 1, correct
     if "repetition" not in assembly.coords:
         raise ValueError("the ceiling needs single trials: the assembly has no 'repetition' coordinate")
     if assembly.dims != (PRESENTATION, NEUROID):
-        raise ValueError(f"ceiling needs a (presentation, neuroid) assembly, got dims {assembly.dims}; "
-                         "select one time bin first")
-    score = split_half_consistency(assembly.values, assembly["stimulus_id"].values, assembly["repetition"].values,
-                                   n_splits=n_splits, seed=seed, correct=correct, nan_policy=nan_policy)
+        raise ValueError(
+            f"ceiling needs a (presentation, neuroid) assembly, got dims {assembly.dims}; select one time bin first"
+        )
+    score = split_half_consistency(
+        assembly.values,
+        assembly["stimulus_id"].values,
+        assembly["repetition"].values,
+        n_splits=n_splits,
+        seed=seed,
+        correct=correct,
+        nan_policy=nan_policy,
+    )
     score.neuroid_ids = assembly["neuroid_id"].values
     return score

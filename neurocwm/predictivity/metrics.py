@@ -7,7 +7,7 @@ Every function takes ``features`` (n_stimuli, n_features) and ``responses``
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -37,8 +37,9 @@ __all__ = [
 def _resolve_splits(n, splits, n_splits, train_size, test_size, stratify, kfold, seed) -> list[Split]:
     if splits is not None:
         return check_splits(splits, n)
-    return make_splits(n, n_splits=n_splits, train_size=train_size, test_size=test_size, stratify=stratify,
-                       kfold=kfold, seed=seed)
+    return make_splits(
+        n, n_splits=n_splits, train_size=train_size, test_size=test_size, stratify=stratify, kfold=kfold, seed=seed
+    )
 
 
 def _heldout_is_cheaper(n: int, p: int, train_sizes: Sequence[int]) -> bool:
@@ -55,12 +56,14 @@ REGRESSION_METHODS = ("pls", "ridge", "ridgecv", "linear", "one_to_one")
 
 #: the alpha grid of Brain-Score's ``ridgecv`` (``RidgeCV`` over 0.01 ... 1e7, shared alpha,
 #: leave-one-out): 0.01, 0.1, 0.5, 1, then 4, 18, 18, 18, 18 and 19 linear steps per decade
-BRAINSCORE_RIDGECV_ALPHAS = np.concatenate([
-    [0.01, 0.1, 0.5, 1.0],
-    np.linspace(1e1, 1e2, 4, endpoint=False),
-    *[np.linspace(10.0**k, 10.0 ** (k + 1), 18, endpoint=False) for k in (2, 3, 4, 5)],
-    np.linspace(1e6, 1e7, 19),
-])
+BRAINSCORE_RIDGECV_ALPHAS = np.concatenate(
+    [
+        [0.01, 0.1, 0.5, 1.0],
+        np.linspace(1e1, 1e2, 4, endpoint=False),
+        *[np.linspace(10.0**k, 10.0 ** (k + 1), 18, endpoint=False) for k in (2, 3, 4, 5)],
+        np.linspace(1e6, 1e7, 19),
+    ]
+)
 
 
 def _resolve_alphas(method: str, alphas):
@@ -70,8 +73,10 @@ def _resolve_alphas(method: str, alphas):
         if alphas is None:
             return 1.0
         if np.size(alphas) != 1:
-            raise ValueError(f"method 'ridge' is Brain-Score's fixed-alpha ridge and takes one alpha, got "
-                             f"{np.size(alphas)}; use method 'ridgecv' to search a grid")
+            raise ValueError(
+                f"method 'ridge' is Brain-Score's fixed-alpha ridge and takes one alpha, got "
+                f"{np.size(alphas)}; use method 'ridgecv' to search a grid"
+            )
         return float(np.ravel(alphas)[0])
     if method == "ridgecv":
         return BRAINSCORE_RIDGECV_ALPHAS if alphas is None else alphas
@@ -220,8 +225,13 @@ def regression_score(
     if method == "pls":
         info["n_components"] = n_components
         info["pls_solver"] = pls_solver
-    return Score.from_splits(method, per_split, per_neuroid=per_neuroid,
-                             neuroid_ids=None if neuroid_ids is None else np.asarray(neuroid_ids), info=info)
+    return Score.from_splits(
+        method,
+        per_split,
+        per_neuroid=per_neuroid,
+        neuroid_ids=None if neuroid_ids is None else np.asarray(neuroid_ids),
+        info=info,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,8 +302,19 @@ def rsa(
     each split (default 10 splits, 90 % test) and averaged; without it (``rdm``) on all stimuli.
     """
     X, Y = _check_pair(features, responses)
-    return _test_only(lambda a, b: rdm_similarity(rdm(a), rdm(b), method=method), X, Y, "rsa", cv, splits,
-                      n_splits, test_size, stratify, seed, {"n_stimuli": X.shape[0], "comparison": method})
+    return _test_only(
+        lambda a, b: rdm_similarity(rdm(a), rdm(b), method=method),
+        X,
+        Y,
+        "rsa",
+        cv,
+        splits,
+        n_splits,
+        test_size,
+        stratify,
+        seed,
+        {"n_stimuli": X.shape[0], "comparison": method},
+    )
 
 
 def _gram(X: np.ndarray) -> np.ndarray:
@@ -355,5 +376,16 @@ def cka(
 ) -> Score:
     """Linear CKA as a :class:`Score` (``cv=True``: averaged over the test sets of splits)."""
     X, Y = _check_pair(features, responses)
-    return _test_only(lambda a, b: linear_cka(a, b, unbiased=unbiased), X, Y, "cka", cv, splits, n_splits,
-                      test_size, stratify, seed, {"n_stimuli": X.shape[0], "unbiased": unbiased})
+    return _test_only(
+        lambda a, b: linear_cka(a, b, unbiased=unbiased),
+        X,
+        Y,
+        "cka",
+        cv,
+        splits,
+        n_splits,
+        test_size,
+        stratify,
+        seed,
+        {"n_stimuli": X.shape[0], "unbiased": unbiased},
+    )

@@ -19,7 +19,7 @@ All take and return NumPy arrays of shape (n_stimuli, n_features) / (n_stimuli, 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -92,7 +92,7 @@ class Ridge:
         self.alphas = alphas
         self.alpha_per_target = alpha_per_target
 
-    def fit(self, X, Y) -> "Ridge":
+    def fit(self, X, Y) -> Ridge:
         X, Y = _check_xy(X, Y)
         n, p = X.shape
         self.x_mean_ = X.mean(0)
@@ -142,7 +142,7 @@ class Ridge:
         self.intercept_ = self.y_mean_ - self.x_mean_ @ self.coef_
         return self
 
-    def _fit_single(self, Xc, Yc, alpha: float) -> "Ridge":
+    def _fit_single(self, Xc, Yc, alpha: float) -> Ridge:
         """One alpha: a Cholesky solve of the smaller of X X^T + aI and X^T X + aI."""
         n, p = Xc.shape
         if n <= p:
@@ -172,12 +172,12 @@ class Ridge:
         # residuals of several alphas from one matrix product (about 4M numbers at a time)
         step = max(1, int(4e6 // max(1, Q.shape[0] * q)))
         for start in range(0, len(alphas), step):
-            block = shrink[start:start + step]
+            block = shrink[start : start + step]
             G = (block[:, :, None] * QtY[None]).transpose(1, 0, 2).reshape(len(QtY), -1)
             R = (Q @ G).reshape(Q.shape[0], len(block), q)
             R += resid_perp[:, None, :]
-            R /= denom[start:start + step].T[:, :, None]
-            mse[start:start + step] = np.mean(R * R, axis=0)
+            R /= denom[start : start + step].T[:, :, None]
+            mse[start : start + step] = np.mean(R * R, axis=0)
         return mse
 
     def predict(self, X) -> np.ndarray:
@@ -202,7 +202,7 @@ class PLS:
             raise ValueError(f"n_components must be >= 1, got {n_components}")
         self.n_components = n_components
 
-    def fit(self, X, Y) -> "PLS":
+    def fit(self, X, Y) -> PLS:
         X, Y = _check_xy(X, Y)
         n, p = X.shape
         q = Y.shape[1]
@@ -268,7 +268,7 @@ class OneToOne:
         Set by ``fit``: training correlation of the chosen unit.
     """
 
-    def fit(self, X, Y) -> "OneToOne":
+    def fit(self, X, Y) -> OneToOne:
         X, Y = _check_xy(X, Y)
         r = correlation_matrix(X, Y)  # (n_features, n_targets)
         r = np.where(np.isfinite(r), r, -np.inf)
@@ -301,7 +301,7 @@ class GramRidge:
         self.alphas = alphas
         self.alpha_per_target = alpha_per_target
 
-    def fit(self, train_idx, Y) -> "GramRidge":
+    def fit(self, train_idx, Y) -> GramRidge:
         train_idx = np.asarray(train_idx)
         Y = _as_2d(Y, "responses")
         if len(train_idx) != Y.shape[0]:
@@ -438,8 +438,9 @@ def heldout_ridge_predictions(gram, Y, splits, alpha: float) -> list[np.ndarray]
     return out
 
 
-def _bordered_ridge_predict(K: np.ndarray, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
-                            alpha: float) -> np.ndarray:
+def _bordered_ridge_predict(
+    K: np.ndarray, Y: np.ndarray, train: np.ndarray, test: np.ndarray, alpha: float
+) -> np.ndarray:
     """Ridge with intercept fitted on ``train`` through ``K_TT + alpha I`` (``K``: shifted Gram)."""
     Mt = K[np.ix_(train, train)]
     Mt[np.diag_indices_from(Mt)] += alpha

@@ -82,12 +82,12 @@ class Score:
     info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_splits(cls, metric: str, per_split, **kwargs) -> "Score":
+    def from_splits(cls, metric: str, per_split, **kwargs) -> Score:
         per_split = np.asarray(per_split, dtype=float)
         value, error = aggregate_splits(per_split)
         return cls(metric=metric, value=value, error=error, per_split=per_split, **kwargs)
 
-    def with_ceiling(self, ceiling: "float | Score", method: str = "explained_variance") -> "Score":
+    def with_ceiling(self, ceiling: float | Score, method: str = "explained_variance") -> Score:
         """A copy with :attr:`ceiling` and :attr:`ceiled` filled in (see ``ceil_score``)."""
         c = ceiling.value if isinstance(ceiling, Score) else float(ceiling)
         info = dict(self.info, ceiling_method=method)

@@ -8,7 +8,7 @@ same stimulus order and the same stratification labels give the very same splits
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -62,7 +62,9 @@ def make_splits(
     if kfold:
         if train_size not in (None, 0.9) or test_size is not None:
             raise ValueError("kfold splits take no train_size/test_size")
-        splitter = (StratifiedKFold if labels is not None else KFold)(n_splits=n_splits, shuffle=True, random_state=seed)
+        splitter = (StratifiedKFold if labels is not None else KFold)(
+            n_splits=n_splits, shuffle=True, random_state=seed
+        )
     else:
         if train_size is None and test_size is None:
             train_size = 0.9

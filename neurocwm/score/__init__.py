@@ -36,8 +36,8 @@ import io
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -61,8 +61,10 @@ WIRING_NULL_SHUFFLES = 9
 
 #: Wiring-length parameters per area (Margalit et al. 2024, STAR Methods, Fig. 7): active percentile,
 #: fibre radius (mm), window side (mm; None = the whole sheet) and number of windows.
-WIRING = {"V1": {"percentile": 95.0, "fiber_radius_mm": 0.9, "window_mm": 3.5, "n_windows": 20},
-          "VTC": {"percentile": 99.0, "fiber_radius_mm": 10.0, "window_mm": None, "n_windows": 1}}
+WIRING = {
+    "V1": {"percentile": 95.0, "fiber_radius_mm": 0.9, "window_mm": 3.5, "n_windows": 20},
+    "VTC": {"percentile": 99.0, "fiber_radius_mm": 10.0, "window_mm": None, "n_windows": 1},
+}
 
 
 def _layers_of(sheet, area: str, chosen: Sequence[str] | None) -> list[str]:
@@ -201,12 +203,23 @@ def score_run(
     v1_params = v1_params or V1Params()
     ctx = _Context(run, sheet, out, list(formats), progress, batch_size, seed, random_init)
     resolved = {
-        "run": str(run.path), "weights": None if random_init else str(run.weights), "random_init": bool(random_init),
-        "analyses": list(analyses), "device": str(device), "image_size": input_size(run), "batch_size": batch_size,
-        "seed": seed, "v1_layers": _layers_of(sheet, "V1", v1_layers), "vtc_layers": _layers_of(sheet, "VTC", vtc_layers),
-        "per_category": per_category, "n_wiring_images": n_wiring_images, "n_dim_images": n_dim_images,
-        "images": str(images) if images is not None else "dead-leaves (generated)", "v1_params": v1_params.as_dict(),
-        "positions": sheet.meta.get("source", "run"), "formats": list(formats),
+        "run": str(run.path),
+        "weights": None if random_init else str(run.weights),
+        "random_init": bool(random_init),
+        "analyses": list(analyses),
+        "device": str(device),
+        "image_size": input_size(run),
+        "batch_size": batch_size,
+        "seed": seed,
+        "v1_layers": _layers_of(sheet, "V1", v1_layers),
+        "vtc_layers": _layers_of(sheet, "VTC", vtc_layers),
+        "per_category": per_category,
+        "n_wiring_images": n_wiring_images,
+        "n_dim_images": n_dim_images,
+        "images": str(images) if images is not None else "dead-leaves (generated)",
+        "v1_params": v1_params.as_dict(),
+        "positions": sheet.meta.get("source", "run"),
+        "formats": list(formats),
         "field_of_view_deg": field_of_view_deg,
     }
     gratings = None
@@ -263,10 +276,16 @@ def score_run(
         seconds[analysis] = round(time.perf_counter() - t0, 3)
     seconds["total"] = round(time.perf_counter() - t_start, 3)
     result = {
-        "format": "neurocwm-score", "version": FORMAT_VERSION,
-        "alpha": run.config.get("alpha"), "seed": run.config.get("seed"),
+        "format": "neurocwm-score",
+        "version": FORMAT_VERSION,
+        "alpha": run.config.get("alpha"),
+        "seed": run.config.get("seed"),
         "model_family": run.config.get("model_family", "tdann"),
-        "config": resolved, "run_config": run.config, "rows": ctx.rows, "skipped": skipped, "seconds": seconds,
+        "config": resolved,
+        "run_config": run.config,
+        "rows": ctx.rows,
+        "skipped": skipped,
+        "seconds": seconds,
         "files": sorted(str(p.relative_to(out)) for p in ctx.files),
     }
     write_text(out / "results.csv", _rows_csv(ctx.rows))
@@ -295,8 +314,9 @@ class _Context:
     def responses(self, images, layers, pool=None, desc="responses"):
         from neurocwm.features import layer_responses
 
-        return layer_responses(self.run, images, layers, batch_size=self.batch_size, pool=pool,
-                               progress=self.progress, desc=desc)
+        return layer_responses(
+            self.run, images, layers, batch_size=self.batch_size, pool=pool, progress=self.progress, desc=desc
+        )
 
     def stills(self, folder, n: int, seed: int) -> np.ndarray:
         from neurocwm.data.stills import generated_stills, load_stills
@@ -333,45 +353,86 @@ class _Context:
         for layer, ss in zip(layers, seeds):
             ly = self.sheet[layer]
             tuning = v1_tuning(resp.pop(layer), meta)
-            res = v1_metrics(ly.coordinates, tuning, params, ref_cv, seed=int(ss.generate_state(1)[0]),
-                             groups=location_groups(ly.dims))
+            res = v1_metrics(
+                ly.coordinates,
+                tuning,
+                params,
+                ref_cv,
+                seed=int(ss.generate_state(1)[0]),
+                groups=location_groups(ly.dims),
+            )
             for k, v in res["scalars"].items():
                 self.add(k, layer, ly.area, v)
             path = self.out / "maps" / f"v1_{layer}.npz"
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-                np.savez_compressed(fh, positions_mm=ly.coordinates, **{k: np.asarray(tuning[k]) for k in (
-                    "preferred_orientation", "cv", "mean_response", "preferred_sf", "preferred_color")},
-                    responsive=res["responsive"], layer=np.array(layer), area=np.array(ly.area),
-                    map_present=np.array(res["map_present"]), pinwheel_width_mm=np.array(params.pinwheel_width_mm),
-                    pinwheel_stride_mm=np.array(params.pinwheel_stride_mm))
+                np.savez_compressed(
+                    fh,
+                    positions_mm=ly.coordinates,
+                    **{
+                        k: np.asarray(tuning[k])
+                        for k in ("preferred_orientation", "cv", "mean_response", "preferred_sf", "preferred_color")
+                    },
+                    responsive=res["responsive"],
+                    layer=np.array(layer),
+                    area=np.array(ly.area),
+                    map_present=np.array(res["map_present"]),
+                    pinwheel_width_mm=np.array(params.pinwheel_width_mm),
+                    pinwheel_stride_mm=np.array(params.pinwheel_stride_mm),
+                )
             self.files.append(path)
             fig = self.out / "figures"
-            self.figure(v1_map_figure, layer, res["maps"], res["pinwheel_map"], res["pinwheels"],
-                        fig / f"v1_{layer}_maps", map_present=res["map_present"], nulls=res["nulls"])
+            self.figure(
+                v1_map_figure,
+                layer,
+                res["maps"],
+                res["pinwheel_map"],
+                res["pinwheels"],
+                fig / f"v1_{layer}_maps",
+                map_present=res["map_present"],
+                nulls=res["nulls"],
+            )
             if res["smoothness"]:
-                self.figure(smoothness_figure, f"{layer}: map smoothness", res["smoothness"], fig / f"v1_{layer}_smoothness")
+                self.figure(
+                    smoothness_figure, f"{layer}: map smoothness", res["smoothness"], fig / f"v1_{layer}_smoothness"
+                )
 
     # -- VTC ------------------------------------------------------------------------------------
     def vtc(self, layers: list[str], floc_path: Path, per_category: int | None) -> None:
         from neurocwm.datasets.floc import load_floc
         from neurocwm.features import input_size
         from neurocwm.figures import DOMAIN_COLORS
-        from topography.category_maps import map_metrics, model_params
         from neurocwm.fmri.model_map import model_maps
+        from topography.category_maps import map_metrics, model_params
 
         from .plots import category_map_figure, smoothness_figure
 
         stim = load_floc(floc_path, size=input_size(self.run))
-        maps = model_maps(self.run, floc_path, layers=layers, per_category=per_category, batch_size=self.batch_size,
-                          seed=self.seed, progress=self.progress, stimuli=stim, random_init=self.random_init)
+        maps = model_maps(
+            self.run,
+            floc_path,
+            layers=layers,
+            per_category=per_category,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            progress=self.progress,
+            stimuli=stim,
+            random_init=self.random_init,
+        )
         seeds = np.random.SeedSequence(self.seed + 3).spawn(len(layers))
         for (layer, cmap), ss in zip(maps.items(), seeds):
             area = self.sheet[layer].area
             from topography.nulls import location_groups
 
-            m = map_metrics(cmap, model_params(), seed=int(ss.generate_state(1)[0]), with_patches=True,
-                            with_curves=True, null_shuffles=VTC_NULL_SHUFFLES, patch_null_shuffles=VTC_NULL_SHUFFLES,
-                            groups=location_groups(self.sheet[layer].dims))
+            m = map_metrics(
+                cmap,
+                model_params(),
+                seed=int(ss.generate_state(1)[0]),
+                with_patches=True,
+                with_curves=True,
+                null_shuffles=VTC_NULL_SHUFFLES,
+                patch_null_shuffles=VTC_NULL_SHUFFLES,
+                groups=location_groups(self.sheet[layer].dims),
+            )
             for dom in m["domains"]:
                 self.add(f"patch_count_{dom}", layer, area, m["patch_count"][dom])
                 self.add(f"patch_area_mm2_{dom}", layer, area, m["patch_area_mm2"][dom])
@@ -387,12 +448,22 @@ class _Context:
             self.files.append(cmap.save(self.out / "maps" / f"vtc_{layer}.npz"))
             fig = self.out / "figures"
             prm = model_params()
-            rule = (f"smoothed ({prm.sigma_mm:g}-mm Gaussian) t >= {prm.threshold:g}, {prm.min_area_mm2:g}-"
-                    f"{prm.max_area_mm2:g} mm²" if prm.max_area_mm2 else f"smoothed t >= {prm.threshold:g}")
-            self.figure(category_map_figure, layer, cmap, m["patches"], fig / f"vtc_{layer}_category_map",
-                        patch_rule=rule)
-            self.figure(smoothness_figure, f"{layer}: selectivity smoothness", m["smoothness_curves"],
-                        fig / f"vtc_{layer}_smoothness", colors=DOMAIN_COLORS)
+            rule = (
+                f"smoothed ({prm.sigma_mm:g}-mm Gaussian) t >= {prm.threshold:g}, {prm.min_area_mm2:g}-"
+                f"{prm.max_area_mm2:g} mm²"
+                if prm.max_area_mm2
+                else f"smoothed t >= {prm.threshold:g}"
+            )
+            self.figure(
+                category_map_figure, layer, cmap, m["patches"], fig / f"vtc_{layer}_category_map", patch_rule=rule
+            )
+            self.figure(
+                smoothness_figure,
+                f"{layer}: selectivity smoothness",
+                m["smoothness_curves"],
+                fig / f"vtc_{layer}_smoothness",
+                colors=DOMAIN_COLORS,
+            )
 
     # -- wiring ---------------------------------------------------------------------------------
     def wiring(self, images: np.ndarray) -> str | None:
@@ -414,8 +485,9 @@ class _Context:
                     windows = None
                 else:
                     windows = random_square_windows(ps, prm["window_mm"], prm["n_windows"], seed=self.seed + 424)
-            kw = dict(percentile=prm["percentile"], fiber_radius_mm=prm["fiber_radius_mm"], windows=windows,
-                      seed=self.seed)
+            kw = dict(
+                percentile=prm["percentile"], fiber_radius_mm=prm["fiber_radius_mm"], windows=windows, seed=self.seed
+            )
             res = wiring_length(ps, pt, resp[src], resp[tgt], **kw)
             self.add("wiring_length", f"{src}->{tgt}", area, res.mean_length_mm)
             if WIRING_NULL_SHUFFLES:
@@ -423,9 +495,16 @@ class _Context:
 
                 rng = np.random.default_rng(np.random.SeedSequence([self.seed, 425]))
                 gs, gt = location_groups(self.sheet[src].dims), location_groups(self.sheet[tgt].dims)
-                null = [wiring_length(ps[shuffle_within_groups(len(ps), gs, rng)],
-                                      pt[shuffle_within_groups(len(pt), gt, rng)], resp[src], resp[tgt],
-                                      **kw).mean_length_mm for _ in range(WIRING_NULL_SHUFFLES)]
+                null = [
+                    wiring_length(
+                        ps[shuffle_within_groups(len(ps), gs, rng)],
+                        pt[shuffle_within_groups(len(pt), gt, rng)],
+                        resp[src],
+                        resp[tgt],
+                        **kw,
+                    ).mean_length_mm
+                    for _ in range(WIRING_NULL_SHUFFLES)
+                ]
                 r = compare_to_null(res.mean_length_mm, np.asarray(null), "less")  # organised: shorter
                 self.add("wiring_length_null_mean", f"{src}->{tgt}", area, r.null_mean)
                 self.add("wiring_length_null_sd", f"{src}->{tgt}", area, r.null_sd)
@@ -450,4 +529,6 @@ class _Context:
             self.add("effective_dimensionality", layer, self.sheet[layer].area, ed)
             if np.count_nonzero(lam) >= 50:
                 self.add("power_law_exponent", layer, self.sheet[layer].area, power_law_exponent(lam))
-        self.figure(dimensionality_figure, layers, eds, self.out / "figures" / "dimensionality", human=HUMAN_VTC_ED_MEAN)
+        self.figure(
+            dimensionality_figure, layers, eds, self.out / "figures" / "dimensionality", human=HUMAN_VTC_ED_MEAN
+        )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -17,8 +17,16 @@ def _extent(m) -> tuple[float, float, float, float]:
     return (m.x[0] - half, m.x[-1] + half, m.y[0] - half, m.y[-1] + half)
 
 
-def v1_map_figure(layer: str, maps: Mapping, pinwheel_map, pinwheels: np.ndarray, stem: Path,
-                  formats: Sequence[str], map_present: bool | None = None, nulls: Mapping | None = None) -> list[Path]:
+def v1_map_figure(
+    layer: str,
+    maps: Mapping,
+    pinwheel_map,
+    pinwheels: np.ndarray,
+    stem: Path,
+    formats: Sequence[str],
+    map_present: bool | None = None,
+    nulls: Mapping | None = None,
+) -> list[Path]:
     """Orientation map with pinwheels (white +, black -), SF map and colour map of one layer.
 
     With ``map_present=False`` (orientation smoothness not above its null) the orientation
@@ -39,22 +47,39 @@ def v1_map_figure(layer: str, maps: Mapping, pinwheel_map, pinwheels: np.ndarray
         return "" if r is None or not np.isfinite(r.pvalue) else f"; smoothness p = {r.pvalue:.2g}"
 
     if map_present is False:
-        ax.text(0.5, 0.5, "no map", transform=ax.transAxes, ha="center", va="center", fontsize=12,
-                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+        ax.text(
+            0.5,
+            0.5,
+            "no map",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=12,
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+        )
         ax.set_title(f"orientation: no map\n{_p('orientation_smoothness')[2:]}", fontsize=8)
     else:
         for sign, color in ((1, "white"), (-1, "black")):
             s = pinwheels[pinwheels[:, 2] == sign] if len(pinwheels) else np.zeros((0, 3))
-            ax.scatter(pm.x[0] + s[:, 1] * pm.spacing, pm.y[0] + s[:, 0] * pm.spacing, s=8, c=color,
-                       edgecolors="black" if sign > 0 else "white", linewidths=0.3)
+            ax.scatter(
+                pm.x[0] + s[:, 1] * pm.spacing,
+                pm.y[0] + s[:, 0] * pm.spacing,
+                s=8,
+                c=color,
+                edgecolors="black" if sign > 0 else "white",
+                linewidths=0.3,
+            )
         ax.set_title(f"orientation: {len(pinwheels)} pinwheels\n{_p('orientation_smoothness')[2:]}", fontsize=8)
-    for ax, key, cmap, label in ((axes[0, 1], "sf", "viridis", "log2 SF (cycles/image)"),
-                                 (axes[0, 2], "color", "coolwarm", "0 b/w - 1 red/cyan")):
+    for ax, key, cmap, label in (
+        (axes[0, 1], "sf", "viridis", "log2 SF (cycles/image)"),
+        (axes[0, 2], "color", "coolwarm", "0 b/w - 1 red/cyan"),
+    ):
         m = maps[key]
         im = ax.imshow(m.values, origin="lower", cmap=cmap, extent=_extent(m))
         fig.colorbar(im, ax=ax, shrink=0.8, label=label)
-        ax.set_title(("spatial frequency" if key == "sf" else "colour") + "\n" + _p(f"{key}_smoothness")[2:],
-                     fontsize=8)
+        ax.set_title(
+            ("spatial frequency" if key == "sf" else "colour") + "\n" + _p(f"{key}_smoothness")[2:], fontsize=8
+        )
     for ax in axes.ravel():
         ax.set_aspect("equal")
         ax.set_xlabel("x (mm)")
@@ -62,8 +87,9 @@ def v1_map_figure(layer: str, maps: Mapping, pinwheel_map, pinwheels: np.ndarray
     return save_figure(fig, stem, formats)
 
 
-def smoothness_figure(title: str, curves: Mapping, stem: Path, formats: Sequence[str] = ("png",),
-                      colors: Mapping[str, str] | None = None) -> list[Path]:
+def smoothness_figure(
+    title: str, curves: Mapping, stem: Path, formats: Sequence[str] = ("png",), colors: Mapping[str, str] | None = None
+) -> list[Path]:
     """Mean ``|difference|`` per distance bin divided by its chance level (1 = no map), one line per
     feature / domain, with the per-sample spread."""
     fig, axes = new_figure(4.6, 2.6)
@@ -85,8 +111,15 @@ def smoothness_figure(title: str, curves: Mapping, stem: Path, formats: Sequence
     return save_figure(fig, stem, formats)
 
 
-def category_map_figure(layer: str, cmap, patches: Mapping[str, Sequence], stem: Path,
-                        formats: Sequence[str], threshold: float = 4.0, patch_rule: str | None = None) -> list[Path]:
+def category_map_figure(
+    layer: str,
+    cmap,
+    patches: Mapping[str, Sequence],
+    stem: Path,
+    formats: Sequence[str],
+    threshold: float = 4.0,
+    patch_rule: str | None = None,
+) -> list[Path]:
     """Units coloured by their most selective domain (t > ``threshold``), patch outlines on top.
 
     ``patch_rule`` describes how the outlined patches were found (e.g. "smoothed t >= 2,
@@ -106,8 +139,13 @@ def category_map_figure(layer: str, cmap, patches: Mapping[str, Sequence], stem:
     return save_figure(fig, stem, formats)
 
 
-def dimensionality_figure(layers: Sequence[str], eds: Sequence[float], stem: Path, formats: Sequence[str] = ("png",),
-                          human: float | None = None) -> list[Path]:
+def dimensionality_figure(
+    layers: Sequence[str],
+    eds: Sequence[float],
+    stem: Path,
+    formats: Sequence[str] = ("png",),
+    human: float | None = None,
+) -> list[Path]:
     """Effective dimensionality per layer, with the human VTC value."""
     fig, axes = new_figure(3.6, 2.6)
     ax = axes[0, 0]

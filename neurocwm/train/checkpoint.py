@@ -131,8 +131,14 @@ def _optimizer_restore(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tens
     opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
 
 
-def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    extra: dict | None = None, keep: int = 2) -> Path:
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    extra: dict | None = None,
+    keep: int = 2,
+) -> Path:
     """Write checkpoint ``step`` atomically and keep only the newest ``keep`` checkpoint folders."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
@@ -145,8 +151,10 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer:
         save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
         for f in ("model.safetensors", "optimizer.safetensors"):
             os.chmod(tmp / f, _umask_mode(0o666))  # safetensors writes 0600
-        files = {f: {"bytes": (tmp / f).stat().st_size, "sha256": _digest(tmp / f)}
-                 for f in ("model.safetensors", "optimizer.safetensors")}
+        files = {
+            f: {"bytes": (tmp / f).stat().st_size, "sha256": _digest(tmp / f)}
+            for f in ("model.safetensors", "optimizer.safetensors")
+        }
         write_json(tmp / "state.json", {"step": step, "optimizer": opt_info, "files": files, **(extra or {})})
         final = root / name
         if final.exists():

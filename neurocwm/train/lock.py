@@ -54,8 +54,10 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise RunLockedError(f"{self.path.parent} is in use by {self._holder()}; wait for it to finish "
-                                     f"or stop it (lock file {self.path})") from None
+                raise RunLockedError(
+                    f"{self.path.parent} is in use by {self._holder()}; wait for it to finish "
+                    f"or stop it (lock file {self.path})"
+                ) from None
             # the previous holder may have removed the file between our open and flock: lock the file on disk
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino

@@ -51,20 +51,46 @@ from .task import Task
 
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "positions", "model.safetensors", "model.json")
 #: Options that may change when a run is resumed (everything else must match the run).
-RESUMABLE_CHANGES = {"steps", "epochs", "resume", "force", "device", "workers", "progress", "checkpoint_every",
-                     "log_every", "out", "init_from", "threads"}
+RESUMABLE_CHANGES = {
+    "steps",
+    "epochs",
+    "resume",
+    "force",
+    "device",
+    "workers",
+    "progress",
+    "checkpoint_every",
+    "log_every",
+    "out",
+    "init_from",
+    "threads",
+}
 #: Command-line flags whose names differ from their configuration keys.
 FLAGS = {"n_neighborhood_windows": "--neighborhood-windows"}
 #: Range of every numeric option: (type, lowest, lowest allowed?, highest). Checked before anything is written.
 NUMBERS = {
-    "steps": (int, 1, True, 10**9), "epochs": (float, 0, False, 10**6), "batch_size": (int, 1, True, 10**7),
-    "image_size": (int, 1, True, 8192), "lr": (float, 0, True, 1e6), "weight_decay": (float, 0, True, 1e6),
-    "alpha": (float, 0, True, 1e6), "neighborhoods_per_step": (int, 1, True, 10**6),
-    "n_neighborhood_windows": (int, 1, True, 10**8), "position_jitter": (float, 0, True, 1e4),
-    "workers": (int, 0, True, 1024), "checkpoint_every": (int, 1, True, 10**9), "seed": (int, 0, True, 2**32 - 1),
-    "gap_ms": (float, 0, False, 1e7), "motion_weight": (float, 0, True, 1e6), "spot_density": (float, 0, True, 100),
-    "camera_prob": (float, 0, True, 1), "glued_prob": (float, 0, True, 1), "fps": (float, 0, False, 1e6),
-    "threads": (int, 1, True, 4096), "log_every": (int, 1, True, 10**9), "keep_checkpoints": (int, 1, True, 10**6),
+    "steps": (int, 1, True, 10**9),
+    "epochs": (float, 0, False, 10**6),
+    "batch_size": (int, 1, True, 10**7),
+    "image_size": (int, 1, True, 8192),
+    "lr": (float, 0, True, 1e6),
+    "weight_decay": (float, 0, True, 1e6),
+    "alpha": (float, 0, True, 1e6),
+    "neighborhoods_per_step": (int, 1, True, 10**6),
+    "n_neighborhood_windows": (int, 1, True, 10**8),
+    "position_jitter": (float, 0, True, 1e4),
+    "workers": (int, 0, True, 1024),
+    "checkpoint_every": (int, 1, True, 10**9),
+    "seed": (int, 0, True, 2**32 - 1),
+    "gap_ms": (float, 0, False, 1e7),
+    "motion_weight": (float, 0, True, 1e6),
+    "spot_density": (float, 0, True, 100),
+    "camera_prob": (float, 0, True, 1),
+    "glued_prob": (float, 0, True, 1),
+    "fps": (float, 0, False, 1e6),
+    "threads": (int, 1, True, 4096),
+    "log_every": (int, 1, True, 10**9),
+    "keep_checkpoints": (int, 1, True, 10**6),
     "warmup_steps": (int, 0, True, 10**9),
 }
 #: Options naming a file or folder: an empty string is refused rather than read as "not given".
@@ -202,19 +228,25 @@ def _check_run_dir(cfg: dict, defaults: dict | None = None) -> tuple[Path, bool]
         # a key the run's config lacks (a setting added after the run was written) is no difference
         # when the task's default is asked for, which keeps the run's behaviour; any other value is
         diffs = sorted(
-            k for k in given
-            if k not in RESUMABLE_CHANGES and k not in ("n_images", "_given") and old.get(k) != cfg.get(k)
+            k
+            for k in given
+            if k not in RESUMABLE_CHANGES
+            and k not in ("n_images", "_given")
+            and old.get(k) != cfg.get(k)
             and not (k not in old and k in defaults and cfg.get(k) == defaults[k])
         )
         if diffs:
             detail = ", ".join(f"{_flag(k)}: run has {old.get(k)!r}, asked {cfg.get(k)!r}" for k in diffs[:4])
-            raise ConfigError(f"cannot resume {run_dir} with different settings ({detail}); "
-                              "leave them out to use the run's")
+            raise ConfigError(
+                f"cannot resume {run_dir} with different settings ({detail}); leave them out to use the run's"
+            )
         return run_dir, True
     if cfg.get("resume"):
         raise ConfigError(f"--resume: {run_dir} holds no run to resume")
     if run_dir.is_dir() and any(p.name != LOCK_NAME for p in run_dir.iterdir()) and not cfg.get("force"):
-        raise ConfigError(f"--out {run_dir} is not empty and holds no neurocwm run; choose another folder or pass --force")
+        raise ConfigError(
+            f"--out {run_dir} is not empty and holds no neurocwm run; choose another folder or pass --force"
+        )
     return run_dir, False
 
 
@@ -224,14 +256,25 @@ def _clean_temporaries(run_dir: Path) -> None:
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
-            if p.name.startswith(".") and p.name != LOCK_NAME and (
-                    p.name.startswith(".step_") or any(p.name.startswith(f".{n}.") for n in _TEMP_NAMES)):
+            if (
+                p.name.startswith(".")
+                and p.name != LOCK_NAME
+                and (p.name.startswith(".step_") or any(p.name.startswith(f".{n}.") for n in _TEMP_NAMES))
+            ):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 #: Files written atomically inside a run folder (their temporaries are named ``.<name>.<random>``).
-_TEMP_NAMES = ("config.json", "metrics.jsonl", "model.safetensors", "model.json", "latest.json",
-               "positions.safetensors", "positions.json", "neighborhoods.safetensors")
+_TEMP_NAMES = (
+    "config.json",
+    "metrics.jsonl",
+    "model.safetensors",
+    "model.json",
+    "latest.json",
+    "positions.safetensors",
+    "positions.json",
+    "neighborhoods.safetensors",
+)
 
 
 def _clear_run(run_dir: Path) -> None:
@@ -310,7 +353,10 @@ def _fit(options: dict, task: Task, d: DistInfo) -> Path:
         except CheckpointError as exc:
             raise ConfigError(f"--init-from: {exc}") from None
         except (ValueError, RuntimeError) as exc:
-            raise ConfigError(f"--init-from {cfg['init_from']}: weights do not fit this model (same architecture and sizes needed): {str(exc)[:300]}") from None
+            raise ConfigError(
+                f"--init-from {cfg['init_from']}: weights do not fit this model (same architecture and sizes needed): "
+                f"{str(exc)[:300]}"
+            ) from None
     task.check_inputs(cfg, model)  # e.g. that --positions fit the model, before the folder is written
     run_dir = Path(cfg["out"])
     lock, new_dir = None, False
@@ -378,9 +424,19 @@ def _fit_locked(cfg: dict, task: Task, d: DistInfo, model: torch.nn.Module, run_
         return run_dir
 
     batches = task.make_batches(cfg, d.rank, d.world, start, device)
-    amp = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if cfg.get("amp") and device.type == "cuda" else contextlib.nullcontext()
-    bar = progress_bar(total=total, initial=start, desc=f"fit {task.name}", unit="step",
-                       disable=not d.is_main or not cfg.get("progress", True), dynamic_ncols=True)
+    amp = (
+        torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        if cfg.get("amp") and device.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    bar = progress_bar(
+        total=total,
+        initial=start,
+        desc=f"fit {task.name}",
+        unit="step",
+        disable=not d.is_main or not cfg.get("progress", True),
+        dynamic_ncols=True,
+    )
     metrics_file = open(run_dir / "metrics.jsonl", "a") if d.is_main else None
     n_bad, bad_files = 0, set()
     train_model.train()
@@ -398,9 +454,16 @@ def _fit_locked(cfg: dict, task: Task, d: DistInfo, model: torch.nn.Module, run_
                 if batch.get("empty"):
                     continue
                 if cfg.get("channels_last"):
-                    batch = {k: (v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v) for k, v in batch.items()}
+                    batch = {
+                        k: (
+                            v.contiguous(memory_format=torch.channels_last)
+                            if torch.is_tensor(v) and v.dim() == 4
+                            else v
+                        )
+                        for k, v in batch.items()
+                    }
                 lr = warmup_cosine_lr(cfg["lr"], step, total, int(cfg.get("warmup_steps") or 0))
-                for gidx, group in enumerate(optimizer.param_groups):
+                for group in optimizer.param_groups:
                     group["lr"] = lr * group.get("lr_scale", 1.0)
                 with amp:
                     loss, metrics = task.compute_loss(train_model, batch, step, d.rank)
@@ -432,15 +495,22 @@ def _fit_locked(cfg: dict, task: Task, d: DistInfo, model: torch.nn.Module, run_
                 if (step + 1) % cfg["checkpoint_every"] == 0 and step + 1 < total:
                     if d.is_main:
                         _check_finite(model, step + 1)
-                        save_checkpoint(run_dir, step + 1, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"])
+                        save_checkpoint(
+                            run_dir, step + 1, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"]
+                        )
                     d.barrier()
                 elif stop is not None and stop.requested and step + 1 < total:
                     _check_finite(model, step + 1)
-                    save_checkpoint(run_dir, step + 1, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"])
+                    save_checkpoint(
+                        run_dir, step + 1, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"]
+                    )
                 if stop is not None and stop.requested and step + 1 < total:
                     bar.close()
-                    print(f"stopped at step {step + 1} of {total}; checkpoint written. Continue with: neurocwm fit "
-                          f"--out {run_dir} --resume", flush=True)
+                    print(
+                        f"stopped at step {step + 1} of {total}; checkpoint written. Continue with: neurocwm fit "
+                        f"--out {run_dir} --resume",
+                        flush=True,
+                    )
                     raise KeyboardInterrupt
     finally:
         bar.close()
@@ -495,14 +565,17 @@ def _restore(run_dir: Path, model: torch.nn.Module, optimizer, is_main: bool) ->
                 why = f"{type(exc).__name__}: {exc}"
             else:
                 if skipped and is_main:
-                    warnings.warn(f"skipped damaged checkpoint(s) {'; '.join(skipped)}; resuming from {path.name}",
-                                  stacklevel=2)
+                    warnings.warn(
+                        f"skipped damaged checkpoint(s) {'; '.join(skipped)}; resuming from {path.name}", stacklevel=2
+                    )
                 return int(state["step"])
         skipped.append(f"{path.name} ({why})")
     if checkpoint_dirs(run_dir):
         names = ", ".join(p.name for _, p in checkpoint_dirs(run_dir))
-        raise ConfigError(f"--resume: no intact checkpoint in {run_dir / 'checkpoints'} ({names} damaged); "
-                          "pass --force instead of --resume to start the run over")
+        raise ConfigError(
+            f"--resume: no intact checkpoint in {run_dir / 'checkpoints'} ({names} damaged); "
+            "pass --force instead of --resume to start the run over"
+        )
     if is_main:
         print(f"note: {run_dir} has no checkpoint yet; the run starts again from step 0", flush=True)
     return 0
@@ -512,8 +585,10 @@ def _check_finite(model: torch.nn.Module, step: int) -> None:
     """Refuse to save non-finite weights (e.g. from a learning rate so high that the last update diverged)."""
     for name, t in model.state_dict().items():
         if t.is_floating_point() and not torch.isfinite(t).all():
-            raise FloatingPointError(f"the weights became non-finite at step {step} ({name}); nothing was saved for "
-                                     "this step; lower --lr or check the data")
+            raise FloatingPointError(
+                f"the weights became non-finite at step {step} ({name}); nothing was saved for "
+                "this step; lower --lr or check the data"
+            )
 
 
 def _write_final(run_dir: Path, model: torch.nn.Module, cfg: dict, step: int) -> None:

@@ -23,8 +23,9 @@ The order of calls in one run::
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -56,13 +57,21 @@ class Task(abc.ABC):
         """The family's model for ``cfg`` (seeded by the caller), in training mode, on the CPU."""
 
     @abc.abstractmethod
-    def setup(self, cfg: dict, model: nn.Module, run_dir: Path | None, device: torch.device | None,
-              is_main: bool, barrier: Callable[[], None] | None) -> None:
+    def setup(
+        self,
+        cfg: dict,
+        model: nn.Module,
+        run_dir: Path | None,
+        device: torch.device | None,
+        is_main: bool,
+        barrier: Callable[[], None] | None,
+    ) -> None:
         """Prepare a run: remember ``cfg``, build or load positions into ``run_dir`` (rank 0 writes)."""
 
     @abc.abstractmethod
-    def make_batches(self, cfg: dict, rank: int, world: int, start_step: int,
-                     device: torch.device | str | None) -> Iterator[dict[str, Any]]:
+    def make_batches(
+        self, cfg: dict, rank: int, world: int, start_step: int, device: torch.device | str | None
+    ) -> Iterator[dict[str, Any]]:
         """An endless stream of this rank's batches, starting at ``start_step`` (exact resume)."""
 
     @abc.abstractmethod
@@ -83,8 +92,9 @@ class Task(abc.ABC):
     def make_optimizer(self, groups: list[dict], cfg: dict) -> torch.optim.Optimizer:
         """The optimizer over ``groups``; the default is SGD with ``cfg["lr"]``, ``cfg["momentum"]`` and
         ``cfg.get("weight_decay", 0)`` (the ImageNet recipe of He et al. 2016)."""
-        return torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"],
-                               weight_decay=cfg.get("weight_decay", 0.0))
+        return torch.optim.SGD(
+            groups, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg.get("weight_decay", 0.0)
+        )
 
     def validate(self, model: nn.Module, step: int) -> dict[str, float]:
         """Validation metrics after ``step`` steps, merged into that step's log; the default logs nothing."""

@@ -51,18 +51,27 @@ def build(data):
     obj = data["object_name"].astype(str)
     X = data["features"]
     nid = data["neuroid_id"].astype(str)
-    source = _assembly(X, {"stimulus_id": sid, "object_name": obj},
-                       {"neuroid_id": np.array([f"unit{i}" for i in range(X.shape[1])]),
-                        "layer": np.array(["layer"] * X.shape[1])})
-    target = _assembly(data["responses"], {"stimulus_id": sid, "object_name": obj},
-                       {"neuroid_id": nid, "region": np.array(["IT"] * len(nid))})
+    source = _assembly(
+        X,
+        {"stimulus_id": sid, "object_name": obj},
+        {"neuroid_id": np.array([f"unit{i}" for i in range(X.shape[1])]), "layer": np.array(["layer"] * X.shape[1])},
+    )
+    target = _assembly(
+        data["responses"],
+        {"stimulus_id": sid, "object_name": obj},
+        {"neuroid_id": nid, "region": np.array(["IT"] * len(nid))},
+    )
     trials = None
     if "trial_responses" in data:
-        trials = _assembly(data["trial_responses"],
-                           {"stimulus_id": data["trial_stimulus_id"].astype(str),
-                            "object_name": data["trial_object_name"].astype(str),
-                            "repetition": data["trial_repetition"].astype(int)},
-                           {"neuroid_id": nid, "region": np.array(["IT"] * len(nid))})
+        trials = _assembly(
+            data["trial_responses"],
+            {
+                "stimulus_id": data["trial_stimulus_id"].astype(str),
+                "object_name": data["trial_object_name"].astype(str),
+                "repetition": data["trial_repetition"].astype(int),
+            },
+            {"neuroid_id": nid, "region": np.array(["IT"] * len(nid))},
+        )
     return source, target, trials
 
 
@@ -75,10 +84,12 @@ def check_conversion(target) -> dict:
         return {"ok": False, "error": f"cannot import neurocwm.assemblies here: {exc!r}"}
     ours = from_brainscore(target)
     back = to_brainscore(ours)
-    ok = bool(np.array_equal(back.values, target.values)
-              and np.array_equal(back["stimulus_id"].values, target["stimulus_id"].values)
-              and np.array_equal(back["neuroid_id"].values, target["neuroid_id"].values)
-              and list(ours["object_name"].values) == list(target["object_name"].values))
+    ok = bool(
+        np.array_equal(back.values, target.values)
+        and np.array_equal(back["stimulus_id"].values, target["stimulus_id"].values)
+        and np.array_equal(back["neuroid_id"].values, target["neuroid_id"].values)
+        and list(ours["object_name"].values) == list(target["object_name"].values)
+    )
     # a plain assembly with a single coordinate per dim must still be usable by Brain-Score
     small = to_brainscore(make_assembly(np.arange(6.0).reshape(3, 2), ["a", "b", "c"]))
     ok = ok and list(small["stimulus_id"].values) == ["a", "b", "c"]
@@ -92,7 +103,9 @@ def check_conversion(target) -> dict:
         for sid in ("a", "b", "c"):
             paths.append(str(Path(tmp) / f"{sid}.png"))
             Path(paths[-1]).write_bytes(b"x")
-        stim = StimulusSet.from_records(["a", "b", "c"], paths, identifier="local.check", object_name=["o1", "o2", "o1"])
+        stim = StimulusSet.from_records(
+            ["a", "b", "c"], paths, identifier="local.check", object_name=["o1", "o2", "o1"]
+        )
         bs = to_brainscore(make_assembly(np.ones((3, 2)), ["a", "b", "c"], stimulus_set=stim))
         bs_stim = bs.attrs["stimulus_set"]
         ok = ok and bs_stim.get_stimulus("b") == paths[1] and bs_stim.identifier == "local.check"
@@ -110,8 +123,12 @@ def main(argv=None) -> int:
     ap.add_argument("--metrics", default="pls,ridge,rdm,cka,ceiling")
     ap.add_argument("--tolerance", type=float, default=0.01)
     ap.add_argument("--no-conversion", action="store_true")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="call each metric this many times and report the fastest call (benchmarks)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="call each metric this many times and report the fastest call (benchmarks)",
+    )
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -131,7 +148,8 @@ def main(argv=None) -> int:
     ours_tests = ours.get("split_test_indices")
     if ours_tests is not None:
         same = len(ours_tests) == len(bs_splits) and all(
-            np.array_equal(np.sort(np.asarray(a)), np.sort(np.asarray(b[1]))) for a, b in zip(ours_tests, bs_splits))
+            np.array_equal(np.sort(np.asarray(a)), np.sort(np.asarray(b[1]))) for a, b in zip(ours_tests, bs_splits)
+        )
         result["splits_identical"] = bool(same)
     # 2. metrics
     ok = result.get("splits_identical", True)
@@ -145,10 +163,14 @@ def main(argv=None) -> int:
             metric, data_args = load_metric(name, crossvalidation_kwargs=cv_kwargs), (source, target)
         elif name == "ridgecv":  # Brain-Score's RidgeCV estimator (its ridgecv) on the same CV splits
             from brainscore_vision.metrics.regression_correlation.metric import (
-                CrossRegressedCorrelation, pearsonr_correlation, ridge_cv_regression)
+                CrossRegressedCorrelation,
+                pearsonr_correlation,
+                ridge_cv_regression,
+            )
 
-            metric = CrossRegressedCorrelation(regression=ridge_cv_regression(), correlation=pearsonr_correlation(),
-                                               crossvalidation_kwargs=cv_kwargs)
+            metric = CrossRegressedCorrelation(
+                regression=ridge_cv_regression(), correlation=pearsonr_correlation(), crossvalidation_kwargs=cv_kwargs
+            )
             data_args = (source, target)
         elif name in ("rdm", "cka"):
             metric, data_args = load_metric(name), (source, target)
@@ -163,8 +185,14 @@ def main(argv=None) -> int:
             cpu.append(time.process_time() - c)
         seconds = min(times)
         value = float(np.asarray(score.values))
-        entry = {"brainscore": value, "seconds": seconds, "cpu_seconds": min(cpu), "load_s": load_s,
-                 "all_seconds": times, "all_cpu_seconds": cpu}
+        entry = {
+            "brainscore": value,
+            "seconds": seconds,
+            "cpu_seconds": min(cpu),
+            "load_s": load_s,
+            "all_seconds": times,
+            "all_cpu_seconds": cpu,
+        }
         if "error" in score.attrs:
             entry["brainscore_error"] = float(np.asarray(score.attrs["error"]))
         if name in ours.get("scores", {}):
@@ -173,16 +201,20 @@ def main(argv=None) -> int:
             entry["ok"] = bool(abs(entry["diff"]) <= args.tolerance)
             ok = ok and entry["ok"]
         result["metrics"][name] = entry
-        print(f"{name:8s} brainscore={value:.6f} ours={entry.get('ours', float('nan')):.6f} "
-              f"diff={entry.get('diff', float('nan')):+.2e} ({seconds:.2f} s)", flush=True)
+        print(
+            f"{name:8s} brainscore={value:.6f} ours={entry.get('ours', float('nan')):.6f} "
+            f"diff={entry.get('diff', float('nan')):+.2e} ({seconds:.2f} s)",
+            flush=True,
+        )
     # 3. conversion
     if not args.no_conversion:
         result["conversion"] = check_conversion(target)
         ok = ok and result["conversion"]["ok"]
     result["ok"] = bool(ok)
     Path(args.out).write_text(json.dumps(result, indent=2))
-    print("splits identical:", result.get("splits_identical"), "| conversion:", result.get("conversion"),
-          "| all ok:", ok)
+    print(
+        "splits identical:", result.get("splits_identical"), "| conversion:", result.get("conversion"), "| all ok:", ok
+    )
     return 0 if ok else 1
 
 

@@ -39,8 +39,13 @@ def make_benchmark(workdir: Path, identifier: str):
             angle = rng.uniform(0, np.pi)
             grating = 0.5 + 0.5 * np.sin(2 * np.pi * freq * (xx * np.cos(angle) + yy * np.sin(angle)))
             contrast = rng.uniform(0.1, 0.9)
-            img = np.clip(base[None, None, :] * (1 - contrast) + contrast * grating[..., None] * base[None, None, :]
-                          + 0.05 * rng.normal(size=(64, 64, 3)), 0, 1)
+            img = np.clip(
+                base[None, None, :] * (1 - contrast)
+                + contrast * grating[..., None] * base[None, None, :]
+                + 0.05 * rng.normal(size=(64, 64, 3)),
+                0,
+                1,
+            )
             sid = f"obj{o}_img{k:02d}"
             path = image_dir / f"{sid}.png"
             Image.fromarray((img * 255).astype(np.uint8)).save(path)
@@ -58,15 +63,19 @@ def make_benchmark(workdir: Path, identifier: str):
     values = trials.reshape(n_reps * n, n_neuroids)[..., None]
     ids = [r["stimulus_id"] for r in records]
     objs = [r["object_name"] for r in records]
-    assembly = NeuroidAssembly(values, coords={
-        "stimulus_id": ("presentation", ids * n_reps),
-        "object_name": ("presentation", objs * n_reps),
-        "repetition": ("presentation", np.repeat(np.arange(n_reps), n)),
-        "neuroid_id": ("neuroid", [f"n{j:02d}" for j in range(n_neuroids)]),
-        "region": ("neuroid", ["V4"] * n_neuroids),
-        "time_bin_start": ("time_bin", [70]),
-        "time_bin_end": ("time_bin", [170]),
-    }, dims=["presentation", "neuroid", "time_bin"])
+    assembly = NeuroidAssembly(
+        values,
+        coords={
+            "stimulus_id": ("presentation", ids * n_reps),
+            "object_name": ("presentation", objs * n_reps),
+            "repetition": ("presentation", np.repeat(np.arange(n_reps), n)),
+            "neuroid_id": ("neuroid", [f"n{j:02d}" for j in range(n_neuroids)]),
+            "region": ("neuroid", ["V4"] * n_neuroids),
+            "time_bin_start": ("time_bin", [70]),
+            "time_bin_end": ("time_bin", [170]),
+        },
+        dims=["presentation", "neuroid", "time_bin"],
+    )
     assembly.attrs["stimulus_set"] = stimuli
     assembly.attrs["stimulus_set_identifier"] = stimuli.identifier
     assembly = assembly.squeeze("time_bin")
@@ -75,9 +84,15 @@ def make_benchmark(workdir: Path, identifier: str):
     averaged.attrs["stimulus_set_identifier"] = stimuli.identifier
     ceiler = load_ceiling("internal_consistency")
     benchmark = NeuralBenchmark(
-        identifier=f"neurocwm.test.{identifier}.V4-pls", version=1, assembly=averaged,
-        similarity_metric=load_metric("pls"), visual_degrees=8, number_of_trials=1,
-        ceiling_func=lambda: ceiler(assembly), parent="V4")
+        identifier=f"neurocwm.test.{identifier}.V4-pls",
+        version=1,
+        assembly=averaged,
+        similarity_metric=load_metric("pls"),
+        visual_degrees=8,
+        number_of_trials=1,
+        ceiling_func=lambda: ceiler(assembly),
+        parent="V4",
+    )
     return benchmark
 
 
