@@ -215,7 +215,6 @@ def test_cli_help_has_no_run_letters():
 #: Scripts without a table of their own in RESULTS.md, and why.
 NO_TABLE = {
     "analyses.py": "runs analyses_v1.py and analyses_vtc.py, whose tables are recorded",
-    "shared_machine.py": "no figure recorded yet: it needs an otherwise idle machine",
 }
 
 
