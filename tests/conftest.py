@@ -36,3 +36,12 @@ def require_shared(*parts: str) -> Path:
 @pytest.fixture
 def shared_data() -> Path:
     return require_shared()
+
+
+def fit_smoke_cwm(out: Path) -> Path:
+    """A 1-step CWM run of the smallest preset (`neurocwm fit --model cwm --arch smoke`) in ``out``."""
+    from neurocwm.cli import main
+
+    argv = ["fit", "--model", "cwm", "--arch", "smoke", "--steps", "1", "--batch-size", "2"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    return out

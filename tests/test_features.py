@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import fit_smoke_cwm
 
 from neurocwm.cli import main
 from neurocwm.features import forward_layers, layer_dims, layer_responses, open_responses, run_sheet
@@ -143,25 +144,7 @@ def test_bad_input(run, tmp_path):
 
 def test_cwm_units_are_the_mlp_hidden_units(tmp_path):
     out = tmp_path / "cwm"
-    assert (
-        main(
-            [
-                "fit",
-                "--model",
-                "cwm",
-                "--arch",
-                "smoke",
-                "--steps",
-                "1",
-                "--batch-size",
-                "2",
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    fit_smoke_cwm(out)
     run = load_run(out)
     x = _images(3)
     resp = layer_responses(run, x, ["encoder.1.mlp"], progress=False)

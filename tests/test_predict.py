@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import require_shared
+from conftest import fit_smoke_cwm, require_shared
 from PIL import Image
 
 from neurocwm.assemblies import make_assembly
@@ -344,25 +344,7 @@ def _check_cwm_prediction(run_dir, my_recordings, capsys):
 def test_predict_on_a_trained_cwm_run(tmp_path, my_recordings, capsys):
     """`neurocwm fit --model cwm` then `neurocwm predict`: the encoder's MLP layers are committed."""
     run = tmp_path / "cwm"
-    assert (
-        main(
-            [
-                "fit",
-                "--model",
-                "cwm",
-                "--arch",
-                "smoke",
-                "--steps",
-                "1",
-                "--batch-size",
-                "2",
-                "--out",
-                str(run),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    fit_smoke_cwm(run)
     res = _check_cwm_prediction(run, my_recordings, capsys)
     assert res["layer_areas"]["encoder.3.mlp"] == "VTC" and res["commitments"]["IT"]["candidates"] == ["encoder.3.mlp"]
 

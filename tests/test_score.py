@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import require_shared
+from conftest import fit_smoke_cwm, require_shared
 
 from neurocwm.cli import main
 from neurocwm.figures import load_results, paper_figures
@@ -269,25 +269,7 @@ def test_score_cwm_run(tmp_path):
     """A CWM (no positions saved at alpha 0) is scored on the default sheet of its MLP units."""
     floc = require_shared("floc", "stimuli")
     run = tmp_path / "cwm"
-    assert (
-        main(
-            [
-                "fit",
-                "--model",
-                "cwm",
-                "--arch",
-                "smoke",
-                "--steps",
-                "1",
-                "--batch-size",
-                "2",
-                "--out",
-                str(run),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    fit_smoke_cwm(run)
     res = score_run(
         run, floc=floc, analyses=("v1", "vtc", "dimensionality"), v1_layers=["encoder.0.mlp"], **{**FAST, "formats": ()}
     )
