@@ -6,7 +6,7 @@ then two copies started at once, and reads each job's median seconds per step fr
 side by side in the same invocation:
 
 * ``neurocwm``: what the CLI now does by itself: ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads
-  sleep) and, without ``OMP_NUM_THREADS``, one thread per core the load average leaves free;
+  sleep) and, without ``OMP_NUM_THREADS``, one thread per core that the jobs running now leave free;
 * ``spinning``: the previous behaviour, every job using all cores with OpenMP's default active
   waiting (``OMP_NUM_THREADS=<cores>``, ``OMP_WAIT_POLICY=ACTIVE``).
 
@@ -79,6 +79,10 @@ def _seconds_per_step(out: Path, warmup: int) -> float:
     return statistics.median(times[warmup:] or times)
 
 
+def _threads(out: Path) -> int:
+    return json.loads((out / "config.json").read_text())["threads"]
+
+
 def _run(n_jobs: int, policy: str, args: argparse.Namespace, tmp: Path, cores: int) -> list[float]:
     outs = [tmp / f"{policy}-{n_jobs}-{i}" for i in range(n_jobs)]
     procs = [_start(o, args, _env(policy, cores)) for o in outs]
@@ -86,6 +90,7 @@ def _run(n_jobs: int, policy: str, args: argparse.Namespace, tmp: Path, cores: i
         _, err = p.communicate()
         if p.returncode != 0:
             raise SystemExit(f"a fit job failed ({p.returncode}): {err.decode()[-2000:]}")
+    print(f"  {policy}, {n_jobs} job(s): threads chosen " + ", ".join(str(_threads(o)) for o in outs), flush=True)
     return [_seconds_per_step(o, args.warmup) for o in outs]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-# Importing the package for autodoc must not start threads or look at the load average.
+# Importing the package for autodoc must not start threads or look at the running tasks.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 project = "neurocwm"

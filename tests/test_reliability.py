@@ -410,6 +410,27 @@ def test_bad_images_are_skipped_and_counted_once(tmp_path, capsys):
     assert "warnings.warn" not in err and "Traceback" not in err
 
 
+def test_busy_cores_counts_the_jobs_running_now_not_the_load_average(tmp_path):
+    from neurocwm.threads import busy_cores
+
+    f = tmp_path / "loadavg"
+    f.write_text("1.95 1.20 0.60 1/412 99\n")  # a high 1-minute average, nothing else running now
+    assert busy_cores(samples=3, interval=0, path=str(f)) == 0.0
+    f.write_text("0.05 0.02 0.00 3/412 99\n")  # two other tasks running now, low average
+    assert busy_cores(samples=3, interval=0, path=str(f)) == 2.0
+    f.write_text("garbage\n")
+    assert busy_cores(samples=2, interval=0, path=str(f)) >= 0.0  # unreadable: the load average
+    if not os.path.exists("/proc/loadavg"):
+        return
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        assert busy_cores(samples=20, interval=0.01) >= 0.5  # the spinning process is seen at once
+    finally:
+        spin.kill()
+        spin.wait()
+
+
 def test_thread_defaults_follow_the_free_cores():
     from neurocwm.threads import (
         AUTO_MARK,

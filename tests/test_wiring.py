@@ -13,6 +13,7 @@ from topography.wiring import (
     matched_length,
     random_square_windows,
     wiring_length,
+    wiring_length_null,
 )
 
 N_PER = 30
@@ -185,3 +186,55 @@ def test_errors():
     # no active unit anywhere (constant responses): NaN, not a crash
     res = wiring_length(ps, ps, np.ones((2, 10)), np.ones((2, 10)))
     assert np.isnan(res.mean_length_mm) and (res.n_fibers == 0).all()
+
+
+def _random_layers(seed, n=400, n_pat=10, side=20.0):
+    """Two layers of units at random positions with unstructured responses: no organisation."""
+    rng = np.random.default_rng(seed)
+    return (
+        rng.uniform(0, side, (n, 2)),
+        rng.uniform(0, side, (n, 2)),
+        rng.gamma(2, 1, (n_pat, n)),
+        rng.gamma(2, 1, (n_pat, n)),
+    )
+
+
+NULL_KW = dict(percentile=92.0, fiber_radius_mm=3.0, n_init=2, n_shuffles=10)
+
+
+def test_wiring_null_finds_planted_wiring_and_not_chance():
+    # organised: for each pattern, the active units of source and target sit at the same place
+    rng = np.random.default_rng(0)
+    ps, pt, rs, rt = _random_layers(1)
+    for i in range(rs.shape[0]):
+        c = rng.uniform(3, 17, 2)
+        rs[i, np.argsort(np.linalg.norm(ps - c, axis=1))[:30]] += 20
+        rt[i, np.argsort(np.linalg.norm(pt - c, axis=1))[:30]] += 20
+    res = wiring_length_null(ps, pt, rs, rt, seed=0, **NULL_KW)
+    assert res.value == wiring_length(ps, pt, rs, rt, percentile=92.0, fiber_radius_mm=3.0, n_init=2).mean_length_mm
+    assert res.alternative == "less" and res.value < res.null_mean - 3 * res.null_sd and res.pvalue < 0.01
+    # chance: positions already random, so the observed arrangement is one of the shuffles
+    pvalues = [wiring_length_null(*_random_layers(100 + s), seed=s, **NULL_KW).pvalue for s in range(20)]
+    assert np.all(np.isfinite(pvalues)) and np.mean(np.asarray(pvalues) > 0.05) >= 0.9
+
+
+def test_wiring_null_costs_its_budget_and_is_seeded(monkeypatch):
+    import topography.wiring as w
+
+    ps, pt, rs, rt = _random_layers(7, n_pat=8)
+    windows = random_square_windows(ps, 12.0, 5, seed=0)  # 8 patterns x 5 windows = 40 cells
+    kw = dict(NULL_KW, windows=windows, n_shuffles=8)
+    observed = wiring_length(ps, pt, rs, rt, percentile=92.0, fiber_radius_mm=3.0, n_init=2, windows=windows)
+    calls = []
+    real = w._cell
+    monkeypatch.setattr(w, "_cell", lambda *a: calls.append(1) or real(*a))
+    a = wiring_length_null(ps, pt, rs, rt, observed=observed, seed=3, **kw)
+    assert len(calls) == 2 * 40  # n_shuffles x m = budget x cells: twice the metric's k-means work
+    assert a == wiring_length_null(ps, pt, rs, rt, observed=observed, seed=3, **kw)  # seeded
+    groups = np.arange(len(ps)) // 40  # shuffled within groups: still a finite null
+    b = wiring_length_null(ps, pt, rs, rt, observed=observed, source_groups=groups, target_groups=groups, **kw)
+    assert b.value == observed.mean_length_mm and np.isfinite(b.null_mean) and 0 <= b.pvalue <= 1
+    with pytest.raises(ValueError, match="one label per unit"):
+        wiring_length_null(ps, pt, rs, rt, source_groups=groups[:-1], **kw)
+    with pytest.raises(ValueError, match="n_shuffles"):
+        wiring_length_null(ps, pt, rs, rt, **dict(kw, n_shuffles=2))

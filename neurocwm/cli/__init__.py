@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=number(int, 1, 4096),
         default=None,
         metavar="N",
-        help="CPU threads (default: OMP_NUM_THREADS if set, else the cores the load average leaves "
-        "free, at least 1); waiting threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE)",
+        help="CPU threads (default: OMP_NUM_THREADS if set, else the cores that other jobs running "
+        "now leave free, at least 1); waiting threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

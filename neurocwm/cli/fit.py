@@ -154,8 +154,8 @@ def add_parser(sub) -> None:
         type=int,
         default=argparse.SUPPRESS,
         metavar="N",
-        help="CPU threads (as `neurocwm --threads N`; default: OMP_NUM_THREADS, else the cores the load "
-        "average leaves free; a resumed run keeps the count it recorded, so that it equals an "
+        help="CPU threads (as `neurocwm --threads N`; default: OMP_NUM_THREADS, else the cores that "
+        "other jobs running now leave free; a resumed run keeps the count it recorded, so that it equals an "
         "uninterrupted one)",
     )
     p.add_argument(

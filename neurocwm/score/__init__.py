@@ -56,8 +56,9 @@ COLUMNS = ("metric", "layer", "area", "value")
 VTC_NULL_SHUFFLES = 19
 
 #: Shuffles for the null of the wiring length (positions of both layers shuffled within their
-#: retinotopic locations; each shuffle re-runs the k-means and matching, so few: smallest p 0.1).
-WIRING_NULL_SHUFFLES = 9
+#: retinotopic locations); each is evaluated on its own random tenth of the patterns x windows,
+#: so the null costs about twice the metric (:func:`topography.wiring.wiring_length_null`).
+WIRING_NULL_SHUFFLES = 20
 
 #: Wiring-length parameters per area (Margalit et al. 2024, STAR Methods, Fig. 7): active percentile,
 #: fibre radius (mm), window side (mm; None = the whole sheet) and number of windows.
@@ -491,21 +492,20 @@ class _Context:
             res = wiring_length(ps, pt, resp[src], resp[tgt], **kw)
             self.add("wiring_length", f"{src}->{tgt}", area, res.mean_length_mm)
             if WIRING_NULL_SHUFFLES:
-                from topography.nulls import compare_to_null, location_groups, shuffle_within_groups
+                from topography.nulls import location_groups
+                from topography.wiring import wiring_length_null
 
-                rng = np.random.default_rng(np.random.SeedSequence([self.seed, 425]))
-                gs, gt = location_groups(self.sheet[src].dims), location_groups(self.sheet[tgt].dims)
-                null = [
-                    wiring_length(
-                        ps[shuffle_within_groups(len(ps), gs, rng)],
-                        pt[shuffle_within_groups(len(pt), gt, rng)],
-                        resp[src],
-                        resp[tgt],
-                        **kw,
-                    ).mean_length_mm
-                    for _ in range(WIRING_NULL_SHUFFLES)
-                ]
-                r = compare_to_null(res.mean_length_mm, np.asarray(null), "less")  # organised: shorter
+                r = wiring_length_null(
+                    ps,
+                    pt,
+                    resp[src],
+                    resp[tgt],
+                    source_groups=location_groups(self.sheet[src].dims),
+                    target_groups=location_groups(self.sheet[tgt].dims),
+                    observed=res,
+                    n_shuffles=WIRING_NULL_SHUFFLES,
+                    **kw,
+                )
                 self.add("wiring_length_null_mean", f"{src}->{tgt}", area, r.null_mean)
                 self.add("wiring_length_null_sd", f"{src}->{tgt}", area, r.null_sd)
                 self.add("wiring_length_pvalue", f"{src}->{tgt}", area, r.pvalue)
