@@ -116,6 +116,7 @@ STAGES = [
     ("topography.selectivity", "domain_selectivity", "VTC: selectivity t"),
     ("neurocwm.fmri.compare", "map_metrics", "VTC: patches, smoothness, co-localisation"),
     ("topography.wiring", "wiring_length", "wiring length"),
+    ("topography.wiring", "wiring_length_null", "wiring length: its null (1.4x the cells)"),
     ("topography.dimensionality", "pca_eigenvalues", "dimensionality: PCA"),
     *[("neurocwm.score.plots", f, "figures (PNG + PDF)") for f in FIGURES],
 ]

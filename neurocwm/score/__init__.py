@@ -56,8 +56,8 @@ COLUMNS = ("metric", "layer", "area", "value")
 VTC_NULL_SHUFFLES = 19
 
 #: Shuffles for the null of the wiring length (positions of both layers shuffled within their
-#: retinotopic locations); each is evaluated on its own random tenth of the patterns x windows,
-#: so the null costs about twice the metric (:func:`topography.wiring.wiring_length_null`).
+#: retinotopic locations); each is evaluated on its own random 7 % of the patterns x windows,
+#: so the null costs under twice the metric (:func:`topography.wiring.wiring_length_null`).
 WIRING_NULL_SHUFFLES = 20
 
 #: Wiring-length parameters per area (Margalit et al. 2024, STAR Methods, Fig. 7): active percentile,
