@@ -246,7 +246,7 @@ def random_square_windows(
     return np.hstack([corner, corner + size_mm])
 
 
-def _prepare(ps, pt, rs, rt, percentile, fiber_radius_mm, windows, shift_mm, max_k, n_init, search):
+def _prepare(ps, pt, rs, rt, *, percentile, fiber_radius_mm, windows, shift_mm, max_k, n_init, search):
     """Validated inputs of :func:`wiring_length`: arrays, per-window unit masks and the 4 shifts."""
     ps = check_positions(ps, "source_positions_mm")
     pt = check_positions(pt, "target_positions_mm")
@@ -368,13 +368,13 @@ def wiring_length(
         target_positions_mm,
         source_responses,
         target_responses,
-        percentile,
-        fiber_radius_mm,
-        windows,
-        shift_mm,
-        max_k,
-        n_init,
-        search,
+        percentile=percentile,
+        fiber_radius_mm=fiber_radius_mm,
+        windows=windows,
+        shift_mm=shift_mm,
+        max_k=max_k,
+        n_init=n_init,
+        search=search,
     )
     n_pat, n_win = rs.shape[0], len(masks)
     lengths = np.full((n_pat, n_win, 4), np.nan)
@@ -481,18 +481,10 @@ def wiring_length_null(
 
     from .nulls import NullResult, shuffle_within_groups
 
+    opts = dict(percentile=percentile, fiber_radius_mm=fiber_radius_mm, windows=windows, shift_mm=shift_mm, max_k=max_k)
+    opts.update(n_init=n_init, search=search)
     ps, pt, rs, rt, masks, shifts = _prepare(
-        source_positions_mm,
-        target_positions_mm,
-        source_responses,
-        target_responses,
-        percentile,
-        fiber_radius_mm,
-        windows,
-        shift_mm,
-        max_k,
-        n_init,
-        search,
+        source_positions_mm, target_positions_mm, source_responses, target_responses, **opts
     )
     for g, n, name in ((source_groups, ps.shape[0], "source_groups"), (target_groups, pt.shape[0], "target_groups")):
         if g is not None and np.shape(g) != (n,):
@@ -502,20 +494,7 @@ def wiring_length_null(
     if not (np.isfinite(budget) and budget > 0):
         raise ValueError(f"budget must be positive, got {budget}")
     if observed is None:
-        observed = wiring_length(
-            ps,
-            pt,
-            rs,
-            rt,
-            percentile=percentile,
-            fiber_radius_mm=fiber_radius_mm,
-            windows=windows,
-            shift_mm=shift_mm,
-            max_k=max_k,
-            n_init=n_init,
-            seed=seed,
-            search=search,
-        )
+        observed = wiring_length(ps, pt, rs, rt, seed=seed, **opts)
     value = observed.mean_length_mm
     n_pat, n_win = rs.shape[0], len(masks)
     n_cells = n_pat * n_win
