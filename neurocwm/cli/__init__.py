@@ -13,7 +13,7 @@ import sys
 import warnings
 
 #: Sub-command modules, in help order.
-COMMANDS = ["fit", "import", "positions", "score", "predict", "brainscore", "cwm", "fmri", "figures"]
+COMMANDS = ["demo", "fit", "import", "positions", "score", "predict", "brainscore", "cwm", "fmri", "figures"]
 
 #: Command names that are not module names (``import`` is a Python keyword).
 MODULES = {"import": "imports"}

@@ -108,6 +108,8 @@ NUMBER_RULES = {
     "dim_images": number(int, 2),
     "steps": POSITIVE_INT,
     "steps_per_window": POSITIVE_INT,
+    "warmup_steps": POSITIVE_INT,
+    "swap_steps": POSITIVE_INT,
     "test_size": FRACTION,
     "n_splits": number(int, 2, 100),
     "max_units": NONNEG_INT,
@@ -160,7 +162,7 @@ PATH_DESTS = {
     "arch",
 }
 #: Output folders: not empty, not a file, not below a file (``brainscore export --out`` is a zip file).
-OUT_FOLDER_COMMANDS = {"positions", "score", "cwm", "fmri", "figures", "fit"}
+OUT_FOLDER_COMMANDS = {"positions", "score", "cwm", "fmri", "figures", "fit", "demo"}
 
 
 def harden(parser, command: str | None = None) -> None:
