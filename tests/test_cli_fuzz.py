@@ -107,6 +107,15 @@ def _cases():
         "fit-cwm-camera-2": ["fit", "--model", "cwm", "--out", "{root}/new", "--camera-prob", "2"],
         "fit-tdann-cwm-option": ["fit", "--out", "{root}/new", "--spot-density", "1"],
         "threads-0": ["--threads", "0", "fit", "--out", "{root}/new"],
+        # demo (checked before its first stage writes anything)
+        "demo-out-file": ["demo", "--out", T],
+        "demo-warmup-0": ["demo", "--out", "{root}/newdemo", "--warmup-steps", "0"],
+        "demo-steps-nan": ["demo", "--out", "{root}/newdemo", "--steps", "nan"],
+        "demo-alpha-neg": ["demo", "--out", "{root}/newdemo", "--alpha", "-1"],
+        "demo-seed-neg": ["demo", "--out", "{root}/newdemo", "--seed", "-1"],
+        "demo-ringach-missing": ["demo", "--out", "{root}/newdemo", "--ringach", M],
+        "demo-floc-file": ["demo", "--out", "{root}/newdemo", "--floc", T],
+        "demo-arch-unknown": ["demo", "--out", "{root}/newdemo", "--arch", "nope", "--no-progress"],
         # positions optimize
         "pos-missing-run": ["positions", "optimize", M],
         "pos-run-is-file": ["positions", "optimize", T],

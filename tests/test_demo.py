@@ -63,6 +63,8 @@ def test_demo_runs_the_pipeline_and_reruns_nothing(tmp_path, capsys):
 def test_demo_refuses_bad_options_in_one_line(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "d"), "--warmup-steps", "0"]) == 2
     assert main(["demo", "--out", str(tmp_path / "d"), "--alpha", "nan"]) == 2
+    assert main(["demo", "--out", str(tmp_path / "d"), "--alpha", "-0.5"]) == 2  # the third stage's refusal, first
+    assert main(["demo", "--out", str(tmp_path / "d"), "--ringach", str(tmp_path / "none.mat")]) == 2
     err = capsys.readouterr().err
-    assert err.count("neurocwm demo: error:") == 2 and "Traceback" not in err
+    assert err.count("neurocwm demo: error:") == 4 and "Traceback" not in err and "none.mat" in err
     assert not (tmp_path / "d").exists()

@@ -148,8 +148,12 @@ def _can_show() -> bool:
 def run(args: argparse.Namespace) -> int:
     from neurocwm.cli import build_parser
 
-    if args.warmup_steps < 1:
-        raise ValueError(f"--warmup-steps must be at least 1, got {args.warmup_steps}")
+    # everything a later stage would refuse is checked before the first stage writes anything
+    if not 0 <= args.alpha <= 1e6:
+        raise ValueError(f"--alpha must be in [0, 1e6], got {args.alpha}")
+    for flag, path, kind in (("--floc", args.floc, "folder"), ("--ringach", args.ringach, "file")):
+        if path is not None and not (Path(path).is_dir() if kind == "folder" else Path(path).is_file()):
+            raise FileNotFoundError(f"{flag}: no such {kind}: {path}")
     plan = stages(args)
     parser = build_parser()
     for i, (name, argv) in enumerate(plan, 1):
