@@ -409,8 +409,8 @@ def all_cores():
 
 @pytest.mark.slow
 def test_trained_run_beats_its_random_init_on_real_v4(tmp_path, all_cores):
-    """The README's main job itself (`neurocwm fit --alpha 0.5`: the CPU quick preset, 1,000 steps,
-    ~13 min on 2 cores) predicts V4 session 190923 better than its own random initialisation in its
+    """The topographic run of the README's main job, on plain retinotopic positions (`neurocwm fit
+    --alpha 0.5`: the CPU quick preset, 1,000 steps, ~13 min on 2 cores), predicts V4 session 190923 better than its own random initialisation in its
     deep layers (layer3.0-4.1), on every one of the 5 inner splits of the training stimuli (paired:
     the same splits for both; a sign test, p = 1/32 under no difference).
 
