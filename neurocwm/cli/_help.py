@@ -136,6 +136,7 @@ NUMBER_RULES = {
     "n_keypoint_pairs": NONNEG_INT,
     "workers": NONNEG_INT,
     "threads": number(int, 1, 4096),
+    ("demo", "alpha"): number(float, 0, 1e6),  # fit's range, checked before the demo's first stage writes
 }
 #: Options naming files or folders: an empty string is refused (it would silently mean "the default").
 PATH_DESTS = {
@@ -183,7 +184,7 @@ def harden(parser, command: str | None = None) -> None:
             continue
         dest = action.dest
         if action.type in (int, float):
-            rule = NUMBER_RULES.get(dest) or number(action.type)
+            rule = NUMBER_RULES.get((command, dest)) or NUMBER_RULES.get(dest) or number(action.type)
             if action.type is float and getattr(rule, "__name__", "") == "int":
                 rule = number(float)
             action.type = rule

@@ -36,6 +36,8 @@ V1_SUMMARY = (
 
 
 def add_parser(sub) -> None:
+    from neurocwm.score import ANALYSES
+
     p = sub.add_parser(
         "demo",
         help="train, position-optimise and score a small TDANN, then show its orientation map",
@@ -69,8 +71,9 @@ def add_parser(sub) -> None:
         "--only",
         nargs="+",
         default=None,
-        choices=["v1", "vtc", "wiring", "dimensionality"],
-        help="analyses to score (default: all)",
+        choices=ANALYSES,
+        metavar="ANALYSIS",
+        help=f"analyses to score: {' '.join(ANALYSES)} (default: all)",
     )
     p.add_argument("--floc", default=None, metavar="DIR", help="fLoc stimuli folder (as neurocwm score)")
     p.add_argument("--ringach", default=None, metavar="FILE", help="Ringach 2002 file (as neurocwm score)")
@@ -148,9 +151,7 @@ def _can_show() -> bool:
 def run(args: argparse.Namespace) -> int:
     from neurocwm.cli import build_parser
 
-    # everything a later stage would refuse is checked before the first stage writes anything
-    if not 0 <= args.alpha <= 1e6:
-        raise ValueError(f"--alpha must be in [0, 1e6], got {args.alpha}")
+    # what a later stage would refuse is checked before the first stage writes (--alpha: by the parser)
     for flag, path, kind in (("--floc", args.floc, "folder"), ("--ringach", args.ringach, "file")):
         if path is not None and not (Path(path).is_dir() if kind == "folder" else Path(path).is_file()):
             raise FileNotFoundError(f"{flag}: no such {kind}: {path}")
