@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["NONNEG_INT", "POSITIVE_INT", "SEED", "DefaultsHelpFormatter", "nonempty", "number", "out_folder"]
+__all__ = [
+    "NONNEG_INT",
+    "POSITIVE_INT",
+    "SEED",
+    "DefaultsHelpFormatter",
+    "command",
+    "nonempty",
+    "number",
+    "out_folder",
+]
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -33,6 +42,20 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         ):
             return text
         return super()._get_help_string(action)
+
+
+def command(sub, name: str, help: str, description: str | None = None, run=None, epilog: str | None = None):
+    """Register the sub-command ``name`` under the sub-parsers ``sub`` and return its parser.
+
+    Every sub-command shares :class:`DefaultsHelpFormatter`; ``description`` defaults to ``help``
+    and ``run`` (``handler(args) -> int``) becomes the parser's ``func`` when given.
+    """
+    p = sub.add_parser(
+        name, help=help, description=description or help, epilog=epilog, formatter_class=DefaultsHelpFormatter
+    )
+    if run is not None:
+        p.set_defaults(func=run)
+    return p
 
 
 def number(

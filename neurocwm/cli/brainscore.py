@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from neurocwm.cli._help import DefaultsHelpFormatter
+from ._help import command
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "brainscore", help="Brain-Score tooling: export a run as a model plugin", description="Brain-Score tooling."
-    )
+    p = command(sub, "brainscore", "Brain-Score tooling: export a run as a model plugin", "Brain-Score tooling.")
     bs = p.add_subparsers(dest="brainscore_command", metavar="ACTION")
     bs.required = True
-    e = bs.add_parser(
+    e = command(
+        bs,
         "export",
-        help="write a Brain-Score model plugin (zip) and the weights file to host",
-        description=(
+        "write a Brain-Score model plugin (zip) and the weights file to host",
+        (
             "Write submission.zip with models/<id>/{__init__.py, model.py, test.py, requirements.txt, "
             "region_layer_map/<id>.json} in Brain-Score's plugin layout (torch only, no neurocwm import), and "
             "the weights file (<id>.pt: trunk state dict + unit positions) next to it. Upload the weights "
             "file to --weights-url; the plugin downloads it at load time and checks its sha256."
         ),
-        formatter_class=DefaultsHelpFormatter,
+        run_export,
     )
     e.add_argument("run", help="run folder written by neurocwm fit, neurocwm import tdann or neurocwm import toponets")
     e.add_argument("--weights-url", required=True, help="where the weights file will be hosted (https://, file://)")
@@ -45,7 +44,6 @@ def add_parser(sub) -> None:
         help="degrees of visual angle the model's input image spans (Brain-Score's visual_degrees)",
     )
     e.add_argument("--force", action="store_true", help="overwrite --out and the weights file")
-    e.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ._help import DefaultsHelpFormatter
+from ._help import DefaultsHelpFormatter, command
 
 READOUTS = ("predict", "flow", "segment", "keypoints")
 
@@ -62,10 +62,11 @@ def _tracer_options(p) -> None:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "cwm",
-        help="counterfactual world model readouts (predict, flow, segment, keypoints) and evaluation",
-        description=(
+        "counterfactual world model readouts (predict, flow, segment, keypoints) and evaluation",
+        (
             "Read out a CWM trained with `neurocwm fit --model cwm` on two frames of your own, or evaluate it "
             "on held-out generated videos against classical optical-flow and segmentation baselines."
         ),
@@ -86,7 +87,7 @@ def add_parser(sub) -> None:
 
 def _add_readout(cmds, name: str, help_text: str, fmt) -> None:
     """The parser of one readout sub-command (``predict``, ``flow``, ``segment``, ``keypoints``)."""
-    q = cmds.add_parser(name, help=help_text, description=help_text, formatter_class=fmt)
+    q = command(cmds, name, help_text, None, run)
     q.add_argument("run", help="run folder written by neurocwm fit --model cwm")
     q.add_argument(
         "images",
@@ -174,19 +175,21 @@ def _add_readout(cmds, name: str, help_text: str, fmt) -> None:
     if name == "keypoints":
         q.add_argument("--k", type=int, default=8, help="keypoints to select")
         q.add_argument("--n-candidates", type=int, default=16, help="highest-error patches tried per round")
-    q.set_defaults(func=run)
 
 
 def _add_eval(cmds, fmt) -> None:
     """The parser of ``cwm eval``."""
-    e = cmds.add_parser(
+    e = command(
+        cmds,
         "eval",
-        help="evaluate on held-out generated videos against classical baselines",
-        formatter_class=fmt,
-        description="Flow (EPE, TAP <delta_avg, by motion size and object/background), occlusion (accuracy, F1), "
-        "segment IoU and the keypoint error-reduction curve on held-out generated videos (fixed seeds), "
-        "with zero flow, block matching, TV-L1, OpenCV Farneback/DIS (the cwm extra), "
-        "Felzenszwalb/SLIC regions and compute per point for every method.",
+        "evaluate on held-out generated videos against classical baselines",
+        (
+            "Flow (EPE, TAP <delta_avg, by motion size and object/background), occlusion (accuracy, F1), "
+            "segment IoU and the keypoint error-reduction curve on held-out generated videos (fixed seeds), "
+            "with zero flow, block matching, TV-L1, OpenCV Farneback/DIS (the cwm extra), "
+            "Felzenszwalb/SLIC regions and compute per point for every method."
+        ),
+        run_eval,
     )
     e.add_argument("run", help="run folder written by neurocwm fit --model cwm")
     e.add_argument("--n-pairs", type=int, default=100, help="held-out video pairs for flow")
@@ -231,7 +234,6 @@ def _add_eval(cmds, fmt) -> None:
         default=0.1,
         help="with --tapvid: tracer visibility below which a point is occluded",
     )
-    e.set_defaults(func=run_eval)
 
 
 # ----------------------------------------------------------------------------- inputs

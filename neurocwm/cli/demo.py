@@ -23,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from ._help import DefaultsHelpFormatter
+from ._help import command
 
 #: What the summary prints per V1 layer: (results.csv metric, label).
 V1_SUMMARY = (
@@ -38,10 +38,11 @@ V1_SUMMARY = (
 def add_parser(sub) -> None:
     from neurocwm.score import ANALYSES
 
-    p = sub.add_parser(
+    p = command(
+        sub,
         "demo",
-        help="train, position-optimise and score a small TDANN, then show its orientation map",
-        description=(
+        "train, position-optimise and score a small TDANN, then show its orientation map",
+        (
             "The TDANN pipeline in small on this machine: a short run without the spatial loss, swap-optimised "
             "positions from its responses to gratings, the topographic run on those positions, then "
             "`neurocwm score` (every analysis, each map metric against its null). Prints the V1 numbers with "
@@ -49,7 +50,7 @@ def add_parser(sub) -> None:
             "Each stage has its own folder under --out; rerunning the command skips finished stages and "
             "resumes an interrupted fit."
         ),
-        formatter_class=DefaultsHelpFormatter,
+        run,
     )
     p.add_argument("--out", default="runs/demo", help="folder for the stages' run folders")
     p.add_argument("--alpha", type=float, default=0.5, help="spatial-loss weight of the topographic run")
@@ -79,7 +80,6 @@ def add_parser(sub) -> None:
     p.add_argument("--ringach", default=None, metavar="FILE", help="Ringach 2002 file (as neurocwm score)")
     p.add_argument("--no-open", dest="open", action="store_false", help="do not open the orientation-map figure")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
-    p.set_defaults(func=run)
 
 
 def _fit_options(args: argparse.Namespace) -> list[str]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from ._help import DefaultsHelpFormatter
+from ._help import command
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "figures",
-        help="regenerate paper-style figures (alpha sweeps, maps) from result files",
-        description=(
+        "regenerate paper-style figures (alpha sweeps, maps) from result files",
+        (
             "Read results.json / results.csv of `neurocwm score` runs (any alphas and seeds; alpha from the "
             "results or the run's config.json) and draw alpha sweeps (orientation-map smoothness, pinwheel "
             "density with the pi line, % orientation-selective with the macaque 49.7% line, patch counts with "
@@ -19,7 +20,7 @@ def add_parser(sub) -> None:
             "predictivity), plus orientation maps with pinwheels and category maps from .npz map files. "
             "Deterministic PNG, PDF and SVG."
         ),
-        formatter_class=DefaultsHelpFormatter,
+        run,
     )
     p.add_argument("runs", nargs="*", metavar="RUN", help="run folders or results.json / results.csv files")
     p.add_argument("--out", required=True, help="output folder")
@@ -27,7 +28,6 @@ def add_parser(sub) -> None:
     p.add_argument("--maps", nargs="*", default=[], help="extra .npz map files (orientation or category maps)")
     p.add_argument("--formats", nargs="+", default=["png", "pdf", "svg"], choices=["png", "pdf", "svg"])
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,24 +8,25 @@ from pathlib import Path
 
 from neurocwm.families import family_of, fit_models, get_family
 
-from ._help import DefaultsHelpFormatter
+from ._help import command
 
 #: The ``--model`` choices: the families ``fit`` trains (:mod:`neurocwm.families`).
 FAMILIES = fit_models()
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "fit",
-        help="train a TDANN (or a CWM with --model cwm)",
-        description=(
+        "train a TDANN (or a CWM with --model cwm)",
+        (
             "Train a topographic network. With no --data it trains on procedurally generated "
             "dead-leaves images (no download). On a CPU-only machine the defaults are a quick preset "
             "(width-reduced ResNet-18, 64 px, about 13-18 minutes on 2 cores); "
             "on CUDA the paper-scale ResNet-18 at 224 px. "
             "For several GPUs or nodes run it under torchrun: torchrun --nproc-per-node N -m neurocwm fit ..."
         ),
-        formatter_class=DefaultsHelpFormatter,
+        run,
     )
     p.add_argument(
         "--model", choices=FAMILIES, default=None, help="model family (default tdann; with --resume: the run's)"
@@ -177,7 +178,6 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,21 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._help import DefaultsHelpFormatter
+from ._help import command
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "fmri",
-        help="compare model maps with human fMRI maps",
-        description="Human fMRI maps (NSD flat maps, NIfTI, GIfTI, FreeSurfer) against model maps.",
+        "compare model maps with human fMRI maps",
+        "Human fMRI maps (NSD flat maps, NIfTI, GIfTI, FreeSurfer) against model maps.",
     )
     fsub = p.add_subparsers(dest="fmri_command", metavar="SUBCOMMAND")
     fsub.required = True
-    c = fsub.add_parser(
+    c = command(
+        fsub,
         "compare",
-        help="per-subject and group table: model vs each subject, human-human ceiling (leave one subject out)",
-        description=(
+        "per-subject and group table: model vs each subject, human-human ceiling (leave one subject out)",
+        (
             "Compute patch counts and areas, selectivity smoothness, domain-profile RSA and co-localisation "
             "with the same topography code on the model's VTC sheet and on every subject's hemispheres; write "
             "comparison.csv, comparison.json and figures (PNG, PDF, SVG). RUN is a run folder (with --floc) or "
@@ -30,7 +32,7 @@ def add_parser(sub) -> None:
             "along the mesh, areas in mm^2 of the mid-thickness surface, distances on the flat patch; figures on "
             "the inflated surface."
         ),
-        formatter_class=DefaultsHelpFormatter,
+        run_compare,
     )
     c.add_argument("run", help="run folder or model map .npz")
     c.add_argument("--subjects", nargs="+", required=True, metavar="FILE_OR_DIR", help="subject files or folders")
@@ -54,7 +56,6 @@ def add_parser(sub) -> None:
     c.add_argument("--device", default="cpu")
     c.add_argument("--save-model-map", action="store_true", help="also write the model map as model_map.npz")
     c.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
-    c.set_defaults(func=run_compare)
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._help import DefaultsHelpFormatter
+from ._help import command
 
 #: The names of ``neurocwm.imports.cwm.VARIANTS`` (kept here so that the CLI starts without torch; a test checks them).
 VARIANT_NAMES = [
@@ -19,14 +19,17 @@ VARIANT_NAMES = [
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "cwm",
-        help="the ECCV'24 CWMs (Venkatesh et al. 2024) or the Opt-CWM base predictor (Stojanov et al. 2025)",
-        description="Import a published CWM checkpoint exactly (every tensor, checked against the published layout) "
-        "into a run folder that `neurocwm cwm predict|flow|segment|keypoints|eval` accepts. The variant is "
-        "detected from the tensor shapes (then the checkpoint's args or file name where shapes tie). "
-        "Variants: " + ", ".join(VARIANT_NAMES) + ".",
-        formatter_class=DefaultsHelpFormatter,
+        "the ECCV'24 CWMs (Venkatesh et al. 2024) or the Opt-CWM base predictor (Stojanov et al. 2025)",
+        (
+            "Import a published CWM checkpoint exactly (every tensor, checked against the published layout) "
+            "into a run folder that `neurocwm cwm predict|flow|segment|keypoints|eval` accepts. The variant is "
+            "detected from the tensor shapes (then the checkpoint's args or file name where shapes tie). "
+            "Variants: " + ", ".join(VARIANT_NAMES) + "."
+        ),
+        run,
     )
     p.add_argument(
         "checkpoint",
@@ -37,7 +40,6 @@ def add_parser(sub) -> None:
     p.add_argument("--variant", choices=VARIANT_NAMES, default=None, help="override the detected variant")
     p.add_argument("--force", action="store_true", help="overwrite a folder that already holds files")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide download progress")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

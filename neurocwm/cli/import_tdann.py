@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._help import DefaultsHelpFormatter
+from ._help import command
 
 EXAMPLES = """examples:
   neurocwm import tdann model_final_checkpoint_phase199.torch --positions resnet18_..._NBVER2/ --out runs/tdann
@@ -14,10 +14,11 @@ EXAMPLES = """examples:
 
 
 def add_parser(fam) -> None:
-    p = fam.add_parser(
+    p = command(
+        fam,
         "tdann",
-        help="a published TDANN (Margalit et al. 2024): VISSL checkpoint + spacetorch positions folder",
-        description=(
+        "a published TDANN (Margalit et al. 2024): VISSL checkpoint + spacetorch positions folder",
+        (
             "Import a published TDANN checkpoint (VISSL model_final_checkpoint_phase199.torch, read with "
             "weights_only loading) and its positions folder (one .pkl or .npz per layer, pickles read with a "
             "restricted unpickler) into a run folder: model.safetensors, positions/ and config.json with the "
@@ -25,8 +26,8 @@ def add_parser(fam) -> None:
             "mean/std, no centre crop). Every tensor of the trunk and head is consumed exactly; another layout "
             "is refused. CHECKPOINT and --positions take a local path or a catalogue name (data/models.json)."
         ),
-        epilog=EXAMPLES,
-        formatter_class=DefaultsHelpFormatter,
+        run,
+        EXAMPLES,
     )
     p.add_argument("checkpoint", help="VISSL checkpoint file, or a tdann catalogue name")
     p.add_argument(
@@ -63,7 +64,6 @@ def add_parser(fam) -> None:
     )
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide download progress")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._help import DefaultsHelpFormatter
+from ._help import command
 
 EXAMPLES = """examples:
   neurocwm import toponets all_topo_tau_10.0.pt --out runs/topo-tau10
@@ -14,10 +14,11 @@ EXAMPLES = """examples:
 
 
 def add_parser(fam) -> None:
-    p = fam.add_parser(
+    p = command(
+        fam,
         "toponets",
-        help="a published TopoNets ResNet-18 (Deb et al. 2025): blur-pool ResNet-18 trained with TopoLoss",
-        description=(
+        "a published TopoNets ResNet-18 (Deb et al. 2025): blur-pool ResNet-18 trained with TopoLoss",
+        (
             "Import a TopoNets ResNet-18 checkpoint (Hugging Face murtylab/topo-resnet18-imagenet, "
             "all_topo_tau_<tau>.pt; read with weights_only loading) into a run folder. Every tensor is consumed "
             "exactly (blur-pooled strided convolutions: *.conv.weight + blur_filter; fc as a 1000-way head). Units "
@@ -25,8 +26,8 @@ def add_parser(fam) -> None:
             "location, tiles in retinotopic order), scaled to the TDANN area sizes; see the README. CHECKPOINT is a "
             "local file or a catalogue name (data/models.json)."
         ),
-        epilog=EXAMPLES,
-        formatter_class=DefaultsHelpFormatter,
+        run,
+        EXAMPLES,
     )
     p.add_argument("checkpoint", help="TopoNets .pt file, or a toponets catalogue name")
     p.add_argument(
@@ -52,7 +53,6 @@ def add_parser(fam) -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds the neighbourhoods")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide download progress")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

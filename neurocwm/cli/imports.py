@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import importlib
 
-from ._help import DefaultsHelpFormatter
+from ._help import command
 
 #: Importable families, in help order.
 FAMILIES: list[str] = ["tdann", "toponets", "cwm"]
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "import",
-        help="import a published checkpoint (TDANN, TopoNets, CWM) as a run folder",
-        description="Import a published checkpoint, from a local file or by its name in the catalogue "
-        "(data/models.json), into an ordinary run folder that every other command accepts.",
-        formatter_class=DefaultsHelpFormatter,
+        "import a published checkpoint (TDANN, TopoNets, CWM) as a run folder",
+        (
+            "Import a published checkpoint, from a local file or by its name in the catalogue "
+            "(data/models.json), into an ordinary run folder that every other command accepts."
+        ),
     )
     fam = p.add_subparsers(dest="family", metavar="FAMILY")
     fam.required = True

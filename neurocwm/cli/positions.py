@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from neurocwm.cli._help import DefaultsHelpFormatter
+from ._help import command
 
 EXAMPLES = """examples:
   neurocwm fit --alpha 0 --out runs/alpha0            # the model whose responses guide the swaps
@@ -15,17 +15,19 @@ EXAMPLES = """examples:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "positions",
-        help="unit positions: pre-optimise them by greedy swaps (swapopt)",
-        description="Work on the unit positions of a run's cortical sheet.",
+        "unit positions: pre-optimise them by greedy swaps (swapopt)",
+        "Work on the unit positions of a run's cortical sheet.",
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-    o = actions.add_parser(
+    o = command(
+        actions,
         "optimize",
-        help="swap-optimise a run's positions on its responses to sine gratings",
-        description=(
+        "swap-optimise a run's positions on its responses to sine gratings",
+        (
             "Pre-optimise unit positions as the TDANN does before training (Margalit et al. 2024): "
             "take the responses of RUN (trained with --alpha 0) to the 640 default sine gratings and, "
             "per layer, greedily swap pairs of units inside random windows of the layer's neighbourhood "
@@ -33,8 +35,8 @@ def add_parser(sub) -> None:
             "Neighbourhoods are then recomputed. Writes a positions folder (default RUN/positions_swapopt) "
             "for `neurocwm fit --positions DIR`."
         ),
-        epilog=EXAMPLES,
-        formatter_class=DefaultsHelpFormatter,
+        run_optimize,
+        EXAMPLES,
     )
     o.add_argument("run", help="run folder written by neurocwm fit (normally --alpha 0)")
     o.add_argument(
@@ -58,7 +60,6 @@ def add_parser(sub) -> None:
     )
     o.add_argument("--force", action="store_true", help="overwrite positions already in --out")
     o.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
-    o.set_defaults(func=run_optimize)
 
 
 def run_optimize(args: argparse.Namespace) -> int:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from neurocwm.cli._help import DefaultsHelpFormatter
+from ._help import command
 
 
 def add_parser(sub) -> None:
     from neurocwm.predict import PREDICT_METRICS
 
-    p = sub.add_parser(
+    p = command(
+        sub,
         "predict",
-        help="score every layer of a run against neural data; commit V1/V2/V4/IT layers on held-out stimuli",
-        description=(
+        "score every layer of a run against neural data; commit V1/V2/V4/IT layers on held-out stimuli",
+        (
             "Score every mapped layer of a run against neural recordings (a TDANN's blocks, or the MLP units of a "
             "CWM's encoder blocks, each image shown as a static clip), commit the best layer per region "
             "(V1, V2, V4, IT; VTC counts as IT) on training stimuli only, and report the committed layers "
@@ -22,14 +23,14 @@ def add_parser(sub) -> None:
             "folder of images with --responses FILE (.npy/.csv/.mat: stimuli x neuroids, or single trials "
             "(stimuli, repetitions, neuroids) / a CSV with stimulus_id and repetition columns for a ceiled score)."
         ),
-        epilog=(
+        run,
+        (
             "examples:\n"
             "  neurocwm predict runs/tdann --neural cowley_v4:190923\n"
             "  neurocwm predict runs/cwm --neural cowley_v4:190923\n"
             "  neurocwm predict runs/tdann --neural my_images/ --responses it_trials.npy --region IT \\\n"
             "      --metadata my_images.csv --metric ridge"
         ),
-        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("run", help="run folder written by neurocwm fit")
     p.add_argument(
@@ -88,7 +89,6 @@ def add_parser(sub) -> None:
     p.add_argument("--data-root", default=None, help="root of a built-in data set (default: the shared data folder)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the network runs")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import argparse
 
-from ._help import DefaultsHelpFormatter
+from ._help import command
 
 
 def add_parser(sub) -> None:
     from neurocwm.score import ANALYSES
 
-    p = sub.add_parser(
+    p = command(
+        sub,
         "score",
-        help="measure a run's cortical maps: orientation maps, pinwheels, category patches, wiring, dimensionality",
-        description=(
+        "measure a run's cortical maps: orientation maps, pinwheels, category patches, wiring, dimensionality",
+        (
             "Show a run's mapped layers sine gratings (V1 layers), fLoc images (VTC layers) and natural images, "
             "and measure what Margalit et al. 2024 measure on the brain: % orientation-selective units and the "
             "CV distribution against Ringach 2002, orientation/SF/colour maps and their smoothness, column spacing "
@@ -24,7 +25,7 @@ def add_parser(sub) -> None:
             "Ringach file default to the shared data folder ($NEUROCWM_SHARED_DATA, else ../shared/data); "
             "analyses whose data are missing are skipped and listed in results.json."
         ),
-        formatter_class=DefaultsHelpFormatter,
+        run,
     )
     p.add_argument("run", help="run folder written by neurocwm fit (TDANN or CWM)")
     p.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the final weights)")
@@ -73,7 +74,6 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
