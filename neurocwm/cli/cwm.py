@@ -20,7 +20,9 @@ import argparse
 import json
 from pathlib import Path
 
-from ._help import DefaultsHelpFormatter, command
+from neurocwm.cwm.inputs import load_cwm, load_frames
+
+from ._help import command
 
 READOUTS = ("predict", "flow", "segment", "keypoints")
 
@@ -73,7 +75,6 @@ def add_parser(sub) -> None:
     )
     cmds = p.add_subparsers(dest="cwm_command", metavar="READOUT")
     cmds.required = True
-    fmt = DefaultsHelpFormatter
     helps = {
         "predict": "predict frame 1 from frame 0 and a few revealed frame-1 patches",
         "flow": "optical flow and occlusion from a tracer added to frame 0 (or the Jacobian)",
@@ -81,11 +82,11 @@ def add_parser(sub) -> None:
         "keypoints": "greedy keypoints: the frame-1 patches that most reduce the prediction error",
     }
     for name in READOUTS:
-        _add_readout(cmds, name, helps[name], fmt)
-    _add_eval(cmds, fmt)
+        _add_readout(cmds, name, helps[name])
+    _add_eval(cmds)
 
 
-def _add_readout(cmds, name: str, help_text: str, fmt) -> None:
+def _add_readout(cmds, name: str, help_text: str) -> None:
     """The parser of one readout sub-command (``predict``, ``flow``, ``segment``, ``keypoints``)."""
     q = command(cmds, name, help_text, None, run)
     q.add_argument("run", help="run folder written by neurocwm fit --model cwm")
@@ -106,78 +107,98 @@ def _add_readout(cmds, name: str, help_text: str, fmt) -> None:
     q.add_argument("--seed", type=int, default=0, help="seed of the random masks")
     q.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
     q.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    if name == "predict":
-        q.add_argument(
-            "--visible-fraction",
-            type=float,
-            default=None,
-            help="revealed fraction of frame-1 patches (default: the run's readout_visible, 0.1)",
-        )
-        q.add_argument(
-            "--n-visible", type=int, default=None, help="revealed frame-1 patches (overrides --visible-fraction)"
-        )
-    if name == "flow":
-        q.add_argument("--method", choices=("tracer", "jacobian"), default="tracer")
-        q.add_argument(
-            "--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)"
-        )
-        _tracer_options(q)
-        q.add_argument(
-            "--occlusion-threshold",
-            type=float,
-            default=0.1,
-            help="tracer visibility below which a point is called occluded",
-        )
-        q.add_argument(
-            "--tracers-per-image",
-            type=int,
-            default=1,
-            help="tracer: up to this many points share one perturbed frame when more than "
-            "2 x search radius + 9 px apart (fewer forward passes; an approximation; "
-            "needs a --search-radius >= 0)",
-        )
-    if name == "segment":
-        q.add_argument(
-            "--point",
-            action="append",
-            default=None,
-            metavar="X,Y",
-            help="query pixel (repeatable; default the image centre)",
-        )
-        q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
-        q.add_argument("--min-move", type=int, default=2, help="shortest counterfactual move (px)")
-        q.add_argument("--max-move", type=int, default=3, help="largest counterfactual move along each axis (px)")
-        q.add_argument("--threshold", type=float, default=0.35, help="normalised-motion threshold of the segment")
-        q.add_argument(
-            "--flow-stride",
-            type=int,
-            default=None,
-            help="grid spacing (px) of the flow probe that measures each counterfactual (default: the patch size)",
-        )
-        q.add_argument(
-            "--flow-radius",
-            type=float,
-            default=None,
-            help="search radius (px) of that probe (default: the whole frame)",
-        )
-        q.add_argument(
-            "--tracers-per-image",
-            type=int,
-            default=1,
-            help="probe tracers sharing one perturbed frame (needs --flow-radius; see cwm flow)",
-        )
-        q.add_argument(
-            "--snap",
-            action="store_true",
-            help="average the motion over fine Felzenszwalb superpixels before thresholding, so the edges follow "
-            "image edges",
-        )
-    if name == "keypoints":
-        q.add_argument("--k", type=int, default=8, help="keypoints to select")
-        q.add_argument("--n-candidates", type=int, default=16, help="highest-error patches tried per round")
+    READOUT_OPTIONS[name](q)
 
 
-def _add_eval(cmds, fmt) -> None:
+def _predict_options(q) -> None:
+    """Options of ``cwm predict``: how many frame-1 patches are revealed."""
+    q.add_argument(
+        "--visible-fraction",
+        type=float,
+        default=None,
+        help="revealed fraction of frame-1 patches (default: the run's readout_visible, 0.1)",
+    )
+    q.add_argument(
+        "--n-visible", type=int, default=None, help="revealed frame-1 patches (overrides --visible-fraction)"
+    )
+
+
+def _flow_options(q) -> None:
+    """Options of ``cwm flow``: method, query grid, tracer and occlusion."""
+    q.add_argument("--method", choices=("tracer", "jacobian"), default="tracer")
+    q.add_argument("--stride", type=int, default=None, help="spacing of the query grid in px (default: the patch size)")
+    _tracer_options(q)
+    q.add_argument(
+        "--occlusion-threshold",
+        type=float,
+        default=0.1,
+        help="tracer visibility below which a point is called occluded",
+    )
+    q.add_argument(
+        "--tracers-per-image",
+        type=int,
+        default=1,
+        help="tracer: up to this many points share one perturbed frame when more than "
+        "2 x search radius + 9 px apart (fewer forward passes; an approximation; "
+        "needs a --search-radius >= 0)",
+    )
+
+
+def _segment_options(q) -> None:
+    """Options of ``cwm segment``: query points, counterfactual moves and the flow probe."""
+    q.add_argument(
+        "--point",
+        action="append",
+        default=None,
+        metavar="X,Y",
+        help="query pixel (repeatable; default the image centre)",
+    )
+    q.add_argument("--n-samples", type=int, default=8, help="counterfactual moves per point")
+    q.add_argument("--min-move", type=int, default=2, help="shortest counterfactual move (px)")
+    q.add_argument("--max-move", type=int, default=3, help="largest counterfactual move along each axis (px)")
+    q.add_argument("--threshold", type=float, default=0.35, help="normalised-motion threshold of the segment")
+    q.add_argument(
+        "--flow-stride",
+        type=int,
+        default=None,
+        help="grid spacing (px) of the flow probe that measures each counterfactual (default: the patch size)",
+    )
+    q.add_argument(
+        "--flow-radius",
+        type=float,
+        default=None,
+        help="search radius (px) of that probe (default: the whole frame)",
+    )
+    q.add_argument(
+        "--tracers-per-image",
+        type=int,
+        default=1,
+        help="probe tracers sharing one perturbed frame (needs --flow-radius; see cwm flow)",
+    )
+    q.add_argument(
+        "--snap",
+        action="store_true",
+        help="average the motion over fine Felzenszwalb superpixels before thresholding, so the edges follow "
+        "image edges",
+    )
+
+
+def _keypoints_options(q) -> None:
+    """Options of ``cwm keypoints``: how many keypoints and candidates per round."""
+    q.add_argument("--k", type=int, default=8, help="keypoints to select")
+    q.add_argument("--n-candidates", type=int, default=16, help="highest-error patches tried per round")
+
+
+#: The options of each readout sub-command besides the shared ones.
+READOUT_OPTIONS = {
+    "predict": _predict_options,
+    "flow": _flow_options,
+    "segment": _segment_options,
+    "keypoints": _keypoints_options,
+}
+
+
+def _add_eval(cmds) -> None:
     """The parser of ``cwm eval``."""
     e = command(
         cmds,
@@ -236,105 +257,6 @@ def _add_eval(cmds, fmt) -> None:
     )
 
 
-# ----------------------------------------------------------------------------- inputs
-def load_cwm(path: str, checkpoint: str | None = None, device: str = "cpu"):
-    """Open a CWM run; clear errors for a missing folder, another family or unreadable weights."""
-    from safetensors import SafetensorError
-
-    from neurocwm.families import family_name, family_names, get_family
-    from neurocwm.runs import load_run
-
-    p = Path(path)
-    if not p.is_dir():
-        raise FileNotFoundError(f"no run folder at {p}")
-    import json
-
-    try:
-        family = (
-            family_name(json.loads((p / "config.json").read_text(encoding="utf-8")))
-            if (p / "config.json").is_file()
-            else None
-        )
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-        raise ValueError(f"{p / 'config.json'} is not a valid run configuration ({exc})") from None
-    if family is not None and not (family in family_names() and get_family(family).readouts):
-        raise ValueError(f"{p} is a {family} run, not a CWM; train one with `neurocwm fit --model cwm`")
-    from neurocwm.train.checkpoint import CheckpointError
-
-    try:
-        run = load_run(p, checkpoint=checkpoint, device=device)
-    except (SafetensorError, RuntimeError, OSError, CheckpointError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise ValueError(f"cannot load the weights of {p}: {exc}") from None
-    return run
-
-
-def _image_files(paths: list[str], start: int, allow_single: bool, n_frames: int = 2) -> list[Path]:
-    from neurocwm.images import IMAGE_EXTENSIONS
-
-    ps = [Path(x) for x in paths]
-    for x in ps:
-        if not x.exists():
-            raise FileNotFoundError(f"no such image or folder: {x}")
-    if len(ps) == 1 and ps[0].is_dir():
-        files = sorted(f for f in ps[0].iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-        if start < 0 or start + n_frames > len(files):
-            raise ValueError(
-                f"{ps[0]} holds {len(files)} image(s); frames {start} to {start + n_frames - 1} are needed"
-            )
-        return files[start : start + n_frames]
-    if len(ps) == 1 and allow_single:
-        return ps
-    if len(ps) not in (2, n_frames) or any(x.is_dir() for x in ps):
-        want = "two frame images (frame0 frame1)" + (f" or {n_frames} (context frames first)" if n_frames > 2 else "")
-        raise ValueError(f"give {want} or one folder of frames, got {len(ps)} path(s)")
-    return ps
-
-
-def _read_image(path: Path, size: int, resize: bool):
-    import numpy as np
-    from PIL import Image
-
-    from neurocwm.images import read_rgb
-
-    img = Image.fromarray(read_rgb(path))
-    w, h = img.size
-    if (w, h) != (size, size):
-        if not resize:
-            raise ValueError(
-                f"{path} is {w}x{h} px but the model takes {size}x{size}; pass --resize to centre-crop and resize"
-            )
-        s = min(w, h)
-        left, top = (w - s) // 2, (h - s) // 2
-        img = img.crop((left, top, left + s, top + s)).resize((size, size), Image.BICUBIC)
-    return np.asarray(img, dtype=np.float32) / 255.0
-
-
-def load_frames(
-    paths: list[str], size: int, *, start: int = 0, resize: bool = False, allow_single: bool = False, n_frames: int = 2
-):
-    """Frames ``(2, 3, size, size)`` float32 in [0, 1] from two files or a folder (clear errors).
-
-    With ``allow_single`` one image gives a static clip (frame 1 = frame 0). For a model of
-    ``n_frames`` > 2, ``n_frames`` files (or a folder's ``n_frames`` frames) give
-    ``(n_frames, 3, size, size)``: the context frames, then the readout's frames 0 and 1.
-    """
-    import numpy as np
-    import torch
-
-    from neurocwm.images import channels_first
-
-    files = _image_files(paths, start, allow_single, n_frames)
-    imgs = [_read_image(f, size, resize) for f in files]
-    if len(imgs) == 2 and resize is False and imgs[0].shape != imgs[1].shape:  # pragma: no cover - sizes checked above
-        raise ValueError(f"frames differ in size: {imgs[0].shape[:2]} and {imgs[1].shape[:2]}")
-    if len(imgs) == 1:
-        imgs = imgs * 2
-    frames = torch.from_numpy(channels_first(np.stack(imgs)))
-    return frames, [str(f) for f in files]
-
-
 def _write_npz(path: Path, **arrays) -> Path:
     import numpy as np
 
@@ -360,14 +282,13 @@ def _parse_point(text: str, size: int):
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from neurocwm.cwm import apply, viz
     from neurocwm.images import channels_last
 
     if args.cwm_command == "segment" and args.min_move > args.max_move:
         raise ValueError(f"--min-move {args.min_move} is larger than --max-move {args.max_move}")
     run_ = load_cwm(args.run, args.checkpoint, args.device)
-    model, cfg = run_.model, run_.config
-    size, p, g = model.image_size, model.patch_size, model.grid
+    model = run_.model
+    size = model.image_size
     frames, files = load_frames(
         args.images,
         size,
@@ -389,81 +310,117 @@ def run(args: argparse.Namespace) -> int:
         "frame1": f1,
         "files": np.array(files),
         "image_size": size,
-        "patch_size": p,
+        "patch_size": model.patch_size,
         "settings": np.array(json.dumps(settings, default=str)),
     }  # the resolved options of this call
-
-    if cmd == "predict":
-        frac = float(cfg.get("readout_visible", 0.1) if args.visible_fraction is None else args.visible_fraction)
-        if args.n_visible is not None and not 0 <= args.n_visible <= g * g:
-            raise ValueError(f"--n-visible must be in [0, {g * g}], got {args.n_visible}")
-        r = apply.predict_readout(model, frames, visible_fraction=frac, n_visible=args.n_visible, seed=args.seed)
-        _write_npz(out / "predict.npz", **r, **common)
-        viz.save_png(viz.prediction_figure(f0, f1, r["prediction"], r["visible"], p), out / "predict.png")
-        print(
-            f"hidden-patch MSE {r['hidden_mse']:.4f} (copy frame 0: {r['copy_frame0_mse']:.4f}) "
-            f"with {int(r['visible'].sum())}/{g * g} patches revealed"
-        )
-    elif cmd == "flow":
-        stride = p if args.stride is None else args.stride
-        if stride < 1 or stride > size:
-            raise ValueError(f"--stride must be in [1, {size}], got {stride}")
-        opts = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "seed": args.seed}
-        if args.method == "tracer":
-            opts.update(
-                search_radius=apply.readout_radius(args.search_radius, cfg),
-                hidden_target=args.hidden_target,
-                static_contrast=args.static_contrast,
-                zoom_iters=args.zoom_iters,
-                mixture_fit=args.mixture_fit,
-                tracers_per_image=args.tracers_per_image,
-            )
-        r = apply.flow_readout(
-            model, frames, method=args.method, stride=stride, occlusion_threshold=args.occlusion_threshold, **opts
-        )
-        occ = r.get("occluded")
-        _write_npz(out / "flow.npz", method=args.method, **r, **common)
-        title = "tracer (two-part fit)" if args.method == "tracer" and args.mixture_fit else args.method
-        viz.save_png(
-            viz.flow_figure(f0, f1, r["points"], r["flow"], r["dense_flow"], occ, title=title), out / "flow.png"
-        )
-        mag = np.linalg.norm(r["flow"], axis=1)
-        print(
-            f"{args.method} flow at {len(r['points'])} points: median |flow| {np.median(mag):.2f} px, "
-            f"max {mag.max():.2f} px" + (f", {int(occ.sum())} occluded" if occ is not None else "")
-        )
-    elif cmd == "segment":
-        pts = np.array(
-            [_parse_point(t, size) for t in args.point] if args.point else [((size - 1) / 2, (size - 1) / 2)],
-            np.float32,
-        )
-        masks_a, motion_a = apply.segment_readout(
-            model,
-            frames[0],
-            pts,
-            snap=args.snap,
-            threshold=args.threshold,
-            seed=args.seed,
-            n_samples=args.n_samples,
-            min_move=args.min_move,
-            max_move=args.max_move,
-            progress=True,
-            flow_stride=args.flow_stride,
-            flow_search_radius=args.flow_radius,
-            tracers_per_image=args.tracers_per_image,
-        )
-        _write_npz(out / "segment.npz", points=pts, masks=masks_a, motion=motion_a, **common)
-        viz.save_png(viz.segment_figure(f0, pts, masks_a, motion_a), out / "segment.png")
-        print(f"segments of {len(pts)} point(s): " + ", ".join(f"{int(m.sum())} px" for m in masks_a))
-    elif cmd == "keypoints":
-        if not 1 <= args.k < g * g:
-            raise ValueError(f"--k must be in [1, {g * g - 1}], got {args.k}")
-        r = apply.keypoint_readout(model, frames, args.k, n_candidates=args.n_candidates)
-        _write_npz(out / "keypoints.npz", **r, **common)
-        viz.save_png(viz.keypoint_figure(f1, r["prediction"], r["keypoints_xy"], r["errors"], p), out / "keypoints.png")
-        print(f"{args.k} keypoints; hidden-pixel MSE {float(r['errors'][0]):.4f} -> {float(r['errors'][-1]):.4f}")
+    READOUT_RUNS[cmd](args, run_, frames, out, common)
     print(f"wrote {out / (cmd + '.npz')} and {out / (cmd + '.png')}")
     return 0
+
+
+def _run_predict(args, run_, frames, out: Path, common: dict) -> None:
+    """``cwm predict``: the factual prediction of frame 1, its npz, picture and hidden-patch error."""
+    from neurocwm.cwm import apply, viz
+
+    model, cfg = run_.model, run_.config
+    p, g = model.patch_size, model.grid
+    f0, f1 = common["frame0"], common["frame1"]
+    frac = float(cfg.get("readout_visible", 0.1) if args.visible_fraction is None else args.visible_fraction)
+    if args.n_visible is not None and not 0 <= args.n_visible <= g * g:
+        raise ValueError(f"--n-visible must be in [0, {g * g}], got {args.n_visible}")
+    r = apply.predict_readout(model, frames, visible_fraction=frac, n_visible=args.n_visible, seed=args.seed)
+    _write_npz(out / "predict.npz", **r, **common)
+    viz.save_png(viz.prediction_figure(f0, f1, r["prediction"], r["visible"], p), out / "predict.png")
+    print(
+        f"hidden-patch MSE {r['hidden_mse']:.4f} (copy frame 0: {r['copy_frame0_mse']:.4f}) "
+        f"with {int(r['visible'].sum())}/{g * g} patches revealed"
+    )
+
+
+def _run_flow(args, run_, frames, out: Path, common: dict) -> None:
+    """``cwm flow``: tracer or Jacobian flow on a grid of points, with occlusion."""
+    import numpy as np
+
+    from neurocwm.cwm import apply, viz
+
+    model, cfg = run_.model, run_.config
+    size, p = model.image_size, model.patch_size
+    stride = p if args.stride is None else args.stride
+    if stride < 1 or stride > size:
+        raise ValueError(f"--stride must be in [1, {size}], got {stride}")
+    opts = {"n_masks": args.n_masks, "visible_fraction": args.visible_fraction, "seed": args.seed}
+    if args.method == "tracer":
+        opts.update(
+            search_radius=apply.readout_radius(args.search_radius, cfg),
+            hidden_target=args.hidden_target,
+            static_contrast=args.static_contrast,
+            zoom_iters=args.zoom_iters,
+            mixture_fit=args.mixture_fit,
+            tracers_per_image=args.tracers_per_image,
+        )
+    r = apply.flow_readout(
+        model, frames, method=args.method, stride=stride, occlusion_threshold=args.occlusion_threshold, **opts
+    )
+    occ = r.get("occluded")
+    _write_npz(out / "flow.npz", method=args.method, **r, **common)
+    title = "tracer (two-part fit)" if args.method == "tracer" and args.mixture_fit else args.method
+    f0, f1 = common["frame0"], common["frame1"]
+    viz.save_png(viz.flow_figure(f0, f1, r["points"], r["flow"], r["dense_flow"], occ, title=title), out / "flow.png")
+    mag = np.linalg.norm(r["flow"], axis=1)
+    print(
+        f"{args.method} flow at {len(r['points'])} points: median |flow| {np.median(mag):.2f} px, "
+        f"max {mag.max():.2f} px" + (f", {int(occ.sum())} occluded" if occ is not None else "")
+    )
+
+
+def _run_segment(args, run_, frames, out: Path, common: dict) -> None:
+    """``cwm segment``: the Spelke segment of each query point (frame 0 only)."""
+    import numpy as np
+
+    from neurocwm.cwm import apply, viz
+
+    size = run_.model.image_size
+    pts = np.array(
+        [_parse_point(t, size) for t in args.point] if args.point else [((size - 1) / 2, (size - 1) / 2)],
+        np.float32,
+    )
+    masks_a, motion_a = apply.segment_readout(
+        run_.model,
+        frames[0],
+        pts,
+        snap=args.snap,
+        threshold=args.threshold,
+        seed=args.seed,
+        n_samples=args.n_samples,
+        min_move=args.min_move,
+        max_move=args.max_move,
+        progress=True,
+        flow_stride=args.flow_stride,
+        flow_search_radius=args.flow_radius,
+        tracers_per_image=args.tracers_per_image,
+    )
+    _write_npz(out / "segment.npz", points=pts, masks=masks_a, motion=motion_a, **common)
+    viz.save_png(viz.segment_figure(common["frame0"], pts, masks_a, motion_a), out / "segment.png")
+    print(f"segments of {len(pts)} point(s): " + ", ".join(f"{int(m.sum())} px" for m in masks_a))
+
+
+def _run_keypoints(args, run_, frames, out: Path, common: dict) -> None:
+    """``cwm keypoints``: greedy keypoints of frame 1 and the error-reduction curve."""
+    from neurocwm.cwm import apply, viz
+
+    model = run_.model
+    g = model.grid
+    if not 1 <= args.k < g * g:
+        raise ValueError(f"--k must be in [1, {g * g - 1}], got {args.k}")
+    r = apply.keypoint_readout(model, frames, args.k, n_candidates=args.n_candidates)
+    _write_npz(out / "keypoints.npz", **r, **common)
+    figure = viz.keypoint_figure(common["frame1"], r["prediction"], r["keypoints_xy"], r["errors"], model.patch_size)
+    viz.save_png(figure, out / "keypoints.png")
+    print(f"{args.k} keypoints; hidden-pixel MSE {float(r['errors'][0]):.4f} -> {float(r['errors'][-1]):.4f}")
+
+
+#: The handler of each readout sub-command, after the shared inputs are read.
+READOUT_RUNS = {"predict": _run_predict, "flow": _run_flow, "segment": _run_segment, "keypoints": _run_keypoints}
 
 
 # ----------------------------------------------------------------------------- evaluation

@@ -28,6 +28,15 @@ def add_parser(sub) -> None:
         ),
         run,
     )
+    _task_options(p)
+    _cwm_options(p)
+    _schedule_options(p)
+    _sheet_options(p)
+    _run_options(p)
+
+
+def _task_options(p) -> None:
+    """What is trained: family, spatial loss, objective and images."""
     p.add_argument(
         "--model", choices=FAMILIES, default=None, help="model family (default tdann; with --resume: the run's)"
     )
@@ -50,6 +59,10 @@ def add_parser(sub) -> None:
         "bars, textures = oriented band-pass noise (textures-grey: without colour), pink = 1/f noise, "
         "mix = all four)",
     )
+
+
+def _cwm_options(p) -> None:
+    """Options of CWM runs: frame timing, position encoding, loss weighting, generated scenes."""
     p.add_argument(
         "--gap-ms",
         dest="gap_ms",
@@ -97,15 +110,19 @@ def add_parser(sub) -> None:
         help="CWM on generated videos: chance that an object is a glued pair of two differently coloured shapes (0.3)",
     )
     p.add_argument(
+        "--fps", type=float, default=None, help="CWM with --data: frame rate of frame folders that have no fps.txt"
+    )
+
+
+def _schedule_options(p) -> None:
+    """Starting weights, length of training, batch, input size, network and optimizer."""
+    p.add_argument(
         "--init-from",
         dest="init_from",
         type=str,
         default=None,
         help="start from the weights of this run folder, checkpoint folder or .safetensors file (same architecture); "
         "the optimizer, schedule and step count start afresh (fine-tuning, e.g. a CWM on your own --data)",
-    )
-    p.add_argument(
-        "--fps", type=float, default=None, help="CWM with --data: frame rate of frame folders that have no fps.txt"
     )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--steps", type=int, default=None, help="optimizer steps (quick preset: 1000)")
@@ -122,6 +139,10 @@ def add_parser(sub) -> None:
     p.add_argument("--arch", type=str, default=None, help="registered network (resnet18, resnet18_w32, ...)")
     p.add_argument("--lr", type=float, default=None, help="base learning rate (default 0.3 * batch / 256, cosine to 0)")
     p.add_argument("--weight-decay", type=float, default=None, help="weight decay on non-BatchNorm parameters (1e-6)")
+
+
+def _sheet_options(p) -> None:
+    """The simulated cortical sheet: neighbourhoods, scale and unit positions."""
     p.add_argument(
         "--neighborhoods-per-step",
         type=int,
@@ -143,6 +164,10 @@ def add_parser(sub) -> None:
         help="random windows drawn to precompute neighbourhoods (20000)",
     )
     p.add_argument("--position-jitter", type=float, default=None, help="sd in mm of Gaussian position jitter (0)")
+
+
+def _run_options(p) -> None:
+    """Where and how the run executes: device, threads, workers, checkpoints, output, seed, resume."""
     p.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
