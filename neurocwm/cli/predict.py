@@ -8,8 +8,6 @@ from ._help import command
 
 
 def add_parser(sub) -> None:
-    from neurocwm.predict import PREDICT_METRICS
-
     p = command(
         sub,
         "predict",
@@ -32,6 +30,14 @@ def add_parser(sub) -> None:
             "      --metadata my_images.csv --metric ridge"
         ),
     )
+    _data_options(p)
+    _layer_options(p)
+
+
+def _data_options(p) -> None:
+    """The run, the neural data and how they are compared."""
+    from neurocwm.predict import PREDICT_METRICS
+
     p.add_argument("run", help="run folder written by neurocwm fit")
     p.add_argument(
         "--neural",
@@ -69,6 +75,10 @@ def add_parser(sub) -> None:
         "(its average uses the other trials; stimuli with no trial and neuroids lacking a stimulus "
         "are dropped, warned about and listed under 'dropped' in the JSON)",
     )
+
+
+def _layer_options(p) -> None:
+    """Splits, layer selection and how the network runs."""
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/held-out split")
     p.add_argument("--test-size", type=float, default=0.2, help="fraction of stimuli held out")
     p.add_argument("--n-splits", type=int, default=5, help="inner cross-validation splits for layer selection")
