@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import call
 from ._help import command
 
 
@@ -50,17 +51,7 @@ def run_export(args: argparse.Namespace) -> int:
     from neurocwm.brainscore_export import export_plugin, parse_region_layer_map
 
     rlm = parse_region_layer_map(args.region_layer_map) if args.region_layer_map else None
-    res = export_plugin(
-        args.run,
-        weights_url=args.weights_url,
-        out=args.out,
-        weights_out=args.weights_out,
-        checkpoint=args.checkpoint,
-        identifier=args.identifier,
-        region_layer_map=rlm,
-        visual_degrees=args.visual_degrees,
-        force=args.force,
-    )
+    res = call(export_plugin, args, args.run, region_layer_map=rlm)
     print(f"model identifier: {res['identifier']}")
     print(f"region -> layer ({res['region_layer_map_source']}): {res['region_layer_map']}")
     print(f"wrote {res['zip']}")

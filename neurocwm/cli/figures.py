@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import call
 from ._help import command
 
 
@@ -35,8 +36,6 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.runs and not args.maps:
         raise ValueError("give at least one RUN or --maps file")
-    files = paper_figures(
-        args.runs, args.out, human=args.human, maps=args.maps, formats=args.formats, progress=args.progress
-    )
+    files = call(paper_figures, args, args.runs, args.out)
     print(f"wrote {len(files)} figure files to {args.out}")
     return 0

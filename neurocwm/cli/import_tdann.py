@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import call
 from ._help import command
 
 EXAMPLES = """examples:
@@ -85,17 +86,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     if out is None and "checkpoint" in entries:
         out = Path("runs") / entries["checkpoint"]["name"]
-    run_dir = import_tdann(
-        ckpt,
-        pos,
-        out,
-        alpha=args.alpha,
-        seed=args.seed,
-        image_size=args.image_size,
-        human_scale=args.human_scale,
-        force=args.force,
-        catalogue=entries or None,
-    )
+    run_dir = call(import_tdann, args, ckpt, pos, out, catalogue=entries or None)
     _report(run_dir)
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import call
 from ._help import command
 
 EXAMPLES = """examples:
@@ -67,17 +68,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     if ckpt_entry and out is None:
         out = Path("runs") / ckpt_entry["name"]
-    run_dir = import_toponets(
-        ckpt,
-        out,
-        tau=args.tau,
-        image_size=args.image_size,
-        scale=args.scale,
-        seed=args.seed,
-        n_windows=args.neighborhood_windows,
-        force=args.force,
-        catalogue=catalogue,
-    )
+    run_dir = call(import_toponets, args, ckpt, out, n_windows=args.neighborhood_windows, catalogue=catalogue)
     cfg = json.loads((run_dir / "config.json").read_text())
     grids = ", ".join(f"{k} {v['rows']}x{v['cols']}" for k, v in cfg["imported"]["channel_grids"].items())
     print(

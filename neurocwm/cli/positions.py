@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import call
 from ._help import command
 
 EXAMPLES = """examples:
@@ -65,20 +66,7 @@ def add_parser(sub) -> None:
 def run_optimize(args: argparse.Namespace) -> int:
     from neurocwm.positions import optimize_positions
 
-    res = optimize_positions(
-        args.run,
-        steps=args.steps,
-        steps_per_window=args.steps_per_window,
-        layers=args.layers,
-        seed=args.seed,
-        out=args.out,
-        checkpoint=args.checkpoint,
-        device=args.device,
-        batch_size=args.batch_size,
-        force=args.force,
-        progress=args.progress,
-        field_of_view_deg=args.field_of_view,
-    )
+    res = call(optimize_positions, args, args.run, field_of_view_deg=args.field_of_view)
     for name, r in res["layers"].items():
         print(
             f"  {name}: SL_rel {r['loss_before']:.4f} -> {r['loss_after']:.4f}, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import call
 from ._help import command
 
 
@@ -104,27 +105,7 @@ def _layer_options(p) -> None:
 def run(args: argparse.Namespace) -> int:
     from neurocwm.predict import predict
 
-    res = predict(
-        args.run,
-        args.neural,
-        metric=args.metric,
-        split_seed=args.split_seed,
-        test_size=args.test_size,
-        search_all=args.search_all,
-        n_splits=args.n_splits,
-        region=args.region,
-        checkpoint=args.checkpoint,
-        random_init=args.random_init,
-        batch_size=args.batch_size,
-        max_units=args.max_units or None,
-        data_root=args.data_root,
-        responses=args.responses,
-        responses_key=args.responses_key,
-        metadata=args.metadata,
-        device=args.device,
-        nan_policy=args.nan_policy,
-        progress=args.progress,
-    )
+    res = call(predict, args, args.run, args.neural, max_units=args.max_units or None)
     print(
         f"{res['data_name']}: {res['n_stimuli']} stimuli, {res['split']['n_train']} train / "
         f"{res['split']['n_test']} held out (seed {args.split_seed}), metric {res['metric']}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import call
 from ._help import command
 
 
@@ -79,25 +80,13 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from neurocwm.score import score_run
 
-    res = score_run(
+    res = call(
+        score_run,
+        args,
         args.run,
-        out=args.out,
-        checkpoint=args.checkpoint,
-        random_init=args.random_init,
-        device=args.device,
         analyses=args.only,
-        floc=args.floc,
-        ringach=args.ringach,
-        images=args.images,
-        v1_layers=args.v1_layers,
-        vtc_layers=args.vtc_layers,
-        per_category=args.per_category,
         n_wiring_images=args.wiring_images,
         n_dim_images=args.dim_images,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        formats=args.formats,
-        progress=args.progress,
         field_of_view_deg=args.field_of_view,
     )
     out = args.out or f"{args.run}/{'score_random_init' if args.random_init else 'score'}"
