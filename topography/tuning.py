@@ -285,7 +285,6 @@ def fit_von_mises(
     if not period > 0:
         raise ValueError(f"period must be positive, got {period}")
     raw = _check_curves(curves, ori.size)
-    n = raw.shape[0]
     phi = 2.0 * np.pi * ori / period
     lo = raw.min(axis=1)
     rng = raw.max(axis=1) - lo
@@ -293,76 +292,8 @@ def fit_von_mises(
     rng_safe = np.where(flat, 1.0, rng)
     y = (raw - lo[:, None]) / rng_safe[:, None]  # in [0, 1]
 
-    # Start values: vector-mean angle; (b, a) by linear least squares for the best kappa.
-    phi0 = _vector_angle(y, phi)
-    best_cost = np.full(n, np.inf)
-    b = np.zeros(n)
-    a = np.ones(n)
-    kappa = np.ones(n)
-    dphi = np.cos(phi[None, :] - phi0[:, None]) - 1.0
-    for k0 in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0):
-        e = np.exp(k0 * dphi)
-        em = e.mean(axis=1)
-        ym = y.mean(axis=1)
-        cov = ((e - em[:, None]) * (y - ym[:, None])).mean(axis=1)
-        var = ((e - em[:, None]) ** 2).mean(axis=1)
-        a_k = np.where(var > 1e-15, cov / np.maximum(var, 1e-300), 0.0)
-        b_k = ym - a_k * em
-        cost = ((b_k[:, None] + a_k[:, None] * e - y) ** 2).sum(axis=1)
-        better = cost < best_cost
-        best_cost = np.where(better, cost, best_cost)
-        b = np.where(better, b_k, b)
-        a = np.where(better, a_k, a)
-        kappa = np.where(better, k0, kappa)
-    p = np.stack([b, a, kappa, phi0], axis=1)
-
-    def model(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        d = phi[None, :] - p[:, 3:4]
-        c = np.cos(d) - 1.0
-        e = np.exp(p[:, 2:3] * c)
-        f = p[:, 0:1] + p[:, 1:2] * e
-        jac = np.empty(f.shape + (4,))
-        jac[..., 0] = 1.0
-        jac[..., 1] = e
-        jac[..., 2] = p[:, 1:2] * e * c
-        jac[..., 3] = p[:, 1:2] * e * p[:, 2:3] * np.sin(d)
-        return f, jac
-
-    f, jac = model(p)
-    res = f - y
-    cost = (res**2).sum(axis=1)
-    lam = np.full(n, 1e-3)
-    active = ~flat
-    eye = np.eye(4)
-    for _ in range(int(n_iter)):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        J = jac[idx]
-        JTJ = np.einsum("nki,nkj->nij", J, J)
-        g = np.einsum("nki,nk->ni", J, res[idx])
-        diag = np.einsum("nii->ni", JTJ)
-        A = JTJ + (lam[idx, None, None] * (diag[:, :, None] + 1e-9)) * eye
-        step = -np.linalg.solve(A, g[..., None])[..., 0]
-        p_new = p[idx] + step
-        p_new[:, 2] = np.maximum(p_new[:, 2], 0.0)
-        f_new, jac_new = model(p_new)
-        res_new = f_new - y[idx]
-        cost_new = (res_new**2).sum(axis=1)
-        ok = cost_new < cost[idx]
-        acc = idx[ok]
-        rel = (cost[acc] - cost_new[ok]) / np.maximum(cost[acc], 1e-300)
-        p[acc] = p_new[ok]
-        jac[acc] = jac_new[ok]
-        res[acc] = res_new[ok]
-        cost[acc] = cost_new[ok]
-        lam[acc] = np.maximum(lam[acc] / 10.0, 1e-12)
-        lam[idx[~ok]] *= 10.0
-        done = np.zeros(n, dtype=bool)
-        done[acc[rel < tol]] = True
-        done[idx[~ok][lam[idx[~ok]] > 1e10]] = True
-        done[cost < 1e-28] = True
-        active &= ~done
+    p = _von_mises_start(y, phi)
+    p, cost = _levenberg_marquardt(p, y, phi, active=~flat, n_iter=int(n_iter), tol=tol)
 
     b, a, kappa, phi0 = p.T
     # argmax of the fitted curve: phi0 if a > 0, the opposite angle if a < 0
@@ -383,6 +314,91 @@ def fit_von_mises(
     for key in out:
         out[key] = np.where(flat, np.nan, out[key])
     return out
+
+
+def _von_mises_start(y: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Start values ``(n_units, 4)`` of ``(b, a, kappa, phi0)``: the vector-mean angle, and ``(b, a)``
+    by linear least squares for the best of several ``kappa`` values."""
+    n = y.shape[0]
+    phi0 = _vector_angle(y, phi)
+    best_cost = np.full(n, np.inf)
+    b = np.zeros(n)
+    a = np.ones(n)
+    kappa = np.ones(n)
+    dphi = np.cos(phi[None, :] - phi0[:, None]) - 1.0
+    for k0 in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0):
+        e = np.exp(k0 * dphi)
+        em = e.mean(axis=1)
+        ym = y.mean(axis=1)
+        cov = ((e - em[:, None]) * (y - ym[:, None])).mean(axis=1)
+        var = ((e - em[:, None]) ** 2).mean(axis=1)
+        a_k = np.where(var > 1e-15, cov / np.maximum(var, 1e-300), 0.0)
+        b_k = ym - a_k * em
+        cost = ((b_k[:, None] + a_k[:, None] * e - y) ** 2).sum(axis=1)
+        better = cost < best_cost
+        best_cost = np.where(better, cost, best_cost)
+        b = np.where(better, b_k, b)
+        a = np.where(better, a_k, a)
+        kappa = np.where(better, k0, kappa)
+    return np.stack([b, a, kappa, phi0], axis=1)
+
+
+def _von_mises_model(p: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The von Mises curves of parameters ``p`` (n, 4) at angles ``phi`` and their Jacobian (n, k, 4)."""
+    d = phi[None, :] - p[:, 3:4]
+    c = np.cos(d) - 1.0
+    e = np.exp(p[:, 2:3] * c)
+    f = p[:, 0:1] + p[:, 1:2] * e
+    jac = np.empty(f.shape + (4,))
+    jac[..., 0] = 1.0
+    jac[..., 1] = e
+    jac[..., 2] = p[:, 1:2] * e * c
+    jac[..., 3] = p[:, 1:2] * e * p[:, 2:3] * np.sin(d)
+    return f, jac
+
+
+def _levenberg_marquardt(
+    p: np.ndarray, y: np.ndarray, phi: np.ndarray, *, active: np.ndarray, n_iter: int, tol: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Batched Levenberg-Marquardt from ``p``: a 4x4 normal-equation solve and a damping factor per
+    unit; a unit stops once its relative improvement is below ``tol``. Returns ``(p, cost)``."""
+    n = y.shape[0]
+    f, jac = _von_mises_model(p, phi)
+    res = f - y
+    cost = (res**2).sum(axis=1)
+    lam = np.full(n, 1e-3)
+    active = active.copy()
+    eye = np.eye(4)
+    for _ in range(n_iter):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        J = jac[idx]
+        JTJ = np.einsum("nki,nkj->nij", J, J)
+        g = np.einsum("nki,nk->ni", J, res[idx])
+        diag = np.einsum("nii->ni", JTJ)
+        A = JTJ + (lam[idx, None, None] * (diag[:, :, None] + 1e-9)) * eye
+        step = -np.linalg.solve(A, g[..., None])[..., 0]
+        p_new = p[idx] + step
+        p_new[:, 2] = np.maximum(p_new[:, 2], 0.0)
+        f_new, jac_new = _von_mises_model(p_new, phi)
+        res_new = f_new - y[idx]
+        cost_new = (res_new**2).sum(axis=1)
+        ok = cost_new < cost[idx]
+        acc = idx[ok]
+        rel = (cost[acc] - cost_new[ok]) / np.maximum(cost[acc], 1e-300)
+        p[acc] = p_new[ok]
+        jac[acc] = jac_new[ok]
+        res[acc] = res_new[ok]
+        cost[acc] = cost_new[ok]
+        lam[acc] = np.maximum(lam[acc] / 10.0, 1e-12)
+        lam[idx[~ok]] *= 10.0
+        done = np.zeros(n, dtype=bool)
+        done[acc[rel < tol]] = True
+        done[idx[~ok][lam[idx[~ok]] > 1e10]] = True
+        done[cost < 1e-28] = True
+        active &= ~done
+    return p, cost
 
 
 def preferred_orientation(
