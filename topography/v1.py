@@ -183,7 +183,7 @@ def v1_metrics(
     ValueError
         If positions and tuning disagree in length, or no unit is responsive.
     """
-    from .nulls import MAP_PRESENT_ALPHA, compare_to_null
+    from .nulls import MAP_PRESENT_ALPHA
 
     p = np.asarray(positions_mm, dtype=np.float64)
     params = params or V1Params()
@@ -197,7 +197,44 @@ def v1_metrics(
     scalars: dict[str, float] = {"n_units": float(n), "n_units_responsive": float(mask.sum())}
     if not mask.any():
         raise ValueError("no unit responds to the gratings (mean response > 1 spike/s after scaling)")
-    cv = tuning["cv"][mask]
+    _selectivity(tuning["cv"][mask], params, reference_cv, scalars)
+    seeds = np.random.SeedSequence(seed).spawn(len(SMOOTHNESS_FEATURES) + 1)
+    curves = _smoothness(p, tuning, params, seeds, groups, scalars, nulls)
+
+    # maps over every unit with a defined preference (silent units have none); one extent for all
+    w, s = params.map_width_mm, params.map_stride_mm
+    ori = np.asarray(tuning["preferred_orientation"], dtype=float)
+    tuned = np.isfinite(ori)
+    box = (float(p[:, 0].min()), float(p[:, 0].max()), float(p[:, 1].min()), float(p[:, 1].max()))
+    maps = {
+        "orientation": smooth_map(p[tuned], ori[tuned], s, width=w, period=180.0, extent=box),
+        "sf": smooth_map(p, np.log2(np.asarray(tuning["preferred_sf"], dtype=float)), s, width=w, extent=box),
+        "color": smooth_map(p, np.asarray(tuning["preferred_color"], dtype=float), s, width=w, extent=box),
+    }
+    pm, pinwheels = _pinwheels(p, ori, box, params, groups, _seed(seeds[-1]), scalars, nulls)
+    for key, r in nulls.items():
+        scalars[f"{key}_null_mean"] = r.null_mean
+        scalars[f"{key}_null_sd"] = r.null_sd
+        scalars[f"{key}_pvalue"] = r.pvalue
+    ori_null = nulls.get("orientation_smoothness")
+    map_present = bool(ori_null is not None and ori_null.pvalue < MAP_PRESENT_ALPHA)
+    if ori_null is not None:
+        scalars["map_present"] = float(map_present)
+    return {
+        "scalars": scalars,
+        "maps": maps,
+        "pinwheel_map": pm,
+        "pinwheels": pinwheels,
+        "smoothness": curves,
+        "responsive": mask,
+        "nulls": nulls,
+        "map_present": map_present,
+    }
+
+
+def _selectivity(cv: np.ndarray, params: V1Params, reference_cv, scalars: dict) -> None:
+    """Add the fraction of orientation-selective units, the median CV and the KS distance to the
+    reference CVs (when given) to ``scalars``."""
     scalars["fraction_orientation_selective"] = fraction_selective(cv, params.cv_threshold)
     scalars["median_cv"] = float(np.median(cv))
     if reference_cv is not None:
@@ -205,7 +242,13 @@ def v1_metrics(
         scalars["ringach_ks_statistic"] = ks.statistic
         scalars["ringach_ks_pvalue"] = ks.pvalue
 
-    seeds = np.random.SeedSequence(seed).spawn(len(SMOOTHNESS_FEATURES) + 1)
+
+def _smoothness(p, tuning: dict, params: V1Params, seeds, groups, scalars: dict, nulls: dict) -> dict:
+    """Smoothness curve and index of each feature map (orientation, SF, colour) over its most
+    strongly tuned units, with its null; adds ``<feature>_smoothness`` to ``scalars`` and the
+    nulls to ``nulls``, returns the curves."""
+    from .nulls import compare_to_null
+
     curves = {}
     for (name, (key, ptp_key, period)), ss in zip(SMOOTHNESS_FEATURES.items(), seeds):
         ptp = tuning[ptp_key]
@@ -230,60 +273,41 @@ def v1_metrics(
         scalars[f"{name}_smoothness"] = float(np.nanmean(idx)) if np.isfinite(idx).any() else float("nan")
         if c.null_index is not None:
             nulls[f"{name}_smoothness"] = compare_to_null(scalars[f"{name}_smoothness"], c.null_index, "greater")
+    return curves
 
-    # maps over every unit with a defined preference (silent units have none); one extent for all
-    w, s = params.map_width_mm, params.map_stride_mm
-    ori = np.asarray(tuning["preferred_orientation"], dtype=float)
+
+def _pinwheels(p, ori: np.ndarray, box, params: V1Params, groups, seed: int, scalars: dict, nulls: dict):
+    """Pinwheels, column spacing and pinwheel densities of the orientation map, with their null;
+    adds them to ``scalars`` (NaN where the map is too small) and ``nulls``. Returns the map the
+    pinwheels are counted on and the pinwheels."""
+    from .nulls import compare_to_null
+
     tuned = np.isfinite(ori)
-    box = (float(p[:, 0].min()), float(p[:, 0].max()), float(p[:, 1].min()), float(p[:, 1].max()))
-    maps = {
-        "orientation": smooth_map(p[tuned], ori[tuned], s, width=w, period=180.0, extent=box),
-        "sf": smooth_map(p, np.log2(np.asarray(tuning["preferred_sf"], dtype=float)), s, width=w, extent=box),
-        "color": smooth_map(p, np.asarray(tuning["preferred_color"], dtype=float), s, width=w, extent=box),
-    }
     pm, pinwheels = orientation_pinwheels(p, ori, params.pinwheel_width_mm, params.pinwheel_stride_mm, box)
     for key in ("column_spacing_mm", "pinwheel_density", "pinwheel_density_fixed_spacing", "n_pinwheels"):
         scalars[key] = float("nan")
-    if min(pm.values.shape) >= 3 and np.isfinite(pm.values).sum() >= 9:
-        scalars["n_pinwheels"] = float(pinwheels.shape[0])
-        extent = float(np.ptp(p, axis=0).max())
-        try:
-            scalars["column_spacing_mm"] = estimate_column_spacing(pm.values, pixel_size=pm.spacing)
-            scalars["pinwheel_density"] = pinwheel_density(pm.values, pixel_size=pm.spacing)
-        except ValueError:  # a map without variation: spacing undefined
-            pass
-        scalars["pinwheel_density_fixed_spacing"] = pinwheel_density(
-            pm.values, spacing=params.column_spacing_mm, pixel_size=pm.spacing, area=extent**2
-        )
-        if params.pinwheel_null_shuffles:
-            g = None if groups is None else np.asarray(groups)[tuned]
-            null = pinwheel_null(
-                p[tuned], ori[tuned], params, box, extent, g, params.pinwheel_null_shuffles, _seed(seeds[-1])
-            )
-            for key, alt in (
-                ("n_pinwheels", "less"),
-                ("pinwheel_density", "less"),
-                ("pinwheel_density_fixed_spacing", "less"),
-            ):
-                nulls[key] = compare_to_null(scalars[key], null[key], alt)
-    for key, r in nulls.items():
-        scalars[f"{key}_null_mean"] = r.null_mean
-        scalars[f"{key}_null_sd"] = r.null_sd
-        scalars[f"{key}_pvalue"] = r.pvalue
-    ori_null = nulls.get("orientation_smoothness")
-    map_present = bool(ori_null is not None and ori_null.pvalue < MAP_PRESENT_ALPHA)
-    if ori_null is not None:
-        scalars["map_present"] = float(map_present)
-    return {
-        "scalars": scalars,
-        "maps": maps,
-        "pinwheel_map": pm,
-        "pinwheels": pinwheels,
-        "smoothness": curves,
-        "responsive": mask,
-        "nulls": nulls,
-        "map_present": map_present,
-    }
+    if not (min(pm.values.shape) >= 3 and np.isfinite(pm.values).sum() >= 9):
+        return pm, pinwheels
+    scalars["n_pinwheels"] = float(pinwheels.shape[0])
+    extent = float(np.ptp(p, axis=0).max())
+    try:
+        scalars["column_spacing_mm"] = estimate_column_spacing(pm.values, pixel_size=pm.spacing)
+        scalars["pinwheel_density"] = pinwheel_density(pm.values, pixel_size=pm.spacing)
+    except ValueError:  # a map without variation: spacing undefined
+        pass
+    scalars["pinwheel_density_fixed_spacing"] = pinwheel_density(
+        pm.values, spacing=params.column_spacing_mm, pixel_size=pm.spacing, area=extent**2
+    )
+    if params.pinwheel_null_shuffles:
+        g = None if groups is None else np.asarray(groups)[tuned]
+        null = pinwheel_null(p[tuned], ori[tuned], params, box, extent, g, params.pinwheel_null_shuffles, seed)
+        for key, alt in (
+            ("n_pinwheels", "less"),
+            ("pinwheel_density", "less"),
+            ("pinwheel_density_fixed_spacing", "less"),
+        ):
+            nulls[key] = compare_to_null(scalars[key], null[key], alt)
+    return pm, pinwheels
 
 
 def pinwheel_null(
