@@ -207,6 +207,25 @@ def smoothness_curve(
     ----------
     .. [1] Margalit, E. et al. (2024). *Neuron* 112(14), 2435-2451.
     """
+    pos, val, edges, groups = _check_curve_inputs(
+        positions, values, bins, period, n_samples, n_units, n_shuffles, groups
+    )
+    rng = np.random.default_rng(seed)
+    null_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]) if seed is not None else rng
+    k = min(int(n_units), pos.shape[0])
+    curves, chance, counts, kept = _sample_curves(pos, val, edges, period, int(n_samples), k, rng, bool(n_shuffles))
+    null_index = None
+    if n_shuffles:
+        v32 = (np.mod(val, period) if period is not None else val).astype(np.float32)
+        null_curves = _shuffled_curves(kept, v32, groups, null_rng, int(n_shuffles), edges, counts, period)
+        n_bins = edges.size - 1
+        per = smoothness_index(null_curves.reshape(-1, n_bins)).reshape(int(n_shuffles), int(n_samples))
+        null_index = _nanmean0(per.T)
+    return SmoothnessCurve(edges, curves, chance, counts, null_index)
+
+
+def _check_curve_inputs(positions, values, bins, period, n_samples, n_units, n_shuffles, groups):
+    """:func:`smoothness_curve`'s inputs as arrays ``(pos, val, edges, groups)``, or a ValueError."""
     pos = np.asarray(positions, dtype=float)
     if pos.ndim == 1:
         pos = pos[:, None]
@@ -238,17 +257,19 @@ def smoothness_curve(
         groups = np.asarray(groups)
         if groups.shape != (n,):
             raise ValueError(f"groups must have one label per unit ({n}), got shape {groups.shape}")
-    rng = np.random.default_rng(seed)
-    null_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]) if seed is not None else rng
-    null_curves = np.empty((int(n_shuffles), int(n_samples), edges.size - 1))
-    v32 = (np.mod(val, period) if period is not None else val).astype(np.float32)
-    k = min(int(n_units), n)
+    return pos, val, edges, groups
+
+
+def _sample_curves(pos, val, edges, period, n_samples: int, k: int, rng, keep: bool):
+    """Per sample of ``k`` units: the binned mean difference, its chance level and the pair counts;
+    with ``keep`` also each sample's units, in-range pairs and distances (for the null)."""
+    n = pos.shape[0]
     n_bins = edges.size - 1
-    curves = np.empty((int(n_samples), n_bins))
-    chance = np.empty((int(n_samples), n_bins))
-    counts = np.empty((int(n_samples), n_bins), dtype=np.int64)
+    curves = np.empty((n_samples, n_bins))
+    chance = np.empty((n_samples, n_bins))
+    counts = np.empty((n_samples, n_bins), dtype=np.int64)
     kept = []  # per sample: its units and in-range pairs, for the null
-    for s in range(int(n_samples)):
+    for s in range(n_samples):
         idx = rng.choice(n, size=k, replace=False) if k < n else np.arange(n)
         p, v = pos[idx], val[idx]
         dist = pdist(p)
@@ -257,7 +278,7 @@ def smoothness_curve(
         i, j = _condensed_to_pairs(q, k)
         d_in = dist[q]
         curves[s], counts[s] = _binned_means(d_in, _wrapped_abs(v[i] - v[j], period), edges)
-        if n_shuffles:
+        if keep:
             kept.append((idx, i, j, d_in))
         # chance: permuting all distances across all pairs and keeping those that land in
         # range is the same as giving the in-range distances, in random order, to a uniformly
@@ -265,37 +286,41 @@ def smoothness_curve(
         rand = rng.choice(dist.size, size=q.size, replace=False)
         i, j = _condensed_to_pairs(rand, k)
         chance[s], _ = _binned_means(d_in, _wrapped_abs(v[i] - v[j], period), edges)
-    if n_shuffles:
-        # one shuffle of the whole map per null replicate, seen by every sample, exactly as the
-        # map itself is one arrangement seen by every sample; only the sampled units' entries of
-        # each shuffle are drawn (same distribution as the whole permutation, far cheaper)
-        from topography.nulls import shuffle_within_groups
+    return curves, chance, counts, kept
 
-        units = np.unique(np.concatenate([kp[0] for kp in kept]))
-        src = shuffle_within_groups(n, groups, null_rng, size=int(n_shuffles), at=units)
-        shuffled = v32[src.T]  # (n_sampled_units, n_shuffles): the values the sampled units get
-        for s, (idx, i, j, d_in) in enumerate(kept):
-            b = np.searchsorted(edges, d_in, side="right") - 1
-            b[d_in == edges[-1]] = n_bins - 1
-            # per-bin sums of the shuffled differences as one product with a (pairs x bins) one-hot
-            onehot = sparse.csr_matrix((np.ones(i.size, np.float32), (np.arange(i.size), b)), shape=(i.size, n_bins))
-            vs = shuffled[np.searchsorted(units, idx)]  # (k, n_shuffles): the sample's units, rows contiguous
-            sums = np.zeros((n_bins, int(n_shuffles)))
-            step = max(1, int(4e6 // int(n_shuffles)))  # pairs per block (about 4M pair differences)
-            for p0 in range(0, i.size, step):
-                diff = vs[i[p0 : p0 + step]]  # (pairs, n_shuffles)
-                diff -= vs[j[p0 : p0 + step]]
-                np.abs(diff, out=diff)
-                if period is not None:  # values in [0, period): |difference| < period, wrap once
-                    np.minimum(diff, np.float32(period) - diff, out=diff)
-                sums += onehot[p0 : p0 + step].T @ diff
-            with np.errstate(invalid="ignore", divide="ignore"):
-                null_curves[:, s] = np.where(counts[s] > 0, sums.T / np.maximum(counts[s], 1), np.nan)
-    null_index = None
-    if n_shuffles:
-        per = smoothness_index(null_curves.reshape(-1, n_bins)).reshape(int(n_shuffles), int(n_samples))
-        null_index = _nanmean0(per.T)
-    return SmoothnessCurve(edges, curves, chance, counts, null_index)
+
+def _shuffled_curves(kept, v32, groups, null_rng, n_shuffles: int, edges, counts, period) -> np.ndarray:
+    """Curves ``(n_shuffles, n_samples, n_bins)`` of the same samples after shuffles of the positions.
+
+    One shuffle of the whole map per null replicate, seen by every sample, exactly as the map
+    itself is one arrangement seen by every sample; only the sampled units' entries of each
+    shuffle are drawn (same distribution as the whole permutation, far cheaper).
+    """
+    from topography.nulls import shuffle_within_groups
+
+    n_bins = edges.size - 1
+    null_curves = np.empty((n_shuffles, len(kept), n_bins))
+    units = np.unique(np.concatenate([kp[0] for kp in kept]))
+    src = shuffle_within_groups(v32.size, groups, null_rng, size=n_shuffles, at=units)
+    shuffled = v32[src.T]  # (n_sampled_units, n_shuffles): the values the sampled units get
+    for s, (idx, i, j, d_in) in enumerate(kept):
+        b = np.searchsorted(edges, d_in, side="right") - 1
+        b[d_in == edges[-1]] = n_bins - 1
+        # per-bin sums of the shuffled differences as one product with a (pairs x bins) one-hot
+        onehot = sparse.csr_matrix((np.ones(i.size, np.float32), (np.arange(i.size), b)), shape=(i.size, n_bins))
+        vs = shuffled[np.searchsorted(units, idx)]  # (k, n_shuffles): the sample's units, rows contiguous
+        sums = np.zeros((n_bins, n_shuffles))
+        step = max(1, int(4e6 // n_shuffles))  # pairs per block (about 4M pair differences)
+        for p0 in range(0, i.size, step):
+            diff = vs[i[p0 : p0 + step]]  # (pairs, n_shuffles)
+            diff -= vs[j[p0 : p0 + step]]
+            np.abs(diff, out=diff)
+            if period is not None:  # values in [0, period): |difference| < period, wrap once
+                np.minimum(diff, np.float32(period) - diff, out=diff)
+            sums += onehot[p0 : p0 + step].T @ diff
+        with np.errstate(invalid="ignore", divide="ignore"):
+            null_curves[:, s] = np.where(counts[s] > 0, sums.T / np.maximum(counts[s], 1), np.nan)
+    return null_curves
 
 
 def smoothness_index(curve: np.ndarray) -> float | np.ndarray:
