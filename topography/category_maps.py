@@ -170,69 +170,17 @@ def map_metrics(
         too few windows), ``domain_correlation`` (D x D list) and ``domains``; with
         ``with_patches`` also the :class:`topography.patches.Patch` lists under ``patches``.
     """
-    from .nulls import compare_to_null, shuffle_within_groups
-
-    if groups is not None:
-        if np.shape(groups) != (cmap.n_points,):
-            raise ValueError(f"groups has shape {np.shape(groups)} but the map has {cmap.n_points} points")
-        names0 = cmap.domains if domains is None else list(domains)
-        ok = np.ones(cmap.n_points, dtype=bool)
-        for n in names0:
-            if n in cmap.values:  # a missing domain is refused by cmap.finite below
-                ok &= np.isfinite(np.asarray(cmap.values[n], dtype=float))
-        groups = np.asarray(groups)[ok]
+    groups = _finite_groups(cmap, domains, groups)
     m = cmap.finite(domains)
     names = m.domains
     nulls = {}
     patches = find_map_patches(m, m.values, params)
     counts = patch_counts(patches)
     areas = {k: float(a.mean()) if a.size else float("nan") for k, a in patch_areas(patches).items()}
-    rng = np.random.SeedSequence(seed)
-    smooth, curves = {}, {}
-    for name, ss in zip(names, rng.spawn(len(names))):
-        curve = smoothness_curve(
-            m.positions_mm,
-            m.values[name],
-            np.asarray(params.smooth_bins),
-            n_samples=params.smooth_samples,
-            n_units=params.smooth_units,
-            seed=int(ss.generate_state(1)[0]),
-            n_shuffles=null_shuffles,
-            groups=groups,
-        )
-        curves[name] = curve
-        smooth[name] = float(np.nanmean(smoothness_index(curve.curves)))
-        if curve.null_index is not None:
-            nulls[f"selectivity_smoothness_{name}"] = compare_to_null(smooth[name], curve.null_index, "greater")
+    smooth, curves = _smoothness(m, names, params, seed, null_shuffles, groups, nulls)
     if patch_null_shuffles:
-        rng_null = np.random.default_rng(np.random.SeedSequence(seed).spawn(len(names) + 1)[-1])
-        perms = shuffle_within_groups(m.n_points, groups, rng_null, size=int(patch_null_shuffles))
-        null_counts = {n: np.empty(len(perms)) for n in names}
-        null_areas = {n: np.zeros(len(perms)) for n in names}  # a shuffle without patches: area 0
-        for t, perm in enumerate(perms):
-            shuffled = find_map_patches(m, {n: m.values[n][perm] for n in names}, params)
-            for n, a in patch_areas(shuffled).items():
-                null_counts[n][t] = len(a)
-                if len(a):
-                    null_areas[n][t] = float(np.mean(a))
-        for n in names:
-            nulls[f"patch_count_{n}"] = compare_to_null(float(counts[n]), null_counts[n], "greater")
-            nulls[f"patch_area_mm2_{n}"] = compare_to_null(areas[n], null_areas[n], "greater")
-    coloc = {}
-    for a, b in COLOC_PAIRS:
-        if a in m.values and b in m.values:
-            try:
-                r = colocalization(
-                    m.positions_mm,
-                    m.values[a],
-                    m.values[b],
-                    window_mm=params.coloc_window_mm,
-                    min_units=params.coloc_min_units,
-                    threshold=params.coloc_threshold,
-                )
-                coloc[f"{a}-{b}"] = r.score
-            except ValueError:
-                coloc[f"{a}-{b}"] = float("nan")
+        _patch_nulls(m, names, params, seed, patch_null_shuffles, groups, counts, areas, nulls)
+    coloc = _colocalization(m, params)
     try:
         corr = domain_correlation_matrix(m.values, names).tolist()
     except ValueError:
@@ -252,3 +200,82 @@ def map_metrics(
     if with_curves:
         out["smoothness_curves"] = curves
     return out
+
+
+def _finite_groups(cmap: CorticalMap, domains, groups):
+    """``groups`` restricted to the points :meth:`CorticalMap.finite` keeps (None stays None)."""
+    if groups is None:
+        return None
+    if np.shape(groups) != (cmap.n_points,):
+        raise ValueError(f"groups has shape {np.shape(groups)} but the map has {cmap.n_points} points")
+    names0 = cmap.domains if domains is None else list(domains)
+    ok = np.ones(cmap.n_points, dtype=bool)
+    for n in names0:
+        if n in cmap.values:  # a missing domain is refused by cmap.finite below
+            ok &= np.isfinite(np.asarray(cmap.values[n], dtype=float))
+    return np.asarray(groups)[ok]
+
+
+def _smoothness(m: CorticalMap, names, params: MetricParams, seed: int, null_shuffles: int, groups, nulls: dict):
+    """Selectivity smoothness of each domain (mean per-sample index) and its curve; adds each
+    domain's null to ``nulls`` when ``null_shuffles``."""
+    from .nulls import compare_to_null
+
+    rng = np.random.SeedSequence(seed)
+    smooth, curves = {}, {}
+    for name, ss in zip(names, rng.spawn(len(names))):
+        curve = smoothness_curve(
+            m.positions_mm,
+            m.values[name],
+            np.asarray(params.smooth_bins),
+            n_samples=params.smooth_samples,
+            n_units=params.smooth_units,
+            seed=int(ss.generate_state(1)[0]),
+            n_shuffles=null_shuffles,
+            groups=groups,
+        )
+        curves[name] = curve
+        smooth[name] = float(np.nanmean(smoothness_index(curve.curves)))
+        if curve.null_index is not None:
+            nulls[f"selectivity_smoothness_{name}"] = compare_to_null(smooth[name], curve.null_index, "greater")
+    return smooth, curves
+
+
+def _patch_nulls(m: CorticalMap, names, params: MetricParams, seed: int, n_shuffles: int, groups, counts, areas, nulls):
+    """Patch count and mean area of each domain against ``n_shuffles`` maps with positions
+    shuffled within ``groups`` (a shuffle without patches counts as area 0); into ``nulls``."""
+    from .nulls import compare_to_null, shuffle_within_groups
+
+    rng_null = np.random.default_rng(np.random.SeedSequence(seed).spawn(len(names) + 1)[-1])
+    perms = shuffle_within_groups(m.n_points, groups, rng_null, size=int(n_shuffles))
+    null_counts = {n: np.empty(len(perms)) for n in names}
+    null_areas = {n: np.zeros(len(perms)) for n in names}  # a shuffle without patches: area 0
+    for t, perm in enumerate(perms):
+        shuffled = find_map_patches(m, {n: m.values[n][perm] for n in names}, params)
+        for n, a in patch_areas(shuffled).items():
+            null_counts[n][t] = len(a)
+            if len(a):
+                null_areas[n][t] = float(np.mean(a))
+    for n in names:
+        nulls[f"patch_count_{n}"] = compare_to_null(float(counts[n]), null_counts[n], "greater")
+        nulls[f"patch_area_mm2_{n}"] = compare_to_null(areas[n], null_areas[n], "greater")
+
+
+def _colocalization(m: CorticalMap, params: MetricParams) -> dict:
+    """Co-localisation score of each pair of :data:`COLOC_PAIRS` the map has (NaN if too few windows)."""
+    coloc = {}
+    for a, b in COLOC_PAIRS:
+        if a in m.values and b in m.values:
+            try:
+                r = colocalization(
+                    m.positions_mm,
+                    m.values[a],
+                    m.values[b],
+                    window_mm=params.coloc_window_mm,
+                    min_units=params.coloc_min_units,
+                    threshold=params.coloc_threshold,
+                )
+                coloc[f"{a}-{b}"] = r.score
+            except ValueError:
+                coloc[f"{a}-{b}"] = float("nan")
+    return coloc
