@@ -35,7 +35,7 @@ GENERATED_EPOCH = 10_000
 
 def step_seed(*parts: int) -> int:
     """A 63-bit seed derived from integers (e.g. ``(seed, rank, step)``)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)[0]) >> 1
 
 
 def image_batches(
