@@ -111,20 +111,14 @@ def optimize_positions(
     ValueError
         On an unknown layer, bad step counts, or an output folder that already holds positions.
     """
-    from topography.sheet import CorticalSheet, LayerSheet, sample_neighborhoods
-    from topography.sheet_io import FILENAME, ensure_neighborhoods, save_sheet
-    from topography.swapopt import mean_spatial_loss, swap_optimize, unit_scores
+    from topography.sheet import CorticalSheet
+    from topography.sheet_io import FILENAME, save_sheet
+    from topography.v1 import grating_stimuli
 
-    from . import __version__
     from .features import input_size, layer_responses, run_sheet
     from .runs import load_run
 
-    if steps is not None and steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {steps}")
-    if steps_per_window < 1:
-        raise ValueError(f"--steps-per-window must be >= 1, got {steps_per_window}")
-    if seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {seed}")
+    _check_counts(steps, steps_per_window, seed)
     run_path = Path(run_path)
     out = run_path / "positions_swapopt" if out is None else Path(out)
     if (out / FILENAME).exists() and not force:
@@ -139,100 +133,141 @@ def optimize_positions(
         )
     sheet = run_sheet(run)
     names = list(sheet.layers)
-    todo = names if layers is None else list(dict.fromkeys(layers))
-    unknown = [k for k in todo if k not in sheet.layers]
-    if unknown:
-        raise ValueError(f"no layer(s) {unknown} on the run's sheet; its layers are {names}")
-    if not todo:
-        raise ValueError("no layers to optimise")
-    from topography.v1 import grating_stimuli
-
-    size = input_size(run)
-    gratings = grating_stimuli(size, field_of_view_deg)
+    todo = _layers_to_optimize(names, layers)
+    gratings = grating_stimuli(input_size(run), field_of_view_deg)
     images, _ = gratings.render()
     responses = layer_responses(
         run, images, layers=todo, batch_size=batch_size, progress=progress, desc="grating responses"
     )
     seeds = _layer_seeds(seed, names)
     smeta = dict(sheet.meta)
-    n_nb_windows = int(smeta.get("n_windows", run.config.get("n_neighborhood_windows", 20_000)))
-    min_size = int(smeta.get("min_size", 25))
-    max_size = int(smeta.get("max_size", 500))
+    nb_settings = {
+        "n_windows": int(smeta.get("n_windows", run.config.get("n_neighborhood_windows", 20_000))),
+        "min_size": int(smeta.get("min_size", 25)),
+        "max_size": int(smeta.get("max_size", 500)),
+    }
     new_layers, records = {}, {}
     for name in names:
         layer = sheet[name]
         if name not in todo:
             new_layers[name] = layer
             continue
-        resp = np.asarray(responses[name], dtype=np.float32)
         n_steps = default_steps(layer.n_units) if steps is None else int(steps)
-        n_windows = math.ceil(n_steps / steps_per_window)
-        swap_seed, nb_seed = seeds[name]
-        t0 = time.perf_counter()
-        bar = None
-        if progress:
-            from neurocwm.progress import progress_bar as tqdm
-
-            bar = tqdm(total=n_windows, desc=f"swapopt {name}", unit="window", leave=False)
-        try:
-            new_pos, stats = swap_optimize(
-                layer.coordinates,
-                resp,
-                layer.neighborhood_width_mm,
-                n_windows,
-                steps_per_window,
-                seed=swap_seed,
-                progress=None if bar is None else bar.update,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
-        seconds = time.perf_counter() - t0
-        nb = sample_neighborhoods(
-            new_pos,
-            layer.neighborhood_width_mm,
-            n_windows=n_nb_windows,
-            min_size=min(min_size, layer.n_units),
-            max_size=max_size,
-            seed=nb_seed,
+        new_layers[name], records[name] = _optimize_layer(
+            name, layer, responses[name], n_steps, steps_per_window, seeds[name], nb_settings, progress
         )
-        scores = unit_scores(resp)
-        ensure_neighborhoods(layer)  # a run's sheet is opened without them
-        before = mean_spatial_loss(
-            resp, layer.coordinates, layer.neighborhoods, n_sample=EVAL_NEIGHBORHOODS, seed=nb_seed, scores=scores
-        )
-        after = mean_spatial_loss(resp, new_pos, nb, n_sample=EVAL_NEIGHBORHOODS, seed=nb_seed, scores=scores)
-        new_layers[name] = LayerSheet(
-            name, layer.area, layer.dims, layer.side_mm, layer.neighborhood_width_mm, new_pos, nb
-        )
-        records[name] = {
-            "steps": n_steps,
-            "n_windows_drawn": n_windows,
-            "window_mm": layer.neighborhood_width_mm,
-            "seed": swap_seed,
-            "neighborhood_seed": nb_seed,
-            "loss_before": before,
-            "loss_after": after,
-            "seconds": round(seconds, 3),
-            **stats.summary(),
-        }
     meta = {
         **{k: v for k, v in smeta.items() if k not in ("source", "swapopt")},
         "method": "swapopt",
         "initial_method": smeta.get("method", "unknown"),
-        "swapopt": {
-            "source_run": str(run_path.resolve()),
-            "weights": str(Path(run.weights).resolve()),
-            "source_alpha": alpha,
-            "stimuli": gratings.as_dict(),
-            "steps": steps,
-            "steps_per_window": steps_per_window,
-            "seed": seed,
-            "layers": records,
-            "loss": "mean SL_rel over "
-            f"{EVAL_NEIGHBORHOODS} neighbourhoods of the grating responses (before: initial sheet; after: new)",
-            "neurocwm_version": __version__,
-        },
+        "swapopt": _swapopt_record(run_path, run, gratings, steps, steps_per_window, seed, records),
     }
     path = save_sheet(CorticalSheet(new_layers, meta), out)
     return {"out": out, "path": path, "layers": records, "meta": meta}
+
+
+def _check_counts(steps: int | None, steps_per_window: int, seed: int) -> None:
+    """Refuse step counts below 1 and a negative seed."""
+    if steps is not None and steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {steps}")
+    if steps_per_window < 1:
+        raise ValueError(f"--steps-per-window must be >= 1, got {steps_per_window}")
+    if seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}")
+
+
+def _layers_to_optimize(names: list[str], layers: Sequence[str] | None) -> list[str]:
+    """The layers asked for (default all of ``names``), each once; refuse unknown ones and none."""
+    todo = names if layers is None else list(dict.fromkeys(layers))
+    unknown = [k for k in todo if k not in names]
+    if unknown:
+        raise ValueError(f"no layer(s) {unknown} on the run's sheet; its layers are {names}")
+    if not todo:
+        raise ValueError("no layers to optimise")
+    return todo
+
+
+def _optimize_layer(
+    name: str, layer, responses, n_steps: int, steps_per_window: int, seeds, nb_settings: dict, progress: bool
+):
+    """Swap-optimise layer ``name``, recompute its neighbourhoods; return (new LayerSheet, its record)."""
+    from topography.sheet import LayerSheet, sample_neighborhoods
+    from topography.sheet_io import ensure_neighborhoods
+    from topography.swapopt import mean_spatial_loss, unit_scores
+
+    resp = np.asarray(responses, dtype=np.float32)
+    n_windows = math.ceil(n_steps / steps_per_window)
+    swap_seed, nb_seed = seeds
+    t0 = time.perf_counter()
+    new_pos, stats = _swap(name, layer, resp, n_windows, steps_per_window, swap_seed, progress)
+    seconds = time.perf_counter() - t0
+    nb = sample_neighborhoods(
+        new_pos,
+        layer.neighborhood_width_mm,
+        n_windows=nb_settings["n_windows"],
+        min_size=min(nb_settings["min_size"], layer.n_units),
+        max_size=nb_settings["max_size"],
+        seed=nb_seed,
+    )
+    scores = unit_scores(resp)
+    ensure_neighborhoods(layer)  # a run's sheet is opened without them
+    before = mean_spatial_loss(
+        resp, layer.coordinates, layer.neighborhoods, n_sample=EVAL_NEIGHBORHOODS, seed=nb_seed, scores=scores
+    )
+    after = mean_spatial_loss(resp, new_pos, nb, n_sample=EVAL_NEIGHBORHOODS, seed=nb_seed, scores=scores)
+    new_layer = LayerSheet(name, layer.area, layer.dims, layer.side_mm, layer.neighborhood_width_mm, new_pos, nb)
+    record = {
+        "steps": n_steps,
+        "n_windows_drawn": n_windows,
+        "window_mm": layer.neighborhood_width_mm,
+        "seed": swap_seed,
+        "neighborhood_seed": nb_seed,
+        "loss_before": before,
+        "loss_after": after,
+        "seconds": round(seconds, 3),
+        **stats.summary(),
+    }
+    return new_layer, record
+
+
+def _swap(name: str, layer, resp: np.ndarray, n_windows: int, steps_per_window: int, seed: int, progress: bool):
+    """:func:`topography.swapopt.swap_optimize` on one layer, with a progress bar over its windows."""
+    from topography.swapopt import swap_optimize
+
+    bar = None
+    if progress:
+        from neurocwm.progress import progress_bar as tqdm
+
+        bar = tqdm(total=n_windows, desc=f"swapopt {name}", unit="window", leave=False)
+    try:
+        return swap_optimize(
+            layer.coordinates,
+            resp,
+            layer.neighborhood_width_mm,
+            n_windows,
+            steps_per_window,
+            seed=seed,
+            progress=None if bar is None else bar.update,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _swapopt_record(run_path: Path, run, gratings, steps, steps_per_window: int, seed: int, records: dict) -> dict:
+    """The ``swapopt`` entry of the new folder's metadata: source, stimuli, settings, per-layer records."""
+    from . import __version__
+
+    return {
+        "source_run": str(run_path.resolve()),
+        "weights": str(Path(run.weights).resolve()),
+        "source_alpha": run.config.get("alpha"),
+        "stimuli": gratings.as_dict(),
+        "steps": steps,
+        "steps_per_window": steps_per_window,
+        "seed": seed,
+        "layers": records,
+        "loss": "mean SL_rel over "
+        f"{EVAL_NEIGHBORHOODS} neighbourhoods of the grating responses (before: initial sheet; after: new)",
+        "neurocwm_version": __version__,
+    }

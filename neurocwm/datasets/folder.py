@@ -212,64 +212,15 @@ def load_image_folder_responses(
     repetition = None
     without: list[str] = []
     if table is not None:
-        if orientation == "neuroids_x_stimuli":
-            raise ValueError("a CSV with a stimulus_id column has stimuli as rows")
-        arr, row_ids, repetition, columns = table
-        from neurocwm.assemblies import check_same_ids
-
-        check_same_ids(sorted(set(row_ids)), own, "the response file", "the image folder")
+        arr, stim_ids, repetition, columns = _align_csv(table, own, orientation, path)
         if neuroid_ids is None:
             neuroid_ids = columns
-        pos = {s: i for i, s in enumerate(own)}
-        if repetition is None:
-            if len(set(row_ids)) != len(row_ids):
-                raise ValueError(f"{path}: stimulus ids repeat but there is no repetition column")
-            row_of = {s: i for i, s in enumerate(row_ids)}
-            arr = arr[[row_of[s] for s in own]]
-            stim_ids = own
-        else:  # trials, grouped by image in folder order
-            order = np.lexsort((repetition, [pos[s] for s in row_ids]))
-            arr, repetition = arr[order], repetition[order]
-            stim_ids = [row_ids[i] for i in order]
     else:
         arr, _ = read_matrix(path, key=key)
         if arr.ndim == 3:
-            if orientation not in ("auto", "stimuli_x_neuroids"):
-                raise ValueError("3-D responses are (stimuli, repetitions, neuroids); orientation does not apply")
-            if arr.shape[0] != n:
-                raise ValueError(
-                    f"{path}: 3-D responses must be (stimuli, repetitions, neuroids); "
-                    f"got shape {arr.shape} but the folder has {n} images"
-                )
-            n_rep = arr.shape[1]
-            flat = arr.reshape(n * n_rep, arr.shape[2])
-            present = ~np.isnan(flat).all(1)  # an all-NaN row is a trial that was not recorded
-            without = [str(s) for s, row in zip(own, present.reshape(n, n_rep)) if not row.any()]
-            if without:
-                import warnings
-
-                warnings.warn(
-                    f"{path}: {len(without)} stimuli have no recorded trial (every repetition is NaN) and "
-                    f"are left out, e.g. {without[0]!r}",
-                    stacklevel=2,
-                )
-            arr = flat[present]
-            stim_ids = list(np.repeat(own, n_rep)[present])
-            repetition = np.tile(np.arange(n_rep), n)[present]
+            arr, stim_ids, repetition, without = _trials_array(arr, own, orientation, path)
         elif arr.ndim == 2:
-            if orientation == "auto":
-                rows, cols = arr.shape[0] == n, arr.shape[1] == n
-                if rows and cols:
-                    raise ValueError(f"responses are {arr.shape} and there are {n} images: pass orientation=")
-                if not rows and not cols:
-                    raise ValueError(f"responses have shape {arr.shape} but the folder has {n} images")
-                orientation = "stimuli_x_neuroids" if rows else "neuroids_x_stimuli"
-            if orientation == "neuroids_x_stimuli":
-                arr = arr.T
-            elif orientation != "stimuli_x_neuroids":
-                raise ValueError(f"unknown orientation {orientation!r}")
-            if arr.shape[0] != n:
-                raise ValueError(f"responses have {arr.shape[0]} stimuli but the folder has {n} images")
+            arr = _stimuli_as_rows(arr, n, orientation)
             stim_ids = own
         else:
             raise ValueError(
@@ -289,3 +240,68 @@ def load_image_folder_responses(
     )
     asm.attrs["stimuli_without_trials"] = without
     return stimuli, asm
+
+
+def _align_csv(table: tuple, own: list[str], orientation: str, path: Path):
+    """(values, stimulus ids, repetition or None, columns) of a CSV with ids, rows in folder order."""
+    if orientation == "neuroids_x_stimuli":
+        raise ValueError("a CSV with a stimulus_id column has stimuli as rows")
+    arr, row_ids, repetition, columns = table
+    from neurocwm.assemblies import check_same_ids
+
+    check_same_ids(sorted(set(row_ids)), own, "the response file", "the image folder")
+    pos = {s: i for i, s in enumerate(own)}
+    if repetition is None:
+        if len(set(row_ids)) != len(row_ids):
+            raise ValueError(f"{path}: stimulus ids repeat but there is no repetition column")
+        row_of = {s: i for i, s in enumerate(row_ids)}
+        return arr[[row_of[s] for s in own]], own, None, columns
+    # trials, grouped by image in folder order
+    order = np.lexsort((repetition, [pos[s] for s in row_ids]))
+    return arr[order], [row_ids[i] for i in order], repetition[order], columns
+
+
+def _trials_array(arr: np.ndarray, own: list[str], orientation: str, path: Path):
+    """(trials, stimulus ids, repetition, stimuli without a trial) of a (stimuli, repetitions, neuroids) array.
+
+    All-NaN rows (trials not recorded) are left out, with a warning for stimuli left with none.
+    """
+    n = len(own)
+    if orientation not in ("auto", "stimuli_x_neuroids"):
+        raise ValueError("3-D responses are (stimuli, repetitions, neuroids); orientation does not apply")
+    if arr.shape[0] != n:
+        raise ValueError(
+            f"{path}: 3-D responses must be (stimuli, repetitions, neuroids); "
+            f"got shape {arr.shape} but the folder has {n} images"
+        )
+    n_rep = arr.shape[1]
+    flat = arr.reshape(n * n_rep, arr.shape[2])
+    present = ~np.isnan(flat).all(1)  # an all-NaN row is a trial that was not recorded
+    without = [str(s) for s, row in zip(own, present.reshape(n, n_rep)) if not row.any()]
+    if without:
+        import warnings
+
+        warnings.warn(
+            f"{path}: {len(without)} stimuli have no recorded trial (every repetition is NaN) and "
+            f"are left out, e.g. {without[0]!r}",
+            stacklevel=3,  # the caller of load_image_folder_responses
+        )
+    return flat[present], list(np.repeat(own, n_rep)[present]), np.tile(np.arange(n_rep), n)[present], without
+
+
+def _stimuli_as_rows(arr: np.ndarray, n: int, orientation: str) -> np.ndarray:
+    """A 2-D matrix as (stimuli x neuroids), ``orientation`` "auto" deciding from the ``n`` images."""
+    if orientation == "auto":
+        rows, cols = arr.shape[0] == n, arr.shape[1] == n
+        if rows and cols:
+            raise ValueError(f"responses are {arr.shape} and there are {n} images: pass orientation=")
+        if not rows and not cols:
+            raise ValueError(f"responses have shape {arr.shape} but the folder has {n} images")
+        orientation = "stimuli_x_neuroids" if rows else "neuroids_x_stimuli"
+    if orientation == "neuroids_x_stimuli":
+        arr = arr.T
+    elif orientation != "stimuli_x_neuroids":
+        raise ValueError(f"unknown orientation {orientation!r}")
+    if arr.shape[0] != n:
+        raise ValueError(f"responses have {arr.shape[0]} stimuli but the folder has {n} images")
+    return arr

@@ -117,13 +117,31 @@ def compare_maps(
     """
     if not subjects:
         raise ValueError("no subject to compare with")
-    hemis_all = [h for maps in subjects.values() for h in maps]
+    domains = _shared_domains(model, [h for maps in subjects.values() for h in maps])
+    mm, hm, finite = _metrics_of_every_map(
+        model, subjects, domains, model_metric_params, human_overrides, seed=seed, progress=progress
+    )
+    model_f = model.finite(domains)
+    rows = _rsa_rows(model_f, hm, finite, domains)
+    rows += _scalar_rows(mm, hm)
+    rows += _group_rows(rows)
+    return Comparison(rows, mm, hm, domains)
+
+
+def _shared_domains(model: CorticalMap, hemis_all: list[CorticalMap]) -> list[str]:
+    """The model's domains that every hemisphere has too (at least 3)."""
     domains = [d for d in model.domains if all(d in h.values for h in hemis_all)]
     if len(domains) < 3:
         raise ValueError(
             f"model domains {model.domains} and subject domains "
             f"{sorted({d for h in hemis_all for d in h.domains})} share fewer than 3"
         )
+    return domains
+
+
+def _metrics_of_every_map(model, subjects, domains, model_metric_params, human_overrides, *, seed, progress):
+    """(model metrics, subject -> hemisphere -> metrics, subject -> finite hemisphere maps); one seed per map."""
+    hemis_all = [h for maps in subjects.values() for h in maps]
     ss = np.random.SeedSequence(seed).spawn(1 + len(hemis_all))
     seeds = iter(int(s.generate_state(1)[0]) for s in ss)
     items = [(s, h) for s, maps in subjects.items() for h in maps]
@@ -139,25 +157,27 @@ def compare_maps(
             h, human_params(h, **(human_overrides or {})), domains, seed=next(seeds)
         )
         finite.setdefault(subj, []).append(h.finite(domains))
-    model_f = model.finite(domains)
+    return mm, hm, finite
 
-    rows: list[dict] = []
-    row = lambda subj, hemi, metric, dom, mv, hv, score, ceil: rows.append(  # noqa: E731
-        {
-            "subject": subj,
-            "hemisphere": hemi,
-            "metric": metric,
-            "domain": dom,
-            "model": mv,
-            "human": hv,
-            "score": score,
-            "ceiling": ceil,
-            "better": METRIC_DIRECTION[metric],
-        }
-    )
+
+def _row(subj, hemi, metric, dom, mv, hv, score, ceil) -> dict:
+    """One row of :attr:`Comparison.rows`."""
+    return {
+        "subject": subj,
+        "hemisphere": hemi,
+        "metric": metric,
+        "domain": dom,
+        "model": mv,
+        "human": hv,
+        "score": score,
+        "ceiling": ceil,
+        "better": METRIC_DIRECTION[metric],
+    }
+
+
+def _rsa_rows(model_f: CorticalMap, hm: dict, finite: dict, domains: list[str]) -> list[dict]:
+    """Kendall tau of the model to each hemisphere, per-subject mean and leave-one-subject-out ceiling."""
     subjects_list = list(hm)
-    model_sc = _scalar_entries(mm)
-    # --- RSA -------------------------------------------------------------------------------
     rsa_model = {s: [rsa_similarity(model_f.values, h.values, domains) for h in finite[s]] for s in subjects_list}
     rsa_ceiling = {}
     for s in subjects_list:
@@ -167,30 +187,44 @@ def compare_maps(
             if others
             else float("nan")
         )
+    rows = []
     for s in subjects_list:
         for h, tau in zip(hm[s], rsa_model[s]):
-            row(s, h, "rsa_tau", "all", None, None, tau, None)
-        row(s, "mean", "rsa_tau", "all", None, None, _nanmean(rsa_model[s]), rsa_ceiling[s])
-    # --- scalar metrics ---------------------------------------------------------------------
+            rows.append(_row(s, h, "rsa_tau", "all", None, None, tau, None))
+        rows.append(_row(s, "mean", "rsa_tau", "all", None, None, _nanmean(rsa_model[s]), rsa_ceiling[s]))
+    return rows
+
+
+def _scalar_rows(mm: dict, hm: dict) -> list[dict]:
+    """|model - human| of every scalar metric per hemisphere and subject mean, with its LOSO ceiling."""
+    subjects_list = list(hm)
+    model_sc = _scalar_entries(mm)
     human_mean = {s: {k: _nanmean(_scalar_entries(m)[k] for m in hm[s].values()) for k in model_sc} for s in hm}
+    rows = []
     for s in subjects_list:
         for h, m in hm[s].items():
             for k, hv in _scalar_entries(m).items():
-                row(s, h, k[0], k[1], model_sc[k], hv, abs(model_sc[k] - hv), None)
+                rows.append(_row(s, h, k[0], k[1], model_sc[k], hv, abs(model_sc[k] - hv), None))
         for k in model_sc:
             others = [human_mean[o][k] for o in subjects_list if o != s]
             ceil = abs(human_mean[s][k] - _nanmean(others)) if others else float("nan")
-            row(s, "mean", k[0], k[1], model_sc[k], human_mean[s][k], abs(model_sc[k] - human_mean[s][k]), ceil)
-    # --- group ------------------------------------------------------------------------------
+            hv = human_mean[s][k]
+            rows.append(_row(s, "mean", k[0], k[1], model_sc[k], hv, abs(model_sc[k] - hv), ceil))
+    return rows
+
+
+def _group_rows(rows: list[dict]) -> list[dict]:
+    """``subject="group"`` rows: means over the subjects' mean rows; noise-normalised RSA."""
     mean_rows = [r for r in rows if r["hemisphere"] == "mean"]
     keys = list(dict.fromkeys((r["metric"], r["domain"]) for r in mean_rows))
+    out = []
     for metric, dom in keys:
         rs = [r for r in mean_rows if r["metric"] == metric and r["domain"] == dom]
         score = _nanmean(r["score"] for r in rs)
         ceil = _nanmean(r["ceiling"] for r in rs)
         human = None if metric == "rsa_tau" else _nanmean(r["human"] for r in rs)
-        row("group", "mean", metric, dom, rs[0]["model"], human, score, ceil)
+        out.append(_row("group", "mean", metric, dom, rs[0]["model"], human, score, ceil))
         if metric == "rsa_tau":
             nn = score / ceil if np.isfinite(ceil) and ceil > 0 else float("nan")
-            row("group", "noise-normalised", metric, dom, None, None, nn, None)
-    return Comparison(rows, mm, hm, domains)
+            out.append(_row("group", "noise-normalised", metric, dom, None, None, nn, None))
+    return out

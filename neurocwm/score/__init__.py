@@ -182,20 +182,8 @@ def score_run(
 
     from neurocwm.features import input_size, run_sheet
     from neurocwm.runs import load_run
-    from topography.fileio import write_json, write_text
 
-    unknown = [a for a in analyses if a not in ANALYSES]
-    if unknown or not analyses:
-        raise ValueError(f"unknown analyses {unknown}; choose from {', '.join(ANALYSES)}")
-    for name, v in (("n_wiring_images", n_wiring_images), ("n_dim_images", n_dim_images), ("batch_size", batch_size)):
-        if v < 1:
-            raise ValueError(f"{name} must be >= 1, got {v}")
-    if n_dim_images < 2:
-        raise ValueError(f"n_dim_images must be >= 2, got {n_dim_images}")
-    if per_category is not None and per_category < 1:
-        raise ValueError(f"per_category must be >= 1, got {per_category}")
-    if out is not None and Path(out).exists() and not Path(out).is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder")
+    _check_options(analyses, n_wiring_images, n_dim_images, batch_size, per_category, out)
     t_start = time.perf_counter()
     torch.manual_seed(seed)
     run = load_run(run_dir, checkpoint=checkpoint, device=device, random_init=random_init)
@@ -228,29 +216,31 @@ def score_run(
         gratings = grating_stimuli(input_size(run), field_of_view_deg)
         resolved["gratings"] = gratings.as_dict()
     skipped: dict[str, str] = {}
-    # resolve every input before anything is written, so bad input leaves no partial output
-    ringach_path = floc_path = None
-    if "v1" in analyses:
-        ringach_path, why = _shared_file(ringach, "ringach2002", "ringach_2002_db.mat", kind="Ringach 2002 file")
-        if why:
-            skipped["ringach_comparison"] = why
-        elif ringach is not None:
-            from neurocwm.datasets.ringach import load_ringach2002
-
-            load_ringach2002(ringach_path)  # a damaged file is refused now, not after the V1 maps
-    if "vtc" in analyses:
-        floc_path, floc_why = _shared_file(floc, "floc", "stimuli", kind="fLoc stimuli folder")
-        if floc is not None and not floc_path.is_dir():
-            raise ValueError(f"--floc {floc_path} is a file; give the fLoc stimuli folder")
-    if images is not None and ("wiring" in analyses or "dimensionality" in analyses):
-        from neurocwm.data.folder import scan_image_folder
-
-        scan_image_folder(images)  # a clear error for a missing or empty folder
+    ringach_path, floc_path, floc_why = _data_paths(analyses, ringach, floc, images, skipped)
     resolved["ringach"] = str(ringach_path) if ringach_path else None
     resolved["floc"] = str(floc_path) if floc_path else None
+    seconds = _run_analyses(
+        ctx,
+        resolved,
+        skipped,
+        v1_params=v1_params,
+        gratings=gratings,
+        ringach_path=ringach_path,
+        floc_path=floc_path,
+        floc_why=floc_why,
+        images=images,
+    )
+    seconds["total"] = round(time.perf_counter() - t_start, 3)
+    return _write_results(ctx, resolved, skipped, seconds)
+
+
+def _run_analyses(
+    ctx: _Context, resolved: dict, skipped: dict, *, v1_params, gratings, ringach_path, floc_path, floc_why, images
+) -> dict[str, float]:
+    """Run ``resolved["analyses"]`` in order (noting in ``skipped`` those without data); return their seconds."""
     seconds: dict[str, float] = {}
-    steps = list(analyses)
-    if progress:
+    steps = list(resolved["analyses"])
+    if ctx.progress:
         from neurocwm.progress import progress_bar as tqdm
 
         steps = tqdm(steps, desc="score", unit="analysis")
@@ -267,30 +257,78 @@ def score_run(
             elif not resolved["vtc_layers"]:
                 skipped["vtc"] = "the sheet has no VTC layer"
             else:
-                ctx.vtc(resolved["vtc_layers"], floc_path, per_category)
+                ctx.vtc(resolved["vtc_layers"], floc_path, resolved["per_category"])
         elif analysis == "wiring":
-            why = ctx.wiring(ctx.stills(images, n_wiring_images, seed + 1))
+            why = ctx.wiring(ctx.stills(images, resolved["n_wiring_images"], ctx.seed + 1))
             if why:
                 skipped["wiring"] = why
         else:
-            ctx.dimensionality(ctx.stills(images, n_dim_images, seed + 2))
+            ctx.dimensionality(ctx.stills(images, resolved["n_dim_images"], ctx.seed + 2))
         seconds[analysis] = round(time.perf_counter() - t0, 3)
-    seconds["total"] = round(time.perf_counter() - t_start, 3)
+    return seconds
+
+
+def _check_options(analyses, n_wiring_images: int, n_dim_images: int, batch_size: int, per_category, out) -> None:
+    """Refuse unknown analyses, counts below their minimum and an ``out`` that is a file."""
+    unknown = [a for a in analyses if a not in ANALYSES]
+    if unknown or not analyses:
+        raise ValueError(f"unknown analyses {unknown}; choose from {', '.join(ANALYSES)}")
+    for name, v in (("n_wiring_images", n_wiring_images), ("n_dim_images", n_dim_images), ("batch_size", batch_size)):
+        if v < 1:
+            raise ValueError(f"{name} must be >= 1, got {v}")
+    if n_dim_images < 2:
+        raise ValueError(f"n_dim_images must be >= 2, got {n_dim_images}")
+    if per_category is not None and per_category < 1:
+        raise ValueError(f"per_category must be >= 1, got {per_category}")
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+
+
+def _data_paths(analyses, ringach, floc, images, skipped: dict) -> tuple[Path | None, Path | None, str | None]:
+    """(Ringach file, fLoc folder, why no fLoc) for the analyses asked, checked before anything is written.
+
+    A Ringach file that is missing from the shared data is noted in ``skipped``.
+    """
+    ringach_path = floc_path = floc_why = None
+    if "v1" in analyses:
+        ringach_path, why = _shared_file(ringach, "ringach2002", "ringach_2002_db.mat", kind="Ringach 2002 file")
+        if why:
+            skipped["ringach_comparison"] = why
+        elif ringach is not None:
+            from neurocwm.datasets.ringach import load_ringach2002
+
+            load_ringach2002(ringach_path)  # a damaged file is refused now, not after the V1 maps
+    if "vtc" in analyses:
+        floc_path, floc_why = _shared_file(floc, "floc", "stimuli", kind="fLoc stimuli folder")
+        if floc is not None and not floc_path.is_dir():
+            raise ValueError(f"--floc {floc_path} is a file; give the fLoc stimuli folder")
+    if images is not None and ("wiring" in analyses or "dimensionality" in analyses):
+        from neurocwm.data.folder import scan_image_folder
+
+        scan_image_folder(images)  # a clear error for a missing or empty folder
+    return ringach_path, floc_path, floc_why
+
+
+def _write_results(ctx: _Context, resolved: dict, skipped: dict, seconds: dict) -> dict:
+    """Write ``results.csv`` and ``results.json`` into ``ctx.out``; return the latter's content."""
+    from topography.fileio import write_json, write_text
+
+    config = ctx.run.config
     result = {
         "format": "neurocwm-score",
         "version": FORMAT_VERSION,
-        "alpha": run.config.get("alpha"),
-        "seed": run.config.get("seed"),
-        "model_family": run.config.get("model_family", "tdann"),
+        "alpha": config.get("alpha"),
+        "seed": config.get("seed"),
+        "model_family": config.get("model_family", "tdann"),
         "config": resolved,
-        "run_config": run.config,
+        "run_config": config,
         "rows": ctx.rows,
         "skipped": skipped,
         "seconds": seconds,
-        "files": sorted(str(p.relative_to(out)) for p in ctx.files),
+        "files": sorted(str(p.relative_to(ctx.out)) for p in ctx.files),
     }
-    write_text(out / "results.csv", _rows_csv(ctx.rows))
-    write_json(out / "results.json", result)
+    write_text(ctx.out / "results.csv", _rows_csv(ctx.rows))
+    write_json(ctx.out / "results.json", result)
     return result
 
 

@@ -389,141 +389,198 @@ def _fit(options: dict, task: Task, d: DistInfo) -> Path:
 
 
 def _fit_locked(cfg: dict, task: Task, d: DistInfo, model: torch.nn.Module, run_dir: Path, progress: dict) -> Path:
-    device = d.device
-    if d.is_main:
-        _clean_temporaries(run_dir)
-        if cfg.get("force") and not progress["resuming"]:
-            _clear_run(run_dir)
-    d.barrier()
-    resuming = progress["resuming"]
-    saved_cfg = {k: v for k, v in cfg.items() if k not in ("resume", "force", "_given")}
-    if d.is_main:
-        write_json(run_dir / "config.json", saved_cfg)
-
+    saved_cfg = _start_run_folder(cfg, d, run_dir, progress["resuming"])
     if cfg.get("channels_last"):
         model = model.to(memory_format=torch.channels_last)
-    task.setup(cfg, model, run_dir, device, d.is_main, d.barrier)
+    task.setup(cfg, model, run_dir, d.device, d.is_main, d.barrier)
     optimizer = task.make_optimizer(task.param_groups(model, cfg), cfg)
 
     start = 0
-    if resuming:
+    if progress["resuming"]:
         start = _restore(run_dir, model, optimizer, d.is_main)
     if d.is_main:
         _truncate_metrics(run_dir / "metrics.jsonl", start)
-    train_model = model
-    if d.world > 1:
-        if device.type == "cuda" and cfg.get("sync_bn", True):
-            train_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        train_model = torch.nn.parallel.DistributedDataParallel(
-            train_model, device_ids=[device.index] if device.type == "cuda" else None
-        )
+    train_model = _distributed_model(model, cfg, d)
     total = int(cfg["steps"])
     if start >= total:
         if d.is_main:
             _write_final(run_dir, model, cfg, total)
         return run_dir
 
-    batches = task.make_batches(cfg, d.rank, d.world, start, device)
-    amp = (
-        torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        if cfg.get("amp") and device.type == "cuda"
-        else contextlib.nullcontext()
-    )
-    bar = progress_bar(
-        total=total,
-        initial=start,
-        desc=f"fit {task.name}",
-        unit="step",
-        disable=not d.is_main or not cfg.get("progress", True),
-        dynamic_ncols=True,
-    )
-    metrics_file = open(run_dir / "metrics.jsonl", "a") if d.is_main else None
-    n_bad, bad_files = 0, set()
-    train_model.train()
-    stop = _StopRequest() if d.world == 1 else contextlib.nullcontext(None)
-    try:
-        with stop as stop:
-            for step in range(start, total):
-                t0 = time.perf_counter()
-                batch = next(batches)
-                for path, why in batch.get("bad") or ():
-                    if path not in bad_files and d.is_main:
-                        bar.write(f"skipping unreadable image {path} ({why})", file=sys.stderr)
-                    bad_files.add(path)
-                n_bad = len(bad_files) if bad_files else n_bad + int(batch.get("n_bad", 0))
-                if batch.get("empty"):
-                    continue
-                if cfg.get("channels_last"):
-                    batch = {
-                        k: (
-                            v.contiguous(memory_format=torch.channels_last)
-                            if torch.is_tensor(v) and v.dim() == 4
-                            else v
-                        )
-                        for k, v in batch.items()
-                    }
-                lr = warmup_cosine_lr(cfg["lr"], step, total, int(cfg.get("warmup_steps") or 0))
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * group.get("lr_scale", 1.0)
-                with amp:
-                    loss, metrics = task.compute_loss(train_model, batch, step, d.rank)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower --lr or check the data")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                dt = time.perf_counter() - t0
-                n_img = cfg["batch_size"]
-                metrics.update({"step": step + 1, "lr": lr, "images_per_s": n_img / dt, "step_time_s": dt})
-                if n_bad:
-                    metrics["skipped_images"] = n_bad
-                if cfg.get("validate_every") and (step + 1) % cfg["validate_every"] == 0:
-                    metrics.update(task.validate(model, step + 1))
-                    train_model.train()
-                progress["started"] = True
-                if d.is_main:
-                    if (step + 1) % cfg["log_every"] == 0 or step + 1 == total:
-                        metrics_file.write(json.dumps(metrics) + "\n")
-                        metrics_file.flush()
-                    post = {"loss": f"{metrics['loss']:.3f}", "img/s": f"{metrics['images_per_s']:.0f}"}
-                    if "spatial_loss" in metrics:
-                        post["sl"] = f"{metrics['spatial_loss']:.3f}"
-                    bar.set_postfix(post, refresh=False)
-                    bar.update(1)
-                if (step + 1) % cfg["checkpoint_every"] == 0 and step + 1 < total:
-                    if d.is_main:
-                        _check_finite(model, step + 1)
-                        save_checkpoint(
-                            run_dir, step + 1, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"]
-                        )
-                    d.barrier()
-                elif stop is not None and stop.requested and step + 1 < total:
-                    _check_finite(model, step + 1)
-                    save_checkpoint(
-                        run_dir, step + 1, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"]
-                    )
-                if stop is not None and stop.requested and step + 1 < total:
-                    bar.close()
-                    print(
-                        f"stopped at step {step + 1} of {total}; checkpoint written. Continue with: neurocwm fit "
-                        f"--out {run_dir} --resume",
-                        flush=True,
-                    )
-                    raise KeyboardInterrupt
-    finally:
-        bar.close()
-        if metrics_file:
-            metrics_file.close()
+    run = _Training(cfg, task, d, model, train_model, optimizer, run_dir, saved_cfg, total)
+    n_bad = run.steps(start, progress)
     if n_bad and d.is_main:
         warnings.warn(f"skipped {n_bad} unreadable image file(s) during training", stacklevel=2)
     if d.is_main:
-        _check_finite(model, total)
-        save_checkpoint(run_dir, total, model, optimizer, {"config": saved_cfg}, keep=cfg["keep_checkpoints"])
+        run.checkpoint(total)
         _write_final(run_dir, model, cfg, total)
     d.barrier()
     return run_dir
+
+
+def _saved_config(cfg: dict) -> dict:
+    """The configuration a run records (without the one-off ``resume``, ``force`` and ``_given``)."""
+    return {k: v for k, v in cfg.items() if k not in ("resume", "force", "_given")}
+
+
+def _start_run_folder(cfg: dict, d: DistInfo, run_dir: Path, resuming: bool) -> dict:
+    """Clean (or, with ``force``, clear) the run folder, write ``config.json``; return what it holds."""
+    if d.is_main:
+        _clean_temporaries(run_dir)
+        if cfg.get("force") and not resuming:
+            _clear_run(run_dir)
+    d.barrier()
+    saved_cfg = _saved_config(cfg)
+    if d.is_main:
+        write_json(run_dir / "config.json", saved_cfg)
+    return saved_cfg
+
+
+def _distributed_model(model: torch.nn.Module, cfg: dict, d: DistInfo) -> torch.nn.Module:
+    """The model the steps train: ``model`` itself, or wrapped for several processes (SyncBatchNorm, DDP)."""
+    train_model = model
+    if d.world > 1:
+        if d.device.type == "cuda" and cfg.get("sync_bn", True):
+            train_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            train_model, device_ids=[d.device.index] if d.device.type == "cuda" else None
+        )
+    return train_model
+
+
+def _autocast(cfg: dict, device: torch.device):
+    """bf16 autocast on CUDA with ``amp``, else a no-op context."""
+    if cfg.get("amp") and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _to_channels_last(batch: dict) -> dict:
+    """The batch with every 4-D tensor in channels-last memory format."""
+    return {
+        k: (v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v)
+        for k, v in batch.items()
+    }
+
+
+class _Training:
+    """The steps of one run after its set-up: optimise, log, checkpoint, stop on request."""
+
+    def __init__(self, cfg, task, d, model, train_model, optimizer, run_dir, saved_cfg, total):
+        self.cfg, self.task, self.d, self.total = cfg, task, d, total
+        self.model, self.train_model, self.optimizer = model, train_model, optimizer
+        self.run_dir, self.saved_cfg = run_dir, saved_cfg
+
+    def steps(self, start: int, progress: dict) -> int:
+        """Run steps ``start`` to the end (``progress["started"]`` set at the first); return the images skipped."""
+        cfg, d = self.cfg, self.d
+        batches = self.task.make_batches(cfg, d.rank, d.world, start, d.device)
+        amp = _autocast(cfg, d.device)
+        bar = progress_bar(
+            total=self.total,
+            initial=start,
+            desc=f"fit {self.task.name}",
+            unit="step",
+            disable=not d.is_main or not cfg.get("progress", True),
+            dynamic_ncols=True,
+        )
+        metrics_file = open(self.run_dir / "metrics.jsonl", "a") if d.is_main else None
+        n_bad, bad_files = 0, set()
+        self.train_model.train()
+        stop = _StopRequest() if d.world == 1 else contextlib.nullcontext(None)
+        try:
+            with stop as stop:
+                for step in range(start, self.total):
+                    t0 = time.perf_counter()
+                    batch = next(batches)
+                    n_bad = self._count_bad(batch, bad_files, n_bad, bar)
+                    if batch.get("empty"):
+                        continue
+                    if cfg.get("channels_last"):
+                        batch = _to_channels_last(batch)
+                    metrics = self._step(batch, step, amp, t0)
+                    if n_bad:
+                        metrics["skipped_images"] = n_bad
+                    if cfg.get("validate_every") and (step + 1) % cfg["validate_every"] == 0:
+                        metrics.update(self.task.validate(self.model, step + 1))
+                        self.train_model.train()
+                    progress["started"] = True
+                    if d.is_main:
+                        self._log(metrics, step, bar, metrics_file)
+                    self._checkpoint_or_stop(step, stop, bar)
+        finally:
+            bar.close()
+            if metrics_file:
+                metrics_file.close()
+        return n_bad
+
+    def _count_bad(self, batch: dict, bad_files: set, n_bad: int, bar) -> int:
+        """Report each unreadable image of the batch once; return the count so far."""
+        for path, why in batch.get("bad") or ():
+            if path not in bad_files and self.d.is_main:
+                bar.write(f"skipping unreadable image {path} ({why})", file=sys.stderr)
+            bad_files.add(path)
+        return len(bad_files) if bad_files else n_bad + int(batch.get("n_bad", 0))
+
+    def _step(self, batch: dict, step: int, amp, t0: float) -> dict:
+        """One optimizer step at the scheduled learning rate; return its metrics."""
+        cfg, device = self.cfg, self.d.device
+        lr = warmup_cosine_lr(cfg["lr"], step, self.total, int(cfg.get("warmup_steps") or 0))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        with amp:
+            loss, metrics = self.task.compute_loss(self.train_model, batch, step, self.d.rank)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower --lr or check the data")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        dt = time.perf_counter() - t0
+        n_img = cfg["batch_size"]
+        metrics.update({"step": step + 1, "lr": lr, "images_per_s": n_img / dt, "step_time_s": dt})
+        return metrics
+
+    def _log(self, metrics: dict, step: int, bar, metrics_file) -> None:
+        """Append the step's metrics to ``metrics.jsonl`` (every ``log_every`` and the last) and move the bar."""
+        if (step + 1) % self.cfg["log_every"] == 0 or step + 1 == self.total:
+            metrics_file.write(json.dumps(metrics) + "\n")
+            metrics_file.flush()
+        post = {"loss": f"{metrics['loss']:.3f}", "img/s": f"{metrics['images_per_s']:.0f}"}
+        if "spatial_loss" in metrics:
+            post["sl"] = f"{metrics['spatial_loss']:.3f}"
+        bar.set_postfix(post, refresh=False)
+        bar.update(1)
+
+    def _checkpoint_or_stop(self, step: int, stop, bar) -> None:
+        """Checkpoint every ``checkpoint_every`` steps; on a stop request, checkpoint here and stop."""
+        if (step + 1) % self.cfg["checkpoint_every"] == 0 and step + 1 < self.total:
+            if self.d.is_main:
+                self.checkpoint(step + 1)
+            self.d.barrier()
+        elif stop is not None and stop.requested and step + 1 < self.total:
+            self.checkpoint(step + 1)
+        if stop is not None and stop.requested and step + 1 < self.total:  # read again: a signal during the save
+            bar.close()
+            print(
+                f"stopped at step {step + 1} of {self.total}; checkpoint written. Continue with: neurocwm fit "
+                f"--out {self.run_dir} --resume",
+                flush=True,
+            )
+            raise KeyboardInterrupt
+
+    def checkpoint(self, step: int) -> None:
+        """Save a checkpoint at ``step`` (refused for non-finite weights)."""
+        _check_finite(self.model, step)
+        save_checkpoint(
+            self.run_dir,
+            step,
+            self.model,
+            self.optimizer,
+            {"config": self.saved_cfg},
+            keep=self.cfg["keep_checkpoints"],
+        )
 
 
 class _StopRequest(contextlib.AbstractContextManager):
@@ -593,6 +650,6 @@ def _check_finite(model: torch.nn.Module, step: int) -> None:
 
 def _write_final(run_dir: Path, model: torch.nn.Module, cfg: dict, step: int) -> None:
     _check_finite(model, step)
-    meta = {"step": step, "config": {k: v for k, v in cfg.items() if k not in ("resume", "force", "_given")}}
+    meta = {"step": step, "config": _saved_config(cfg)}
     save_weights(model, run_dir / "model.safetensors", meta)
     write_json(run_dir / "model.json", meta)
