@@ -286,7 +286,7 @@ def test_vtc_map_is_the_one_fmri_compare_uses(tiny_run, tmp_path):
     """score's VTC map and `neurocwm fmri compare RUN` are the same units, t values and patch code."""
     from test_fmri import _nsd_dir
 
-    from neurocwm.fmri.model_map import model_map
+    from neurocwm.score.model_map import model_map
     from topography.cortical_map import CorticalMap
 
     floc = require_shared("floc", "stimuli")

@@ -1,7 +1,7 @@
 """``CorticalMap``: per-domain values at 2-D positions in mm, for a human hemisphere or a model sheet.
 
 Every reader of human maps (``neurocwm.fmri``) returns this one type, and so does the model
-side (``neurocwm.fmri.model_map``), so that the map metrics of
+side (``neurocwm.score.model_map``), so that the map metrics of
 :mod:`topography` (patches, selectivity smoothness, domain-profile RSA, co-localisation) run on
 human cortex and on model units through the very same code.
 """

@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     from neurocwm.fmri.compare import compare_maps, model_params
-    from neurocwm.fmri.model_map import load_model_map
+    from neurocwm.score.model_map import load_model_map
     from neurocwm.fmri.report import write_comparison
     from neurocwm.fmri.subjects import load_subjects
 

@@ -440,7 +440,7 @@ class _Context:
         from neurocwm.datasets.floc import load_floc
         from neurocwm.features import input_size
         from neurocwm.figures import DOMAIN_COLORS
-        from neurocwm.fmri.model_map import model_maps
+        from neurocwm.score.model_map import model_maps
         from topography.category_maps import map_metrics, model_params
 
         from .plots import category_map_figure, smoothness_figure
