@@ -30,6 +30,15 @@ from __future__ import annotations
 
 import torch
 
+from ._docs import fill_doc
+
+_NEIGHBOURHOOD = """
+responses : Tensor, shape (batch, units)
+    Responses of the neighbourhood's units to a batch of images.
+positions : Tensor or array, shape (units, 2)
+    The units' positions on the cortical sheet, in mm.
+"""
+
 _TINY = 1e-12
 
 
@@ -150,13 +159,13 @@ def _as_single(responses: torch.Tensor, positions: torch.Tensor) -> tuple[torch.
     return responses[None], positions[None]
 
 
+@fill_doc(neighbourhood=_NEIGHBOURHOOD)
 def relative_spatial_loss(responses: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """Relative spatial loss SL_rel of one neighbourhood.
 
     Parameters
     ----------
-    responses : Tensor, shape (batch, units)
-    positions : Tensor or array, shape (units, 2), in mm
+    {neighbourhood}
 
     Returns
     -------
@@ -172,13 +181,13 @@ def relative_spatial_loss(responses: torch.Tensor, positions: torch.Tensor) -> t
     return relative_spatial_loss_batched(*_as_single(responses, positions))[0]
 
 
+@fill_doc(neighbourhood=_NEIGHBOURHOOD)
 def absolute_spatial_loss(responses: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """Absolute spatial loss SL_abs of one neighbourhood (Lee et al. 2020 form).
 
     Parameters
     ----------
-    responses : Tensor, shape (batch, units)
-    positions : Tensor or array, shape (units, 2), in mm
+    {neighbourhood}
 
     Returns
     -------

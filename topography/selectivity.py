@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ._docs import fill_doc
+
 __all__ = ["t_statistic", "d_prime", "domain_selectivity"]
 
 _METRICS = ("t", "dprime")
@@ -32,6 +34,19 @@ _METRICS = ("t", "dprime")
 _RTOL = 1e3 * np.finfo(np.float64).eps
 # Units are processed in blocks of at most this many (image, unit) values.
 _BLOCK_VALUES = 1 << 24
+
+_ON_OFF = """
+on : array-like of shape (n_on, n_units) or (n_on,)
+    Responses to the preferred ("on") images.
+off : array-like of shape (n_off, n_units) or (n_off,)
+    Responses to the other ("off") images.
+"""
+_RAISES = """
+Raises
+------
+ValueError
+    On mismatched unit counts, an empty set, or non-finite values.
+"""
 
 
 def _as_sets(on: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,15 +88,13 @@ def _combine(n_on, m_on, v_on, n_off, m_off, v_off, metric: str) -> np.ndarray:
     return out
 
 
+@fill_doc(on_off=_ON_OFF, raises=_RAISES)
 def t_statistic(on: np.ndarray, off: np.ndarray) -> np.ndarray:
     """Welch t of on- vs off-image responses, per unit.
 
     Parameters
     ----------
-    on : array-like of shape (n_on, n_units) or (n_on,)
-        Responses to the preferred ("on") images.
-    off : array-like of shape (n_off, n_units) or (n_off,)
-        Responses to the other ("off") images.
+    {on_off}
 
     Returns
     -------
@@ -89,24 +102,19 @@ def t_statistic(on: np.ndarray, off: np.ndarray) -> np.ndarray:
         ``(m_on - m_off) / sqrt(s_on**2/n_on + s_off**2/n_off)`` with population (ddof 0)
         standard deviations; 0 where the denominator is 0.
 
-    Raises
-    ------
-    ValueError
-        On mismatched unit counts, an empty set, or non-finite values.
+    {raises}
     """
     on, off = _as_sets(on, off)
     return _combine(*_stats(on), *_stats(off), metric="t")
 
 
+@fill_doc(on_off=_ON_OFF, raises=_RAISES)
 def d_prime(on: np.ndarray, off: np.ndarray) -> np.ndarray:
     """Sensitivity index d' of on- vs off-image responses, per unit.
 
     Parameters
     ----------
-    on : array-like of shape (n_on, n_units) or (n_on,)
-        Responses to the preferred ("on") images.
-    off : array-like of shape (n_off, n_units) or (n_off,)
-        Responses to the other ("off") images.
+    {on_off}
 
     Returns
     -------
@@ -114,10 +122,7 @@ def d_prime(on: np.ndarray, off: np.ndarray) -> np.ndarray:
         ``(m_on - m_off) / sqrt((s_on**2 + s_off**2) / 2)`` with population standard
         deviations; 0 where the denominator is 0.
 
-    Raises
-    ------
-    ValueError
-        On mismatched unit counts, an empty set, or non-finite values.
+    {raises}
     """
     on, off = _as_sets(on, off)
     return _combine(*_stats(on), *_stats(off), metric="dprime")
