@@ -39,6 +39,7 @@ __all__ = [
     "plot_alpha_sweep",
     "plot_orientation_map",
     "plot_category_map",
+    "label_no_map",
     "paper_figures",
 ]
 
@@ -447,16 +448,7 @@ def plot_orientation_map(
         ax.figure.colorbar(im, ax=ax, shrink=0.8, label="preferred orientation (deg)", ticks=[0, 45, 90, 135, 180])
     n = 0
     if map_present is False:
-        ax.text(
-            0.5,
-            0.5,
-            "no map",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            fontsize=12,
-            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
-        )
+        label_no_map(ax)
     elif show_pinwheels:
         pm, pw = orientation_pinwheels(p, pref, pinwheel_width_mm, pinwheel_stride_mm, box)
         n = pw.shape[0]
@@ -512,6 +504,20 @@ def plot_category_map(
 
 # -------------------------------------------------------------------------------------------
 # driver
+
+
+def label_no_map(ax) -> None:
+    """Write "no map" across ``ax``: an orientation map that does not beat its null."""
+    ax.text(
+        0.5,
+        0.5,
+        "no map",
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=12,
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+    )
 
 
 def _human_patch_range(path: str | os.PathLike | None) -> tuple[float, float] | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurocwm.figures import DOMAIN_COLORS, REFERENCE_COLOR, new_figure, plot_category_map, save_figure
+from neurocwm.figures import DOMAIN_COLORS, REFERENCE_COLOR, label_no_map, new_figure, plot_category_map, save_figure
 
 __all__ = ["v1_map_figure", "smoothness_figure", "category_map_figure", "dimensionality_figure"]
 
@@ -47,16 +47,7 @@ def v1_map_figure(
         return "" if r is None or not np.isfinite(r.pvalue) else f"; smoothness p = {r.pvalue:.2g}"
 
     if map_present is False:
-        ax.text(
-            0.5,
-            0.5,
-            "no map",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            fontsize=12,
-            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
-        )
+        label_no_map(ax)
         ax.set_title(f"orientation: no map\n{_p('orientation_smoothness')[2:]}", fontsize=8)
     else:
         for sign, color in ((1, "white"), (-1, "black")):
