@@ -6,6 +6,7 @@ import argparse
 
 from ._args import call
 from ._help import command
+from ._options import add_checkpoint
 
 
 def add_parser(sub) -> None:
@@ -28,7 +29,7 @@ def add_parser(sub) -> None:
     e.add_argument("--weights-url", required=True, help="where the weights file will be hosted (https://, file://)")
     e.add_argument("--out", required=True, help="zip file to write (e.g. submission.zip)")
     e.add_argument("--weights-out", default=None, help="where to write the weights file (default: <out dir>/<id>.pt)")
-    e.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the final weights)")
+    add_checkpoint(e)
     e.add_argument(
         "--identifier", default=None, help="model identifier (default: <tdann|toponets>_<arch>_<run>_<sha256[:10]>)"
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 from neurocwm.cwm.inputs import load_cwm, load_frames
 
 from ._help import command
+from ._options import add_checkpoint, add_device, add_no_progress
 
 READOUTS = ("predict", "flow", "segment", "keypoints")
 
@@ -105,8 +106,8 @@ def _add_readout(cmds, name: str, help_text: str) -> None:
     )
     q.add_argument("--out", default=None, help="output folder (default ./cwm-<readout>)")
     q.add_argument("--seed", type=int, default=0, help="seed of the random masks")
-    q.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
-    q.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    add_checkpoint(q)
+    add_device(q)
     READOUT_OPTIONS[name](q)
 
 
@@ -231,9 +232,9 @@ def _add_eval(cmds) -> None:
     e.add_argument("--n-segments", type=int, default=40, help="segment queries (0 = skip)")
     e.add_argument("--n-keypoint-pairs", type=int, default=10, help="pairs for the keypoint curve (0 = skip)")
     e.add_argument("--out", default=None, help="output folder (default RUN/eval)")
-    e.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
-    e.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    e.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    add_checkpoint(e)
+    add_device(e)
+    add_no_progress(e)
     e.add_argument(
         "--tapvid",
         default=None,

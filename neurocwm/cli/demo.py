@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from ._help import command
+from ._options import add_no_progress
 
 #: What the summary prints per V1 layer: (results.csv metric, label).
 V1_SUMMARY = (
@@ -79,7 +80,7 @@ def add_parser(sub) -> None:
     p.add_argument("--floc", default=None, metavar="DIR", help="fLoc stimuli folder (as neurocwm score)")
     p.add_argument("--ringach", default=None, metavar="FILE", help="Ringach 2002 file (as neurocwm score)")
     p.add_argument("--no-open", dest="open", action="store_false", help="do not open the orientation-map figure")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    add_no_progress(p)
 
 
 def _fit_options(args: argparse.Namespace) -> list[str]:

@@ -6,6 +6,7 @@ import argparse
 
 from ._args import call
 from ._help import command
+from ._options import add_no_progress
 
 
 def add_parser(sub) -> None:
@@ -28,7 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--human", default=None, help="comparison.json of `neurocwm fmri compare` (human patch-count range)")
     p.add_argument("--maps", nargs="*", default=[], help="extra .npz map files (orientation or category maps)")
     p.add_argument("--formats", nargs="+", default=["png", "pdf", "svg"], choices=["png", "pdf", "svg"])
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    add_no_progress(p, "the progress bar")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 from neurocwm.families import family_of, fit_models, get_family
 
 from ._help import command
+from ._options import add_no_progress
 
 #: The ``--model`` choices: the families ``fit`` trains (:mod:`neurocwm.families`).
 FAMILIES = fit_models()
@@ -202,7 +203,7 @@ def _run_options(p) -> None:
         "(options given must agree with them, except --steps/--epochs, --device, --workers, ...)",
     )
     p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    add_no_progress(p, "the progress bar")
 
 
 def run(args: argparse.Namespace) -> int:

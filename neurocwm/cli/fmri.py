@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ._help import command
+from ._options import add_no_progress
 
 
 def add_parser(sub) -> None:
@@ -55,14 +56,14 @@ def add_parser(sub) -> None:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--device", default="cpu")
     c.add_argument("--save-model-map", action="store_true", help="also write the model map as model_map.npz")
-    c.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    add_no_progress(c)
 
 
 def run_compare(args: argparse.Namespace) -> int:
     from neurocwm.fmri.compare import compare_maps, model_params
-    from neurocwm.score.model_map import load_model_map
     from neurocwm.fmri.report import write_comparison
     from neurocwm.fmri.subjects import load_subjects
+    from neurocwm.score.model_map import load_model_map
 
     if args.smoothness_samples < 1:
         raise ValueError(f"--smoothness-samples must be >= 1, got {args.smoothness_samples}")

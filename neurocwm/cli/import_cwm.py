@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._help import command
+from ._options import add_no_progress
 
 #: The names of ``neurocwm.imports.cwm.VARIANTS`` (kept here so that the CLI starts without torch; a test checks them).
 VARIANT_NAMES = [
@@ -39,7 +40,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None, help="run folder to write (default runs/cwm-<variant>)")
     p.add_argument("--variant", choices=VARIANT_NAMES, default=None, help="override the detected variant")
     p.add_argument("--force", action="store_true", help="overwrite a folder that already holds files")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide download progress")
+    add_no_progress(p, "download progress")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 
 from ._args import call
 from ._help import command
+from ._options import add_no_progress
 
 EXAMPLES = """examples:
   neurocwm import tdann model_final_checkpoint_phase199.torch --positions resnet18_..._NBVER2/ --out runs/tdann
@@ -64,7 +65,7 @@ def add_parser(fam) -> None:
         "retina, V1, V2, V4, VTC) to compare with human cortex; default: keep them as published",
     )
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide download progress")
+    add_no_progress(p, "download progress")
 
 
 def run(args: argparse.Namespace) -> int:

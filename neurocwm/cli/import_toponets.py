@@ -6,6 +6,7 @@ import argparse
 
 from ._args import call
 from ._help import command
+from ._options import add_no_progress
 
 EXAMPLES = """examples:
   neurocwm import toponets all_topo_tau_10.0.pt --out runs/topo-tau10
@@ -53,7 +54,7 @@ def add_parser(fam) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seeds the neighbourhoods")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide download progress")
+    add_no_progress(p, "download progress")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 
 from ._args import call
 from ._help import command
+from ._options import add_checkpoint, add_device, add_field_of_view, add_no_progress
 
 EXAMPLES = """examples:
   neurocwm fit --alpha 0 --out runs/alpha0            # the model whose responses guide the swaps
@@ -47,20 +48,12 @@ def add_parser(sub) -> None:
     o.add_argument("--layers", nargs="+", default=None, help="layers to optimise (default: all mapped layers)")
     o.add_argument("--seed", type=int, default=0, help="seeds windows, pairs and the new neighbourhoods")
     o.add_argument("--out", default=None, help="output folder (default RUN/positions_swapopt)")
-    o.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: final weights)")
-    o.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the network runs")
+    add_checkpoint(o)
+    add_device(o)
     o.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
-    o.add_argument(
-        "--field-of-view",
-        type=float,
-        default=None,
-        metavar="DEG",
-        help="degrees of visual angle the model input spans, for the gratings (frequencies in "
-        "cycles/deg; default 8 deg per 224 px, the reference design at every size); "
-        "frequencies above 0.45 cycles/pixel are left out",
-    )
+    add_field_of_view(o)
     o.add_argument("--force", action="store_true", help="overwrite positions already in --out")
-    o.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    add_no_progress(o)
 
 
 def run_optimize(args: argparse.Namespace) -> int:

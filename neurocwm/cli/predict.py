@@ -6,6 +6,7 @@ import argparse
 
 from ._args import call
 from ._help import command
+from ._options import add_checkpoint, add_device, add_no_progress
 
 
 def add_parser(sub) -> None:
@@ -84,7 +85,7 @@ def _layer_options(p) -> None:
     p.add_argument("--test-size", type=float, default=0.2, help="fraction of stimuli held out")
     p.add_argument("--n-splits", type=int, default=5, help="inner cross-validation splits for layer selection")
     p.add_argument("--region", default=None, help="treat all neuroids as this region (default: the region coordinate)")
-    p.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the final weights)")
+    add_checkpoint(p)
     p.add_argument("--random-init", action="store_true", help="score the seeded random initialisation instead")
     p.add_argument(
         "--search-all-layers",
@@ -98,8 +99,8 @@ def _layer_options(p) -> None:
         "--max-units", type=int, default=50_000, help="seeded random subset of units for larger layers (0 = all)"
     )
     p.add_argument("--data-root", default=None, help="root of a built-in data set (default: the shared data folder)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the network runs")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    add_device(p)
+    add_no_progress(p)
 
 
 def run(args: argparse.Namespace) -> int:

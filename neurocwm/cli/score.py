@@ -7,6 +7,7 @@ import argparse
 
 from ._args import call
 from ._help import command
+from ._options import add_checkpoint, add_device, add_field_of_view, add_no_progress
 
 
 def add_parser(sub) -> None:
@@ -29,7 +30,7 @@ def add_parser(sub) -> None:
         run,
     )
     p.add_argument("run", help="run folder written by neurocwm fit (TDANN or CWM)")
-    p.add_argument("--checkpoint", default=None, help="weights file or checkpoint folder (default: the final weights)")
+    add_checkpoint(p)
     p.add_argument("--random-init", action="store_true", help="score the seeded random initialisation ('Unoptimized')")
     p.add_argument(
         "--floc", default=None, metavar="DIR", help="fLoc stimuli folder (stimuli/<category>/<category>-<n>.jpg)"
@@ -54,15 +55,7 @@ def add_parser(sub) -> None:
     p.add_argument("--per-category", type=int, default=None, help="fLoc images per category (default: all)")
     p.add_argument("--wiring-images", type=int, default=50, help="images for the wiring length")
     p.add_argument("--dim-images", type=int, default=1000, help="images for the effective dimensionality")
-    p.add_argument(
-        "--field-of-view",
-        type=float,
-        default=None,
-        metavar="DEG",
-        help="degrees of visual angle the model input spans, for the gratings (frequencies in "
-        "cycles/deg; default 8 deg per 224 px, the reference design at every size); "
-        "frequencies above 0.45 cycles/pixel are left out",
-    )
+    add_field_of_view(p)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="seeds sampling (smoothness samples, windows, k-means, images)")
     p.add_argument("--out", default=None, help="output folder (default: RUN/score)")
@@ -73,8 +66,8 @@ def add_parser(sub) -> None:
         choices=["png", "pdf", "svg"],
         help="figure formats (none: no figures)",
     )
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    add_device(p)
+    add_no_progress(p)
 
 
 def run(args: argparse.Namespace) -> int:
