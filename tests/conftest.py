@@ -14,6 +14,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Options of the smallest ResNet run (`neurocwm fit --out DIR *TINY`); "--no-progress" stays last (test_fit drops it).
+TINY = [
+    "--arch",
+    "resnet18_w16",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "8",
+    "--neighborhood-windows",
+    "300",
+    "--no-progress",
+]
+
 
 def _shared_root() -> Path:
     env = os.environ.get("NEUROCWM_SHARED_DATA")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY
 from test_brainscore_agreement import brainscore_python
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,27 +39,7 @@ PYTEST_PACKAGES = ("pytest", "_pytest", "pluggy", "iniconfig", "py")
 
 
 def _fit_tiny(out: Path) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "neurocwm",
-        "fit",
-        "--out",
-        str(out),
-        "--arch",
-        "resnet18_w16",
-        "--image-size",
-        "32",
-        "--batch-size",
-        "8",
-        "--neighborhood-windows",
-        "300",
-        "--no-progress",
-        "--steps",
-        "2",
-        "--seed",
-        "0",
-    ]
+    cmd = [sys.executable, "-m", "neurocwm", "fit", "--out", str(out), *TINY, "--steps", "2", "--seed", "0"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
 

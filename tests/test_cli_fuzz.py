@@ -10,21 +10,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 from PIL import Image
 
 from neurocwm.cli import main
-
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
 
 
 @pytest.fixture(scope="module")

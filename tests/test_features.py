@@ -5,24 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import fit_smoke_cwm
+from conftest import TINY, fit_smoke_cwm
 
 from neurocwm.cli import main
 from neurocwm.features import forward_layers, layer_dims, layer_responses, open_responses, run_sheet
 from neurocwm.runs import load_run
 from topography.dimensionality import channel_max_pool
-
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
 
 
 @pytest.fixture(scope="module")

@@ -8,21 +8,10 @@ import sys
 import time
 
 import pytest
+from conftest import TINY
 from safetensors.numpy import load_file
 
 from neurocwm.cli import main
-
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
 
 
 def _fit(tmp, *extra):

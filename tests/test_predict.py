@@ -8,24 +8,12 @@ import json
 
 import numpy as np
 import pytest
-from conftest import fit_smoke_cwm, require_shared
+from conftest import TINY, fit_smoke_cwm, require_shared
 from PIL import Image
 
 from neurocwm.assemblies import make_assembly
 from neurocwm.cli import main
 from neurocwm.predict import commit_layers, load_neural
-
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
 
 
 def _planted(seed=0, n=200, n_rep=4):

@@ -12,6 +12,7 @@ import time
 
 import pytest
 import torch
+from conftest import TINY
 from safetensors.numpy import load_file
 
 from neurocwm.cli import main
@@ -21,18 +22,6 @@ from neurocwm.train.checkpoint import (
     save_checkpoint,
 )
 from neurocwm.train.lock import RunLock
-
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
 
 
 def _metrics_steps(run):

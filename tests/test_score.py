@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import fit_smoke_cwm, require_shared
+from conftest import TINY, fit_smoke_cwm, require_shared
 
 from neurocwm.cli import main
 from neurocwm.figures import load_results, paper_figures
@@ -13,17 +13,6 @@ from neurocwm.score import ANALYSES, score_run
 from topography.pinwheels import random_orientation_map
 from topography.v1 import V1Params, v1_metrics
 
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
 FAST = dict(per_category=6, n_wiring_images=8, n_dim_images=24, batch_size=32, progress=False, formats=("png", "pdf"))
 
 

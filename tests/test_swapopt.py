@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 
 import topography.swapopt as so
 from neurocwm.cli import main
@@ -20,18 +21,6 @@ from topography.swapopt import (
     swap_optimize_loop,
     window_loss,
 )
-
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
 
 
 def _layer(n=400, n_images=30, side=4.0, seed=0, silent=10):
