@@ -58,3 +58,22 @@ def fit_smoke_cwm(out: Path) -> Path:
     argv = ["fit", "--model", "cwm", "--arch", "smoke", "--steps", "1", "--batch-size", "2"]
     assert main([*argv, "--out", str(out), "--no-progress"]) == 0
     return out
+
+
+# Trainer options of the smallest CWM preset on the CPU, without a progress bar.
+SMOKE_CWM = {"arch": "smoke", "batch_size": 4, "device": "cpu", "progress": False}
+
+
+def train_smoke_cwm(out: Path, steps: int = 1) -> Path:
+    """A CWM run of the smallest preset trained ``steps`` steps through the trainer (no validation) in ``out``."""
+    from neurocwm.cwm.task import CWMTask
+    from neurocwm.train import fit
+
+    fit({**SMOKE_CWM, "steps": steps, "validate_every": 0, "out": str(out)}, CWMTask())
+    return out
+
+
+def optcwm_options(base: Path, **more) -> dict:
+    """Trainer options of a small Opt-CWM run on the CWM run ``base`` (CPU, no progress bar), then ``more``."""
+    small = {"n_flow_pts": 2, "flow_dim": 16, "flow_depth": 1, "flow_heads": 2, "tracer_hidden": 16}
+    return {"base_run": str(base), "batch_size": 2, **small, "device": "cpu", "progress": False, **more}

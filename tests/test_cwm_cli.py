@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import train_smoke_cwm
 from PIL import Image
 
 from neurocwm.cli import main
@@ -23,24 +24,11 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from neurocwm.cwm.task import CWMTask
-    from neurocwm.train import fit
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("cwmcli")
     run = root / "run"
-    fit(
-        {
-            "arch": "smoke",
-            "batch_size": 4,
-            "steps": 2,
-            "device": "cpu",
-            "progress": False,
-            "validate_every": 0,
-            "out": str(run),
-        },
-        CWMTask(),
-    )
+    train_smoke_cwm(run, steps=2)
     pair = make_pair(5, SceneConfig(size=32))
     frames = root / "frames"
     frames.mkdir()

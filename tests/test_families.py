@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import optcwm_options, train_smoke_cwm
 from safetensors.torch import load_file
 from torch import nn
 
@@ -345,34 +346,11 @@ def test_fit_resume_continues_an_optcwm_run_with_its_own_task(tmp_path):
     """``neurocwm fit --resume`` takes the task from the run's family: an Opt-CWM run resumed on the command
     line ends with the same weights as the same run resumed through :class:`neurocwm.cwm.task.OptCWMTask`."""
     from neurocwm.cli import main
-    from neurocwm.cwm.task import CWMTask, OptCWMTask
+    from neurocwm.cwm.task import OptCWMTask
 
     base = tmp_path / "base"
-    fit(
-        {
-            "arch": "smoke",
-            "batch_size": 4,
-            "steps": 1,
-            "device": "cpu",
-            "progress": False,
-            "validate_every": 0,
-            "out": str(base),
-        },
-        CWMTask(),
-    )
-    opts = {
-        "base_run": str(base),
-        "batch_size": 2,
-        "n_flow_pts": 2,
-        "flow_dim": 16,
-        "flow_depth": 1,
-        "flow_heads": 2,
-        "tracer_hidden": 16,
-        "device": "cpu",
-        "progress": False,
-        "checkpoint_every": 1,
-        "validate_every": 0,
-    }
+    train_smoke_cwm(base)
+    opts = optcwm_options(base, checkpoint_every=1, validate_every=0)
     for name in ("cli", "api"):
         fit({**opts, "steps": 1, "out": str(tmp_path / name)}, OptCWMTask())
     assert main(["fit", "--resume", "--out", str(tmp_path / "cli"), "--steps", "2", "--no-progress"]) == 0
