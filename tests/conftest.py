@@ -77,3 +77,26 @@ def optcwm_options(base: Path, **more) -> dict:
     """Trainer options of a small Opt-CWM run on the CWM run ``base`` (CPU, no progress bar), then ``more``."""
     small = {"n_flow_pts": 2, "flow_dim": 16, "flow_depth": 1, "flow_heads": 2, "tracer_hidden": 16}
     return {"base_run": str(base), "batch_size": 2, **small, "device": "cpu", "progress": False, **more}
+
+
+def train_smoke_cwm_in_memory(steps: int) -> tuple:
+    """The smallest CWM trained ``steps`` steps in memory (seed 0, batch 8, lr 1e-3, CPU): the model and its losses."""
+    import torch
+
+    from neurocwm.cwm.task import CWMTask
+
+    torch.manual_seed(0)
+    task = CWMTask()
+    cfg = task.validate_config({**task.default_config("cpu"), "arch": "smoke", "batch_size": 8, "lr": 1e-3})
+    model = task.build_model(cfg)
+    task.setup(cfg, model)
+    opt = task.make_optimizer(task.param_groups(model, cfg), cfg)
+    batches = task.make_batches(cfg, 0, 1, 0)
+    losses = []
+    for step in range(steps):
+        loss, logs = task.compute_loss(model, next(batches), step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(logs["loss"])
+    return model, losses
