@@ -35,14 +35,18 @@ def _shared_root() -> Path:
     return REPO.parent / "shared" / "data"
 
 
+def skip_unless_ci(msg: str, why_ci: str) -> None:
+    """Skip the test with ``msg``; in CI (``CI=true``) fail it instead, with `` -- why_ci`` added."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{msg} -- {why_ci}")
+    pytest.skip(msg)
+
+
 def require_shared(*parts: str) -> Path:
     """Path to a file or folder under the shared data root; skip (or fail in CI) when absent."""
     path = _shared_root().joinpath(*parts)
     if not path.exists():
-        msg = f"real data not found: {path} (set NEUROCWM_SHARED_DATA)"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(msg + " -- real-data tests are mandatory in CI")
-        pytest.skip(msg)
+        skip_unless_ci(f"real data not found: {path} (set NEUROCWM_SHARED_DATA)", "real-data tests are mandatory in CI")
     return path
 
 

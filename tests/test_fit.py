@@ -147,24 +147,8 @@ def test_supervised_on_image_folder(tmp_path):
 
 def test_two_process_ddp_on_cpu(tmp_path):
     out = tmp_path / "ddp"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        "-m",
-        "neurocwm",
-        "fit",
-        "--out",
-        str(out),
-        *TINY,
-        "--steps",
-        "3",
-        "--alpha",
-        "0.5",
-    ]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "neurocwm"]
+    cmd += ["fit", "--out", str(out), *TINY, "--steps", "3", "--alpha", "0.5"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     cfg = json.loads((out / "config.json").read_text())

@@ -226,21 +226,8 @@ def test_two_processes_on_one_out(tmp_path, capsys):
     finishes with its own config, weights and metrics; after a kill -9, --resume takes the stale lock."""
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "neurocwm",
-        "fit",
-        "--out",
-        str(out),
-        *TINY,
-        "--steps",
-        "400",
-        "--checkpoint-every",
-        "1",
-        "--seed",
-        "1",
-    ]
+    cmd = [sys.executable, "-m", "neurocwm", "fit", "--out", str(out), *TINY, "--steps", "400"]
+    cmd += ["--checkpoint-every", "1", "--seed", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 120
