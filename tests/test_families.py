@@ -87,11 +87,18 @@ def test_typed_model_configs_read_exactly_the_model_keys():
     assert opt.inv_temp == 20.0 and isinstance(opt.inv_temp, float) and opt.readout_radius is None
 
 
+def _small_optcwm_config() -> dict:
+    """A full Opt-CWM config (task defaults) on the smoke CWM at 32 px with small flow and tracer heads."""
+    from neurocwm.cwm.task import DEFAULTS, OPT_DEFAULTS
+
+    small = {"tracer_hidden": 16, "flow_dim": 16, "flow_depth": 1, "flow_heads": 2}
+    return {**DEFAULTS, **OPT_DEFAULTS, "arch": "smoke", "image_size": 32, **small}
+
+
 def test_build_model_through_the_registry_equals_the_direct_construction():
     """Seeded builds from the registry are the same models (same parameters) as built by hand."""
     from neurocwm.cwm.model import build_cwm
     from neurocwm.cwm.optcwm import OptCWM
-    from neurocwm.cwm.task import DEFAULTS, OPT_DEFAULTS
     from neurocwm.tdann import TDANNNet
 
     def same(a: nn.Module, b: nn.Module) -> None:
@@ -106,16 +113,7 @@ def test_build_model_through_the_registry_equals_the_direct_construction():
     got = get_family("cwm").build_model({"arch": "smoke", "image_size": 32, "pos_embed": "rope"})
     torch.manual_seed(3)
     same(got, build_cwm("smoke", image_size=32, pos_embed="rope"))
-    cfg = {
-        **DEFAULTS,
-        **OPT_DEFAULTS,
-        "arch": "smoke",
-        "image_size": 32,
-        "tracer_hidden": 16,
-        "flow_dim": 16,
-        "flow_depth": 1,
-        "flow_heads": 2,
-    }
+    cfg = _small_optcwm_config()
     torch.manual_seed(3)
     got = get_family("optcwm").build_model(cfg)
     torch.manual_seed(3)
@@ -136,20 +134,10 @@ def test_build_model_through_the_registry_equals_the_direct_construction():
 
 def test_optcwm_features_are_those_of_its_frozen_base_cwm():
     """The mapped layers of an Opt-CWM run are its base CWM's: same sizes, areas and responses."""
-    from neurocwm.cwm.task import DEFAULTS, OPT_DEFAULTS
     from neurocwm.features import input_size, layer_areas, layer_dims, layer_responses
     from neurocwm.runs import Run
 
-    cfg = {
-        **DEFAULTS,
-        **OPT_DEFAULTS,
-        "arch": "smoke",
-        "image_size": 32,
-        "tracer_hidden": 16,
-        "flow_dim": 16,
-        "flow_depth": 1,
-        "flow_heads": 2,
-    }
+    cfg = _small_optcwm_config()
     torch.manual_seed(0)
     model = get_family("optcwm").build_model(cfg).eval()
     opt = Run(Path("opt"), cfg, model, None, None)

@@ -288,29 +288,9 @@ def test_vtc_map_is_the_one_fmri_compare_uses(tiny_run, tmp_path):
     for dom in saved.domains:
         np.testing.assert_allclose(saved.values[dom], direct.values[dom], rtol=1e-6)
     out = tmp_path / "cmp"
-    assert (
-        main(
-            [
-                "fmri",
-                "compare",
-                str(tiny_run),
-                "--floc",
-                str(floc),
-                "--per-category",
-                str(FAST["per_category"]),
-                "--subjects",
-                str(_nsd_dir(tmp_path / "nsd", n_subjects=2)),
-                "--out",
-                str(out),
-                "--smoothness-samples",
-                "2",
-                "--formats",
-                "png",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    argv = ["fmri", "compare", str(tiny_run), "--floc", str(floc), "--per-category", str(FAST["per_category"])]
+    argv += ["--subjects", str(_nsd_dir(tmp_path / "nsd", n_subjects=2)), "--out", str(out)]
+    assert main([*argv, "--smoothness-samples", "2", "--formats", "png", "--no-progress"]) == 0
     cmp = json.loads((out / "comparison.json").read_text())
     model_counts = {
         r["domain"]: r["model"] for r in cmp["rows"] if r["metric"] == "patch_count" and r["subject"] == "group"
