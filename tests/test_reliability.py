@@ -16,11 +16,7 @@ from conftest import TINY
 from safetensors.numpy import load_file
 
 from neurocwm.cli import main
-from neurocwm.train.checkpoint import (
-    checkpoint_dirs,
-    latest_checkpoint,
-    save_checkpoint,
-)
+from neurocwm.train.checkpoint import checkpoint_dirs, latest_checkpoint, save_checkpoint
 from neurocwm.train.lock import RunLock
 
 
