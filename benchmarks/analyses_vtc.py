@@ -35,6 +35,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
+from neurocwm.datasets.floc import DOMAIN_CATEGORIES, DOMAINS
 from topography.dimensionality import channel_max_pool, effective_dimensionality, pca_eigenvalues
 from topography.nulls import location_groups
 from topography.patches import SmoothedGrid, _grid_axes, _patches_from_grid, find_patches
@@ -42,14 +43,7 @@ from topography.selectivity import domain_selectivity
 from topography.sheet import retinotopic_positions, rf_overlap
 from topography.wiring import DIRECTIONS, NULL_BUDGET, random_square_windows, wiring_length, wiring_length_null
 
-DOMAINS = {
-    "Faces": ("adult", "child"),
-    "Bodies": ("body", "limb"),
-    "Characters": ("word", "number"),
-    "Places": ("house", "corridor"),
-    "Objects": ("car", "instrument"),
-}
-CATS = sorted(c for p in DOMAINS.values() for c in p)
+CATS = list(DOMAIN_CATEGORIES)
 
 
 def timed(fn, *args, repeat=1, **kwargs):

@@ -134,13 +134,8 @@ def main(argv=None) -> int:
                     }
                 )
             )
-            env = dict(
-                os.environ,
-                BS_INSTALL_DEPENDENCIES="no",
-                RESULTCACHING_DISABLE="1",
-                RESULTCACHING_HOME=str(tmp / "rc"),
-                BRAINIO_HOME=str(tmp / "brainio"),
-            )
+            env = dict(os.environ, BS_INSTALL_DEPENDENCIES="no", RESULTCACHING_DISABLE="1")
+            env.update(RESULTCACHING_HOME=str(tmp / "rc"), BRAINIO_HOME=str(tmp / "brainio"))
             t = time.perf_counter()
             proc = subprocess.run(
                 [

@@ -155,25 +155,8 @@ def build_run(folder: Path, arch: str, image_size: int) -> Path:
     run = folder / f"{arch}-{image_size}px"
     if (run / "model.safetensors").is_file():
         return run
-    rc = cli_main(
-        [
-            "fit",
-            "--arch",
-            arch,
-            "--image-size",
-            str(image_size),
-            "--steps",
-            "1",
-            "--batch-size",
-            "2",
-            "--device",
-            "cpu",
-            "--out",
-            str(run),
-            "--force",
-            "--no-progress",
-        ]
-    )
+    argv = ["fit", "--arch", arch, "--image-size", str(image_size), "--steps", "1", "--batch-size", "2"]
+    rc = cli_main([*argv, "--device", "cpu", "--out", str(run), "--force", "--no-progress"])
     if rc != 0:
         raise SystemExit(f"neurocwm fit failed ({rc})")
     return run

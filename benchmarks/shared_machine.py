@@ -54,21 +54,8 @@ def _env(policy: str, cores: int) -> dict:
 
 
 def _start(out: Path, args: argparse.Namespace, env: dict) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "neurocwm",
-        "fit",
-        "--out",
-        str(out),
-        "--steps",
-        str(args.steps),
-        "--checkpoint-every",
-        str(10**6),
-        "--no-progress",
-        "--seed",
-        "0",
-    ]
+    cmd = [sys.executable, "-m", "neurocwm", "fit", "--out", str(out), "--steps", str(args.steps)]
+    cmd += ["--checkpoint-every", str(10**6), "--no-progress", "--seed", "0"]
     if args.tiny:
         cmd += TINY
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -48,9 +48,7 @@ for a in ALPHAS:
             ("effective_dimensionality", "layer4.1", "VTC", 35 - 6 * g),
         ]
         with open(d / "results.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["metric", "layer", "area", "value"])
-            w.writerows(rows)
+            csv.writer(fh).writerows([("metric", "layer", "area", "value"), *rows])
         runs.append(d)
 len(collect_results(runs))
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import TINY as TINY_ARGV
 
 import neurocwm
 from neurocwm.api import EXPORTS
@@ -37,29 +38,7 @@ def test_fit_equals_the_command_line(tmp_path):
     torch.set_num_threads(threads)
     assert run == tmp_path / "api" and (run / "config.json").is_file()
     assert (
-        main(
-            [
-                "fit",
-                "--out",
-                str(tmp_path / "cli"),
-                "--steps",
-                "2",
-                "--seed",
-                "3",
-                "--alpha",
-                "0.5",
-                "--arch",
-                "resnet18_w16",
-                "--image-size",
-                "32",
-                "--batch-size",
-                "8",
-                "--neighborhood-windows",
-                "300",
-                "--no-progress",
-            ]
-        )
-        == 0
+        main(["fit", "--out", str(tmp_path / "cli"), "--steps", "2", "--seed", "3", "--alpha", "0.5", *TINY_ARGV]) == 0
     )
     a, b = load_file(run / "model.safetensors"), load_file(tmp_path / "cli" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
+from conftest import skip_unless_ci
 
 from neurocwm.assemblies import make_assembly
 from neurocwm.predictivity import internal_consistency, make_splits, score_layers
@@ -32,9 +32,7 @@ def brainscore_python() -> Path:
     path = Path(env) if env else REPO / ".venv-bs" / "bin" / "python"
     if not path.exists():
         msg = f"Brain-Score environment not found: {path} (set NEUROCWM_BRAINSCORE_PYTHON)"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(msg + " -- the agreement test is mandatory in CI")
-        pytest.skip(msg)
+        skip_unless_ci(msg, "the agreement test is mandatory in CI")
     return path
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY
 from test_brainscore_agreement import brainscore_python
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,27 +39,7 @@ PYTEST_PACKAGES = ("pytest", "_pytest", "pluggy", "iniconfig", "py")
 
 
 def _fit_tiny(out: Path) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "neurocwm",
-        "fit",
-        "--out",
-        str(out),
-        "--arch",
-        "resnet18_w16",
-        "--image-size",
-        "32",
-        "--batch-size",
-        "8",
-        "--neighborhood-windows",
-        "300",
-        "--no-progress",
-        "--steps",
-        "2",
-        "--seed",
-        "0",
-    ]
+    cmd = [sys.executable, "-m", "neurocwm", "fit", "--out", str(out), *TINY, "--steps", "2", "--seed", "0"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -113,6 +94,50 @@ def _overlay(python: Path, root: Path, plugin_src: Path, identifier: str) -> Pat
     return site
 
 
+def _bs_env(site: Path, tmp: Path) -> dict:
+    """Environment for the Brain-Score interpreter: the overlay first on PYTHONPATH, caches under ``tmp``, CPU only."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(site),
+        BS_INSTALL_DEPENDENCIES="no",
+        RESULTCACHING_DISABLE="1",
+        RESULTCACHING_HOME=str(tmp / "rc"),
+        BRAINIO_HOME=str(tmp / "brainio"),
+        BRAINSCORE_HOME=str(tmp / "bshome"),
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        CUDA_VISIBLE_DEVICES="",
+    )
+    env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+def _assert_self_contained(plugin: Path) -> None:
+    """The plugin's three modules import neither neurocwm, topography, torchvision nor safetensors."""
+    for name in ("__init__.py", "model.py", "test.py"):
+        imported = set()
+        for node in ast.walk(ast.parse((plugin / name).read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+        assert not imported & {"neurocwm", "topography", "torchvision", "safetensors"}, (name, imported)
+
+
+def _bs_fixture(python: Path, tmp: Path, plugin: Path, ident: str, **more) -> dict:
+    """A fixture's dict: the plugin overlaid for Brain-Score's interpreter ``python``, its environment, and ``more``."""
+    site = _overlay(python, tmp / "overlay", plugin, ident)
+    env = _bs_env(site, tmp)
+    return {"python": python, "tmp": tmp, "ident": ident, "plugin": plugin, "site": site, "env": env, **more}
+
+
+def _bs_run(e: dict, *args: str) -> subprocess.CompletedProcess:
+    """Run the Brain-Score interpreter with ``args`` in the fixture's environment and folder (5 min at most)."""
+    return subprocess.run(
+        [str(e["python"]), *args], capture_output=True, text=True, timeout=300, env=e["env"], cwd=e["tmp"]
+    )
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     python = brainscore_python()
@@ -128,30 +153,7 @@ def exported(tmp_path_factory):
     with zipfile.ZipFile(tmp / "submission.zip") as zf:
         zf.extractall(unpacked)
     plugin = unpacked / "models" / ident
-    site = _overlay(python, tmp / "overlay", plugin, ident)
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(site),
-        BS_INSTALL_DEPENDENCIES="no",
-        RESULTCACHING_DISABLE="1",
-        RESULTCACHING_HOME=str(tmp / "rc"),
-        BRAINIO_HOME=str(tmp / "brainio"),
-        BRAINSCORE_HOME=str(tmp / "bshome"),
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        CUDA_VISIBLE_DEVICES="",
-    )
-    env.pop("PYTHONSTARTUP", None)
-    return {
-        "python": python,
-        "tmp": tmp,
-        "res": res,
-        "ident": ident,
-        "plugin": plugin,
-        "site": site,
-        "env": env,
-        "run": run,
-    }
+    return _bs_fixture(python, tmp, plugin, ident, res=res, run=run)
 
 
 def test_zip_layout_and_self_contained(exported):
@@ -165,14 +167,7 @@ def test_zip_layout_and_self_contained(exported):
         base + p for p in ("__init__.py", "model.py", "test.py", "requirements.txt", f"region_layer_map/{ident}.json")
     }
     model_py = (exported["plugin"] / "model.py").read_text()
-    for name in ("__init__.py", "model.py", "test.py"):
-        imported = set()
-        for node in ast.walk(ast.parse((exported["plugin"] / name).read_text())):
-            if isinstance(node, ast.Import):
-                imported |= {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                imported.add(node.module.split(".")[0])
-        assert not imported & {"neurocwm", "topography", "torchvision", "safetensors"}, (name, imported)
+    _assert_self_contained(exported["plugin"])
     assert "weights_only=True" in model_py and res["sha256"] in model_py
     assert "VISUAL_DEGREES = 8" in model_py
     rlm = json.loads((exported["plugin"] / "region_layer_map" / f"{ident}.json").read_text())
@@ -182,22 +177,8 @@ def test_zip_layout_and_self_contained(exported):
 
 def test_plugin_tests_pass_in_brainscore_env(exported):
     e = exported
-    proc = subprocess.run(
-        [
-            str(e["python"]),
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            str(e["site"] / "brainscore_vision" / "models" / e["ident"] / "test.py"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=e["env"],
-        cwd=e["tmp"],
-    )
+    plugin_test = str(e["site"] / "brainscore_vision" / "models" / e["ident"] / "test.py")
+    proc = _bs_run(e, "-m", "pytest", "-q", "-p", "no:cacheprovider", plugin_test)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "2 passed" in proc.stdout
 
@@ -205,24 +186,9 @@ def test_plugin_tests_pass_in_brainscore_env(exported):
 def test_generic_plugin_tests_pass(exported):
     e = exported
     helpers = e["site"] / "brainscore_vision" / "model_helpers"
-    proc = subprocess.run(
-        [
-            str(e["python"]),
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            str(helpers / "generic_plugin_tests.py"),
-            "--plugin_directory",
-            str(e["site"] / "brainscore_vision" / "models" / e["ident"]),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=e["env"],
-        cwd=e["tmp"],
-    )
+    plugin_dir = str(e["site"] / "brainscore_vision" / "models" / e["ident"])
+    generic = str(helpers / "generic_plugin_tests.py")
+    proc = _bs_run(e, "-m", "pytest", "-q", "-p", "no:cacheprovider", generic, "--plugin_directory", plugin_dir)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "5 passed" in proc.stdout, proc.stdout[-2000:]
 
@@ -230,23 +196,7 @@ def test_generic_plugin_tests_pass(exported):
 def test_scores_on_local_neural_benchmark(exported):
     e = exported
     out = e["tmp"] / "score.json"
-    proc = subprocess.run(
-        [
-            str(e["python"]),
-            str(SCORE),
-            "--identifier",
-            e["ident"],
-            "--workdir",
-            str(e["tmp"] / "bench"),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=e["env"],
-        cwd=e["tmp"],
-    )
+    proc = _bs_run(e, str(SCORE), "--identifier", e["ident"], "--workdir", str(e["tmp"] / "bench"), "--out", str(out))
     assert out.exists(), proc.stdout[-2000:] + proc.stderr[-3000:]
     r = json.loads(out.read_text())
     print(r)

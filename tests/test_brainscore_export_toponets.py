@@ -10,10 +10,8 @@ map is the one ``predict`` committed.
 
 from __future__ import annotations
 
-import ast
 import csv
 import json
-import os
 import subprocess
 import zipfile
 
@@ -22,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 from test_brainscore_agreement import brainscore_python
-from test_brainscore_export import _overlay
+from test_brainscore_export import _assert_self_contained, _bs_fixture, _bs_run
 from test_import_toponets import BLOCKS, toponets_state
 
 from neurocwm.cli import main
@@ -113,31 +111,7 @@ def toponets_export(tmp_path_factory):
         zf.extractall(tmp / "unpacked")
     ident = names[0].split("/")[1]
     plugin = tmp / "unpacked" / "models" / ident
-    site = _overlay(python, tmp / "overlay", plugin, ident)
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(site),
-        BS_INSTALL_DEPENDENCIES="no",
-        RESULTCACHING_DISABLE="1",
-        RESULTCACHING_HOME=str(tmp / "rc"),
-        BRAINIO_HOME=str(tmp / "brainio"),
-        BRAINSCORE_HOME=str(tmp / "bshome"),
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        CUDA_VISIBLE_DEVICES="",
-    )
-    env.pop("PYTHONSTARTUP", None)
-    return {
-        "python": python,
-        "tmp": tmp,
-        "run": run,
-        "ident": ident,
-        "names": names,
-        "plugin": plugin,
-        "env": env,
-        "committed": committed,
-        "images": images,
-    }
+    return _bs_fixture(python, tmp, plugin, ident, run=run, names=names, committed=committed, images=images)
 
 
 def test_toponets_zip_is_self_contained(toponets_export):
@@ -148,14 +122,7 @@ def test_toponets_zip_is_self_contained(toponets_export):
         f"models/{ident}/{p}"
         for p in ("__init__.py", "model.py", "test.py", "requirements.txt", f"region_layer_map/{ident}.json")
     )
-    for name in ("__init__.py", "model.py", "test.py"):
-        imported = set()
-        for node in ast.walk(ast.parse((e["plugin"] / name).read_text())):
-            if isinstance(node, ast.Import):
-                imported |= {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                imported.add(node.module.split(".")[0])
-        assert not imported & {"neurocwm", "topography", "torchvision", "safetensors"}, (name, imported)
+    _assert_self_contained(e["plugin"])
     model_py = (e["plugin"] / "model.py").read_text()
     assert "BLURPOOL = True" in model_py and "WIDTH = 16" in model_py and "IMAGE_SIZE = 32" in model_py
     assert "deb2025toponets" in model_py and "TopoNets" in (e["plugin"] / "__init__.py").read_text()
@@ -211,15 +178,7 @@ def test_toponets_plugin_tests_pass_in_brainscore_env(toponets_export):
     """The plugin's own test.py (recordings in every committed region carry tissue_x / tissue_y)."""
     e = toponets_export
     test_py = e["env"]["PYTHONPATH"] + f"/brainscore_vision/models/{e['ident']}/test.py"
-    proc = subprocess.run(
-        [str(e["python"]), "-m", "pytest", "-q", "-p", "no:cacheprovider", test_py],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=e["env"],
-        cwd=e["tmp"],
-    )
+    proc = _bs_run(e, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_py)
     assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 

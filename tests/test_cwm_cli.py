@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import train_smoke_cwm
 from PIL import Image
 
 from neurocwm.cli import main
@@ -23,24 +24,11 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from neurocwm.cwm.task import CWMTask
-    from neurocwm.train import fit
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("cwmcli")
     run = root / "run"
-    fit(
-        {
-            "arch": "smoke",
-            "batch_size": 4,
-            "steps": 2,
-            "device": "cpu",
-            "progress": False,
-            "validate_every": 0,
-            "out": str(run),
-        },
-        CWMTask(),
-    )
+    train_smoke_cwm(run, steps=2)
     pair = make_pair(5, SceneConfig(size=32))
     frames = root / "frames"
     frames.mkdir()
@@ -108,50 +96,14 @@ def test_predict_and_flow(setup, tmp_path):
 def test_segment_and_keypoints(setup, tmp_path):
     run, frames, _ = setup
     f0 = str(frames / "frame_000.png")
-    assert (
-        main(
-            [
-                "cwm",
-                "segment",
-                str(run),
-                f0,
-                "--point",
-                "10,12",
-                "--point",
-                "20,20",
-                "--n-samples",
-                "2",
-                "--out",
-                str(tmp_path / "s"),
-            ]
-        )
-        == 0
-    )
+    segment = ["cwm", "segment", str(run), f0, "--point", "10,12", "--point", "20,20", "--n-samples", "2"]
+    assert main([*segment, "--out", str(tmp_path / "s")]) == 0
     z = np.load(tmp_path / "s" / "segment.npz")
     assert z["masks"].shape == (2, 32, 32) and z["masks"].dtype == bool and z["motion"].shape == (2, 32, 32)
     np.testing.assert_array_equal(z["points"], [[10, 12], [20, 20]])
     _png_ok(tmp_path / "s" / "segment.png")
     # --snap: the same counterfactual motion, averaged over superpixels before the threshold
-    assert (
-        main(
-            [
-                "cwm",
-                "segment",
-                str(run),
-                f0,
-                "--point",
-                "10,12",
-                "--point",
-                "20,20",
-                "--n-samples",
-                "2",
-                "--snap",
-                "--out",
-                str(tmp_path / "s2"),
-            ]
-        )
-        == 0
-    )
+    assert main([*segment, "--snap", "--out", str(tmp_path / "s2")]) == 0
     z2 = np.load(tmp_path / "s2" / "segment.npz")
     np.testing.assert_array_equal(z2["motion"], z["motion"])
     assert z2["masks"].dtype == bool and json.loads(str(z2["settings"]))["snap"] is True

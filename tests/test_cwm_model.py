@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import train_smoke_cwm_in_memory
 
 from neurocwm.cwm.masking import count_for_fraction, force_hidden, sample_visible
 from neurocwm.cwm.model import PRESETS, CWMConfig, build_cwm, copy_frame0_mse, count_parameters, patchify, unpatchify
@@ -119,20 +120,7 @@ def test_copy_frame0_mse():
 
 
 def test_loss_decreases_on_tiny_data():
-    torch.manual_seed(0)
-    task = CWMTask()
-    cfg = task.validate_config({**task.default_config("cpu"), "arch": "smoke", "batch_size": 8, "lr": 1e-3})
-    model = task.build_model(cfg)
-    task.setup(cfg, model)
-    opt = task.make_optimizer(task.param_groups(model, cfg), cfg)
-    batches = task.make_batches(cfg, 0, 1, 0)
-    losses = []
-    for step in range(40):
-        loss, logs = task.compute_loss(model, next(batches), step)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(logs["loss"])
+    _, losses = train_smoke_cwm_in_memory(40)
     assert sum(losses[-5:]) / 5 < 0.3 * sum(losses[:5]) / 5
 
 
@@ -196,29 +184,8 @@ def test_fit_cli_pos_embed_round_trip(tmp_path):
     from neurocwm.runs import load_run
 
     out = tmp_path / "rope"
-    assert (
-        main(
-            [
-                "fit",
-                "--model",
-                "cwm",
-                "--arch",
-                "smoke",
-                "--pos-embed",
-                "rope",
-                "--steps",
-                "1",
-                "--batch-size",
-                "2",
-                "--device",
-                "cpu",
-                "--no-progress",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    argv = ["fit", "--model", "cwm", "--arch", "smoke", "--pos-embed", "rope", "--steps", "1", "--batch-size", "2"]
+    assert main([*argv, "--device", "cpu", "--no-progress", "--out", str(out)]) == 0
     assert json.loads((out / "config.json").read_text())["pos_embed"] == "rope"
     run = load_run(out)
     assert run.model.use_rope
@@ -264,29 +231,8 @@ def test_fit_cli_motion_weight(tmp_path):
     from neurocwm.cli import main
 
     out = tmp_path / "mw"
-    assert (
-        main(
-            [
-                "fit",
-                "--model",
-                "cwm",
-                "--arch",
-                "smoke",
-                "--motion-weight",
-                "4",
-                "--steps",
-                "2",
-                "--batch-size",
-                "2",
-                "--device",
-                "cpu",
-                "--no-progress",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    argv = ["fit", "--model", "cwm", "--arch", "smoke", "--motion-weight", "4", "--steps", "2", "--batch-size", "2"]
+    assert main([*argv, "--device", "cpu", "--no-progress", "--out", str(out)]) == 0
     assert json.loads((out / "config.json").read_text())["motion_weight"] == 4.0
     logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in logs if "weighted_mse" in r]
@@ -302,43 +248,13 @@ def test_fit_cli_spot_density_and_init_from(tmp_path):
 
     from neurocwm.cli import main
 
-    base = [
-        "fit",
-        "--model",
-        "cwm",
-        "--arch",
-        "smoke",
-        "--image-size",
-        "32",
-        "--batch-size",
-        "2",
-        "--device",
-        "cpu",
-        "--no-progress",
-    ]
+    base = ["fit", "--model", "cwm", "--arch", "smoke", "--image-size", "32"]
+    base += ["--batch-size", "2", "--device", "cpu", "--no-progress"]
     src = tmp_path / "src"
     assert main([*base, "--steps", "1", "--out", str(src)]) == 0
     out = tmp_path / "spots"
-    assert (
-        main(
-            [
-                *base,
-                "--steps",
-                "1",
-                "--spot-density",
-                "1.5",
-                "--camera-prob",
-                "0.25",
-                "--glued-prob",
-                "0.7",
-                "--init-from",
-                str(src),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    scene = ["--spot-density", "1.5", "--camera-prob", "0.25", "--glued-prob", "0.7"]
+    assert main([*base, "--steps", "1", *scene, "--init-from", str(src), "--out", str(out)]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["spot_density"] == 1.5 and cfg["init_from"].endswith("model.safetensors")
     assert (cfg["camera_prob"], cfg["glued_prob"]) == (0.25, 0.7)

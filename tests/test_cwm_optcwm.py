@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import optcwm_options, train_smoke_cwm
 
 from neurocwm.cwm.model import build_cwm, patchify, unpatchify
 from neurocwm.cwm.optcwm import OptCWM, TracerMLP, learned_tracer_flow, render_tracers, soft_probe
@@ -99,35 +100,9 @@ def test_train_and_resume_through_the_trainer(tmp_path):
     from neurocwm.train import fit
 
     base = tmp_path / "base"
-    fit(
-        {
-            "arch": "smoke",
-            "batch_size": 4,
-            "steps": 2,
-            "device": "cpu",
-            "progress": False,
-            "validate_every": 0,
-            "out": str(base),
-        },
-        CWMTask(),
-    )
-    opts = {
-        "base_run": str(base),
-        "batch_size": 2,
-        "n_flow_pts": 2,
-        "flow_dim": 32,
-        "flow_depth": 1,
-        "flow_heads": 2,
-        "tracer_hidden": 16,
-        "device": "cpu",
-        "progress": False,
-        "checkpoint_every": 2,
-        "validate_every": 2,
-        "val_pairs": 2,
-        "val_points": 4,
-        "val_masks": 1,
-        "out": str(tmp_path / "opt"),
-    }
+    train_smoke_cwm(base, steps=2)
+    val = {"validate_every": 2, "val_pairs": 2, "val_points": 4, "val_masks": 1}
+    opts = optcwm_options(base, flow_dim=32, checkpoint_every=2, **val, out=str(tmp_path / "opt"))
     fit({**opts, "steps": 2}, OptCWMTask())
     fit({**opts, "steps": 4, "resume": True}, OptCWMTask())
     recs = [json.loads(line) for line in (tmp_path / "opt" / "metrics.jsonl").read_text().splitlines()]

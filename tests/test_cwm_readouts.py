@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import train_smoke_cwm_in_memory
 
 from neurocwm.cwm.model import patchify, unpatchify
 from neurocwm.cwm.readouts import (
@@ -17,7 +18,6 @@ from neurocwm.cwm.readouts import (
     spelke_segment,
     tracer_flow,
 )
-from neurocwm.cwm.task import CWMTask
 
 
 @pytest.fixture(autouse=True)
@@ -117,18 +117,7 @@ def test_readout_input_errors():
 
 @pytest.fixture(scope="module")
 def trained_model():
-    torch.manual_seed(0)
-    task = CWMTask()
-    cfg = task.validate_config({**task.default_config("cpu"), "arch": "smoke", "batch_size": 8, "lr": 1e-3})
-    model = task.build_model(cfg)
-    task.setup(cfg, model)
-    opt = task.make_optimizer(task.param_groups(model, cfg), cfg)
-    batches = task.make_batches(cfg, 0, 1, 0)
-    for step in range(15):
-        loss, _ = task.compute_loss(model, next(batches), step)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    model, _ = train_smoke_cwm_in_memory(15)
     return model.eval()
 
 

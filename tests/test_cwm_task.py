@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import SMOKE_CWM
 
 from neurocwm.cwm.task import CWMTask
 
@@ -93,15 +94,7 @@ def test_trainer_fit_and_resume(tmp_path):
     # the shared trainer drives the task end to end; exact restart of the data stream is tested above
     from neurocwm.train import fit
 
-    opts = {
-        "arch": "smoke",
-        "batch_size": 4,
-        "device": "cpu",
-        "progress": False,
-        "checkpoint_every": 2,
-        "validate_every": 0,
-        "out": str(tmp_path / "run"),
-    }
+    opts = {**SMOKE_CWM, "checkpoint_every": 2, "validate_every": 0, "out": str(tmp_path / "run")}
     fit({**opts, "steps": 2}, CWMTask())
     fit({**opts, "steps": 4, "resume": True}, CWMTask())
     recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

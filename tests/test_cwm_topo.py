@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import SMOKE_CWM
 
 from neurocwm.cwm.model import block_areas, build_cwm, capture_mlp_units
 from neurocwm.cwm.task import CWMTask
@@ -69,19 +70,8 @@ def test_fit_with_alpha_logs_block_losses_and_saves_positions(tmp_path):
 
     out = tmp_path / "run"
     alpha = 0.5
-    opts = {
-        "arch": "smoke",
-        "batch_size": 4,
-        "device": "cpu",
-        "progress": False,
-        "checkpoint_every": 2,
-        "validate_every": 0,
-        "alpha": alpha,
-        "topo_blocks": [0, 3],
-        "n_neighborhood_windows": 500,
-        "out": str(out),
-        "steps": 2,
-    }
+    topo = {"alpha": alpha, "topo_blocks": [0, 3], "n_neighborhood_windows": 500}
+    opts = {**SMOKE_CWM, "checkpoint_every": 2, "validate_every": 0, **topo, "out": str(out), "steps": 2}
     fit(opts, CWMTask())
     recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(recs) == 2

@@ -225,30 +225,9 @@ def test_fit_cli_on_frame_folders_with_gap_ms(tmp_path):
     for i in range(8):
         Image.fromarray(np.roll(base, i, 1)).save(vid / f"{i:02d}.png")
     out = tmp_path / "run"
-    rc = main(
-        [
-            "fit",
-            "--model",
-            "cwm",
-            "--arch",
-            "smoke",
-            "--data",
-            str(tmp_path / "data"),
-            "--gap-ms",
-            "100",
-            "--fps",
-            "30",
-            "--steps",
-            "1",
-            "--batch-size",
-            "2",
-            "--device",
-            "cpu",
-            "--no-progress",
-            "--out",
-            str(out),
-        ]
-    )
+    argv = ["fit", "--model", "cwm", "--arch", "smoke", "--data", str(tmp_path / "data")]
+    argv += ["--gap-ms", "100", "--fps", "30", "--steps", "1", "--batch-size", "2", "--device", "cpu"]
+    rc = main([*argv, "--no-progress", "--out", str(out)])
     assert rc == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["gap_ms"] == 100 and cfg["fps"] == 30 and cfg["data"] == str((tmp_path / "data").resolve())

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import optcwm_options, train_smoke_cwm
 from safetensors.torch import load_file
 from torch import nn
 
@@ -86,11 +87,18 @@ def test_typed_model_configs_read_exactly_the_model_keys():
     assert opt.inv_temp == 20.0 and isinstance(opt.inv_temp, float) and opt.readout_radius is None
 
 
+def _small_optcwm_config() -> dict:
+    """A full Opt-CWM config (task defaults) on the smoke CWM at 32 px with small flow and tracer heads."""
+    from neurocwm.cwm.task import DEFAULTS, OPT_DEFAULTS
+
+    small = {"tracer_hidden": 16, "flow_dim": 16, "flow_depth": 1, "flow_heads": 2}
+    return {**DEFAULTS, **OPT_DEFAULTS, "arch": "smoke", "image_size": 32, **small}
+
+
 def test_build_model_through_the_registry_equals_the_direct_construction():
     """Seeded builds from the registry are the same models (same parameters) as built by hand."""
     from neurocwm.cwm.model import build_cwm
     from neurocwm.cwm.optcwm import OptCWM
-    from neurocwm.cwm.task import DEFAULTS, OPT_DEFAULTS
     from neurocwm.tdann import TDANNNet
 
     def same(a: nn.Module, b: nn.Module) -> None:
@@ -105,16 +113,7 @@ def test_build_model_through_the_registry_equals_the_direct_construction():
     got = get_family("cwm").build_model({"arch": "smoke", "image_size": 32, "pos_embed": "rope"})
     torch.manual_seed(3)
     same(got, build_cwm("smoke", image_size=32, pos_embed="rope"))
-    cfg = {
-        **DEFAULTS,
-        **OPT_DEFAULTS,
-        "arch": "smoke",
-        "image_size": 32,
-        "tracer_hidden": 16,
-        "flow_dim": 16,
-        "flow_depth": 1,
-        "flow_heads": 2,
-    }
+    cfg = _small_optcwm_config()
     torch.manual_seed(3)
     got = get_family("optcwm").build_model(cfg)
     torch.manual_seed(3)
@@ -135,20 +134,10 @@ def test_build_model_through_the_registry_equals_the_direct_construction():
 
 def test_optcwm_features_are_those_of_its_frozen_base_cwm():
     """The mapped layers of an Opt-CWM run are its base CWM's: same sizes, areas and responses."""
-    from neurocwm.cwm.task import DEFAULTS, OPT_DEFAULTS
     from neurocwm.features import input_size, layer_areas, layer_dims, layer_responses
     from neurocwm.runs import Run
 
-    cfg = {
-        **DEFAULTS,
-        **OPT_DEFAULTS,
-        "arch": "smoke",
-        "image_size": 32,
-        "tracer_hidden": 16,
-        "flow_dim": 16,
-        "flow_depth": 1,
-        "flow_heads": 2,
-    }
+    cfg = _small_optcwm_config()
     torch.manual_seed(0)
     model = get_family("optcwm").build_model(cfg).eval()
     opt = Run(Path("opt"), cfg, model, None, None)
@@ -345,34 +334,11 @@ def test_fit_resume_continues_an_optcwm_run_with_its_own_task(tmp_path):
     """``neurocwm fit --resume`` takes the task from the run's family: an Opt-CWM run resumed on the command
     line ends with the same weights as the same run resumed through :class:`neurocwm.cwm.task.OptCWMTask`."""
     from neurocwm.cli import main
-    from neurocwm.cwm.task import CWMTask, OptCWMTask
+    from neurocwm.cwm.task import OptCWMTask
 
     base = tmp_path / "base"
-    fit(
-        {
-            "arch": "smoke",
-            "batch_size": 4,
-            "steps": 1,
-            "device": "cpu",
-            "progress": False,
-            "validate_every": 0,
-            "out": str(base),
-        },
-        CWMTask(),
-    )
-    opts = {
-        "base_run": str(base),
-        "batch_size": 2,
-        "n_flow_pts": 2,
-        "flow_dim": 16,
-        "flow_depth": 1,
-        "flow_heads": 2,
-        "tracer_hidden": 16,
-        "device": "cpu",
-        "progress": False,
-        "checkpoint_every": 1,
-        "validate_every": 0,
-    }
+    train_smoke_cwm(base)
+    opts = optcwm_options(base, checkpoint_every=1, validate_every=0)
     for name in ("cli", "api"):
         fit({**opts, "steps": 1, "out": str(tmp_path / name)}, OptCWMTask())
     assert main(["fit", "--resume", "--out", str(tmp_path / "cli"), "--steps", "2", "--no-progress"]) == 0

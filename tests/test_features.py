@@ -5,24 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import fit_smoke_cwm
+from conftest import TINY, fit_smoke_cwm
 
 from neurocwm.cli import main
 from neurocwm.features import forward_layers, layer_dims, layer_responses, open_responses, run_sheet
 from neurocwm.runs import load_run
 from topography.dimensionality import channel_max_pool
-
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +45,9 @@ def test_responses_are_the_normalised_block_outputs(run):
 def test_streamed_equals_in_memory_and_records_attrs(run, tmp_path):
     x = _images(12)
     mem = layer_responses(run, x, ["layer2.0", "layer4.1"], batch_size=5, progress=False)
+    attrs = {"stimuli": "noise", "seed": 0}
     ds = layer_responses(
-        run,
-        x,
-        ["layer2.0", "layer4.1"],
-        batch_size=5,
-        progress=False,
-        path=tmp_path / "r.nc",
-        attrs={"stimuli": "noise", "seed": 0},
+        run, x, ["layer2.0", "layer4.1"], batch_size=5, progress=False, path=tmp_path / "r.nc", attrs=attrs
     )
     for k in mem:
         np.testing.assert_array_equal(np.asarray(ds[k]), mem[k])
@@ -208,15 +191,9 @@ def test_unit_subsets_keep_the_same_columns_in_memory_and_streamed(run, tmp_path
     x = _images(7)
     full = layer_responses(run, x, batch_size=3, progress=False)
     kept = layer_responses(run, x, batch_size=3, progress=False, units=subsets)
-    ds = layer_responses(
-        run,
-        x,
-        ["layer2.0", "layer4.1"],
-        batch_size=3,
-        progress=False,
-        path=tmp_path / "u.nc",
-        units={k: subsets[k] for k in ("layer2.0", "layer4.1")},
-    )
+    two = ("layer2.0", "layer4.1")
+    units = {k: subsets[k] for k in two}
+    ds = layer_responses(run, x, list(two), batch_size=3, progress=False, path=tmp_path / "u.nc", units=units)
     for k in dims:
         np.testing.assert_array_equal(kept[k], full[k][:, subsets[k]])
     for k in ("layer2.0", "layer4.1"):

@@ -8,21 +8,10 @@ import sys
 import time
 
 import pytest
+from conftest import TINY
 from safetensors.numpy import load_file
 
 from neurocwm.cli import main
-
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
 
 
 def _fit(tmp, *extra):
@@ -85,11 +74,16 @@ def _cli(out, *args, **kw):
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
 
 
+def _finish(out, *args):
+    """``_cli`` run to its end; its stderr is the failure message when it does not exit 0."""
+    p = _cli(out, *args)
+    assert p.wait() == 0, p.stderr.read()
+    return out
+
+
 def test_kill_and_resume_equals_uninterrupted(tmp_path):
     steps = ["--steps", "8", "--checkpoint-every", "2", "--alpha", "0.5"]
-    ref = tmp_path / "ref"
-    p = _cli(ref, *steps)
-    assert p.wait() == 0, p.stderr.read()
+    ref = _finish(tmp_path / "ref", *steps)
 
     out = tmp_path / "killed"
     proc = _cli(out, *steps)
@@ -102,8 +96,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "model.safetensors").exists(), "run finished before it could be killed"
-    p = _cli(out, *steps, "--resume")
-    assert p.wait() == 0, p.stderr.read()
+    _finish(out, *steps, "--resume")
     a, b = load_file(str(ref / "model.safetensors")), load_file(str(out / "model.safetensors"))
     assert a.keys() == b.keys()
     for k in a:
@@ -116,9 +109,7 @@ def test_sigterm_checkpoints_the_current_step_then_resume_finishes(tmp_path):
     """SIGTERM (or Ctrl-C) stops at the end of the step with a checkpoint there, far from the
     --checkpoint-every boundary; --resume continues from it and equals an uninterrupted run."""
     steps = ["--steps", "40", "--checkpoint-every", "1000", "--alpha", "0.5"]
-    ref = tmp_path / "ref"
-    p = _cli(ref, *steps)
-    assert p.wait() == 0, p.stderr.read()
+    ref = _finish(tmp_path / "ref", *steps)
     out = tmp_path / "run"
     proc = _cli(out, *steps)
     metrics = out / "metrics.jsonl"
@@ -131,8 +122,7 @@ def test_sigterm_checkpoints_the_current_step_then_resume_finishes(tmp_path):
     step = json.loads((out / "checkpoints" / "latest.json").read_text())["step"]
     logged = [json.loads(l)["step"] for l in metrics.read_text().splitlines()]
     assert 3 <= step < 40 and logged[-1] == step
-    p = _cli(out, *steps, "--resume")
-    assert p.wait() == 0, p.stderr.read()
+    _finish(out, *steps, "--resume")
     a, b = load_file(str(ref / "model.safetensors")), load_file(str(out / "model.safetensors"))
     for k in a:
         assert (a[k] == b[k]).all(), k
@@ -158,24 +148,8 @@ def test_supervised_on_image_folder(tmp_path):
 
 def test_two_process_ddp_on_cpu(tmp_path):
     out = tmp_path / "ddp"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        "-m",
-        "neurocwm",
-        "fit",
-        "--out",
-        str(out),
-        *TINY,
-        "--steps",
-        "3",
-        "--alpha",
-        "0.5",
-    ]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "neurocwm"]
+    cmd += ["fit", "--out", str(out), *TINY, "--steps", "3", "--alpha", "0.5"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     cfg = json.loads((out / "config.json").read_text())

@@ -370,22 +370,8 @@ def test_cli_fmri_compare(tmp_path, capsys):
     d = _nsd_dir(tmp_path / "nsd", n_subjects=2)
     model = _model().save(tmp_path / "model.npz")
     out = tmp_path / "cmp"
-    rc = main(
-        [
-            "fmri",
-            "compare",
-            str(model),
-            "--subjects",
-            str(d),
-            "--out",
-            str(out),
-            "--smoothness-samples",
-            "2",
-            "--formats",
-            "svg",
-            "--no-progress",
-        ]
-    )
+    argv = ["fmri", "compare", str(model), "--subjects", str(d), "--out", str(out), "--smoothness-samples", "2"]
+    rc = main([*argv, "--formats", "svg", "--no-progress"])
     assert rc == 0
     assert "noise-normalised" in capsys.readouterr().out
     obj = json.loads((out / "comparison.json").read_text())

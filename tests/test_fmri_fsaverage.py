@@ -182,22 +182,8 @@ def test_cli_fmri_compare_on_fsaverage5_planted(tmp_path, capsys):
     subjects = _write_subjects(tmp_path / "subjects", t)
     model = _model().save(tmp_path / "model.npz")
     out = tmp_path / "cmp"
-    rc = main(
-        [
-            "fmri",
-            "compare",
-            str(model),
-            "--subjects",
-            str(subjects),
-            "--out",
-            str(out),
-            "--smoothness-samples",
-            "2",
-            "--formats",
-            "png",
-            "--no-progress",
-        ]
-    )
+    argv = ["fmri", "compare", str(model), "--subjects", str(subjects), "--out", str(out), "--smoothness-samples", "2"]
+    rc = main([*argv, "--formats", "png", "--no-progress"])
     assert rc == 0, capsys.readouterr().err
     obj = json.loads((out / "comparison.json").read_text())
     assert obj["meta"]["human_geometry"] == "fsaverage5"
@@ -220,24 +206,8 @@ def test_cli_fmri_compare_on_fsaverage5_planted(tmp_path, capsys):
     assert (out / "maps.png").stat().st_size > 10000
     # the old flat 2-D sheet, explicitly: areas measured on the flat patch differ
     flat_out = tmp_path / "cmp_flat"
-    rc = main(
-        [
-            "fmri",
-            "compare",
-            str(model),
-            "--subjects",
-            str(subjects / "s01_lh.func.gii"),
-            "--out",
-            str(flat_out),
-            "--smoothness-samples",
-            "2",
-            "--formats",
-            "png",
-            "--no-progress",
-            "--human-geometry",
-            "flat",
-        ]
-    )
+    argv = ["fmri", "compare", str(model), "--subjects", str(subjects / "s01_lh.func.gii"), "--out", str(flat_out)]
+    rc = main([*argv, "--smoothness-samples", "2", "--formats", "png", "--no-progress", "--human-geometry", "flat"])
     assert rc == 0, capsys.readouterr().err
     flat = json.loads((flat_out / "comparison.json").read_text())
     assert flat["meta"]["human_geometry"] == "flat"

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 
 from neurocwm.data import GENERATORS, generate, image_batches
 from neurocwm.data.generators import mixture, oriented_edges, oriented_textures, pink_noise
@@ -138,19 +139,7 @@ def test_image_batches_use_the_generator():
 def test_fit_trains_on_the_chosen_generator_and_records_it(tmp_path, capsys):
     from neurocwm.cli import main
 
-    tiny = [
-        "--arch",
-        "resnet18_w16",
-        "--image-size",
-        "32",
-        "--batch-size",
-        "8",
-        "--neighborhood-windows",
-        "300",
-        "--no-progress",
-        "--steps",
-        "2",
-    ]
+    tiny = [*TINY, "--steps", "2"]
     out = tmp_path / "run"
     assert main(["fit", "--out", str(out), *tiny, "--generator", "edges"]) == 0
     import json

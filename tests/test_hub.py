@@ -39,6 +39,12 @@ def test_catalogue_copies_identical_and_valid():
         assert e["url"] == f"https://huggingface.co/murtylab/topo-resnet18-imagenet/resolve/main/{e['filename']}"
 
 
+def _entry(name, url, filename, family="tdann", kind="checkpoint", size=None, sha256=None, **more) -> dict:
+    """A catalogue entry with placeholder citation and licence; ``more``: variant, manual, notes."""
+    where = {"url": url, "filename": filename, "size": size, "sha256": sha256}
+    return {"name": name, "family": family, "kind": kind, **where, "citation": "c", "licence": "l", **more}
+
+
 @pytest.fixture
 def catalogue(tmp_path, monkeypatch):
     """A catalogue of files made here, served through file:// URLs, with a fresh $NEUROCWM_HOME."""
@@ -48,85 +54,20 @@ def catalogue(tmp_path, monkeypatch):
     (src / "model.pt").write_bytes(blob)
     sha = hashlib.sha256(blob).hexdigest()
     entries = [
-        {
-            "name": "m-unchecked",
-            "family": "tdann",
-            "kind": "checkpoint",
-            "url": (src / "model.pt").as_uri(),
-            "filename": "model.pt",
-            "size": None,
-            "sha256": None,
-            "citation": "c",
-            "licence": "l",
-        },
-        {
-            "name": "m-checked",
-            "family": "tdann",
-            "kind": "checkpoint",
-            "url": (src / "model.pt").as_uri(),
-            "filename": "model.pt",
-            "size": len(blob),
-            "sha256": sha,
-            "citation": "c",
-            "licence": "l",
-        },
-        {
-            "name": "m-wrongsha",
-            "family": "tdann",
-            "kind": "checkpoint",
-            "url": (src / "model.pt").as_uri(),
-            "filename": "model.pt",
-            "size": None,
-            "sha256": "0" * 64,
-            "citation": "c",
-            "licence": "l",
-        },
-        {
-            "name": "m-wrongsize",
-            "family": "tdann",
-            "kind": "checkpoint",
-            "url": (src / "model.pt").as_uri(),
-            "filename": "model.pt",
-            "size": 5,
-            "sha256": None,
-            "citation": "c",
-            "licence": "l",
-        },
-        {
-            "name": "m-offline",
-            "family": "tdann",
-            "kind": "checkpoint",
-            "url": (src / "gone.pt").as_uri(),
-            "filename": "gone.pt",
-            "size": None,
-            "sha256": None,
-            "citation": "c",
-            "licence": "l",
-        },
-        {
-            "name": "m-manual",
-            "family": "tdann",
-            "kind": "positions",
-            "url": "https://osf.io/64qv3/",
-            "filename": "posdir",
-            "size": None,
-            "sha256": None,
-            "citation": "c",
-            "licence": "l",
-            "manual": True,
-            "notes": "folder tdann_data/tdann/positions/x of the OSF project",
-        },
-        {
-            "name": "t-file",
-            "family": "toponets",
-            "kind": "checkpoint",
-            "url": (src / "model.pt").as_uri(),
-            "filename": "model.pt",
-            "size": None,
-            "sha256": None,
-            "citation": "c",
-            "licence": "l",
-        },
+        _entry("m-unchecked", (src / "model.pt").as_uri(), "model.pt"),
+        _entry("m-checked", (src / "model.pt").as_uri(), "model.pt", size=len(blob), sha256=sha),
+        _entry("m-wrongsha", (src / "model.pt").as_uri(), "model.pt", sha256="0" * 64),
+        _entry("m-wrongsize", (src / "model.pt").as_uri(), "model.pt", size=5),
+        _entry("m-offline", (src / "gone.pt").as_uri(), "gone.pt"),
+        _entry(
+            "m-manual",
+            "https://osf.io/64qv3/",
+            "posdir",
+            kind="positions",
+            manual=True,
+            notes="folder tdann_data/tdann/positions/x of the OSF project",
+        ),
+        _entry("t-file", (src / "model.pt").as_uri(), "model.pt", family="toponets"),
     ]
     monkeypatch.setattr(hub, "catalogue", lambda: {"models": entries})
     home = tmp_path / "home"
@@ -203,31 +144,13 @@ def test_cli_import_by_catalogue_name(tmp_path, monkeypatch, capsys):
     vissl_checkpoint(src / "model_final_checkpoint_phase199.torch")
     positions_folder(src / "positions", "npz")
     entries = [
-        {
-            "name": "tdann-x-alpha0.5-seed1",
-            "family": "tdann",
-            "kind": "checkpoint",
-            "url": (src / "model_final_checkpoint_phase199.torch").as_uri(),
-            "filename": "model_final_checkpoint_phase199.torch",
-            "size": None,
-            "sha256": None,
-            "citation": "c",
-            "licence": "l",
-            "variant": {"objective": "simclr", "alpha": 0.5, "seed": 1, "positions": "tdann-x-pos"},
-        },
-        {
-            "name": "tdann-x-pos",
-            "family": "tdann",
-            "kind": "positions",
-            "url": "https://osf.io/64qv3/",
-            "filename": "positions",
-            "size": None,
-            "sha256": None,
-            "citation": "c",
-            "licence": "l",
-            "manual": True,
-            "notes": "by hand",
-        },
+        _entry(
+            "tdann-x-alpha0.5-seed1",
+            (src / "model_final_checkpoint_phase199.torch").as_uri(),
+            "model_final_checkpoint_phase199.torch",
+            variant={"objective": "simclr", "alpha": 0.5, "seed": 1, "positions": "tdann-x-pos"},
+        ),
+        _entry("tdann-x-pos", "https://osf.io/64qv3/", "positions", kind="positions", manual=True, notes="by hand"),
     ]
     monkeypatch.setattr(hub, "catalogue", lambda: {"models": entries})
     home = tmp_path / "home"

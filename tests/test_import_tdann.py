@@ -12,6 +12,7 @@ import pickle
 import sys
 import types
 from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +29,8 @@ from neurocwm.models.resnet import SpatialResNet18
 from neurocwm.runs import load_run
 
 WIDTH, SIZE = 16, 32
-DIMS = {
-    "layer1.0": (16, 8, 8),
-    "layer1.1": (16, 8, 8),
-    "layer2.0": (32, 4, 4),
-    "layer2.1": (32, 4, 4),
-    "layer3.0": (64, 2, 2),
-    "layer3.1": (64, 2, 2),
-    "layer4.0": (128, 1, 1),
-    "layer4.1": (128, 1, 1),
-}
+# (channels, height, width) of each block's output: channels double and the side halves from stage to stage
+DIMS = {f"layer{s}.{j}": (WIDTH * 2 ** (s - 1), *[SIZE // 2 ** (s + 1)] * 2) for s in range(1, 5) for j in range(2)}
 
 
 # ------------------------------------------------------------------------------------------
@@ -183,20 +176,17 @@ def positions_folder(folder, fmt="npz", seed=0, dims=DIMS, version=None, protoco
 # independent forward from the raw state dict
 
 
+def batch_norm_eval(sd, x, p):
+    """Eval-mode BatchNorm of ``x`` with the statistics and affine weights ``{p}.*`` of state dict ``sd``."""
+    return F.batch_norm(
+        x, sd[f"{p}.running_mean"], sd[f"{p}.running_var"], sd[f"{p}.weight"], sd[f"{p}.bias"], training=False, eps=1e-5
+    )
+
+
 def reference_blocks(tv, images):
     """The 8 block outputs computed with plain functional ops from torchvision-named tensors."""
 
-    def bn(x, p):
-        return F.batch_norm(
-            x,
-            tv[f"{p}.running_mean"],
-            tv[f"{p}.running_var"],
-            tv[f"{p}.weight"],
-            tv[f"{p}.bias"],
-            training=False,
-            eps=1e-5,
-        )
-
+    bn = partial(batch_norm_eval, tv)
     mean = torch.tensor(IMAGENET_MEAN)[None, :, None, None]
     std = torch.tensor(IMAGENET_STD)[None, :, None, None]
     x = (images - mean) / std

@@ -5,12 +5,14 @@ import csv
 import json
 import os
 from collections import OrderedDict
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import require_shared
+from test_import_tdann import batch_norm_eval
 
 from neurocwm.cli import main
 from neurocwm.features import IMAGENET_MEAN, IMAGENET_STD, forward_layers
@@ -73,16 +75,7 @@ def toponets_state(seed=0, width=16, classes=1000):
 def reference_blocks(sd, images):
     """Block outputs with plain functional ops: depthwise blur (stride 1, pad 1) before each blurred conv."""
 
-    def bn(x, p):
-        return F.batch_norm(
-            x,
-            sd[f"{p}.running_mean"],
-            sd[f"{p}.running_var"],
-            sd[f"{p}.weight"],
-            sd[f"{p}.bias"],
-            training=False,
-            eps=1e-5,
-        )
+    bn = partial(batch_norm_eval, sd)
 
     def blur(x, p):
         return F.conv2d(x, sd[f"{p}.blur_filter"], padding=1, groups=x.shape[1])

@@ -8,24 +8,12 @@ import json
 
 import numpy as np
 import pytest
-from conftest import fit_smoke_cwm, require_shared
+from conftest import TINY, fit_smoke_cwm, require_shared
 from PIL import Image
 
 from neurocwm.assemblies import make_assembly
 from neurocwm.cli import main
 from neurocwm.predict import commit_layers, load_neural
-
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
 
 
 def _planted(seed=0, n=200, n_rep=4):
@@ -127,22 +115,15 @@ def my_recordings(tmp_path_factory):
     return root
 
 
+def _predict_argv(run, images, responses, *extra, metric="ridge"):
+    """``neurocwm predict`` of ``run`` on ``images`` and ``responses`` (then ``extra``), region IT, no progress bar."""
+    argv = ["predict", str(run), "--neural", str(images), "--responses", str(responses), *extra]
+    return [*argv, "--region", "IT", "--metric", metric, "--no-progress"]
+
+
 def test_predict_on_own_recordings(tiny_run, my_recordings, capsys):
-    args = [
-        "predict",
-        str(tiny_run),
-        "--neural",
-        str(my_recordings / "images"),
-        "--responses",
-        str(my_recordings / "trials.npy"),
-        "--metadata",
-        str(my_recordings / "meta.csv"),
-        "--region",
-        "IT",
-        "--metric",
-        "ridge",
-        "--no-progress",
-    ]
+    rec = my_recordings
+    args = _predict_argv(tiny_run, rec / "images", rec / "trials.npy", "--metadata", str(rec / "meta.csv"))
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "IT -> layer" in out and "ceiled" in out
@@ -184,19 +165,7 @@ def test_predict_nan_policy_on_own_recordings(tiny_run, my_recordings, tmp_path,
     np.save(tmp_path / "gappy.npy", trials)
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    args = [
-        "predict",
-        str(run),
-        "--neural",
-        str(my_recordings / "images"),
-        "--responses",
-        str(tmp_path / "gappy.npy"),
-        "--region",
-        "IT",
-        "--metric",
-        "pls",
-        "--no-progress",
-    ]
+    args = _predict_argv(run, my_recordings / "images", tmp_path / "gappy.npy", metric="pls")
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--nan-policy missing" in err[0]
@@ -301,19 +270,7 @@ def _check_cwm_prediction(run_dir, my_recordings, capsys):
     from neurocwm.predict import stimulus_features
     from neurocwm.runs import load_run
 
-    args = [
-        "predict",
-        str(run_dir),
-        "--neural",
-        str(my_recordings / "images"),
-        "--responses",
-        str(my_recordings / "trials.npy"),
-        "--region",
-        "IT",
-        "--metric",
-        "ridge",
-        "--no-progress",
-    ]
+    args = _predict_argv(run_dir, my_recordings / "images", my_recordings / "trials.npy")
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "IT -> encoder." in out

@@ -51,38 +51,15 @@ def _check_lines(stdout, stderr):
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
     """A run fitted on 12 good images and 1 corrupt one (3 epochs: the bad file is met 3 times)."""
-    tmp = tmp_path_factory.mktemp("progress")
+    tmp, rng = tmp_path_factory.mktemp("progress"), np.random.default_rng(0)
     images = tmp / "images"
     images.mkdir()
-    rng = np.random.default_rng(0)
     for i in range(12):
         Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(images / f"im{i:02d}.png")
     (images / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
-    rc, out, err = _run(
-        [
-            "fit",
-            "--out",
-            str(tmp / "run"),
-            "--arch",
-            "resnet18_w16",
-            "--image-size",
-            "32",
-            "--batch-size",
-            "4",
-            "--neighborhood-windows",
-            "300",
-            "--steps",
-            "9",
-            "--seed",
-            "0",
-            "--data",
-            str(images),
-            "--workers",
-            "0",
-        ],
-        tmp,
-        "fit",
-    )
+    argv = ["fit", "--out", str(tmp / "run"), "--arch", "resnet18_w16", "--image-size", "32", "--batch-size", "4"]
+    argv += ["--neighborhood-windows", "300", "--steps", "9", "--seed", "0", "--data", str(images), "--workers", "0"]
+    rc, out, err = _run(argv, tmp, "fit")
     assert rc == 0, err[-2000:]
     return {"tmp": tmp, "run": tmp / "run", "images": images, "fit": (out, err)}
 

@@ -12,27 +12,12 @@ import time
 
 import pytest
 import torch
+from conftest import TINY
 from safetensors.numpy import load_file
 
 from neurocwm.cli import main
-from neurocwm.train.checkpoint import (
-    checkpoint_dirs,
-    latest_checkpoint,
-    save_checkpoint,
-)
+from neurocwm.train.checkpoint import checkpoint_dirs, latest_checkpoint, save_checkpoint
 from neurocwm.train.lock import RunLock
-
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
 
 
 def _metrics_steps(run):
@@ -237,21 +222,8 @@ def test_two_processes_on_one_out(tmp_path, capsys):
     finishes with its own config, weights and metrics; after a kill -9, --resume takes the stale lock."""
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "neurocwm",
-        "fit",
-        "--out",
-        str(out),
-        *TINY,
-        "--steps",
-        "400",
-        "--checkpoint-every",
-        "1",
-        "--seed",
-        "1",
-    ]
+    cmd = [sys.executable, "-m", "neurocwm", "fit", "--out", str(out), *TINY, "--steps", "400"]
+    cmd += ["--checkpoint-every", "1", "--seed", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 120

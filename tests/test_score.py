@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import fit_smoke_cwm, require_shared
+from conftest import TINY, fit_smoke_cwm, require_shared
 
 from neurocwm.cli import main
 from neurocwm.figures import load_results, paper_figures
@@ -13,17 +13,6 @@ from neurocwm.score import ANALYSES, score_run
 from topography.pinwheels import random_orientation_map
 from topography.v1 import V1Params, v1_metrics
 
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
 FAST = dict(per_category=6, n_wiring_images=8, n_dim_images=24, batch_size=32, progress=False, formats=("png", "pdf"))
 
 
@@ -299,29 +288,9 @@ def test_vtc_map_is_the_one_fmri_compare_uses(tiny_run, tmp_path):
     for dom in saved.domains:
         np.testing.assert_allclose(saved.values[dom], direct.values[dom], rtol=1e-6)
     out = tmp_path / "cmp"
-    assert (
-        main(
-            [
-                "fmri",
-                "compare",
-                str(tiny_run),
-                "--floc",
-                str(floc),
-                "--per-category",
-                str(FAST["per_category"]),
-                "--subjects",
-                str(_nsd_dir(tmp_path / "nsd", n_subjects=2)),
-                "--out",
-                str(out),
-                "--smoothness-samples",
-                "2",
-                "--formats",
-                "png",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    argv = ["fmri", "compare", str(tiny_run), "--floc", str(floc), "--per-category", str(FAST["per_category"])]
+    argv += ["--subjects", str(_nsd_dir(tmp_path / "nsd", n_subjects=2)), "--out", str(out)]
+    assert main([*argv, "--smoothness-samples", "2", "--formats", "png", "--no-progress"]) == 0
     cmp = json.loads((out / "comparison.json").read_text())
     model_counts = {
         r["domain"]: r["model"] for r in cmp["rows"] if r["metric"] == "patch_count" and r["subject"] == "group"

@@ -7,16 +7,10 @@ import pytest
 from conftest import require_shared
 from scipy import stats
 
+from neurocwm.datasets.floc import DOMAIN_CATEGORIES, DOMAINS
 from topography.selectivity import d_prime, domain_selectivity, t_statistic
 
-DOMAINS = {
-    "Faces": ("adult", "child"),
-    "Bodies": ("body", "limb"),
-    "Characters": ("word", "number"),
-    "Places": ("house", "corridor"),
-    "Objects": ("car", "instrument"),
-}
-CATS = sorted(c for p in DOMAINS.values() for c in p)
+CATS = list(DOMAIN_CATEGORIES)
 
 
 def test_t_matches_welch_with_population_std():

@@ -7,31 +7,14 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 
 import topography.swapopt as so
 from neurocwm.cli import main
 from topography.losses import relative_spatial_loss
 from topography.sheet import retinotopic_positions, sample_neighborhoods
 from topography.sheet_io import load_sheet
-from topography.swapopt import (
-    mean_spatial_loss,
-    sample_windows,
-    swap_optimize,
-    swap_optimize_loop,
-    window_loss,
-)
-
-TINY = [
-    "--arch",
-    "resnet18_w16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "8",
-    "--neighborhood-windows",
-    "300",
-    "--no-progress",
-]
+from topography.swapopt import mean_spatial_loss, sample_windows, swap_optimize, swap_optimize_loop, window_loss
 
 
 def _layer(n=400, n_images=30, side=4.0, seed=0, silent=10):
