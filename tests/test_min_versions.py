@@ -55,8 +55,10 @@ def _pins() -> dict[str, str]:
     return pins
 
 
-def _minor(version: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in version.split(".")[:2])
+def _minor(version: str) -> tuple[int, int]:
+    """(major, minor) of a version; ``"10"`` is ``(10, 0)``."""
+    parts = [int(x) for x in version.split(".")[:2]]
+    return (parts + [0])[0], (parts + [0])[1]
 
 
 def test_min_constraints_pin_each_floor():
