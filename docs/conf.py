@@ -8,6 +8,7 @@ autosummary from the numpydoc docstrings of ``topography`` and ``neurocwm``.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -37,6 +38,9 @@ myst_heading_anchors = 3
 
 # API reference: one page per public module (names starting with "_" are private).
 autosummary_generate = True
+# Generated pages are rebuilt on every build: drop the old ones first, so a module that was moved
+# or removed leaves no stale page (which would fail the -W build)
+shutil.rmtree(Path(__file__).parent / "generated", ignore_errors=True)
 autosummary_imported_members = False
 autodoc_default_options = {"members": True, "show-inheritance": False}
 autodoc_member_order = "bysource"
