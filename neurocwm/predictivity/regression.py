@@ -68,6 +68,19 @@ def default_alphas(eigenvalues: np.ndarray, n: int = 25) -> np.ndarray:
     return scale * np.logspace(-4, 4, n)
 
 
+def _select_alpha(grid, Q, s2, QtY, Yc, n, per_target: bool):
+    """One alpha per target column: the only one in ``grid``, else the leave-one-out best (shared, or per target);
+    ``(alpha per column, the alpha_ to record, the leave-one-out errors or None)``."""
+    if len(grid) == 1:
+        return np.full(Yc.shape[1], grid[0]), float(grid[0]), None
+    mse = Ridge._loo_mse(Q, s2, QtY, Yc, grid, n)
+    if per_target:
+        alpha = grid[np.argmin(mse, axis=0)]
+        return alpha, alpha, mse
+    a = grid[int(np.argmin(mse.mean(1)))]
+    return np.full(Yc.shape[1], a), float(a), mse
+
+
 class Ridge:
     """Ridge regression ``min ||Y - X B - b||^2 + alpha ||B||^2`` with an unpenalised intercept.
 
@@ -121,19 +134,9 @@ class Ridge:
         alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
         if alphas.ndim != 1 or len(alphas) == 0 or (alphas < 0).any():
             raise ValueError("alphas must be non-negative numbers")
-        if len(alphas) == 1:
-            alpha = np.full(Y.shape[1], alphas[0])
-            self.alpha_ = float(alphas[0])
-        else:
-            mse = self._loo_mse(Q, s2, QtY, Yc, alphas, n)
+        alpha, self.alpha_, mse = _select_alpha(alphas, Q, s2, QtY, Yc, n, self.alpha_per_target)
+        if mse is not None:
             self.loo_mse_ = mse
-            if self.alpha_per_target:
-                alpha = alphas[np.argmin(mse, axis=0)]
-                self.alpha_ = alpha
-            else:
-                a = alphas[int(np.argmin(mse.mean(1)))]
-                alpha = np.full(Y.shape[1], a)
-                self.alpha_ = float(a)
         if np.any(alpha == 0) and np.any(s2 <= 0):
             raise ValueError("alpha=0 with a rank-deficient design")
         # coef = V diag(s / (s^2 + alpha)) Q^T Y, one alpha per target column
@@ -330,19 +333,9 @@ class GramRidge:
         grid = default_alphas(s2) if alphas is None else np.atleast_1d(np.asarray(alphas, dtype=float))
         if grid.ndim != 1 or len(grid) == 0 or (grid <= 0).any():
             raise ValueError("alphas must be positive numbers")
-        if len(grid) == 1:
-            alpha = np.full(Y.shape[1], grid[0])
-            self.alpha_ = float(grid[0])
-        else:
-            mse = Ridge._loo_mse(Q, s2, QtY, Yc, grid, n)
+        alpha, self.alpha_, mse = _select_alpha(grid, Q, s2, QtY, Yc, n, self.alpha_per_target)
+        if mse is not None:
             self.loo_mse_ = mse
-            if self.alpha_per_target:
-                alpha = grid[np.argmin(mse, axis=0)]
-                self.alpha_ = alpha
-            else:
-                a = grid[int(np.argmin(mse.mean(1)))]
-                alpha = np.full(Y.shape[1], a)
-                self.alpha_ = float(a)
         self.dual_coef_ = Q @ (QtY / (s2[:, None] + alpha[None, :]))
         return self
 
