@@ -68,6 +68,14 @@ def default_alphas(eigenvalues: np.ndarray, n: int = 25) -> np.ndarray:
     return scale * np.logspace(-4, 4, n)
 
 
+def _linear_predict(X, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """``X @ coef + intercept``, refusing features of another width than the fit's."""
+    X = _as_2d(X, "features")
+    if X.shape[1] != coef.shape[0]:
+        raise ValueError(f"features have {X.shape[1]} columns, the fit had {coef.shape[0]}")
+    return X @ coef + intercept
+
+
 def _select_alpha(grid, Q, s2, QtY, Yc, n, per_target: bool):
     """One alpha per target column: the only one in ``grid``, else the leave-one-out best (shared, or per target);
     ``(alpha per column, the alpha_ to record, the leave-one-out errors or None)``."""
@@ -184,10 +192,7 @@ class Ridge:
         return mse
 
     def predict(self, X) -> np.ndarray:
-        X = _as_2d(X, "features")
-        if X.shape[1] != self.coef_.shape[0]:
-            raise ValueError(f"features have {X.shape[1]} columns, the fit had {self.coef_.shape[0]}")
-        return X @ self.coef_ + self.intercept_
+        return _linear_predict(X, self.coef_, self.intercept_)
 
 
 class PLS:
@@ -254,10 +259,7 @@ class PLS:
         return self
 
     def predict(self, X) -> np.ndarray:
-        X = _as_2d(X, "features")
-        if X.shape[1] != self.coef_.shape[0]:
-            raise ValueError(f"features have {X.shape[1]} columns, the fit had {self.coef_.shape[0]}")
-        return X @ self.coef_ + self.intercept_
+        return _linear_predict(X, self.coef_, self.intercept_)
 
 
 class OneToOne:
