@@ -296,26 +296,11 @@ def export_plugin(
     from topography.fileio import write_bytes
 
     run = Path(run)
-    if not re.match(r"^(https?|file)://", weights_url):
-        raise ValueError(f"--weights-url must be an http(s):// or file:// URL, got {weights_url!r}")
-    if not visual_degrees > 0:
-        raise ValueError(f"visual_degrees must be > 0, got {visual_degrees}")
-    out = Path(out)
-    if out.suffix != ".zip":
-        raise ValueError(f"--out must end in .zip, got {out}")
+    out = _check_export_options(weights_url, visual_degrees, out)
     r = load_run(run, checkpoint=checkpoint)
     arch = r.config.get("arch")
     family, width, blurpool = _exportable(run, r)
-    if r.sheet is None:
-        raise ValueError(f"{run}: the run has no unit positions (positions/positions.safetensors)")
-    image_size = int(r.config["image_size"])
-    dims = r.model.trunk.block_dims(image_size)
-    positions = {}
-    for name in BLOCKS:
-        layer = r.sheet[name]
-        if tuple(layer.dims) != tuple(dims[name]):
-            raise ValueError(f"{run}: positions of {name} are for {layer.dims}, the model gives {dims[name]}")
-        positions[name] = layer.coordinates
+    image_size, positions = _block_positions(run, r)
     areas = {layer.name: layer.area for layer in r.sheet}
     meta = {
         "family": family,
@@ -333,20 +318,7 @@ def export_plugin(
     ident = identifier or model_identifier(arch, run.resolve().name, sha, family)
     if not re.fullmatch(r"[a-z][a-z0-9_]*", ident):
         raise ValueError(f"identifier {ident!r} must be lower-case letters, digits and '_' (a Python package name)")
-
-    if region_layer_map is not None:
-        rlm, source = _check_map(region_layer_map), {k: "given" for k in region_layer_map}
-    else:
-        committed, files = _committed_maps(run, r.weights, areas)
-        rlm = dict(committed)
-        source = {k: "predictivity:" + ",".join(files) for k in committed}
-        for k, v in default_region_layer_map(areas).items():
-            if k not in rlm:
-                rlm[k] = v
-                source[k] = "sheet areas"
-    rlm = {k: rlm[k] for k in REGIONS if k in rlm}
-    if not rlm:
-        raise ValueError("no region could be committed to a layer; pass --region-layer-map")
+    rlm, source = _export_region_layer_map(run, r.weights, areas, region_layer_map)
 
     weights_path = Path(weights_out) if weights_out is not None else out.parent / f"{ident}.pt"
     for path in (out, weights_path):
@@ -366,14 +338,7 @@ def export_plugin(
         family=family,
     )
     write_bytes(weights_path, blob)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for rel, text in files.items():
-            info = zipfile.ZipInfo(f"models/{ident}/{rel}", date_time=(2020, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, text)
-    write_bytes(out, buf.getvalue())
+    write_bytes(out, _plugin_zip(ident, files))
     return {
         "identifier": ident,
         "zip": str(out),
@@ -384,6 +349,64 @@ def export_plugin(
         "region_layer_map_source": source,
         "files": sorted(f"models/{ident}/{rel}" for rel in files),
     }
+
+
+def _check_export_options(weights_url: str, visual_degrees: float, out: str | Path) -> Path:
+    """Refuse a weights URL that is not http(s):// or file://, visual_degrees <= 0 or --out not a .zip; ``out``."""
+    if not re.match(r"^(https?|file)://", weights_url):
+        raise ValueError(f"--weights-url must be an http(s):// or file:// URL, got {weights_url!r}")
+    if not visual_degrees > 0:
+        raise ValueError(f"visual_degrees must be > 0, got {visual_degrees}")
+    out = Path(out)
+    if out.suffix != ".zip":
+        raise ValueError(f"--out must end in .zip, got {out}")
+    return out
+
+
+def _block_positions(run: Path, r) -> tuple[int, dict[str, Any]]:
+    """The run's image size and each block's unit coordinates, checked against the model's block shapes."""
+    if r.sheet is None:
+        raise ValueError(f"{run}: the run has no unit positions (positions/positions.safetensors)")
+    image_size = int(r.config["image_size"])
+    dims = r.model.trunk.block_dims(image_size)
+    positions = {}
+    for name in BLOCKS:
+        layer = r.sheet[name]
+        if tuple(layer.dims) != tuple(dims[name]):
+            raise ValueError(f"{run}: positions of {name} are for {layer.dims}, the model gives {dims[name]}")
+        positions[name] = layer.coordinates
+    return image_size, positions
+
+
+def _export_region_layer_map(run: Path, weights, areas, given: Mapping[str, str] | None):
+    """The region -> layer map to commit (given, else predictivity's commitments, else the sheet's areas) and
+    where each entry came from."""
+    if given is not None:
+        rlm, source = _check_map(given), {k: "given" for k in given}
+    else:
+        committed, files = _committed_maps(run, weights, areas)
+        rlm = dict(committed)
+        source = {k: "predictivity:" + ",".join(files) for k in committed}
+        for k, v in default_region_layer_map(areas).items():
+            if k not in rlm:
+                rlm[k] = v
+                source[k] = "sheet areas"
+    rlm = {k: rlm[k] for k in REGIONS if k in rlm}
+    if not rlm:
+        raise ValueError("no region could be committed to a layer; pass --region-layer-map")
+    return rlm, source
+
+
+def _plugin_zip(ident: str, files: Mapping[str, str]) -> bytes:
+    """The plugin's files as zip bytes under ``models/<ident>/``, with fixed dates and modes (reproducible)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for rel, text in files.items():
+            info = zipfile.ZipInfo(f"models/{ident}/{rel}", date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, text)
+    return buf.getvalue()
 
 
 def _step_of(weights: Path):

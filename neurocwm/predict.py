@@ -47,7 +47,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -366,91 +366,23 @@ def commit_layers(
     values, the same inner splits for every layer and every run), ``commitments`` (per region: layer,
     selection score, held-out score) and ``region_layer_map``.
     """
-    from neurocwm.predictivity import internal_consistency, make_splits, prepare_target
-    from neurocwm.predictivity.api import _feature_matrix, kept_neuroids
+    from neurocwm.predictivity import prepare_target
+    from neurocwm.predictivity.api import _feature_matrix
 
-    if metric not in PREDICT_METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(PREDICT_METRICS)}")
-    if not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size must be in (0, 1), got {test_size}")
-    if n_splits < 2:
-        raise ValueError(f"n_splits must be >= 2, got {n_splits}")
-    if not features:
-        raise ValueError("no layers given")
+    _check_commit_options(features, metric, test_size, n_splits)
     target_ids, Y, avg = prepare_target(assembly, nan_policy=nan_policy)
     layer_X = {name: _feature_matrix(name, feats, target_ids, stimulus_ids, avg) for name, feats in features.items()}
     labels = avg["object_name"].values if "object_name" in avg.coords else None
-    n = len(target_ids)
-    train, test = make_splits(n, n_splits=1, test_size=test_size, stratify=labels, seed=split_seed)[0]
-    train, test = np.sort(train), np.sort(test)
-    if len(test) < 4 or len(train) < 10:
-        raise ValueError(f"too few stimuli for a held-out split: {len(train)} train, {len(test)} held out")
-    if metric in REGRESSION_METRICS and len(train) // n_splits < 2:
-        raise ValueError(
-            f"--n-splits {n_splits} leaves fewer than 2 of the {len(train)} training stimuli per split; "
-            f"use at most {len(train) // 2}"
-        )
-    inner_labels = labels[train] if labels is not None else None
-    inner = (
-        make_splits(len(train), n_splits=n_splits, stratify=inner_labels, seed=split_seed + 1)
-        if metric in REGRESSION_METRICS
-        else None
-    )
+    train, test, inner = _outer_and_inner_splits(len(target_ids), labels, metric, test_size, n_splits, split_seed)
     regions = _regions_of(avg, region)
-    ceiling_value = None
-    if ceiling and "repetition" in assembly.coords:
-        ceiling_value = internal_consistency(kept_neuroids(assembly, avg), seed=split_seed, nan_policy=nan_policy).value
+    ceiling_value = _ceiling_value(assembly, avg, ceiling, split_seed, nan_policy)
     neuroid_ids = avg["neuroid_id"].values.astype(str)
-
-    selection: dict[str, dict[str, Any]] = {}
-    commitments: dict[str, dict[str, Any]] = {}
-    jobs = [(r, name) for r in regions for name in layer_X]
-    it = jobs
-    if progress:
-        from neurocwm.progress import progress_bar as tqdm
-
-        it = tqdm(jobs, desc=f"selecting layers ({metric}, training stimuli)")
-    for r, name in it:
-        cols = regions[r]
-        s = _score(
-            metric,
-            layer_X[name][train],
-            Y[train][:, cols],
-            splits=inner,
-            neuroid_ids=neuroid_ids[cols],
-            **metric_kwargs,
-        )
-        selection.setdefault(r, {})[name] = {
-            "value": _f(s.value),
-            "error": _f(s.error),
-            "per_split": [_f(v) for v in np.atleast_1d(s.per_split)],
-        }
-    for r, cols in regions.items():
-        overall = best_layer(selection[r])
-        if overall is None:
-            raise ValueError(f"no layer gave a finite selection score for {r} (constant responses?)")
-        pool = [k for k in (candidates or {}).get(r, ()) if k in layer_X]
-        best = best_layer(selection[r], pool)
-        X = layer_X[best]
-        if metric in REGRESSION_METRICS:
-            held = _score(metric, X, Y[:, cols], splits=[(train, test)], neuroid_ids=neuroid_ids[cols], **metric_kwargs)
-        else:
-            held = _score(metric, X[test], Y[test][:, cols], **metric_kwargs)
-        if ceiling_value is not None:
-            held = held.with_ceiling(ceiling_value)
-        entry = {
-            "layer": best,
-            "candidates": pool or sorted(layer_X),
-            "best_overall": overall,
-            "selection": selection[r][best],
-            "test": _f(held.value),
-            "test_ceiled": _f(held.ceiled),
-            "ceiling": _f(ceiling_value),
-            "n_neuroids": int(len(cols)),
-        }
-        if held.per_neuroid is not None:
-            entry["test_per_neuroid"] = {str(k): _f(v) for k, v in zip(neuroid_ids[cols], held.per_neuroid[0])}
-        commitments[r] = entry
+    fit = _RegionFit(metric, Y, neuroid_ids, train, metric_kwargs)
+    selection = _select_layers(fit, regions, layer_X, inner, progress)
+    commitments = {
+        r: _commit_region(fit, r, cols, selection[r], layer_X, candidates, test, ceiling_value)
+        for r, cols in regions.items()
+    }
     return {
         "metric": metric,
         "split": {
@@ -468,6 +400,117 @@ def commit_layers(
         "nan_policy": nan_policy,
         "dropped": avg.attrs.get("dropped", {"stimuli": [], "neuroids": []}),
     }
+
+
+def _check_commit_options(features, metric: str, test_size: float, n_splits: int) -> None:
+    """Refuse an unknown metric, a held-out share outside (0, 1), fewer than 2 splits or no layers."""
+    if metric not in PREDICT_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(PREDICT_METRICS)}")
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be in (0, 1), got {test_size}")
+    if n_splits < 2:
+        raise ValueError(f"n_splits must be >= 2, got {n_splits}")
+    if not features:
+        raise ValueError("no layers given")
+
+
+def _outer_and_inner_splits(n: int, labels, metric: str, test_size: float, n_splits: int, split_seed: int):
+    """The sorted outer (train, test) split and the inner selection splits of the training stimuli."""
+    from neurocwm.predictivity import make_splits
+
+    train, test = make_splits(n, n_splits=1, test_size=test_size, stratify=labels, seed=split_seed)[0]
+    train, test = np.sort(train), np.sort(test)
+    if len(test) < 4 or len(train) < 10:
+        raise ValueError(f"too few stimuli for a held-out split: {len(train)} train, {len(test)} held out")
+    if metric in REGRESSION_METRICS and len(train) // n_splits < 2:
+        raise ValueError(
+            f"--n-splits {n_splits} leaves fewer than 2 of the {len(train)} training stimuli per split; "
+            f"use at most {len(train) // 2}"
+        )
+    inner_labels = labels[train] if labels is not None else None
+    inner = (
+        make_splits(len(train), n_splits=n_splits, stratify=inner_labels, seed=split_seed + 1)
+        if metric in REGRESSION_METRICS
+        else None
+    )
+    return train, test, inner
+
+
+def _ceiling_value(assembly, avg, ceiling: bool, split_seed: int, nan_policy: str) -> float | None:
+    """The internal-consistency ceiling of the kept neuroids, None without repetitions or when not asked."""
+    from neurocwm.predictivity import internal_consistency
+    from neurocwm.predictivity.api import kept_neuroids
+
+    if ceiling and "repetition" in assembly.coords:
+        return internal_consistency(kept_neuroids(assembly, avg), seed=split_seed, nan_policy=nan_policy).value
+    return None
+
+
+class _RegionFit(NamedTuple):
+    """What every selection and held-out score shares: metric, responses, neuroid ids, training stimuli."""
+
+    metric: str
+    Y: np.ndarray
+    neuroid_ids: np.ndarray
+    train: np.ndarray
+    kwargs: dict[str, Any]
+
+
+def _select_layers(fit: _RegionFit, regions, layer_X, inner, progress: bool) -> dict[str, dict[str, Any]]:
+    """Every layer's selection score per region, on the training stimuli only."""
+    selection: dict[str, dict[str, Any]] = {}
+    jobs = [(r, name) for r in regions for name in layer_X]
+    it = jobs
+    if progress:
+        from neurocwm.progress import progress_bar as tqdm
+
+        it = tqdm(jobs, desc=f"selecting layers ({fit.metric}, training stimuli)")
+    train = fit.train
+    for r, name in it:
+        cols = regions[r]
+        s = _score(
+            fit.metric,
+            layer_X[name][train],
+            fit.Y[train][:, cols],
+            splits=inner,
+            neuroid_ids=fit.neuroid_ids[cols],
+            **fit.kwargs,
+        )
+        selection.setdefault(r, {})[name] = {
+            "value": _f(s.value),
+            "error": _f(s.error),
+            "per_split": [_f(v) for v in np.atleast_1d(s.per_split)],
+        }
+    return selection
+
+
+def _commit_region(fit: _RegionFit, r, cols, selected, layer_X, candidates, test, ceiling_value) -> dict[str, Any]:
+    """Commit region ``r`` to its best candidate layer and score that layer once on the held-out stimuli."""
+    overall = best_layer(selected)
+    if overall is None:
+        raise ValueError(f"no layer gave a finite selection score for {r} (constant responses?)")
+    pool = [k for k in (candidates or {}).get(r, ()) if k in layer_X]
+    best = best_layer(selected, pool)
+    X, Y, ids, kw = layer_X[best], fit.Y, fit.neuroid_ids, fit.kwargs
+    if fit.metric in REGRESSION_METRICS:
+        held = _score(fit.metric, X, Y[:, cols], splits=[(fit.train, test)], neuroid_ids=ids[cols], **kw)
+    else:
+        held = _score(fit.metric, X[test], Y[test][:, cols], **kw)
+    if ceiling_value is not None:
+        held = held.with_ceiling(ceiling_value)
+    entry = {
+        "layer": best,
+        "candidates": pool or sorted(layer_X),
+        "best_overall": overall,
+        "selection": selected[best],
+        "test": _f(held.value),
+        "test_ceiled": _f(held.ceiled),
+        "ceiling": _f(ceiling_value),
+        "n_neuroids": int(len(cols)),
+    }
+    if held.per_neuroid is not None:
+        entry["test_per_neuroid"] = {str(k): _f(v) for k, v in zip(ids[cols], held.per_neuroid[0])}
+    return entry
 
 
 def _f(v) -> float | None:
@@ -565,6 +608,7 @@ def predict(
         For an unknown metric, data that do not match the stimuli, or NaN responses under
         ``nan_policy="refuse"``.
     """
+    options = dict(locals())  # every argument of this call, recorded under "config"
     from neurocwm.runs import load_run
 
     if metric not in PREDICT_METRICS:
@@ -577,14 +621,12 @@ def predict(
     from neurocwm.predictivity import prepare_target
 
     ids, _, _ = prepare_target(asm, nan_policy=nan_policy)
-    from neurocwm.features import feature_readout, input_size, layer_areas, layer_dims, model_family
+    from neurocwm.features import layer_areas
 
-    image_size = input_size(r)
     feats, units = stimulus_features(
         r, stimuli, ids, batch_size=batch_size, max_units=max_units, seed=split_seed, progress=progress
     )
     t_feat = time.perf_counter() - t0
-    dims = layer_dims(r)
     areas = layer_areas(r)
     candidates = None if search_all else {reg: mapped_layers(areas, reg) for reg in ("V1", "V2", "V4", "IT")}
     result = commit_layers(
@@ -603,52 +645,72 @@ def predict(
     )
     result["dropped"]["stimuli_without_trials"] = list(asm.attrs.get("stimuli_without_trials", []))
     result["search_all"] = bool(search_all)
-    result.update(
-        {
-            "run": str(Path(run).resolve()),
-            "model_family": model_family(r),
-            "features": feature_readout(r),  # how the images reached the layers
-            "weights": None if random_init else str(r.weights),
-            "random_init": bool(random_init),
-            "data": str(neural),
-            "responses": None if responses is None else str(responses),
-            "data_name": name,
-            "n_stimuli": int(len(ids)),
-            "image_size": image_size,
-            "layer_areas": areas,
-            "units": {k: {"n_kept": int(len(v)), "n_total": int(np.prod(dims[k]))} for k, v in units.items()},
-            "max_units": max_units,
-            "config": {  # every option of this call, as resolved
-                "metric": metric,
-                "split_seed": int(split_seed),
-                "test_size": float(test_size),
-                "n_splits": int(n_splits),
-                "search_all": bool(search_all),
-                "region": region,
-                "checkpoint": None if checkpoint is None else str(checkpoint),
-                "random_init": bool(random_init),
-                "batch_size": int(batch_size),
-                "max_units": max_units,
-                "data": str(neural),
-                "data_root": None if data_root is None else str(data_root),
-                "responses": None if responses is None else str(responses),
-                "responses_key": responses_key,
-                "metadata": None if metadata is None else str(metadata),
-                "device": device,
-                "nan_policy": nan_policy,
-                "metric_kwargs": {
-                    k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in metric_kwargs.items()
-                },
-            },
-            "seconds": {"features": round(t_feat, 2), "total": round(time.perf_counter() - t0, 2)},
-        }
-    )
+    result.update(_run_record(r, options, name, ids, areas, units))
+    result["config"] = _resolved_config(options)
+    result["seconds"] = {"features": round(t_feat, 2), "total": round(time.perf_counter() - t0, 2)}
     if write:
-        out = Path(run) / "predictivity"
-        stem = f"{name}.{metric}" + (".random_init" if random_init else "")
-        write_result(result, out / f"{stem}.json", out / f"{stem}.csv")
-        result["written"] = [str(out / f"{stem}.json"), str(out / f"{stem}.csv")]
+        result["written"] = _write_into_run(result, run, name, metric, random_init)
     return result
+
+
+def _run_record(r, options: Mapping[str, Any], name: str, ids, areas, units) -> dict[str, Any]:
+    """What was scored: the run, its weights and features, the data, and the units kept per layer."""
+    from neurocwm.features import feature_readout, input_size, layer_dims, model_family
+
+    image_size = input_size(r)
+    dims = layer_dims(r)
+    responses = options["responses"]
+    return {
+        "run": str(Path(options["run"]).resolve()),
+        "model_family": model_family(r),
+        "features": feature_readout(r),  # how the images reached the layers
+        "weights": None if options["random_init"] else str(r.weights),
+        "random_init": bool(options["random_init"]),
+        "data": str(options["neural"]),
+        "responses": None if responses is None else str(responses),
+        "data_name": name,
+        "n_stimuli": int(len(ids)),
+        "image_size": image_size,
+        "layer_areas": areas,
+        "units": {k: {"n_kept": int(len(v)), "n_total": int(np.prod(dims[k]))} for k, v in units.items()},
+        "max_units": options["max_units"],
+    }
+
+
+def _resolved_config(o: Mapping[str, Any]) -> dict[str, Any]:
+    """Every option of a :func:`predict` call, as resolved (paths as strings, arrays as lists)."""
+
+    def path(v):
+        return None if v is None else str(v)
+
+    return {
+        "metric": o["metric"],
+        "split_seed": int(o["split_seed"]),
+        "test_size": float(o["test_size"]),
+        "n_splits": int(o["n_splits"]),
+        "search_all": bool(o["search_all"]),
+        "region": o["region"],
+        "checkpoint": path(o["checkpoint"]),
+        "random_init": bool(o["random_init"]),
+        "batch_size": int(o["batch_size"]),
+        "max_units": o["max_units"],
+        "data": str(o["neural"]),
+        "data_root": path(o["data_root"]),
+        "responses": path(o["responses"]),
+        "responses_key": o["responses_key"],
+        "metadata": path(o["metadata"]),
+        "device": o["device"],
+        "nan_policy": o["nan_policy"],
+        "metric_kwargs": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in o["metric_kwargs"].items()},
+    }
+
+
+def _write_into_run(result: Mapping[str, Any], run, name: str, metric: str, random_init: bool) -> list[str]:
+    """Write ``RUN/predictivity/<data>.<metric>[.random_init].json`` and ``.csv``; their paths."""
+    out = Path(run) / "predictivity"
+    stem = f"{name}.{metric}" + (".random_init" if random_init else "")
+    write_result(result, out / f"{stem}.json", out / f"{stem}.csv")
+    return [str(out / f"{stem}.json"), str(out / f"{stem}.csv")]
 
 
 def write_result(result: Mapping[str, Any], json_path: Path, csv_path: Path) -> None:

@@ -319,41 +319,11 @@ def evaluate_flow(
         raise ValueError(f"scene size {scene.size} differs from the model's input size {size}")
     if n_pairs < 1 or points_per_pair < 1:
         raise ValueError(f"n_pairs and points_per_pair must be >= 1, got {n_pairs}, {points_per_pair}")
-    baselines = _baseline_methods()
-    available = list(baselines)
-    methods = list(available if methods is None else methods)
-    bad = [m for m in methods if m not in available]
-    if bad:
-        raise ValueError(f"unknown or unavailable methods {bad}; available: {available}")
     tk = {"n_masks": 8, **(tracer_kwargs or {})}
-    table = [((m,), baselines[m]) for m in methods]
-    if model is not None:
-        table += _cwm_methods(model, tk, mixture=mixture, jacobian=jacobian)
-    columns = [c for cols, _ in table for c in cols]
-    order = [c for c in columns if not c.startswith(("cwm_", "optcwm_"))] + [c for c in _CWM_COLUMNS if c in columns]
-    preds: dict[str, list] = {m: [] for m in order}
-    secs: dict[str, float] = {m: 0.0 for m in order}
-    data = SyntheticVideos(scene, seed=seed)
-    rng = np.random.default_rng(seed)
-    gts, occ, obj, vis_score, fb_occ = [], [], [], [], []
-    for i in tqdm(range(n_pairs), disable=not progress, desc="cwm eval"):
-        item = data[i]
-        pts = sample_points(item, points_per_pair, rng)
-        ij = (pts[:, 1].astype(int), pts[:, 0].astype(int))
-        gts.append(item["flow"][ij])
-        occ.append(item["occluded"][ij])
-        obj.append(item["ids"][ij] > 0)
-        pair = _Pair(
-            item["frames"][0], item["frames"][1], torch.from_numpy(channels_first(item["frames"])), pts, seed + i
-        )
-        for cols, fn in table:
-            flows, visibility = _timed(secs, cols, fn, pair)
-            for c, f in zip(cols, flows):
-                preds[c].append(f)
-            if visibility is not None:
-                vis_score.append(visibility)
-            if cols == ("tvl1",):
-                fb_occ.append(fb_occlusion(tvl1_flow(pair.f0, pair.f1), tvl1_flow(pair.f1, pair.f0))[ij])
+    baselines, table, order = _method_table(model, methods, tk, mixture=mixture, jacobian=jacobian)
+    preds, secs, (gts, occ, obj, vis_score, fb_occ) = _predict_points(
+        table, order, scene, seed, n_pairs, points_per_pair, progress
+    )
     gt, occluded, is_obj = np.concatenate(gts), np.concatenate(occ), np.concatenate(obj)
     summary = {m: _flow_splits(np.concatenate(plist), gt, occluded, is_obj, size) for m, plist in preds.items()}
     occlusion: dict[str, dict] = {"always_visible": occlusion_metrics(np.zeros_like(occluded), occluded)}
@@ -385,6 +355,52 @@ def evaluate_flow(
         },
         "settings": settings,
     }
+
+
+def _method_table(model, methods, tk: dict, *, mixture: bool, jacobian: bool):
+    """The baselines, the ``[(columns, fn)]`` table of the methods asked for (and the model's readouts) and the
+    column order of the results (baselines first)."""
+    baselines = _baseline_methods()
+    available = list(baselines)
+    methods = list(available if methods is None else methods)
+    bad = [m for m in methods if m not in available]
+    if bad:
+        raise ValueError(f"unknown or unavailable methods {bad}; available: {available}")
+    table = [((m,), baselines[m]) for m in methods]
+    if model is not None:
+        table += _cwm_methods(model, tk, mixture=mixture, jacobian=jacobian)
+    columns = [c for cols, _ in table for c in cols]
+    order = [c for c in columns if not c.startswith(("cwm_", "optcwm_"))] + [c for c in _CWM_COLUMNS if c in columns]
+    return baselines, table, order
+
+
+def _predict_points(table, order, scene: SceneConfig, seed: int, n_pairs: int, points_per_pair: int, progress: bool):
+    """Every method's flow at the same sampled points of ``n_pairs`` generated videos, its seconds, and per pair the
+    ground truth (flow, occluded, on an object), the tracer's visibility and TV-L1's forward-backward occlusion."""
+    preds: dict[str, list] = {m: [] for m in order}
+    secs: dict[str, float] = {m: 0.0 for m in order}
+    data = SyntheticVideos(scene, seed=seed)
+    rng = np.random.default_rng(seed)
+    gts, occ, obj, vis_score, fb_occ = [], [], [], [], []
+    for i in tqdm(range(n_pairs), disable=not progress, desc="cwm eval"):
+        item = data[i]
+        pts = sample_points(item, points_per_pair, rng)
+        ij = (pts[:, 1].astype(int), pts[:, 0].astype(int))
+        gts.append(item["flow"][ij])
+        occ.append(item["occluded"][ij])
+        obj.append(item["ids"][ij] > 0)
+        pair = _Pair(
+            item["frames"][0], item["frames"][1], torch.from_numpy(channels_first(item["frames"])), pts, seed + i
+        )
+        for cols, fn in table:
+            flows, visibility = _timed(secs, cols, fn, pair)
+            for c, f in zip(cols, flows):
+                preds[c].append(f)
+            if visibility is not None:
+                vis_score.append(visibility)
+            if cols == ("tvl1",):
+                fb_occ.append(fb_occlusion(tvl1_flow(pair.f0, pair.f1), tvl1_flow(pair.f1, pair.f0))[ij])
+    return preds, secs, (gts, occ, obj, vis_score, fb_occ)
 
 
 @dataclass

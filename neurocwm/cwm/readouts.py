@@ -211,10 +211,8 @@ def move_patches(model, image, moves, static=None, *, batch_size: int = 256) -> 
     Tensor, shape (S, 3, H, W)
         Predicted frame 1 of each counterfactual.
     """
-    image = torch.as_tensor(image, dtype=torch.float32)
-    s, p, g = model.image_size, model.patch_size, model.grid
-    if image.shape != (3, s, s):
-        raise ValueError(f"image must have shape (3, {s}, {s}), got {tuple(image.shape)}")
+    image = _model_sized_image(model, image)
+    p, g = model.patch_size, model.grid
     moves = np.asarray(moves, dtype=np.int64)
     if moves.ndim != 3 or moves.shape[2] != 2:
         raise ValueError(f"moves must have shape (S, n_moves, 2), got {moves.shape}")
@@ -236,6 +234,15 @@ def move_patches(model, image, moves, static=None, *, batch_size: int = 256) -> 
     if bool((counts != counts[0]).any()):
         raise ValueError("every counterfactual must reveal the same number of patches (overlapping moves or pins?)")
     return predict_batched(model, frames, visible, batch_size)
+
+
+def _model_sized_image(model, image) -> Tensor:
+    """``image`` as a float32 tensor, refused unless its shape is (3, image_size, image_size)."""
+    image = torch.as_tensor(image, dtype=torch.float32)
+    s = model.image_size
+    if image.shape != (3, s, s):
+        raise ValueError(f"image must have shape (3, {s}, {s}), got {tuple(image.shape)}")
+    return image
 
 
 #: Threshold on the normalised counterfactual motion (chosen on tuning queries, ``docs/experiments.md``).
@@ -318,44 +325,16 @@ def spelke_segment(
     motion : Tensor, shape (H, W)
         Normalised median counterfactual motion (the soft segment).
     """
-    image = torch.as_tensor(image, dtype=torch.float32)
-    s, p, g = model.image_size, model.patch_size, model.grid
-    if image.shape != (3, s, s):
-        raise ValueError(f"image must have shape (3, {s}, {s}), got {tuple(image.shape)}")
+    image = _model_sized_image(model, image)
+    s, p = model.image_size, model.patch_size
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     if not 1 <= min_move <= max_move * np.sqrt(2) or max_move >= s:
         raise ValueError(f"need 1 <= min_move <= sqrt(2) * max_move and max_move < {s}, got {min_move}, {max_move}")
     pt = _check_points(model, np.asarray(point, dtype=np.float32).reshape(1, 2))
-    x, y = float(pt[0, 0]), float(pt[0, 1])
     rng = np.random.default_rng(seed)
-    q = int(_patch_of(model, pt)[0])
-    rr, cc = np.divmod(np.arange(g * g), g)
-    moved, visible = [], []
-    while len(moved) < n_samples:
-        dx, dy = (int(v) for v in rng.integers(-max_move, max_move + 1, size=2))
-        if np.hypot(dx, dy) < min_move:
-            continue
-        dst = int(_patch_of(model, torch.tensor([[min(max(x + dx, 0), s - 1), min(max(y + dy, 0), s - 1)]]))[0])
-        shown = sorted({q, dst})
-        far = np.ones(g * g, bool)
-        for k in shown:
-            far &= np.maximum(abs(rr - k // g), abs(cc - k % g)) >= min_static_distance
-        cand = np.flatnonzero(far)
-        n_pin = n_static + 2 - len(shown)  # the same number of revealed patches in every sample
-        if len(cand) < n_pin:
-            raise ValueError(
-                f"no room for {n_static} static patches {min_static_distance} patches away on a {g}x{g} grid"
-            )
-        vis = torch.zeros(g * g, dtype=torch.bool)
-        vis[torch.as_tensor(shown)] = True
-        on_shown = _hidden_pixels(model, ~vis)[0] > 0  # pixels of the point's and the destination's patches
-        vis[torch.as_tensor(rng.choice(cand, n_pin, replace=False))] = True
-        moved.append(torch.stack([image, torch.where(on_shown, _shift_image(image, dx, dy), image)]))
-        visible.append(vis)
-    clips, vis_all = (
-        torch.stack(moved),
-        torch.stack(visible),
+    clips, vis_all = _moved_point_clips(
+        model, image, pt, rng, n_samples, min_move, max_move, n_static, min_static_distance
     )  # each sample's still twin: _static_clip, the same reveals
     preds = predict_batched(model, torch.cat([clips, _static_clip(clips)]), torch.cat([vis_all, vis_all]), batch_size)
     stride = p if flow_stride is None else int(flow_stride)
@@ -380,6 +359,38 @@ def spelke_segment(
     motion = F.interpolate(motion, size=(s, s), mode="bilinear", align_corners=False)[0, 0]
     motion = (motion - motion.min()) / (motion.max() - motion.min()).clamp_min(1e-12)
     return motion >= threshold, motion
+
+
+def _moved_point_clips(model, image, pt, rng, n_samples, min_move, max_move, n_static, min_static_distance):
+    """``n_samples`` two-frame clips in which the point's patch moves by a random (dx, dy), with the point's and the
+    destination's patches and ``n_static`` far patches revealed; the clips and their reveal masks."""
+    s, g = model.image_size, model.grid
+    x, y = float(pt[0, 0]), float(pt[0, 1])
+    q = int(_patch_of(model, pt)[0])
+    rr, cc = np.divmod(np.arange(g * g), g)
+    moved, visible = [], []
+    while len(moved) < n_samples:
+        dx, dy = (int(v) for v in rng.integers(-max_move, max_move + 1, size=2))
+        if np.hypot(dx, dy) < min_move:
+            continue
+        dst = int(_patch_of(model, torch.tensor([[min(max(x + dx, 0), s - 1), min(max(y + dy, 0), s - 1)]]))[0])
+        shown = sorted({q, dst})
+        far = np.ones(g * g, bool)
+        for k in shown:
+            far &= np.maximum(abs(rr - k // g), abs(cc - k % g)) >= min_static_distance
+        cand = np.flatnonzero(far)
+        n_pin = n_static + 2 - len(shown)  # the same number of revealed patches in every sample
+        if len(cand) < n_pin:
+            raise ValueError(
+                f"no room for {n_static} static patches {min_static_distance} patches away on a {g}x{g} grid"
+            )
+        vis = torch.zeros(g * g, dtype=torch.bool)
+        vis[torch.as_tensor(shown)] = True
+        on_shown = _hidden_pixels(model, ~vis)[0] > 0  # pixels of the point's and the destination's patches
+        vis[torch.as_tensor(rng.choice(cand, n_pin, replace=False))] = True
+        moved.append(torch.stack([image, torch.where(on_shown, _shift_image(image, dx, dy), image)]))
+        visible.append(vis)
+    return torch.stack(moved), torch.stack(visible)
 
 
 def snap_to_superpixels(

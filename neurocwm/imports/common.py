@@ -19,7 +19,7 @@ from neurocwm.hub import sha256_of
 from neurocwm.images import IMAGENET_MEAN, IMAGENET_STD
 from topography.fileio import write_json
 
-__all__ = ["StrictState", "file_record", "load_into", "write_run", "PREPROCESSING", "check_out"]
+__all__ = ["StrictState", "check_keys", "file_record", "load_into", "write_run", "PREPROCESSING", "check_out"]
 
 #: How the imported networks see images (recorded in config.json): resize the whole image to the
 #: input size (bilinear, antialiased), ImageNet mean/std, no centre crop - what
@@ -87,17 +87,44 @@ def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source:
         shapes named).
     """
     own = model.state_dict()
-    extra = [k for k in state if k not in own]
-    if extra:
-        raise ValueError(f"{source}: unexpected key {extra[0]!r} for this model")
-    missing = [k for k in own if k not in state]
-    if missing:
-        raise ValueError(f"{source}: no tensor for the model's {missing[0]!r} ({len(missing)} missing)")
+    check_keys(
+        state,
+        own,
+        unexpected=lambda k: f"{source}: unexpected key {k!r} for this model",
+        missing=lambda k, n: f"{source}: no tensor for the model's {k!r} ({n} missing)",
+    )
     for k, v in state.items():
         if tuple(v.shape) != tuple(own[k].shape):
             raise ValueError(f"{source}: {k} has shape {tuple(v.shape)}, the model expects {tuple(own[k].shape)}")
     with torch.no_grad():
         model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+
+
+def check_keys(have: Iterable[str], expected: Iterable[str], *, unexpected, missing) -> None:
+    """Refuse the first key of ``have`` not in ``expected``, then the first of ``expected`` not in ``have``.
+
+    Parameters
+    ----------
+    have, expected : iterable of str
+        The keys found and the keys wanted (both in their own order).
+    unexpected : callable
+        ``unexpected(key)`` -> the message for the first key found but not wanted.
+    missing : callable
+        ``missing(key, n)`` -> the message for the first wanted key not found, ``n`` of them in all.
+
+    Raises
+    ------
+    ValueError
+        With the message of the first mismatch.
+    """
+    have, expected = list(have), list(expected)
+    have_set, expected_set = set(have), set(expected)
+    extra = [k for k in have if k not in expected_set]
+    if extra:
+        raise ValueError(unexpected(extra[0]))
+    absent = [k for k in expected if k not in have_set]
+    if absent:
+        raise ValueError(missing(absent[0], len(absent)))
 
 
 def file_record(path: str | Path, files: Iterable[Path] | None = None) -> dict:

@@ -31,7 +31,7 @@ import torch
 
 from topography.sheet import FORMAT_NAME, FORMAT_VERSION, RESNET18_AREAS, CorticalSheet, LayerSheet
 
-from .common import PREPROCESSING, StrictState, check_out, file_record, load_into, write_run
+from .common import PREPROCESSING, StrictState, check_keys, check_out, file_record, load_into, write_run
 from .unpickle import load_layer_positions_pickle, load_torch_checkpoint
 
 __all__ = [
@@ -258,12 +258,12 @@ def _read_npz(path: Path) -> dict:
         raise ValueError(f"{path} is not a readable .npz file ({exc})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ValueError(f"{path} is not a readable .npz file ({exc})") from None
-    extra = [k for k in data if k not in _FIELDS]
-    if extra:
-        raise ValueError(f"{path}: unexpected array {extra[0]!r}; a LayerPositions .npz holds {', '.join(_FIELDS)}")
-    missing = [k for k in _FIELDS if k not in data]
-    if missing:
-        raise ValueError(f"{path}: missing array {missing[0]!r}")
+    check_keys(
+        data,
+        _FIELDS,
+        unexpected=lambda k: f"{path}: unexpected array {k!r}; a LayerPositions .npz holds {', '.join(_FIELDS)}",
+        missing=lambda k, n: f"{path}: missing array {k!r}",
+    )
     for k in ("name", "neighborhood_width"):
         if data[k].ndim != 0:
             raise ValueError(f"{path}: {k} must be a 0-d array, got shape {data[k].shape}")
@@ -461,7 +461,6 @@ def import_tdann(
     Path
         The run folder.
     """
-    from neurocwm import __version__
     from neurocwm.tdann import TDANNNet
 
     checkpoint, positions = Path(checkpoint), Path(positions)
@@ -475,13 +474,7 @@ def import_tdann(
     image_size = int(image_size) if image_size is not None else 4 * h1
     arch = _WIDTH_ARCH[ck.width]
     net = TDANNNet(arch, ck.objective, ck.num_classes)
-    dims = net.trunk.block_dims(image_size)
-    for layer in BLOCKS:
-        if tuple(dims[layer]) != pos.layers[layer]["dims"]:
-            raise ValueError(
-                f"positions of {layer} are for {pos.layers[layer]['dims']} units, the checkpoint's "
-                f"{arch} at {image_size} px gives {tuple(dims[layer])}"
-            )
+    _check_block_dims(net, pos, arch, image_size)
     state = {f"trunk.{k}": v for k, v in ck.trunk.items()}
     state.update({f"head.{k}": v for k, v in ck.head.items()})
     load_into(net, state, checkpoint.name)
@@ -505,35 +498,56 @@ def import_tdann(
         "positions": str(positions),
         "n_neighborhood_windows": 20_000,
         "preprocessing": {**PREPROCESSING, "image_size": image_size},
-        "imported": {
-            "family": "tdann",
-            "format": "VISSL classy_state_dict",
-            "model_name": name,
-            "checkpoint": file_record(checkpoint),
-            "positions": file_record(positions, pos.files),
-            "positions_version": pos.version,
-            "human_scale": human_scale,
-            "tissue_extent_mm": sheet.meta["extent_mm"],
-            "trunk_copy": (
-                "base_model"
-                if ck.trunk_copies["_feature_blocks"] == 0
-                else "_feature_blocks"
-                if ck.trunk_copies["base_model"] == 0
-                else "mixed"
-            ),
-            "trunk_tensors_from": ck.trunk_copies,
-            "head": ck.objective,
-            "checkpoint_info": ck.info,
-            "citation": CITATION,
-            "licence": LICENCE,
-            "catalogue": catalogue,
-            "neurocwm_version": __version__,
-            "notes": (
-                "SimCLR heads are imported as Linear-ReLU-Linear; the release's older 'pre_relu_fix' runs "
-                "had no ReLU there (the trunk, which every analysis uses, is unaffected)."
-                if ck.objective == "simclr"
-                else None
-            ),
-        },
+        "imported": _imported_record(name, ck, checkpoint, positions, pos, sheet, human_scale, catalogue),
     }
     return write_run(out, cfg, net, sheet, force=force)
+
+
+def _check_block_dims(net, pos, arch: str, image_size: int) -> None:
+    """Refuse positions whose per-block unit grid is not the one the network gives at ``image_size``."""
+    dims = net.trunk.block_dims(image_size)
+    for layer in BLOCKS:
+        if tuple(dims[layer]) != pos.layers[layer]["dims"]:
+            raise ValueError(
+                f"positions of {layer} are for {pos.layers[layer]['dims']} units, the checkpoint's "
+                f"{arch} at {image_size} px gives {tuple(dims[layer])}"
+            )
+
+
+def _trunk_copy(copies: dict) -> str:
+    """Which of the checkpoint's two trunk copies the tensors came from (or ``mixed``)."""
+    if copies["_feature_blocks"] == 0:
+        return "base_model"
+    if copies["base_model"] == 0:
+        return "_feature_blocks"
+    return "mixed"
+
+
+def _imported_record(name, ck, checkpoint: Path, positions: Path, pos, sheet, human_scale, catalogue) -> dict:
+    """The run config's ``imported`` entry: source files, format, provenance, citation and notes."""
+    from neurocwm import __version__
+
+    return {
+        "family": "tdann",
+        "format": "VISSL classy_state_dict",
+        "model_name": name,
+        "checkpoint": file_record(checkpoint),
+        "positions": file_record(positions, pos.files),
+        "positions_version": pos.version,
+        "human_scale": human_scale,
+        "tissue_extent_mm": sheet.meta["extent_mm"],
+        "trunk_copy": _trunk_copy(ck.trunk_copies),
+        "trunk_tensors_from": ck.trunk_copies,
+        "head": ck.objective,
+        "checkpoint_info": ck.info,
+        "citation": CITATION,
+        "licence": LICENCE,
+        "catalogue": catalogue,
+        "neurocwm_version": __version__,
+        "notes": (
+            "SimCLR heads are imported as Linear-ReLU-Linear; the release's older 'pre_relu_fix' runs "
+            "had no ReLU there (the trunk, which every analysis uses, is unaffected)."
+            if ck.objective == "simclr"
+            else None
+        ),
+    }

@@ -171,10 +171,7 @@ def regression_score(
     0.99
     """
     X, Y = _check_pair(features, responses)
-    if pls_solver not in PLS_SOLVERS:
-        raise ValueError(f"unknown pls_solver {pls_solver!r}; choose one of {', '.join(PLS_SOLVERS)}")
-    if method not in REGRESSION_METHODS and method != "neuron_to_neuron":
-        raise ValueError(f"unknown regression method {method!r}: use one of {', '.join(REGRESSION_METHODS)}")
+    _check_regression_method(method, pls_solver)
     alphas = _resolve_alphas(method, alphas)
     n = X.shape[0]
     split_list = _resolve_splits(n, splits, n_splits, train_size, test_size, stratify, kfold, seed)
@@ -186,18 +183,7 @@ def regression_score(
         from neurocwm.progress import progress_bar as tqdm
 
         iterator = tqdm(iterator, total=len(split_list), desc=f"{method} cross-validation")
-    max_train = max(len(tr) for tr, _ in split_list)
-    gram = None
-    heldout = None
-    positive = alphas is None or bool(np.all(np.asarray(alphas, dtype=float) > 0))
-    if method in ("ridge", "ridgecv") and positive:
-        if alphas is not None and np.size(alphas) == 1:
-            if _heldout_is_cheaper(n, X.shape[1], [len(tr) for tr, _ in split_list]):
-                # one alpha: one Gram matrix and one Cholesky factorisation serve every split
-                alpha = float(np.ravel(alphas)[0])
-                heldout = heldout_ridge_predictions(X @ X.T, Y, split_list, alpha)
-        elif X.shape[1] > max_train:
-            gram = X @ X.T  # features > stimuli: one Gram matrix serves every split and every alpha
+    gram, heldout, alpha = _shared_ridge_work(method, alphas, X, Y, split_list)
     for i, (train, test) in iterator:
         if heldout is not None:
             model = None
@@ -232,6 +218,32 @@ def regression_score(
         neuroid_ids=None if neuroid_ids is None else np.asarray(neuroid_ids),
         info=info,
     )
+
+
+def _check_regression_method(method: str, pls_solver: str) -> None:
+    """Refuse an unknown PLS solver or regression method."""
+    if pls_solver not in PLS_SOLVERS:
+        raise ValueError(f"unknown pls_solver {pls_solver!r}; choose one of {', '.join(PLS_SOLVERS)}")
+    if method not in REGRESSION_METHODS and method != "neuron_to_neuron":
+        raise ValueError(f"unknown regression method {method!r}: use one of {', '.join(REGRESSION_METHODS)}")
+
+
+def _shared_ridge_work(method: str, alphas, X: np.ndarray, Y: np.ndarray, split_list):
+    """What every split of a ridge fit can share: all held-out predictions at once (one alpha, where that is
+    cheaper) or one Gram matrix (more features than training stimuli); ``(gram, heldout, alpha)``, None where not."""
+    n = X.shape[0]
+    max_train = max(len(tr) for tr, _ in split_list)
+    gram = heldout = alpha = None
+    positive = alphas is None or bool(np.all(np.asarray(alphas, dtype=float) > 0))
+    if method in ("ridge", "ridgecv") and positive:
+        if alphas is not None and np.size(alphas) == 1:
+            if _heldout_is_cheaper(n, X.shape[1], [len(tr) for tr, _ in split_list]):
+                # one alpha: one Gram matrix and one Cholesky factorisation serve every split
+                alpha = float(np.ravel(alphas)[0])
+                heldout = heldout_ridge_predictions(X @ X.T, Y, split_list, alpha)
+        elif X.shape[1] > max_train:
+            gram = X @ X.T  # features > stimuli: one Gram matrix serves every split and every alpha
+    return gram, heldout, alpha
 
 
 # --------------------------------------------------------------------------------------------

@@ -68,6 +68,27 @@ def default_alphas(eigenvalues: np.ndarray, n: int = 25) -> np.ndarray:
     return scale * np.logspace(-4, 4, n)
 
 
+def _linear_predict(X, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """``X @ coef + intercept``, refusing features of another width than the fit's."""
+    X = _as_2d(X, "features")
+    if X.shape[1] != coef.shape[0]:
+        raise ValueError(f"features have {X.shape[1]} columns, the fit had {coef.shape[0]}")
+    return X @ coef + intercept
+
+
+def _select_alpha(grid, Q, s2, QtY, Yc, n, per_target: bool):
+    """One alpha per target column: the only one in ``grid``, else the leave-one-out best (shared, or per target);
+    ``(alpha per column, the alpha_ to record, the leave-one-out errors or None)``."""
+    if len(grid) == 1:
+        return np.full(Yc.shape[1], grid[0]), float(grid[0]), None
+    mse = Ridge._loo_mse(Q, s2, QtY, Yc, grid, n)
+    if per_target:
+        alpha = grid[np.argmin(mse, axis=0)]
+        return alpha, alpha, mse
+    a = grid[int(np.argmin(mse.mean(1)))]
+    return np.full(Yc.shape[1], a), float(a), mse
+
+
 class Ridge:
     """Ridge regression ``min ||Y - X B - b||^2 + alpha ||B||^2`` with an unpenalised intercept.
 
@@ -121,19 +142,9 @@ class Ridge:
         alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
         if alphas.ndim != 1 or len(alphas) == 0 or (alphas < 0).any():
             raise ValueError("alphas must be non-negative numbers")
-        if len(alphas) == 1:
-            alpha = np.full(Y.shape[1], alphas[0])
-            self.alpha_ = float(alphas[0])
-        else:
-            mse = self._loo_mse(Q, s2, QtY, Yc, alphas, n)
+        alpha, self.alpha_, mse = _select_alpha(alphas, Q, s2, QtY, Yc, n, self.alpha_per_target)
+        if mse is not None:
             self.loo_mse_ = mse
-            if self.alpha_per_target:
-                alpha = alphas[np.argmin(mse, axis=0)]
-                self.alpha_ = alpha
-            else:
-                a = alphas[int(np.argmin(mse.mean(1)))]
-                alpha = np.full(Y.shape[1], a)
-                self.alpha_ = float(a)
         if np.any(alpha == 0) and np.any(s2 <= 0):
             raise ValueError("alpha=0 with a rank-deficient design")
         # coef = V diag(s / (s^2 + alpha)) Q^T Y, one alpha per target column
@@ -181,10 +192,7 @@ class Ridge:
         return mse
 
     def predict(self, X) -> np.ndarray:
-        X = _as_2d(X, "features")
-        if X.shape[1] != self.coef_.shape[0]:
-            raise ValueError(f"features have {X.shape[1]} columns, the fit had {self.coef_.shape[0]}")
-        return X @ self.coef_ + self.intercept_
+        return _linear_predict(X, self.coef_, self.intercept_)
 
 
 class PLS:
@@ -251,10 +259,7 @@ class PLS:
         return self
 
     def predict(self, X) -> np.ndarray:
-        X = _as_2d(X, "features")
-        if X.shape[1] != self.coef_.shape[0]:
-            raise ValueError(f"features have {X.shape[1]} columns, the fit had {self.coef_.shape[0]}")
-        return X @ self.coef_ + self.intercept_
+        return _linear_predict(X, self.coef_, self.intercept_)
 
 
 class OneToOne:
@@ -330,19 +335,9 @@ class GramRidge:
         grid = default_alphas(s2) if alphas is None else np.atleast_1d(np.asarray(alphas, dtype=float))
         if grid.ndim != 1 or len(grid) == 0 or (grid <= 0).any():
             raise ValueError("alphas must be positive numbers")
-        if len(grid) == 1:
-            alpha = np.full(Y.shape[1], grid[0])
-            self.alpha_ = float(grid[0])
-        else:
-            mse = Ridge._loo_mse(Q, s2, QtY, Yc, grid, n)
+        alpha, self.alpha_, mse = _select_alpha(grid, Q, s2, QtY, Yc, n, self.alpha_per_target)
+        if mse is not None:
             self.loo_mse_ = mse
-            if self.alpha_per_target:
-                alpha = grid[np.argmin(mse, axis=0)]
-                self.alpha_ = alpha
-            else:
-                a = grid[int(np.argmin(mse.mean(1)))]
-                alpha = np.full(Y.shape[1], a)
-                self.alpha_ = float(a)
         self.dual_coef_ = Q @ (QtY / (s2[:, None] + alpha[None, :]))
         return self
 
