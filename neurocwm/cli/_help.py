@@ -10,6 +10,7 @@ __all__ = [
     "SEED",
     "DefaultsHelpFormatter",
     "command",
+    "command_group",
     "nonempty",
     "number",
     "out_folder",
@@ -56,6 +57,16 @@ def command(sub, name: str, help: str, description: str | None = None, run=None,
     if run is not None:
         p.set_defaults(func=run)
     return p
+
+
+def command_group(sub, name: str, help: str, description: str | None = None, *, dest: str, metavar: str):
+    """Register ``name`` as a command made of sub-commands; return their (required) sub-parsers.
+
+    The chosen sub-command is stored as ``args.<dest>``; ``metavar`` names it in the usage line.
+    """
+    actions = command(sub, name, help, description).add_subparsers(dest=dest, metavar=metavar)
+    actions.required = True
+    return actions
 
 
 def number(

@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 
 from ._args import call
-from ._help import command
+from ._help import command, command_group
 from ._options import add_checkpoint
 
 
 def add_parser(sub) -> None:
-    p = command(sub, "brainscore", "Brain-Score tooling: export a run as a model plugin", "Brain-Score tooling.")
-    bs = p.add_subparsers(dest="brainscore_command", metavar="ACTION")
-    bs.required = True
+    bs = command_group(
+        sub,
+        "brainscore",
+        "Brain-Score tooling: export a run as a model plugin",
+        "Brain-Score tooling.",
+        dest="brainscore_command",
+        metavar="ACTION",
+    )
     e = command(
         bs,
         "export",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from neurocwm.cwm.inputs import load_cwm, load_frames
 
-from ._help import command
+from ._help import command, command_group
 from ._options import add_checkpoint, add_device, add_no_progress
 
 READOUTS = ("predict", "flow", "segment", "keypoints")
@@ -65,7 +65,7 @@ def _tracer_options(p) -> None:
 
 
 def add_parser(sub) -> None:
-    p = command(
+    cmds = command_group(
         sub,
         "cwm",
         "counterfactual world model readouts (predict, flow, segment, keypoints) and evaluation",
@@ -73,9 +73,9 @@ def add_parser(sub) -> None:
             "Read out a CWM trained with `neurocwm fit --model cwm` on two frames of your own, or evaluate it "
             "on held-out generated videos against classical optical-flow and segmentation baselines."
         ),
+        dest="cwm_command",
+        metavar="READOUT",
     )
-    cmds = p.add_subparsers(dest="cwm_command", metavar="READOUT")
-    cmds.required = True
     helps = {
         "predict": "predict frame 1 from frame 0 and a few revealed frame-1 patches",
         "flow": "optical flow and occlusion from a tracer added to frame 0 (or the Jacobian)",

@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._help import command
+from ._help import command, command_group
 from ._options import add_no_progress
 
 
 def add_parser(sub) -> None:
-    p = command(
+    fsub = command_group(
         sub,
         "fmri",
         "compare model maps with human fMRI maps",
         "Human fMRI maps (NSD flat maps, NIfTI, GIfTI, FreeSurfer) against model maps.",
+        dest="fmri_command",
+        metavar="SUBCOMMAND",
     )
-    fsub = p.add_subparsers(dest="fmri_command", metavar="SUBCOMMAND")
-    fsub.required = True
     c = command(
         fsub,
         "compare",

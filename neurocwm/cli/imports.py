@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import importlib
 
-from ._help import command
+from ._help import command_group
 
 #: Importable families, in help order.
 FAMILIES: list[str] = ["tdann", "toponets", "cwm"]
 
 
 def add_parser(sub) -> None:
-    p = command(
+    fam = command_group(
         sub,
         "import",
         "import a published checkpoint (TDANN, TopoNets, CWM) as a run folder",
@@ -23,8 +23,8 @@ def add_parser(sub) -> None:
             "Import a published checkpoint, from a local file or by its name in the catalogue "
             "(data/models.json), into an ordinary run folder that every other command accepts."
         ),
+        dest="family",
+        metavar="FAMILY",
     )
-    fam = p.add_subparsers(dest="family", metavar="FAMILY")
-    fam.required = True
     for name in FAMILIES:
         importlib.import_module(f"neurocwm.cli.import_{name}").add_parser(fam)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._args import call
-from ._help import command
+from ._help import command, command_group
 from ._options import add_checkpoint, add_device, add_field_of_view, add_no_progress
 
 EXAMPLES = """examples:
@@ -17,14 +17,14 @@ EXAMPLES = """examples:
 
 
 def add_parser(sub) -> None:
-    p = command(
+    actions = command_group(
         sub,
         "positions",
         "unit positions: pre-optimise them by greedy swaps (swapopt)",
         "Work on the unit positions of a run's cortical sheet.",
+        dest="action",
+        metavar="ACTION",
     )
-    actions = p.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
     o = command(
         actions,
         "optimize",
