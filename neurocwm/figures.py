@@ -40,6 +40,7 @@ __all__ = [
     "plot_orientation_map",
     "plot_category_map",
     "label_no_map",
+    "mark_pinwheels",
     "paper_figures",
 ]
 
@@ -452,16 +453,7 @@ def plot_orientation_map(
     elif show_pinwheels:
         pm, pw = orientation_pinwheels(p, pref, pinwheel_width_mm, pinwheel_stride_mm, box)
         n = pw.shape[0]
-        for sign, color in ((1, "white"), (-1, "black")):
-            s = pw[pw[:, 2] == sign]
-            ax.scatter(
-                pm.x[0] + s[:, 1] * pm.spacing,
-                pm.y[0] + s[:, 0] * pm.spacing,
-                s=8,
-                c=color,
-                edgecolors="black" if sign > 0 else "white",
-                linewidths=0.3,
-            )
+        mark_pinwheels(ax, pm, pw)
     ax.set_aspect("equal")
     ax.set_xlabel("x (mm)")
     ax.set_ylabel("y (mm)")
@@ -504,6 +496,22 @@ def plot_category_map(
 
 # -------------------------------------------------------------------------------------------
 # driver
+
+
+def mark_pinwheels(ax, pinwheel_map, pinwheels: np.ndarray) -> None:
+    """Mark pinwheels ``(n, 3)`` (row, col on ``pinwheel_map``'s grid, sign) on ``ax``: sign +1
+    white, sign -1 black (:func:`topography.pinwheels.find_pinwheels`)."""
+    pm = pinwheel_map
+    for sign, color in ((1, "white"), (-1, "black")):
+        s = pinwheels[pinwheels[:, 2] == sign] if len(pinwheels) else np.zeros((0, 3))
+        ax.scatter(
+            pm.x[0] + s[:, 1] * pm.spacing,
+            pm.y[0] + s[:, 0] * pm.spacing,
+            s=8,
+            c=color,
+            edgecolors="black" if sign > 0 else "white",
+            linewidths=0.3,
+        )
 
 
 def label_no_map(ax) -> None:

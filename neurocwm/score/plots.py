@@ -7,7 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from neurocwm.figures import DOMAIN_COLORS, REFERENCE_COLOR, label_no_map, new_figure, plot_category_map, save_figure
+from neurocwm.figures import (
+    DOMAIN_COLORS,
+    REFERENCE_COLOR,
+    label_no_map,
+    mark_pinwheels,
+    new_figure,
+    plot_category_map,
+    save_figure,
+)
 
 __all__ = ["v1_map_figure", "smoothness_figure", "category_map_figure", "dimensionality_figure"]
 
@@ -50,16 +58,7 @@ def v1_map_figure(
         label_no_map(ax)
         ax.set_title(f"orientation: no map\n{_p('orientation_smoothness')[2:]}", fontsize=8)
     else:
-        for sign, color in ((1, "white"), (-1, "black")):
-            s = pinwheels[pinwheels[:, 2] == sign] if len(pinwheels) else np.zeros((0, 3))
-            ax.scatter(
-                pm.x[0] + s[:, 1] * pm.spacing,
-                pm.y[0] + s[:, 0] * pm.spacing,
-                s=8,
-                c=color,
-                edgecolors="black" if sign > 0 else "white",
-                linewidths=0.3,
-            )
+        mark_pinwheels(ax, pm, pinwheels)
         ax.set_title(f"orientation: {len(pinwheels)} pinwheels\n{_p('orientation_smoothness')[2:]}", fontsize=8)
     for ax, key, cmap, label in (
         (axes[0, 1], "sf", "viridis", "log2 SF (cycles/image)"),
