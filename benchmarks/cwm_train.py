@@ -35,11 +35,9 @@ def main() -> None:
     ap.add_argument("out", help="run folder")
     ap.add_argument("options", nargs="*", metavar="KEY=VALUE", help="configuration overrides (JSON values)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    tasks = ("cwm", "optcwm")
     ap.add_argument(
-        "--task",
-        choices=("cwm", "optcwm"),
-        default="cwm",
-        help="optcwm: the learned-tracer stage on a trained base_run",
+        "--task", choices=tasks, default="cwm", help="optcwm: the learned-tracer stage on a trained base_run"
     )
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--force", action="store_true")

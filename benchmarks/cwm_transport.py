@@ -28,17 +28,12 @@ def main() -> None:
     ap.add_argument(
         "--checkpoint", default=None, help="weights file or checkpoint folder (default: the run's final/latest)"
     )
+    scenes, where = ("run", "default"), ("moving", "object")
     ap.add_argument(
-        "--scene",
-        choices=("run", "default"),
-        default="run",
-        help="the run's own generator settings, or the default generator",
+        "--scene", choices=scenes, default="run", help="the run's own generator settings, or the default one"
     )
     ap.add_argument(
-        "--where",
-        choices=("moving", "object"),
-        default="moving",
-        help="pixels scored: every pixel moving >= 3 px, or object pixels only",
+        "--where", choices=where, default="moving", help="pixels scored: moving >= 3 px, or object pixels only"
     )
     ap.add_argument("--pairs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=4242)

@@ -360,15 +360,8 @@ def main(argv=None) -> int:
                 f"-> {out}"
             )
             continue
-        res = evaluate_run(
-            run_dir,
-            layers=args.layers,
-            shuffles=args.shuffles,
-            null_samples=args.null_samples,
-            seed=args.seed,
-            random_init=args.random_init,
-            figure=args.figure,
-        )
+        options = ("layers", "shuffles", "null_samples", "seed", "random_init", "figure")
+        res = evaluate_run(run_dir, **{k: getattr(args, k) for k in options})
         name = "v1_recipe_init.json" if args.random_init else "v1_recipe.json"
         from topography.fileio import atomic_path
 

@@ -22,14 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: The core run on the oldest versions: the sheet, tuning, smoothness, nulls, wiring, feature
 #: extraction, a tiny fit and score (about 3 minutes on 2 cores).
-CORE_TESTS = [
-    "tests/test_tuning.py",
-    "tests/test_smoothness.py",
-    "tests/test_nulls.py",
-    "tests/test_wiring.py",
-    "tests/test_sheet.py",
-    "tests/test_features.py",
-]
+CORE_TESTS = [f"tests/test_{name}.py" for name in ("tuning", "smoothness", "nulls", "wiring", "sheet", "features")]
 
 #: Declared floors the min environment cannot install here (see constraints-min.txt).
 UNTESTED_FLOORS = {"torch"}
