@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .validation import check_positions
+
 __all__ = ["CorticalMap", "KINDS", "HEMISPHERES"]
 
 #: What the points of a map are.
@@ -70,13 +72,7 @@ class CorticalMap:
     mesh: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
-        p = np.asarray(self.positions_mm, dtype=np.float64)
-        if p.ndim != 2 or p.shape[1] != 2:
-            raise ValueError(f"positions_mm must have shape (n, 2), got {p.shape}")
-        if p.shape[0] == 0:
-            raise ValueError(f"map {self.label!r} has no points")
-        if not np.isfinite(p).all():
-            raise ValueError(f"map {self.label!r}: positions_mm contain NaN or inf")
+        p = check_positions(self.positions_mm, f"map {self.label!r}: positions_mm")
         if not isinstance(self.values, Mapping) or not self.values:
             raise ValueError(f"map {self.label!r}: values must be a non-empty mapping of domain -> array")
         vals = {}

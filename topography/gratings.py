@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .validation import check_finite_1d
+
 #: Names of the colour sets, indexed by the ``color`` metadata code.
 COLOR_NAMES: tuple[str, ...] = ("black/white", "red/cyan")
 
@@ -130,15 +132,6 @@ def default_phases(n: int = 5) -> np.ndarray:
     return np.arange(int(n)) * (2.0 * np.pi / int(n))
 
 
-def _as_1d(name: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
-    return arr
-
-
 def grating_conditions(
     orientations_deg: Sequence[float] | np.ndarray | None = None,
     sfs_cpi: Sequence[float] | np.ndarray | None = None,
@@ -175,9 +168,9 @@ def grating_conditions(
         If a list is empty, not 1-D or not finite, a frequency is not positive, or a colour
         code is not 0 or 1.
     """
-    ori = default_orientations() if orientations_deg is None else _as_1d("orientations_deg", orientations_deg)
-    sf = default_spatial_frequencies() if sfs_cpi is None else _as_1d("sfs_cpi", sfs_cpi)
-    ph = default_phases() if phases is None else _as_1d("phases", phases)
+    ori = default_orientations() if orientations_deg is None else check_finite_1d(orientations_deg, "orientations_deg")
+    sf = default_spatial_frequencies() if sfs_cpi is None else check_finite_1d(sfs_cpi, "sfs_cpi")
+    ph = default_phases() if phases is None else check_finite_1d(phases, "phases")
     col = np.asarray(colors)
     if col.ndim != 1 or col.size == 0:
         raise ValueError(f"colors must be a non-empty 1-D sequence, got shape {col.shape}")
@@ -488,7 +481,7 @@ def grating_design(
         raise ValueError(f"field_of_view_deg must be a positive number, got {field_of_view_deg}")
     if on_alias not in ("drop", "raise"):
         raise ValueError(f"on_alias must be 'drop' or 'raise', got {on_alias!r}")
-    cpd = paper_spatial_frequencies_cpd() if sfs_cpd is None else _as_1d("sfs_cpd", sfs_cpd)
+    cpd = paper_spatial_frequencies_cpd() if sfs_cpd is None else check_finite_1d(sfs_cpd, "sfs_cpd")
     if np.any(cpd <= 0):
         raise ValueError("spatial frequencies must be positive")
     cpd = np.sort(cpd)
@@ -506,8 +499,8 @@ def grating_design(
         if bad.all():
             raise ValueError(msg + "; no frequency left")
         warnings.warn(msg + "; they are left out", stacklevel=2)
-    ori = default_orientations() if orientations_deg is None else _as_1d("orientations_deg", orientations_deg)
-    ph = default_phases() if phases is None else _as_1d("phases", phases)
+    ori = default_orientations() if orientations_deg is None else check_finite_1d(orientations_deg, "orientations_deg")
+    ph = default_phases() if phases is None else check_finite_1d(phases, "phases")
     col = tuple(int(c) for c in colors)
     grating_conditions(ori, cpd[~bad] * fov, ph, col)  # validates the levels
     return GratingDesign(

@@ -37,6 +37,9 @@ from scipy import stats
 
 from .constants import MIN_MEAN_RESPONSE, ORIENTATION_SELECTIVE_CV, RINGACH_MEDIAN_MAXDC
 from .gratings import validate_metadata
+from .validation import check_finite_1d
+
+_SELECT_FIRST = "; select units first (e.g. selectivity_mask)"
 
 #: Metadata factor analysed for each tuning metric.
 METRIC_FACTORS: dict[str, str] = {"orientation": "orientation_deg", "sf": "sf_cpi", "color": "color"}
@@ -599,15 +602,6 @@ def selectivity_mask(cv: np.ndarray, mean_response: np.ndarray, min_mean: float 
     return np.isfinite(c) & (m > min_mean)
 
 
-def _finite_1d(name: str, x: np.ndarray) -> np.ndarray:
-    arr = np.asarray(x, dtype=float)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values; select units first (e.g. selectivity_mask)")
-    return arr
-
-
 def fraction_selective(cv: np.ndarray, threshold: float = ORIENTATION_SELECTIVE_CV) -> float:
     """Fraction of units with circular variance strictly below ``threshold``.
 
@@ -635,7 +629,7 @@ def fraction_selective(cv: np.ndarray, threshold: float = ORIENTATION_SELECTIVE_
     .. [1] Margalit, E. et al. (2024). *Neuron* 112(14), 2435-2451.
     .. [2] Ringach, D. L. et al. (2002). *J. Neurosci.* 22(13), 5639-5651.
     """
-    c = _finite_1d("cv", cv)
+    c = check_finite_1d(cv, "cv", _SELECT_FIRST)
     return float(np.mean(c < threshold))
 
 
@@ -678,8 +672,8 @@ def cv_distribution_distance(cv_model: np.ndarray, cv_reference: np.ndarray) -> 
     ----------
     .. [1] Ringach, D. L. et al. (2002). *J. Neurosci.* 22(13), 5639-5651.
     """
-    a = _finite_1d("cv_model", cv_model)
-    b = _finite_1d("cv_reference", cv_reference)
+    a = check_finite_1d(cv_model, "cv_model", _SELECT_FIRST)
+    b = check_finite_1d(cv_reference, "cv_reference", _SELECT_FIRST)
     res = stats.ks_2samp(a, b)
     d = float(res.statistic)
     return KSResult(d, float(res.pvalue), 1.0 - d)
