@@ -23,12 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
-    "channel_max_pool",
-    "pca_eigenvalues",
-    "effective_dimensionality",
-    "power_law_exponent",
-]
+__all__ = ["channel_max_pool", "pca_eigenvalues", "effective_dimensionality", "power_law_exponent"]
 
 
 def channel_max_pool(features: np.ndarray) -> np.ndarray:

@@ -30,13 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = [
-    "domain_correlation_matrix",
-    "rsa_similarity",
-    "ColocalizationResult",
-    "window_fractions",
-    "colocalization",
-]
+__all__ = ["domain_correlation_matrix", "rsa_similarity", "ColocalizationResult", "window_fractions", "colocalization"]
 
 MapLike = Mapping[str, np.ndarray] | np.ndarray
 

@@ -25,13 +25,7 @@ from scipy import ndimage
 
 from neurocwm.images import channels_first
 
-__all__ = [
-    "SceneConfig",
-    "Scene",
-    "make_scene",
-    "make_pair",
-    "SyntheticVideos",
-]
+__all__ = ["SceneConfig", "Scene", "make_scene", "make_pair", "SyntheticVideos"]
 
 
 @dataclass(frozen=True)

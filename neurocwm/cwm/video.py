@@ -13,11 +13,4 @@ from .scenes import (
 )
 from .video_files import VideoFolder
 
-__all__ = [
-    "SceneConfig",
-    "Scene",
-    "make_scene",
-    "make_pair",
-    "SyntheticVideos",
-    "VideoFolder",
-]
+__all__ = ["SceneConfig", "Scene", "make_scene", "make_pair", "SyntheticVideos", "VideoFolder"]
