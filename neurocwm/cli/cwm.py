@@ -385,20 +385,10 @@ def _run_segment(args, run_, frames, out: Path, common: dict) -> None:
         [_parse_point(t, size) for t in args.point] if args.point else [((size - 1) / 2, (size - 1) / 2)],
         np.float32,
     )
+    same = ("snap", "threshold", "seed", "n_samples", "min_move", "max_move", "flow_stride", "tracers_per_image")
+    options = {name: getattr(args, name) for name in same}
     masks_a, motion_a = apply.segment_readout(
-        run_.model,
-        frames[0],
-        pts,
-        snap=args.snap,
-        threshold=args.threshold,
-        seed=args.seed,
-        n_samples=args.n_samples,
-        min_move=args.min_move,
-        max_move=args.max_move,
-        progress=True,
-        flow_stride=args.flow_stride,
-        flow_search_radius=args.flow_radius,
-        tracers_per_image=args.tracers_per_image,
+        run_.model, frames[0], pts, progress=True, flow_search_radius=args.flow_radius, **options
     )
     _write_npz(out / "segment.npz", points=pts, masks=masks_a, motion=motion_a, **common)
     viz.save_png(viz.segment_figure(common["frame0"], pts, masks_a, motion_a), out / "segment.png")

@@ -69,16 +69,8 @@ def run_compare(args: argparse.Namespace) -> int:
         raise ValueError(f"--smoothness-samples must be >= 1, got {args.smoothness_samples}")
     src = Path(args.run)
     subjects = load_subjects(args.subjects, geometry=args.human_geometry)
-    model = load_model_map(
-        src,
-        args.floc,
-        layer=args.layer,
-        per_category=args.per_category,
-        random_init=args.random_init,
-        device=args.device,
-        seed=args.seed,
-        progress=args.progress,
-    )
+    same = ("layer", "per_category", "random_init", "device", "seed", "progress")
+    model = load_model_map(src, args.floc, **{name: getattr(args, name) for name in same})
     out = Path(args.out) if args.out else (src / "fmri" if src.is_dir() else src.parent / f"{src.stem}_fmri")
     comp = compare_maps(
         model,
