@@ -36,7 +36,7 @@ def __getattr__(name: str):
 
     if name not in EXPORTS:
         raise AttributeError(f"module 'neurocwm' has no attribute {name!r}")
-    module, attr = EXPORTS[name]
+    module, attr = EXPORTS[name].split(":")
     value = getattr(importlib.import_module(module), attr)
     globals()[name] = value
     return value

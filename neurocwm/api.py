@@ -12,20 +12,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: Public name -> (module, attribute).
+#: Public name -> "module:attribute".
 EXPORTS = {
-    "load_run": ("neurocwm.runs", "load_run"),
-    "layer_responses": ("neurocwm.features", "layer_responses"),
-    "score_layers": ("neurocwm.predictivity.api", "score_layers"),
-    "score_run": ("neurocwm.score", "score_run"),
-    "predict_neural": ("neurocwm.predict", "predict"),
-    "optimize_positions": ("neurocwm.positions", "optimize_positions"),
-    "compare_maps": ("neurocwm.fmri.compare", "compare_maps"),
-    "export_plugin": ("neurocwm.brainscore_export", "export_plugin"),
-    "import_tdann": ("neurocwm.imports.tdann", "import_tdann"),
-    "import_toponets": ("neurocwm.imports.toponets", "import_toponets"),
-    "import_cwm": ("neurocwm.imports.cwm", "import_cwm"),
-    "fit": ("neurocwm.api", "fit"),
+    "load_run": "neurocwm.runs:load_run",
+    "layer_responses": "neurocwm.features:layer_responses",
+    "score_layers": "neurocwm.predictivity.api:score_layers",
+    "score_run": "neurocwm.score:score_run",
+    "predict_neural": "neurocwm.predict:predict",
+    "optimize_positions": "neurocwm.positions:optimize_positions",
+    "compare_maps": "neurocwm.fmri.compare:compare_maps",
+    "export_plugin": "neurocwm.brainscore_export:export_plugin",
+    "import_tdann": "neurocwm.imports.tdann:import_tdann",
+    "import_toponets": "neurocwm.imports.toponets:import_toponets",
+    "import_cwm": "neurocwm.imports.cwm:import_cwm",
+    "fit": "neurocwm.api:fit",
 }
 
 
