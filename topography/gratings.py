@@ -56,6 +56,13 @@ PAPER_FIELD_OF_VIEW_DEG: float = 8.0
 MAX_CYCLES_PER_PIXEL: float = 0.45
 
 
+def _positive_count(n, what: str) -> int:
+    """``n`` as an int, or a ValueError naming ``what`` if it is not a positive integer."""
+    if int(n) != n or n < 1:
+        raise ValueError(f"number of {what} must be a positive integer, got {n}")
+    return int(n)
+
+
 def default_orientations(n: int = 8) -> np.ndarray:
     """``n`` evenly spaced orientations in degrees on [0, 180).
 
@@ -74,9 +81,8 @@ def default_orientations(n: int = 8) -> np.ndarray:
     ValueError
         If ``n`` < 1.
     """
-    if int(n) != n or n < 1:
-        raise ValueError(f"number of orientations must be a positive integer, got {n}")
-    return np.arange(int(n)) * (180.0 / int(n))
+    n = _positive_count(n, "orientations")
+    return np.arange(n) * (180.0 / n)
 
 
 def default_spatial_frequencies(n: int = 8, low: float = 5.5, high: float = 110.0) -> np.ndarray:
@@ -103,11 +109,10 @@ def default_spatial_frequencies(n: int = 8, low: float = 5.5, high: float = 110.
     ----------
     .. [1] Margalit, E. et al. (2024). *Neuron* 112(14), 2435-2451.
     """
-    if int(n) != n or n < 1:
-        raise ValueError(f"number of spatial frequencies must be a positive integer, got {n}")
+    n = _positive_count(n, "spatial frequencies")
     if not 0 < low < high:
         raise ValueError(f"need 0 < low < high, got low={low}, high={high}")
-    return np.linspace(low, high, int(n) + 1)[:-1]
+    return np.linspace(low, high, n + 1)[:-1]
 
 
 def default_phases(n: int = 5) -> np.ndarray:
@@ -127,9 +132,8 @@ def default_phases(n: int = 5) -> np.ndarray:
     ValueError
         If ``n`` < 1.
     """
-    if int(n) != n or n < 1:
-        raise ValueError(f"number of phases must be a positive integer, got {n}")
-    return np.arange(int(n)) * (2.0 * np.pi / int(n))
+    n = _positive_count(n, "phases")
+    return np.arange(n) * (2.0 * np.pi / n)
 
 
 def grating_conditions(
