@@ -68,12 +68,15 @@ def default_alphas(eigenvalues: np.ndarray, n: int = 25) -> np.ndarray:
     return scale * np.logspace(-4, 4, n)
 
 
-def _linear_predict(X, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
-    """``X @ coef + intercept``, refusing features of another width than the fit's."""
-    X = _as_2d(X, "features")
-    if X.shape[1] != coef.shape[0]:
-        raise ValueError(f"features have {X.shape[1]} columns, the fit had {coef.shape[0]}")
-    return X @ coef + intercept
+class _LinearMap:
+    """A fitted linear map ``X @ coef_ + intercept_`` (the prediction of Ridge and PLS)."""
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted targets ``(n_samples, n_targets)``; features of another width than the fit's are refused."""
+        X = _as_2d(X, "features")
+        if X.shape[1] != self.coef_.shape[0]:
+            raise ValueError(f"features have {X.shape[1]} columns, the fit had {self.coef_.shape[0]}")
+        return X @ self.coef_ + self.intercept_
 
 
 def _select_alpha(grid, Q, s2, QtY, Yc, n, per_target: bool):
@@ -89,7 +92,7 @@ def _select_alpha(grid, Q, s2, QtY, Yc, n, per_target: bool):
     return np.full(Yc.shape[1], a), float(a), mse
 
 
-class Ridge:
+class Ridge(_LinearMap):
     """Ridge regression ``min ||Y - X B - b||^2 + alpha ||B||^2`` with an unpenalised intercept.
 
     Parameters
@@ -191,11 +194,8 @@ class Ridge:
             mse[start : start + step] = np.mean(R * R, axis=0)
         return mse
 
-    def predict(self, X) -> np.ndarray:
-        return _linear_predict(X, self.coef_, self.intercept_)
 
-
-class PLS:
+class PLS(_LinearMap):
     """PLS regression (PLS2, regression-mode deflation), like ``PLSRegression(scale=False)``.
 
     Parameters
@@ -257,9 +257,6 @@ class PLS:
         self.n_components_ = k
         self.intercept_ = self.y_mean_ - self.x_mean_ @ self.coef_
         return self
-
-    def predict(self, X) -> np.ndarray:
-        return _linear_predict(X, self.coef_, self.intercept_)
 
 
 class OneToOne:
